@@ -1,0 +1,141 @@
+// The one place that reads process.env: a zod schema turns the environment into a frozen,
+// typed config object; a wrong value stops start-up with one line naming the variable.
+import path from 'node:path';
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const optionalString = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .optional();
+
+const hostPortList = optionalString.pipe(
+  z
+    .string()
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[^\s:]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$/, 'expected host:port')))
+    .optional(),
+);
+
+/** `kid:secret` pairs; the first one signs, all of them verify (key rotation). */
+const signingKeys = optionalString.pipe(
+  z
+    .string()
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(
+      z
+        .array(
+          z
+            .string()
+            .regex(/^[A-Za-z0-9_-]{1,32}:.{32,}$/, 'expected kid:secret with a secret of at least 32 characters'),
+        )
+        .min(1),
+    )
+    .transform((pairs) =>
+      pairs.map((p) => {
+        const i = p.indexOf(':');
+        return { kid: p.slice(0, i), secret: p.slice(i + 1) };
+      }),
+    )
+    .optional(),
+);
+
+const EnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  MONGODB_URI: optionalString.pipe(z.string().regex(/^mongodb(\+srv)?:\/\//, 'expected a mongodb:// URI').optional()),
+  DATA_DIR: z.string().trim().min(1).default('./data'),
+  HTTP_PORT: port.default(3000),
+  PUBLIC_URL: z.url({ protocol: /^https?$/ }).default('http://localhost:3000'),
+  SMTP_MX_PORT: port.default(2525),
+  SMTP_SUBMISSION_PORT: port.default(2587),
+  MAIL_DOMAIN: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/, 'expected a domain name')
+    .default('paymail.localhost'),
+  OUTBOUND_SMTP_URL: optionalString.pipe(z.string().regex(/^smtps?:\/\//, 'expected smtp:// or smtps://').optional()),
+  LINK_SIGNING_KEYS: signingKeys,
+  DNS_SERVERS: hostPortList,
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(15 * 1024 * 1024).default(10 * 1024 * 1024),
+  MAX_LINK_LIFETIME_DAYS: z.coerce.number().int().min(1).max(365).default(60),
+  SMTP_TLS_KEY_FILE: optionalString,
+  SMTP_TLS_CERT_FILE: optionalString,
+  FERRETDB_BIN: optionalString,
+});
+
+export type Env = z.input<typeof EnvSchema>;
+
+export interface Config {
+  readonly env: 'development' | 'production' | 'test';
+  readonly production: boolean;
+  readonly mongodbUri: string | undefined;
+  readonly dataDir: string;
+  readonly httpPort: number;
+  readonly publicUrl: string;
+  readonly smtpMxPort: number;
+  readonly smtpSubmissionPort: number;
+  readonly mailDomain: string;
+  readonly outboundSmtpUrl: string | undefined;
+  readonly linkSigningKeys: ReadonlyArray<{ kid: string; secret: string }> | undefined;
+  readonly dnsServers: ReadonlyArray<string> | undefined;
+  readonly logLevel: string;
+  readonly maxMessageBytes: number;
+  readonly maxLinkLifetimeDays: number;
+  readonly smtpTls: { keyFile: string; certFile: string } | undefined;
+  readonly ferretdbBin: string | undefined;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Builds the config from an environment (process.env by default); throws ConfigError. */
+export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+  const parsed = EnvSchema.safeParse(source);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? 'environment');
+    const given = source[variable];
+    const shown = variable === 'LINK_SIGNING_KEYS' || given === undefined ? '' : ` (got "${given}")`;
+    throw new ConfigError(`invalid ${variable}${shown}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  if (production && !e.LINK_SIGNING_KEYS) {
+    throw new ConfigError('invalid LINK_SIGNING_KEYS: required when NODE_ENV=production (kid:secret,...)');
+  }
+  if (production && !e.PUBLIC_URL.startsWith('https://')) {
+    throw new ConfigError(`invalid PUBLIC_URL (got "${e.PUBLIC_URL}"): must be https:// when NODE_ENV=production`);
+  }
+  if (Boolean(e.SMTP_TLS_KEY_FILE) !== Boolean(e.SMTP_TLS_CERT_FILE)) {
+    throw new ConfigError('invalid SMTP_TLS_KEY_FILE/SMTP_TLS_CERT_FILE: set both or neither');
+  }
+  if (production && !e.SMTP_TLS_KEY_FILE) {
+    throw new ConfigError('invalid SMTP_TLS_CERT_FILE: required when NODE_ENV=production (with SMTP_TLS_KEY_FILE)');
+  }
+  return Object.freeze({
+    env: e.NODE_ENV,
+    production,
+    mongodbUri: e.MONGODB_URI,
+    dataDir: path.resolve(e.DATA_DIR),
+    httpPort: e.HTTP_PORT,
+    publicUrl: e.PUBLIC_URL.replace(/\/+$/, ''),
+    smtpMxPort: e.SMTP_MX_PORT,
+    smtpSubmissionPort: e.SMTP_SUBMISSION_PORT,
+    mailDomain: e.MAIL_DOMAIN,
+    outboundSmtpUrl: e.OUTBOUND_SMTP_URL,
+    linkSigningKeys: e.LINK_SIGNING_KEYS ? Object.freeze(e.LINK_SIGNING_KEYS) : undefined,
+    dnsServers: e.DNS_SERVERS ? Object.freeze(e.DNS_SERVERS) : undefined,
+    logLevel: e.LOG_LEVEL,
+    maxMessageBytes: e.MAX_MESSAGE_BYTES,
+    maxLinkLifetimeDays: e.MAX_LINK_LIFETIME_DAYS,
+    smtpTls:
+      e.SMTP_TLS_KEY_FILE && e.SMTP_TLS_CERT_FILE
+        ? Object.freeze({ keyFile: e.SMTP_TLS_KEY_FILE, certFile: e.SMTP_TLS_CERT_FILE })
+        : undefined,
+    ferretdbBin: e.FERRETDB_BIN,
+  });
+}

@@ -1,0 +1,17 @@
+import mongoose, { Schema, type InferSchemaType } from 'mongoose';
+
+export const ROLES = ['viewer', 'operator', 'accountant', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+const MerchantUserSchema = new Schema(
+  {
+    merchantId: { type: String, required: true, index: true },
+    email: { type: String, required: true, lowercase: true, trim: true, unique: true },
+    passwordHash: { type: String, required: true },
+    role: { type: String, enum: ROLES, required: true },
+  },
+  { timestamps: true, versionKey: false },
+);
+
+export type MerchantUserDoc = InferSchemaType<typeof MerchantUserSchema>;
+export const MerchantUser = mongoose.model('MerchantUser', MerchantUserSchema, 'merchant_users');

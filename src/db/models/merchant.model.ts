@@ -1,0 +1,30 @@
+import mongoose, { Schema, type InferSchemaType } from 'mongoose';
+
+export const DELIVERY_MODES = ['merchant', 'customer'] as const;
+export type DeliveryMode = (typeof DELIVERY_MODES)[number];
+
+const MerchantSchema = new Schema(
+  {
+    _id: { type: String, required: true },
+    name: { type: String, required: true },
+    email: { type: String, required: true, lowercase: true, trim: true },
+    /** Private inbound alias: orders+<alias>@MAIL_DOMAIN. */
+    alias: { type: String, required: true, unique: true },
+    senderDomains: { type: [String], default: [] },
+    currency: { type: String, required: true, default: 'EUR' },
+    locale: { type: String, required: true, default: 'en' },
+    timezone: { type: String, required: true, default: 'Europe/Rome' },
+    delivery: { type: String, enum: DELIVERY_MODES, required: true, default: 'merchant' },
+    linkLifetimeDays: { type: Number, required: true, default: 7 },
+    webhookUrl: { type: String },
+    /** Used to sign webhooks, so it is kept (not hashed); shown to the operator at creation. */
+    webhookSecret: { type: String, required: true },
+    smtpUser: { type: String, required: true, unique: true },
+    smtpPasswordHash: { type: String, required: true },
+    status: { type: String, enum: ['active', 'suspended'], default: 'active' },
+  },
+  { timestamps: true, versionKey: false },
+);
+
+export type MerchantDoc = InferSchemaType<typeof MerchantSchema> & { _id: string };
+export const Merchant = mongoose.model('Merchant', MerchantSchema, 'merchants');

@@ -1,0 +1,83 @@
+import mongoose, { Schema, type InferSchemaType } from 'mongoose';
+
+export const ORDER_STATUSES = ['pending', 'paid', 'cancelled', 'expired'] as const;
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
+
+/** What may be kept of a card: never the full number or the CVC. */
+const CardSchema = new Schema(
+  {
+    brand: String,
+    bin: String,
+    last4: String,
+    expMonth: Number,
+    expYear: Number,
+    country: String,
+  },
+  { _id: false },
+);
+
+const AttemptSchema = new Schema(
+  {
+    at: { type: Date, required: true },
+    outcome: { type: String, enum: ['approved', 'declined', 'error', 'challenge', 'lost-race'], required: true },
+    declineCode: String,
+    message: String,
+    authCode: String,
+    card: CardSchema,
+    clientIp: String,
+  },
+  { _id: false },
+);
+
+const OrderSchema = new Schema(
+  {
+    _id: { type: String, required: true },
+    /** Unguessable id carried by the pay-link. */
+    publicId: { type: String, required: true, unique: true },
+    merchantId: { type: String, required: true },
+    reference: { type: String, required: true },
+    /**
+     * Equal to `reference` while the order is open, and to the order id once it is closed: a full
+     * unique index on (merchantId, openReference) makes "one open order per reference" atomic
+     * without a partial index (which FerretDB lacks).
+     */
+    openReference: { type: String, required: true },
+    /** Where the order came from, for idempotent re-processing: "msg:<inboundId>:<n>". */
+    sourceKey: { type: String, required: true },
+    amountMinor: { type: Number, required: true },
+    currency: { type: String, required: true },
+    description: { type: String },
+    customer: {
+      email: String,
+      name: String,
+    },
+    locale: { type: String, required: true },
+    delivery: { type: String, enum: ['merchant', 'customer'], required: true },
+    status: { type: String, enum: ORDER_STATUSES, required: true, default: 'pending' },
+    expiresAt: { type: Date, required: true },
+    /** Unix seconds signed into the current pay-link. */
+    linkExpiresAt: { type: Number, required: true },
+    source: {
+      inboundMessageId: String,
+      messageId: String,
+      subject: String,
+    },
+    attempts: { type: [AttemptSchema], default: [] },
+    payment: {
+      receiptNumber: String,
+      authCode: String,
+      paidAt: Date,
+      card: CardSchema,
+    },
+    cancelledAt: Date,
+    expiredAt: Date,
+  },
+  { timestamps: true, versionKey: false },
+);
+OrderSchema.index({ merchantId: 1, openReference: 1 }, { unique: true });
+OrderSchema.index({ merchantId: 1, sourceKey: 1 }, { unique: true });
+OrderSchema.index({ merchantId: 1, createdAt: -1 });
+OrderSchema.index({ status: 1, expiresAt: 1 });
+
+export type OrderDoc = InferSchemaType<typeof OrderSchema> & { _id: string };
+export const Order = mongoose.model('Order', OrderSchema, 'orders');

@@ -1,0 +1,46 @@
+// Durable outbox: every outbound mail is a document first. A worker claims one with an atomic
+// update (lease), renders and sends it, and marks it sent; failures back off and retry.
+import mongoose, { Schema, type InferSchemaType } from 'mongoose';
+
+export const OUTBOX_STATUSES = ['pending', 'sending', 'sent', 'dead'] as const;
+
+const OutboxSchema = new Schema(
+  {
+    /** Unique per event ("paylink:<orderId>", "receipt:<orderId>:customer"): never sent twice. */
+    dedupeKey: { type: String, required: true, unique: true },
+    template: { type: String, required: true },
+    locale: { type: String, required: true, default: 'en' },
+    to: { type: [String], required: true },
+    cc: { type: [String], default: [] },
+    replyTo: { type: String },
+    inReplyTo: { type: String },
+    references: { type: [String], default: [] },
+    data: { type: Schema.Types.Mixed, required: true },
+    /** Fixed at enqueue time so a retry after a crash carries the same Message-ID. */
+    messageId: { type: String, required: true },
+    merchantId: { type: String },
+    orderId: { type: String },
+    status: { type: String, enum: OUTBOX_STATUSES, required: true, default: 'pending' },
+    attempts: { type: Number, required: true, default: 0 },
+    nextAttemptAt: { type: Date, required: true, default: () => new Date() },
+    leaseUntil: { type: Date },
+    leaseOwner: { type: String },
+    lastError: { type: String },
+    sentAt: { type: Date },
+    /** Present when mail is captured for /dev/mail instead of relayed (development only). */
+    captured: {
+      from: String,
+      to: String,
+      cc: String,
+      subject: String,
+      html: String,
+      text: String,
+    },
+  },
+  { timestamps: true, versionKey: false },
+);
+OutboxSchema.index({ status: 1, nextAttemptAt: 1 });
+OutboxSchema.index({ orderId: 1 });
+
+export type OutboxDoc = InferSchemaType<typeof OutboxSchema> & { _id: mongoose.Types.ObjectId };
+export const Outbox = mongoose.model('Outbox', OutboxSchema, 'outbox');

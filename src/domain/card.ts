@@ -1,0 +1,118 @@
+// Card checks before any authorisation: Luhn, brand from the number, optional brand the customer
+// chose, expiry not past, CVC length. Returns only what may be stored (brand, BIN, last four,
+// expiry): the full number and CVC stay in the request that carried them.
+import cardValidator from 'card-validator';
+import { type FieldProblem } from './errors.ts';
+
+export interface CardInput {
+  number: string;
+  expiry: string;
+  cvc: string;
+  holder: string;
+  /** A brand the customer picked, if the form offered a choice. */
+  brand?: string;
+}
+
+export interface CheckedCard {
+  /** Digits only; never persisted. */
+  number: string;
+  /** Never persisted. */
+  cvc: string;
+  brand: string;
+  bin: string;
+  last4: string;
+  expMonth: number;
+  expYear: number;
+  holder: string;
+}
+
+export type CardCheck = { ok: true; card: CheckedCard } | { ok: false; problems: FieldProblem[] };
+
+const BRAND_NAMES: Record<string, string> = {
+  visa: 'Visa',
+  mastercard: 'Mastercard',
+  'american-express': 'American Express',
+  'diners-club': 'Diners Club',
+  discover: 'Discover',
+  jcb: 'JCB',
+  unionpay: 'UnionPay',
+  maestro: 'Maestro',
+  mir: 'Mir',
+  elo: 'Elo',
+  hiper: 'Hiper',
+  hipercard: 'Hipercard',
+};
+
+export function brandName(type: string): string {
+  return BRAND_NAMES[type] ?? type;
+}
+
+export function maskCard(brand: string, last4: string): string {
+  return `${brand} •••• ${last4}`;
+}
+
+export function checkCard(input: CardInput, now = new Date()): CardCheck {
+  const problems: FieldProblem[] = [];
+  const digits = input.number.replace(/[\s-]/g, '');
+  let brandType: string | undefined;
+  let cvcSize = 3;
+  if (!/^\d{12,19}$/.test(digits)) {
+    problems.push({ field: 'number', code: 'CARD_NUMBER_INVALID', message: 'Enter the 12 to 19 digits of the card number.' });
+  } else {
+    const v = cardValidator.number(digits);
+    if (!v.card) {
+      problems.push({ field: 'number', code: 'CARD_BRAND_UNKNOWN', message: 'This card brand is not accepted.' });
+    } else if (!v.isValid) {
+      problems.push({ field: 'number', code: 'CARD_NUMBER_INVALID', message: 'This card number is not valid; check the digits.' });
+    } else {
+      brandType = v.card.type;
+      cvcSize = v.card.code.size;
+      if (input.brand && input.brand !== brandType) {
+        problems.push({
+          field: 'number',
+          code: 'CARD_BRAND_MISMATCH',
+          message: `This is a ${brandName(brandType)} card, not ${brandName(input.brand)}.`,
+        });
+      }
+    }
+  }
+  let expMonth = 0;
+  let expYear = 0;
+  const exp = cardValidator.expirationDate(input.expiry.replace(/\s/g, ''), 20);
+  if (!exp.isValid || !exp.month || !exp.year) {
+    const parts = cardValidator.expirationDate(input.expiry.replace(/\s/g, ''), 50);
+    const past = parts.month !== null && parts.year !== null && /^\d{1,2}\s*\/\s*\d{2,4}$/.test(input.expiry.trim());
+    problems.push(
+      past
+        ? { field: 'expiry', code: 'CARD_EXPIRED', message: 'This card has expired.' }
+        : { field: 'expiry', code: 'CARD_EXPIRY_INVALID', message: 'Enter the expiry as MM/YY.' },
+    );
+  } else {
+    expMonth = Number(exp.month);
+    expYear = Number(exp.year.length === 2 ? `20${exp.year}` : exp.year);
+    const endOfMonth = new Date(Date.UTC(expYear, expMonth, 1));
+    if (endOfMonth <= now) problems.push({ field: 'expiry', code: 'CARD_EXPIRED', message: 'This card has expired.' });
+  }
+  const cvc = input.cvc.trim();
+  if (!new RegExp(`^\\d{${cvcSize}}$`).test(cvc)) {
+    problems.push({ field: 'cvc', code: 'CARD_CVC_INVALID', message: `Enter the ${cvcSize}-digit security code.` });
+  }
+  const holder = input.holder.trim().replace(/\s+/g, ' ');
+  if (holder.length < 2 || holder.length > 100 || /\d{4}/.test(holder)) {
+    problems.push({ field: 'holder', code: 'CARD_HOLDER_INVALID', message: 'Enter the name printed on the card.' });
+  }
+  if (problems.length > 0 || !brandType) return { ok: false, problems };
+  return {
+    ok: true,
+    card: {
+      number: digits,
+      cvc,
+      brand: brandName(brandType),
+      bin: digits.slice(0, 6),
+      last4: digits.slice(-4),
+      expMonth,
+      expYear,
+      holder,
+    },
+  };
+}

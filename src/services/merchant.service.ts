@@ -1,0 +1,153 @@
+// Merchant accounts: creation (credentials shown once, stored as hashes), listing, SMTP log-in.
+import { z } from 'zod';
+import { AppError } from '../domain/errors.ts';
+import { newAlias, newMerchantId, newSecret } from '../domain/ids.ts';
+import { isCurrency } from '../domain/money.ts';
+import { hashPassword, verifyPassword } from '../domain/password.ts';
+import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
+import { MerchantUser } from '../db/models/merchant-user.model.ts';
+
+export const SUPPORTED_LOCALES = ['en', 'it', 'fr', 'de', 'es'] as const;
+
+function validTimezone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const CreateMerchantInput = z.object({
+  name: z.string().trim().min(1, 'a name is required').max(120),
+  email: z.email('expected an e-mail address').transform((s) => s.toLowerCase()),
+  senderDomains: z
+    .array(z.string().trim().toLowerCase().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/, 'expected a domain name'))
+    .default([]),
+  currency: z.string().trim().toUpperCase().refine(isCurrency, 'expected an ISO 4217 currency code').default('EUR'),
+  locale: z.enum(SUPPORTED_LOCALES, { message: `expected one of ${SUPPORTED_LOCALES.join(', ')}` }).default('en'),
+  timezone: z.string().refine(validTimezone, 'expected an IANA time zone such as Europe/Rome').default('Europe/Rome'),
+  delivery: z.enum(['merchant', 'customer'], { message: 'expected merchant or customer' }).default('merchant'),
+  webhookUrl: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }).optional(),
+  linkLifetimeDays: z.number().int().min(1).max(60).default(7),
+});
+export type CreateMerchantInput = z.input<typeof CreateMerchantInput>;
+
+export interface CreatedMerchant {
+  id: string;
+  name: string;
+  email: string;
+  alias: string;
+  inboundAddress: string;
+  smtpUser: string;
+  smtpPassword: string;
+  adminEmail: string;
+  adminPassword: string;
+  webhookSecret: string;
+  currency: string;
+  locale: string;
+  timezone: string;
+  delivery: string;
+  senderDomains: string[];
+  webhookUrl?: string;
+}
+
+export function inboundAddress(alias: string, mailDomain: string): string {
+  return `orders+${alias}@${mailDomain}`;
+}
+
+export function createMerchantService(deps: { mailDomain: string }) {
+  return {
+    async create(input: CreateMerchantInput): Promise<CreatedMerchant> {
+      const parsed = CreateMerchantInput.safeParse(input);
+      if (!parsed.success) {
+        const msg = parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ');
+        throw new AppError('MERCHANT_INVALID', msg, { httpStatus: 400, details: parsed.error.issues });
+      }
+      const m = parsed.data;
+      const id = newMerchantId();
+      const alias = newAlias();
+      const smtpUser = `${alias}@${deps.mailDomain}`;
+      const smtpPassword = newSecret(24);
+      const adminPassword = newSecret(16);
+      const webhookSecret = `whsec_${newSecret(32)}`;
+      if (await MerchantUser.exists({ email: m.email })) {
+        throw new AppError('MERCHANT_EMAIL_TAKEN', `email: ${m.email} already has a back-office log-in`, { httpStatus: 409 });
+      }
+      await Merchant.create({
+        _id: id,
+        name: m.name,
+        email: m.email,
+        alias,
+        senderDomains: m.senderDomains,
+        currency: m.currency,
+        locale: m.locale,
+        timezone: m.timezone,
+        delivery: m.delivery,
+        linkLifetimeDays: m.linkLifetimeDays,
+        webhookUrl: m.webhookUrl,
+        webhookSecret,
+        smtpUser,
+        smtpPasswordHash: await hashPassword(smtpPassword),
+      });
+      try {
+        await MerchantUser.create({ merchantId: id, email: m.email, passwordHash: await hashPassword(adminPassword), role: 'admin' });
+      } catch (e) {
+        await Merchant.deleteOne({ _id: id });
+        if ((e as { code?: number }).code === 11000) {
+          throw new AppError('MERCHANT_EMAIL_TAKEN', `email: ${m.email} already has a back-office log-in`, { httpStatus: 409 });
+        }
+        throw e;
+      }
+      return {
+        id,
+        name: m.name,
+        email: m.email,
+        alias,
+        inboundAddress: inboundAddress(alias, deps.mailDomain),
+        smtpUser,
+        smtpPassword,
+        adminEmail: m.email,
+        adminPassword,
+        webhookSecret,
+        currency: m.currency,
+        locale: m.locale,
+        timezone: m.timezone,
+        delivery: m.delivery,
+        senderDomains: m.senderDomains,
+        ...(m.webhookUrl ? { webhookUrl: m.webhookUrl } : {}),
+      };
+    },
+
+    async list() {
+      const all = await Merchant.find({}).sort({ createdAt: 1 }).lean<MerchantDoc[]>();
+      return all.map((m) => ({
+        id: m._id,
+        name: m.name,
+        email: m.email,
+        alias: m.alias,
+        inboundAddress: inboundAddress(m.alias, deps.mailDomain),
+        smtpUser: m.smtpUser,
+        currency: m.currency,
+        locale: m.locale,
+        timezone: m.timezone,
+        delivery: m.delivery,
+        senderDomains: m.senderDomains,
+        webhookUrl: m.webhookUrl ?? null,
+        status: m.status,
+        createdAt: (m as { createdAt?: Date }).createdAt?.toISOString(),
+      }));
+    },
+
+    /** SMTP AUTH: the merchant whose credentials these are, or undefined. Constant work either way. */
+    async authenticateSmtp(user: string, password: string): Promise<MerchantDoc | undefined> {
+      const m = await Merchant.findOne({ smtpUser: user.toLowerCase() }).lean<MerchantDoc>();
+      const ok = await verifyPassword(password, m?.smtpPasswordHash ?? DUMMY_HASH);
+      return m && ok && m.status === 'active' ? m : undefined;
+    },
+  };
+}
+export type MerchantService = ReturnType<typeof createMerchantService>;
+
+// Verified against when the user is unknown, so timing does not reveal which users exist.
+const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
