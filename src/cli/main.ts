@@ -1,0 +1,109 @@
+// The `paymail` command for the service operator: merchant create / merchant list.
+// Exit code 0 on success; otherwise non-zero with a one-line reason on stderr.
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config.ts';
+import { connectDatabase } from '../db/connection.ts';
+import { isAppError } from '../domain/errors.ts';
+import { createMerchantService } from '../services/merchant.service.ts';
+
+const USAGE = `usage:
+  paymail merchant create --name NAME --email ADDRESS [--sender-domain D]... [--currency EUR]
+                          [--locale en] [--timezone Europe/Rome] [--delivery merchant|customer]
+                          [--webhook-url URL] [--json]
+  paymail merchant list [--json]`;
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const [group, command, ...rest] = argv;
+  if (!group || group === '--help' || group === 'help' || group === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return group ? 0 : 2;
+  }
+  if (group !== 'merchant' || (command !== 'create' && command !== 'list')) {
+    throw new UsageError(`unknown command "${[group, command].filter(Boolean).join(' ')}" (try: paymail help)`);
+  }
+  let values: Record<string, string | string[] | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      strict: true,
+      options:
+        command === 'create'
+          ? {
+              name: { type: 'string' },
+              email: { type: 'string' },
+              'sender-domain': { type: 'string', multiple: true },
+              currency: { type: 'string' },
+              locale: { type: 'string' },
+              timezone: { type: 'string' },
+              delivery: { type: 'string' },
+              'webhook-url': { type: 'string' },
+              json: { type: 'boolean' },
+            }
+          : { json: { type: 'boolean' } },
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message.split('\n')[0]!);
+  }
+  if (command === 'create') {
+    if (typeof values.name !== 'string') throw new UsageError('--name is required');
+    if (typeof values.email !== 'string') throw new UsageError('--email is required');
+  }
+
+  const config = loadConfig();
+  // Progress (e.g. the one-time database build) goes to stderr so stdout stays pure JSON.
+  const db = await connectDatabase(config, { log: (l) => process.stderr.write(`${l}\n`), reuseRunning: true });
+  try {
+    const merchants = createMerchantService({ mailDomain: config.mailDomain });
+    if (command === 'create') {
+      const opt = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+      const created = await merchants.create({
+        name: opt('name')!,
+        email: opt('email')!,
+        senderDomains: (values['sender-domain'] as string[] | undefined) ?? [],
+        ...(opt('currency') ? { currency: opt('currency') } : {}),
+        ...(opt('locale') ? { locale: opt('locale') as 'en' } : {}),
+        ...(opt('timezone') ? { timezone: opt('timezone') } : {}),
+        ...(opt('delivery') ? { delivery: opt('delivery') as 'merchant' } : {}),
+        ...(opt('webhook-url') ? { webhookUrl: opt('webhook-url') } : {}),
+      });
+      if (values.json) {
+        process.stdout.write(`${JSON.stringify(created, null, 2)}\n`);
+      } else {
+        process.stdout.write(
+          [
+            `Merchant ${created.name} created (${created.id}).`,
+            `  Send orders to:     ${created.inboundAddress}`,
+            `  SMTP user:          ${created.smtpUser}`,
+            `  SMTP password:      ${created.smtpPassword}`,
+            `  Back-office log-in: ${created.adminEmail} / ${created.adminPassword}`,
+            `  Webhook secret:     ${created.webhookSecret}`,
+            'The passwords are shown only now; paymail keeps only their hashes.',
+            '',
+          ].join('\n'),
+        );
+      }
+    } else {
+      const list = await merchants.list();
+      if (values.json) process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+      else if (list.length === 0) process.stdout.write('No merchants yet: paymail merchant create --name … --email …\n');
+      else for (const m of list) process.stdout.write(`${m.id}  ${m.name}  <${m.email}>  ${m.inboundAddress}\n`);
+    }
+    return 0;
+  } finally {
+    await db.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    const msg =
+      e instanceof UsageError || e instanceof ConfigError || isAppError(e)
+        ? (e as Error).message
+        : `${(e as Error).message ?? String(e)}`.split('\n')[0];
+    process.stderr.write(`paymail: ${msg}\n`);
+    process.exit(e instanceof UsageError ? 2 : 1);
+  },
+);
