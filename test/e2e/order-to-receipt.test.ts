@@ -1,0 +1,242 @@
+// End to end, as a merchant and a customer would: the CLI creates a merchant, a standard SMTP
+// client mails an order to the submission door of a real paymail process, the pay-link mail
+// arrives at a real SMTP relay, the link is paid over HTTP, and both receipts arrive.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import mongoose from 'mongoose';
+import nodemailer from 'nodemailer';
+import { freePort } from '../../src/db/embedded-ferretdb.ts';
+import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
+import { useTestDatabase } from '../helpers/db.ts';
+import { runCli, startPaymail, type PaymailProcess } from '../helpers/paymail-process.ts';
+import { startSmtpSink, type SinkMail, type SmtpSink } from '../helpers/smtp-sink.ts';
+
+interface CreatedMerchant {
+  id: string;
+  inboundAddress: string;
+  smtpUser: string;
+  smtpPassword: string;
+  adminEmail: string;
+}
+
+const CARDS_USED = ['4242424242424242', '4000000000000002', '5555555555554444'];
+
+function linkIn(mail: SinkMail): string {
+  const m = /(http:\/\/localhost:\d+\/pay\/[^\s"<>]+)/.exec(mail.parsed.text ?? '');
+  assert.ok(m, 'pay-link in the text part');
+  return m[1]!.replace(/&amp;/g, '&');
+}
+
+async function post(url: string, form: Record<string, string>): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(form).toString(),
+  });
+}
+
+describe('e2e: order mail → pay-link mail → checkout → receipts', function () {
+  this.timeout(120_000);
+  const db = useTestDatabase();
+  let sink: SmtpSink;
+  let app: PaymailProcess;
+  let dataDir: string;
+  let merchant: CreatedMerchant;
+  let env: Record<string, string>;
+  let smtp: nodemailer.Transporter;
+
+  before(async () => {
+    sink = await startSmtpSink();
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'paymail-e2e-'));
+    const httpPort = await freePort();
+    env = {
+      MONGODB_URI: db.uri(),
+      DATA_DIR: dataDir,
+      HTTP_PORT: String(httpPort),
+      PUBLIC_URL: `http://localhost:${httpPort}`,
+      SMTP_SUBMISSION_PORT: '0',
+      SMTP_MX_PORT: '0',
+      OUTBOUND_SMTP_URL: sink.url,
+      MAIL_DOMAIN: 'paymail.test',
+    };
+    const cli = await runCli(
+      ['merchant', 'create', '--name', 'Hotel Bellavista', '--email', 'desk@bellavista.example', '--currency', 'EUR', '--json'],
+      env,
+    );
+    assert.equal(cli.code, 0, cli.stderr);
+    merchant = JSON.parse(cli.stdout) as CreatedMerchant;
+    assert.match(merchant.inboundAddress, /^orders\+[a-z0-9]+@paymail\.test$/);
+    app = await startPaymail(env);
+    smtp = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: app.ports.submission,
+      secure: false,
+      auth: { user: merchant.smtpUser, pass: merchant.smtpPassword },
+      tls: { rejectUnauthorized: false },
+    });
+  });
+
+  after(async () => {
+    smtp?.close();
+    const code = await app?.stop('SIGTERM');
+    assert.equal(code, 0, 'paymail exits cleanly on SIGTERM');
+    await sink?.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  let order: OrderDoc;
+  let link: string;
+
+  it('accepts an order mail and sends the pay-link mail with a QR code', async () => {
+    const info = await smtp.sendMail({
+      from: 'desk@bellavista.example',
+      to: merchant.inboundAddress,
+      subject: 'Booking 4711',
+      messageId: '<booking-4711@bellavista.example>',
+      text: 'Amount: 129,90 €\nReference: BK-4711\nDescription: Double room, 2 nights\nCustomer: Anna Rossi\n',
+    });
+    assert.match(info.response, /^250 /);
+    const mail = await sink.waitFor((m) => m.parsed.subject?.includes('BK-4711') === true || (m.parsed.text ?? '').includes('BK-4711'));
+    assert.deepEqual(mail.envelope.to, ['desk@bellavista.example']);
+    assert.match(mail.parsed.text ?? '', /129\.90/);
+    assert.ok(mail.parsed.html, 'HTML part');
+    const qr = mail.parsed.attachments.find((a) => a.contentType === 'image/png' && a.contentId);
+    assert.ok(qr, 'inline QR image');
+    assert.ok((mail.parsed.html as string).includes(`cid:${qr.contentId!.replace(/[<>]/g, '')}`));
+    link = linkIn(mail);
+    order = (await Order.findOne({ reference: 'BK-4711' }).lean<OrderDoc>())!;
+    assert.ok(order);
+    assert.equal(order.amountMinor, 12990);
+    assert.equal(order.currency, 'EUR');
+    assert.equal(order.status, 'pending');
+  });
+
+  it('shows the checkout page with the card form', async () => {
+    const res = await fetch(link);
+    assert.equal(res.status, 200);
+    const html = await res.text();
+    for (const label of ['Card number', 'Expiry (MM/YY)', 'Security code', 'Name on card', 'Email']) {
+      assert.ok(html.includes(`${label}</label>`) || new RegExp(`<label[^>]*>\\s*${label.replace(/[()]/g, '\\$&')}`).test(html), label);
+    }
+    assert.ok(html.includes('Hotel Bellavista'));
+    assert.ok(html.includes('Double room, 2 nights'));
+    assert.match(html, /Pay €129\.90/);
+  });
+
+  it('declines 4000 0000 0000 0002, then approves 4242 4242 4242 4242', async () => {
+    const card = { expiry: '12/30', cvc: '123', holder: 'Anna Rossi', email: 'anna@example.org' };
+    const declined = await post(link, { ...card, number: '4000 0000 0000 0002' });
+    assert.ok([200, 402, 422].includes(declined.status), `declined status ${declined.status}`);
+    assert.match(await declined.text(), /declined/i);
+    assert.equal((await Order.findById(order._id).lean<OrderDoc>())!.status, 'pending');
+
+    const paid = await post(link, { ...card, number: '4242 4242 4242 4242' });
+    assert.equal(paid.status, 303);
+    const receiptPage = await fetch(link);
+    assert.equal(receiptPage.status, 200);
+    const html = await receiptPage.text();
+    assert.match(html, /4242/);
+    assert.doesNotMatch(html, /4242 ?4242 ?4242 ?4242/);
+
+    const after = (await Order.findById(order._id).lean<OrderDoc>())!;
+    assert.equal(after.status, 'paid');
+    assert.equal(after.payment?.card?.last4, '4242');
+    assert.equal(after.payment?.card?.bin, '424242');
+    assert.equal(after.attempts.length, 2);
+    assert.equal(after.customer?.email, 'anna@example.org');
+  });
+
+  it('mails receipts to the customer and to the merchant', async () => {
+    const toCustomer = await sink.waitFor((m) => m.envelope.to.includes('anna@example.org'));
+    const toMerchant = await sink.waitFor(
+      (m) => m.envelope.to.includes('desk@bellavista.example') && m !== sink.mails[0] && /RCPT-/.test(m.parsed.text ?? ''),
+    );
+    for (const m of [toCustomer, toMerchant]) {
+      const text = m.parsed.text ?? '';
+      assert.match(text, /RCPT-[A-Z0-9]+/);
+      assert.match(text, /BK-4711/);
+      assert.match(text, /129\.90/);
+      assert.match(text, /4242/);
+      assert.doesNotMatch(m.raw.toString(), /4242424242424242/);
+    }
+  });
+
+  it('refuses a second payment on a paid order', async () => {
+    const again = await post(link, { number: '5555555555554444', expiry: '12/30', cvc: '123', holder: 'Anna Rossi' });
+    assert.notEqual(again.status, 303);
+    const o = (await Order.findById(order._id).lean<OrderDoc>())!;
+    assert.equal(o.payment?.card?.last4, '4242');
+  });
+
+  it('answers a tampered link with 404', async () => {
+    const u = new URL(link);
+    u.searchParams.set('a', '1');
+    assert.equal((await fetch(u)).status, 404);
+  });
+
+  it('shows an expired page naming the merchant', async () => {
+    await smtp.sendMail({
+      from: 'desk@bellavista.example',
+      to: merchant.inboundAddress,
+      subject: 'Booking 4712',
+      text: 'Importo: 50,00 EUR\nRiferimento: BK-4712\n',
+    });
+    const mail = await sink.waitFor((m) => (m.parsed.text ?? '').includes('BK-4712'));
+    const expiredLink = linkIn(mail);
+    await Order.updateOne({ reference: 'BK-4712' }, { $set: { expiresAt: new Date(Date.now() - 1000) } });
+    const res = await fetch(expiredLink);
+    assert.equal(res.status, 410);
+    assert.match(await res.text(), /Hotel Bellavista/);
+  });
+
+  it('creates one order when the same Message-ID arrives twice', async () => {
+    const before = await Order.countDocuments({});
+    const info = await smtp.sendMail({
+      from: 'desk@bellavista.example',
+      to: merchant.inboundAddress,
+      subject: 'Booking 4711 (again)',
+      messageId: '<booking-4711@bellavista.example>',
+      text: 'Amount: 129,90 €\nReference: BK-4711-B\n',
+    });
+    assert.match(info.response, /^250 /);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(await Order.countDocuments({}), before);
+  });
+
+  it('refuses a wrong SMTP password (535) and an unknown recipient (550)', async () => {
+    const bad = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: app.ports.submission,
+      auth: { user: merchant.smtpUser, pass: 'wrong-password' },
+      tls: { rejectUnauthorized: false },
+    });
+    await assert.rejects(bad.sendMail({ from: 'a@b.example', to: merchant.inboundAddress, text: 'Amount: 1' }), (e: { responseCode?: number }) => {
+      assert.equal(e.responseCode, 535);
+      return true;
+    });
+    await assert.rejects(
+      smtp.sendMail({ from: 'desk@bellavista.example', to: 'orders+nobody@paymail.test', text: 'Amount: 1' }),
+      (e: { responseCode?: number }) => {
+        assert.equal(e.responseCode, 550);
+        return true;
+      },
+    );
+  });
+
+  it('never stored or logged a full card number or CVC', async () => {
+    const collections = await mongoose.connection.db!.collections();
+    for (const c of collections) {
+      const dump = JSON.stringify(await c.find({}).toArray());
+      for (const pan of CARDS_USED) assert.ok(!dump.includes(pan), `${c.collectionName} holds ${pan}`);
+      assert.ok(!/"cvc"\s*:\s*"\d{3,4}"/.test(dump), `${c.collectionName} holds a CVC`);
+    }
+    const logs = app.output.join('\n');
+    for (const pan of CARDS_USED) {
+      assert.ok(!logs.includes(pan), 'logs hold a card number');
+      assert.ok(!logs.includes(pan.replace(/(\d{4})(?=\d)/g, '$1 ')), 'logs hold a spaced card number');
+    }
+  });
+});

@@ -1,0 +1,74 @@
+// The operator's CLI, run as a real process against the test database.
+import assert from 'node:assert/strict';
+import { Merchant } from '../../src/db/models/merchant.model.ts';
+import { MerchantUser } from '../../src/db/models/merchant-user.model.ts';
+import { verifyPassword } from '../../src/domain/password.ts';
+import { useTestDatabase } from '../helpers/db.ts';
+import { runCli } from '../helpers/paymail-process.ts';
+
+describe('paymail CLI', function () {
+  this.timeout(60_000);
+  const db = useTestDatabase();
+  const env = () => ({ MONGODB_URI: db.uri(), MAIL_DOMAIN: 'paymail.test' });
+
+  it('merchant create --json prints the credentials once and stores only hashes', async () => {
+    const r = await runCli(
+      ['merchant', 'create', '--name', 'Teatro Verdi', '--email', 'Box@Verdi.example', '--sender-domain', 'verdi.example',
+        '--sender-domain', 'mail.verdi.example', '--currency', 'eur', '--locale', 'it', '--timezone', 'Europe/Rome',
+        '--delivery', 'customer', '--webhook-url', 'https://verdi.example/hooks', '--json'],
+      env(),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as Record<string, unknown>;
+    for (const k of ['id', 'alias', 'inboundAddress', 'smtpUser', 'smtpPassword', 'adminEmail', 'adminPassword', 'webhookSecret']) {
+      assert.equal(typeof out[k], 'string', k);
+    }
+    assert.equal(out.inboundAddress, `orders+${out.alias as string}@paymail.test`);
+    assert.equal(out.adminEmail, 'box@verdi.example');
+    assert.equal(out.currency, 'EUR');
+    const m = (await Merchant.findById(out.id).lean())!;
+    assert.deepEqual(m.senderDomains, ['verdi.example', 'mail.verdi.example']);
+    assert.equal(m.delivery, 'customer');
+    const stored = JSON.stringify(m) + JSON.stringify(await MerchantUser.find({}).lean());
+    assert.ok(!stored.includes(out.smtpPassword as string), 'SMTP password stored in clear');
+    assert.ok(!stored.includes(out.adminPassword as string), 'admin password stored in clear');
+    assert.ok(await verifyPassword(out.smtpPassword as string, m.smtpPasswordHash));
+    const admin = (await MerchantUser.findOne({ merchantId: out.id }).lean())!;
+    assert.equal(admin.role, 'admin');
+    assert.ok(await verifyPassword(out.adminPassword as string, admin.passwordHash));
+  });
+
+  it('merchant list --json lists merchants without secrets', async () => {
+    const r = await runCli(['merchant', 'list', '--json'], env());
+    assert.equal(r.code, 0, r.stderr);
+    const list = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
+    assert.equal(list.length, 1);
+    assert.equal(list[0]!.name, 'Teatro Verdi');
+    assert.ok(!('smtpPassword' in list[0]!) && !('smtpPasswordHash' in list[0]!) && !('webhookSecret' in list[0]!));
+  });
+
+  const failures: Array<[string[], RegExp, number]> = [
+    [['merchant', 'create', '--email', 'a@b.example', '--json'], /--name is required/, 2],
+    [['merchant', 'create', '--name', 'X', '--email', 'nope', '--json'], /email: expected an e-mail address/, 1],
+    [['merchant', 'create', '--name', 'X', '--email', 'x@y.example', '--currency', 'EURO'], /currency/, 1],
+    [['merchant', 'create', '--name', 'X', '--email', 'x@y.example', '--delivery', 'fax'], /delivery/, 1],
+    [['merchant', 'create', '--name', 'X', '--email', 'box@verdi.example'], /already has a back-office log-in/, 1],
+    [['merchant', 'create', '--name', 'X', '--bogus'], /bogus/, 2],
+    [['merchant', 'delete'], /unknown command/, 2],
+  ];
+  for (const [args, re, code] of failures) {
+    it(`exits ${code} with one line for: ${args.join(' ')}`, async () => {
+      const r = await runCli(args, env());
+      assert.equal(r.code, code);
+      assert.match(r.stderr.trim(), re);
+      assert.equal(r.stderr.trim().split('\n').length, 1);
+      assert.equal(r.stdout, '');
+    });
+  }
+
+  it('stops with a one-line message naming a wrong environment variable', async () => {
+    const r = await runCli(['merchant', 'list'], { ...env(), HTTP_PORT: 'abc' });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^paymail: invalid HTTP_PORT/);
+  });
+});
