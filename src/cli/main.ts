@@ -23,7 +23,7 @@ async function main(argv: string[]): Promise<number> {
   if (group !== 'merchant' || (command !== 'create' && command !== 'list')) {
     throw new UsageError(`unknown command "${[group, command].filter(Boolean).join(' ')}" (try: paymail help)`);
   }
-  let values: Record<string, string | string[] | boolean | undefined>;
+  let values: Record<string, string | boolean | Array<string | boolean> | undefined>;
   try {
     ({ values } = parseArgs({
       args: rest,

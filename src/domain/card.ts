@@ -43,6 +43,9 @@ const BRAND_NAMES: Record<string, string> = {
   hipercard: 'Hipercard',
 };
 
+/** Expiry dates further ahead than this are typing mistakes. */
+const MAX_YEARS_AHEAD = 20;
+
 export function brandName(type: string): string {
   return BRAND_NAMES[type] ?? type;
 }
@@ -78,20 +81,20 @@ export function checkCard(input: CardInput, now = new Date()): CardCheck {
   }
   let expMonth = 0;
   let expYear = 0;
-  const exp = cardValidator.expirationDate(input.expiry.replace(/\s/g, ''), 20);
-  if (!exp.isValid || !exp.month || !exp.year) {
-    const parts = cardValidator.expirationDate(input.expiry.replace(/\s/g, ''), 50);
-    const past = parts.month !== null && parts.year !== null && /^\d{1,2}\s*\/\s*\d{2,4}$/.test(input.expiry.trim());
-    problems.push(
-      past
-        ? { field: 'expiry', code: 'CARD_EXPIRED', message: 'This card has expired.' }
-        : { field: 'expiry', code: 'CARD_EXPIRY_INVALID', message: 'Enter the expiry as MM/YY.' },
-    );
+  // Parsed here rather than by card-validator, which judges "past" by the real clock and returns no
+  // month/year for a past date, so an expired card could not be told from a garbled entry.
+  const exp = /^(\d{1,2})\s*[/.-]\s*(\d{2}|\d{4})$|^(\d{2})(\d{2})$/.exec(input.expiry.trim());
+  const month = Number(exp?.[1] ?? exp?.[3]);
+  const year = exp ? Number(exp[2] ?? exp[4]) : NaN;
+  const fullYear = year < 100 ? 2000 + year : year;
+  if (!exp || !(month >= 1 && month <= 12) || fullYear > now.getUTCFullYear() + MAX_YEARS_AHEAD) {
+    problems.push({ field: 'expiry', code: 'CARD_EXPIRY_INVALID', message: 'Enter the expiry as MM/YY.' });
+  } else if (new Date(Date.UTC(fullYear, month, 1)) <= now) {
+    // A card is valid through the last day of its expiry month.
+    problems.push({ field: 'expiry', code: 'CARD_EXPIRED', message: 'This card has expired.' });
   } else {
-    expMonth = Number(exp.month);
-    expYear = Number(exp.year.length === 2 ? `20${exp.year}` : exp.year);
-    const endOfMonth = new Date(Date.UTC(expYear, expMonth, 1));
-    if (endOfMonth <= now) problems.push({ field: 'expiry', code: 'CARD_EXPIRED', message: 'This card has expired.' });
+    expMonth = month;
+    expYear = fullYear;
   }
   const cvc = input.cvc.trim();
   if (!new RegExp(`^\\d{${cvcSize}}$`).test(cvc)) {

@@ -46,7 +46,7 @@ describe('e2e: order mail → pay-link mail → checkout → receipts', function
   let dataDir: string;
   let merchant: CreatedMerchant;
   let env: Record<string, string>;
-  let smtp: nodemailer.Transporter;
+  let smtp: ReturnType<typeof nodemailer.createTransport>;
 
   before(async () => {
     sink = await startSmtpSink();
@@ -81,8 +81,7 @@ describe('e2e: order mail → pay-link mail → checkout → receipts', function
 
   after(async () => {
     smtp?.close();
-    const code = await app?.stop('SIGTERM');
-    assert.equal(code, 0, 'paymail exits cleanly on SIGTERM');
+    if (app) assert.equal(await app.stop('SIGTERM'), 0, 'paymail exits cleanly on SIGTERM');
     await sink?.close();
     await rm(dataDir, { recursive: true, force: true });
   });
@@ -108,7 +107,7 @@ describe('e2e: order mail → pay-link mail → checkout → receipts', function
     assert.ok((mail.parsed.html as string).includes(`cid:${qr.contentId!.replace(/[<>]/g, '')}`));
     link = linkIn(mail);
     order = (await Order.findOne({ reference: 'BK-4711' }).lean<OrderDoc>())!;
-    assert.ok(order);
+    assert.ok(order, `no order; mail was: ${mail.parsed.subject} ${mail.parsed.text}`);
     assert.equal(order.amountMinor, 12990);
     assert.equal(order.currency, 'EUR');
     assert.equal(order.status, 'pending');

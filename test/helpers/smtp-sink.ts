@@ -31,7 +31,7 @@ export async function startSmtpSink(): Promise<SmtpSink> {
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
         const raw = Buffer.concat(chunks);
-        simpleParser(raw).then(
+        simpleParser(raw, { skipImageLinks: true }).then(
           (parsed) => {
             const mail: SinkMail = {
               envelope: {

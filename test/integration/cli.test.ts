@@ -33,7 +33,7 @@ describe('paymail CLI', function () {
     assert.ok(!stored.includes(out.smtpPassword as string), 'SMTP password stored in clear');
     assert.ok(!stored.includes(out.adminPassword as string), 'admin password stored in clear');
     assert.ok(await verifyPassword(out.smtpPassword as string, m.smtpPasswordHash));
-    const admin = (await MerchantUser.findOne({ merchantId: out.id }).lean())!;
+    const admin = (await MerchantUser.findOne({ merchantId: String(out.id) }).lean())!;
     assert.equal(admin.role, 'admin');
     assert.ok(await verifyPassword(out.adminPassword as string, admin.passwordHash));
   });

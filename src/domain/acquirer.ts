@@ -1,0 +1,45 @@
+// The port through which checkout asks a card acquirer for an authorisation. The sandbox acquirer
+// implements it for development and tests; a real acquirer adapter implements the same interface.
+// Only the authorisation request carries the full card number and CVC, and only in memory.
+
+/** Stable decline/error codes; pages and attempts use these, never the acquirer's free text. */
+export const DECLINE_CODES = [
+  'DECLINED',
+  'INSUFFICIENT_FUNDS',
+  'LOST_OR_STOLEN',
+  'OVER_LIMIT',
+  'ACQUIRER_UNAVAILABLE',
+] as const;
+export type DeclineCode = (typeof DECLINE_CODES)[number];
+
+export interface AuthorizeCard {
+  /** Digits only. Never persisted, never logged. */
+  number: string;
+  /** Never persisted, never logged. */
+  cvc: string;
+  expMonth: number;
+  expYear: number;
+  holder: string;
+}
+
+export interface AuthorizeRequest {
+  orderId: string;
+  amountMinor: number;
+  currency: string;
+  card: AuthorizeCard;
+}
+
+export type AuthorizeResult =
+  | { outcome: 'approved'; authCode: string }
+  | { outcome: 'declined'; code: DeclineCode; message: string }
+  /** The acquirer could not decide (network, processing error): the customer may retry. */
+  | { outcome: 'error'; code: DeclineCode; message: string }
+  /** The issuer wants 3-D Secure: the customer must pass a challenge first. */
+  | { outcome: 'challenge'; challengeId: string; message: string };
+
+export interface Acquirer {
+  readonly name: string;
+  authorize(req: AuthorizeRequest): Promise<AuthorizeResult>;
+  /** Releases an authorisation that will not be captured (e.g. it lost a race for the order). */
+  void(authCode: string): Promise<void>;
+}

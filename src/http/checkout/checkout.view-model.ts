@@ -1,0 +1,107 @@
+// Turns orders and payment outcomes into the plain, already-formatted data the page templates
+// show: money with Intl for the page's locale, dates in the merchant's time zone, localised labels.
+import { type FieldProblem } from '../../domain/errors.ts';
+import { maskCard } from '../../domain/card.ts';
+import { formatMoney } from '../../domain/money.ts';
+import { type MerchantDoc } from '../../db/models/merchant.model.ts';
+import { type OrderDoc } from '../../db/models/order.model.ts';
+import { type Views } from '../views.ts';
+
+export interface LangLink {
+  code: string;
+  name: string;
+  href: string;
+  current: boolean;
+}
+
+/** Links to the same page in each language: the current query (pay-link parameters) plus lang=. */
+export function langLinks(views: Views, path: string, querystring: string, current: string): LangLink[] {
+  return views.locales.map((code) => {
+    const q = new URLSearchParams(querystring);
+    q.set('lang', code);
+    return { code, name: views.t(code, 'languageName'), href: `${path}?${q.toString()}`, current: code === current };
+  });
+}
+
+export function formatDate(date: Date, locale: string, timeZone: string): string {
+  const opts: Intl.DateTimeFormatOptions = {
+    year: 'numeric',
+    month: 'long',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    timeZoneName: 'short',
+  };
+  try {
+    return new Intl.DateTimeFormat(locale, { ...opts, timeZone }).format(date);
+  } catch {
+    return new Intl.DateTimeFormat(locale, { ...opts, timeZone: 'UTC' }).format(date);
+  }
+}
+
+export function orderSummary(order: OrderDoc, merchant: MerchantDoc, locale: string) {
+  return {
+    merchantName: merchant.name,
+    description: order.description ?? '',
+    reference: order.reference,
+    amountText: formatMoney(order.amountMinor, order.currency, locale),
+    expiresIso: order.expiresAt.toISOString(),
+    expiresText: formatDate(order.expiresAt, locale, merchant.timezone),
+  };
+}
+
+export interface FormValues {
+  expiry?: string;
+  holder?: string;
+  email?: string;
+}
+
+/** The card form's fields; number and CVC are never re-filled after a failed attempt. */
+export function formFields(
+  views: Views,
+  locale: string,
+  opts: { needEmail: boolean; values: FormValues; problems: FieldProblem[] },
+) {
+  const errorOf = (name: string) => {
+    const p = opts.problems.find((x) => x.field === name);
+    return p ? views.t(locale, `errors.${p.code}`) : undefined;
+  };
+  const defs = [
+    { name: 'number', type: 'text', autocomplete: 'cc-number', inputmode: 'numeric', maxlength: 23, hint: 'form.numberHint' },
+    { name: 'expiry', type: 'text', autocomplete: 'cc-exp', inputmode: 'numeric', maxlength: 7, half: true, placeholder: 'MM/YY' },
+    { name: 'cvc', type: 'text', autocomplete: 'cc-csc', inputmode: 'numeric', maxlength: 4, half: true, hint: 'form.cvcHint' },
+    { name: 'holder', type: 'text', autocomplete: 'cc-name', maxlength: 100 },
+    ...(opts.needEmail
+      ? [{ name: 'email', type: 'email', autocomplete: 'email', inputmode: 'email', maxlength: 254, hint: 'form.emailHint' }]
+      : []),
+  ];
+  return defs.map((d) => {
+    const error = errorOf(d.name);
+    const hintId = d.hint ? `${d.name}-hint` : undefined;
+    const errorId = error ? `${d.name}-error` : undefined;
+    return {
+      ...d,
+      label: views.t(locale, `form.${d.name}`),
+      hint: d.hint ? views.t(locale, d.hint) : undefined,
+      value: d.name === 'number' || d.name === 'cvc' ? '' : (opts.values[d.name as keyof FormValues] ?? ''),
+      error,
+      describedBy: [errorId, hintId].filter(Boolean).join(' ') || undefined,
+    };
+  });
+}
+
+export function receiptView(order: OrderDoc, merchant: MerchantDoc, locale: string) {
+  const p = order.payment;
+  return {
+    merchantName: merchant.name,
+    reference: order.reference,
+    description: order.description ?? '',
+    receiptNumber: p?.receiptNumber ?? '',
+    amountText: formatMoney(order.amountMinor, order.currency, locale),
+    card: p?.card?.brand && p.card.last4 ? maskCard(p.card.brand, p.card.last4) : '',
+    authCode: p?.authCode ?? '',
+    paidIso: p?.paidAt?.toISOString() ?? '',
+    paidText: p?.paidAt ? formatDate(p.paidAt, locale, merchant.timezone) : '',
+    customerEmail: order.customer?.email ?? '',
+  };
+}

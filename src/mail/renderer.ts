@@ -1,0 +1,447 @@
+// Outbound mail rendering. At start-up every MJML template is compiled ONCE into responsive HTML
+// that still holds Handlebars slots, and that HTML is compiled with Handlebars; rendering a mail
+// is then only a Handlebars call (plus a QR code for pay-links). Strings come from
+// templates/locales/<lc>/mail.json with English as the fallback; values are formatted with Intl.
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import Handlebars from 'handlebars';
+import mjml2html from 'mjml';
+import QRCode from 'qrcode';
+import { z } from 'zod';
+import { brandName, maskCard } from '../domain/card.ts';
+import { AppError } from '../domain/errors.ts';
+import { formatMoney, isCurrency } from '../domain/money.ts';
+import { type MailTemplate } from './outbox.ts';
+
+export const MAIL_TEMPLATES: readonly MailTemplate[] = ['paylink', 'receipt-customer', 'receipt-merchant', 'intake-reply'];
+export const MAIL_LOCALES = ['en', 'it', 'fr', 'de', 'es'] as const;
+export const DEFAULT_TIME_ZONE = 'Europe/Rome';
+
+export interface MailAttachment {
+  filename: string;
+  content: Buffer;
+  contentType: string;
+  /** Content-ID referenced from the HTML as `cid:<cid>` (inline image). */
+  cid: string;
+}
+
+export interface RenderedMail {
+  subject: string;
+  html: string;
+  text: string;
+  attachments: MailAttachment[];
+}
+
+export interface RenderRequest {
+  template: string;
+  locale: string;
+  data: Record<string, unknown>;
+}
+
+export interface MailRenderer {
+  render(req: RenderRequest): Promise<RenderedMail>;
+  /** How many times MJML ran: once per template at start-up, never per mail. */
+  readonly compiledCount: number;
+}
+
+export interface MailRendererOptions {
+  templatesDir: string;
+  publicUrl: string;
+}
+
+// ---- data contracts (what enqueueMail stores; validated here because the outbox holds Mixed) ----
+
+const text = z.string().nullish().transform((v) => v ?? '');
+const currency = z.string().refine(isCurrency, 'expected an ISO 4217 currency');
+const isoDate = z.union([z.string(), z.date()]).transform((v, ctx) => {
+  const d = v instanceof Date ? v : new Date(v);
+  if (Number.isNaN(d.getTime())) {
+    ctx.addIssue({ code: 'custom', message: 'expected an ISO date' });
+    return z.NEVER;
+  }
+  return d;
+});
+const timeZone = z.string().nullish();
+
+const PaylinkData = z.object({
+  merchantName: z.string(),
+  reference: z.string(),
+  amountMinor: z.number().int(),
+  currency,
+  description: text,
+  customerName: text,
+  expiresAt: isoDate,
+  link: z.string().min(1),
+  toCustomer: z.boolean().nullish().transform((v) => v === true),
+  timeZone,
+});
+
+const ReceiptData = z.object({
+  receiptNumber: z.string(),
+  merchantName: z.string(),
+  reference: z.string(),
+  amountMinor: z.number().int(),
+  currency,
+  description: text,
+  card: z.object({
+    brand: text,
+    last4: z.string(),
+    expMonth: z.number().nullish(),
+    expYear: z.number().nullish(),
+    country: z.string().nullish(),
+  }),
+  authCode: text,
+  paidAt: isoDate,
+  customerEmail: text,
+  customerName: text,
+  link: text,
+  timeZone,
+});
+
+const IntakeReplyData = z.object({
+  subject: text,
+  created: z
+    .array(
+      z.object({
+        reference: z.string(),
+        amountMinor: z.number().int(),
+        currency,
+        link: z.string(),
+        expiresAt: isoDate,
+        duplicate: z.enum(['source', 'reference']).nullish(),
+      }),
+    )
+    .default([]),
+  problems: z
+    .array(
+      z.object({
+        field: z.string(),
+        code: z.string(),
+        message: z.string(),
+        value: z.union([z.string(), z.number()]).nullish(),
+        line: z.number().nullish(),
+        row: z.number().nullish(),
+      }),
+    )
+    .default([]),
+  timeZone,
+});
+
+// ---- formatting ----
+
+type Strings = Record<string, unknown>;
+
+interface Ctx {
+  /** BCP 47 tag used with Intl ("it", "de-CH"). */
+  intl: string;
+  timeZone: string;
+}
+
+function validTimeZone(tz: string | null | undefined): string {
+  if (!tz) return DEFAULT_TIME_ZONE;
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return tz;
+  } catch {
+    return DEFAULT_TIME_ZONE;
+  }
+}
+
+export function formatDateTime(date: Date, intl: string, timeZone: string): string {
+  // Explicit parts rather than dateStyle so the zone name can be shown: readers may live elsewhere.
+  return new Intl.DateTimeFormat(intl, {
+    year: 'numeric',
+    month: 'long',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    timeZone,
+    timeZoneName: 'short',
+  }).format(date);
+}
+
+function countryName(code: string, intl: string): string {
+  try {
+    return new Intl.DisplayNames([intl], { type: 'region' }).of(code.toUpperCase()) ?? code;
+  } catch {
+    return code;
+  }
+}
+
+/** Replaces `{name}` placeholders; the result is still escaped by Handlebars when shown in HTML. */
+function fill(template: string, vars: Record<string, string | number>): string {
+  return template.replace(/\{(\w+)\}/g, (_, k: string) => String(vars[k] ?? ''));
+}
+
+function fillAll(strings: unknown, vars: Record<string, string | number>): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (strings && typeof strings === 'object') {
+    for (const [k, v] of Object.entries(strings)) if (typeof v === 'string') out[k] = fill(v, vars);
+  }
+  return out;
+}
+
+function deepMerge(base: Strings, over: Strings): Strings {
+  const out: Strings = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object'
+        ? deepMerge(b as Strings, v as Strings)
+        : v;
+  }
+  return out;
+}
+
+/** One-line subject: the merchant's name or original subject must not break the header. */
+function oneLine(s: string): string {
+  return s.replace(/[\r\n\t]+/g, ' ').replace(/\s{2,}/g, ' ').trim();
+}
+
+// ---- per-template view models ----
+
+interface Prepared {
+  /** Placeholder values for this template's strings (`{amount}`, `{merchant}`, …). */
+  vars: Record<string, string | number>;
+  /** Variant strings shown under a generic name, e.g. { subject: 'subjectCustomer' }. */
+  pick?: Record<string, string>;
+  view: Record<string, unknown>;
+  qrLink?: string;
+}
+
+type Preparer = (data: Record<string, unknown>, ctx: Ctx, t: Strings) => Prepared;
+
+function parse<T extends z.ZodType>(schema: T, template: string, data: unknown): z.output<T> {
+  const r = schema.safeParse(data);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new AppError('MAIL_DATA_INVALID', `${template} mail data invalid at ${issue?.path.join('.') ?? '?'}: ${issue?.message ?? ''}`, {
+      details: r.error.issues,
+    });
+  }
+  return r.data;
+}
+
+function receiptPreparer(template: 'receipt-customer' | 'receipt-merchant'): Preparer {
+  return (raw, ctx) => {
+    const d = parse(ReceiptData, template, raw);
+    const amount = formatMoney(d.amountMinor, d.currency, ctx.intl);
+    const country = d.card.country ? countryName(d.card.country, ctx.intl) : '';
+    const card = maskCard(brandName(d.card.brand), d.card.last4).trim();
+    const customer = d.customerName && d.customerEmail ? `${d.customerName} <${d.customerEmail}>` : d.customerName || d.customerEmail;
+    return {
+      vars: { amount, merchant: d.merchantName, reference: d.reference, receiptNumber: d.receiptNumber, customer: customer || '—' },
+      view: {
+        merchantName: d.merchantName,
+        amount,
+        receiptNumber: d.receiptNumber,
+        reference: d.reference,
+        description: d.description,
+        card,
+        cardCountry: country,
+        authCode: d.authCode,
+        paidAt: formatDateTime(d.paidAt, ctx.intl, ctx.timeZone),
+        customer,
+        link: d.link,
+      },
+    };
+  };
+}
+
+const PREPARERS: Record<MailTemplate, Preparer> = {
+  paylink(raw, ctx) {
+    const d = parse(PaylinkData, 'paylink', raw);
+    const amount = formatMoney(d.amountMinor, d.currency, ctx.intl);
+    const expires = formatDateTime(d.expiresAt, ctx.intl, ctx.timeZone);
+    return {
+      vars: { amount, merchant: d.merchantName, reference: d.reference, expires, customerName: d.customerName },
+      pick: Object.fromEntries(
+        ['subject', 'preheader', 'heading', 'intro', 'footer'].map((k) => [k, `${k}${d.toCustomer ? 'Customer' : 'Merchant'}`]),
+      ),
+      view: {
+        toCustomer: d.toCustomer,
+        merchantName: d.merchantName,
+        reference: d.reference,
+        description: d.description,
+        customerName: d.customerName,
+        amount,
+        expires,
+        link: d.link,
+      },
+      qrLink: d.link,
+    };
+  },
+  'receipt-customer': receiptPreparer('receipt-customer'),
+  'receipt-merchant': receiptPreparer('receipt-merchant'),
+  'intake-reply'(raw, _ctx, t) {
+    const d = parse(IntakeReplyData, 'intake-reply', raw);
+    const fields = (t.fields && typeof t.fields === 'object' ? t.fields : {}) as Record<string, string>;
+    const str = (k: string) => (typeof t[k] === 'string' ? (t[k] as string) : '');
+    const newCount = d.created.filter((c) => !c.duplicate).length;
+    return {
+      vars: {
+        subject: oneLine(d.subject),
+        created: newCount,
+        duplicates: d.created.length - newCount,
+        problems: d.problems.length,
+      },
+      ...(d.subject.trim() ? {} : { pick: { subject: 'subjectFallback' } }),
+      view: {
+        // Raw values: the template formats them with the money and datetime helpers.
+        created: d.created.map((c) => ({
+          reference: c.reference,
+          amountMinor: c.amountMinor,
+          currency: c.currency,
+          link: c.link,
+          expiresAt: c.expiresAt,
+          duplicate: c.duplicate ? str('duplicate') : '',
+        })),
+        problems: d.problems.map((p) => ({
+          field: fields[p.field] ?? p.field,
+          where: [p.line != null ? fill(str('line'), { n: p.line }) : '', p.row != null ? fill(str('row'), { n: p.row }) : '']
+            .filter(Boolean)
+            .join(', '),
+          value: p.value == null ? '' : String(p.value),
+          expected: p.message,
+          code: p.code,
+        })),
+      },
+    };
+  },
+};
+
+// ---- factory ----
+
+interface Compiled {
+  html: Handlebars.TemplateDelegate;
+  text: Handlebars.TemplateDelegate;
+}
+
+function isTemplate(name: string): name is MailTemplate {
+  return (MAIL_TEMPLATES as readonly string[]).includes(name);
+}
+
+async function loadStrings(templatesDir: string): Promise<Map<string, Strings>> {
+  const read = async (lc: string): Promise<Strings> =>
+    JSON.parse(await readFile(path.join(templatesDir, 'locales', lc, 'mail.json'), 'utf8')) as Strings;
+  const en = await read('en');
+  const map = new Map<string, Strings>([['en', en]]);
+  for (const lc of MAIL_LOCALES) {
+    if (lc !== 'en') map.set(lc, deepMerge(en, await read(lc)));
+  }
+  return map;
+}
+
+function resolveLocale(locale: string): { lc: string; intl: string } {
+  const base = (locale || 'en').toLowerCase().split(/[-_]/)[0] ?? 'en';
+  if (!(MAIL_LOCALES as readonly string[]).includes(base)) return { lc: 'en', intl: 'en' };
+  try {
+    const tag = Intl.getCanonicalLocales(locale.replace(/_/g, '-'))[0];
+    return { lc: base, intl: tag ?? base };
+  } catch {
+    return { lc: base, intl: base };
+  }
+}
+
+export async function createMailRenderer(opts: MailRendererOptions): Promise<MailRenderer> {
+  const mailDir = path.join(opts.templatesDir, 'mail');
+  const strings = await loadStrings(opts.templatesDir);
+  const hbs = Handlebars.create();
+  let compiledCount = 0;
+
+  // Helpers read the locale and zone from the root context, so templates stay locale-agnostic.
+  const root = (o: Handlebars.HelperOptions) => (o.data as { root: { _ctx: Ctx } }).root._ctx;
+  hbs.registerHelper('money', (amountMinor: number, cur: string, o: Handlebars.HelperOptions) =>
+    formatMoney(amountMinor, cur, root(o).intl),
+  );
+  hbs.registerHelper('datetime', (date: Date, o: Handlebars.HelperOptions) => formatDateTime(date, root(o).intl, root(o).timeZone));
+
+  // Text-part partials (footer, receipt details), compiled here so they keep noEscape.
+  for (const file of (await readdir(path.join(mailDir, 'partials'))).filter((f) => f.endsWith('.txt.hbs'))) {
+    const source = await readFile(path.join(mailDir, 'partials', file), 'utf8');
+    hbs.registerPartial(file.slice(0, -'.txt.hbs'.length), hbs.compile(source, { noEscape: true }));
+  }
+
+  const compiled = new Map<MailTemplate, Compiled>();
+  for (const name of MAIL_TEMPLATES) {
+    const file = path.join(mailDir, `${name}.mjml`);
+    const source = await readFile(file, 'utf8');
+    compiledCount++;
+    // mjml 5 returns a Promise. Strict validation so a template mistake stops start-up.
+    const out = await mjml2html(source, {
+      filePath: file,
+      ignoreIncludes: false,
+      includePath: mailDir,
+      validationLevel: 'strict',
+      keepComments: false,
+      // No web fonts: a mail should not make the reader's client call a third party.
+      fonts: {},
+    });
+    if (out.errors.length > 0) {
+      throw new AppError('MAIL_TEMPLATE_INVALID', `${name}.mjml: ${out.errors.map((e) => e.formattedMessage).join('; ')}`);
+    }
+    const textSource = await readFile(path.join(mailDir, `${name}.txt.hbs`), 'utf8');
+    compiled.set(name, {
+      html: hbs.compile(out.html, { strict: false }),
+      // Plain text is not HTML: escaping would turn "&" into "&amp;".
+      text: hbs.compile(textSource, { noEscape: true }),
+    });
+  }
+  const publicHost = new URL(opts.publicUrl).host;
+
+  async function render(req: RenderRequest): Promise<RenderedMail> {
+    if (!isTemplate(req.template)) {
+      throw new AppError('MAIL_TEMPLATE_UNKNOWN', `unknown mail template "${req.template}"`);
+    }
+    const tpl = compiled.get(req.template)!;
+    const { lc, intl } = resolveLocale(req.locale);
+    const all = strings.get(lc)!;
+    const section = (all[req.template] ?? {}) as Strings;
+    const ctx: Ctx = { intl, timeZone: validTimeZone(req.data.timeZone as string | undefined) };
+    const prep = PREPARERS[req.template](req.data, ctx, section);
+    const vars = { ...prep.vars, host: publicHost };
+    const t = fillAll(section, vars);
+    for (const [name, key] of Object.entries(prep.pick ?? {})) t[name] = t[key] ?? '';
+    const labels = fillAll(all.common, vars);
+    const subject = oneLine(t.subject ?? '');
+
+    const attachments: MailAttachment[] = [];
+    let qrCid = '';
+    if (prep.qrLink) {
+      qrCid = `qr.${createHash('sha256').update(prep.qrLink).digest('hex').slice(0, 16)}@paymail`;
+      attachments.push({
+        filename: 'pay-link-qr.png',
+        contentType: 'image/png',
+        cid: qrCid,
+        content: await QRCode.toBuffer(prep.qrLink, {
+          type: 'png',
+          errorCorrectionLevel: 'M',
+          margin: 1,
+          width: 360,
+          color: { dark: '#111827', light: '#ffffff' },
+        }),
+      });
+    }
+    const model = {
+      ...prep.view,
+      _ctx: ctx,
+      lang: lc,
+      subject,
+      preheader: t.preheader ?? '',
+      t,
+      labels,
+      qrCid,
+      publicUrl: opts.publicUrl,
+      publicHost,
+    };
+    return { subject, html: tpl.html(model), text: tpl.text(model), attachments };
+  }
+
+  return {
+    render,
+    get compiledCount() {
+      return compiledCount;
+    },
+  };
+}

@@ -1,0 +1,157 @@
+// Outbound transport: relays through OUTBOUND_SMTP_URL with nodemailer, or, in development when
+// no relay is configured, builds the message all the same and hands back a copy to capture for
+// /dev/mail. The outbox worker decides what to store; this file only talks SMTP or MIME.
+import nodemailer from 'nodemailer';
+import { AppError } from '../domain/errors.ts';
+import { type MailAttachment } from './renderer.ts';
+
+export interface OutboundMessage {
+  from: string;
+  to: string[];
+  cc: string[];
+  replyTo?: string | undefined;
+  inReplyTo?: string | undefined;
+  references?: string[] | undefined;
+  /** Fixed when the mail was enqueued, so a retry after a crash carries the same Message-ID. */
+  messageId: string;
+  subject: string;
+  html: string;
+  text: string;
+  attachments: MailAttachment[];
+}
+
+/** What /dev/mail shows; inline images are turned into data: URLs so the page needs no cid. */
+export interface CapturedMail {
+  from: string;
+  to: string;
+  cc: string;
+  subject: string;
+  html: string;
+  text: string;
+}
+
+export type SendResult =
+  | { mode: 'smtp'; response: string; accepted: string[]; rejected: string[] }
+  | { mode: 'capture'; captured: CapturedMail; size: number };
+
+export interface MailTransport {
+  readonly mode: 'smtp' | 'capture';
+  send(msg: OutboundMessage): Promise<SendResult>;
+  close(): void;
+}
+
+export interface MailTransportOptions {
+  outboundSmtpUrl?: string | undefined;
+  production: boolean;
+  /**
+   * Upper bounds for one SMTP exchange. They must stay well below the worker's lease (60 s by
+   * default): a send that outlives its lease could be claimed and sent again by another worker.
+   */
+  timeouts?: { connectionMs?: number; greetingMs?: number; socketMs?: number };
+}
+
+function addressList(list: string[]): string {
+  return list.join(', ');
+}
+
+/** Replaces `cid:` image sources with data: URLs of the matching inline attachment. */
+export function inlineCidImages(html: string, attachments: MailAttachment[]): string {
+  const byCid = new Map(attachments.map((a) => [a.cid, a]));
+  return html.replace(/(["'])cid:([^"']+)\1/g, (whole, quote: string, cid: string) => {
+    const a = byCid.get(cid);
+    return a ? `${quote}data:${a.contentType};base64,${a.content.toString('base64')}${quote}` : whole;
+  });
+}
+
+function mailOptions(msg: OutboundMessage) {
+  return {
+    from: msg.from,
+    to: msg.to,
+    cc: msg.cc.length > 0 ? msg.cc : undefined,
+    replyTo: msg.replyTo || undefined,
+    inReplyTo: msg.inReplyTo || undefined,
+    references: msg.references && msg.references.length > 0 ? msg.references : undefined,
+    messageId: msg.messageId,
+    subject: msg.subject,
+    html: msg.html,
+    text: msg.text,
+    attachments: msg.attachments.map((a) => ({
+      filename: a.filename,
+      content: a.content,
+      contentType: a.contentType,
+      cid: a.cid,
+      contentDisposition: 'inline',
+    })),
+  };
+}
+
+/**
+ * True when a relay refused this particular message for good (a 5xx at MAIL FROM, RCPT TO or
+ * DATA): retrying the same bytes cannot help. 5xx answers about our own set-up (authentication,
+ * TLS, connection) are not permanent for the mail: fixing the configuration fixes the send.
+ */
+export function isPermanentRejection(err: unknown): boolean {
+  const e = err as { code?: unknown; responseCode?: unknown };
+  return (
+    typeof e?.responseCode === 'number' &&
+    e.responseCode >= 500 &&
+    e.responseCode < 600 &&
+    (e.code === 'EENVELOPE' || e.code === 'EMESSAGE')
+  );
+}
+
+export function createMailTransport(opts: MailTransportOptions): MailTransport {
+  if (!opts.outboundSmtpUrl) {
+    if (opts.production) {
+      throw new AppError('MAIL_TRANSPORT_MISSING', 'OUTBOUND_SMTP_URL is required when NODE_ENV=production');
+    }
+    // A real MIME build (not just a copy of the fields) so capture fails where a relay would.
+    const builder = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+    return {
+      mode: 'capture',
+      async send(msg) {
+        const info = await builder.sendMail(mailOptions(msg));
+        const size = Buffer.isBuffer(info.message) ? info.message.length : 0;
+        return {
+          mode: 'capture',
+          size,
+          captured: {
+            from: msg.from,
+            to: addressList(msg.to),
+            cc: addressList(msg.cc),
+            subject: msg.subject,
+            html: inlineCidImages(msg.html, msg.attachments),
+            text: msg.text,
+          },
+        };
+      },
+      close() {
+        builder.close();
+      },
+    };
+  }
+
+  const t = opts.timeouts ?? {};
+  const smtp = nodemailer.createTransport({
+    url: opts.outboundSmtpUrl,
+    pool: false,
+    connectionTimeout: t.connectionMs ?? 15_000,
+    greetingTimeout: t.greetingMs ?? 15_000,
+    socketTimeout: t.socketMs ?? 30_000,
+  });
+  return {
+    mode: 'smtp',
+    async send(msg) {
+      const info = await smtp.sendMail(mailOptions(msg));
+      return {
+        mode: 'smtp',
+        response: String(info.response ?? ''),
+        accepted: (info.accepted ?? []).map(String),
+        rejected: (info.rejected ?? []).map(String),
+      };
+    },
+    close() {
+      smtp.close();
+    },
+  };
+}

@@ -1,0 +1,51 @@
+// The built-in sandbox acquirer: decides by the documented test card numbers (SPEC "Sandbox
+// acquirer test cards"); any other card that passed the card checks is approved.
+import { customAlphabet, nanoid } from 'nanoid';
+import { type Acquirer, type AuthorizeRequest, type AuthorizeResult, type DeclineCode } from '../../domain/acquirer.ts';
+
+const AUTH_CODE = customAlphabet('0123456789ABCDEFGHJKLMNPQRSTUVWXYZ', 6);
+
+type Scripted =
+  | { outcome: 'declined'; code: DeclineCode; message: string }
+  | { outcome: 'error'; code: DeclineCode; message: string }
+  | { outcome: 'challenge'; message: string };
+
+/** Test card numbers with a scripted outcome; the approved ones are listed for documentation. */
+export const SANDBOX_CARDS: Readonly<Record<string, Scripted | { outcome: 'approved' }>> = Object.freeze({
+  '4242424242424242': { outcome: 'approved' },
+  '5555555555554444': { outcome: 'approved' },
+  '378282246310005': { outcome: 'approved' },
+  '4000000000000002': { outcome: 'declined', code: 'DECLINED', message: 'card declined' },
+  '4000000000009995': { outcome: 'declined', code: 'INSUFFICIENT_FUNDS', message: 'insufficient funds' },
+  '4000000000009987': { outcome: 'declined', code: 'LOST_OR_STOLEN', message: 'card on the blocked list (lost or stolen)' },
+  '4000000000009979': { outcome: 'declined', code: 'OVER_LIMIT', message: 'over the card limit' },
+  '4000000000003220': { outcome: 'challenge', message: '3-D Secure authentication required' },
+  '4000000000000119': { outcome: 'error', code: 'ACQUIRER_UNAVAILABLE', message: 'acquirer unreachable' },
+});
+
+export interface SandboxAcquirer extends Acquirer {
+  /** Authorisation codes released with void(), for inspection in development and tests. */
+  readonly voided: ReadonlySet<string>;
+}
+
+export function createSandboxAcquirer(opts: { latencyMs?: number } = {}): SandboxAcquirer {
+  const voided = new Set<string>();
+  const wait = () => (opts.latencyMs ? new Promise((r) => setTimeout(r, opts.latencyMs)) : Promise.resolve());
+  return {
+    name: 'sandbox',
+    voided,
+    async authorize(req: AuthorizeRequest): Promise<AuthorizeResult> {
+      await wait();
+      const scripted = SANDBOX_CARDS[req.card.number];
+      if (!scripted || scripted.outcome === 'approved') return { outcome: 'approved', authCode: AUTH_CODE() };
+      if (scripted.outcome === 'challenge') {
+        return { outcome: 'challenge', challengeId: `3ds_${nanoid(16)}`, message: scripted.message };
+      }
+      return { ...scripted };
+    },
+    async void(authCode: string): Promise<void> {
+      await wait();
+      voided.add(authCode);
+    },
+  };
+}

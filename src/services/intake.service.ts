@@ -1,0 +1,340 @@
+// Order intake: the SMTP doors hand over raw messages here. `store` makes a message durable (the
+// door answers 250 only after it returns); processing runs afterwards, is claimed with a lease,
+// and is resumable, so a crash between "stored" and "order created" loses nothing.
+import { createHash } from 'node:crypto';
+import { simpleParser } from 'mailparser';
+import { AppError, isAppError, type FieldProblem } from '../domain/errors.ts';
+import { parseOrderMail } from '../domain/order-mail.ts';
+import { InboundMessage, type InboundMessageDoc } from '../db/models/inbound-message.model.ts';
+import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
+import { type OrderDoc } from '../db/models/order.model.ts';
+import { type Logger } from '../logger.ts';
+import { enqueueMail } from '../mail/outbox.ts';
+import { type OrderService } from './order.service.ts';
+
+export interface IntakeServiceDeps {
+  orders: OrderService;
+  mailDomain: string;
+  maxLinkLifetimeDays: number;
+  logger: Logger;
+  now?: () => Date;
+  /** How long a claim holds before another worker may take the message over. */
+  leaseMs?: number;
+  /** Attempts before a message is marked 'failed'. */
+  maxAttempts?: number;
+  /** Longest wait for the database when storing; the door answers 451 after it. */
+  storeTimeoutMs?: number;
+}
+
+export interface StoreRequest {
+  merchantId: string;
+  door: 'submission' | 'mx';
+  raw: Buffer;
+  envelope: { mailFrom?: string | undefined; rcptTo: string[]; remoteAddress?: string | undefined };
+}
+
+export interface StoreResult {
+  id: string;
+  /** true when the same message (same merchant and Message-ID or bytes) was stored before. */
+  duplicate: boolean;
+}
+
+export interface CreatedEntry {
+  reference: string;
+  amountMinor: number;
+  currency: string;
+  link: string;
+  expiresAt: string;
+  duplicate?: 'source' | 'reference';
+}
+
+export type ProcessOutcome =
+  | { status: 'processed'; orderIds: string[]; problems: FieldProblem[]; replied: boolean }
+  | { status: 'skipped' }
+  | { status: 'retry' | 'failed'; error: string };
+
+const HEADER_SCAN_LIMIT = 256 * 1024;
+
+/**
+ * The Message-ID from the raw header block, without parsing the message: headers end at the first
+ * empty line; folded continuation lines are joined.
+ */
+export function extractMessageId(raw: Buffer): string | undefined {
+  const head = raw.subarray(0, Math.min(raw.length, HEADER_SCAN_LIMIT)).toString('latin1');
+  const end = head.search(/\r?\n\r?\n/);
+  const lines = (end < 0 ? head : head.slice(0, end)).split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line.length < 11 || line.slice(0, 11).toLowerCase() !== 'message-id:') continue;
+    let value = line.slice(11);
+    while (i + 1 < lines.length && /^[ \t]/.test(lines[i + 1]!)) value += ' ' + lines[++i]!.trim();
+    const lt = value.indexOf('<');
+    const gt = value.indexOf('>', lt + 1);
+    const id = lt >= 0 && gt > lt ? value.slice(lt, gt + 1) : value.trim();
+    // An absurd header is no identity: fall back to the hash of the bytes.
+    return id.length > 2 && id.length <= 998 && !/\s/.test(id) ? id : undefined;
+  }
+  return undefined;
+}
+
+export function createIntakeService(deps: IntakeServiceDeps) {
+  const now = deps.now ?? (() => new Date());
+  const leaseMs = deps.leaseMs ?? 5 * 60_000;
+  const maxAttempts = deps.maxAttempts ?? 5;
+  const storeTimeoutMs = deps.storeTimeoutMs ?? 5_000;
+  const log = deps.logger.child({ component: 'intake' });
+  /** Processing runs in flight, so tests and shutdown can wait for them. */
+  const running = new Set<Promise<unknown>>();
+  const timers = new Set<NodeJS.Timeout>();
+  let closing = false;
+  let sweep: NodeJS.Timeout | undefined;
+
+  function schedule(id: string, delayMs = 0): void {
+    if (closing) return;
+    const run = () => {
+      const p = processMessage(id)
+        .catch((e) => log.error({ err: e, inboundId: id }, 'intake processing crashed'))
+        .finally(() => running.delete(p));
+      running.add(p);
+    };
+    if (delayMs === 0) {
+      // setImmediate: the SMTP answer goes out first, processing follows.
+      const p = new Promise<void>((resolve) => setImmediate(() => (run(), resolve())));
+      running.add(p);
+      void p.finally(() => running.delete(p));
+      return;
+    }
+    const t = setTimeout(() => {
+      timers.delete(t);
+      run();
+    }, delayMs);
+    t.unref();
+    timers.add(t);
+  }
+
+  async function store(req: StoreRequest): Promise<StoreResult> {
+    if (closing) throw new AppError('INTAKE_CLOSING', 'shutting down', { smtpCode: 421 });
+    // Mongoose would queue the write while disconnected; the sender is better served by a 451 now.
+    if (InboundMessage.db.readyState !== 1) {
+      throw new AppError('INTAKE_STORE_UNAVAILABLE', 'the database is unavailable', { smtpCode: 451, httpStatus: 503 });
+    }
+    const messageId = extractMessageId(req.raw);
+    const messageKey = messageId ?? `sha256:${createHash('sha256').update(req.raw).digest('hex')}`;
+    let result: StoreResult;
+    try {
+      const doc = await withTimeout(
+        InboundMessage.create({
+          merchantId: req.merchantId,
+          door: req.door,
+          messageKey,
+          messageId,
+          envelope: req.envelope,
+          raw: req.raw,
+          size: req.raw.length,
+          status: 'received',
+          receivedAt: now(),
+        }),
+        storeTimeoutMs,
+      );
+      result = { id: String(doc._id), duplicate: false };
+    } catch (e) {
+      if ((e as { code?: number }).code !== 11000) {
+        throw new AppError('INTAKE_STORE_UNAVAILABLE', 'the message could not be stored', { smtpCode: 451, httpStatus: 503, cause: e });
+      }
+      const existing = await InboundMessage.findOne({ merchantId: req.merchantId, messageKey }, { _id: 1 }).lean();
+      if (!existing) throw new AppError('INTAKE_STORE_UNAVAILABLE', 'the message could not be stored', { smtpCode: 451, cause: e });
+      result = { id: String(existing._id), duplicate: true };
+    }
+    log.info({ inboundId: result.id, merchantId: req.merchantId, messageKey, duplicate: result.duplicate, size: req.raw.length }, 'inbound message stored');
+    // A duplicate may be a retry of a message whose processing never finished: claiming is atomic,
+    // so scheduling it again is harmless.
+    schedule(result.id);
+    return result;
+  }
+
+  /** Takes the message for processing: 'received', or 'processing' whose lease ran out. */
+  async function claim(id: string): Promise<InboundMessageDoc | null> {
+    const at = now();
+    return InboundMessage.findOneAndUpdate(
+      { _id: id, $or: [{ status: 'received' }, { status: 'processing', leaseUntil: { $lt: at } }] },
+      { $set: { status: 'processing', leaseUntil: new Date(at.getTime() + leaseMs) }, $inc: { attempts: 1 } },
+      { returnDocument: 'after' },
+    ).lean<InboundMessageDoc>();
+  }
+
+  function entry(order: OrderDoc, link: string, duplicate?: 'source' | 'reference'): CreatedEntry {
+    return {
+      reference: order.reference,
+      amountMinor: order.amountMinor,
+      currency: order.currency,
+      link,
+      expiresAt: order.expiresAt.toISOString(),
+      ...(duplicate ? { duplicate } : {}),
+    };
+  }
+
+  async function handle(msg: InboundMessageDoc, merchant: MerchantDoc) {
+    const id = String(msg._id);
+    const mail = await simpleParser(toBuffer(msg.raw), {
+      skipHtmlToText: true,
+      skipTextToHtml: true,
+      skipTextLinks: true,
+      skipImageLinks: true,
+    });
+    const subject = mail.subject ?? '';
+    const messageId = mail.messageId ?? msg.messageId ?? undefined;
+    const parsed = parseOrderMail({
+      text: mail.text,
+      html: typeof mail.html === 'string' ? mail.html : undefined,
+      subject,
+      defaultCurrency: merchant.currency,
+      now: now(),
+      maxLifetimeDays: deps.maxLinkLifetimeDays,
+      timeZone: merchant.timezone,
+    });
+    const problems = [...parsed.problems];
+    const created: CreatedEntry[] = [];
+    const orderIds: string[] = [];
+    if (parsed.draft) {
+      try {
+        const r = await deps.orders.create(merchant, parsed.draft, {
+          key: `msg:${id}:0`,
+          inboundMessageId: id,
+          ...(messageId ? { messageId } : {}),
+          subject,
+        });
+        orderIds.push(r.order._id);
+        // A source duplicate is this very message processed before a crash: make sure its
+        // pay-link mail was queued (idempotent), and treat it as created.
+        if (r.duplicateOf === 'source') {
+          await deps.orders.queuePayLinkMail(r.order, merchant, messageId ? { inReplyTo: messageId } : {});
+          created.push(entry(r.order, r.link));
+        } else created.push(entry(r.order, r.link, r.duplicateOf));
+      } catch (e) {
+        if (!isAppError(e) || e.httpStatus >= 500) throw e;
+        problems.push({ field: e.code === 'ORDER_EXPIRY_PAST' ? 'expiry' : 'order', code: e.code, message: e.message });
+      }
+    }
+    // A new order already answers the merchant with its pay-link mail; reply only when there is
+    // something to explain: problems, or a reference that was already open.
+    const replied = problems.length > 0 || created.some((c) => c.duplicate === 'reference');
+    if (replied) {
+      await enqueueMail(
+        {
+          dedupeKey: `intake-reply:${id}`,
+          template: 'intake-reply',
+          locale: merchant.locale,
+          to: [merchant.email],
+          ...(messageId ? { inReplyTo: messageId, references: [messageId] } : {}),
+          merchantId: merchant._id,
+          ...(orderIds[0] ? { orderId: orderIds[0] } : {}),
+          data: { subject, created, problems },
+        },
+        deps.mailDomain,
+      );
+    }
+    return { orderIds, problems, replied };
+  }
+
+  async function processMessage(id: string): Promise<ProcessOutcome> {
+    const msg = await claim(id);
+    if (!msg) return { status: 'skipped' };
+    try {
+      const merchant = await Merchant.findById(msg.merchantId).lean<MerchantDoc>();
+      if (!merchant) throw new AppError('INTAKE_MERCHANT_GONE', `merchant ${msg.merchantId} no longer exists`);
+      const result = await handle(msg, merchant);
+      await InboundMessage.updateOne(
+        { _id: msg._id, status: 'processing' },
+        {
+          $set: { status: 'processed', processedAt: now(), result: { orderIds: result.orderIds, problems: result.problems } },
+          $unset: { leaseUntil: 1, lastError: 1 },
+        },
+      );
+      log.info({ inboundId: id, merchantId: msg.merchantId, orderIds: result.orderIds, problems: result.problems.length }, 'inbound message processed');
+      return { status: 'processed', ...result };
+    } catch (e) {
+      const error = e instanceof Error ? e.message : String(e);
+      const attempts = msg.attempts ?? 1;
+      const giveUp = attempts >= maxAttempts || isAppError(e, 'INTAKE_MERCHANT_GONE');
+      await InboundMessage.updateOne(
+        { _id: msg._id, status: 'processing' },
+        { $set: { status: giveUp ? 'failed' : 'received', lastError: error.slice(0, 1000) }, $unset: { leaseUntil: 1 } },
+      ).catch((err) => log.error({ err, inboundId: id }, 'could not release inbound message'));
+      log.error({ err: e, inboundId: id, attempts, giveUp }, 'inbound message processing failed');
+      // Back off in-process; resumePending() at start-up covers a crash in between.
+      if (!giveUp) schedule(id, Math.min(60_000, 1_000 * 2 ** attempts));
+      return { status: giveUp ? 'failed' : 'retry', error };
+    }
+  }
+
+  /** Processes everything stored but not finished (after a crash or restart); returns how many. */
+  async function resumePending(limit = 1000): Promise<number> {
+    const at = now();
+    const pending = await InboundMessage.find(
+      { $or: [{ status: 'received' }, { status: 'processing', leaseUntil: { $lt: at } }] },
+      { _id: 1 },
+    )
+      .sort({ receivedAt: 1 })
+      .limit(limit)
+      .lean();
+    for (const m of pending) {
+      if (closing) break;
+      await processMessage(String(m._id));
+    }
+    return pending.length;
+  }
+
+  /**
+   * Sweeps for unfinished messages every `intervalMs`: picks up work whose in-process retry was
+   * lost (e.g. the database went away while releasing it) or whose worker died on another instance.
+   */
+  function startSweep(intervalMs = 60_000): void {
+    if (sweep || closing) return;
+    let busy = false;
+    sweep = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      const p = resumePending()
+        .catch((err) => log.error({ err }, 'intake sweep failed'))
+        .finally(() => {
+          busy = false;
+          running.delete(p);
+        });
+      running.add(p);
+    }, intervalMs);
+    sweep.unref();
+  }
+
+  /** Resolves when no processing is running or queued to run now (tests, graceful shutdown). */
+  async function idle(): Promise<void> {
+    while (running.size > 0) await Promise.allSettled([...running]);
+  }
+
+  /** Stops taking new messages and waits for the running ones. */
+  async function close(): Promise<void> {
+    closing = true;
+    clearInterval(sweep);
+    for (const t of timers) clearTimeout(t);
+    timers.clear();
+    await idle();
+  }
+
+  return { store, process: processMessage, resumePending, startSweep, idle, close };
+}
+export type IntakeService = ReturnType<typeof createIntakeService>;
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Lean reads give the driver's Binary for Buffer fields; mailparser wants a Buffer. */
+function toBuffer(value: unknown): Buffer {
+  if (Buffer.isBuffer(value)) return value;
+  const bin = value as { buffer?: Uint8Array; value?: () => Uint8Array };
+  if (bin.buffer instanceof Uint8Array) return Buffer.from(bin.buffer.buffer, bin.buffer.byteOffset, bin.buffer.byteLength);
+  throw new Error('inbound message has no raw bytes');
+}

@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { InboundMessage } from '../../src/db/models/inbound-message.model.ts';
+import { Merchant, type MerchantDoc } from '../../src/db/models/merchant.model.ts';
+import { Order } from '../../src/db/models/order.model.ts';
+import { Outbox } from '../../src/db/models/outbox.model.ts';
+import { createLogger } from '../../src/logger.ts';
+import { createIntakeService, extractMessageId } from '../../src/services/intake.service.ts';
+import { createMerchantService } from '../../src/services/merchant.service.ts';
+import { createOrderService } from '../../src/services/order.service.ts';
+import { useTestDatabase } from '../helpers/db.ts';
+
+const MAIL_DOMAIN = 'paymail.test';
+
+describe('intake service', () => {
+  useTestDatabase();
+  const logger = createLogger('silent');
+  const orders = createOrderService({
+    publicUrl: 'http://localhost:3000',
+    mailDomain: MAIL_DOMAIN,
+    maxLinkLifetimeDays: 60,
+    linkKeys: [{ kid: 't1', secret: 'k'.repeat(32) }],
+  });
+  const intake = createIntakeService({ orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
+  let merchant: MerchantDoc;
+  let n = 0;
+
+  before(async () => {
+    const created = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({ name: 'Bottega', email: 'owner@bottega.example', locale: 'it' });
+    merchant = (await Merchant.findById(created.id).lean<MerchantDoc>())!;
+  });
+  afterEach(() => intake.idle());
+  after(() => intake.close());
+
+  function mail(body: string, headers: Record<string, string> = {}): Buffer {
+    const all = { From: 'owner@bottega.example', To: `orders+${merchant.alias}@${MAIL_DOMAIN}`, Subject: 'Ordine', 'Message-ID': `<m${++n}.${Date.now()}@bottega.example>`, ...headers };
+    const head = Object.entries(all)
+      .filter(([, v]) => v !== '')
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('\r\n');
+    return Buffer.from(`${head}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${body.replace(/\n/g, '\r\n')}\r\n`);
+  }
+  const store = (raw: Buffer) => intake.store({ merchantId: merchant._id, door: 'submission', raw, envelope: { rcptTo: [] } });
+
+  describe('extractMessageId', () => {
+    const cases: Array<[string, string | undefined]> = [
+      ['Message-ID: <a@b>\r\nSubject: x\r\n\r\nbody', '<a@b>'],
+      ['message-id:   <a@b>  \nSubject: x\n\nbody', '<a@b>'],
+      ['Subject: x\r\nMessage-Id:\r\n <folded@b>\r\n\r\nbody', '<folded@b>'],
+      ['Subject: x\r\n\r\nMessage-ID: <in-body@b>', undefined],
+      ['Subject: x\r\n\r\n', undefined],
+      ['Message-ID: <has space@b>\r\n\r\n', undefined],
+    ];
+    for (const [raw, expected] of cases) {
+      it(JSON.stringify(raw.slice(0, 30)), () => assert.equal(extractMessageId(Buffer.from(raw)), expected));
+    }
+  });
+
+  it('stores, then creates the order and queues its pay-link mail', async () => {
+    const raw = mail('Importo: 10,00\nRiferimento: INT-1');
+    const stored = await store(raw);
+    assert.equal(stored.duplicate, false);
+    const doc = await InboundMessage.findById(stored.id).lean();
+    assert.equal(doc?.messageKey, extractMessageId(raw));
+    await intake.idle();
+    const order = await Order.findOne({ merchantId: merchant._id, reference: 'INT-1' }).lean();
+    assert.equal(order?.amountMinor, 1000);
+    assert.equal(order?.source?.inboundMessageId, stored.id);
+    assert.equal(await Outbox.countDocuments({ orderId: order?._id, template: 'paylink' }), 1);
+    assert.equal(await Outbox.countDocuments({ dedupeKey: `intake-reply:${stored.id}` }), 0);
+    const processed = await InboundMessage.findById(stored.id).lean();
+    assert.equal(processed?.status, 'processed');
+    assert.deepEqual(processed?.result?.orderIds, [order?._id]);
+  });
+
+  it('keys a message without Message-ID by the hash of its bytes', async () => {
+    const raw = mail('Importo: 11', { 'Message-ID': '' });
+    const first = await store(raw);
+    const again = await store(raw);
+    assert.deepEqual(again, { id: first.id, duplicate: true });
+    assert.match((await InboundMessage.findById(first.id).lean())!.messageKey, /^sha256:[0-9a-f]{64}$/);
+  });
+
+  it('stores the same Message-ID once and creates one order', async () => {
+    const raw = mail('Importo: 12\nRif: INT-DUP');
+    const [a, b] = await Promise.all([store(raw), store(raw)]);
+    assert.equal(a.id, b.id);
+    assert.deepEqual([a.duplicate, b.duplicate].sort(), [false, true]);
+    await intake.idle();
+    assert.equal(await Order.countDocuments({ reference: 'INT-DUP' }), 1);
+  });
+
+  it('replies to the merchant naming every problem, threaded on the original', async () => {
+    const raw = mail('Buongiorno\nImporto: dieci\nEmail cliente: nope\n', { Subject: 'Ordine sbagliato' });
+    const stored = await store(raw);
+    await intake.idle();
+    assert.equal(await Order.countDocuments({ 'source.inboundMessageId': stored.id }), 0);
+    const reply = await Outbox.findOne({ dedupeKey: `intake-reply:${stored.id}` }).lean();
+    assert.ok(reply);
+    assert.equal(reply.template, 'intake-reply');
+    assert.equal(reply.locale, 'it');
+    assert.deepEqual(reply.to, ['owner@bottega.example']);
+    assert.equal(reply.inReplyTo, extractMessageId(raw));
+    assert.deepEqual(reply.references, [extractMessageId(raw)]);
+    const data = reply.data as { subject: string; created: unknown[]; problems: Array<Record<string, unknown>> };
+    assert.equal(data.subject, 'Ordine sbagliato');
+    assert.deepEqual(data.created, []);
+    assert.deepEqual(
+      data.problems.map((p) => [p.field, p.code, p.value, p.line]),
+      [
+        ['amount', 'AMOUNT_INVALID', 'dieci', 2],
+        ['customerEmail', 'ORDER_EMAIL_INVALID', 'nope', 3],
+      ],
+    );
+    const doc = await InboundMessage.findById(stored.id).lean();
+    assert.equal(doc?.status, 'processed');
+    assert.equal((doc?.result?.problems as unknown[]).length, 2);
+  });
+
+  it('tells the merchant when the reference already has an open order', async () => {
+    await store(mail('Importo: 20\nRif: INT-REF'));
+    await intake.idle();
+    const second = await store(mail('Importo: 20\nRif: INT-REF'));
+    await intake.idle();
+    assert.equal(await Order.countDocuments({ reference: 'INT-REF' }), 1);
+    const reply = await Outbox.findOne({ dedupeKey: `intake-reply:${second.id}` }).lean();
+    const data = reply?.data as { created: Array<{ reference: string; duplicate?: string; link: string }>; problems: unknown[] };
+    assert.equal(data.created.length, 1);
+    assert.equal(data.created[0]?.reference, 'INT-REF');
+    assert.equal(data.created[0]?.duplicate, 'reference');
+    assert.match(data.created[0]!.link, /^http:\/\/localhost:3000\//);
+    assert.deepEqual(data.problems, []);
+  });
+
+  it('reads the Outlook HTML fixture', async () => {
+    const raw = await readFile(new URL('../fixtures/order-mail/outlook-html.eml', import.meta.url));
+    await store(raw);
+    await intake.idle();
+    const order = await Order.findOne({ reference: 'ORD-3003' }).lean();
+    assert.equal(order?.amountMinor, 8900);
+    assert.equal(order?.description, 'Lampada "Arco" & paralume');
+  });
+
+  it('resumePending processes what was stored but never processed, once', async () => {
+    const raw = mail('Importo: 30\nRif: INT-RESUME');
+    const inserted = await InboundMessage.create({
+      merchantId: merchant._id,
+      door: 'submission',
+      messageKey: extractMessageId(raw)!,
+      messageId: extractMessageId(raw),
+      raw,
+      size: raw.length,
+      status: 'received',
+    });
+    // A message claimed by a live worker (lease not expired) is left alone.
+    const leased = mail('Importo: 31\nRif: INT-LEASED');
+    await InboundMessage.create({
+      merchantId: merchant._id, door: 'submission', messageKey: extractMessageId(leased)!, raw: leased, size: leased.length,
+      status: 'processing', leaseUntil: new Date(Date.now() + 60_000),
+    });
+    // …but one whose worker died (lease expired) is taken over.
+    const stale = mail('Importo: 32\nRif: INT-STALE');
+    await InboundMessage.create({
+      merchantId: merchant._id, door: 'submission', messageKey: extractMessageId(stale)!, raw: stale, size: stale.length,
+      status: 'processing', leaseUntil: new Date(Date.now() - 1_000), attempts: 1,
+    });
+    assert.equal(await intake.resumePending(), 2);
+    assert.equal(await intake.resumePending(), 0);
+    assert.equal(await Order.countDocuments({ reference: 'INT-RESUME' }), 1);
+    assert.equal(await Order.countDocuments({ reference: 'INT-STALE' }), 1);
+    assert.equal(await Order.countDocuments({ reference: 'INT-LEASED' }), 0);
+    assert.equal((await InboundMessage.findById(inserted._id).lean())?.status, 'processed');
+  });
+
+  it('the sweep picks up unfinished messages on its own', async () => {
+    const sweeper = createIntakeService({ orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
+    const raw = mail('Importo: 33\nRif: INT-SWEEP');
+    await InboundMessage.create({
+      merchantId: merchant._id, door: 'submission', messageKey: extractMessageId(raw)!, raw, size: raw.length, status: 'received',
+    });
+    sweeper.startSweep(20);
+    try {
+      for (let i = 0; i < 100 && (await Order.countDocuments({ reference: 'INT-SWEEP' })) === 0; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    } finally {
+      await sweeper.close();
+    }
+    assert.equal(await Order.countDocuments({ reference: 'INT-SWEEP' }), 1);
+  });
+
+  it('re-processing after a crash creates no second order and re-queues a lost pay-link mail', async () => {
+    const stored = await store(mail('Importo: 40\nRif: INT-CRASH'));
+    await intake.idle();
+    const order = await Order.findOne({ reference: 'INT-CRASH' }).lean();
+    // As if the process died after creating the order but before queueing its mail and marking it.
+    await Outbox.deleteOne({ orderId: order?._id });
+    await InboundMessage.updateOne({ _id: stored.id }, { $set: { status: 'received' } });
+    const outcome = await intake.process(stored.id);
+    assert.equal(outcome.status, 'processed');
+    assert.equal(await Order.countDocuments({ reference: 'INT-CRASH' }), 1);
+    assert.equal(await Outbox.countDocuments({ orderId: order?._id, template: 'paylink' }), 1);
+    assert.equal((await intake.process(stored.id)).status, 'skipped');
+  });
+
+  it('marks a message failed when its merchant is gone', async () => {
+    const raw = mail('Importo: 50');
+    const doc = await InboundMessage.create({
+      merchantId: 'mer_GONE', door: 'submission', messageKey: extractMessageId(raw)!, raw, size: raw.length, status: 'received',
+    });
+    const outcome = await intake.process(String(doc._id));
+    assert.equal(outcome.status, 'failed');
+    const after = await InboundMessage.findById(doc._id).lean();
+    assert.equal(after?.status, 'failed');
+    assert.match(after?.lastError ?? '', /mer_GONE/);
+  });
+});

@@ -1,0 +1,300 @@
+import assert from 'node:assert/strict';
+import { type AddressInfo } from 'node:net';
+import path from 'node:path';
+import { simpleParser, type ParsedMail } from 'mailparser';
+import { SMTPServer } from 'smtp-server';
+import { isAppError } from '../../src/domain/errors.ts';
+import { Outbox, type OutboxDoc } from '../../src/db/models/outbox.model.ts';
+import { backoffDelay, createOutboxWorker, type OutboxWorkerDeps } from '../../src/jobs/outbox-worker.ts';
+import { createLogger } from '../../src/logger.ts';
+import { enqueueMail, type MailRequest } from '../../src/mail/outbox.ts';
+import { createMailRenderer, type MailRenderer } from '../../src/mail/renderer.ts';
+import { createMailTransport } from '../../src/mail/transport.ts';
+import { useTestDatabase } from '../helpers/db.ts';
+
+const DOMAIN = 'paymail.test';
+const FROM = `paymail <no-reply@${DOMAIN}>`;
+const logger = createLogger('silent');
+
+interface Received {
+  messageId: string;
+  to: string[];
+  parsed: ParsedMail;
+}
+
+/**
+ * A real SMTP relay on 127.0.0.1. `reject` decides per DATA attempt (after reading the message,
+ * so every attempt's Message-ID is observed) whether to answer with an SMTP error code.
+ */
+async function startRelay() {
+  const attempts: string[] = [];
+  const received: Received[] = [];
+  let reject: (n: number) => number | undefined = () => undefined;
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, session, cb) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        simpleParser(Buffer.concat(chunks), { skipImageLinks: true }).then((parsed) => {
+          attempts.push(parsed.messageId ?? '');
+          const code = reject(attempts.length);
+          if (code) {
+            const err = Object.assign(new Error(code >= 500 ? 'mailbox unavailable' : 'try again later'), { responseCode: code });
+            return cb(err);
+          }
+          received.push({ messageId: parsed.messageId ?? '', to: session.envelope.rcptTo.map((r) => r.address), parsed });
+          cb();
+        }, cb);
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.server.address() as AddressInfo).port;
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    attempts,
+    received,
+    rejectWith(fn: (n: number) => number | undefined) {
+      reject = fn;
+    },
+    reset() {
+      attempts.length = 0;
+      received.length = 0;
+      reject = () => undefined;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+function paylinkRequest(n: number, over: Partial<MailRequest> = {}): MailRequest {
+  return {
+    dedupeKey: `paylink:ord_${n}`,
+    template: 'paylink',
+    locale: 'en',
+    to: [`shop${n}@merchant.test`],
+    cc: [],
+    replyTo: `shop${n}@merchant.test`,
+    data: {
+      merchantName: 'Bottega Rossi',
+      reference: `REF-${n}`,
+      amountMinor: 1000 + n,
+      currency: 'EUR',
+      description: 'Chairs',
+      customerName: '',
+      expiresAt: new Date(Date.now() + 7 * 86_400_000).toISOString(),
+      link: `http://localhost:3000/pay/p${n}?e=1&s=x`,
+      toCustomer: false,
+    },
+    ...over,
+  };
+}
+
+async function load(id: unknown): Promise<OutboxDoc> {
+  const doc = await Outbox.findById(id).lean<OutboxDoc>();
+  assert.ok(doc);
+  return doc;
+}
+
+describe('outbox worker', function () {
+  this.timeout(20_000);
+  useTestDatabase();
+  let renderer: MailRenderer;
+  let relay: Awaited<ReturnType<typeof startRelay>>;
+  /** The workers' clock runs `offset` ms ahead of real time, so tests can jump to a retry. */
+  let offset = 0;
+  const clock = () => new Date(Date.now() + offset);
+
+  function worker(over: Partial<OutboxWorkerDeps> = {}) {
+    return createOutboxWorker({
+      renderer,
+      transport: createMailTransport({ outboundSmtpUrl: relay.url, production: false }),
+      from: FROM,
+      logger,
+      now: clock,
+      ...over,
+    });
+  }
+
+  before(async () => {
+    renderer = await createMailRenderer({ templatesDir: path.resolve(import.meta.dirname, '../../templates'), publicUrl: 'http://localhost:3000' });
+    relay = await startRelay();
+  });
+  after(() => relay.close());
+  beforeEach(async () => {
+    await Outbox.deleteMany({});
+    relay.reset();
+    offset = 0;
+  });
+
+  it('sends a due mail with its stored Message-ID, headers and inline QR, and marks it sent', async () => {
+    const doc = await enqueueMail(
+      paylinkRequest(1, { cc: ['boss@merchant.test'], inReplyTo: '<order-1@merchant.test>', references: ['<order-1@merchant.test>'] }),
+      DOMAIN,
+    );
+    assert.equal(await worker().runOnce(), 1);
+    const sent = await load(doc._id);
+    assert.equal(sent.status, 'sent');
+    assert.ok(sent.sentAt);
+    assert.equal(sent.attempts, 1);
+    assert.equal(sent.leaseOwner, undefined);
+    assert.equal(relay.received.length, 1);
+    const mail = relay.received[0]!;
+    assert.equal(mail.messageId, doc.messageId);
+    assert.deepEqual(mail.to.sort(), ['boss@merchant.test', 'shop1@merchant.test']);
+    assert.equal(mail.parsed.inReplyTo, '<order-1@merchant.test>');
+    assert.equal(mail.parsed.replyTo?.text, 'shop1@merchant.test');
+    assert.match(mail.parsed.subject ?? '', /REF-1/);
+    assert.match(mail.parsed.text ?? '', /pay\/p1\?e=1&s=x/);
+    const qr = mail.parsed.attachments.find((a) => a.contentType === 'image/png');
+    assert.ok(qr?.cid, 'inline QR attachment');
+    assert.equal(qr.contentDisposition, 'inline');
+    assert.ok(String(mail.parsed.html).includes(`cid:${qr.cid}`));
+  });
+
+  it('retries a temporary rejection with back-off, keeping the Message-ID, then sends', async () => {
+    relay.rejectWith((n) => (n <= 2 ? 451 : undefined));
+    const doc = await enqueueMail(paylinkRequest(2), DOMAIN);
+    const w = worker();
+
+    assert.equal(await w.runOnce(), 1);
+    let d = await load(doc._id);
+    assert.equal(d.status, 'pending');
+    assert.equal(d.attempts, 1);
+    assert.match(d.lastError ?? '', /451/);
+    let wait = d.nextAttemptAt.getTime() - clock().getTime();
+    assert.ok(wait >= 7_000 && wait <= 12_500, `first back-off ${wait} ms`);
+    assert.equal(await w.runOnce(), 0, 'not due yet');
+
+    offset = d.nextAttemptAt.getTime() - Date.now() + 1;
+    assert.equal(await w.runOnce(), 1);
+    d = await load(doc._id);
+    assert.equal(d.status, 'pending');
+    assert.equal(d.attempts, 2);
+    wait = d.nextAttemptAt.getTime() - clock().getTime();
+    assert.ok(wait >= 14_500 && wait <= 25_000, `second back-off ${wait} ms`);
+
+    offset = d.nextAttemptAt.getTime() - Date.now() + 1;
+    assert.equal(await w.runOnce(), 1);
+    d = await load(doc._id);
+    assert.equal(d.status, 'sent');
+    assert.equal(d.attempts, 3);
+    assert.deepEqual(relay.attempts, [doc.messageId, doc.messageId, doc.messageId]);
+    assert.equal(relay.received.length, 1);
+  });
+
+  const dead: Array<[string, number | undefined, number, number]> = [
+    // [case, relay answer, maxAttempts, attempts until dead]
+    ['a permanent 550 rejection at once', 550, 30, 1],
+    ['temporary failures after maxAttempts', 451, 3, 3],
+  ];
+  for (const [name, code, maxAttempts, attempts] of dead) {
+    it(`gives up (dead) on ${name}`, async () => {
+      relay.rejectWith(() => code);
+      const doc = await enqueueMail(paylinkRequest(3), DOMAIN);
+      const w = worker({ maxAttempts });
+      for (let i = 0; i < maxAttempts + 1; i++) {
+        await w.runOnce();
+        offset += 2 * 3_600_000;
+      }
+      const d = await load(doc._id);
+      assert.equal(d.status, 'dead');
+      assert.equal(d.attempts, attempts);
+      assert.match(d.lastError ?? '', new RegExp(String(code)));
+      assert.equal(relay.attempts.length, attempts);
+    });
+  }
+
+  it('marks mail with data the renderer refuses dead without sending it', async () => {
+    const doc = await enqueueMail(paylinkRequest(4, { data: { merchantName: 'x' } }), DOMAIN);
+    assert.equal(await worker().runOnce(), 1);
+    const d = await load(doc._id);
+    assert.equal(d.status, 'dead');
+    assert.match(d.lastError ?? '', /MAIL_DATA_INVALID/);
+    assert.equal(relay.attempts.length, 0);
+  });
+
+  it('reclaims a mail whose sender crashed (expired lease) but not one with a live lease', async () => {
+    const crashed = await enqueueMail(paylinkRequest(5), DOMAIN);
+    const busy = await enqueueMail(paylinkRequest(6), DOMAIN);
+    const lease = (until: number) => ({ status: 'sending', leaseOwner: 'crashed-host:1', leaseUntil: new Date(until), attempts: 1 });
+    await Outbox.updateOne({ _id: crashed._id }, { $set: lease(Date.now() - 1_000) });
+    await Outbox.updateOne({ _id: busy._id }, { $set: lease(Date.now() + 30_000) });
+    const w = worker();
+    assert.equal(await w.runOnce(), 1);
+    const c = await load(crashed._id);
+    assert.equal(c.status, 'sent');
+    assert.equal(c.attempts, 2);
+    assert.equal((await load(busy._id)).status, 'sending');
+    assert.deepEqual(relay.received.map((m) => m.messageId), [crashed.messageId]);
+  });
+
+  it('sends the oldest mail first', async () => {
+    const ids = [];
+    for (const n of [7, 8, 9]) ids.push((await enqueueMail(paylinkRequest(n), DOMAIN))._id);
+    // Created in the order 9, 7, 8 whatever the insertion order.
+    const base = Date.now() - 60_000;
+    for (const [i, offset] of [[0, 1_000], [1, 2_000], [2, 0]] as const) {
+      await Outbox.collection.updateOne({ _id: ids[i] }, { $set: { createdAt: new Date(base + offset) } });
+    }
+    assert.equal(await worker().runOnce(), 3);
+    assert.deepEqual(relay.received.map((m) => m.parsed.subject?.match(/REF-\d/)?.[0]), ['REF-9', 'REF-7', 'REF-8']);
+  });
+
+  it('sends one mail for one dedupe key', async () => {
+    const a = await enqueueMail(paylinkRequest(10), DOMAIN);
+    const b = await enqueueMail(paylinkRequest(10, { to: ['other@merchant.test'] }), DOMAIN);
+    assert.equal(String(a._id), String(b._id));
+    const w = worker();
+    assert.equal(await w.runOnce(), 1);
+    await enqueueMail(paylinkRequest(10), DOMAIN);
+    assert.equal(await w.runOnce(), 0);
+    assert.equal(relay.received.length, 1);
+    assert.equal(await Outbox.countDocuments({}), 1);
+  });
+
+  it('wakes up on enqueue, reports health, and stops after the in-flight send', async () => {
+    const w = worker({ now: undefined, pollMs: 60_000 });
+    assert.equal(w.healthy(), false);
+    w.start();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(w.healthy(), true);
+    const started = Date.now();
+    const doc = await enqueueMail(paylinkRequest(11), DOMAIN);
+    while (relay.received.length === 0 && Date.now() - started < 5_000) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(relay.received.length, 1, 'sent long before the 60 s poll');
+    await w.stop();
+    assert.equal(w.healthy(), false);
+    assert.equal((await load(doc._id)).status, 'sent');
+  });
+
+  it('captures the mail instead of relaying when no OUTBOUND_SMTP_URL is set', async () => {
+    const doc = await enqueueMail(paylinkRequest(12, { cc: ['cc@merchant.test'] }), DOMAIN);
+    const w = worker({ transport: createMailTransport({ production: false }) });
+    assert.equal(await w.runOnce(), 1);
+    const d = await load(doc._id);
+    assert.equal(d.status, 'sent');
+    assert.ok(d.captured);
+    assert.equal(d.captured.from, FROM);
+    assert.equal(d.captured.to, 'shop12@merchant.test');
+    assert.equal(d.captured.cc, 'cc@merchant.test');
+    assert.match(d.captured.subject ?? '', /REF-12/);
+    assert.match(d.captured.text ?? '', /pay\/p12/);
+    assert.match(d.captured.html ?? '', /src="data:image\/png;base64,/);
+    assert.doesNotMatch(d.captured.html ?? '', /cid:/);
+    assert.equal(relay.attempts.length, 0);
+  });
+
+  it('refuses capture mode in production', () => {
+    assert.throws(() => createMailTransport({ production: true }), (e: unknown) => isAppError(e, 'MAIL_TRANSPORT_MISSING'));
+  });
+
+  it('backs off exponentially up to one hour', () => {
+    const mid = () => 0.5;
+    assert.deepEqual([1, 2, 3, 4, 10, 40].map((n) => backoffDelay(n, mid)), [10_000, 20_000, 40_000, 80_000, 3_600_000, 3_600_000]);
+    assert.equal(backoffDelay(1, () => 0), 7_500);
+    assert.equal(backoffDelay(1, () => 1), 12_500);
+  });
+});
