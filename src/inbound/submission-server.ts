@@ -35,7 +35,8 @@ export function smtpError(responseCode: number, message: string): Error & { resp
 const sessionMerchant = (session: SMTPServerSession): SessionMerchant | undefined => session.user as SessionMerchant | undefined;
 
 export function createSubmissionServer(deps: SubmissionServerDeps): SMTPServer {
-  const log = deps.logger.child({ component: 'smtp-submission' });
+  // The composition root names the component; each session adds its id for correlation.
+  const log = deps.logger;
   const limit = deps.maxMessageBytes;
 
   const server: SMTPServer = new SMTPServer({

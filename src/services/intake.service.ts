@@ -82,7 +82,8 @@ export function createIntakeService(deps: IntakeServiceDeps) {
   const leaseMs = deps.leaseMs ?? 5 * 60_000;
   const maxAttempts = deps.maxAttempts ?? 5;
   const storeTimeoutMs = deps.storeTimeoutMs ?? 5_000;
-  const log = deps.logger.child({ component: 'intake' });
+  // The composition root names the component (logger.child({ component: 'intake' })).
+  const log = deps.logger;
   /** Processing runs in flight, so tests and shutdown can wait for them. */
   const running = new Set<Promise<unknown>>();
   const timers = new Set<NodeJS.Timeout>();
