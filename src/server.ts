@@ -107,6 +107,16 @@ export async function startPaymail(config: Config, logger: Logger): Promise<Runn
     // Work left over by a previous run (mail stored but not processed), then the outbox.
     const resumed = await intake.resumePending();
     if (resumed > 0) logger.info({ resumed }, 'resumed inbound messages left unprocessed by a previous run');
+    intake.startSweep();
+    const repairPayments = () =>
+      checkout.repairInterrupted().then(
+        (n) => n > 0 && logger.warn({ repaired: n }, 'finished payments interrupted by a crash'),
+        (err: unknown) => logger.error({ err }, 'payment repair failed'),
+      );
+    await repairPayments();
+    const repairTimer = setInterval(() => void repairPayments(), 60_000);
+    repairTimer.unref();
+    cleanups.push(async () => clearInterval(repairTimer));
     worker.start();
 
     const ports = { http: (httpServer.address() as AddressInfo).port, submission: submissionPort };

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { type Config } from '../config.ts';
 import { ensureFerretdb } from './ferretdb-build.ts';
 import { findRunning, startEmbeddedFerretdb, type EmbeddedDb } from './embedded-ferretdb.ts';
+import { Claim } from './claims.ts';
 import { InboundMessage } from './models/inbound-message.model.ts';
 import { Merchant } from './models/merchant.model.ts';
 import { MerchantUser } from './models/merchant-user.model.ts';
@@ -17,7 +18,7 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, Outbox];
+export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, Outbox, Claim];
 
 export async function connectDatabase(
   config: Pick<Config, 'mongodbUri' | 'dataDir' | 'ferretdbBin'>,

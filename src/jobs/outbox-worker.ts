@@ -1,5 +1,5 @@
-// Sending side of the durable outbox. A worker claims one due mail at a time with a single atomic
-// update (a lease in the document, so any number of instances can run), renders it, sends it
+// Sending side of the durable outbox. A worker claims one due mail at a time (a once-only claim
+// document, then a lease in the mail, so any number of instances can run), renders it, sends it
 // with its fixed Message-ID, and marks it sent; a failure backs off exponentially, and a mail
 // that keeps failing ends 'dead' instead of retrying for ever.
 //
@@ -10,6 +10,8 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { isAppError } from '../domain/errors.ts';
+import { type QueryFilter } from 'mongoose';
+import { claimOnce } from '../db/claims.ts';
 import { Outbox, type OutboxDoc } from '../db/models/outbox.model.ts';
 import { type Logger } from '../logger.ts';
 import { outboxEvents } from '../mail/outbox.ts';
@@ -76,24 +78,32 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
   let lastPollOk = true;
   let lastPollAt = Date.now();
 
-  /** One atomic claim: a due pending mail, or one whose sender crashed (lease expired). */
+  /**
+   * Takes the oldest due mail (pending and due, or 'sending' with an expired lease: its sender
+   * crashed). The claim document `outbox:<id>:<attempts>` is the referee, because FerretDB's
+   * conditional updates are not atomic (see src/db/claims.ts); a lost claim moves on to the next.
+   */
   async function claim(): Promise<OutboxDoc | null> {
     const at = now();
-    const doc = await Outbox.findOneAndUpdate(
-      {
-        $or: [
-          { status: 'pending', nextAttemptAt: { $lte: at } },
-          { status: 'sending', leaseUntil: { $lt: at } },
-        ],
-      },
-      {
-        $set: { status: 'sending', leaseUntil: new Date(at.getTime() + leaseMs), leaseOwner: ownerId },
-        $inc: { attempts: 1 },
-      },
-      { sort: { createdAt: 1, _id: 1 }, returnDocument: 'after' },
-    ).lean<OutboxDoc>();
+    const due: QueryFilter<OutboxDoc> = {
+      $or: [
+        { status: 'pending', nextAttemptAt: { $lte: at } },
+        { status: 'sending', leaseUntil: { $lt: at } },
+      ],
+    };
+    const candidates = await Outbox.find(due, { _id: 1, attempts: 1 }).sort({ createdAt: 1, _id: 1 }).limit(5).lean<OutboxDoc[]>();
     lastPollAt = Date.now();
-    return doc;
+    for (const c of candidates) {
+      const attempts = c.attempts ?? 0;
+      if (!(await claimOnce(`outbox:${String(c._id)}:${attempts}`, { owner: ownerId }, at))) continue;
+      const doc = await Outbox.findOneAndUpdate(
+        { _id: c._id, attempts, ...due },
+        { $set: { status: 'sending', leaseUntil: new Date(at.getTime() + leaseMs), leaseOwner: ownerId, attempts: attempts + 1 } },
+        { returnDocument: 'after' },
+      ).lean<OutboxDoc>();
+      if (doc) return doc;
+    }
+    return null;
   }
 
   /** Updates a mail this worker still holds; false when the lease was lost meanwhile. */

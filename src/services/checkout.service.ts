@@ -12,6 +12,7 @@ import { checkCard, type CheckedCard } from '../domain/card.ts';
 import { type FieldProblem } from '../domain/errors.ts';
 import { newReceiptNumber } from '../domain/ids.ts';
 import { verifyLink, type LinkKey, type LinkParams } from '../domain/pay-link.ts';
+import { claimOnce, markApplied, unappliedClaims } from '../db/claims.ts';
 import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
 import { enqueueMail } from '../mail/outbox.ts';
@@ -83,6 +84,17 @@ function createKeyedQueue() {
   };
 }
 
+/** What a won close claim applies to the order (stored on the claim; no dotted keys). */
+interface PaidClose {
+  payment: { receiptNumber: string; authCode: string; paidAt: Date; card: StoredCard };
+  customerEmail?: string;
+  attempt: Record<string, unknown>;
+  holder: string;
+}
+
+/** The claim that closes an order (paid now; expired and cancelled use it too). */
+export const closeClaimKey = (orderId: string): string => `order:${orderId}:close`;
+
 export function createCheckoutService(deps: CheckoutServiceDeps) {
   const now = deps.now ?? (() => new Date());
   const serialised = createKeyedQueue();
@@ -148,6 +160,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
       customerEmail,
       customerName: order.customer?.name || holder,
       link: deps.linkFor(order),
+      timeZone: merchant.timezone,
     };
     const common = { merchantId: merchant._id, orderId: order._id, data };
     if (customerEmail) {
@@ -215,18 +228,19 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
       return { kind: 'challenge' };
     }
 
-    const set: Record<string, unknown> = {
-      status: 'paid',
-      // Closing the order frees its reference for a new order (see openReference in the model).
-      openReference: order._id,
+    const close: PaidClose = {
       payment: { receiptNumber: newReceiptNumber(), authCode: result.authCode, paidAt: at, card: kept },
+      ...(email ? { customerEmail: email } : {}),
+      attempt: { ...base, outcome: 'approved', authCode: result.authCode },
+      holder: card.holder,
     };
-    if (email) set['customer.email'] = email;
-    const paid = await Order.findOneAndUpdate(
-      { _id: order._id, status: 'pending', expiresAt: { $gt: at } },
-      { $set: set, $push: { attempts: { ...base, outcome: 'approved', authCode: result.authCode } } },
-      { returnDocument: 'after' },
-    ).lean<OrderDoc>();
+    // One terminal transition per order, refereed by a claim (FerretDB's conditional updates are
+    // not atomic; see src/db/claims.ts). The claim carries the update so a crash right after it
+    // is repaired by repairInterrupted() instead of leaving a charged card on an unpaid order.
+    const key = closeClaimKey(order._id);
+    const won = await claimOnce(key, { kind: 'order-close', subject: order._id, payload: { ...close } }, at);
+    const paid = won ? await applyPaid(order._id, close) : null;
+    if (won) await markApplied(key);
     if (!paid) {
       await deps.acquirer.void(result.authCode);
       await recordAttempt(order._id, { ...base, outcome: 'lost-race', authCode: result.authCode, message: 'authorisation voided' });
@@ -236,6 +250,42 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
     return { kind: 'paid', order: paid };
   }
 
-  return { open, pay, queueReceipts };
+  /** Records the payment on a still-pending order (only the holder of its close claim calls this). */
+  async function applyPaid(orderId: string, p: PaidClose): Promise<OrderDoc | null> {
+    const set: Record<string, unknown> = {
+      status: 'paid',
+      // Closing the order frees its reference for a new order (see openReference in the model).
+      openReference: orderId,
+      payment: p.payment,
+    };
+    if (p.customerEmail) set['customer.email'] = p.customerEmail;
+    return Order.findOneAndUpdate(
+      { _id: orderId, status: 'pending' },
+      { $set: set, $push: { attempts: p.attempt } },
+      { returnDocument: 'after' },
+    ).lean<OrderDoc>();
+  }
+
+  /**
+   * Finishes payments whose process died between winning the order's close claim and recording
+   * the payment (the card was authorised: the order must end paid and the receipts go out).
+   * Returns how many orders it repaired. Runs at start-up and from a periodic sweep.
+   */
+  async function repairInterrupted(olderThanMs = 60_000): Promise<number> {
+    let repaired = 0;
+    for (const c of await unappliedClaims('order-close', olderThanMs, now())) {
+      const p = c.payload as PaidClose;
+      const order = await applyPaid(String(c.subject), p);
+      if (order) {
+        const merchant = await Merchant.findById(order.merchantId).lean<MerchantDoc>();
+        if (merchant) await queueReceipts(order, merchant, p.holder);
+        repaired++;
+      }
+      await markApplied(String(c._id));
+    }
+    return repaired;
+  }
+
+  return { open, pay, queueReceipts, repairInterrupted };
 }
 export type CheckoutService = ReturnType<typeof createCheckoutService>;

@@ -3,8 +3,10 @@
 // and is resumable, so a crash between "stored" and "order created" loses nothing.
 import { createHash } from 'node:crypto';
 import { simpleParser } from 'mailparser';
+import { type QueryFilter } from 'mongoose';
 import { AppError, isAppError, type FieldProblem } from '../domain/errors.ts';
 import { parseOrderMail } from '../domain/order-mail.ts';
+import { claimOnce } from '../db/claims.ts';
 import { InboundMessage, type InboundMessageDoc } from '../db/models/inbound-message.model.ts';
 import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
 import { type OrderDoc } from '../db/models/order.model.ts';
@@ -153,12 +155,23 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     return result;
   }
 
-  /** Takes the message for processing: 'received', or 'processing' whose lease ran out. */
+  /**
+   * Takes the message for processing: 'received', or 'processing' whose lease ran out. The claim
+   * document `inbound:<id>:<attempts>` referees racing workers (FerretDB's conditional updates
+   * are not atomic; see src/db/claims.ts).
+   */
   async function claim(id: string): Promise<InboundMessageDoc | null> {
     const at = now();
+    const claimable: QueryFilter<InboundMessageDoc> = {
+      $or: [{ status: 'received' }, { status: 'processing', leaseUntil: { $lt: at } }],
+    };
+    const current = await InboundMessage.findOne({ _id: id, ...claimable }, { attempts: 1 }).lean<InboundMessageDoc>();
+    if (!current) return null;
+    const attempts = current.attempts ?? 0;
+    if (!(await claimOnce(`inbound:${id}:${attempts}`, {}, at))) return null;
     return InboundMessage.findOneAndUpdate(
-      { _id: id, $or: [{ status: 'received' }, { status: 'processing', leaseUntil: { $lt: at } }] },
-      { $set: { status: 'processing', leaseUntil: new Date(at.getTime() + leaseMs) }, $inc: { attempts: 1 } },
+      { _id: id, attempts, ...claimable },
+      { $set: { status: 'processing', leaseUntil: new Date(at.getTime() + leaseMs), attempts: attempts + 1 } },
       { returnDocument: 'after' },
     ).lean<InboundMessageDoc>();
   }
@@ -229,7 +242,7 @@ export function createIntakeService(deps: IntakeServiceDeps) {
           ...(messageId ? { inReplyTo: messageId, references: [messageId] } : {}),
           merchantId: merchant._id,
           ...(orderIds[0] ? { orderId: orderIds[0] } : {}),
-          data: { subject, created, problems },
+          data: { subject, created, problems, timeZone: merchant.timezone },
         },
         deps.mailDomain,
       );

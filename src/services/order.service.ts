@@ -1,22 +1,13 @@
 // Orders: creation (idempotent per source and per open reference), pay-links, and the pay-link mail.
 import { AppError } from '../domain/errors.ts';
+import { type OrderDraft } from '../domain/order-draft.ts';
 import { newOrderReference, newPublicId } from '../domain/ids.ts';
 import { payLinkUrl, type LinkKey } from '../domain/pay-link.ts';
 import { type MerchantDoc } from '../db/models/merchant.model.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
 import { enqueueMail } from '../mail/outbox.ts';
 
-export interface OrderDraft {
-  amountMinor: number;
-  currency: string;
-  reference?: string | undefined;
-  description?: string | undefined;
-  customerEmail?: string | undefined;
-  customerName?: string | undefined;
-  locale?: string | undefined;
-  delivery?: 'merchant' | 'customer' | undefined;
-  expiresAt?: Date | undefined;
-}
+export type { OrderDraft } from '../domain/order-draft.ts';
 
 export interface OrderSource {
   /** Idempotency key of the thing that created the order (e.g. "msg:<inboundId>:0"). */
@@ -80,6 +71,7 @@ export function createOrderService(deps: OrderServiceDeps) {
           expiresAt: order.expiresAt.toISOString(),
           link: linkFor(order),
           toCustomer,
+          timeZone: merchant.timezone,
         },
       },
       deps.mailDomain,

@@ -229,6 +229,7 @@ describe('checkout over HTTP', function () {
       customerEmail: 'anna@example.org',
       customerName: 'Anna Rossi',
       link,
+      timeZone: 'Europe/Rome',
     });
   });
 

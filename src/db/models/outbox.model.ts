@@ -40,6 +40,7 @@ const OutboxSchema = new Schema(
   { timestamps: true, versionKey: false },
 );
 OutboxSchema.index({ status: 1, nextAttemptAt: 1 });
+OutboxSchema.index({ status: 1, createdAt: 1 });
 OutboxSchema.index({ orderId: 1 });
 
 export type OutboxDoc = InferSchemaType<typeof OutboxSchema> & { _id: mongoose.Types.ObjectId };
