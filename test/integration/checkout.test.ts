@@ -11,10 +11,11 @@ import { Outbox, type OutboxDoc } from '../../src/db/models/outbox.model.ts';
 import { payLinkUrl, type LinkKey } from '../../src/domain/pay-link.ts';
 import { createHttpApp } from '../../src/http/app.ts';
 import { createViews } from '../../src/http/views.ts';
+import { Claim } from '../../src/db/claims.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createSandboxAcquirer } from '../../src/services/acquirer/sandbox-acquirer.ts';
 import { type Acquirer } from '../../src/domain/acquirer.ts';
-import { createCheckoutService, type CheckoutForm, type CheckoutService } from '../../src/services/checkout.service.ts';
+import { closeClaimKey, createCheckoutService, type CheckoutForm, type CheckoutService } from '../../src/services/checkout.service.ts';
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { createOrderService, type OrderDraft, type OrderService } from '../../src/services/order.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
@@ -362,6 +363,52 @@ describe('checkout over HTTP', function () {
     const after = await reload(order._id);
     assert.deepEqual(after.attempts.map((a) => a.outcome), ['approved']);
     assert.equal(await Outbox.countDocuments({ orderId: order._id, template: /^receipt-/ }), 2);
+  });
+
+  it('lets exactly one payment win when two instances race (no shared in-process queue)', async () => {
+    for (let round = 0; round < 5; round++) {
+      const instances = [1, 2, 3].map(() =>
+        createCheckoutService({ acquirer, linkKeys: KEYS, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor }),
+      );
+      const { order, link } = await newOrder();
+      const query = Object.fromEntries(new URL(link).searchParams);
+      const states = await Promise.all(instances.map((svc) => svc.open(order.publicId, query)));
+      const results = await Promise.all(
+        instances.map((svc, i) => {
+          const st = states[i]!;
+          assert.equal(st.kind, 'payable');
+          return st.kind === 'payable' ? svc.pay(st, card('4242424242424242'), `127.0.0.${i + 1}`) : null;
+        }),
+      );
+      assert.deepEqual(results.map((r) => r?.kind).filter((k) => k === 'paid'), ['paid'], `round ${round}`);
+      const after = await reload(order._id);
+      assert.equal(after.status, 'paid');
+      assert.equal(after.attempts.filter((a) => a.outcome === 'approved').length, 1);
+      assert.equal(await Outbox.countDocuments({ orderId: order._id, template: /^receipt-/ }), 2);
+    }
+  });
+
+  it('finishes a payment whose process died between its claim and the order update', async () => {
+    const { order } = await newOrder({ customerEmail: 'late@example.org' });
+    const paidAt = new Date(Date.now() - 5 * 60_000);
+    await Claim.create({
+      _id: closeClaimKey(order._id),
+      at: paidAt,
+      kind: 'order-close',
+      subject: order._id,
+      applied: false,
+      payload: {
+        payment: { receiptNumber: 'RCPT-REPAIRED1', authCode: 'A1B2C3', paidAt, card: { brand: 'Visa', bin: '424242', last4: '4242', expMonth: 9, expYear: 2031 } },
+        attempt: { at: paidAt, outcome: 'approved', authCode: 'A1B2C3', card: { brand: 'Visa', last4: '4242' } },
+        holder: 'Late Payer',
+      },
+    });
+    assert.equal(await checkout.repairInterrupted(), 1);
+    const after = await reload(order._id);
+    assert.equal(after.status, 'paid');
+    assert.equal(after.payment?.receiptNumber, 'RCPT-REPAIRED1');
+    assert.equal(await Outbox.countDocuments({ orderId: order._id, template: /^receipt-/ }), 2);
+    assert.equal(await checkout.repairInterrupted(), 0, 'applied once');
   });
 
   it('voids an authorisation when the order closed while the acquirer was deciding', async () => {

@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
-import { type AddressInfo } from 'node:net';
 import path from 'node:path';
-import { simpleParser, type ParsedMail } from 'mailparser';
-import { SMTPServer } from 'smtp-server';
 import { isAppError } from '../../src/domain/errors.ts';
 import { Outbox, type OutboxDoc } from '../../src/db/models/outbox.model.ts';
 import { backoffDelay, createOutboxWorker, type OutboxWorkerDeps } from '../../src/jobs/outbox-worker.ts';
@@ -11,63 +8,11 @@ import { enqueueMail, type MailRequest } from '../../src/mail/outbox.ts';
 import { createMailRenderer, type MailRenderer } from '../../src/mail/renderer.ts';
 import { createMailTransport } from '../../src/mail/transport.ts';
 import { useTestDatabase } from '../helpers/db.ts';
+import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
 
 const DOMAIN = 'paymail.test';
 const FROM = `paymail <no-reply@${DOMAIN}>`;
 const logger = createLogger('silent');
-
-interface Received {
-  messageId: string;
-  to: string[];
-  parsed: ParsedMail;
-}
-
-/**
- * A real SMTP relay on 127.0.0.1. `reject` decides per DATA attempt (after reading the message,
- * so every attempt's Message-ID is observed) whether to answer with an SMTP error code.
- */
-async function startRelay() {
-  const attempts: string[] = [];
-  const received: Received[] = [];
-  let reject: (n: number) => number | undefined = () => undefined;
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    logger: false,
-    onData(stream, session, cb) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        simpleParser(Buffer.concat(chunks), { skipImageLinks: true }).then((parsed) => {
-          attempts.push(parsed.messageId ?? '');
-          const code = reject(attempts.length);
-          if (code) {
-            const err = Object.assign(new Error(code >= 500 ? 'mailbox unavailable' : 'try again later'), { responseCode: code });
-            return cb(err);
-          }
-          received.push({ messageId: parsed.messageId ?? '', to: session.envelope.rcptTo.map((r) => r.address), parsed });
-          cb();
-        }, cb);
-      });
-    },
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const port = (server.server.address() as AddressInfo).port;
-  return {
-    url: `smtp://127.0.0.1:${port}`,
-    attempts,
-    received,
-    rejectWith(fn: (n: number) => number | undefined) {
-      reject = fn;
-    },
-    reset() {
-      attempts.length = 0;
-      received.length = 0;
-      reject = () => undefined;
-    },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
 
 function paylinkRequest(n: number, over: Partial<MailRequest> = {}): MailRequest {
   return {
@@ -102,7 +47,7 @@ describe('outbox worker', function () {
   this.timeout(20_000);
   useTestDatabase();
   let renderer: MailRenderer;
-  let relay: Awaited<ReturnType<typeof startRelay>>;
+  let relay: SmtpSink;
   /** The workers' clock runs `offset` ms ahead of real time, so tests can jump to a retry. */
   let offset = 0;
   const clock = () => new Date(Date.now() + offset);
@@ -120,7 +65,7 @@ describe('outbox worker', function () {
 
   before(async () => {
     renderer = await createMailRenderer({ templatesDir: path.resolve(import.meta.dirname, '../../templates'), publicUrl: 'http://localhost:3000' });
-    relay = await startRelay();
+    relay = await startSmtpSink();
   });
   after(() => relay.close());
   beforeEach(async () => {
@@ -289,6 +234,18 @@ describe('outbox worker', function () {
 
   it('refuses capture mode in production', () => {
     assert.throws(() => createMailTransport({ production: true }), (e: unknown) => isAppError(e, 'MAIL_TRANSPORT_MISSING'));
+  });
+
+  it('sends each mail once when several workers race for the same outbox', async function () {
+    this.timeout(60_000);
+    const docs = [];
+    for (let n = 100; n < 124; n++) docs.push(await enqueueMail(paylinkRequest(n), DOMAIN));
+    const workers = [worker({ ownerId: 'a' }), worker({ ownerId: 'b' }), worker({ ownerId: 'c' })];
+    const handled = await Promise.all(workers.map((w) => w.runOnce()));
+    assert.equal(handled.reduce((a, b) => a + b, 0), docs.length, `handled per worker: ${handled.join(', ')}`);
+    const ids = relay.received.map((m) => m.messageId).sort();
+    assert.deepEqual(ids, docs.map((d) => d.messageId).sort(), 'every mail exactly once');
+    for (const d of docs) assert.equal((await load(d._id)).attempts, 1);
   });
 
   it('backs off exponentially up to one hour', () => {
