@@ -113,6 +113,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   if (Boolean(e.SMTP_TLS_KEY_FILE) !== Boolean(e.SMTP_TLS_CERT_FILE)) {
     throw new ConfigError('invalid SMTP_TLS_KEY_FILE/SMTP_TLS_CERT_FILE: set both or neither');
   }
+  if (production && !e.OUTBOUND_SMTP_URL) {
+    throw new ConfigError('invalid OUTBOUND_SMTP_URL: required when NODE_ENV=production (mail is only captured in development)');
+  }
   if (production && !e.SMTP_TLS_KEY_FILE) {
     throw new ConfigError('invalid SMTP_TLS_CERT_FILE: required when NODE_ENV=production (with SMTP_TLS_KEY_FILE)');
   }

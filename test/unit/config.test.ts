@@ -52,6 +52,19 @@ describe('config', () => {
       { NODE_ENV: 'production', LINK_SIGNING_KEYS: 'k1:0123456789abcdef0123456789abcdef', PUBLIC_URL: 'http://pay.example.com' },
       /^invalid PUBLIC_URL .*https/,
     ],
+    [
+      { NODE_ENV: 'production', LINK_SIGNING_KEYS: 'k1:0123456789abcdef0123456789abcdef', PUBLIC_URL: 'https://pay.example.com' },
+      /^invalid OUTBOUND_SMTP_URL: required/,
+    ],
+    [
+      {
+        NODE_ENV: 'production',
+        LINK_SIGNING_KEYS: 'k1:0123456789abcdef0123456789abcdef',
+        PUBLIC_URL: 'https://pay.example.com',
+        OUTBOUND_SMTP_URL: 'smtp://relay.example.com:587',
+      },
+      /^invalid SMTP_TLS_CERT_FILE: required/,
+    ],
   ];
   for (const [env, re] of bad) {
     it(`stops on ${JSON.stringify(env)} with one line naming the variable`, () => {
