@@ -64,6 +64,13 @@ const EnvSchema = z.object({
   SMTP_TLS_KEY_FILE: optionalString,
   SMTP_TLS_CERT_FILE: optionalString,
   FERRETDB_BIN: optionalString,
+  RECEIPT_SIGNING_KEY: optionalString,
+  RECEIPT_SIGNING_KEY_FILE: optionalString,
+  RECEIPT_PUBLIC_KEYS_FILE: optionalString,
+  TRUST_PROXY: z
+    .enum(['true', 'false', '1', '0', ''], { message: 'expected true or false' })
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
 });
 
 export type Env = z.input<typeof EnvSchema>;
@@ -86,6 +93,13 @@ export interface Config {
   readonly maxLinkLifetimeDays: number;
   readonly smtpTls: { keyFile: string; certFile: string } | undefined;
   readonly ferretdbBin: string | undefined;
+  /** Ed25519 PKCS#8 PEM signing payment proofs (or the file holding it); generated in development. */
+  readonly receiptSigningKey: string | undefined;
+  readonly receiptSigningKeyFile: string | undefined;
+  /** JWKS of retired receipt keys that must keep verifying. */
+  readonly receiptPublicKeysFile: string | undefined;
+  /** Behind a reverse proxy: take the client address from X-Forwarded-For (rate limits, logs). */
+  readonly trustProxy: boolean;
 }
 
 export class ConfigError extends Error {
@@ -99,7 +113,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     const issue = parsed.error.issues[0]!;
     const variable = String(issue.path[0] ?? 'environment');
     const given = source[variable];
-    const shown = variable === 'LINK_SIGNING_KEYS' || given === undefined ? '' : ` (got "${given}")`;
+    const shown = variable === 'LINK_SIGNING_KEYS' || variable === 'RECEIPT_SIGNING_KEY' || given === undefined ? '' : ` (got "${given}")`;
     throw new ConfigError(`invalid ${variable}${shown}: ${issue.message}`);
   }
   const e = parsed.data;
@@ -118,6 +132,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   }
   if (production && !e.SMTP_TLS_KEY_FILE) {
     throw new ConfigError('invalid SMTP_TLS_CERT_FILE: required when NODE_ENV=production (with SMTP_TLS_KEY_FILE)');
+  }
+  if (e.RECEIPT_SIGNING_KEY && e.RECEIPT_SIGNING_KEY_FILE) {
+    throw new ConfigError('invalid RECEIPT_SIGNING_KEY/RECEIPT_SIGNING_KEY_FILE: set one or neither');
+  }
+  if (production && !e.RECEIPT_SIGNING_KEY && !e.RECEIPT_SIGNING_KEY_FILE) {
+    throw new ConfigError('invalid RECEIPT_SIGNING_KEY_FILE: required when NODE_ENV=production (or RECEIPT_SIGNING_KEY)');
   }
   return Object.freeze({
     env: e.NODE_ENV,
@@ -140,5 +160,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
         ? Object.freeze({ keyFile: e.SMTP_TLS_KEY_FILE, certFile: e.SMTP_TLS_CERT_FILE })
         : undefined,
     ferretdbBin: e.FERRETDB_BIN,
+    receiptSigningKey: e.RECEIPT_SIGNING_KEY,
+    receiptSigningKeyFile: e.RECEIPT_SIGNING_KEY_FILE,
+    receiptPublicKeysFile: e.RECEIPT_PUBLIC_KEYS_FILE,
+    trustProxy: e.TRUST_PROXY,
   });
 }

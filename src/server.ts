@@ -6,29 +6,51 @@ import { fileURLToPath } from 'node:url';
 import { type Config } from './config.ts';
 import { connectDatabase } from './db/connection.ts';
 import { createHttpApp } from './http/app.ts';
+import { createBackofficeRouter } from './http/backoffice/backoffice.routes.ts';
+import { createBackofficeViews } from './http/backoffice/backoffice.views.ts';
 import { devMailRouter } from './http/dev/dev-mail.routes.ts';
+import { createProofRouter } from './http/proof/proof.routes.ts';
+import { deriveCsrfKey } from './http/middleware/csrf.ts';
 import { createViews } from './http/views.ts';
 import { loadSmtpTls } from './inbound/tls.ts';
-import { close as closeSmtp, createSubmissionServer, listen as listenSmtp } from './inbound/submission-server.ts';
+import { createDnsResolver, createMailAuthenticator } from './inbound/mail-auth.ts';
+import { createMxServer, findMerchantByAlias } from './inbound/mx-server.ts';
+import { close as closeSmtp, listen as listenSmtp } from './inbound/smtp-common.ts';
+import { createSubmissionServer } from './inbound/submission-server.ts';
+import { createExpiryJob } from './jobs/expiry.job.ts';
 import { createOutboxWorker } from './jobs/outbox-worker.ts';
+import { createWebhookWorker } from './jobs/webhook-worker.ts';
 import { type Logger } from './logger.ts';
 import { createMailRenderer } from './mail/renderer.ts';
 import { createMailTransport } from './mail/transport.ts';
+import { createParsePool, type ParsePool } from './mail/parse-pool.ts';
 import { createSandboxAcquirer } from './services/acquirer/sandbox-acquirer.ts';
+import { createBackofficeAuthService } from './services/backoffice-auth.service.ts';
 import { createCheckoutService } from './services/checkout.service.ts';
+import { createEventsService } from './services/events.service.ts';
+import { createReceiptProofs } from './services/receipt-proof.service.ts';
+import { loadReceiptKeys } from './services/signing-keys.ts';
 import { createIntakeService } from './services/intake.service.ts';
 import { loadLinkKeys } from './services/link-keys.ts';
 import { createMerchantService } from './services/merchant.service.ts';
+import { createOrderAdminService } from './services/order-admin.service.ts';
 import { createOrderService } from './services/order.service.ts';
 
 export const TEMPLATES_DIR = fileURLToPath(new URL('../templates/', import.meta.url));
 
 export interface RunningPaymail {
-  ports: { http: number; submission: number };
+  ports: { http: number; submission: number; mx: number };
+  /** The MIME parse pool (undefined when parsing on the main thread), for its stats. */
+  parsePool?: ParsePool | undefined;
   stop(): Promise<void>;
 }
 
-export async function startPaymail(config: Config, logger: Logger): Promise<RunningPaymail> {
+export interface StartOptions {
+  /** false parses inbound MIME on the main thread: only the robustness benchmark's baseline wants that. */
+  parseInWorkers?: boolean;
+}
+
+export async function startPaymail(config: Config, logger: Logger, opts: StartOptions = {}): Promise<RunningPaymail> {
   const db = await connectDatabase(config, { log: (line) => logger.info(line) });
   logger.info({ database: db.description }, 'database connected');
   const cleanups: Array<() => Promise<void>> = [() => db.close()];
@@ -37,6 +59,10 @@ export async function startPaymail(config: Config, logger: Logger): Promise<Runn
   };
   try {
     const linkKeys = await loadLinkKeys(config);
+    // Ed25519 key of the signed payment proofs, and the webhook events queue.
+    const receiptKeys = await loadReceiptKeys(config);
+    const proofs = createReceiptProofs({ keys: receiptKeys, publicUrl: config.publicUrl });
+    const events = createEventsService();
     const merchants = createMerchantService({ mailDomain: config.mailDomain });
     const orders = createOrderService({
       publicUrl: config.publicUrl,
@@ -44,11 +70,17 @@ export async function startPaymail(config: Config, logger: Logger): Promise<Runn
       maxLinkLifetimeDays: config.maxLinkLifetimeDays,
       linkKeys,
     });
+    // MIME parsing in worker threads, so a hostile or huge mail cannot stall the doors; closed
+    // after intake (cleanups run in reverse), which waits for the messages in flight.
+    const parsePool = opts.parseInWorkers === false ? undefined : createParsePool({ logger: logger.child({ component: 'parse-pool' }) });
+    if (parsePool) cleanups.push(() => parsePool.close());
     const intake = createIntakeService({
       orders,
       mailDomain: config.mailDomain,
       maxLinkLifetimeDays: config.maxLinkLifetimeDays,
       logger: logger.child({ component: 'intake' }),
+      events,
+      ...(parsePool ? { parseMail: (raw: Buffer) => parsePool.parse(raw) } : {}),
     });
     cleanups.push(() => intake.close());
 
@@ -67,15 +99,26 @@ export async function startPaymail(config: Config, logger: Logger): Promise<Runn
     });
 
     // HTTP: checkout (and /dev/mail when mail is captured in development).
-    const views = createViews({ templatesDir: TEMPLATES_DIR });
+    // 'proof': the signed payment proof on the receipt page.
+    const views = createViews({ templatesDir: TEMPLATES_DIR, namespaces: ['checkout', 'proof'] });
     const checkout = createCheckoutService({
       acquirer: createSandboxAcquirer(),
       linkKeys,
       mailDomain: config.mailDomain,
       linkFor: (o) => orders.linkFor(o),
+      events,
+      proofs,
     });
-    const extraRouters = !config.production && transport.mode === 'capture' ? [devMailRouter()] : [];
-    const app = createHttpApp({ logger, views, checkout: { service: checkout }, extraRouters, production: config.production });
+    // Merchant back office under /backoffice: sessions live in the database, so instances share them.
+    const backoffice = createBackofficeRouter({
+      auth: createBackofficeAuthService(),
+      orderAdmin: createOrderAdminService({ orders, maxLinkLifetimeDays: config.maxLinkLifetimeDays, events }),
+      views: createBackofficeViews(TEMPLATES_DIR),
+      production: config.production,
+      maxLinkLifetimeDays: config.maxLinkLifetimeDays,
+    });
+    const extraRouters = [backoffice, createProofRouter({ keys: receiptKeys, proofs, templatesDir: TEMPLATES_DIR }), ...(!config.production && transport.mode === 'capture' ? [devMailRouter()] : [])];
+    const app = createHttpApp({ logger, views, checkout: { service: checkout, csrfKey: deriveCsrfKey(linkKeys[0]!.secret) }, extraRouters, production: config.production, proxy: config.trustProxy });
     const httpServer = http.createServer(app.callback());
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);
@@ -89,7 +132,7 @@ export async function startPaymail(config: Config, logger: Logger): Promise<Runn
         }),
     );
 
-    // SMTP submission door (AUTH). The MX door comes with mail authentication (mailauth).
+    // SMTP doors: submission (AUTH) and MX (mail authentication with mailauth), same TLS material.
     const tls = await loadSmtpTls({ smtpTls: config.smtpTls, dataDir: config.dataDir, production: config.production, hostname: config.mailDomain });
     const submission = createSubmissionServer({
       merchants,
@@ -103,6 +146,18 @@ export async function startPaymail(config: Config, logger: Logger): Promise<Runn
     const submissionPort = await listenSmtp(submission, config.smtpSubmissionPort, '0.0.0.0');
     // Closed first on shutdown: no new mail is accepted while the rest finishes.
     cleanups.push(() => closeSmtp(submission));
+    const mx = createMxServer({
+      intake,
+      authenticator: createMailAuthenticator({ mta: config.mailDomain, resolver: createDnsResolver({ servers: config.dnsServers }) }),
+      findMerchantByAlias,
+      mailDomain: config.mailDomain,
+      maxMessageBytes: config.maxMessageBytes,
+      tls,
+      logger: logger.child({ component: 'smtp', door: 'mx' }),
+    });
+    const mxPort = await listenSmtp(mx, config.smtpMxPort, '0.0.0.0');
+    // Pushed last, so closed first: the door strangers knock on stops before anything else.
+    cleanups.push(() => closeSmtp(mx));
 
     // Work left over by a previous run (mail stored but not processed), then the outbox.
     const resumed = await intake.resumePending();
@@ -114,12 +169,26 @@ export async function startPaymail(config: Config, logger: Logger): Promise<Runn
         (err: unknown) => logger.error({ err }, 'payment repair failed'),
       );
     await repairPayments();
-    const repairTimer = setInterval(() => void repairPayments(), 60_000);
+    // Rate-limit records and challenges past their time are deleted by query (no TTL index).
+    const sweepCheckout = () => checkout.sweep().catch((err: unknown) => logger.error({ err }, 'checkout sweep failed'));
+    const repairTimer = setInterval(() => void repairPayments().then(sweepCheckout), 60_000);
     repairTimer.unref();
     cleanups.push(async () => clearInterval(repairTimer));
     worker.start();
+    // Webhooks and expiry/reminders; stopped before the outbox worker (cleanups run in reverse).
+    const webhooks = createWebhookWorker({ logger: logger.child({ component: 'webhooks' }) });
+    webhooks.start();
+    cleanups.push(() => webhooks.stop());
+    const expiry = createExpiryJob({
+      events,
+      mailDomain: config.mailDomain,
+      linkFor: (o) => orders.linkFor(o),
+      logger,
+    });
+    expiry.start();
+    cleanups.push(() => expiry.stop());
 
-    const ports = { http: (httpServer.address() as AddressInfo).port, submission: submissionPort };
+    const ports = { http: (httpServer.address() as AddressInfo).port, submission: submissionPort, mx: mxPort };
     logger.info(
       {
         ports,
@@ -128,7 +197,7 @@ export async function startPaymail(config: Config, logger: Logger): Promise<Runn
       },
       'paymail ready',
     );
-    return { ports, stop: stopAll };
+    return { ports, parsePool, stop: stopAll };
   } catch (e) {
     await stopAll();
     throw e;

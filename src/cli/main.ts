@@ -5,12 +5,14 @@ import { ConfigError, loadConfig } from '../config.ts';
 import { connectDatabase } from '../db/connection.ts';
 import { isAppError } from '../domain/errors.ts';
 import { createMerchantService } from '../services/merchant.service.ts';
+import { RECEIPT_USAGE, runReceiptCli } from './receipt.ts';
 
 const USAGE = `usage:
   paymail merchant create --name NAME --email ADDRESS [--sender-domain D]... [--currency EUR]
                           [--locale en] [--timezone Europe/Rome] [--delivery merchant|customer]
                           [--webhook-url URL] [--json]
-  paymail merchant list [--json]`;
+  paymail merchant list [--json]
+${RECEIPT_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -19,6 +21,12 @@ async function main(argv: string[]): Promise<number> {
   if (!group || group === '--help' || group === 'help' || group === '-h') {
     process.stdout.write(`${USAGE}\n`);
     return group ? 0 : 2;
+  }
+  if (group === 'receipt') {
+    return runReceiptCli([command ?? '', ...rest], {
+      out: (s) => process.stdout.write(s),
+      err: (s) => process.stderr.write(s),
+    });
   }
   if (group !== 'merchant' || (command !== 'create' && command !== 'list')) {
     throw new UsageError(`unknown command "${[group, command].filter(Boolean).join(' ')}" (try: paymail help)`);

@@ -10,6 +10,11 @@ import { Merchant } from './models/merchant.model.ts';
 import { MerchantUser } from './models/merchant-user.model.ts';
 import { Order } from './models/order.model.ts';
 import { Outbox } from './models/outbox.model.ts';
+import { PaymentFailure } from './models/rate-limit.model.ts';
+import { Challenge } from './models/challenge.model.ts';
+import { Session } from './models/session.model.ts';
+import { LoginFailure } from './models/login-attempt.model.ts';
+import { WebhookAttempt, WebhookDelivery } from './models/webhook.model.ts';
 
 export interface Database {
   connection: mongoose.Connection;
@@ -18,7 +23,7 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, Outbox, Claim];
+export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, Outbox, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure];
 
 export async function connectDatabase(
   config: Pick<Config, 'mongodbUri' | 'dataDir' | 'ferretdbBin'>,

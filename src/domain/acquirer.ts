@@ -9,6 +9,8 @@ export const DECLINE_CODES = [
   'LOST_OR_STOLEN',
   'OVER_LIMIT',
   'ACQUIRER_UNAVAILABLE',
+  /** The customer failed (or abandoned) the issuer's 3-D Secure challenge. */
+  'THREE_DS_FAILED',
 ] as const;
 export type DeclineCode = (typeof DECLINE_CODES)[number];
 
@@ -37,9 +39,25 @@ export type AuthorizeResult =
   /** The issuer wants 3-D Secure: the customer must pass a challenge first. */
   | { outcome: 'challenge'; challengeId: string; message: string };
 
+/**
+ * The outcome of a 3-D Secure challenge, handed back to the acquirer for the authorisation it
+ * held back. No card data: the acquirer knows the card by its challenge id (as a real one knows
+ * it by its transaction id), so nothing card-like needs to outlive the first request.
+ */
+export interface ChallengeCompletion {
+  challengeId: string;
+  orderId: string;
+  amountMinor: number;
+  currency: string;
+  /** True when the customer passed the issuer's authentication. */
+  authenticated: boolean;
+}
+
 export interface Acquirer {
   readonly name: string;
   authorize(req: AuthorizeRequest): Promise<AuthorizeResult>;
+  /** Finishes an authorisation that answered `challenge`: approved, or declined (THREE_DS_FAILED). */
+  completeChallenge(req: ChallengeCompletion): Promise<AuthorizeResult>;
   /** Releases an authorisation that will not be captured (e.g. it lost a race for the order). */
   void(authCode: string): Promise<void>;
 }

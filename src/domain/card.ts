@@ -1,7 +1,8 @@
 // Card checks before any authorisation: Luhn, brand from the number, optional brand the customer
 // chose, expiry not past, CVC length. Returns only what may be stored (brand, BIN, last four,
-// expiry): the full number and CVC stay in the request that carried them.
+// expiry, issuing country from the BIN table): the full number and CVC stay in the request.
 import cardValidator from 'card-validator';
+import { issuingCountry } from './bin-table.ts';
 import { type FieldProblem } from './errors.ts';
 
 export interface CardInput {
@@ -24,6 +25,8 @@ export interface CheckedCard {
   expMonth: number;
   expYear: number;
   holder: string;
+  /** Issuing country (ISO 3166-1 alpha-2) when the BIN table knows the number. */
+  country?: string;
 }
 
 export type CardCheck = { ok: true; card: CheckedCard } | { ok: false; problems: FieldProblem[] };
@@ -105,6 +108,7 @@ export function checkCard(input: CardInput, now = new Date()): CardCheck {
     problems.push({ field: 'holder', code: 'CARD_HOLDER_INVALID', message: 'Enter the name printed on the card.' });
   }
   if (problems.length > 0 || !brandType) return { ok: false, problems };
+  const country = issuingCountry(digits);
   return {
     ok: true,
     card: {
@@ -116,6 +120,7 @@ export function checkCard(input: CardInput, now = new Date()): CardCheck {
       expMonth,
       expYear,
       holder,
+      ...(country ? { country } : {}),
     },
   };
 }

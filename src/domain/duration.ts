@@ -32,7 +32,7 @@ const fold = (s: string) =>
     .toLowerCase();
 
 /** Offset (ms) of `timeZone` from UTC at the given instant. */
-function zoneOffset(at: Date, timeZone: string): number {
+export function zoneOffset(at: Date, timeZone: string): number {
   const parts = new Intl.DateTimeFormat('en-US', {
     timeZone,
     hourCycle: 'h23',

@@ -2,7 +2,10 @@
 // (indexOf only, no backtracking regexes), so hostile or huge HTML costs linear time.
 // Block elements end lines; table rows become one line whose cells are joined with ": " when the
 // first cell is a label (Outlook-style "Importo | 129,90" tables); <blockquote> lines get a "> "
-// prefix so the order parser ignores quoted history like it does in text mails.
+// prefix so the order parser ignores quoted history like it does in text mails. Where a mail
+// client marks the start of the history (Gmail's gmail_quote, Outlook's divRplyFwdMsg, …) an
+// Outlook-style separator line is written: the order parser ends the new text there, and reads
+// on only when the mail is a forward (a forwarded order is in that history, unquoted).
 
 export interface HtmlToTextOptions {
   /** Decides whether the first cell of a two-or-more cell row is a label. Default: short, no digits. */
@@ -15,10 +18,12 @@ const BLOCK = new Set([
   'ul', 'caption', 'center',
 ]);
 /**
- * Markers that mail clients put on the element that starts the quoted history of a reply
- * (Gmail, Outlook, Thunderbird, Yahoo, Apple Mail): everything from there on is quoted.
+ * Markers that mail clients put on the element that starts the history of a reply or forward
+ * (Gmail, Outlook, Thunderbird, Yahoo, Apple Mail).
  */
 const REPLY_HISTORY = ['gmail_quote', 'divrplyfwdmsg', 'appendonsend', 'moz-cite-prefix', 'yahoo_quoted', 'applemailquote'];
+/** Written where the history starts: what Outlook itself puts there in its text part. */
+export const HISTORY_SEPARATOR = '_'.repeat(32);
 /** Elements whose content is never text for the reader. */
 const SKIP = new Set(['head', 'style', 'script', 'title', 'template', 'noscript', 'xml', 'svg']);
 
@@ -118,7 +123,7 @@ export function htmlToText(html: string, options: HtmlToTextOptions = {}): strin
       return;
     }
     if (line === '' && t.trim() === '') return;
-    if (line === '') lineQuoted = quoteDepth > 0 || historyStarted;
+    if (line === '') lineQuoted = quoteDepth > 0;
     line += t;
   }
   /** Ends the current line; `br` marks an explicit break, which alone may leave a blank line. */
@@ -201,6 +206,7 @@ export function htmlToText(html: string, options: HtmlToTextOptions = {}): strin
       if (REPLY_HISTORY.some((m) => tag.includes(m))) {
         endRow();
         endLine();
+        lines.push(HISTORY_SEPARATOR);
         historyStarted = true;
       }
     }

@@ -1,7 +1,13 @@
 // Reads an order from the body of a merchant's mail: `Label: value` lines with labels in English,
 // Italian, French, German and Spanish. Pure: no I/O, the clock comes in as `now`.
 // Every problem is reported (field, code, value, 1-based line) so the merchant's reply can name
-// them all; a draft is returned only when there is none.
+// them all; a draft is returned only when there is none. The same field reader serves batches
+// (src/domain/batch.ts), where positions are rows instead of lines.
+//
+// Which lines count: the merchant's new text, down to a signature, a sign-off ("Kind regards,")
+// after the order lines, or the history of a reply. When the new text holds no order line and the
+// mail forwards another one (a "Forwarded message" block, or an Outlook separator in a mail whose
+// subject says FW/I/WG/TR/RV), the forwarded part is read instead.
 import { z } from 'zod';
 import { parseExpiry } from './duration.ts';
 import { type FieldProblem } from './errors.ts';
@@ -36,6 +42,9 @@ export const ORDER_MAIL_CODES = [
   'ORDER_FIELD_DUPLICATE',
 ] as const;
 
+/** Codes of notices: things done to an accepted order that the merchant should know about. */
+export const ORDER_NOTICE_CODES = ['ORDER_EXPIRY_CAPPED'] as const;
+
 /** Folds case and accents: "Währung" → "wahrung", "Descripción" → "descripcion". */
 export function fold(s: string): string {
   return s
@@ -45,7 +54,7 @@ export function fold(s: string): string {
 }
 
 /** Labels are compared folded and with everything but letters removed ("E-mail cliente" → "emailcliente"). */
-const labelKey = (s: string) => fold(s).replace(/[^a-z]/g, '');
+export const labelKey = (s: string) => fold(s).replace(/[^a-z]/g, '');
 
 /** Word lists (space-separated, folded) → a lookup from each word to its row's key. */
 function wordMap<K extends string>(rows: ReadonlyArray<readonly [K, string]>): Map<string, K> {
@@ -84,11 +93,12 @@ const CURRENCY_SYMBOLS: Record<string, string> = { '€': 'EUR', $: 'USD', US$: 
 
 const MAX = { reference: 64, description: 500, customerName: 120 } as const;
 
-export interface ParseOrderMailInput {
-  /** The text part; when blank, `html` is converted instead. */
-  text?: string | undefined;
-  html?: string | undefined;
-  subject?: string | undefined;
+/** The field a label names (any of the five languages, any case or accents), if any. */
+export function fieldForLabel(label: string): OrderField | undefined {
+  return LABEL_FIELD.get(labelKey(label));
+}
+
+export interface FieldContext {
   defaultCurrency: string;
   now: Date;
   maxLifetimeDays: number;
@@ -96,17 +106,34 @@ export interface ParseOrderMailInput {
   timeZone?: string | undefined;
 }
 
+export interface ParseOrderMailInput extends FieldContext {
+  /** The text part; when blank, `html` is converted instead. */
+  text?: string | undefined;
+  html?: string | undefined;
+  subject?: string | undefined;
+}
+
 export interface ParsedOrderMail {
   draft?: OrderDraft;
   problems: FieldProblem[];
+  /** Accepted, but changed: e.g. an expiry beyond the maximum, capped. */
+  notices: FieldProblem[];
   /** The body the line numbers refer to ('html' when it was converted from the HTML part). */
   body: 'text' | 'html' | 'none';
+  /** How many order lines were read (0: the body holds no order at all). */
+  fieldsFound: number;
+  /** True when the order lines came from a forwarded message rather than the new text. */
+  forwarded: boolean;
 }
 
-interface Found {
+/** A value and where it was given: a line of a mail or a row of a batch. */
+export interface FieldValue {
   value: string;
-  line: number;
+  line?: number;
+  row?: number;
 }
+
+const at = (v: FieldValue) => ({ value: v.value, ...(v.line !== undefined ? { line: v.line } : {}), ...(v.row !== undefined ? { row: v.row } : {}) });
 
 /** Attribution verbs of reply headers, folded ("On …, X wrote:", "Il giorno … ha scritto:", …). */
 const REPLY_VERBS = ['wrote:', 'ha scritto:', 'a ecrit:', 'a ecrit :', 'escribio:', 'schrieb:'];
@@ -121,17 +148,56 @@ function isReplyHeader(folded: string, previous: string): boolean {
   return REPLY_INTRO.test(folded) || REPLY_INTRO.test(previous) || folded === 'wrote:';
 }
 
+/** Lines that introduce a forwarded message (folded): Gmail, Thunderbird, Apple Mail, in five languages. */
+const FORWARD_WORDS = /forwarded|inoltrat|transfere|reexpedie|weitergeleitet|reenviad/;
+/** Header names of a forwarded or quoted message's header block (folded, letters only). */
+const FORWARD_HEADERS = new Set(
+  'from de da von sent envoye inviato gesendet enviado date data datum fecha to a an para cc ccn bcc subject objet oggetto betreff asunto replyto'.split(' '),
+);
+/** Sign-offs (folded, letters and spaces only): after order lines, the rest is a signature. */
+const CLOSINGS = new Set([
+  'thanks', 'thank you', 'many thanks', 'thanks in advance', 'regards', 'best regards', 'kind regards', 'best', 'cheers', 'best wishes',
+  'grazie', 'grazie mille', 'saluti', 'cordiali saluti', 'distinti saluti', 'un saluto', 'buona giornata',
+  'merci', 'merci beaucoup', 'cordialement', 'bien cordialement', 'bien a vous', 'salutations', 'bonne journee',
+  'danke', 'vielen dank', 'mit freundlichen grussen', 'freundliche grusse', 'viele grusse', 'beste grusse', 'lg', 'mfg', 'gruss',
+  'gracias', 'muchas gracias', 'saludos', 'un saludo', 'atentamente', 'saludos cordiales', 'cordialmente',
+]);
+
+type StopKind = 'signature' | 'reply' | 'forward' | 'separator';
+
 /**
- * Lines after which nothing belongs to the order: signature, forwarded originals, reply history.
- * `previous` is the start of the previous line, lower-cased (a reply header may wrap).
+ * What a line ends, if anything: a signature, a reply's history, or the start of a forwarded
+ * message; a 'separator' (Outlook's underscores, "-----Original Message-----") is either of the
+ * last two, depending on the subject. `previous` is the start of the previous line (a reply
+ * header may wrap); `afterOrder` is true once order lines were read (a sign-off only counts then).
  */
-function isStopLine(trimmed: string, previous: string): boolean {
+function stopKind(trimmed: string, previous: string, afterOrder: boolean): StopKind | undefined {
   // "-- " is the standard signature delimiter; the trailing space is often lost on the way.
-  if (trimmed === '--') return true;
-  if (trimmed.startsWith('__________') && /^_+$/.test(trimmed)) return true;
-  if (trimmed.startsWith('-----')) return /original|origine|ursprungliche/.test(fold(trimmed));
-  // Folding costs; only lines that end like a reply header pay for it.
-  return trimmed.endsWith(':') && isReplyHeader(fold(trimmed), fold(previous));
+  if (trimmed === '--') return 'signature';
+  if (trimmed.startsWith('__________') && /^_+$/.test(trimmed)) return 'separator';
+  if (trimmed.startsWith('-----') || trimmed.startsWith('————')) {
+    const f = fold(trimmed);
+    if (FORWARD_WORDS.test(f)) return 'forward';
+    return /original|origine|ursprungliche/.test(f) ? 'separator' : undefined;
+  }
+  if (trimmed.length > 80) return undefined;
+  // Folding costs; only lines that end like a reply header (or are short) pay for it.
+  if (trimmed.endsWith(':')) {
+    const f = fold(trimmed);
+    // Apple Mail: "Begin forwarded message:", "Inizio messaggio inoltrato:", "Début du message réexpédié :".
+    if (FORWARD_WORDS.test(f) && f.split(' ').length <= 6) return 'forward';
+    if (isReplyHeader(f, fold(previous))) return 'reply';
+  }
+  if (afterOrder && trimmed.length <= 30) {
+    const f = fold(trimmed).replace(/ß/g, 'ss').replace(/[^a-z ]/g, '').replace(/\s+/g, ' ').trim();
+    if (CLOSINGS.has(f)) return 'signature';
+  }
+  return undefined;
+}
+
+/** "Subject: Fwd: …", "I: …", "WG: …": the mail forwards another one. */
+function isForwardSubject(subject: string): boolean {
+  return /^\s*(fwd?|fw|i|wg|tr|rv|enc|doorst)\s*:/i.test(subject);
 }
 
 /** Trims spaces and bold/italic markers ("*", "_") at both ends; a loop, as a regex would be quadratic. */
@@ -198,32 +264,88 @@ function bodyOf(input: ParseOrderMailInput): { text: string; body: ParsedOrderMa
 
 const sameText = (s: string) => fold(s).replace(/\s+/g, ' ');
 
-export function parseOrderMail(input: ParseOrderMailInput): ParsedOrderMail {
-  const { text, body } = bodyOf(input);
-  const problems: FieldProblem[] = [];
-  const found = new Map<OrderField, Found>();
-  const problem = (field: OrderField, code: string, message: string, at?: Found) =>
-    problems.push({ field, code, message, ...(at ? { value: at.value, line: at.line } : {}) });
+interface Segment {
+  kind: 'new' | 'forward' | 'ignored';
+  found: Map<OrderField, FieldValue>;
+  problems: FieldProblem[];
+  count: number;
+}
 
-  const lines = text.split(/\r\n|\n|\r/);
+/**
+ * Splits the body into the new text and forwarded parts, collecting `Label: value` lines of each
+ * (quoted lines and ignored parts contribute nothing). One pass, linear in the input.
+ */
+function segments(text: string, forwardSubject: boolean): Segment[] {
+  const newSegment = (kind: Segment['kind']): Segment => ({ kind, found: new Map(), problems: [], count: 0 });
+  const all: Segment[] = [newSegment('new')];
+  let current = all[0]!;
   let previous = '';
+  /** After a forward marker: skip the forwarded message's header block (From:, Sent:, …). */
+  let inHeaders = false;
+  const lines = text.split(/\r\n|\n|\r/);
   for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i]!;
-    const trimmed = raw.trim();
-    if (trimmed === '') continue;
+    const trimmed = lines[i]!.trim();
+    if (trimmed === '') {
+      if (inHeaders && previous !== '') inHeaders = false;
+      continue;
+    }
     if (trimmed.startsWith('>')) continue;
-    if (isStopLine(trimmed, previous)) break;
+    const stop = stopKind(trimmed, previous, current.count > 0);
+    if (stop) {
+      const forward = stop === 'forward' || (stop === 'separator' && forwardSubject);
+      current = newSegment(forward ? 'forward' : 'ignored');
+      all.push(current);
+      inHeaders = forward;
+      previous = '';
+      continue;
+    }
+    const prev = previous;
     previous = trimmed.slice(0, 8);
+    if (inHeaders) {
+      const colon = trimmed.indexOf(':');
+      if (colon > 0 && colon < 20 && FORWARD_HEADERS.has(labelKey(trimmed.slice(0, colon)))) continue;
+      // Header values may wrap onto the next line; an unknown line ends the block.
+      if (prev !== '' && /^\s/.test(lines[i]!)) continue;
+      inHeaders = false;
+    }
+    if (current.kind === 'ignored') continue;
     const hit = labelled(trimmed);
     if (!hit) continue;
-    const at = { value: hit.value, line: i + 1 };
-    const first = found.get(hit.field);
+    current.count++;
+    const value = { value: hit.value, line: i + 1 };
+    const first = current.found.get(hit.field);
     if (!first) {
-      found.set(hit.field, at);
-    } else if (first.value !== at.value && sameText(first.value) !== sameText(at.value)) {
-      problem(hit.field, 'ORDER_FIELD_DUPLICATE', `given twice with different values (first on line ${first.line}: "${first.value}")`, at);
+      current.found.set(hit.field, value);
+    } else if (first.value !== value.value && sameText(first.value) !== sameText(value.value)) {
+      current.problems.push({
+        field: hit.field,
+        code: 'ORDER_FIELD_DUPLICATE',
+        message: `given twice with different values (first on line ${first.line}: "${first.value}")`,
+        ...at(value),
+      });
     }
   }
+  return all;
+}
+
+export interface ReadFields {
+  draft?: OrderDraft;
+  problems: FieldProblem[];
+  notices: FieldProblem[];
+}
+
+/**
+ * Turns the values of one order (from mail lines or a batch row) into a draft, naming every
+ * problem with the field, the value and where it was given.
+ */
+export function readOrderFields(
+  found: ReadonlyMap<OrderField, FieldValue>,
+  ctx: FieldContext & { fallbackDescription?: string | undefined },
+): ReadFields {
+  const problems: FieldProblem[] = [];
+  const notices: FieldProblem[] = [];
+  const problem = (field: OrderField, code: string, message: string, v?: FieldValue) =>
+    problems.push({ field, code, message, ...(v ? at(v) : {}) });
 
   const draft: Partial<OrderDraft> = {};
   const get = (f: OrderField) => {
@@ -246,15 +368,15 @@ export function parseOrderMail(input: ParseOrderMailInput): ParsedOrderMail {
       field: 'amount',
       code: 'ORDER_AMOUNT_MISSING',
       message: 'an amount is required, e.g. "Amount: 129.90"',
-      ...(amount ? { value: '', line: amount.line } : {}),
+      ...(amount ? { ...at(amount), value: '' } : {}),
     });
   } else {
-    const r = parseAmount(amount.value, input.defaultCurrency, explicitCurrency);
+    const r = parseAmount(amount.value, ctx.defaultCurrency, explicitCurrency);
     if (r.ok) {
       draft.amountMinor = r.money.amountMinor;
       draft.currency = r.money.currency;
     } else {
-      problems.push({ ...r.problem, field: 'amount', value: amount.value, line: amount.line });
+      problems.push({ ...r.problem, field: 'amount', ...at(amount) });
     }
   }
 
@@ -266,7 +388,7 @@ export function parseOrderMail(input: ParseOrderMailInput): ParsedOrderMail {
   }
 
   const description = get('description');
-  const fallback = input.subject ? stripSubjectPrefixes(input.subject) : '';
+  const fallback = ctx.fallbackDescription ?? '';
   if (description) {
     if (description.value.length > MAX.description) {
       problem('description', 'ORDER_TEXT_TOO_LONG', `expected at most ${MAX.description} characters`, description);
@@ -305,9 +427,18 @@ export function parseOrderMail(input: ParseOrderMailInput): ParsedOrderMail {
 
   const expiry = get('expiry');
   if (expiry) {
-    const r = parseExpiry(expiry.value, { now: input.now, maxLifetimeDays: input.maxLifetimeDays, timeZone: input.timeZone });
-    if (r.ok) draft.expiresAt = r.expiresAt;
-    else problem('expiry', r.code, r.message, expiry);
+    const r = parseExpiry(expiry.value, { now: ctx.now, maxLifetimeDays: ctx.maxLifetimeDays, timeZone: ctx.timeZone });
+    if (r.ok) {
+      draft.expiresAt = r.expiresAt;
+      if (r.capped) {
+        notices.push({
+          field: 'expiry',
+          code: 'ORDER_EXPIRY_CAPPED',
+          message: `capped at the maximum link lifetime of ${ctx.maxLifetimeDays} days`,
+          ...at(expiry),
+        });
+      }
+    } else problem('expiry', r.code, r.message, expiry);
   }
 
   const delivery = get('delivery');
@@ -317,7 +448,73 @@ export function parseOrderMail(input: ParseOrderMailInput): ParsedOrderMail {
     else problem('delivery', 'ORDER_DELIVERY_UNKNOWN', 'expected merchant (the link comes to you) or customer (straight to the customer)', delivery);
   }
 
-  problems.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
-  if (problems.length > 0 || draft.amountMinor === undefined || draft.currency === undefined) return { problems, body };
-  return { draft: draft as OrderDraft, problems, body };
+  if (problems.length > 0 || draft.amountMinor === undefined || draft.currency === undefined) return { problems, notices };
+  return { draft: draft as OrderDraft, problems, notices };
+}
+
+const byPosition = (a: FieldProblem, b: FieldProblem) => (a.line ?? a.row ?? Infinity) - (b.line ?? b.row ?? Infinity);
+
+export function parseOrderMail(input: ParseOrderMailInput): ParsedOrderMail {
+  const { text, body } = bodyOf(input);
+  const parts = segments(text, isForwardSubject(input.subject ?? ''));
+  // The new text wins; a forwarded part counts only when the new text holds no order line.
+  const chosen = parts[0]!.count > 0 ? parts[0]! : (parts.find((p) => p.kind === 'forward' && p.count > 0) ?? parts[0]!);
+  const forwarded = chosen !== parts[0];
+  const r = readOrderFields(chosen.found, {
+    ...input,
+    // A forward's subject is the forwarded one's with a prefix: stripped either way.
+    fallbackDescription: input.subject ? stripSubjectPrefixes(input.subject) : '',
+  });
+  const problems = [...chosen.problems, ...r.problems].sort(byPosition);
+  const result: ParsedOrderMail = { problems, notices: r.notices, body, fieldsFound: chosen.count, forwarded };
+  if (r.draft && problems.length === 0) result.draft = r.draft;
+  return result;
+}
+
+/** The parts of a parsed message the order reader needs (mailparser's ParsedMail fits). */
+export interface MailContent {
+  subject?: string | undefined;
+  text?: string | undefined;
+  html?: string | false | undefined;
+  attachments?: ReadonlyArray<{ contentType: string; filename?: string | undefined; content: Uint8Array }> | undefined;
+}
+
+/** Forwarded-as-attachment messages read at most, and their largest size: a mail is not an archive. */
+const MAX_ATTACHED_MESSAGES = 3;
+const MAX_ATTACHED_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Reads the order of a parsed mail: its body, or, when the body holds no order line, a message
+ * forwarded as an attachment (message/rfc822, Outlook's "Forward as attachment"), parsed with
+ * `parseAttached` (the caller's MIME parser; this module does no I/O).
+ */
+export async function readOrderMail(
+  mail: MailContent,
+  ctx: FieldContext,
+  parseAttached?: (raw: Buffer) => Promise<MailContent>,
+): Promise<ParsedOrderMail & { attachedMessage?: string }> {
+  const html = typeof mail.html === 'string' ? mail.html : undefined;
+  const parsed = parseOrderMail({ ...ctx, text: mail.text, html, subject: mail.subject });
+  if (parsed.fieldsFound > 0 || !parseAttached) return parsed;
+  const attached = (mail.attachments ?? [])
+    .filter((a) => a.contentType.toLowerCase() === 'message/rfc822' && a.content.byteLength <= MAX_ATTACHED_BYTES)
+    .slice(0, MAX_ATTACHED_MESSAGES);
+  for (const a of attached) {
+    let inner: MailContent;
+    try {
+      inner = await parseAttached(Buffer.from(a.content.buffer, a.content.byteOffset, a.content.byteLength));
+    } catch {
+      // An attached message the parser refuses (hostile nesting, timeout) holds no order we can
+      // read; the mail itself is still answered (no amount found) rather than retried.
+      continue;
+    }
+    const r = parseOrderMail({
+      ...ctx,
+      text: inner.text,
+      html: typeof inner.html === 'string' ? inner.html : undefined,
+      subject: inner.subject || mail.subject,
+    });
+    if (r.fieldsFound > 0) return { ...r, forwarded: true, attachedMessage: a.filename ?? inner.subject ?? 'message' };
+  }
+  return parsed;
 }

@@ -1,5 +1,5 @@
 // The Koa application (no listen: main.ts and tests bind it). Middleware order matters: request id
-// and logger first, then security headers and the error mapper, static assets, the form body
+// and logger first, then security headers (koa-helmet) and the error mapper, static assets, the form body
 // parser, /healthz, the checkout routes and whatever routers the composition root adds.
 import { fileURLToPath } from 'node:url';
 import { bodyParser } from '@koa/bodyparser';
@@ -10,7 +10,7 @@ import { type Logger } from '../logger.ts';
 import { createCheckoutRouter, type CheckoutRoutesDeps } from './checkout/checkout.routes.ts';
 import { errorHandler } from './middleware/error-handler.ts';
 import { requestContext } from './middleware/request-context.ts';
-import { securityHeaders } from './middleware/security-headers.ts';
+import { createSecurityHeaders } from './middleware/security-headers.ts';
 import { staticAssets } from './middleware/static-assets.ts';
 import { type Views } from './views.ts';
 
@@ -33,8 +33,9 @@ export function createHttpApp(opts: HttpAppOptions): Koa {
   app.on('error', (err: unknown) => opts.logger.warn({ err }, 'http error outside a request'));
 
   app.use(requestContext(opts.logger));
-  app.use(securityHeaders({ production: opts.production }));
-  app.use(errorHandler({ views: opts.views, production: opts.production }));
+  const securityHeaders = createSecurityHeaders({ production: opts.production });
+  app.use(securityHeaders.middleware);
+  app.use(errorHandler({ views: opts.views, securityHeaders }));
   app.use(staticAssets(opts.publicDir ?? DEFAULT_PUBLIC_DIR));
   // Forms only, and small: a checkout form is well under 1 kB.
   app.use(bodyParser({ enableTypes: ['form'], formLimit: '16kb' }));

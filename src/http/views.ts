@@ -28,6 +28,26 @@ export interface Views {
   render(page: string, data: { locale: string; title?: string; [k: string]: unknown }): string;
 }
 
+/**
+ * The languages of an Accept-Language header, most preferred first ("it-IT,it;q=0.9,en;q=0.5" →
+ * ["it-IT", "it", "en"]); q=0 entries are dropped. Bounded, as it is client input.
+ */
+export function acceptedLanguages(header: string | undefined): string[] {
+  if (!header) return [];
+  return header
+    .slice(0, 500)
+    .split(',')
+    .slice(0, 20)
+    .map((part, i) => {
+      const [tag = '', ...params] = part.trim().split(';');
+      const q = params.map((p) => /^\s*q=([\d.]+)\s*$/.exec(p)?.[1]).find(Boolean);
+      return { tag: tag.trim(), q: q === undefined ? 1 : Number(q), i };
+    })
+    .filter((l) => /^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$/.test(l.tag) && l.q > 0)
+    .sort((a, b) => b.q - a.q || a.i - b.i)
+    .map((l) => l.tag);
+}
+
 /** Flattens nested JSON into dotted keys ("form.number"). */
 function flatten(obj: unknown, prefix: string, out: Dictionary): Dictionary {
   if (typeof obj === 'string') out[prefix] = obj;

@@ -14,7 +14,7 @@ import { AppError } from '../domain/errors.ts';
 import { formatMoney, isCurrency } from '../domain/money.ts';
 import { type MailTemplate } from './outbox.ts';
 
-export const MAIL_TEMPLATES: readonly MailTemplate[] = ['paylink', 'receipt-customer', 'receipt-merchant', 'intake-reply'];
+export const MAIL_TEMPLATES: readonly MailTemplate[] = ['paylink', 'receipt-customer', 'receipt-merchant', 'intake-reply', 'reminder', 'order-expired', 'command-reply'];
 export const MAIL_LOCALES = ['en', 'it', 'fr', 'de', 'es'] as const;
 export const DEFAULT_TIME_ZONE = 'Europe/Rome';
 
@@ -97,6 +97,24 @@ const ReceiptData = z.object({
   customerName: text,
   link: text,
   timeZone,
+  /** Signed payment proof (src/domain/receipt-proof.ts) and the page that verifies it. */
+  proof: text,
+  verifyUrl: text,
+});
+
+/** The customer's reminder, 24 hours before the pay-link expires: a pay-link mail's facts. */
+const ReminderData = PaylinkData.omit({ toCustomer: true });
+
+/** Tells the merchant a pay-link expired unpaid. */
+const OrderExpiredData = ReminderData.omit({ link: true }).extend({ customerEmail: text });
+
+const FieldProblemData = z.object({
+  field: z.string(),
+  code: z.string(),
+  message: z.string(),
+  value: z.union([z.string(), z.number()]).nullish(),
+  line: z.number().nullish(),
+  row: z.number().nullish(),
 });
 
 const IntakeReplyData = z.object({
@@ -110,21 +128,49 @@ const IntakeReplyData = z.object({
         link: z.string(),
         expiresAt: isoDate,
         duplicate: z.enum(['source', 'reference']).nullish(),
-      }),
-    )
-    .default([]),
-  problems: z
-    .array(
-      z.object({
-        field: z.string(),
-        code: z.string(),
-        message: z.string(),
-        value: z.union([z.string(), z.number()]).nullish(),
-        line: z.number().nullish(),
+        /** The expiry asked for was beyond the maximum link lifetime and was capped. */
+        capped: z.boolean().nullish(),
+        /** Batch row with customer delivery: the link was mailed to this address. */
+        deliveredTo: z.string().nullish(),
         row: z.number().nullish(),
       }),
     )
     .default([]),
+  problems: z.array(FieldProblemData).default([]),
+  /** Accepted with a change, or something ignored (an unknown batch column). */
+  notices: z.array(FieldProblemData).default([]),
+  /** Present when the orders came from a CSV/JSON attachment. */
+  batch: z.object({ filename: text, rows: z.number().int() }).nullish(),
+  timeZone,
+});
+
+/** The answer to a reply command (src/services/commands.service.ts). */
+const CommandReplyData = z.object({
+  subject: text,
+  command: z.enum(['STATUS', 'CANCEL', 'RESEND', 'EXTEND']),
+  reference: z.string(),
+  argument: text,
+  code: z.string(),
+  capped: z.boolean().nullish(),
+  resentTo: text,
+  message: text,
+  order: z
+    .object({
+      reference: z.string(),
+      status: z.enum(['pending', 'paid', 'cancelled', 'expired']),
+      amountMinor: z.number().int(),
+      currency,
+      link: text,
+      expiresAt: isoDate,
+      paidAt: isoDate.nullish(),
+      attempts: z.object({
+        total: z.number().int(),
+        declined: z.number().int(),
+        lastOutcome: z.string().nullish(),
+        lastAt: isoDate.nullish(),
+      }),
+    })
+    .nullish(),
   timeZone,
 });
 
@@ -244,6 +290,8 @@ function receiptPreparer(template: 'receipt-customer' | 'receipt-merchant'): Pre
         paidAt: formatDateTime(d.paidAt, ctx.intl, ctx.timeZone),
         customer,
         link: d.link,
+        proof: d.proof,
+        verifyUrl: d.verifyUrl,
       },
     };
   };
@@ -274,17 +322,48 @@ const PREPARERS: Record<MailTemplate, Preparer> = {
   },
   'receipt-customer': receiptPreparer('receipt-customer'),
   'receipt-merchant': receiptPreparer('receipt-merchant'),
+  reminder(raw, ctx) {
+    const d = parse(ReminderData, 'reminder', raw);
+    const amount = formatMoney(d.amountMinor, d.currency, ctx.intl);
+    const expires = formatDateTime(d.expiresAt, ctx.intl, ctx.timeZone);
+    return {
+      vars: { amount, merchant: d.merchantName, reference: d.reference, expires, customerName: d.customerName },
+      view: {
+        merchantName: d.merchantName,
+        reference: d.reference,
+        description: d.description,
+        customerName: d.customerName,
+        amount,
+        expires,
+        link: d.link,
+      },
+    };
+  },
+  'order-expired'(raw, ctx) {
+    const d = parse(OrderExpiredData, 'order-expired', raw);
+    const amount = formatMoney(d.amountMinor, d.currency, ctx.intl);
+    const expires = formatDateTime(d.expiresAt, ctx.intl, ctx.timeZone);
+    const customer = d.customerName && d.customerEmail ? `${d.customerName} <${d.customerEmail}>` : d.customerName || d.customerEmail;
+    return {
+      vars: { amount, merchant: d.merchantName, reference: d.reference, expires },
+      view: { merchantName: d.merchantName, reference: d.reference, description: d.description, customer, amount, expires },
+    };
+  },
   'intake-reply'(raw, _ctx, t) {
     const d = parse(IntakeReplyData, 'intake-reply', raw);
     const fields = (t.fields && typeof t.fields === 'object' ? t.fields : {}) as Record<string, string>;
     const str = (k: string) => (typeof t[k] === 'string' ? (t[k] as string) : '');
     const newCount = d.created.filter((c) => !c.duplicate).length;
+    const where = (p: { line?: number | null | undefined; row?: number | null | undefined }) =>
+      [p.line != null ? fill(str('line'), { n: p.line }) : '', p.row != null ? fill(str('row'), { n: p.row }) : ''].filter(Boolean).join(', ');
     return {
       vars: {
         subject: oneLine(d.subject),
         created: newCount,
         duplicates: d.created.length - newCount,
         problems: d.problems.length,
+        file: d.batch?.filename ?? '',
+        rows: d.batch?.rows ?? 0,
       },
       ...(d.subject.trim() ? {} : { pick: { subject: 'subjectFallback' } }),
       view: {
@@ -296,16 +375,76 @@ const PREPARERS: Record<MailTemplate, Preparer> = {
           link: c.link,
           expiresAt: c.expiresAt,
           duplicate: c.duplicate ? str('duplicate') : '',
+          capped: c.capped ? str('capped') : '',
+          deliveredTo: c.deliveredTo ? fill(str('deliveredTo'), { email: c.deliveredTo }) : '',
+          where: c.row != null ? fill(str('row'), { n: c.row }) : '',
         })),
         problems: d.problems.map((p) => ({
           field: fields[p.field] ?? p.field,
-          where: [p.line != null ? fill(str('line'), { n: p.line }) : '', p.row != null ? fill(str('row'), { n: p.row }) : '']
-            .filter(Boolean)
-            .join(', '),
+          where: where(p),
           value: p.value == null ? '' : String(p.value),
           expected: p.message,
           code: p.code,
         })),
+        notices: d.notices.map((p) => ({
+          field: fields[p.field] ?? p.field,
+          where: where(p),
+          value: p.value == null ? '' : String(p.value),
+          // Codes with a sentence of their own in the locale; the parser's words otherwise.
+          text: (t.noticeText as Record<string, string> | undefined)?.[p.code] ?? p.message,
+        })),
+        batch: Boolean(d.batch),
+      },
+    };
+  },
+  'command-reply'(raw, ctx, t) {
+    const d = parse(CommandReplyData, 'command-reply', raw);
+    const group = (k: string) => (t[k] && typeof t[k] === 'object' ? (t[k] as Record<string, string>) : {});
+    const o = d.order;
+    const amount = o ? formatMoney(o.amountMinor, o.currency, ctx.intl) : '';
+    const expires = o ? formatDateTime(o.expiresAt, ctx.intl, ctx.timeZone) : '';
+    const status = o ? (group('statuses')[o.status] ?? o.status) : '';
+    const vars = {
+      subject: oneLine(d.subject),
+      command: d.command,
+      reference: o?.reference ?? d.reference,
+      argument: d.argument,
+      amount,
+      expires,
+      status,
+      resentTo: d.resentTo,
+      message: d.message,
+    };
+    const a = o?.attempts;
+    const attempts = !a
+      ? ''
+      : a.total === 0
+        ? (group('attempts').none ?? '')
+        : fill(group('attempts').summary ?? '', { total: a.total, declined: a.declined }) +
+          (a.lastOutcome && a.lastAt
+            ? ' ' +
+              fill(group('attempts').last ?? '', {
+                outcome: group('attemptOutcomes')[a.lastOutcome] ?? a.lastOutcome,
+                at: formatDateTime(a.lastAt, ctx.intl, ctx.timeZone),
+              })
+            : '');
+    return {
+      vars,
+      ...(d.subject.trim() ? {} : { pick: { subject: 'subjectFallback' } }),
+      view: {
+        outcome: fill(group('outcomes')[d.code] ?? d.code, vars),
+        capped: d.capped ? (typeof t.capped === 'string' ? t.capped : '') : '',
+        order: o
+          ? {
+              reference: o.reference,
+              status,
+              amount,
+              expires,
+              link: o.link,
+              paidAt: o.paidAt ? formatDateTime(o.paidAt, ctx.intl, ctx.timeZone) : '',
+              attempts,
+            }
+          : null,
       },
     };
   },

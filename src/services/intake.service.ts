@@ -2,23 +2,29 @@
 // door answers 250 only after it returns); processing runs afterwards, is claimed with a lease,
 // and is resumable, so a crash between "stored" and "order created" loses nothing.
 import { createHash } from 'node:crypto';
-import { simpleParser } from 'mailparser';
 import { type QueryFilter } from 'mongoose';
 import { AppError, isAppError, type FieldProblem } from '../domain/errors.ts';
-import { parseOrderMail } from '../domain/order-mail.ts';
+import { batchFormat, parseBatch } from '../domain/batch.ts';
+import { parseCommand } from '../domain/commands.ts';
+import { readOrderMail, type OrderDraft } from '../domain/order-mail.ts';
 import { claimOnce } from '../db/claims.ts';
 import { InboundMessage, type InboundMessageDoc } from '../db/models/inbound-message.model.ts';
 import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
-import { type OrderDoc } from '../db/models/order.model.ts';
+import { Order, type OrderDoc } from '../db/models/order.model.ts';
 import { type Logger } from '../logger.ts';
 import { enqueueMail } from '../mail/outbox.ts';
-import { type OrderService } from './order.service.ts';
+import { parseInboundMail, type ParsedInboundMail } from '../mail/parse-worker.ts';
+import { createCommandService } from './commands.service.ts';
+import { type OrderEvents } from './order-admin.service.ts';
+import { type CreateOptions, type CreateResult, type OrderService, type OrderSource } from './order.service.ts';
 
 export interface IntakeServiceDeps {
   orders: OrderService;
   mailDomain: string;
   maxLinkLifetimeDays: number;
   logger: Logger;
+  /** Webhooks for what reply commands do (CANCEL → order.cancelled). */
+  events?: OrderEvents;
   now?: () => Date;
   /** How long a claim holds before another worker may take the message over. */
   leaseMs?: number;
@@ -26,13 +32,21 @@ export interface IntakeServiceDeps {
   maxAttempts?: number;
   /** Longest wait for the database when storing; the door answers 451 after it. */
   storeTimeoutMs?: number;
+  /** MIME parser, normally the worker pool's parse (src/mail/parse-pool.ts); default: this thread. */
+  parseMail?: (raw: Buffer) => Promise<ParsedInboundMail>;
 }
 
 export interface StoreRequest {
   merchantId: string;
   door: 'submission' | 'mx';
   raw: Buffer;
-  envelope: { mailFrom?: string | undefined; rcptTo: string[]; remoteAddress?: string | undefined };
+  envelope: {
+    mailFrom?: string | undefined;
+    rcptTo: string[];
+    remoteAddress?: string | undefined;
+    /** MX door: the SPF/DKIM/DMARC/ARC summary that admitted the message (kept as is). */
+    auth?: object | undefined;
+  };
 }
 
 export interface StoreResult {
@@ -48,10 +62,16 @@ export interface CreatedEntry {
   link: string;
   expiresAt: string;
   duplicate?: 'source' | 'reference';
+  /** The expiry asked for was beyond the maximum and was capped. */
+  capped?: boolean;
+  /** Batch row delivered to the customer: the link was mailed to this address. */
+  deliveredTo?: string;
+  /** Batch row number (1 = first order, the header not counted). */
+  row?: number;
 }
 
 export type ProcessOutcome =
-  | { status: 'processed'; orderIds: string[]; problems: FieldProblem[]; replied: boolean }
+  | { status: 'processed'; orderIds: string[]; problems: FieldProblem[]; replied: boolean; command?: string }
   | { status: 'skipped' }
   | { status: 'retry' | 'failed'; error: string };
 
@@ -86,6 +106,14 @@ export function createIntakeService(deps: IntakeServiceDeps) {
   const storeTimeoutMs = deps.storeTimeoutMs ?? 5_000;
   // The composition root names the component (logger.child({ component: 'intake' })).
   const log = deps.logger;
+  // Reply commands act on orders and answer by mail, keyed by the inbound message.
+  const commands = createCommandService({
+    orders: deps.orders,
+    mailDomain: deps.mailDomain,
+    maxLinkLifetimeDays: deps.maxLinkLifetimeDays,
+    ...(deps.events ? { events: deps.events } : {}),
+    now,
+  });
   /** Processing runs in flight, so tests and shutdown can wait for them. */
   const running = new Set<Promise<unknown>>();
   const timers = new Set<NodeJS.Timeout>();
@@ -152,6 +180,12 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     // A duplicate may be a retry of a message whose processing never finished: claiming is atomic,
     // so scheduling it again is harmless.
     schedule(result.id);
+    if (result.duplicate) {
+      const p = answerRedelivery(result.id)
+        .catch((err) => log.error({ err, inboundId: result.id }, 'could not answer a redelivered message'))
+        .finally(() => running.delete(p));
+      running.add(p);
+    }
     return result;
   }
 
@@ -176,7 +210,7 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     ).lean<InboundMessageDoc>();
   }
 
-  function entry(order: OrderDoc, link: string, duplicate?: 'source' | 'reference'): CreatedEntry {
+  function entry(order: OrderDoc, link: string, duplicate?: 'source' | 'reference', extra: Partial<CreatedEntry> = {}): CreatedEntry {
     return {
       reference: order.reference,
       amountMinor: order.amountMinor,
@@ -184,54 +218,112 @@ export function createIntakeService(deps: IntakeServiceDeps) {
       link,
       expiresAt: order.expiresAt.toISOString(),
       ...(duplicate ? { duplicate } : {}),
+      ...extra,
     };
+  }
+
+  /**
+   * Creates one order (idempotent per `key`) and says what became of it. A source duplicate is
+   * this very message processed before a crash: its pay-link mail is queued again (idempotent)
+   * and it counts as created.
+   */
+  async function createOne(merchant: MerchantDoc, draft: OrderDraft, source: OrderSource, opts: CreateOptions, extra: Partial<CreatedEntry>) {
+    const r = await deps.orders.create(merchant, draft, source, opts);
+    if (r.duplicateOf === 'source') await deps.orders.queueCreatedMail(r.order, merchant, source, opts);
+    return { orderId: r.order._id, entry: describe(r, opts, extra) };
+  }
+
+  /** The reply's line for a created (or already existing) order. */
+  function describe(r: CreateResult, opts: CreateOptions, extra: Partial<CreatedEntry>): CreatedEntry {
+    const toCustomer = opts.payLinkMail === 'customer-only' && r.order.delivery === 'customer' && r.order.customer?.email;
+    return entry(r.order, r.link, r.duplicateOf === 'reference' ? 'reference' : undefined, {
+      ...extra,
+      ...(toCustomer && r.duplicateOf !== 'reference' ? { deliveredTo: r.order.customer!.email! } : {}),
+    });
+  }
+
+  /** A refusal by the order service (e.g. an expiry already past) is the merchant's problem to fix. */
+  function orderProblem(e: unknown, row?: number): FieldProblem {
+    if (!isAppError(e) || e.httpStatus >= 500) throw e;
+    return { field: e.code === 'ORDER_EXPIRY_PAST' ? 'expiry' : 'order', code: e.code, message: e.message, ...(row ? { row } : {}) };
   }
 
   async function handle(msg: InboundMessageDoc, merchant: MerchantDoc) {
     const id = String(msg._id);
-    const mail = await simpleParser(toBuffer(msg.raw), {
-      skipHtmlToText: true,
-      skipTextToHtml: true,
-      skipTextLinks: true,
-      skipImageLinks: true,
-    });
+    // MIME parsing runs in the parse pool's workers (server.ts); without one, on this thread.
+    const parseMail = deps.parseMail ?? parseInboundMail;
+    const mail = await parseMail(toBuffer(msg.raw));
     const subject = mail.subject ?? '';
     const messageId = mail.messageId ?? msg.messageId ?? undefined;
-    const parsed = parseOrderMail({
-      text: mail.text,
-      html: typeof mail.html === 'string' ? mail.html : undefined,
-      subject,
-      defaultCurrency: merchant.currency,
-      now: now(),
-      maxLifetimeDays: deps.maxLinkLifetimeDays,
-      timeZone: merchant.timezone,
-    });
-    const problems = [...parsed.problems];
+    const source = { inboundMessageId: id, ...(messageId ? { messageId } : {}), subject };
+    const ctx = { defaultCurrency: merchant.currency, now: now(), maxLifetimeDays: deps.maxLinkLifetimeDays, timeZone: merchant.timezone };
+
+    // A reply command (STATUS/CANCEL/RESEND/EXTEND) is answered by the command service instead.
+    const command = parseCommand(mail);
+    if (command) {
+      const r = await commands.execute(merchant, command, { inboundId: id, messageId, subject });
+      return { orderIds: r.orderId ? [r.orderId] : [], problems: [], replied: true, command: r.code };
+    }
+
+    const problems: FieldProblem[] = [];
+    const notices: FieldProblem[] = [];
     const created: CreatedEntry[] = [];
     const orderIds: string[] = [];
-    if (parsed.draft) {
-      try {
-        const r = await deps.orders.create(merchant, parsed.draft, {
-          key: `msg:${id}:0`,
-          inboundMessageId: id,
-          ...(messageId ? { messageId } : {}),
-          subject,
-        });
-        orderIds.push(r.order._id);
-        // A source duplicate is this very message processed before a crash: make sure its
-        // pay-link mail was queued (idempotent), and treat it as created.
-        if (r.duplicateOf === 'source') {
-          await deps.orders.queuePayLinkMail(r.order, merchant, messageId ? { inReplyTo: messageId } : {});
-          created.push(entry(r.order, r.link));
-        } else created.push(entry(r.order, r.link, r.duplicateOf));
-      } catch (e) {
-        if (!isAppError(e) || e.httpStatus >= 500) throw e;
-        problems.push({ field: e.code === 'ORDER_EXPIRY_PAST' ? 'expiry' : 'order', code: e.code, message: e.message });
+    const isCapped = (n: FieldProblem[]) => n.some((p) => p.code === 'ORDER_EXPIRY_CAPPED');
+    const batchFiles = mail.attachments.filter((a) => batchFormat(a));
+    let batch: { filename: string; rows: number } | undefined;
+    if (batchFiles.length > 0) {
+      // A batch: the attachment is the order list and the body only a cover note. The merchant
+      // gets ONE reply listing every link instead of a pay-link mail per row; rows delivered to
+      // the customer still mail their customer.
+      const [file, ...others] = batchFiles;
+      for (const o of others) {
+        problems.push({ field: 'attachment', code: 'BATCH_ONE_FILE_ONLY', value: o.filename ?? o.contentType, message: 'one batch file per mail: this one was not read' });
+      }
+      const r = parseBatch(file!, ctx);
+      batch = { filename: file!.filename ?? '', rows: r.ok ? r.rows.length : 0 };
+      if (!r.ok) problems.push(r.problem);
+      else {
+        notices.push(...r.notices);
+        for (const row of r.rows) problems.push(...row.problems);
+        const good = r.rows.filter((row) => row.draft);
+        const opts: CreateOptions = { payLinkMail: 'customer-only' };
+        const results = await deps.orders.createMany(
+          merchant,
+          good.map((row) => ({ draft: row.draft!, source: { key: `msg:${id}:${row.row}`, ...source } })),
+          opts,
+        );
+        for (const [k, c] of results.entries()) {
+          const row = good[k]!;
+          if ('error' in c) {
+            problems.push(orderProblem(c.error, row.row));
+            continue;
+          }
+          // Created before a crash: its customer's pay-link mail may not have been queued (idempotent).
+          if (c.duplicateOf === 'source') await deps.orders.queueCreatedMail(c.order, merchant, { key: c.order.sourceKey, ...source }, opts);
+          orderIds.push(c.order._id);
+          created.push(describe(c, opts, { row: row.row, ...(isCapped(row.notices) ? { capped: true } : {}) }));
+        }
+        problems.sort((a, b) => (a.row ?? 0) - (b.row ?? 0));
+      }
+    } else {
+      const parsed = await readOrderMail(mail, ctx, parseMail);
+      problems.push(...parsed.problems);
+      notices.push(...parsed.notices.filter((n) => n.code !== 'ORDER_EXPIRY_CAPPED'));
+      if (parsed.draft) {
+        try {
+          const c = await createOne(merchant, parsed.draft, { key: `msg:${id}:0`, ...source }, {}, isCapped(parsed.notices) ? { capped: true } : {});
+          orderIds.push(c.orderId);
+          created.push(c.entry);
+        } catch (e) {
+          problems.push(orderProblem(e));
+        }
       }
     }
-    // A new order already answers the merchant with its pay-link mail; reply only when there is
-    // something to explain: problems, or a reference that was already open.
-    const replied = problems.length > 0 || created.some((c) => c.duplicate === 'reference');
+    // A single new order already answers the merchant with its pay-link mail; reply only when
+    // there is something to explain (problems, notes, a capped expiry, a reference already open).
+    // A batch is always answered: its reply carries the links.
+    const replied = !!batch || problems.length > 0 || notices.length > 0 || created.some((c) => c.duplicate === 'reference' || c.capped);
     if (replied) {
       await enqueueMail(
         {
@@ -242,12 +334,44 @@ export function createIntakeService(deps: IntakeServiceDeps) {
           ...(messageId ? { inReplyTo: messageId, references: [messageId] } : {}),
           merchantId: merchant._id,
           ...(orderIds[0] ? { orderId: orderIds[0] } : {}),
-          data: { subject, created, problems, timeZone: merchant.timezone },
+          data: { subject, created, problems, notices, ...(batch ? { batch } : {}), timeZone: merchant.timezone },
         },
         deps.mailDomain,
       );
     }
     return { orderIds, problems, replied };
+  }
+
+  /**
+   * The same message delivered again (same merchant and Message-ID, or the same bytes) after it
+   * was processed: nothing is created; the merchant is answered once with the existing links.
+   */
+  async function answerRedelivery(id: string): Promise<void> {
+    const msg = await InboundMessage.findById(id, { status: 1, result: 1, merchantId: 1, messageId: 1 }).lean<InboundMessageDoc>();
+    const orderIds = msg?.result?.orderIds ?? [];
+    if (msg?.status !== 'processed' || orderIds.length === 0) return;
+    const merchant = await Merchant.findById(msg.merchantId).lean<MerchantDoc>();
+    if (!merchant) return;
+    const found = await Order.find({ _id: { $in: orderIds }, merchantId: merchant._id }).lean<OrderDoc[]>();
+    const byId = new Map(found.map((o) => [o._id, o]));
+    const created = orderIds.flatMap((oid) => {
+      const o = byId.get(oid);
+      return o ? [entry(o, deps.orders.linkFor(o), 'source')] : [];
+    });
+    const messageId = msg.messageId ?? undefined;
+    await enqueueMail(
+      {
+        dedupeKey: `intake-reply:${id}:redelivered`,
+        template: 'intake-reply',
+        locale: merchant.locale,
+        to: [merchant.email],
+        ...(messageId ? { inReplyTo: messageId, references: [messageId] } : {}),
+        merchantId: merchant._id,
+        ...(orderIds[0] ? { orderId: orderIds[0] } : {}),
+        data: { subject: found[0]?.source?.subject ?? '', created, problems: [], timeZone: merchant.timezone },
+      },
+      deps.mailDomain,
+    );
   }
 
   async function processMessage(id: string): Promise<ProcessOutcome> {
@@ -269,7 +393,9 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     } catch (e) {
       const error = e instanceof Error ? e.message : String(e);
       const attempts = msg.attempts ?? 1;
-      const giveUp = attempts >= maxAttempts || isAppError(e, 'INTAKE_MERCHANT_GONE');
+      // MAIL_PARSE_FAILED is the parser refusing these bytes (e.g. too many MIME parts): a retry
+      // would fail the same way.
+      const giveUp = attempts >= maxAttempts || isAppError(e, 'INTAKE_MERCHANT_GONE') || isAppError(e, 'MAIL_PARSE_FAILED');
       await InboundMessage.updateOne(
         { _id: msg._id, status: 'processing' },
         { $set: { status: giveUp ? 'failed' : 'received', lastError: error.slice(0, 1000) }, $unset: { leaseUntil: 1 } },

@@ -25,6 +25,22 @@ export interface CreateResult {
   duplicateOf?: 'source' | 'reference';
 }
 
+export interface PayLinkMailOptions {
+  inReplyTo?: string;
+  dedupeKey?: string;
+  /** Copy the merchant on a mail to the customer (default); a batch lists its links in one reply instead. */
+  ccMerchant?: boolean;
+}
+
+export interface CreateOptions {
+  /**
+   * 'all' (default): the pay-link mail goes out for every order. 'customer-only': only orders
+   * delivered to the customer get one (without the merchant in copy); a batch answers the
+   * merchant with ONE reply listing every link instead of one mail per row.
+   */
+  payLinkMail?: 'all' | 'customer-only';
+}
+
 export interface OrderServiceDeps {
   publicUrl: string;
   mailDomain: string;
@@ -47,16 +63,16 @@ export function createOrderService(deps: OrderServiceDeps) {
     });
   }
 
-  /** Queues the pay-link mail for an order (idempotent per order). */
-  async function queuePayLinkMail(order: OrderDoc, merchant: MerchantDoc, opts: { inReplyTo?: string } = {}) {
+  /** Queues the pay-link mail for an order (idempotent per order; a resend passes its own dedupe key). */
+  async function queuePayLinkMail(order: OrderDoc, merchant: MerchantDoc, opts: PayLinkMailOptions = {}) {
     const toCustomer = order.delivery === 'customer' && !!order.customer?.email;
     await enqueueMail(
       {
-        dedupeKey: `paylink:${order._id}`,
+        dedupeKey: opts.dedupeKey ?? `paylink:${order._id}`,
         template: 'paylink',
         locale: toCustomer ? order.locale : merchant.locale,
         to: [toCustomer ? order.customer!.email! : merchant.email],
-        cc: toCustomer ? [merchant.email] : [],
+        cc: toCustomer && opts.ccMerchant !== false ? [merchant.email] : [],
         replyTo: merchant.email,
         ...(opts.inReplyTo && !toCustomer ? { inReplyTo: opts.inReplyTo, references: [opts.inReplyTo] } : {}),
         merchantId: merchant._id,
@@ -78,10 +94,88 @@ export function createOrderService(deps: OrderServiceDeps) {
     );
   }
 
-  async function create(merchant: MerchantDoc, draft: OrderDraft, source: OrderSource): Promise<CreateResult> {
+  /** The pay-link mail an order gets under `opts` (idempotent per order; nothing in a batch for merchant delivery). */
+  async function queueCreatedMail(order: OrderDoc, merchant: MerchantDoc, source: OrderSource, opts: CreateOptions = {}) {
+    const batch = opts.payLinkMail === 'customer-only';
+    if (batch && order.delivery !== 'customer') return;
+    await queuePayLinkMail(order, merchant, { ...(source.messageId ? { inReplyTo: source.messageId } : {}), ...(batch ? { ccMerchant: false } : {}) });
+  }
+
+  async function create(merchant: MerchantDoc, draft: OrderDraft, source: OrderSource, opts: CreateOptions = {}): Promise<CreateResult> {
     const existing = await Order.findOne({ merchantId: merchant._id, sourceKey: source.key }).lean<OrderDoc>();
     if (existing) return { order: existing, link: linkFor(existing), created: false, duplicateOf: 'source' };
+    const doc = newOrderDoc(merchant, draft, source, now());
+    try {
+      const created = await Order.create(doc);
+      const order = created.toObject() as OrderDoc;
+      await queueCreatedMail(order, merchant, source, opts);
+      return { order, link: linkFor(order), created: true };
+    } catch (e) {
+      if ((e as { code?: number }).code !== 11000) throw e;
+      const bySource = await Order.findOne({ merchantId: merchant._id, sourceKey: source.key }).lean<OrderDoc>();
+      if (bySource) return { order: bySource, link: linkFor(bySource), created: false, duplicateOf: 'source' };
+      const open = await Order.findOne({ merchantId: merchant._id, openReference: doc.reference }).lean<OrderDoc>();
+      if (open) return { order: open, link: linkFor(open), created: false, duplicateOf: 'reference' };
+      throw e;
+    }
+  }
+
+  /**
+   * Creates the orders of a batch: one read for what these sources already created (a batch
+   * processed again after a crash), one insertMany for the rest, and create() one by one only
+   * for rows the unique indexes refused (a reference already open). Row by row, each insert
+   * and lookup would cost a scan of the merchant's orders on FerretDB.
+   */
+  async function createMany(
+    merchant: MerchantDoc,
+    items: ReadonlyArray<{ draft: OrderDraft; source: OrderSource }>,
+    opts: CreateOptions = {},
+  ): Promise<Array<CreateResult | { error: unknown }>> {
+    const results: Array<CreateResult | { error: unknown }> = new Array(items.length);
+    const existing = new Map(
+      (await Order.find({ merchantId: merchant._id, sourceKey: { $in: items.map((i) => i.source.key) } }).lean<OrderDoc[]>()).map((o) => [o.sourceKey, o]),
+    );
     const at = now();
+    const fresh: Array<{ i: number; doc: ReturnType<typeof newOrderDoc> }> = [];
+    items.forEach((item, i) => {
+      const found = existing.get(item.source.key);
+      if (found) results[i] = { order: found, link: linkFor(found), created: false, duplicateOf: 'source' };
+      else {
+        try {
+          fresh.push({ i, doc: newOrderDoc(merchant, item.draft, item.source, at) });
+        } catch (e) {
+          results[i] = { error: e };
+        }
+      }
+    });
+    let inserted = new Set(fresh.map((f) => f.doc._id));
+    if (fresh.length > 0) {
+      try {
+        await Order.insertMany(fresh.map((f) => f.doc), { ordered: false });
+      } catch (e) {
+        if ((e as { code?: number }).code !== 11000 && !(e as { writeErrors?: unknown }).writeErrors) throw e;
+        // Which rows made it is read back rather than decoded from the driver's error shape.
+        const ids = await Order.find({ _id: { $in: [...inserted] } }, { _id: 1 }).lean<Array<{ _id: string }>>();
+        inserted = new Set(ids.map((o) => o._id));
+      }
+    }
+    for (const { i, doc } of fresh) {
+      const item = items[i]!;
+      try {
+        if (inserted.has(doc._id)) {
+          const order = { ...doc, attempts: [] } as unknown as OrderDoc;
+          await queueCreatedMail(order, merchant, item.source, opts);
+          results[i] = { order, link: linkFor(order), created: true };
+        } else results[i] = await create(merchant, item.draft, item.source, opts);
+      } catch (e) {
+        results[i] = { error: e };
+      }
+    }
+    return results;
+  }
+
+  /** The document of a new order; throws ORDER_EXPIRY_PAST for an expiry already gone. */
+  function newOrderDoc(merchant: MerchantDoc, draft: OrderDraft, source: OrderSource, at: Date) {
     const maxExpiry = new Date(at.getTime() + deps.maxLinkLifetimeDays * DAY);
     let expiresAt = draft.expiresAt ?? new Date(at.getTime() + merchant.linkLifetimeDays * DAY);
     if (expiresAt > maxExpiry) expiresAt = maxExpiry;
@@ -109,21 +203,9 @@ export function createOrderService(deps: OrderServiceDeps) {
       linkExpiresAt: Math.floor(expiresAt.getTime() / 1000),
       source: { inboundMessageId: source.inboundMessageId, messageId: source.messageId, subject: source.subject },
     };
-    try {
-      const created = await Order.create(doc);
-      const order = created.toObject() as OrderDoc;
-      await queuePayLinkMail(order, merchant, source.messageId ? { inReplyTo: source.messageId } : {});
-      return { order, link: linkFor(order), created: true };
-    } catch (e) {
-      if ((e as { code?: number }).code !== 11000) throw e;
-      const bySource = await Order.findOne({ merchantId: merchant._id, sourceKey: source.key }).lean<OrderDoc>();
-      if (bySource) return { order: bySource, link: linkFor(bySource), created: false, duplicateOf: 'source' };
-      const open = await Order.findOne({ merchantId: merchant._id, openReference: reference }).lean<OrderDoc>();
-      if (open) return { order: open, link: linkFor(open), created: false, duplicateOf: 'reference' };
-      throw e;
-    }
+    return doc;
   }
 
-  return { create, linkFor, queuePayLinkMail };
+  return { create, createMany, linkFor, queuePayLinkMail, queueCreatedMail };
 }
 export type OrderService = ReturnType<typeof createOrderService>;

@@ -29,12 +29,16 @@ function linkIn(mail: SinkMail): string {
   return m[1]!.replace(/&amp;/g, '&');
 }
 
+/** Posts the checkout form as a browser does: with the CSRF cookie and token of the page it read. */
 async function post(url: string, form: Record<string, string>): Promise<Response> {
+  const page = await fetch(url);
+  const cookie = (page.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  const token = /name="_csrf" value="([^"]+)"/.exec(await page.text())?.[1] ?? '';
   return fetch(url, {
     method: 'POST',
     redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams(form).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+    body: new URLSearchParams({ _csrf: token, ...form }).toString(),
   });
 }
 

@@ -1,5 +1,6 @@
-// The hosted checkout over real HTTP, against a real database: the pages, every sandbox card,
-// tampered/expired/cancelled/paid links, racing payments, and no card data left behind.
+// The hosted checkout over real HTTP, against a real database: the pages, every sandbox card
+// (3-D Secure challenge both ways included), tampered/expired/cancelled/paid links, racing
+// payments, and no card data left behind. CSRF and rate limits: checkout-security.test.ts.
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { type AddressInfo } from 'node:net';
@@ -10,6 +11,8 @@ import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
 import { Outbox, type OutboxDoc } from '../../src/db/models/outbox.model.ts';
 import { payLinkUrl, type LinkKey } from '../../src/domain/pay-link.ts';
 import { createHttpApp } from '../../src/http/app.ts';
+import { CSRF_COOKIE, deriveCsrfKey } from '../../src/http/middleware/csrf.ts';
+import { Challenge, type ChallengeDoc } from '../../src/db/models/challenge.model.ts';
 import { createViews } from '../../src/http/views.ts';
 import { Claim } from '../../src/db/claims.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -27,6 +30,10 @@ const AMEX_CVC = '4826';
 const CARDS_USED = new Set<string>();
 const nextYear = String((new Date().getUTCFullYear() + 2) % 100).padStart(2, '0');
 const EXPIRY = `09/${nextYear}`;
+/** This test client's CSRF cookie; tokens for it are read from each form. */
+const COOKIE = `${CSRF_COOKIE}=checkout-test-browser-cookie-0001`;
+// Many declines from 127.0.0.1 in this file: the rate limits get their own tests.
+const NO_LIMITS = { failuresPerOrder: 1000, failuresPerClient: 1000 };
 
 describe('checkout over HTTP', function () {
   this.timeout(20_000);
@@ -45,12 +52,12 @@ describe('checkout over HTTP', function () {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     orders = createOrderService({ publicUrl: base, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkKeys: KEYS });
-    checkout = createCheckoutService({ acquirer, linkKeys: KEYS, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor });
+    checkout = createCheckoutService({ acquirer, linkKeys: KEYS, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor, limits: NO_LIMITS });
     const logger = createLogger('debug', { write: (line: string) => void logLines.push(line) });
     const app = createHttpApp({
       logger,
       views: createViews({ templatesDir: path.resolve('templates') }),
-      checkout: { service: checkout },
+      checkout: { service: checkout, csrfKey: deriveCsrfKey(KEYS[0]!.secret) },
       production: false,
     });
     server.on('request', app.callback());
@@ -83,12 +90,25 @@ describe('checkout over HTTP', function () {
     return { number, expiry: EXPIRY, cvc: amex ? AMEX_CVC : CVC, holder: 'Anna Rossi', email: 'anna@example.org', ...extra };
   }
 
-  function post(link: string, form: Record<string, string>): Promise<Response> {
+  const tokens = new Map<string, string>();
+  /** The CSRF token of the form at `url` (read once per URL, as a browser reads it from the page). */
+  async function tokenFor(url: string): Promise<string> {
+    // Tokens are per order (public id), so the challenge page reuses the form's token.
+    const pathAndQuery = new URL(url).pathname.split('/')[2]!;
+    const cached = tokens.get(pathAndQuery);
+    if (cached) return cached;
+    const html = await (await fetch(url, { headers: { cookie: COOKIE } })).text();
+    const token = /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
+    if (token) tokens.set(pathAndQuery, token);
+    return token;
+  }
+
+  async function post(link: string, form: Record<string, string>): Promise<Response> {
     return fetch(link, {
       method: 'POST',
       redirect: 'manual',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(form).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: COOKIE },
+      body: new URLSearchParams({ _csrf: await tokenFor(link), ...form }).toString(),
     });
   }
 
@@ -117,11 +137,18 @@ describe('checkout over HTTP', function () {
     assert.match(html, /BK-\d+/);
     const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1]?.replace(/&#x3D;/g, '=').replace(/&amp;/g, '&');
     assert.equal(new URL(action!, base).toString(), link, 'the form posts back to the link itself');
-    assert.doesNotMatch(html, /<script|style=/, 'no inline script or style');
+    assert.doesNotMatch(html, /<script(?![^>]*\ssrc="\/assets\/)|style=|\son\w+=/, 'no inline script, style or handler');
+    assert.match(html, /<script src="\/assets\/checkout\.js" defer><\/script>/);
+    assert.match(html, /<input type="hidden" name="_csrf" value="[\w-]{43}">/);
+    assert.match(html, /id="number-brand" aria-live="polite"/);
     const csp = res.headers.get('content-security-policy') ?? '';
     assert.match(csp, /frame-ancestors 'none'/);
-    assert.match(csp, /default-src 'none'/);
-    assert.doesNotMatch(csp, /unsafe-inline/);
+    assert.match(csp, /default-src 'self'/);
+    assert.match(csp, /script-src 'self'(;|$)/);
+    assert.match(csp, /form-action 'self'/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+    assert.equal(res.headers.get('x-frame-options'), 'DENY');
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
     assert.equal(res.headers.get('referrer-policy'), 'no-referrer');
     assert.equal(res.headers.get('cache-control'), 'no-store');
     assert.ok(res.headers.get('x-request-id'));
@@ -147,10 +174,14 @@ describe('checkout over HTTP', function () {
     assert.match(de, /Kartennummer/);
   });
 
-  it('serves the stylesheet that the CSP allows', async () => {
+  it('serves the stylesheet and the script that the CSP allows', async () => {
     const res = await fetch(`${base}/assets/checkout.css`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /text\/css/);
+    const js = await fetch(`${base}/assets/checkout.js`);
+    assert.equal(js.status, 200);
+    assert.match(js.headers.get('content-type') ?? '', /text\/javascript/);
+    assert.match(await js.text(), /American Express/);
     assert.equal((await fetch(`${base}/assets/../package.json`)).status, 404);
   });
 
@@ -197,7 +228,7 @@ describe('checkout over HTTP', function () {
     assert.equal(paid.customer?.email, 'anna@example.org');
     assert.deepEqual(
       { ...paid.payment!.card },
-      { brand: 'Visa', bin: '424242', last4: '4242', expMonth: 9, expYear: 2000 + Number(nextYear) },
+      { brand: 'Visa', bin: '424242', last4: '4242', expMonth: 9, expYear: 2000 + Number(nextYear), country: 'US' },
     );
     assert.match(paid.payment!.receiptNumber!, /^RCPT-/);
     assert.match(paid.payment!.authCode!, /^[0-9A-Z]{6}$/);
@@ -205,6 +236,7 @@ describe('checkout over HTTP', function () {
     assert.ok(html.includes(paid.payment!.receiptNumber!));
     assert.ok(html.includes(paid.payment!.authCode!));
     assert.match(html, /Visa •••• 4242/);
+    assert.match(html, /<dt>Issuing country<\/dt><dd>United States<\/dd>/);
     assert.match(html, /€129\.90/);
     assert.match(html, /Payment received/);
 
@@ -224,7 +256,7 @@ describe('checkout over HTTP', function () {
       amountMinor: 12990,
       currency: 'EUR',
       description: 'Double room, 2 nights',
-      card: { brand: 'Visa', last4: '4242', expMonth: 9, expYear: 2000 + Number(nextYear) },
+      card: { brand: 'Visa', last4: '4242', expMonth: 9, expYear: 2000 + Number(nextYear), country: 'US' },
       authCode: paid.payment!.authCode,
       paidAt: paid.payment!.paidAt!.toISOString(),
       customerEmail: 'anna@example.org',
@@ -272,7 +304,6 @@ describe('checkout over HTTP', function () {
     ['4000000000009987', 402, 'declined', 'LOST_OR_STOLEN', /declined by the bank\. Please contact your bank/],
     ['4000000000009979', 402, 'declined', 'OVER_LIMIT', /over the card&#x27;s limit/],
     ['4000000000000119', 402, 'error', 'ACQUIRER_UNAVAILABLE', /could not reach the card network/],
-    ['4000000000003220', 402, 'challenge', '', /3-D Secure/],
   ];
   it('gives each refused sandbox card its reason and keeps the order payable', async () => {
     const { order, link } = await newOrder();
@@ -288,6 +319,111 @@ describe('checkout over HTTP', function () {
     assert.equal(after.status, 'pending');
     assert.equal(after.attempts.length, refusals.length);
     assert.equal((await Outbox.countDocuments({ orderId: order._id, template: /^receipt-/ })), 0);
+  });
+
+  /** Pays with the 3-D Secure card; returns the challenge page's absolute URL. */
+  async function startChallenge(link: string): Promise<string> {
+    const res = await post(link, card('4000 0000 0000 3220'));
+    assert.equal(res.status, 303);
+    const at = new URL(res.headers.get('location')!, base);
+    const linkUrl = new URL(link);
+    assert.match(at.pathname, new RegExp(`^${linkUrl.pathname}/3ds/3ds_[\\w-]{16}$`));
+    assert.equal(at.search, linkUrl.search, 'the challenge URL carries the signed pay-link query');
+    return at.toString();
+  }
+
+  const pass = (url: string, result: 'pass' | 'fail' = 'pass') => post(url, { result });
+
+  it('3-D Secure: challenge page, then "Complete authentication" pays the order once', async () => {
+    const { order, link } = await newOrder({ customerName: 'Anna Rossi' });
+    const url = await startChallenge(link);
+    let now = await reload(order._id);
+    assert.equal(now.status, 'pending');
+    const started = now.attempts.at(-1)!;
+    assert.equal(started.outcome, 'challenge');
+    const challengeId = url.split('/3ds/')[1]!.split('?')[0]!;
+    assert.equal(started.challengeId, challengeId);
+    const stored = (await Challenge.findById(challengeId).lean<ChallengeDoc>())!;
+    assert.equal(stored.status, 'pending');
+    assert.deepEqual({ ...stored.card }, { brand: 'Visa', bin: '400000', last4: '3220', expMonth: 9, expYear: 2000 + Number(nextYear), country: 'US' });
+    assert.ok(stored.expiresAt.getTime() > Date.now() + 5 * 60_000);
+
+    const pageRes = await fetch(url, { headers: { cookie: COOKIE } });
+    assert.equal(pageRes.status, 200);
+    const html = await pageRes.text();
+    assert.match(html, /<button type="submit" name="result" value="pass" class="button-pay">Complete authentication<\/button>/);
+    assert.match(html, /<button type="submit" name="result" value="fail"[^>]*>Fail authentication<\/button>/);
+    assert.match(html, /€129\.90/);
+    assert.match(html, /Visa •••• 3220/);
+    assert.match(pageRes.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
+
+    const done = await pass(url);
+    assert.equal(done.status, 303);
+    assert.equal(new URL(done.headers.get('location')!, base).toString(), link);
+    now = await reload(order._id);
+    assert.equal(now.status, 'paid');
+    assert.deepEqual(now.attempts.map((a) => [a.outcome, a.challengeId]), [['challenge', challengeId], ['approved', challengeId]]);
+    assert.equal(now.payment?.card?.last4, '3220');
+    assert.equal(now.customer?.email, 'anna@example.org', 'the email typed before the challenge is kept');
+    assert.equal(await Outbox.countDocuments({ orderId: order._id, template: /^receipt-/ }), 2);
+    assert.equal((await Challenge.findById(challengeId).lean<ChallengeDoc>())!.status, 'passed');
+
+    // Used once: clicking again, or opening the challenge again, leads to the receipt.
+    const again = await pass(url, 'fail');
+    assert.equal(again.status, 200, 'the paid link shows the receipt');
+    assert.match(await again.text(), /Payment received/);
+    assert.equal((await reload(order._id)).attempts.length, 2);
+  });
+
+  it('3-D Secure: "Fail authentication" declines (THREE_DS_FAILED) and the order stays payable', async () => {
+    const { order, link } = await newOrder({ locale: 'it' });
+    const url = await startChallenge(link);
+    const failed = await pass(url, 'fail');
+    assert.equal(failed.status, 402);
+    const html = await failed.text();
+    assert.match(html, /autenticazione 3-D Secure non riuscita/);
+    const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1]?.replace(/&#x3D;/g, '=').replace(/&amp;/g, '&');
+    assert.equal(new URL(action!, base).toString(), link, 'back on the form, posting to the pay-link');
+    let now = await reload(order._id);
+    assert.equal(now.status, 'pending');
+    assert.deepEqual(now.attempts.map((a) => [a.outcome, a.declineCode ?? '']), [['challenge', ''], ['declined', 'THREE_DS_FAILED']]);
+    // The same challenge cannot be passed afterwards.
+    const late = await pass(url);
+    assert.equal(late.status, 303);
+    assert.equal((await reload(order._id)).status, 'pending');
+    // Two customers clicking at once on a fresh challenge: one outcome only.
+    const url2 = await startChallenge(link);
+    const both = await Promise.all([pass(url2), pass(url2)]);
+    assert.deepEqual(both.map((r) => r.status), [303, 303]);
+    now = await reload(order._id);
+    assert.equal(now.status, 'paid');
+    assert.equal(now.attempts.filter((a) => a.outcome === 'approved').length, 1);
+  });
+
+  it('3-D Secure: an expired, unknown or foreign challenge cannot be completed', async () => {
+    const { order, link } = await newOrder();
+    const url = await startChallenge(link);
+    const challengeId = url.split('/3ds/')[1]!.split('?')[0]!;
+    await Challenge.updateOne({ _id: challengeId }, { $set: { expiresAt: new Date(Date.now() - 1000) } });
+    const expired = await fetch(url, { headers: { cookie: COOKIE } });
+    assert.equal(expired.status, 410);
+    assert.match(await expired.text(), /This verification has expired/);
+    assert.equal((await pass(url)).status, 410);
+    const unknown = url.replace(challengeId, '3ds_AAAAAAAAAAAAAAAA');
+    assert.equal((await fetch(unknown)).status, 404);
+    assert.equal((await pass(unknown)).status, 404);
+    // Another order's challenge id under this order's link.
+    const other = await newOrder();
+    const otherUrl = await startChallenge(other.link);
+    const foreign = url.replace(challengeId, otherUrl.split('/3ds/')[1]!.split('?')[0]!);
+    assert.equal((await pass(foreign)).status, 404);
+    // A challenge URL with a tampered pay-link signature is refused before anything else.
+    const tampered = new URL(otherUrl);
+    tampered.searchParams.set('a', '1');
+    assert.equal((await fetch(tampered)).status, 404);
+    const after = await reload(order._id);
+    assert.deepEqual(after.attempts.map((a) => a.outcome), ['challenge']);
+    assert.equal((await reload(other.order._id)).status, 'pending');
   });
 
   it('answers tampered and unknown links with the 404 page', async () => {
@@ -368,7 +504,7 @@ describe('checkout over HTTP', function () {
   it('lets exactly one payment win when two instances race (no shared in-process queue)', async () => {
     for (let round = 0; round < 5; round++) {
       const instances = [1, 2, 3].map(() =>
-        createCheckoutService({ acquirer, linkKeys: KEYS, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor }),
+        createCheckoutService({ acquirer, linkKeys: KEYS, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor, limits: NO_LIMITS }),
       );
       const { order, link } = await newOrder();
       const query = Object.fromEntries(new URL(link).searchParams);
@@ -420,9 +556,10 @@ describe('checkout over HTTP', function () {
         await Order.updateOne({ _id: req.orderId }, { $set: { status: 'cancelled' } });
         return r;
       },
+      completeChallenge: (req) => acquirer.completeChallenge(req),
       void: (code) => acquirer.void(code),
     };
-    const svc = createCheckoutService({ acquirer: cancelling, linkKeys: KEYS, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor });
+    const svc = createCheckoutService({ acquirer: cancelling, linkKeys: KEYS, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor, limits: NO_LIMITS });
     const { order, link } = await newOrder();
     const state = await svc.open(order.publicId, Object.fromEntries(new URL(link).searchParams));
     assert.equal(state.kind, 'payable');

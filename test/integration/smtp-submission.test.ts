@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import mongoose from 'mongoose';
@@ -16,54 +15,10 @@ import { createIntakeService } from '../../src/services/intake.service.ts';
 import { createMerchantService, type CreatedMerchant } from '../../src/services/merchant.service.ts';
 import { createOrderService } from '../../src/services/order.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
+import { rawClient, type Reply } from '../helpers/smtp-raw-client.ts';
 
 const MAIL_DOMAIN = 'paymail.test';
 const LIMIT = 32 * 1024;
-
-interface Reply {
-  code: number;
-  text: string;
-}
-
-/** A bare SMTP client on a socket, for what nodemailer will not do (oversized DATA, pausing mid-session). */
-function rawClient(port: number) {
-  const socket = net.connect(port, '127.0.0.1');
-  socket.setEncoding('utf8');
-  let buffer = '';
-  let lines: string[] = [];
-  const replies: Reply[] = [];
-  const waiting: Array<(r: Reply) => void> = [];
-  socket.on('data', (chunk: string) => {
-    buffer += chunk;
-    let i: number;
-    while ((i = buffer.indexOf('\r\n')) >= 0) {
-      const line = buffer.slice(0, i);
-      buffer = buffer.slice(i + 2);
-      lines.push(line);
-      if (/^\d{3}(?: |$)/.test(line)) {
-        const reply = { code: Number(line.slice(0, 3)), text: lines.join('\n') };
-        lines = [];
-        const w = waiting.shift();
-        if (w) w(reply);
-        else replies.push(reply);
-      }
-    }
-  });
-  const read = () => new Promise<Reply>((resolve) => (replies.length ? resolve(replies.shift()!) : waiting.push(resolve)));
-  return {
-    read,
-    async cmd(line: string): Promise<Reply> {
-      socket.write(`${line}\r\n`);
-      return read();
-    },
-    write(data: string) {
-      return new Promise<void>((resolve) => socket.write(data, () => resolve()));
-    },
-    end() {
-      socket.destroy();
-    },
-  };
-}
 
 describe('SMTP submission door', function () {
   this.timeout(20_000);

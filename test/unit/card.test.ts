@@ -80,6 +80,21 @@ describe('card checks', () => {
     assert.doesNotMatch(JSON.stringify(r), /4242424242424241|98765/);
   });
 
+  const countries: Array<[string, string, string | undefined]> = [
+    ['4242424242424242', '123', 'US'],
+    ['4000003800000008', '123', 'IT'],
+    ['378282246310005', '1234', 'US'],
+    ['4912345678901230', '123', undefined],
+  ];
+  for (const [number, cvc, country] of countries) {
+    it(`finds the issuing country of ${number.slice(0, 6)}… from the BIN table: ${country ?? 'unknown'}`, () => {
+      const r = checkCard({ ...base, number, cvc });
+      assert.ok(r.ok, JSON.stringify(!r.ok && r.problems));
+      assert.equal(r.card.country, country);
+      assert.equal('country' in r.card, country !== undefined, 'no empty country key');
+    });
+  }
+
   it('masks a card for display', () => {
     assert.equal(maskCard('Visa', '4242'), 'Visa •••• 4242');
   });

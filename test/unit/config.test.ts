@@ -65,6 +65,18 @@ describe('config', () => {
       },
       /^invalid SMTP_TLS_CERT_FILE: required/,
     ],
+    [
+      {
+        NODE_ENV: 'production',
+        LINK_SIGNING_KEYS: 'k1:0123456789abcdef0123456789abcdef',
+        PUBLIC_URL: 'https://pay.example.com',
+        OUTBOUND_SMTP_URL: 'smtp://relay.example.com:587',
+        SMTP_TLS_KEY_FILE: '/etc/paymail/tls.key',
+        SMTP_TLS_CERT_FILE: '/etc/paymail/tls.crt',
+      },
+      /^invalid RECEIPT_SIGNING_KEY_FILE: required/,
+    ],
+    [{ RECEIPT_SIGNING_KEY: 'pem', RECEIPT_SIGNING_KEY_FILE: '/k.pem' }, /^invalid RECEIPT_SIGNING_KEY\/RECEIPT_SIGNING_KEY_FILE: set one/],
   ];
   for (const [env, re] of bad) {
     it(`stops on ${JSON.stringify(env)} with one line naming the variable`, () => {

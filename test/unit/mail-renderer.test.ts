@@ -55,6 +55,18 @@ const DATA: Record<string, () => Record<string, unknown>> = {
   'receipt-customer': () => receipt(),
   'receipt-merchant': () => receipt(),
   'intake-reply': () => intakeReply(),
+  reminder: () => paylink(),
+  'order-expired': () => ({ ...paylink(), customerEmail: 'anna@example.test' }),
+  'command-reply': () => ({
+    subject: 'STATUS A-1',
+    command: 'STATUS',
+    reference: 'A-1',
+    code: 'COMMAND_STATUS',
+    order: {
+      reference: 'A-1', status: 'pending', amountMinor: 12990, currency: 'EUR', link: `${LINK}1`, expiresAt: '2031-03-01T17:30:00.000Z',
+      attempts: { total: 2, declined: 1, lastOutcome: 'declined', lastAt: '2031-02-27T10:00:00.000Z' },
+    },
+  }),
 };
 
 /** A word of each locale's subject that English does not have. */
@@ -63,6 +75,9 @@ const SUBJECT_WORD: Record<string, Record<string, string>> = {
   'receipt-customer': { en: 'Receipt', it: 'Ricevuta', fr: 'Reçu', de: 'Beleg', es: 'Recibo' },
   'receipt-merchant': { en: 'Payment received', it: 'Pagamento ricevuto', fr: 'Paiement reçu', de: 'Zahlung erhalten', es: 'Pago recibido' },
   'intake-reply': { en: 'Re: Orders for today', it: 'Re: Orders for today', fr: 'Re: Orders for today', de: 'Re: Orders for today', es: 'Re: Orders for today' },
+  reminder: { en: 'Reminder', it: 'Promemoria', fr: 'Rappel', de: 'Erinnerung', es: 'Recordatorio' },
+  'command-reply': { en: 'Re: STATUS A-1', it: 'Re: STATUS A-1', fr: 'Re: STATUS A-1', de: 'Re: STATUS A-1', es: 'Re: STATUS A-1' },
+  'order-expired': { en: 'expired unpaid', it: 'scaduto senza pagamento', fr: 'expiré sans paiement', de: 'unbezahlt abgelaufen', es: 'caducado sin pagar' },
 };
 
 describe('mail renderer', () => {

@@ -66,6 +66,18 @@ describe('order mail parser', () => {
       ['Amount: 500\nCurrency: JPY', 500, 'JPY'],
       ['Currency: usd\nAmount: 10', 1000, 'USD'],
       ['Total: 99', 9900, 'EUR'],
+      // The issue's examples, verbatim.
+      ['Amount: 129.90', 12990, 'EUR'],
+      ['Importo: 129,90 €', 12990, 'EUR'],
+      ['Montant: EUR 1.234,56', 123456, 'EUR'],
+      ['Amount: €1,234.56', 123456, 'EUR'],
+      ['Betrag: 1 234,56 EUR', 123456, 'EUR'],
+      ['Montant : 1\u202f234,56 €', 123456, 'EUR'],
+      // ISO 4217 minor units: JPY 0, EUR 2, KWD 3.
+      ['Amount: ¥1,500', 1500, 'JPY'],
+      ['Amount: 1500\nCurrency: JPY', 1500, 'JPY'],
+      ['Amount: 1,234.500 KWD', 1234500, 'KWD'],
+      ['Importe: 1.234,567\nMoneda: KWD', 1234567, 'KWD'],
     ];
     for (const [text, minor, currency] of cases) {
       it(`${JSON.stringify(text)} → ${minor} ${currency}`, () => {
@@ -106,6 +118,12 @@ describe('order mail parser', () => {
       const r = parseExpiry('90 days', { now: NOW, maxLifetimeDays: 60 });
       assert.ok(r.ok && r.capped);
     });
+    it('tells the merchant when the expiry was capped', () => {
+      const r = parse('Amount: 10\nScadenza: 90 giorni');
+      assert.equal(r.draft?.expiresAt?.toISOString(), new Date(NOW.getTime() + 60 * DAY).toISOString());
+      assert.deepEqual(r.notices.map((p) => [p.field, p.code, p.value, p.line]), [['expiry', 'ORDER_EXPIRY_CAPPED', '90 giorni', 2]]);
+      assert.deepEqual(parse('Amount: 10\nExpiry: 59 days').notices, []);
+    });
     const bad: Array<[string, string]> = [
       ['2020-01-01', 'ORDER_EXPIRY_PAST'],
       ['01/03/2026', 'ORDER_EXPIRY_PAST'],
@@ -138,6 +156,10 @@ describe('order mail parser', () => {
       ['unknown language', 'Amount: 10\nLingua: klingon', [['language', 'ORDER_LANGUAGE_UNKNOWN', 'klingon', 2]]],
       ['unknown delivery', 'Amount: 10\nDelivery: pigeon', [['delivery', 'ORDER_DELIVERY_UNKNOWN', 'pigeon', 2]]],
       ['duplicate label', 'Amount: 10\nRef: A\nRiferimento: B', [['reference', 'ORDER_FIELD_DUPLICATE', 'B', 3]]],
+      ['negative amount', 'Amount: -10.00', [['amount', 'AMOUNT_NEGATIVE', '-10.00', 1]]],
+      ['negative in brackets', 'Importo: (10,00 €)', [['amount', 'AMOUNT_NEGATIVE', '(10,00 €)', 1]]],
+      ['ambiguous comma', 'Betrag: 1,234 €', [['amount', 'AMOUNT_AMBIGUOUS', '1,234 €', 1]]],
+      ['decimals JPY lacks', 'Amount: 10.5 JPY', [['amount', 'AMOUNT_TOO_MANY_DECIMALS', '10.5 JPY', 1]]],
       ['reference too long', `Amount: 10\nRef: ${'x'.repeat(65)}`, [['reference', 'ORDER_REFERENCE_INVALID', 'x'.repeat(65), 2]]],
       [
         'every problem, in line order',
@@ -175,12 +197,39 @@ describe('order mail parser', () => {
       ['Spanish reply header', 'Importe: 10\nEl lun, 2 mar 2026 a las 10:00, Ana <a@x.es> escribió:\nImporte: 20', 1000],
       ['Outlook original message', 'Amount: 10\n-----Original Message-----\nAmount: 20', 1000],
       ['Outlook separator', 'Amount: 10\n________________________________\nAmount: 20', 1000],
+      ['sign-off after the order', 'Amount: 10\nKind regards,\nShop\nEmail: info@shop.example', 1000],
+      ['German sign-off', 'Betrag: 10\nMit freundlichen Grüßen\nBetrag: 20', 1000],
+      ['new text wins over a forward', 'Amount: 10\n---------- Forwarded message ---------\nAmount: 20', 1000],
     ];
     for (const [name, text, minor] of cases) {
       it(name, () => {
         const r = parse(text);
         assert.deepEqual(r.problems, []);
         assert.equal(r.draft?.amountMinor, minor);
+      });
+    }
+  });
+
+  describe('forwarded orders', () => {
+    const cases: Array<[string, string, string, number | undefined, number]> = [
+      ['Gmail marker', 'Fwd: x', 'FYI\n---------- Forwarded message ---------\nFrom: A <a@x>\nSubject: x\n\nAmount: 20', 2000, 6],
+      ['Apple Mail marker', 'Fwd: x', 'Begin forwarded message:\n\nFrom: A <a@x>\nDate: today\n\nAmount: 21', 2100, 6],
+      ['Italian marker', 'I: x', '---------- Messaggio inoltrato ---------\nDa: A\nImporto: 22', 2200, 3],
+      ['Outlook separator in a forward', 'WG: x', '________________________________\nVon: A\nGesendet: heute\nBetreff: x\n\nBetrag: 23', 2300, 6],
+      ['Outlook separator in a reply', 'AW: x', '________________________________\nVon: A\n\nBetrag: 23', undefined, 0],
+      ['a greeting before the order is not a sign-off', 'x', 'Thanks\nAmount: 24', 2400, 2],
+    ];
+    for (const [name, subject, text, minor, line] of cases) {
+      it(name, () => {
+        const r = parse(text, { subject });
+        assert.equal(r.draft?.amountMinor, minor);
+        if (minor === undefined) assert.deepEqual(r.problems.map((p) => p.code), ['ORDER_AMOUNT_MISSING']);
+        else assert.equal(r.fieldsFound, 1);
+        // Problems in a forwarded part point at the line of the whole body.
+        if (line > 0) {
+          const bad = parse(text.replace(/\d+$/, 'x'), { subject });
+          assert.deepEqual(bad.problems.map((p) => [p.code, p.line]), [['AMOUNT_INVALID', line]]);
+        }
       });
     }
   });

@@ -36,6 +36,42 @@ describe('sandbox acquirer', () => {
     });
   }
 
+  describe('3-D Secure completion', () => {
+    const completion = (challengeId: string, authenticated: boolean) => ({
+      challengeId,
+      orderId: 'ord_test',
+      amountMinor: 12990,
+      currency: 'EUR',
+      authenticated,
+    });
+    async function challengeId(): Promise<string> {
+      const r = await acquirer.authorize(request('4000000000003220'));
+      assert.equal(r.outcome, 'challenge');
+      return r.outcome === 'challenge' ? r.challengeId : '';
+    }
+    const cases: Array<[string, boolean, string, string | undefined]> = [
+      ['passed', true, 'approved', undefined],
+      ['failed', false, 'declined', 'THREE_DS_FAILED'],
+    ];
+    for (const [name, authenticated, outcome, code] of cases) {
+      it(`${name} → ${outcome}${code ? ` (${code})` : ''}`, async () => {
+        const r = await acquirer.completeChallenge(completion(await challengeId(), authenticated));
+        assert.equal(r.outcome, outcome);
+        if (r.outcome === 'approved') assert.match(r.authCode, /^[0-9A-Z]{6}$/);
+        if (r.outcome === 'declined') assert.equal(r.code, code);
+      });
+    }
+    it('gives unguessable challenge ids', async () => {
+      const ids = new Set(await Promise.all(Array.from({ length: 20 }, challengeId)));
+      assert.equal(ids.size, 20);
+      for (const id of ids) assert.match(id, /^3ds_[\w-]{16}$/);
+    });
+    it('refuses a challenge id it did not issue', async () => {
+      const r = await acquirer.completeChallenge(completion('made-up', true));
+      assert.equal(r.outcome, 'error');
+    });
+  });
+
   it('gives a different authorisation code each time', async () => {
     const codes = new Set<string>();
     for (let i = 0; i < 20; i++) {

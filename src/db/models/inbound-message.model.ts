@@ -13,6 +13,8 @@ const InboundMessageSchema = new Schema(
       mailFrom: { type: String },
       rcptTo: { type: [String], default: [] },
       remoteAddress: { type: String },
+      /** MX door: the SPF/DKIM/DMARC/ARC summary that admitted the message. */
+      auth: { type: Schema.Types.Mixed },
     },
     raw: { type: Buffer, required: true },
     size: { type: Number, required: true },

@@ -23,6 +23,8 @@ const AttemptSchema = new Schema(
     declineCode: String,
     message: String,
     authCode: String,
+    /** The 3-D Secure challenge this attempt started or finished. */
+    challengeId: String,
     card: CardSchema,
     clientIp: String,
   },

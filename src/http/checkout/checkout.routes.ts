@@ -1,22 +1,29 @@
-// GET and POST /pay/:publicId — the hosted checkout. Thin edge: the service resolves the link
-// (signature first) and pays; this file picks the page and status for each outcome. The form posts
-// back to the very same URL (query included), and a successful payment redirects there (303).
+// GET and POST /pay/:publicId — the hosted checkout — and GET and POST
+// /pay/:publicId/3ds/:challengeId — the sandbox 3-D Secure (ACS) page. Thin edge: the service
+// resolves the link (signature first, before any database work) and pays; this file checks the
+// CSRF token, picks the page and status for each outcome. Forms post back to their own URL (pay-
+// link query included); a finished payment redirects (303) to the pay-link, which shows the receipt.
 import { Router, type RouterContext } from '@koa/router';
 import { type FieldProblem } from '../../domain/errors.ts';
 import { PAY_PATH } from '../../domain/pay-link.ts';
-import { type CheckoutService, type LinkState, type OpenOrder } from '../../services/checkout.service.ts';
-import { type Views } from '../views.ts';
+import { maskCard } from '../../domain/card.ts';
+import { type CheckoutService, type LinkState, type OpenOrder, type PayResult } from '../../services/checkout.service.ts';
+import { createCsrf, CSRF_COOKIE, CSRF_FIELD } from '../middleware/csrf.ts';
+import { acceptedLanguages, type Views } from '../views.ts';
 import { parseCheckoutForm } from './checkout.validators.ts';
-import { formFields, langLinks, orderSummary, receiptView, type FormValues } from './checkout.view-model.ts';
+import { formatDate, formFields, langLinks, orderSummary, receiptView, type FormValues } from './checkout.view-model.ts';
 
 export interface CheckoutRoutesDeps {
   service: CheckoutService;
+  /** Key of the CSRF tokens (derive it with deriveCsrfKey from the link-signing secret). */
+  csrfKey: Buffer;
 }
 
 type Ctx = RouterContext;
 
 export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }): Router {
   const { service, views } = deps;
+  const csrf = createCsrf(deps.csrfKey);
   const router = new Router();
 
   function page(ctx: Ctx, status: number, name: string, locale: string, titleKey: string, data: Record<string, unknown>) {
@@ -32,11 +39,18 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     });
   }
 
+  /** ?lang= (the visible switch), else the order's language, else the browser's Accept-Language. */
   function localeFor(ctx: Ctx, orderLocale?: string): string {
-    const locale = views.resolveLocale(ctx.query['lang'], orderLocale);
+    const locale = views.resolveLocale(ctx.query['lang'], orderLocale, ...acceptedLanguages(ctx.get('accept-language')));
     ctx.state.locale = locale;
     return locale;
   }
+
+  const publicIdOf = (ctx: Ctx) => ctx.params['publicId'] ?? '';
+  /** The pay-link of this request (path + the signed query, and ?lang= when chosen). */
+  const payLinkOf = (ctx: Ctx) => `${PAY_PATH}/${encodeURIComponent(publicIdOf(ctx))}${ctx.querystring ? `?${ctx.querystring}` : ''}`;
+  const challengeUrl = (ctx: Ctx, challengeId: string) =>
+    `${PAY_PATH}/${encodeURIComponent(publicIdOf(ctx))}/3ds/${encodeURIComponent(challengeId)}${ctx.querystring ? `?${ctx.querystring}` : ''}`;
 
   function renderForm(
     ctx: Ctx,
@@ -54,8 +68,13 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
       fields,
       problems: fields.filter((f) => f.error).map((f) => ({ field: f.name, message: f.error })),
       refusal: extra.refusal,
-      action: ctx.originalUrl,
+      // Always the pay-link, also when the form is shown again from the challenge page.
+      action: payLinkOf(ctx),
+      csrf: csrf.token(ctx, open.order.publicId),
+      csrfField: CSRF_FIELD,
       payLabel: views.t(locale, 'form.pay', { amount: summary.amountText }),
+      // For public/checkout.js, which shows the brand as the number is typed ({brand} is filled there).
+      brandLabel: views.t(locale, 'form.brandDetected'),
     });
   }
 
@@ -71,7 +90,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     const vars = { merchant: merchant.name, reference: order.reference };
     switch (state.kind) {
       case 'paid':
-        page(ctx, 200, 'receipt', locale, 'receipt.title', { receipt: receiptView(order, merchant, locale), vars });
+        page(ctx, 200, 'receipt', locale, 'receipt.title', { receipt: receiptView(order, merchant, locale), proof: service.proofFor(order, merchant), vars });
         return;
       case 'cancelled':
         page(ctx, 410, 'cancelled', locale, 'cancelled.title', { vars });
@@ -85,18 +104,18 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     }
   }
 
-  const path = `${PAY_PATH}/:publicId`;
+  /** A POST without a valid CSRF token for this order: 403 page with the way back to the form. */
+  function checkCsrf(ctx: Ctx, state: OpenOrder): boolean {
+    const body = (ctx.request.body ?? {}) as Record<string, unknown>;
+    if (csrf.verify(ctx, state.order.publicId, body[CSRF_FIELD])) return true;
+    ctx.state.log.warn({ orderId: state.order._id, hasCookie: Boolean(ctx.cookies.get(CSRF_COOKIE)) }, 'csrf token refused');
+    const locale = localeFor(ctx, state.order.locale);
+    page(ctx, 403, 'forbidden', locale, 'csrf.title', { back: payLinkOf(ctx) });
+    return false;
+  }
 
-  router.get(path, async (ctx) => {
-    renderState(ctx, await service.open(ctx.params['publicId'] ?? '', ctx.query));
-  });
-
-  router.post(path, async (ctx) => {
-    const state = await service.open(ctx.params['publicId'] ?? '', ctx.query);
-    if (state.kind !== 'payable') return renderState(ctx, state);
-    const form = parseCheckoutForm(ctx.request.body);
-    const values: FormValues = { expiry: form.expiry, holder: form.holder, email: form.email };
-    const result = await service.pay(state, form, ctx.ip);
+  /** Maps a payment outcome (first submission or challenge completion) to a response. */
+  function respond(ctx: Ctx, state: OpenOrder, result: PayResult, values: FormValues = {}): void {
     const log = ctx.state.log.child({ orderId: state.order._id });
     const locale = localeFor(ctx, state.order.locale);
     switch (result.kind) {
@@ -106,9 +125,23 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
       case 'refused':
         log.info({ outcome: result.outcome, code: result.code }, 'payment refused');
         return renderForm(ctx, state, 402, { values, refusal: views.t(locale, `decline.${result.code}`) });
+      case 'rate-limited': {
+        log.warn({ scope: result.scope, retryAfterSec: result.retryAfterSec }, 'payment attempts rate-limited');
+        ctx.set('Retry-After', String(result.retryAfterSec));
+        const minutes = Math.max(1, Math.ceil(result.retryAfterSec / 60));
+        return page(ctx, 429, 'rate-limited', locale, 'rateLimit.title', { minutes, back: payLinkOf(ctx) });
+      }
       case 'challenge':
-        log.info({ outcome: 'challenge' }, 'payment needs 3-D Secure');
-        return page(ctx, 402, 'challenge', locale, 'challenge.title', { action: ctx.originalUrl });
+        log.info({ outcome: 'challenge', challengeId: result.challengeId }, 'payment needs 3-D Secure');
+        ctx.status = 303;
+        return ctx.redirect(challengeUrl(ctx, result.challengeId));
+      case 'challenge-gone':
+        log.info({ reason: result.reason }, '3-D Secure challenge no longer open');
+        if (result.reason === 'unknown') return page(ctx, 404, 'not-found', locale, 'notFound.title', {});
+        if (result.reason === 'expired') {
+          return page(ctx, 410, 'challenge-expired', locale, 'challenge.expiredTitle', { back: payLinkOf(ctx) });
+        }
+        break;
       case 'lost-race':
         log.warn({ status: result.order?.status }, 'payment lost the race; authorisation voided');
         break;
@@ -119,9 +152,65 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
         log.info({ receiptNumber: result.order.payment?.receiptNumber }, 'payment approved');
         break;
     }
-    // Post/redirect/get: the same link now shows the receipt (or why it cannot be paid).
+    // Post/redirect/get: the pay-link now shows the receipt (or why it cannot be paid).
     ctx.status = 303;
-    ctx.redirect(ctx.originalUrl);
+    ctx.redirect(payLinkOf(ctx));
+  }
+
+  const path = `${PAY_PATH}/:publicId`;
+  const challengePath = `${PAY_PATH}/:publicId/3ds/:challengeId`;
+
+  router.get(path, async (ctx) => {
+    renderState(ctx, await service.open(publicIdOf(ctx), ctx.query));
+  });
+
+  router.post(path, async (ctx) => {
+    const state = await service.open(publicIdOf(ctx), ctx.query);
+    if (state.kind !== 'payable') return renderState(ctx, state);
+    if (!checkCsrf(ctx, state)) return;
+    const form = parseCheckoutForm(ctx.request.body);
+    const values: FormValues = { expiry: form.expiry, holder: form.holder, email: form.email };
+    respond(ctx, state, await service.pay(state, form, ctx.ip), values);
+  });
+
+  // The sandbox ACS: stands in for the issuer's 3-D Secure page. A plain form, so it works
+  // without JavaScript; the challenge id is unguessable and the pay-link signature is checked first.
+  router.get(challengePath, async (ctx) => {
+    const state = await service.open(publicIdOf(ctx), ctx.query);
+    if (state.kind !== 'payable') return renderState(ctx, state);
+    const found = await service.findChallenge(state, ctx.params['challengeId'] ?? '');
+    const locale = localeFor(ctx, state.order.locale);
+    if (found.kind === 'unknown') return page(ctx, 404, 'not-found', locale, 'notFound.title', {});
+    if (found.kind === 'expired') return page(ctx, 410, 'challenge-expired', locale, 'challenge.expiredTitle', { back: payLinkOf(ctx) });
+    if (found.kind === 'used') {
+      ctx.status = 303;
+      return ctx.redirect(payLinkOf(ctx));
+    }
+    const summary = orderSummary(state.order, state.merchant, locale);
+    const c = found.challenge;
+    page(ctx, 200, 'challenge', locale, 'challenge.title', {
+      summary,
+      card: c.card?.brand && c.card.last4 ? maskCard(c.card.brand, c.card.last4) : '',
+      expiresIso: c.expiresAt.toISOString(),
+      expiresText: formatDate(c.expiresAt, locale, state.merchant.timezone),
+      action: ctx.originalUrl,
+      back: payLinkOf(ctx),
+      csrf: csrf.token(ctx, state.order.publicId),
+      csrfField: CSRF_FIELD,
+    });
+  });
+
+  router.post(challengePath, async (ctx) => {
+    const state = await service.open(publicIdOf(ctx), ctx.query);
+    if (state.kind !== 'payable') return renderState(ctx, state);
+    if (!checkCsrf(ctx, state)) return;
+    const choice = (ctx.request.body as Record<string, unknown> | undefined)?.['result'];
+    if (choice !== 'pass' && choice !== 'fail') {
+      const locale = localeFor(ctx, state.order.locale);
+      return page(ctx, 400, 'error', locale, 'error.title', { status: 400, message: views.t(locale, 'error.generic') });
+    }
+    const result = await service.completeChallenge(state, ctx.params['challengeId'] ?? '', choice === 'pass', ctx.ip);
+    respond(ctx, state, result);
   });
 
   return router;

@@ -39,6 +39,15 @@ export function formatDate(date: Date, locale: string, timeZone: string): string
   }
 }
 
+/** "Italy" / "Italia" for "IT"; the code itself when Intl does not know it. */
+export function countryName(code: string, locale: string): string {
+  try {
+    return new Intl.DisplayNames([locale], { type: 'region' }).of(code) ?? code;
+  } catch {
+    return code;
+  }
+}
+
 export function orderSummary(order: OrderDoc, merchant: MerchantDoc, locale: string) {
   return {
     merchantName: merchant.name,
@@ -99,6 +108,7 @@ export function receiptView(order: OrderDoc, merchant: MerchantDoc, locale: stri
     receiptNumber: p?.receiptNumber ?? '',
     amountText: formatMoney(order.amountMinor, order.currency, locale),
     card: p?.card?.brand && p.card.last4 ? maskCard(p.card.brand, p.card.last4) : '',
+    cardCountry: p?.card?.country ? countryName(p.card.country, locale) : '',
     authCode: p?.authCode ?? '',
     paidIso: p?.paidAt?.toISOString() ?? '',
     paidText: p?.paidAt ? formatDate(p.paidAt, locale, merchant.timezone) : '',

@@ -4,8 +4,8 @@
 import { STATUS_CODES } from 'node:http';
 import { type Middleware } from 'koa';
 import { isAppError } from '../../domain/errors.ts';
-import { type Views } from '../views.ts';
-import { setSecurityHeaders } from './security-headers.ts';
+import { acceptedLanguages, type Views } from '../views.ts';
+import { type SecurityHeaders } from './security-headers.ts';
 
 interface HttpLikeError {
   status?: number;
@@ -14,7 +14,7 @@ interface HttpLikeError {
   message?: string;
 }
 
-export function errorHandler(opts: { views: Views; production: boolean }): Middleware {
+export function errorHandler(opts: { views: Views; securityHeaders: SecurityHeaders }): Middleware {
   const { views } = opts;
   return async (ctx, next) => {
     try {
@@ -41,7 +41,7 @@ export function errorHandler(opts: { views: Views; production: boolean }): Middl
 
       // Start from a clean response, as Koa's own error handler does, keeping the protective headers.
       for (const name of ctx.res.getHeaderNames()) ctx.res.removeHeader(name);
-      setSecurityHeaders(ctx, opts.production);
+      await opts.securityHeaders.apply(ctx);
       if (ctx.state.requestId) ctx.set('x-request-id', ctx.state.requestId);
       ctx.set('Cache-Control', 'no-store');
       ctx.status = status;
@@ -49,7 +49,7 @@ export function errorHandler(opts: { views: Views; production: boolean }): Middl
         ctx.body = { error: { code: expose ? code : 'INTERNAL', message } };
         return;
       }
-      const locale = ctx.state.locale ?? views.resolveLocale(ctx.query['lang']);
+      const locale = ctx.state.locale ?? views.resolveLocale(ctx.query['lang'], ...acceptedLanguages(ctx.get('accept-language')));
       try {
         ctx.type = 'html';
         ctx.body = views.render('error', {

@@ -1,9 +1,20 @@
 // The built-in sandbox acquirer: decides by the documented test card numbers (SPEC "Sandbox
-// acquirer test cards"); any other card that passed the card checks is approved.
+// acquirer test cards"); any other card that passed the card checks is approved. The 3-D Secure
+// card answers `challenge`; completeChallenge then approves when the customer authenticated on
+// our sandbox ACS page and declines with THREE_DS_FAILED otherwise. It keeps no state, so any
+// instance can finish a challenge another one started (the challenge itself lives in the DB).
 import { customAlphabet, nanoid } from 'nanoid';
-import { type Acquirer, type AuthorizeRequest, type AuthorizeResult, type DeclineCode } from '../../domain/acquirer.ts';
+import {
+  type Acquirer,
+  type AuthorizeRequest,
+  type AuthorizeResult,
+  type ChallengeCompletion,
+  type DeclineCode,
+} from '../../domain/acquirer.ts';
 
 const AUTH_CODE = customAlphabet('0123456789ABCDEFGHJKLMNPQRSTUVWXYZ', 6);
+/** Sandbox challenge ids: unguessable, and recognisable when they come back. */
+const CHALLENGE_ID = /^3ds_[A-Za-z0-9_-]{16}$/;
 
 type Scripted =
   | { outcome: 'declined'; code: DeclineCode; message: string }
@@ -42,6 +53,16 @@ export function createSandboxAcquirer(opts: { latencyMs?: number } = {}): Sandbo
         return { outcome: 'challenge', challengeId: `3ds_${nanoid(16)}`, message: scripted.message };
       }
       return { ...scripted };
+    },
+    async completeChallenge(req: ChallengeCompletion): Promise<AuthorizeResult> {
+      await wait();
+      if (!CHALLENGE_ID.test(req.challengeId)) {
+        return { outcome: 'error', code: 'ACQUIRER_UNAVAILABLE', message: 'unknown challenge' };
+      }
+      if (!req.authenticated) {
+        return { outcome: 'declined', code: 'THREE_DS_FAILED', message: '3-D Secure authentication failed' };
+      }
+      return { outcome: 'approved', authCode: AUTH_CODE() };
     },
     async void(authCode: string): Promise<void> {
       await wait();

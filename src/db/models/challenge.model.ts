@@ -1,0 +1,33 @@
+// Pending 3-D Secure challenges: what the checkout needs to finish a payment after the customer
+// has been to the (sandbox) ACS page — the stored card fields only, never the number or CVC. The
+// _id is the acquirer's unguessable challenge id. A challenge is finished once, refereed by a
+// claim (src/db/claims.ts); `status` is only informative. Expired ones are deleted by the sweep.
+import mongoose, { Schema, type InferSchemaType } from 'mongoose';
+
+const ChallengeSchema = new Schema(
+  {
+    _id: { type: String, required: true },
+    orderId: { type: String, required: true },
+    publicId: { type: String, required: true },
+    clientIp: { type: String, required: true },
+    card: {
+      brand: String,
+      bin: String,
+      last4: String,
+      expMonth: Number,
+      expYear: Number,
+      country: String,
+    },
+    holder: { type: String, required: true },
+    /** The customer's address typed on the form, when the order had none. */
+    customerEmail: String,
+    status: { type: String, enum: ['pending', 'passed', 'failed'], required: true, default: 'pending' },
+    createdAt: { type: Date, required: true },
+    expiresAt: { type: Date, required: true },
+  },
+  { versionKey: false },
+);
+ChallengeSchema.index({ expiresAt: 1 });
+
+export type ChallengeDoc = InferSchemaType<typeof ChallengeSchema> & { _id: string };
+export const Challenge = mongoose.model('ThreeDsChallenge', ChallengeSchema, 'threeds_challenges');

@@ -1,0 +1,52 @@
+// Reply commands a merchant may mail instead of an order: `STATUS <ref>`, `CANCEL <ref>`,
+// `RESEND <ref>`, `EXTEND <ref> <duration>`, in the subject (after any "Re:"/"AW:"… prefixes) or
+// as the first non-empty line of the body. Case-insensitive. The line must be the command and
+// nothing else, so a sentence such as "Cancel the blue one please" is never taken for one.
+import { htmlToText } from './html-to-text.ts';
+import { stripSubjectPrefixes } from './order-mail.ts';
+
+export const COMMAND_VERBS = ['STATUS', 'CANCEL', 'RESEND', 'EXTEND'] as const;
+export type CommandVerb = (typeof COMMAND_VERBS)[number];
+
+export interface ParsedCommand {
+  verb: CommandVerb;
+  reference: string;
+  /** EXTEND's duration or date ("3 days", "48h", "2026-12-31"); absent when not given. */
+  argument?: string;
+  from: 'subject' | 'body';
+}
+
+// A reference is one token (what order mails accept, minus spaces); a duration is at most a few words.
+const LINE = /^(status|cancel|resend|extend)\s+([^\s<>]{1,64})(?:\s+(\S.{0,39}))?$/i;
+
+function fromLine(line: string, from: ParsedCommand['from']): ParsedCommand | undefined {
+  // Bold or quoted by a mail client ("*STATUS A-1*"): the markers are no part of the command.
+  const m = LINE.exec(line.trim().replace(/^[*_]+|[*_]+$/g, '').trim());
+  if (!m) return undefined;
+  const verb = m[1]!.toUpperCase() as CommandVerb;
+  const argument = m[3]?.trim();
+  if (verb !== 'EXTEND' && argument !== undefined) return undefined;
+  return { verb, reference: m[2]!, ...(argument ? { argument } : {}), from };
+}
+
+/** The first line with text that is not quoted history. */
+function firstLine(text: string): string {
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const line = text.slice(start, end).trim();
+    if (line !== '' && !line.startsWith('>')) return line.slice(0, 200);
+    start = end + 1;
+  }
+  return '';
+}
+
+export function parseCommand(mail: { subject?: string | undefined; text?: string | undefined; html?: string | false | undefined }): ParsedCommand | undefined {
+  const subject = fromLine(stripSubjectPrefixes(mail.subject ?? ''), 'subject');
+  if (subject) return subject;
+  let body = mail.text ?? '';
+  // Only the start of the body matters: an HTML-only mail converts a bounded prefix.
+  if (body.trim() === '' && typeof mail.html === 'string') body = htmlToText(mail.html.slice(0, 20_000));
+  return fromLine(firstLine(body), 'body');
+}

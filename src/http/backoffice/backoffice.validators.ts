@@ -1,0 +1,51 @@
+// Back-office forms and query strings at the HTTP boundary (zod). Every field is a bounded
+// string; repeated or oversized values become '' so a hostile request cannot reach a service
+// with anything but plain, short strings. Business checks (amounts, dates) stay in the routes.
+import { z } from 'zod';
+import { ORDER_STATUSES } from '../../db/models/order.model.ts';
+
+const field = (max: number) => z.string().max(max).catch('');
+const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/).catch('');
+
+export const LoginForm = z.object({ email: field(254), password: field(200), _csrf: field(100), next: field(300) });
+
+export const PasswordForm = z.object({ current: field(200), next: field(250), confirm: field(250), _csrf: field(100) });
+
+export const OrderFilterQuery = z.object({
+  status: z.enum(ORDER_STATUSES).or(z.literal('')).catch(''),
+  from: day,
+  to: day,
+  min: field(30),
+  max: field(30),
+  reference: field(100),
+  customer: field(120),
+  page: z.coerce.number().int().min(1).max(100_000).catch(1),
+});
+export type OrderFilterQuery = z.infer<typeof OrderFilterQuery>;
+
+export const NewOrderForm = z.object({
+  amount: field(40),
+  currency: field(3),
+  reference: field(100),
+  description: field(500),
+  customerName: field(120),
+  customerEmail: field(254),
+  locale: field(2),
+  delivery: z.enum(['merchant', 'customer']).catch('merchant'),
+  expires: day,
+  /** Idempotency key minted when the form was shown: a double submit creates one order. */
+  formKey: z.string().regex(/^[A-Za-z0-9_-]{21}$/).catch(''),
+  _csrf: field(100),
+});
+export type NewOrderForm = z.infer<typeof NewOrderForm>;
+
+export const ExtendForm = z.object({ expires: day, _csrf: field(100) });
+
+export const ExportQuery = z.object({ from: day, to: day });
+
+export const orderIdParam = z.string().regex(/^ord_[A-Za-z0-9_-]{1,40}$/).catch('');
+
+/** Parses a query or body object (Koa gives `string | string[]`; arrays become ''). */
+export function parse<T extends z.ZodType>(schema: T, input: unknown): z.infer<T> {
+  return schema.parse(input && typeof input === 'object' ? input : {});
+}

@@ -1,0 +1,138 @@
+// Turns orders and their history into the plain, formatted data the back-office templates show:
+// money with Intl, dates in the merchant's time zone, the timeline of one order.
+import { maskCard } from '../../domain/card.ts';
+import { formatMoney } from '../../domain/money.ts';
+import { type OrderDoc } from '../../db/models/order.model.ts';
+import { type OrderPage } from '../../services/order-admin.service.ts';
+import { type BackofficeViews } from './backoffice.views.ts';
+
+type Stamped = { createdAt?: Date; updatedAt?: Date };
+
+export function shortDate(date: Date | undefined | null, locale: string, timeZone: string): string {
+  if (!date) return '';
+  const opts: Intl.DateTimeFormatOptions = { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' };
+  try {
+    return new Intl.DateTimeFormat(locale, { ...opts, timeZone }).format(date);
+  } catch {
+    return new Intl.DateTimeFormat(locale, { ...opts, timeZone: 'UTC' }).format(date);
+  }
+}
+
+function countryName(code: string | undefined | null, locale: string): string {
+  if (!code) return '';
+  try {
+    return new Intl.DisplayNames([locale], { type: 'region' }).of(code.toUpperCase()) ?? code;
+  } catch {
+    return code;
+  }
+}
+
+type Card = { brand?: string | null; last4?: string | null; country?: string | null } | undefined | null;
+
+function cardText(card: Card, locale: string): string {
+  if (!card?.brand || !card.last4) return '';
+  const country = countryName(card.country, locale);
+  return country ? `${maskCard(card.brand, card.last4)} · ${country}` : maskCard(card.brand, card.last4);
+}
+
+export function orderRow(views: BackofficeViews, o: OrderDoc & Stamped, locale: string, tz: string) {
+  return {
+    id: o._id,
+    href: `/backoffice/orders/${encodeURIComponent(o._id)}`,
+    reference: o.reference,
+    description: o.description ?? '',
+    customer: o.customer?.name || o.customer?.email || '',
+    created: shortDate(o.createdAt, locale, tz),
+    createdIso: o.createdAt?.toISOString() ?? '',
+    amount: formatMoney(o.amountMinor, o.currency, locale),
+    status: o.status,
+    statusLabel: views.t(locale, `status.${o.status}`),
+  };
+}
+
+/** Page links keeping the current filters. */
+export function pager(result: OrderPage, query: URLSearchParams) {
+  const href = (page: number) => {
+    const q = new URLSearchParams(query);
+    q.set('page', String(page));
+    return `/backoffice/orders?${q.toString()}`;
+  };
+  return {
+    page: result.page,
+    pages: result.pages,
+    total: result.total,
+    prev: result.page > 1 ? href(result.page - 1) : undefined,
+    next: result.page < result.pages ? href(result.page + 1) : undefined,
+  };
+}
+
+interface MailLike extends Stamped {
+  template: string;
+  to: string[];
+  status: string;
+  sentAt?: Date | null;
+  lastError?: string | null;
+}
+
+export interface TimelineEntry {
+  at: Date;
+  when: string;
+  text: string;
+  detail: string;
+  tone: 'info' | 'ok' | 'warn' | 'error';
+}
+
+/** Everything that happened to the order, oldest first. */
+export function timeline(views: BackofficeViews, order: OrderDoc & Stamped, mails: MailLike[], locale: string, tz: string): TimelineEntry[] {
+  const t = (key: string, vars?: Record<string, unknown>) => views.t(locale, key, vars);
+  const out: Array<Omit<TimelineEntry, 'when'>> = [];
+  const created = order.createdAt ?? new Date(0);
+  if (order.sourceKey.startsWith('bo:')) out.push({ at: created, text: t('timeline.createdBackoffice'), detail: '', tone: 'info' });
+  else out.push({ at: created, text: t('timeline.mailReceived'), detail: order.source?.subject ?? '', tone: 'info' });
+
+  for (const m of mails) {
+    const state = m.status === 'sent' ? 'sent' : m.status === 'dead' ? 'failed' : 'queued';
+    out.push({
+      at: m.sentAt ?? m.createdAt ?? created,
+      text: t(`timeline.mail.${m.template}`, { to: m.to.join(', ') }),
+      detail: t(`timeline.mailState.${state}`),
+      tone: state === 'failed' ? 'error' : state === 'sent' ? 'ok' : 'info',
+    });
+  }
+  for (const a of order.attempts ?? []) {
+    const detail = [cardText(a.card, locale), a.declineCode ? t(`decline.${a.declineCode}`) : '', a.authCode ? t('timeline.authCode', { code: a.authCode }) : '']
+      .filter(Boolean)
+      .join(' · ');
+    out.push({
+      at: a.at,
+      text: t(`timeline.attempt.${a.outcome}`),
+      detail,
+      tone: a.outcome === 'approved' ? 'ok' : a.outcome === 'challenge' ? 'info' : 'warn',
+    });
+  }
+  if (order.payment?.paidAt) {
+    out.push({
+      at: order.payment.paidAt,
+      text: t('timeline.paid', { receipt: order.payment.receiptNumber ?? '' }),
+      detail: cardText(order.payment.card, locale),
+      tone: 'ok',
+    });
+  }
+  if (order.cancelledAt) out.push({ at: order.cancelledAt, text: t('timeline.cancelled'), detail: '', tone: 'warn' });
+  if (order.expiredAt) out.push({ at: order.expiredAt, text: t('timeline.expired'), detail: '', tone: 'warn' });
+  return out
+    .sort((a, b) => a.at.getTime() - b.at.getTime())
+    .map((e) => ({ ...e, when: shortDate(e.at, locale, tz) }));
+}
+
+export function orderSummary(views: BackofficeViews, order: OrderDoc & Stamped, locale: string, tz: string) {
+  return {
+    ...orderRow(views, order, locale, tz),
+    customerName: order.customer?.name ?? '',
+    customerEmail: order.customer?.email ?? '',
+    expires: shortDate(order.expiresAt, locale, tz),
+    delivery: views.t(locale, `delivery.${order.delivery}`),
+    receiptNumber: order.payment?.receiptNumber ?? '',
+    card: cardText(order.payment?.card, locale),
+  };
+}

@@ -1,0 +1,118 @@
+// The MX door: mail from the merchants' own mail systems, without SMTP AUTH. The recipient must be
+// a merchant's private alias (orders+<alias>@MAIL_DOMAIN, 550 otherwise, at RCPT); the complete
+// message must authenticate (mail-auth.ts: DMARC, or aligned DKIM/SPF, for one of the merchant's
+// sender domains) or it is refused with 550 5.7.1 and nothing is stored. The shared hooks in
+// smtp-common.ts give the size limit (552), recipient limit (452), 421 when full or closing, and
+// 250 only after the raw message is stored (451 when it cannot be).
+import { type SMTPServer, type SMTPServerSession } from 'smtp-server';
+import { Merchant } from '../db/models/merchant.model.ts';
+import { type Logger } from '../logger.ts';
+import { type IntakeService } from '../services/intake.service.ts';
+import { type MailAuthenticator } from './mail-auth.ts';
+import { createSmtpDoor, type DoorLimits, smtpError, storeMessage } from './smtp-common.ts';
+
+/** What the MX door needs to know about the merchant behind an alias. */
+export interface MxMerchant {
+  id: string;
+  senderDomains: readonly string[];
+}
+
+export interface MxServerDeps {
+  intake: IntakeService;
+  authenticator: MailAuthenticator;
+  /** The active merchant owning an alias (lower case), or undefined. */
+  findMerchantByAlias(alias: string): Promise<MxMerchant | undefined>;
+  mailDomain: string;
+  maxMessageBytes: number;
+  tls: { key: string; cert: string };
+  logger: Logger;
+  /** Greeting name; defaults to MAIL_DOMAIN. */
+  hostname?: string;
+  limits?: DoorLimits;
+}
+
+/** The alias in `orders+<alias>@<mailDomain>` (any case), lower-cased; undefined for other addresses. */
+export function aliasOf(address: string, mailDomain: string): string | undefined {
+  const at = address.lastIndexOf('@');
+  if (at < 0 || address.slice(at + 1).toLowerCase() !== mailDomain.toLowerCase()) return undefined;
+  const m = /^orders\+([a-z0-9]+)$/i.exec(address.slice(0, at));
+  return m ? m[1]!.toLowerCase() : undefined;
+}
+
+/** The default directory: active merchants by alias, straight from the merchants collection. */
+export async function findMerchantByAlias(alias: string): Promise<MxMerchant | undefined> {
+  const m = await Merchant.findOne({ alias, status: 'active' }, { _id: 1, senderDomains: 1 }).lean<{ _id: string; senderDomains?: string[] }>();
+  return m ? { id: m._id, senderDomains: m.senderDomains ?? [] } : undefined;
+}
+
+/** The merchant a transaction is for, keyed by its envelope (replaced by smtp-server at every reset). */
+const transactionMerchant = new WeakMap<object, MxMerchant>();
+
+export function createMxServer(deps: MxServerDeps): SMTPServer {
+  return createSmtpDoor({
+    door: 'mx',
+    name: deps.hostname ?? deps.mailDomain,
+    banner: 'paymail order intake',
+    tls: deps.tls,
+    maxMessageBytes: deps.maxMessageBytes,
+    limits: deps.limits,
+    logger: deps.logger,
+    // Anyone may deliver here; trust comes from mail authentication, not from a log-in.
+    auth: { authOptional: true, disabledCommands: ['AUTH'] },
+
+    async acceptRecipient(address, session, log) {
+      const alias = aliasOf(address.address, deps.mailDomain);
+      let merchant: MxMerchant | undefined;
+      try {
+        merchant = alias ? await deps.findMerchantByAlias(alias) : undefined;
+      } catch (err) {
+        log.error({ err }, 'merchant lookup failed');
+        throw smtpError(451, '4.3.0 try again later');
+      }
+      if (!merchant) throw smtpError(550, '5.1.1 no such mailbox');
+      const bound = transactionMerchant.get(session.envelope);
+      // One merchant per message, so one authentication verdict and one stored copy; a 452 makes
+      // the sending MTA deliver the other recipients in a transaction of their own.
+      if (bound && bound.id !== merchant.id) throw smtpError(452, '4.5.3 one merchant per message, send the rest separately');
+      transactionMerchant.set(session.envelope, merchant);
+    },
+
+    async deliver(raw, session, log) {
+      const merchant = transactionMerchant.get(session.envelope);
+      if (!merchant) throw smtpError(503, '5.5.1 no valid recipients');
+      const env = session.envelope;
+      const mailFrom = env.mailFrom ? env.mailFrom.address : undefined;
+      let decision;
+      try {
+        decision = await deps.authenticator.check(raw, { ip: session.remoteAddress, helo: heloOf(session), sender: mailFrom }, merchant.senderDomains);
+      } catch (err) {
+        log.error({ err }, 'mail authentication failed to run');
+        throw smtpError(451, '4.7.0 temporary authentication failure, try again later');
+      }
+      if (!decision.accepted) {
+        log.info({ merchantId: merchant.id, auth: decision.summary, temporary: decision.temporary }, 'message refused: not authenticated');
+        throw decision.temporary
+          ? smtpError(451, `4.7.0 ${decision.reason}; try again later`)
+          : smtpError(550, `5.7.1 ${decision.reason}`);
+      }
+      log.info({ merchantId: merchant.id, auth: decision.summary }, 'message authenticated');
+      return storeMessage(deps.intake, {
+        merchantId: merchant.id,
+        door: 'mx',
+        raw,
+        envelope: {
+          mailFrom,
+          rcptTo: env.rcptTo.map((r) => r.address),
+          remoteAddress: session.remoteAddress,
+          auth: decision.summary,
+        },
+      });
+    },
+  });
+}
+
+/** The name the client gave in EHLO/HELO, when it gave one. */
+function heloOf(session: SMTPServerSession): string | undefined {
+  const helo = session.hostNameAppearsAs as string | false | undefined;
+  return helo || undefined;
+}

@@ -1,0 +1,183 @@
+// Delivers queued webhook events (webhook_deliveries) to the merchant's URL. Like the outbox
+// worker: a once-only claim per (event, attempt) picks the one worker that sends, then a lease in
+// the delivery lets a crashed worker's event be taken again. Every attempt is recorded as its
+// own document; non-2xx, timeouts and network errors back off exponentially (10 s doubling to
+// 1 h) until a 2xx or three days after the event. The body and event id never change; the
+// signature is recomputed with the attempt time.
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import { type QueryFilter } from 'mongoose';
+import { claimOnce } from '../db/claims.ts';
+import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
+import { WebhookAttempt, WebhookDelivery, type WebhookDeliveryDoc } from '../db/models/webhook.model.ts';
+import { type Logger } from '../logger.ts';
+import { webhookEvents } from '../services/events.service.ts';
+import { DEFAULT_WEBHOOK_TIMEOUT_MS, postWebhook, type AttemptResult } from '../services/webhook.service.ts';
+import { backoffDelay } from './outbox-worker.ts';
+import { createPollLoop } from './poll-loop.ts';
+
+export interface WebhookWorkerDeps {
+  logger: Logger;
+  /** Per attempt, connect to end of response. */
+  timeoutMs?: number;
+  /** Longer than timeoutMs, so a live attempt is never taken over. */
+  leaseMs?: number;
+  pollMs?: number;
+  /** How many deliveries one worker sends at once (different merchants must not wait on a slow one). */
+  concurrency?: number;
+  ownerId?: string;
+  now?: () => Date;
+  backoff?: (attempt: number) => number;
+}
+
+export interface WebhookWorker {
+  readonly ownerId: string;
+  start(): void;
+  stop(): Promise<void>;
+  /** Claims and sends until nothing is due; returns how many attempts it made. */
+  runOnce(): Promise<number>;
+  healthy(): boolean;
+}
+
+export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
+  const timeoutMs = deps.timeoutMs ?? DEFAULT_WEBHOOK_TIMEOUT_MS;
+  const leaseMs = deps.leaseMs ?? timeoutMs + 30_000;
+  const pollMs = deps.pollMs ?? 1_000;
+  const concurrency = deps.concurrency ?? 4;
+  const ownerId = deps.ownerId ?? `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  const now = deps.now ?? (() => new Date());
+  const backoff = deps.backoff ?? ((n: number) => backoffDelay(n));
+  const log = deps.logger.child({ component: 'webhook-worker', owner: ownerId });
+  let lastPollOk = true;
+  let lastPollAt = Date.now();
+  let closing = false;
+
+  /** Takes one due delivery; the claim `webhook:<id>:<attempts>` is the referee (see claims.ts). */
+  async function claim(): Promise<WebhookDeliveryDoc | null> {
+    const at = now();
+    const due: QueryFilter<WebhookDeliveryDoc> = {
+      $or: [
+        { status: 'pending', nextAttemptAt: { $lte: at } },
+        { status: 'sending', leaseUntil: { $lt: at } },
+      ],
+    };
+    const candidates = await WebhookDelivery.find(due, { _id: 1, attempts: 1 })
+      .sort({ nextAttemptAt: 1, _id: 1 })
+      .limit(concurrency * 2)
+      .lean<Array<Pick<WebhookDeliveryDoc, '_id' | 'attempts'>>>();
+    lastPollAt = Date.now();
+    for (const c of candidates) {
+      const attempts = c.attempts ?? 0;
+      if (!(await claimOnce(`webhook:${c._id}:${attempts}`, { owner: ownerId }, at))) continue;
+      const doc = await WebhookDelivery.findOneAndUpdate(
+        { _id: c._id, attempts, ...due },
+        { $set: { status: 'sending', leaseUntil: new Date(at.getTime() + leaseMs), leaseOwner: ownerId, attempts: attempts + 1 } },
+        { returnDocument: 'after' },
+      ).lean<WebhookDeliveryDoc>();
+      if (doc) return doc;
+    }
+    return null;
+  }
+
+  async function settle(doc: WebhookDeliveryDoc, set: Record<string, unknown>): Promise<void> {
+    await WebhookDelivery.updateOne(
+      { _id: doc._id, status: 'sending', leaseOwner: ownerId },
+      { $set: set, $unset: { leaseUntil: 1, leaseOwner: 1 } },
+    );
+  }
+
+  async function handle(doc: WebhookDeliveryDoc): Promise<void> {
+    const dlog = log.child({ eventId: doc._id, type: doc.type, attempt: doc.attempts });
+    const merchant = await Merchant.findById(doc.merchantId, { webhookUrl: 1, webhookSecret: 1 }).lean<MerchantDoc>();
+    const started = now();
+    let result: AttemptResult;
+    // The URL and secret are read per attempt: a merchant fixing its endpoint or rotating its
+    // secret gets the pending retries at the new place, signed with the new secret.
+    if (!merchant?.webhookUrl) result = { ok: false, error: 'merchant has no webhook URL', durationMs: 0 };
+    else {
+      result = await postWebhook({
+        url: merchant.webhookUrl,
+        secret: merchant.webhookSecret,
+        eventId: doc._id,
+        body: doc.body,
+        now: started,
+        timeoutMs,
+      });
+    }
+    await WebhookAttempt.create({
+      _id: `${doc._id}:${doc.attempts}`,
+      deliveryId: doc._id,
+      merchantId: doc.merchantId,
+      attempt: doc.attempts,
+      at: started,
+      url: merchant?.webhookUrl,
+      ...(result.statusCode !== undefined ? { statusCode: result.statusCode } : {}),
+      ...(result.error ? { error: result.error } : {}),
+      durationMs: result.durationMs,
+      ok: result.ok,
+    }).catch((e: unknown) => dlog.error({ err: e }, 'could not record webhook attempt'));
+    const outcome = {
+      ...(result.statusCode !== undefined ? { lastStatusCode: result.statusCode } : {}),
+      lastError: result.error ?? (result.ok ? '' : `HTTP ${result.statusCode}`),
+    };
+    if (result.ok) {
+      await settle(doc, { status: 'delivered', deliveredAt: now(), ...outcome });
+      dlog.info({ statusCode: result.statusCode, ms: result.durationMs }, 'webhook delivered');
+      return;
+    }
+    const next = new Date(now().getTime() + backoff(doc.attempts));
+    if (!merchant?.webhookUrl || next > doc.giveUpAt) {
+      await settle(doc, { status: 'dead', ...outcome });
+      dlog.error({ statusCode: result.statusCode, err: result.error }, 'webhook undeliverable: giving up');
+      return;
+    }
+    await settle(doc, { status: 'pending', nextAttemptAt: next, ...outcome });
+    dlog.warn({ statusCode: result.statusCode, err: result.error, nextAttemptAt: next }, 'webhook attempt failed: will retry');
+  }
+
+  /** `concurrency` lanes, each claiming and sending until nothing is due. */
+  async function runOnce(): Promise<number> {
+    let attempts = 0;
+    const lane = async () => {
+      for (;;) {
+        if (closing) return;
+        const doc = await claim();
+        if (!doc) return;
+        await handle(doc);
+        attempts++;
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, lane));
+    lastPollOk = true;
+    return attempts;
+  }
+
+  const loop = createPollLoop(
+    async () => {
+      await runOnce();
+    },
+    pollMs,
+    (err) => {
+      lastPollOk = false;
+      log.error({ err }, 'webhook poll failed');
+    },
+  );
+  const onQueued = () => loop.kick();
+
+  return {
+    ownerId,
+    runOnce,
+    start() {
+      closing = false;
+      webhookEvents.on('queued', onQueued);
+      loop.start();
+    },
+    async stop() {
+      closing = true;
+      webhookEvents.off('queued', onQueued);
+      await loop.stop();
+      closing = false;
+    },
+    healthy: () => loop.running && lastPollOk && Date.now() - lastPollAt < leaseMs + 2 * pollMs,
+  };
+}

@@ -1,0 +1,205 @@
+// Reply commands (STATUS, CANCEL, RESEND, EXTEND) mailed by an authenticated merchant. Intake
+// recognises them (src/domain/commands.ts) and calls `execute` with the stored message's id; every
+// effect is keyed by that id, so processing the same message again (a crash, a redelivery) does
+// not cancel, resend or extend twice, and the answer (template command-reply) is queued once.
+import { parseExpiry } from '../domain/duration.ts';
+import { type ParsedCommand } from '../domain/commands.ts';
+import { Claim, claimOnce, markApplied } from '../db/claims.ts';
+import { type MerchantDoc } from '../db/models/merchant.model.ts';
+import { Order, type OrderDoc } from '../db/models/order.model.ts';
+import { enqueueMail } from '../mail/outbox.ts';
+import { closeClaimKey } from './checkout.service.ts';
+import { type OrderEvents } from './order-admin.service.ts';
+import { type OrderService } from './order.service.ts';
+
+/** Stable outcome codes; the reply's wording is chosen by them (templates/locales/<lc>/mail.json). */
+export const COMMAND_CODES = [
+  'COMMAND_STATUS',
+  'COMMAND_CANCELLED',
+  'COMMAND_RESENT',
+  'COMMAND_EXTENDED',
+  'COMMAND_ORDER_NOT_FOUND',
+  'COMMAND_ALREADY_PAID',
+  'COMMAND_ALREADY_CANCELLED',
+  'COMMAND_ORDER_EXPIRED',
+  'COMMAND_DURATION_INVALID',
+] as const;
+export type CommandCode = (typeof COMMAND_CODES)[number];
+
+export interface CommandServiceDeps {
+  orders: OrderService;
+  mailDomain: string;
+  maxLinkLifetimeDays: number;
+  /** Webhooks: order.cancelled (deduplicated per order by the events service). */
+  events?: OrderEvents;
+  now?: () => Date;
+}
+
+export interface CommandContext {
+  /** The stored inbound message carrying the command: the idempotency key of its effects. */
+  inboundId: string;
+  messageId?: string | undefined;
+  subject: string;
+}
+
+export interface CommandResult {
+  code: CommandCode;
+  orderId?: string;
+}
+
+/** What the STATUS reply shows of an order's payment attempts. */
+function attemptsSummary(order: OrderDoc) {
+  const attempts = (order.attempts ?? []).filter((a) => a.outcome !== 'lost-race');
+  const last = attempts.reduce<(typeof attempts)[number] | undefined>((l, a) => (!l || a.at > l.at ? a : l), undefined);
+  return {
+    total: attempts.length,
+    declined: attempts.filter((a) => a.outcome === 'declined').length,
+    ...(last ? { lastOutcome: last.outcome, lastAt: last.at.toISOString() } : {}),
+  };
+}
+
+const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+export function createCommandService(deps: CommandServiceDeps) {
+  const now = deps.now ?? (() => new Date());
+
+  /** The order a reference names: the open one, else the newest with it; also by order id. */
+  async function findOrder(merchantId: string, ref: string): Promise<OrderDoc | null> {
+    const open = await Order.findOne({ merchantId, openReference: ref }).lean<OrderDoc>();
+    if (open) return open;
+    const newest = async (filter: Record<string, unknown>) =>
+      (await Order.find({ merchantId, ...filter }).sort({ createdAt: -1 }).limit(1).lean<OrderDoc[]>())[0] ?? null;
+    // Merchants retype references from memory: "ord-12" finds "ORD-12".
+    return (
+      (await newest({ reference: ref })) ??
+      (await newest({ reference: { $regex: `^${escapeRegex(ref)}$`, $options: 'i' } })) ??
+      (await Order.findOne({ merchantId, _id: ref }).lean<OrderDoc>())
+    );
+  }
+
+  /** Status as the merchant sees it: a pending order past its expiry is expired. */
+  const shownStatus = (o: OrderDoc, at: Date) => (o.status === 'pending' && o.expiresAt <= at ? 'expired' : o.status);
+
+  async function cancel(order: OrderDoc, ctx: CommandContext, merchant: MerchantDoc, at: Date): Promise<CommandCode> {
+    if (order.status === 'paid') return 'COMMAND_ALREADY_PAID';
+    if (order.status === 'expired') return 'COMMAND_ORDER_EXPIRED';
+    const key = closeClaimKey(order._id);
+    const owner = `inbound:${ctx.inboundId}`;
+    if (order.status === 'pending') {
+      // The same referee as a payment: whoever inserts the close claim first decides the order.
+      // A kind of its own, so the payment repair (kind 'order-close') never takes it for a payment.
+      await claimOnce(key, { kind: 'order-cancel', owner, subject: order._id, payload: { cancelledAt: at } }, at);
+    }
+    const claim = await Claim.findById(key).lean<{ owner?: string; payload?: { cancelledAt?: Date } }>();
+    if (claim?.owner !== owner) {
+      const current = await Order.findById(order._id).lean<OrderDoc>();
+      if (current?.status === 'cancelled') return 'COMMAND_ALREADY_CANCELLED';
+      // The claim belongs to a payment (possibly still being recorded) or to the expiry.
+      return current?.status === 'expired' ? 'COMMAND_ORDER_EXPIRED' : 'COMMAND_ALREADY_PAID';
+    }
+    // Ours (now, or before a crash): apply it; repeating the update is harmless.
+    await Order.updateOne(
+      { _id: order._id, status: 'pending' },
+      { $set: { status: 'cancelled', openReference: order._id, cancelledAt: claim.payload?.cancelledAt ?? at } },
+    );
+    await markApplied(key);
+    const cancelled = await Order.findById(order._id).lean<OrderDoc>();
+    if (cancelled?.status === 'cancelled') await deps.events?.orderCancelled(cancelled, merchant);
+    return 'COMMAND_CANCELLED';
+  }
+
+  async function extend(order: OrderDoc, argument: string | undefined, ctx: CommandContext, merchant: MerchantDoc, at: Date) {
+    if (order.status !== 'pending') {
+      return { code: order.status === 'paid' ? 'COMMAND_ALREADY_PAID' : order.status === 'cancelled' ? 'COMMAND_ALREADY_CANCELLED' : 'COMMAND_ORDER_EXPIRED' } as const;
+    }
+    // The new expiry is fixed by the first processing of this message and replayed after that.
+    const key = `command:${ctx.inboundId}:extend`;
+    const existing = await Claim.findById(key).lean<{ payload?: { expiresAt: Date; capped: boolean } }>();
+    let decided = existing?.payload;
+    if (!decided) {
+      const r = parseExpiry(argument ?? '', { now: at, maxLifetimeDays: deps.maxLinkLifetimeDays, timeZone: merchant.timezone });
+      if (!r.ok) return { code: 'COMMAND_DURATION_INVALID', message: r.message } as const;
+      decided = { expiresAt: r.expiresAt, capped: r.capped };
+      if (!(await claimOnce(key, { kind: 'command-extend', subject: order._id, payload: decided }, at))) {
+        decided = (await Claim.findById(key).lean<{ payload: { expiresAt: Date; capped: boolean } }>())!.payload;
+      }
+    }
+    const expiresAt = new Date(decided.expiresAt);
+    // Both: expiresAt is what checkout checks, linkExpiresAt what the new link is signed with.
+    await Order.updateOne(
+      { _id: order._id, status: 'pending' },
+      { $set: { expiresAt, linkExpiresAt: Math.floor(expiresAt.getTime() / 1000) } },
+    );
+    await markApplied(key);
+    return { code: 'COMMAND_EXTENDED', capped: decided.capped } as const;
+  }
+
+  async function execute(merchant: MerchantDoc, cmd: ParsedCommand, ctx: CommandContext): Promise<CommandResult> {
+    const at = now();
+    const found = await findOrder(merchant._id, cmd.reference);
+    let code: CommandCode;
+    const extra: Record<string, unknown> = {};
+    if (!found) code = 'COMMAND_ORDER_NOT_FOUND';
+    else if (cmd.verb === 'STATUS') code = 'COMMAND_STATUS';
+    else if (cmd.verb === 'CANCEL') code = await cancel(found, ctx, merchant, at);
+    else if (cmd.verb === 'EXTEND') {
+      const r = await extend(found, cmd.argument, ctx, merchant, at);
+      code = r.code;
+      if ('capped' in r && r.capped) extra.capped = true;
+      if ('message' in r) extra.message = r.message;
+    } else {
+      const status = shownStatus(found, at);
+      if (status === 'pending') {
+        const toCustomer = found.delivery === 'customer' && !!found.customer?.email;
+        await deps.orders.queuePayLinkMail(found, merchant, {
+          dedupeKey: `paylink:${found._id}:resend:${ctx.inboundId}`,
+          ...(ctx.messageId ? { inReplyTo: ctx.messageId } : {}),
+        });
+        extra.resentTo = toCustomer ? found.customer!.email : merchant.email;
+        code = 'COMMAND_RESENT';
+      } else code = status === 'paid' ? 'COMMAND_ALREADY_PAID' : status === 'cancelled' ? 'COMMAND_ALREADY_CANCELLED' : 'COMMAND_ORDER_EXPIRED';
+    }
+    // Re-read: the reply shows the order as the command left it.
+    const order = found ? ((await Order.findById(found._id).lean<OrderDoc>()) ?? found) : undefined;
+    await enqueueMail(
+      {
+        dedupeKey: `command-reply:${ctx.inboundId}`,
+        template: 'command-reply',
+        locale: merchant.locale,
+        to: [merchant.email],
+        ...(ctx.messageId ? { inReplyTo: ctx.messageId, references: [ctx.messageId] } : {}),
+        merchantId: merchant._id,
+        ...(order ? { orderId: order._id } : {}),
+        data: {
+          subject: ctx.subject,
+          command: cmd.verb,
+          reference: cmd.reference,
+          ...(cmd.argument ? { argument: cmd.argument } : {}),
+          code,
+          ...extra,
+          ...(order
+            ? {
+                order: {
+                  reference: order.reference,
+                  status: shownStatus(order, at),
+                  amountMinor: order.amountMinor,
+                  currency: order.currency,
+                  // A link only where it can still be paid.
+                  link: shownStatus(order, at) === 'pending' ? deps.orders.linkFor(order) : '',
+                  expiresAt: order.expiresAt.toISOString(),
+                  ...(order.payment?.paidAt ? { paidAt: order.payment.paidAt.toISOString() } : {}),
+                  attempts: attemptsSummary(order),
+                },
+              }
+            : {}),
+          timeZone: merchant.timezone,
+        },
+      },
+      deps.mailDomain,
+    );
+    return { code, ...(order ? { orderId: order._id } : {}) };
+  }
+
+  return { execute, findOrder };
+}
+export type CommandService = ReturnType<typeof createCommandService>;

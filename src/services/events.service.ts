@@ -1,0 +1,94 @@
+// Business events for the merchant's webhook. Each event is created ONCE: its dedupe key
+// ("payment.succeeded:<orderId>") is unique, so a repeated call (a retry after a crash, two
+// instances repairing the same payment) finds the existing event instead of minting a new id.
+// The event id and body are fixed here; the webhook worker only re-signs them per attempt.
+import { EventEmitter } from 'node:events';
+import { nanoid } from 'nanoid';
+import { type MerchantDoc } from '../db/models/merchant.model.ts';
+import { type OrderDoc } from '../db/models/order.model.ts';
+import { WebhookDelivery, type WebhookEventType } from '../db/models/webhook.model.ts';
+import { webhookOrder, type WebhookEvent } from './webhook.service.ts';
+
+/** Retries stop three days after the event. */
+export const WEBHOOK_RETRY_WINDOW_MS = 3 * 24 * 3600_000;
+
+/** Emits 'queued' so an in-process webhook worker starts at once instead of at its next poll. */
+export const webhookEvents = new EventEmitter();
+
+export const newEventId = (): string => `evt_${nanoid()}`;
+
+export interface EventsServiceDeps {
+  now?: () => Date;
+}
+
+type Merchant = Pick<MerchantDoc, '_id' | 'webhookUrl'>;
+
+export interface EmitResult {
+  id: string;
+  /** False when the event already existed (the call was a repeat). */
+  created: boolean;
+}
+
+export function createEventsService(deps: EventsServiceDeps = {}) {
+  const now = deps.now ?? (() => new Date());
+
+  /** Queues the event for the merchant's webhook; null when the merchant has no webhook URL. */
+  async function emit(
+    type: WebhookEventType,
+    dedupeKey: string,
+    merchant: Merchant,
+    order: OrderDoc,
+    extra: Record<string, unknown> = {},
+  ): Promise<EmitResult | null> {
+    if (!merchant.webhookUrl) return null;
+    const at = now();
+    const event: WebhookEvent = {
+      id: newEventId(),
+      type,
+      created: Math.floor(at.getTime() / 1000),
+      data: { order: webhookOrder(order), ...extra },
+    };
+    try {
+      await WebhookDelivery.create({
+        _id: event.id,
+        dedupeKey,
+        type,
+        merchantId: merchant._id,
+        orderId: order._id,
+        body: JSON.stringify(event),
+        status: 'pending',
+        attempts: 0,
+        nextAttemptAt: at,
+        giveUpAt: new Date(at.getTime() + WEBHOOK_RETRY_WINDOW_MS),
+      });
+    } catch (e) {
+      if ((e as { code?: number }).code !== 11000) throw e;
+      const existing = await WebhookDelivery.findOne({ dedupeKey }, { _id: 1 }).lean<{ _id: string }>();
+      if (existing) return { id: existing._id, created: false };
+      throw e;
+    }
+    webhookEvents.emit('queued');
+    return { id: event.id, created: true };
+  }
+
+  return {
+    emit,
+    paymentSucceeded: (order: OrderDoc, merchant: Merchant, receipt: { proof?: string } = {}) =>
+      emit('payment.succeeded', `payment.succeeded:${order._id}`, merchant, order, {
+        receipt: { number: order.payment?.receiptNumber ?? null, proof: receipt.proof ?? null },
+      }),
+    /** One event per failed attempt (attempts carry no id of their own: each call is a new event). */
+    paymentFailed: (order: OrderDoc, merchant: Merchant, attempt: { outcome: string; code: string; at: Date }) =>
+      emit('payment.failed', `payment.failed:${order._id}:${attempt.at.getTime()}:${nanoid(8)}`, merchant, order, {
+        attempt: { outcome: attempt.outcome, declineCode: attempt.code, at: attempt.at.toISOString() },
+      }),
+    orderExpired: (order: OrderDoc, merchant: Merchant) => emit('order.expired', `order.expired:${order._id}`, merchant, order),
+    orderCancelled: (order: OrderDoc, merchant: Merchant) => emit('order.cancelled', `order.cancelled:${order._id}`, merchant, order),
+    /** No producer yet (refunds come with the back office); the type and shape are fixed here. */
+    refundSucceeded: (order: OrderDoc, merchant: Merchant, refund: { id: string; amountMinor: number; currency: string; at: Date }) =>
+      emit('refund.succeeded', `refund.succeeded:${refund.id}`, merchant, order, {
+        refund: { id: refund.id, amountMinor: refund.amountMinor, currency: refund.currency, at: refund.at.toISOString() },
+      }),
+  };
+}
+export type EventsService = ReturnType<typeof createEventsService>;

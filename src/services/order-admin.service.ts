@@ -1,0 +1,269 @@
+// Back-office use cases on orders: search with paging, detail with its history, cancel, resend,
+// extend, create a link by form, and the streamed CSV export. Every query is scoped to the
+// merchant of the logged-in user (tenant isolation lives here, not in the routes).
+import { Readable } from 'node:stream';
+import { nanoid } from 'nanoid';
+import { Claim, claimOnce, markApplied } from '../db/claims.ts';
+import { type MerchantDoc } from '../db/models/merchant.model.ts';
+import { Order, type OrderDoc, type OrderStatus } from '../db/models/order.model.ts';
+import { Outbox } from '../db/models/outbox.model.ts';
+import { zoneOffset } from '../domain/duration.ts';
+import { AppError } from '../domain/errors.ts';
+import { toMajorString } from '../domain/money.ts';
+import { type OrderDraft } from '../domain/order-draft.ts';
+import { closeClaimKey } from './checkout.service.ts';
+import { type OrderService } from './order.service.ts';
+
+const DAY = 86_400_000;
+export const PAGE_SIZE = 25;
+
+export interface OrderFilters {
+  status?: OrderStatus | undefined;
+  /** Local dates (YYYY-MM-DD) in the merchant's time zone, both inclusive. */
+  from?: string | undefined;
+  to?: string | undefined;
+  minAmountMinor?: number | undefined;
+  maxAmountMinor?: number | undefined;
+  reference?: string | undefined;
+  /** Part of the customer's name or e-mail address. */
+  customer?: string | undefined;
+}
+
+export interface OrderPage {
+  orders: OrderDoc[];
+  total: number;
+  page: number;
+  pages: number;
+  pageSize: number;
+}
+
+/** Minimal view of the events service (webhooks), optional so the back office works without it. */
+export interface OrderEvents {
+  orderCancelled(order: OrderDoc, merchant: MerchantDoc): Promise<unknown>;
+}
+
+export interface OrderAdminDeps {
+  orders: Pick<OrderService, 'create' | 'linkFor' | 'queuePayLinkMail'>;
+  maxLinkLifetimeDays: number;
+  events?: OrderEvents;
+  now?: () => Date;
+}
+
+/** The instant a local day (YYYY-MM-DD) starts in `tz`, DST changes included. */
+export function zonedDayStart(day: string, tz: string): Date {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
+  if (!m) throw new AppError('DATE_INVALID', `expected YYYY-MM-DD, got "${day}"`, { httpStatus: 422 });
+  const guess = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  let t = guess - zoneOffset(new Date(guess), tz);
+  // The offset at the guessed instant may differ from the one at local midnight (DST): settle it.
+  t = guess - zoneOffset(new Date(t), tz);
+  return new Date(t);
+}
+
+/** The local date (YYYY-MM-DD) of an instant in `tz`. */
+export function zonedDay(date: Date, tz: string): string {
+  return new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).format(date);
+}
+
+const nextDay = (day: string): string => new Date(Date.parse(`${day}T00:00:00Z`) + DAY).toISOString().slice(0, 10);
+
+/** The instant local day `day` ends in `tz` (the next day's midnight): "valid until 31 May" means all of it. */
+export const zonedDayEnd = (day: string, tz: string): Date => zonedDayStart(nextDay(day), tz);
+
+/** [start of `from`, start of the day after `to`) in the merchant's time zone. */
+export function dayRange(from: string | undefined, to: string | undefined, tz: string): { $gte?: Date; $lt?: Date } | undefined {
+  if (!from && !to) return undefined;
+  return {
+    ...(from ? { $gte: zonedDayStart(from, tz) } : {}),
+    ...(to ? { $lt: zonedDayEnd(to, tz) } : {}),
+  };
+}
+
+const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+const notFound = () => new AppError('ORDER_NOT_FOUND', 'no such order', { httpStatus: 404 });
+
+// ---- CSV -------------------------------------------------------------------------------------
+
+export const CSV_COLUMNS = [
+  'created_at', 'order_id', 'reference', 'status', 'amount', 'currency', 'description', 'customer_name', 'customer_email',
+  'expires_at', 'paid_at', 'receipt_number', 'card_brand', 'card_last4', 'card_country', 'auth_code', 'cancelled_at', 'source',
+] as const;
+
+/**
+ * One CSV cell (RFC 4180 quoting). Text that a spreadsheet would run as a formula (= + - @, or a
+ * leading tab/CR) gets a leading apostrophe: descriptions and names come from e-mails.
+ */
+export function csvCell(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  let s = value instanceof Date ? value.toISOString() : String(value);
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) || s !== s.trim() ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export const csvLine = (cells: unknown[]): string => `${cells.map(csvCell).join(',')}\r\n`;
+
+function csvRow(o: OrderDoc & { createdAt?: Date }): unknown[] {
+  const card = o.payment?.card;
+  return [
+    o.createdAt, o._id, o.reference, o.status, toMajorString(o.amountMinor, o.currency), o.currency, o.description,
+    o.customer?.name, o.customer?.email, o.expiresAt, o.payment?.paidAt, o.payment?.receiptNumber, card?.brand, card?.last4,
+    card?.country, o.payment?.authCode, o.cancelledAt, o.sourceKey?.startsWith('bo:') ? 'backoffice' : 'email',
+  ];
+}
+
+// ---- service ---------------------------------------------------------------------------------
+
+export function createOrderAdminService(deps: OrderAdminDeps) {
+  const now = deps.now ?? (() => new Date());
+
+  function query(merchant: MerchantDoc, f: OrderFilters): Record<string, unknown> {
+    const q: Record<string, unknown> = { merchantId: merchant._id };
+    if (f.status) q['status'] = f.status;
+    const created = dayRange(f.from, f.to, merchant.timezone);
+    if (created) q['createdAt'] = created;
+    if (f.minAmountMinor !== undefined || f.maxAmountMinor !== undefined) {
+      q['amountMinor'] = {
+        ...(f.minAmountMinor !== undefined ? { $gte: f.minAmountMinor } : {}),
+        ...(f.maxAmountMinor !== undefined ? { $lte: f.maxAmountMinor } : {}),
+      };
+    }
+    if (f.reference) q['reference'] = { $regex: escapeRegex(f.reference), $options: 'i' };
+    if (f.customer) {
+      const re = { $regex: escapeRegex(f.customer), $options: 'i' };
+      q['$or'] = [{ 'customer.email': re }, { 'customer.name': re }];
+    }
+    return q;
+  }
+
+  /** Newest first; two queries (count, then the page) because FerretDB has no $facet. */
+  async function list(merchant: MerchantDoc, filters: OrderFilters, page = 1): Promise<OrderPage> {
+    const q = query(merchant, filters);
+    const total = await Order.countDocuments(q);
+    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+    const current = Math.min(Math.max(1, Math.floor(page)), pages);
+    const orders = await Order.find(q)
+      .sort({ createdAt: -1, _id: -1 })
+      .skip((current - 1) * PAGE_SIZE)
+      .limit(PAGE_SIZE)
+      .lean<OrderDoc[]>();
+    return { orders, total, page: current, pages, pageSize: PAGE_SIZE };
+  }
+
+  async function find(merchant: MerchantDoc, orderId: string): Promise<OrderDoc> {
+    const order = await Order.findOne({ _id: orderId, merchantId: merchant._id }).lean<OrderDoc>();
+    if (!order) throw notFound();
+    return order;
+  }
+
+  /** The order and the mails sent about it (pay-links, receipts), oldest first. */
+  async function detail(merchant: MerchantDoc, orderId: string) {
+    const order = await find(merchant, orderId);
+    const mails = await Outbox.find({ orderId: order._id, merchantId: merchant._id })
+      .select({ captured: 0, data: 0 })
+      .sort({ createdAt: 1 })
+      .lean();
+    return { order, mails, link: order.status === 'pending' ? deps.orders.linkFor(order) : undefined };
+  }
+
+  /**
+   * Cancels an unpaid order. The order's close claim (the one a payment takes) is the referee:
+   * whoever inserts it first decides, so a cancel racing a payment never leaves both applied.
+   */
+  async function cancel(merchant: MerchantDoc, orderId: string, actor: string): Promise<OrderDoc> {
+    const order = await find(merchant, orderId);
+    if (order.status !== 'pending') {
+      throw new AppError('ORDER_NOT_CANCELLABLE', `the order is ${order.status}`, { httpStatus: 409 });
+    }
+    const key = closeClaimKey(order._id);
+    const at = now();
+    if (!(await claimOnce(key, { kind: 'order-cancel', subject: order._id, owner: actor, payload: { cancelledAt: at } }, at))) {
+      // Our own earlier cancel that stopped before its update may finish; anything else won.
+      const claim = await Claim.findById(key).lean();
+      if (claim?.kind !== 'order-cancel') {
+        throw new AppError('ORDER_NOT_CANCELLABLE', 'the order was closed meanwhile', { httpStatus: 409 });
+      }
+    }
+    const cancelled = await Order.findOneAndUpdate(
+      { _id: order._id, merchantId: merchant._id, status: 'pending' },
+      // Closing the order frees its reference for a new order (see openReference in the model).
+      { $set: { status: 'cancelled', openReference: order._id, cancelledAt: at } },
+      { returnDocument: 'after' },
+    ).lean<OrderDoc>();
+    await markApplied(key);
+    if (!cancelled) throw new AppError('ORDER_NOT_CANCELLABLE', 'the order was closed meanwhile', { httpStatus: 409 });
+    await deps.events?.orderCancelled(cancelled, merchant);
+    return cancelled;
+  }
+
+  function assertPayable(order: OrderDoc, code: string): void {
+    if (order.status !== 'pending' || order.expiresAt.getTime() <= now().getTime()) {
+      const state = order.status === 'pending' ? 'expired' : order.status;
+      throw new AppError(code, `the order is ${state}`, { httpStatus: 409 });
+    }
+  }
+
+  /** Mails the pay-link again; each resend is its own outbox mail (new dedupe key). */
+  async function resend(merchant: MerchantDoc, orderId: string): Promise<OrderDoc> {
+    const order = await find(merchant, orderId);
+    assertPayable(order, 'ORDER_NOT_PAYABLE');
+    await deps.orders.queuePayLinkMail(order, merchant, { dedupeKey: `paylink:${order._id}:resend:${nanoid(12)}` });
+    return order;
+  }
+
+  /**
+   * Moves the expiry of an open order to the end of local day `day`, capped at
+   * MAX_LINK_LIFETIME_DAYS from now. The link is re-signed with the new expiry (the old one keeps
+   * its own, earlier expiry), so the caller typically resends it.
+   */
+  async function extend(merchant: MerchantDoc, orderId: string, day: string): Promise<{ order: OrderDoc; capped: boolean }> {
+    const order = await find(merchant, orderId);
+    assertPayable(order, 'ORDER_NOT_EXTENDABLE');
+    const at = now();
+    const wanted = zonedDayEnd(day, merchant.timezone);
+    if (wanted.getTime() <= at.getTime()) throw new AppError('ORDER_EXPIRY_PAST', 'the new expiry is in the past', { httpStatus: 422 });
+    const max = new Date(at.getTime() + deps.maxLinkLifetimeDays * DAY);
+    const capped = wanted > max;
+    const expiresAt = capped ? max : wanted;
+    const updated = await Order.findOneAndUpdate(
+      { _id: order._id, merchantId: merchant._id, status: 'pending' },
+      { $set: { expiresAt, linkExpiresAt: Math.floor(expiresAt.getTime() / 1000) } },
+      { returnDocument: 'after' },
+    ).lean<OrderDoc>();
+    if (!updated) throw new AppError('ORDER_NOT_EXTENDABLE', 'the order was closed meanwhile', { httpStatus: 409 });
+    return { order: updated, capped };
+  }
+
+  /** A new order from the back-office form (its own source key, so a double submit makes two only if typed twice). */
+  function createLink(merchant: MerchantDoc, draft: OrderDraft, formKey?: string) {
+    return deps.orders.create(merchant, draft, { key: `bo:${formKey ?? nanoid()}` });
+  }
+
+  /** The CSV of the merchant's orders created on local days [from, to], streamed from a cursor. */
+  function exportCsv(merchant: MerchantDoc, from: string, to: string): Readable {
+    const q = { merchantId: merchant._id, createdAt: dayRange(from, to, merchant.timezone) };
+    async function* lines() {
+      // A UTF-8 byte-order mark first, so spreadsheet programs read accented names correctly.
+      yield `\uFEFF${csvLine([...CSV_COLUMNS])}`;
+      const cursor = Order.find(q).sort({ createdAt: 1, _id: 1 }).lean<OrderDoc[]>().cursor({ batchSize: 200 });
+      try {
+        // Lines are grouped into ~16 kB chunks: one write per row would cost more than the rows.
+        let chunk = '';
+        for await (const o of cursor) {
+          chunk += csvLine(csvRow(o as OrderDoc & { createdAt?: Date }));
+          if (chunk.length >= 16_384) {
+            yield chunk;
+            chunk = '';
+          }
+        }
+        if (chunk) yield chunk;
+      } finally {
+        await cursor.close();
+      }
+    }
+    return Readable.from(lines(), { objectMode: false });
+  }
+
+  return { list, detail, cancel, resend, extend, createLink, exportCsv };
+}
+export type OrderAdminService = ReturnType<typeof createOrderAdminService>;

@@ -1,0 +1,134 @@
+// Webhooks to the merchant's server: the event shape, the `Paymail-Signature` header and one
+// bounded HTTP attempt. Queueing (events.service.ts) and retries (jobs/webhook-worker.ts) live
+// elsewhere; this file is what a merchant's verifier mirrors (see README, "Verifying webhooks").
+import { createHmac } from 'node:crypto';
+import { type OrderDoc } from '../db/models/order.model.ts';
+import { type WebhookEventType } from '../db/models/webhook.model.ts';
+
+export const SIGNATURE_HEADER = 'Paymail-Signature';
+export const DEFAULT_WEBHOOK_TIMEOUT_MS = 10_000;
+/** A 2xx within this budget acknowledges; anything longer is a failed attempt, retried later. */
+export const MAX_WEBHOOK_TIMEOUT_MS = 30_000;
+
+export interface WebhookEvent {
+  id: string;
+  type: WebhookEventType;
+  /** Unix seconds at which the event happened (not the attempt: that is `t` in the signature). */
+  created: number;
+  data: { order: WebhookOrder } & Record<string, unknown>;
+}
+
+/** The order as merchants see it: never the card number, the BIN or the client address. */
+export interface WebhookOrder {
+  id: string;
+  reference: string;
+  status: string;
+  amountMinor: number;
+  currency: string;
+  description: string | null;
+  customer: { email: string | null; name: string | null };
+  locale: string;
+  expiresAt: string;
+  createdAt: string | null;
+  payment: {
+    receiptNumber: string | null;
+    authCode: string | null;
+    paidAt: string | null;
+    card: { brand: string | null; last4: string | null; expMonth: number | null; expYear: number | null; country: string | null } | null;
+  } | null;
+  cancelledAt: string | null;
+  expiredAt: string | null;
+}
+
+const iso = (d: Date | null | undefined): string | null => (d ? new Date(d).toISOString() : null);
+
+export function webhookOrder(order: OrderDoc): WebhookOrder {
+  const p = order.payment;
+  const card = p?.card;
+  return {
+    id: order._id,
+    reference: order.reference,
+    status: order.status,
+    amountMinor: order.amountMinor,
+    currency: order.currency,
+    description: order.description ?? null,
+    customer: { email: order.customer?.email ?? null, name: order.customer?.name ?? null },
+    locale: order.locale,
+    expiresAt: new Date(order.expiresAt).toISOString(),
+    createdAt: iso((order as { createdAt?: Date }).createdAt),
+    payment: p?.receiptNumber
+      ? {
+          receiptNumber: p.receiptNumber ?? null,
+          authCode: p.authCode ?? null,
+          paidAt: iso(p.paidAt),
+          card: card
+            ? {
+                brand: card.brand ?? null,
+                last4: card.last4 ?? null,
+                expMonth: card.expMonth ?? null,
+                expYear: card.expYear ?? null,
+                country: card.country ?? null,
+              }
+            : null,
+        }
+      : null,
+    cancelledAt: iso(order.cancelledAt),
+    expiredAt: iso(order.expiredAt),
+  };
+}
+
+/** `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`: t is the attempt time, so a retry is re-signed. */
+export function signatureHeader(secret: string, body: string, t: number): string {
+  const v1 = createHmac('sha256', secret).update(`${t}.${body}`).digest('hex');
+  return `t=${t},v1=${v1}`;
+}
+
+export interface AttemptResult {
+  ok: boolean;
+  statusCode?: number;
+  error?: string;
+  durationMs: number;
+}
+
+export interface PostOptions {
+  url: string;
+  secret: string;
+  eventId: string;
+  body: string;
+  now: Date;
+  timeoutMs: number;
+}
+
+/**
+ * One POST, bounded by `timeoutMs` from connect to the end of the response. Redirects are not
+ * followed (a 3xx is not an acknowledgement, and following would resend the body elsewhere).
+ */
+export async function postWebhook(o: PostOptions): Promise<AttemptResult> {
+  const started = performance.now();
+  const t = Math.floor(o.now.getTime() / 1000);
+  try {
+    const res = await fetch(o.url, {
+      method: 'POST',
+      redirect: 'manual',
+      signal: AbortSignal.timeout(Math.min(o.timeoutMs, MAX_WEBHOOK_TIMEOUT_MS)),
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'paymail-webhooks/1',
+        'paymail-event-id': o.eventId,
+        [SIGNATURE_HEADER]: signatureHeader(o.secret, o.body, t),
+      },
+      body: o.body,
+    });
+    // The answer's body is of no interest; drop it so the connection is released.
+    await res.body?.cancel().catch(() => {});
+    const ok = res.status >= 200 && res.status < 300;
+    return { ok, statusCode: res.status, durationMs: Math.round(performance.now() - started) };
+  } catch (err) {
+    const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+    const error =
+      e.name === 'TimeoutError' || e.name === 'AbortError'
+        ? `timeout after ${o.timeoutMs} ms`
+        : [e.cause?.code, e.cause?.message ?? e.message].filter(Boolean).join(' ');
+    return { ok: false, error: error.slice(0, 300) || 'request failed', durationMs: Math.round(performance.now() - started) };
+  }
+}

@@ -1,0 +1,144 @@
+// Test harness for the back-office integration tests (not a test file itself): an in-process
+// paymail HTTP app with the back office mounted on a real port, and a small cookie-keeping HTTP
+// client that logs in through the real forms (CSRF tokens included).
+import http from 'node:http';
+import { type AddressInfo } from 'node:net';
+import path from 'node:path';
+import { type LinkKey } from '../../src/domain/pay-link.ts';
+import { createBackofficeRouter } from '../../src/http/backoffice/backoffice.routes.ts';
+import { createBackofficeViews } from '../../src/http/backoffice/backoffice.views.ts';
+import { createHttpApp } from '../../src/http/app.ts';
+import { deriveCsrfKey } from '../../src/http/middleware/csrf.ts';
+import { createViews } from '../../src/http/views.ts';
+import { createLogger } from '../../src/logger.ts';
+import { createSandboxAcquirer } from '../../src/services/acquirer/sandbox-acquirer.ts';
+import { createBackofficeAuthService, type BackofficeAuthDeps } from '../../src/services/backoffice-auth.service.ts';
+import { createCheckoutService, type CheckoutService } from '../../src/services/checkout.service.ts';
+import { createOrderAdminService } from '../../src/services/order-admin.service.ts';
+import { createOrderService, type OrderService } from '../../src/services/order.service.ts';
+
+export const KEYS: LinkKey[] = [{ kid: 'bo1', secret: 'backoffice-test-secret-backoffice-test-secret' }];
+export const MAIL_DOMAIN = 'paymail.test';
+export const MAX_DAYS = 60;
+
+export interface BackofficeApp {
+  base: string;
+  orders: OrderService;
+  checkout: CheckoutService;
+  router: ReturnType<typeof createBackofficeRouter>;
+  close(): Promise<void>;
+}
+
+/** One paymail HTTP instance (checkout + back office) on 127.0.0.1:<random>. */
+export async function startBackofficeApp(opts: { now?: () => Date; auth?: BackofficeAuthDeps } = {}): Promise<BackofficeApp> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const templatesDir = path.resolve('templates');
+  const now = opts.now ?? (() => new Date());
+  const orders = createOrderService({ publicUrl: base, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: MAX_DAYS, linkKeys: KEYS, now });
+  const checkout = createCheckoutService({
+    acquirer: createSandboxAcquirer({ latencyMs: 5 }),
+    linkKeys: KEYS,
+    mailDomain: MAIL_DOMAIN,
+    linkFor: orders.linkFor,
+  });
+  const router = createBackofficeRouter({
+    auth: createBackofficeAuthService({ now, ...opts.auth }),
+    orderAdmin: createOrderAdminService({ orders, maxLinkLifetimeDays: MAX_DAYS, now }),
+    views: createBackofficeViews(templatesDir),
+    production: false,
+    maxLinkLifetimeDays: MAX_DAYS,
+    now,
+  });
+  const app = createHttpApp({
+    logger: createLogger('silent'),
+    views: createViews({ templatesDir }),
+    checkout: { service: checkout, csrfKey: deriveCsrfKey(KEYS[0]!.secret) },
+    extraRouters: [router],
+    production: false,
+  });
+  server.on('request', app.callback());
+  return {
+    base,
+    orders,
+    checkout,
+    router,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+export interface Reply {
+  status: number;
+  location: string;
+  html: string;
+  headers: Headers;
+  setCookies: string[];
+}
+
+/** A browser stand-in: keeps cookies, follows nothing, reads CSRF tokens from the last page. */
+export class BoClient {
+  readonly cookies: Map<string, string>;
+  base: string;
+  csrf = '';
+
+  constructor(base: string, cookies = new Map<string, string>()) {
+    this.base = base;
+    this.cookies = cookies;
+  }
+
+  /** The same browser (cookie jar) talking to another instance. */
+  on(base: string): BoClient {
+    const c = new BoClient(base, this.cookies);
+    c.csrf = this.csrf;
+    return c;
+  }
+
+  async request(method: 'GET' | 'POST', pathAndQuery: string, form?: Record<string, string>): Promise<Reply> {
+    const headers: Record<string, string> = { accept: 'text/html' };
+    if (this.cookies.size) headers['cookie'] = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    if (form) headers['content-type'] = 'application/x-www-form-urlencoded';
+    const res = await fetch(`${this.base}${pathAndQuery}`, {
+      method,
+      redirect: 'manual',
+      headers,
+      ...(form ? { body: new URLSearchParams(form).toString() } : {}),
+    });
+    const setCookies = res.headers.getSetCookie();
+    for (const c of setCookies) {
+      const [pair] = c.split(';');
+      const i = pair!.indexOf('=');
+      const name = pair!.slice(0, i);
+      const value = pair!.slice(i + 1);
+      if (/Max-Age=0/i.test(c) || value === '') this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+    const html = res.headers.get('content-type')?.includes('html') ? await res.text() : '';
+    const token = /name="_csrf" value="([^"]+)"/.exec(html)?.[1];
+    if (token) this.csrf = token;
+    return { status: res.status, location: res.headers.get('location') ?? '', html, headers: res.headers, setCookies };
+  }
+
+  get(p: string): Promise<Reply> {
+    return this.request('GET', p);
+  }
+
+  /** POSTs a form with the current CSRF token unless the form sets its own `_csrf`. */
+  post(p: string, form: Record<string, string> = {}): Promise<Reply> {
+    return this.request('POST', p, { _csrf: this.csrf, ...form });
+  }
+
+  async login(email: string, password: string): Promise<Reply> {
+    await this.get('/backoffice/login');
+    const r = await this.post('/backoffice/login', { email, password });
+    if (r.status === 303) await this.get('/backoffice/orders'); // picks up the session's CSRF token
+    return r;
+  }
+}
+
+/** Text of the page without tags, for assertions on what a person reads. */
+export const textOf = (html: string): string =>
+  html.replace(/<[^>]+>/g, ' ').replace(/&amp;/g, '&').replace(/&#x27;/g, "'").replace(/&quot;/g, '"').replace(/\s+/g, ' ');
