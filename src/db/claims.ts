@@ -54,3 +54,23 @@ export async function unappliedClaims(kind: string, olderThanMs: number, now = n
     .limit(500)
     .lean();
 }
+
+/**
+ * A claim that expires: for work items whose holder may die between claiming and recording the
+ * claim in the item (crash, lost write). `key` is taken if nobody holds it; if the newest holder's
+ * claim is older than `leaseMs` and the caller still sees the item unchanged, the next generation
+ * (`key:g1`, `key:g2`, …) is claimed instead — again an insert, so exactly one caller takes over.
+ * Callers must re-check the item after winning (its state decides, the claim only referees).
+ */
+export async function claimLease(key: string, leaseMs: number, info: ClaimInfo = {}, now = new Date()): Promise<boolean> {
+  if (await claimOnce(key, info, now)) return true;
+  const escaped = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const held = await Claim.find({ _id: { $regex: `^${escaped}(:g\\d+)?$` } }, { _id: 1, at: 1 }).lean<Array<{ _id: string; at: Date }>>();
+  let newest = { gen: 0, at: new Date(0) };
+  for (const c of held) {
+    const gen = Number(/:g(\d+)$/.exec(c._id)?.[1] ?? 0);
+    if (gen >= newest.gen) newest = { gen, at: new Date(c.at) };
+  }
+  if (now.getTime() - newest.at.getTime() < leaseMs) return false;
+  return claimOnce(`${key}:g${newest.gen + 1}`, info, now);
+}

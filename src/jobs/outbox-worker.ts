@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { isAppError } from '../domain/errors.ts';
 import { type QueryFilter } from 'mongoose';
-import { claimOnce } from '../db/claims.ts';
+import { claimLease } from '../db/claims.ts';
 import { Outbox, type OutboxDoc } from '../db/models/outbox.model.ts';
 import { type Logger } from '../logger.ts';
 import { outboxEvents } from '../mail/outbox.ts';
@@ -95,7 +95,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
     lastPollAt = Date.now();
     for (const c of candidates) {
       const attempts = c.attempts ?? 0;
-      if (!(await claimOnce(`outbox:${String(c._id)}:${attempts}`, { owner: ownerId }, at))) continue;
+      if (!(await claimLease(`outbox:${String(c._id)}:${attempts}`, leaseMs, { owner: ownerId }, at))) continue;
       const doc = await Outbox.findOneAndUpdate(
         { _id: c._id, attempts, ...due },
         { $set: { status: 'sending', leaseUntil: new Date(at.getTime() + leaseMs), leaseOwner: ownerId, attempts: attempts + 1 } },

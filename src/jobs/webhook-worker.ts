@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { type QueryFilter } from 'mongoose';
-import { claimOnce } from '../db/claims.ts';
+import { claimLease } from '../db/claims.ts';
 import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
 import { WebhookAttempt, WebhookDelivery, type WebhookDeliveryDoc } from '../db/models/webhook.model.ts';
 import { type Logger } from '../logger.ts';
@@ -68,7 +68,7 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
     lastPollAt = Date.now();
     for (const c of candidates) {
       const attempts = c.attempts ?? 0;
-      if (!(await claimOnce(`webhook:${c._id}:${attempts}`, { owner: ownerId }, at))) continue;
+      if (!(await claimLease(`webhook:${c._id}:${attempts}`, leaseMs, { owner: ownerId }, at))) continue;
       const doc = await WebhookDelivery.findOneAndUpdate(
         { _id: c._id, attempts, ...due },
         { $set: { status: 'sending', leaseUntil: new Date(at.getTime() + leaseMs), leaseOwner: ownerId, attempts: attempts + 1 } },

@@ -7,7 +7,7 @@ import { AppError, isAppError, type FieldProblem } from '../domain/errors.ts';
 import { batchFormat, parseBatch } from '../domain/batch.ts';
 import { parseCommand } from '../domain/commands.ts';
 import { readOrderMail, type OrderDraft } from '../domain/order-mail.ts';
-import { claimOnce } from '../db/claims.ts';
+import { claimLease } from '../db/claims.ts';
 import { InboundMessage, type InboundMessageDoc } from '../db/models/inbound-message.model.ts';
 import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
@@ -202,7 +202,7 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     const current = await InboundMessage.findOne({ _id: id, ...claimable }, { attempts: 1 }).lean<InboundMessageDoc>();
     if (!current) return null;
     const attempts = current.attempts ?? 0;
-    if (!(await claimOnce(`inbound:${id}:${attempts}`, {}, at))) return null;
+    if (!(await claimLease(`inbound:${id}:${attempts}`, leaseMs, {}, at))) return null;
     return InboundMessage.findOneAndUpdate(
       { _id: id, attempts, ...claimable },
       { $set: { status: 'processing', leaseUntil: new Date(at.getTime() + leaseMs), attempts: attempts + 1 } },
@@ -253,7 +253,8 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     // MIME parsing runs in the parse pool's workers (server.ts); without one, on this thread.
     const parseMail = deps.parseMail ?? parseInboundMail;
     const mail = await parseMail(toBuffer(msg.raw));
-    const subject = mail.subject ?? '';
+    // Capped: a hostile subject (hundreds of kB) must not travel into orders and reply mails.
+    const subject = (mail.subject ?? '').slice(0, 500);
     const messageId = mail.messageId ?? msg.messageId ?? undefined;
     const source = { inboundMessageId: id, ...(messageId ? { messageId } : {}), subject };
     const ctx = { defaultCurrency: merchant.currency, now: now(), maxLifetimeDays: deps.maxLinkLifetimeDays, timeZone: merchant.timezone };
