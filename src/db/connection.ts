@@ -5,7 +5,7 @@ import { type Config } from '../config.ts';
 import { ensureFerretdb } from './ferretdb-build.ts';
 import { findRunning, startEmbeddedFerretdb, type EmbeddedDb } from './embedded-ferretdb.ts';
 import { Claim } from './claims.ts';
-import { InboundMessage } from './models/inbound-message.model.ts';
+import { InboundMessage, InboundRaw } from './models/inbound-message.model.ts';
 import { Merchant } from './models/merchant.model.ts';
 import { MerchantUser } from './models/merchant-user.model.ts';
 import { Order } from './models/order.model.ts';
@@ -23,7 +23,7 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, Outbox, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure];
+export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, InboundRaw, Outbox, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure];
 
 export async function connectDatabase(
   config: Pick<Config, 'mongodbUri' | 'dataDir' | 'ferretdbBin'>,

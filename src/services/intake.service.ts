@@ -2,13 +2,13 @@
 // door answers 250 only after it returns); processing runs afterwards, is claimed with a lease,
 // and is resumable, so a crash between "stored" and "order created" loses nothing.
 import { createHash } from 'node:crypto';
-import { type QueryFilter } from 'mongoose';
+import mongoose, { type QueryFilter } from 'mongoose';
 import { AppError, isAppError, type FieldProblem } from '../domain/errors.ts';
 import { batchFormat, parseBatch } from '../domain/batch.ts';
 import { parseCommand } from '../domain/commands.ts';
 import { readOrderMail, type OrderDraft } from '../domain/order-mail.ts';
 import { claimLease } from '../db/claims.ts';
-import { InboundMessage, type InboundMessageDoc } from '../db/models/inbound-message.model.ts';
+import { InboundMessage, InboundRaw, type InboundMessageDoc } from '../db/models/inbound-message.model.ts';
 import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
 import { type Logger } from '../logger.ts';
@@ -152,19 +152,25 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     const messageId = extractMessageId(req.raw);
     const messageKey = messageId ?? `sha256:${createHash('sha256').update(req.raw).digest('hex')}`;
     let result: StoreResult;
+    // Raw bytes first, then the small metadata document that makes the message exist; both before
+    // the 250. A crash in between leaves an orphan raw document, never a message without bytes.
+    const _id = new mongoose.Types.ObjectId();
     try {
       const doc = await withTimeout(
-        InboundMessage.create({
-          merchantId: req.merchantId,
-          door: req.door,
-          messageKey,
-          messageId,
-          envelope: req.envelope,
-          raw: req.raw,
-          size: req.raw.length,
-          status: 'received',
-          receivedAt: now(),
-        }),
+        (async () => {
+          await InboundRaw.create({ _id, raw: req.raw });
+          return InboundMessage.create({
+            _id,
+            merchantId: req.merchantId,
+            door: req.door,
+            messageKey,
+            messageId,
+            envelope: req.envelope,
+            size: req.raw.length,
+            status: 'received',
+            receivedAt: now(),
+          });
+        })(),
         storeTimeoutMs,
       );
       result = { id: String(doc._id), duplicate: false };
@@ -172,6 +178,8 @@ export function createIntakeService(deps: IntakeServiceDeps) {
       if ((e as { code?: number }).code !== 11000) {
         throw new AppError('INTAKE_STORE_UNAVAILABLE', 'the message could not be stored', { smtpCode: 451, httpStatus: 503, cause: e });
       }
+      // A duplicate delivery: the bytes we just wrote are not needed.
+      await InboundRaw.deleteOne({ _id }).catch(() => {});
       const existing = await InboundMessage.findOne({ merchantId: req.merchantId, messageKey }, { _id: 1 }).lean();
       if (!existing) throw new AppError('INTAKE_STORE_UNAVAILABLE', 'the message could not be stored', { smtpCode: 451, cause: e });
       result = { id: String(existing._id), duplicate: true };
@@ -252,7 +260,8 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     const id = String(msg._id);
     // MIME parsing runs in the parse pool's workers (server.ts); without one, on this thread.
     const parseMail = deps.parseMail ?? parseInboundMail;
-    const mail = await parseMail(toBuffer(msg.raw));
+    const stored = await InboundRaw.findById(msg._id).lean<{ raw: unknown }>();
+    const mail = await parseMail(toBuffer(stored?.raw ?? msg.raw));
     // Capped: a hostile subject (hundreds of kB) must not travel into orders and reply mails.
     const subject = (mail.subject ?? '').slice(0, 500);
     const messageId = mail.messageId ?? msg.messageId ?? undefined;

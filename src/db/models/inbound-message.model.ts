@@ -16,7 +16,12 @@ const InboundMessageSchema = new Schema(
       /** MX door: the SPF/DKIM/DMARC/ARC summary that admitted the message. */
       auth: { type: Schema.Types.Mixed },
     },
-    raw: { type: Buffer, required: true },
+    /**
+     * Legacy/inline copy of the raw bytes. New messages keep them in `inbound_raw` (same _id):
+     * FerretDB rewrites a whole document on every update, so status changes must not carry
+     * megabytes of mail with them.
+     */
+    raw: { type: Buffer },
     size: { type: Number, required: true },
     status: { type: String, enum: ['received', 'processing', 'processed', 'failed'], required: true, default: 'received' },
     leaseUntil: { type: Date },
@@ -36,3 +41,12 @@ InboundMessageSchema.index({ status: 1, receivedAt: 1 });
 
 export type InboundMessageDoc = InferSchemaType<typeof InboundMessageSchema> & { _id: mongoose.Types.ObjectId };
 export const InboundMessage = mongoose.model('InboundMessage', InboundMessageSchema, 'inbound_messages');
+
+/** The raw bytes of an inbound message, written once before the SMTP answer and never updated. */
+const InboundRawSchema = new Schema(
+  {
+    raw: { type: Buffer, required: true },
+  },
+  { versionKey: false },
+);
+export const InboundRaw = mongoose.model('InboundRaw', InboundRawSchema, 'inbound_raw');
