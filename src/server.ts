@@ -10,6 +10,7 @@ import { createBackofficeRouter } from './http/backoffice/backoffice.routes.ts';
 import { createBackofficeViews } from './http/backoffice/backoffice.views.ts';
 import { devMailRouter } from './http/dev/dev-mail.routes.ts';
 import { createProofRouter } from './http/proof/proof.routes.ts';
+import { createOpsRouter } from './http/ops.routes.ts';
 import { deriveCsrfKey } from './http/middleware/csrf.ts';
 import { createViews } from './http/views.ts';
 import { loadSmtpTls } from './inbound/tls.ts';
@@ -18,6 +19,7 @@ import { createMxServer, findMerchantByAlias } from './inbound/mx-server.ts';
 import { close as closeSmtp, listen as listenSmtp } from './inbound/smtp-common.ts';
 import { createSubmissionServer } from './inbound/submission-server.ts';
 import { createExpiryJob } from './jobs/expiry.job.ts';
+import { createRecapJob } from './jobs/recap.job.ts';
 import { createOutboxWorker } from './jobs/outbox-worker.ts';
 import { createWebhookWorker } from './jobs/webhook-worker.ts';
 import { type Logger } from './logger.ts';
@@ -28,6 +30,8 @@ import { createSandboxAcquirer } from './services/acquirer/sandbox-acquirer.ts';
 import { createBackofficeAuthService } from './services/backoffice-auth.service.ts';
 import { createCheckoutService } from './services/checkout.service.ts';
 import { createEventsService } from './services/events.service.ts';
+import { createMerchantAdminService } from './services/merchant-admin.service.ts';
+import { createRefundService } from './services/refund.service.ts';
 import { createReceiptProofs } from './services/receipt-proof.service.ts';
 import { loadReceiptKeys } from './services/signing-keys.ts';
 import { createIntakeService } from './services/intake.service.ts';
@@ -101,8 +105,9 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     // HTTP: checkout (and /dev/mail when mail is captured in development).
     // 'proof': the signed payment proof on the receipt page.
     const views = createViews({ templatesDir: TEMPLATES_DIR, namespaces: ['checkout', 'proof'] });
+    const acquirer = createSandboxAcquirer();
     const checkout = createCheckoutService({
-      acquirer: createSandboxAcquirer(),
+      acquirer,
       linkKeys,
       mailDomain: config.mailDomain,
       linkFor: (o) => orders.linkFor(o),
@@ -113,11 +118,16 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     const backoffice = createBackofficeRouter({
       auth: createBackofficeAuthService(),
       orderAdmin: createOrderAdminService({ orders, maxLinkLifetimeDays: config.maxLinkLifetimeDays, events }),
+      refunds: createRefundService({ acquirer, events }),
+      merchantAdmin: createMerchantAdminService({ maxLinkLifetimeDays: config.maxLinkLifetimeDays }),
+      checkout,
       views: createBackofficeViews(TEMPLATES_DIR),
       production: config.production,
       maxLinkLifetimeDays: config.maxLinkLifetimeDays,
     });
-    const extraRouters = [backoffice, createProofRouter({ keys: receiptKeys, proofs, templatesDir: TEMPLATES_DIR }), ...(!config.production && transport.mode === 'capture' ? [devMailRouter()] : [])];
+    // /readyz and /metrics (src/http/ops.routes.ts; /healthz is in app.ts).
+    const ops = createOpsRouter({ outboxHealthy: () => worker.healthy() });
+    const extraRouters = [ops, backoffice, createProofRouter({ keys: receiptKeys, proofs, templatesDir: TEMPLATES_DIR }), ...(!config.production && transport.mode === 'capture' ? [devMailRouter()] : [])];
     const app = createHttpApp({ logger, views, checkout: { service: checkout, csrfKey: deriveCsrfKey(linkKeys[0]!.secret) }, extraRouters, production: config.production, proxy: config.trustProxy });
     const httpServer = http.createServer(app.callback());
     await new Promise<void>((resolve, reject) => {
@@ -187,6 +197,10 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     });
     expiry.start();
     cleanups.push(() => expiry.stop());
+    // Daily recaps (claims make it once per merchant and day across instances and restarts).
+    const recapJob = createRecapJob({ mailDomain: config.mailDomain, logger });
+    recapJob.start();
+    cleanups.push(() => recapJob.stop());
 
     const ports = { http: (httpServer.address() as AddressInfo).port, submission: submissionPort, mx: mxPort };
     logger.info(

@@ -6,13 +6,15 @@ import { connectDatabase } from '../db/connection.ts';
 import { isAppError } from '../domain/errors.ts';
 import { createMerchantService } from '../services/merchant.service.ts';
 import { RECEIPT_USAGE, runReceiptCli } from './receipt.ts';
+import { RECAP_USAGE, runRecapCli } from './recap.ts';
 
 const USAGE = `usage:
   paymail merchant create --name NAME --email ADDRESS [--sender-domain D]... [--currency EUR]
                           [--locale en] [--timezone Europe/Rome] [--delivery merchant|customer]
                           [--webhook-url URL] [--json]
   paymail merchant list [--json]
-${RECEIPT_USAGE}`;
+${RECEIPT_USAGE}
+${RECAP_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -21,6 +23,17 @@ async function main(argv: string[]): Promise<number> {
   if (!group || group === '--help' || group === 'help' || group === '-h') {
     process.stdout.write(`${USAGE}\n`);
     return group ? 0 : 2;
+  }
+  if (group === 'recap') {
+    const config = loadConfig();
+    return runRecapCli(
+      [command ?? '', ...rest],
+      { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), progress: process.stderr.isTTY === true },
+      {
+        mailDomain: config.mailDomain,
+        connect: () => connectDatabase(config, { log: (l) => process.stderr.write(`${l}\n`), reuseRunning: true }),
+      },
+    );
   }
   if (group === 'receipt') {
     return runReceiptCli([command ?? '', ...rest], {

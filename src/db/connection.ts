@@ -15,6 +15,7 @@ import { Challenge } from './models/challenge.model.ts';
 import { Session } from './models/session.model.ts';
 import { LoginFailure } from './models/login-attempt.model.ts';
 import { WebhookAttempt, WebhookDelivery } from './models/webhook.model.ts';
+import { Refund } from './models/refund.model.ts';
 
 export interface Database {
   connection: mongoose.Connection;
@@ -23,7 +24,7 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, InboundRaw, Outbox, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure];
+export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, InboundRaw, Outbox, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure, Refund];
 
 export async function connectDatabase(
   config: Pick<Config, 'mongodbUri' | 'dataDir' | 'ferretdbBin'>,

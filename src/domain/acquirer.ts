@@ -60,4 +60,18 @@ export interface Acquirer {
   completeChallenge(req: ChallengeCompletion): Promise<AuthorizeResult>;
   /** Releases an authorisation that will not be captured (e.g. it lost a race for the order). */
   void(authCode: string): Promise<void>;
+  /**
+   * Gives back (part of) a captured payment. Optional so that test doubles of the authorisation
+   * path need not implement it; the refund service refuses refunds without it.
+   */
+  refund?(req: RefundRequest): Promise<RefundResult>;
 }
+
+export interface RefundRequest {
+  /** The authorisation code of the payment being refunded. */
+  authCode: string;
+  amountMinor: number;
+  currency: string;
+}
+
+export type RefundResult = { ok: true; refundId: string } | { ok: false; code: string; message: string };

@@ -65,3 +65,12 @@ export function localDayBounds(date: string, timeZone: string): LocalDay {
   const end = localTime(addDays(date, 1), 0, timeZone);
   return { date, start, end, hours: (end.getTime() - start.getTime()) / 3600_000 };
 }
+
+/** ISO 8601 local time with its offset ("2026-10-25T02:30:00+01:00"), for CSV exports. */
+export function localIso(at: Date, timeZone: string): string {
+  const offset = zoneOffset(at, timeZone);
+  const wall = new Date(Math.floor(at.getTime() / 1000) * 1000 + offset).toISOString().slice(0, 19);
+  const sign = offset < 0 ? '-' : '+';
+  const abs = Math.abs(offset) / 60_000;
+  return `${wall}${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+}

@@ -140,13 +140,21 @@ export function parseAmount(input: string, defaultCurrency: string, explicitCurr
 /** Formats minor units for a locale with Intl (e.g. "€ 129,90" for it, "€129.90" for en). */
 export function formatMoney(amountMinor: number, currency: string, locale = 'en'): string {
   const digits = minorUnits(currency);
-  return new Intl.NumberFormat(locale, {
-    style: 'currency',
-    currency,
-    minimumFractionDigits: digits,
-    maximumFractionDigits: digits,
-  }).format(amountMinor / 10 ** digits);
+  // Building an Intl.NumberFormat costs far more than using one (bench P3): cached, bounded.
+  const key = `${locale}|${currency}`;
+  let f = MONEY_FORMATS.get(key);
+  if (!f) {
+    f = new Intl.NumberFormat(locale, {
+      style: 'currency',
+      currency,
+      minimumFractionDigits: digits,
+      maximumFractionDigits: digits,
+    });
+    if (MONEY_FORMATS.size < 1_000) MONEY_FORMATS.set(key, f);
+  }
+  return f.format(amountMinor / 10 ** digits);
 }
+const MONEY_FORMATS = new Map<string, Intl.NumberFormat>();
 
 /** Major-unit string with a dot, for CSV and machine-readable places ("129.90"). */
 export function toMajorString(amountMinor: number, currency: string): string {

@@ -13,6 +13,7 @@ import {
 } from 'smtp-server';
 import { isAppError } from '../domain/errors.ts';
 import { type Logger } from '../logger.ts';
+import { countSmtpReply } from '../metrics.ts';
 import { type IntakeService, type StoreRequest } from '../services/intake.service.ts';
 
 /** Protocol limits of a door; every field has a production default. */
@@ -138,15 +139,24 @@ export function createSmtpDoor(spec: SmtpDoorSpec): SMTPServer {
     logger: false,
 
     onConnect(session, callback) {
-      if (state.closing) return callback(smtpError(421, SHUTTING_DOWN));
+      if (state.closing) {
+        countSmtpReply(spec.door, 'connect', 421);
+        return callback(smtpError(421, SHUTTING_DOWN));
+      }
       callback();
     },
 
     onMailFrom(address, session, callback) {
-      if (state.closing) return callback(smtpError(421, SHUTTING_DOWN));
+      if (state.closing) {
+        countSmtpReply(spec.door, 'mail', 421);
+        return callback(smtpError(421, SHUTTING_DOWN));
+      }
       // smtp-server checks SIZE against `size` too; kept here so the limit holds with hideSize.
       const declared = address.args ? Number(address.args.SIZE) : NaN;
-      if (declared > limit) return callback(tooBig(limit));
+      if (declared > limit) {
+        countSmtpReply(spec.door, 'mail', 552);
+        return callback(tooBig(limit));
+      }
       state.transactions.set(session, session.envelope);
       callback();
     },
@@ -154,13 +164,23 @@ export function createSmtpDoor(spec: SmtpDoorSpec): SMTPServer {
     onRcptTo(address, session, callback) {
       const tried = (rcptAttempts.get(session.envelope) ?? 0) + 1;
       rcptAttempts.set(session.envelope, tried);
-      if (tried > limits.maxRecipients) return callback(smtpError(452, `4.5.3 too many recipients (at most ${limits.maxRecipients})`));
+      if (tried > limits.maxRecipients) {
+        countSmtpReply(spec.door, 'rcpt', 452);
+        return callback(smtpError(452, `4.5.3 too many recipients (at most ${limits.maxRecipients})`));
+      }
       const slog = sessionLog(session);
       Promise.resolve()
         .then(() => spec.acceptRecipient(address, session, slog))
         .then(
-          () => callback(),
-          (err: unknown) => callback(toReply(err, slog)),
+          () => {
+            countSmtpReply(spec.door, 'rcpt', 250);
+            callback();
+          },
+          (err: unknown) => {
+            const reply = toReply(err, slog);
+            countSmtpReply(spec.door, 'rcpt', reply.responseCode);
+            callback(reply);
+          },
         );
     },
 
@@ -169,9 +189,13 @@ export function createSmtpDoor(spec: SmtpDoorSpec): SMTPServer {
       readMessage(stream, limit)
         .then((raw) => spec.deliver(raw, session, slog))
         .then(
-          (text) => callback(null, text),
+          (text) => {
+            countSmtpReply(spec.door, 'data', 250);
+            callback(null, text);
+          },
           (err: unknown) => {
             const reply = toReply(err, slog);
+            countSmtpReply(spec.door, 'data', reply.responseCode);
             if (reply.responseCode === 552) slog.info({ limit }, 'message refused: too big');
             callback(reply);
           },

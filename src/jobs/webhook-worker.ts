@@ -88,7 +88,7 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
 
   async function handle(doc: WebhookDeliveryDoc): Promise<void> {
     const dlog = log.child({ eventId: doc._id, type: doc.type, attempt: doc.attempts });
-    const merchant = await Merchant.findById(doc.merchantId, { webhookUrl: 1, webhookSecret: 1 }).lean<MerchantDoc>();
+    const merchant = await Merchant.findById(doc.merchantId, { webhookUrl: 1, webhookSecret: 1, previousWebhookSecret: 1, previousSecretUntil: 1 }).lean<MerchantDoc>();
     const started = now();
     let result: AttemptResult;
     // The URL and secret are read per attempt: a merchant fixing its endpoint or rotating its
@@ -98,6 +98,11 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
       result = await postWebhook({
         url: merchant.webhookUrl,
         secret: merchant.webhookSecret,
+        // Signed with the old secret too while the rotation's grace period lasts.
+        previousSecret:
+          merchant.previousWebhookSecret && merchant.previousSecretUntil && merchant.previousSecretUntil > started
+            ? merchant.previousWebhookSecret
+            : undefined,
         eventId: doc._id,
         body: doc.body,
         now: started,

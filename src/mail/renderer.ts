@@ -7,14 +7,15 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import Handlebars from 'handlebars';
 import mjml2html from 'mjml';
-import QRCode from 'qrcode';
+import { qrPng } from './qr-png.ts';
 import { z } from 'zod';
 import { brandName, maskCard } from '../domain/card.ts';
 import { AppError } from '../domain/errors.ts';
 import { formatMoney, isCurrency } from '../domain/money.ts';
+import { renderBarChart } from '../domain/recap-chart.ts';
 import { type MailTemplate } from './outbox.ts';
 
-export const MAIL_TEMPLATES: readonly MailTemplate[] = ['paylink', 'receipt-customer', 'receipt-merchant', 'intake-reply', 'reminder', 'order-expired', 'command-reply'];
+export const MAIL_TEMPLATES: readonly MailTemplate[] = ['paylink', 'receipt-customer', 'receipt-merchant', 'intake-reply', 'reminder', 'order-expired', 'command-reply', 'daily-recap'];
 export const MAIL_LOCALES = ['en', 'it', 'fr', 'de', 'es'] as const;
 export const DEFAULT_TIME_ZONE = 'Europe/Rome';
 
@@ -24,6 +25,8 @@ export interface MailAttachment {
   contentType: string;
   /** Content-ID referenced from the HTML as `cid:<cid>` (inline image). */
   cid: string;
+  /** 'attachment' for files the reader saves (the recap CSV); inline images by default. */
+  disposition?: 'inline' | 'attachment';
 }
 
 export interface RenderedMail {
@@ -174,6 +177,33 @@ const CommandReplyData = z.object({
   timeZone,
 });
 
+/** The daily recap (src/services/recap.service.ts builds it; RecapData is the same shape). */
+const RecapCard = z.object({ brand: text, last4: text, country: text }).nullish();
+const RecapTotal = z.object({ currency, count: z.number().int(), totalMinor: z.number().int() });
+const RecapMoneyItem = z.object({ at: isoDate, reference: z.string(), orderId: text, amountMinor: z.number().int(), currency, card: RecapCard });
+const RecapMoneyList = z.object({ totals: z.array(RecapTotal).default([]), count: z.number().int().default(0), items: z.array(RecapMoneyItem).default([]) });
+const DailyRecapData = z.object({
+  merchantName: z.string(),
+  date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+  timeZone,
+  hours: z.number().default(24),
+  orders: z.array(RecapTotal.extend({ status: z.string() })).default([]),
+  payments: RecapMoneyList,
+  refunds: RecapMoneyList.default({ totals: [], count: 0, items: [] }),
+  failed: z.object({
+    count: z.number().int(),
+    items: z.array(
+      z.object({ at: isoDate, reference: z.string(), amountMinor: z.number().int(), currency, outcome: z.string(), declineCode: text, card: RecapCard }),
+    ),
+  }),
+  expired: z.object({
+    count: z.number().int(),
+    items: z.array(z.object({ at: isoDate, reference: z.string(), amountMinor: z.number().int(), currency, customer: text })),
+  }),
+  chart: z.object({ currency, days: z.array(z.object({ date: z.string(), totalMinor: z.number().int(), count: z.number().int() })) }),
+  csv: z.object({ filename: z.string(), content: z.string() }).nullish(),
+});
+
 // ---- formatting ----
 
 type Strings = Record<string, unknown>;
@@ -184,10 +214,16 @@ interface Ctx {
   timeZone: string;
 }
 
+// Intl formatters are costly to build (bench P3): zones once checked and formatters are cached.
+const VALID_ZONES = new Set<string>();
+const DATE_TIME_FORMATS = new Map<string, Intl.DateTimeFormat>();
+
 function validTimeZone(tz: string | null | undefined): string {
   if (!tz) return DEFAULT_TIME_ZONE;
+  if (VALID_ZONES.has(tz)) return tz;
   try {
     new Intl.DateTimeFormat('en', { timeZone: tz });
+    if (VALID_ZONES.size < 1_000) VALID_ZONES.add(tz);
     return tz;
   } catch {
     return DEFAULT_TIME_ZONE;
@@ -196,15 +232,22 @@ function validTimeZone(tz: string | null | undefined): string {
 
 export function formatDateTime(date: Date, intl: string, timeZone: string): string {
   // Explicit parts rather than dateStyle so the zone name can be shown: readers may live elsewhere.
-  return new Intl.DateTimeFormat(intl, {
-    year: 'numeric',
-    month: 'long',
-    day: 'numeric',
-    hour: '2-digit',
-    minute: '2-digit',
-    timeZone,
-    timeZoneName: 'short',
-  }).format(date);
+  const key = `${intl}|${timeZone}`;
+  let f = DATE_TIME_FORMATS.get(key);
+  if (!f) {
+    f = new Intl.DateTimeFormat(intl, {
+      year: 'numeric',
+      month: 'long',
+      day: 'numeric',
+      hour: '2-digit',
+      minute: '2-digit',
+      timeZone,
+      timeZoneName: 'short',
+    });
+    // Bounded: locales × zones seen; a hostile zone list cannot grow it without end.
+    if (DATE_TIME_FORMATS.size < 1_000) DATE_TIME_FORMATS.set(key, f);
+  }
+  return f.format(date);
 }
 
 function countryName(code: string, intl: string): string {
@@ -254,6 +297,8 @@ interface Prepared {
   pick?: Record<string, string>;
   view: Record<string, unknown>;
   qrLink?: string;
+  /** Files and inline images this mail carries besides the QR code. */
+  attachments?: MailAttachment[];
 }
 
 type Preparer = (data: Record<string, unknown>, ctx: Ctx, t: Strings) => Prepared;
@@ -297,7 +342,64 @@ function receiptPreparer(template: 'receipt-customer' | 'receipt-merchant'): Pre
   };
 }
 
+function recapPreparer(raw: Record<string, unknown>, ctx: Ctx, t: Strings): Prepared {
+  const d = parse(DailyRecapData, 'daily-recap', raw);
+  const group = (k: string) => (t[k] && typeof t[k] === 'object' ? (t[k] as Record<string, string>) : {});
+  const str = (k: string) => (typeof t[k] === 'string' ? (t[k] as string) : '');
+  const money = (minor: number, cur: string) => formatMoney(minor, cur, ctx.intl);
+  // The calendar date itself, not an instant: formatted in UTC so no zone shifts it.
+  const day = (iso: string, weekday: 'long' | 'short') =>
+    new Intl.DateTimeFormat(ctx.intl, weekday === 'long' ? { weekday, year: 'numeric', month: 'long', day: 'numeric', timeZone: 'UTC' } : { weekday, day: 'numeric', timeZone: 'UTC' }).format(new Date(`${iso}T12:00:00Z`));
+  const time = (at: Date) => new Intl.DateTimeFormat(ctx.intl, { hour: '2-digit', minute: '2-digit', timeZone: ctx.timeZone, timeZoneName: 'short' }).format(at);
+  const card = (c: z.output<typeof RecapCard>) => (c && c.last4 ? maskCard(brandName(c.brand), c.last4).trim() : '');
+  const sum = (totals: Array<{ currency: string; totalMinor: number }>) => totals.map((x) => money(x.totalMinor, x.currency)).join(' + ') || money(0, d.chart.currency);
+  const more = (shown: number, count: number) => (count > shown ? fill(str('more'), { n: count - shown }) : '');
+  const date = day(d.date, 'long');
+  const payments = d.payments.items.map((p) => ({ time: time(p.at), reference: p.reference, amount: money(p.amountMinor, p.currency), card: card(p.card), country: p.card?.country ? countryName(p.card.country, ctx.intl) : '' }));
+  const refunds = d.refunds.items.map((p) => ({ time: time(p.at), reference: p.reference, amount: money(p.amountMinor, p.currency), card: card(p.card) }));
+  const outcomes = group('outcomes');
+  const failed = d.failed.items.map((f) => ({ time: time(f.at), reference: f.reference, amount: money(f.amountMinor, f.currency), outcome: [outcomes[f.outcome] ?? f.outcome, f.declineCode].filter(Boolean).join(' · '), card: card(f.card) }));
+  const expired = d.expired.items.map((e) => ({ time: time(e.at), reference: e.reference, amount: money(e.amountMinor, e.currency), customer: e.customer }));
+  const statuses = group('statuses');
+  const chartCid = `recap-chart.${d.date}@paymail`;
+  const attachments: MailAttachment[] = [
+    { filename: `recap-chart-${d.date}.png`, contentType: 'image/png', cid: chartCid, content: renderBarChart(d.chart.days.map((x) => x.totalMinor)) },
+  ];
+  if (d.csv) attachments.push({ filename: d.csv.filename, contentType: 'text/csv; charset=utf-8', cid: '', disposition: 'attachment', content: Buffer.from(`\uFEFF${d.csv.content}`, 'utf8') });
+  return {
+    vars: {
+      merchant: d.merchantName,
+      date,
+      payments: d.payments.count,
+      total: sum(d.payments.totals),
+      failed: d.failed.count,
+      expired: d.expired.count,
+      zone: ctx.timeZone,
+      currency: d.chart.currency,
+      file: d.csv?.filename ?? '',
+    },
+    view: {
+      dayNote: d.hours > 24 ? str('longDay') : d.hours < 24 ? str('shortDay') : '',
+      paymentTotals: d.payments.totals.map((x) => ({ count: x.count, total: money(x.totalMinor, x.currency) })),
+      orders: d.orders.map((o) => ({ status: statuses[o.status] ?? o.status, count: o.count, total: money(o.totalMinor, o.currency) })),
+      payments,
+      paymentsMore: more(payments.length, d.payments.count),
+      refunds,
+      refundsMore: more(refunds.length, d.refunds.count),
+      failed,
+      failedMore: more(failed.length, d.failed.count),
+      expired,
+      expiredMore: more(expired.length, d.expired.count),
+      chartCid,
+      chartDays: d.chart.days.map((x) => ({ day: day(x.date, 'short'), total: money(x.totalMinor, d.chart.currency), count: x.count })),
+      hasCsv: Boolean(d.csv),
+    },
+    attachments,
+  };
+}
+
 const PREPARERS: Record<MailTemplate, Preparer> = {
+  'daily-recap': recapPreparer,
   paylink(raw, ctx) {
     const d = parse(PaylinkData, 'paylink', raw);
     const amount = formatMoney(d.amountMinor, d.currency, ctx.intl);
@@ -553,15 +655,11 @@ export async function createMailRenderer(opts: MailRendererOptions): Promise<Mai
         filename: 'pay-link-qr.png',
         contentType: 'image/png',
         cid: qrCid,
-        content: await QRCode.toBuffer(prep.qrLink, {
-          type: 'png',
-          errorCorrectionLevel: 'M',
-          margin: 1,
-          width: 360,
-          color: { dark: '#111827', light: '#ffffff' },
-        }),
+        // 1-bit PNG written directly (src/mail/qr-png.ts): qrcode's RGBA PNG was most of the render's CPU.
+        content: qrPng(prep.qrLink, { errorCorrectionLevel: 'M', margin: 1, width: 360, dark: '#111827', light: '#ffffff' }),
       });
     }
+    attachments.push(...(prep.attachments ?? []));
     const model = {
       ...prep.view,
       _ctx: ctx,

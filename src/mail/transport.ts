@@ -79,8 +79,9 @@ function mailOptions(msg: OutboundMessage) {
       filename: a.filename,
       content: a.content,
       contentType: a.contentType,
-      cid: a.cid,
-      contentDisposition: 'inline',
+      // Without a Content-ID a file goes to multipart/mixed, where clients list it as an attachment.
+      ...(a.cid ? { cid: a.cid } : {}),
+      contentDisposition: a.disposition ?? 'inline',
     })),
   };
 }

@@ -130,7 +130,7 @@ function createKeyedQueue() {
 
 /** What a won close claim applies to the order (stored on the claim; no dotted keys). */
 interface PaidClose {
-  payment: { receiptNumber: string; authCode: string; paidAt: Date; card: StoredCard };
+  payment: { receiptNumber: string; authCode: string; paidAt: Date; card: StoredCard; moto?: boolean };
   customerEmail?: string;
   attempt: Record<string, unknown>;
   holder: string;
@@ -266,8 +266,11 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
     await deps.events?.paymentSucceeded(order, merchant, { proof });
   }
 
-  /** Checks the card, asks the acquirer, and records the outcome on the order. */
-  async function pay(target: OpenOrder, form: CheckoutForm, clientIp: string): Promise<PayResult> {
+  /**
+   * Checks the card, asks the acquirer, and records the outcome on the order. `moto`: keyed in by
+   * an operator in the back office (mail/telephone order); marked on the attempt and the payment.
+   */
+  async function pay(target: OpenOrder, form: CheckoutForm, clientIp: string, opts: { moto?: boolean } = {}): Promise<PayResult> {
     const valid = validate(target.order, form);
     if (!valid.ok) return { kind: 'invalid', problems: valid.problems };
     return serialised(target.order._id, async () => {
@@ -277,7 +280,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
       if (!order || order.status !== 'pending' || order.expiresAt <= now()) return { kind: 'closed', order };
       const limited = await rateLimit(order._id, clientIp);
       if (limited) return limited;
-      return authorizeAndRecord(order, target.merchant, valid.card, valid.email, clientIp);
+      return authorizeAndRecord(order, target.merchant, valid.card, valid.email, clientIp, opts.moto === true);
     });
   }
 
@@ -338,6 +341,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
     card: CheckedCard,
     email: string | undefined,
     clientIp: string,
+    moto = false,
   ): Promise<PayResult> {
     const result = await deps.acquirer.authorize({
       orderId: order._id,
@@ -345,7 +349,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
       currency: order.currency,
       card: { number: card.number, cvc: card.cvc, expMonth: card.expMonth, expYear: card.expYear, holder: card.holder },
     });
-    return settle(order, merchant, result, { kept: storedCard(card), holder: card.holder, email, clientIp });
+    return settle(order, merchant, result, { kept: storedCard(card), holder: card.holder, email, clientIp, ...(moto ? { moto } : {}) });
   }
 
   /** Records what the acquirer answered (first request or after a challenge) and acts on it. */
@@ -353,11 +357,11 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
     order: OrderDoc,
     merchant: MerchantDoc,
     result: AuthorizeResult,
-    ctx: { kept: StoredCard; holder: string; email: string | undefined; clientIp: string; challengeId?: string },
+    ctx: { kept: StoredCard; holder: string; email: string | undefined; clientIp: string; challengeId?: string; moto?: boolean },
   ): Promise<PayResult> {
     const { kept, clientIp } = ctx;
     const at = now();
-    const base = { at, card: kept, clientIp, ...(ctx.challengeId ? { challengeId: ctx.challengeId } : {}) };
+    const base = { at, card: kept, clientIp, ...(ctx.challengeId ? { challengeId: ctx.challengeId } : {}), ...(ctx.moto ? { moto: true } : {}) };
 
     if (result.outcome === 'declined' || result.outcome === 'error') {
       await recordAttempt(order._id, { ...base, outcome: result.outcome, declineCode: result.code, message: result.message });
@@ -389,7 +393,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
     }
 
     const close: PaidClose = {
-      payment: { receiptNumber: newReceiptNumber(), authCode: result.authCode, paidAt: at, card: kept },
+      payment: { receiptNumber: newReceiptNumber(), authCode: result.authCode, paidAt: at, card: kept, ...(ctx.moto ? { moto: true } : {}) },
       ...(ctx.email ? { customerEmail: ctx.email } : {}),
       attempt: { ...base, outcome: 'approved', authCode: result.authCode },
       holder: ctx.holder,

@@ -77,10 +77,14 @@ export function webhookOrder(order: OrderDoc): WebhookOrder {
   };
 }
 
-/** `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`: t is the attempt time, so a retry is re-signed. */
-export function signatureHeader(secret: string, body: string, t: number): string {
-  const v1 = createHmac('sha256', secret).update(`${t}.${body}`).digest('hex');
-  return `t=${t},v1=${v1}`;
+/**
+ * `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`: t is the attempt time, so a retry is
+ * re-signed. During the grace period after a secret rotation a second `v1=` signed with the
+ * previous secret follows, so a verifier still holding the old secret keeps accepting.
+ */
+export function signatureHeader(secret: string, body: string, t: number, previousSecret?: string): string {
+  const sign = (key: string) => createHmac('sha256', key).update(`${t}.${body}`).digest('hex');
+  return previousSecret ? `t=${t},v1=${sign(secret)},v1=${sign(previousSecret)}` : `t=${t},v1=${sign(secret)}`;
 }
 
 export interface AttemptResult {
@@ -93,6 +97,8 @@ export interface AttemptResult {
 export interface PostOptions {
   url: string;
   secret: string;
+  /** The secret before the last rotation, while its grace period lasts. */
+  previousSecret?: string | undefined;
   eventId: string;
   body: string;
   now: Date;
@@ -115,7 +121,7 @@ export async function postWebhook(o: PostOptions): Promise<AttemptResult> {
         'content-type': 'application/json',
         'user-agent': 'paymail-webhooks/1',
         'paymail-event-id': o.eventId,
-        [SIGNATURE_HEADER]: signatureHeader(o.secret, o.body, t),
+        [SIGNATURE_HEADER]: signatureHeader(o.secret, o.body, t, o.previousSecret),
       },
       body: o.body,
     });

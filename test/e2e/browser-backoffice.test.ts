@@ -1,65 +1,38 @@
 // The back office in a real browser (Debian's Chromium driven by playwright-core) against paymail
 // started as a process: the admin printed by `paymail merchant create` logs in with JavaScript
 // off, finds a mailed order, cancels it, downloads the CSV; a viewer sees no actions; the list
-// fits a phone. Screenshots go to test-output/screenshots/.
+// fits a phone; an operator takes a card by phone (MoTo) and refunds part of it through the form.
+// Screenshots go to test-output/screenshots/.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort } from '../../src/db/embedded-ferretdb.ts';
+import { type Browser, type Page } from 'playwright-core';
 import { MerchantUser } from '../../src/db/models/merchant-user.model.ts';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
+import { Refund } from '../../src/db/models/refund.model.ts';
 import { hashPassword } from '../../src/domain/password.ts';
 import { useTestDatabase } from '../helpers/db.ts';
-import { runCli, startPaymail, type PaymailProcess } from '../helpers/paymail-process.ts';
-import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
+import { launchChromium, SHOTS, startE2eApp, type E2eApp, type E2eMerchant } from '../helpers/e2e-app.ts';
+import { type PaymailProcess } from '../helpers/paymail-process.ts';
+import { type SmtpSink } from '../helpers/smtp-sink.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SHOTS = path.resolve(import.meta.dirname, '../../test-output/screenshots');
 
 describe('e2e: back office in a real browser', function () {
   this.timeout(120_000);
   const db = useTestDatabase();
+  let e2e: E2eApp;
   let sink: SmtpSink;
   let app: PaymailProcess;
   let browser: Browser;
-  let dataDir: string;
   let base: string;
-  let merchant: { id: string; inboundAddress: string; smtpUser: string; smtpPassword: string; adminEmail: string; adminPassword: string };
+  let merchant: E2eMerchant;
   const references: string[] = [];
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      if (process.env.CI) throw new Error(`Chromium not found at ${CHROMIUM}`);
-      this.skip();
-    }
-    await mkdir(SHOTS, { recursive: true });
-    sink = await startSmtpSink();
-    dataDir = await mkdtemp(path.join(os.tmpdir(), 'paymail-bo-browser-'));
-    const httpPort = await freePort();
-    base = `http://localhost:${httpPort}`;
-    const env = {
-      MONGODB_URI: db.uri(),
-      DATA_DIR: dataDir,
-      HTTP_PORT: String(httpPort),
-      PUBLIC_URL: base,
-      SMTP_SUBMISSION_PORT: '0',
-      SMTP_MX_PORT: '0',
-      OUTBOUND_SMTP_URL: sink.url,
-      MAIL_DOMAIN: 'paymail.test',
-    };
-    const cli = await runCli(['merchant', 'create', '--name', 'Hotel Bellavista', '--email', 'desk@bellavista.example', '--json'], env);
-    assert.equal(cli.code, 0, cli.stderr);
-    merchant = JSON.parse(cli.stdout);
-    app = await startPaymail(env);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-        '--disable-sync', '--no-first-run', '--disable-quic'],
-    });
+    browser = await launchChromium(() => this.skip());
+    e2e = await startE2eApp(db.uri(), { name: 'Hotel Bellavista', email: 'desk@bellavista.example' });
+    ({ sink, app, merchant, base } = e2e);
     // Three orders arrive by mail through the submission door, as merchants send them.
     const smtp = nodemailer.createTransport({
       host: '127.0.0.1',
@@ -83,9 +56,7 @@ describe('e2e: back office in a real browser', function () {
 
   after(async () => {
     await browser?.close();
-    if (app) assert.equal(await app.stop(), 0);
-    await sink?.close();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await e2e?.stop();
   });
 
   async function logIn(page: Page, email: string, password: string) {
@@ -173,6 +144,80 @@ describe('e2e: back office in a real browser', function () {
     await page.screenshot({ path: path.join(SHOTS, 'backoffice-order-viewer-375px.png'), fullPage: true });
     const res = await page.goto(`${base}/backoffice/export`);
     assert.equal(res?.status(), 403);
+    await ctx.close();
+  });
+
+  it('an operator takes a card by phone, then refunds part of it through the form', async () => {
+    await MerchantUser.create({ merchantId: merchant.id, email: 'desk2@bellavista.example', passwordHash: await hashPassword('operator password 1'), role: 'operator' });
+    const ctx = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1200, height: 900 } });
+    const page = await ctx.newPage();
+    await page.goto(`${base}/backoffice/login`);
+    await logIn(page, 'desk2@bellavista.example', 'operator password 1');
+    const target = references[2]!;
+    await page.getByRole('link', { name: target }).click();
+    await page.waitForLoadState();
+
+    await page.getByRole('link', { name: 'Take a card by phone' }).click();
+    await page.waitForLoadState();
+    await page.getByLabel('Name on the card').fill('Giulia Verdi');
+    await page.getByLabel('Card number').fill('4242 4242 4242 4242');
+    await page.getByLabel('Expiry (MM/YY)').fill('12/39');
+    await page.getByLabel('Security code').fill('123');
+    await page.getByLabel('Customer e-mail (for the receipt)').fill('giulia@example.org');
+    await page.screenshot({ path: path.join(SHOTS, 'backoffice-moto.png'), fullPage: true });
+    await page.getByRole('button', { name: /^Charge/ }).click();
+    await page.waitForLoadState();
+    assert.match((await page.getByRole('status').textContent()) ?? '', /The card was charged/);
+    const paid = (await Order.findOne({ reference: target }).lean<OrderDoc>())!;
+    assert.equal(paid.status, 'paid');
+    assert.equal(paid.payment?.moto, true);
+
+    await page.getByLabel(/Amount to refund/).fill('250,00');
+    await page.getByLabel('Reason (optional)').fill('one night cancelled');
+    await page.getByRole('button', { name: 'Refund' }).click();
+    await page.waitForLoadState();
+    assert.match((await page.getByRole('status').textContent()) ?? '', /The refund was made/);
+    assert.match((await page.locator('.timeline').textContent()) ?? '', /Refunded €250\.00/);
+    assert.match((await page.locator('.refunded').textContent()) ?? '', /partially refunded/);
+    await page.screenshot({ path: path.join(SHOTS, 'backoffice-refund.png'), fullPage: true });
+
+    // More than what is left is refused on the page, nothing refunded.
+    await page.getByLabel(/Amount to refund/).fill('1000,01');
+    await page.getByRole('button', { name: 'Refund' }).click();
+    await page.waitForLoadState();
+    assert.match((await page.getByRole('alert').textContent()) ?? '', /more than can still be refunded/);
+    const refunds = await Refund.find({ orderId: paid._id }).lean();
+    assert.deepEqual(refunds.map((r) => [r.amountMinor, r.by]), [[25_000, 'desk2@bellavista.example']]);
+    await ctx.close();
+  });
+
+  it('an admin changes the recap hour, rotates the webhook secret and adds a user', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+    const page = await ctx.newPage();
+    await page.goto(`${base}/backoffice/login`);
+    await logIn(page, merchant.adminEmail, merchant.adminPassword);
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.waitForLoadState();
+    await page.getByLabel(/Hour of the daily recap/).fill('8');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.waitForLoadState();
+    assert.match((await page.getByRole('status').textContent()) ?? '', /The settings were saved/);
+    await page.getByRole('button', { name: 'Create a new secret' }).click();
+    await page.waitForLoadState();
+    assert.match((await page.locator('#new-secret').textContent()) ?? '', /whsec_/);
+    await page.screenshot({ path: path.join(SHOTS, 'backoffice-settings.png'), fullPage: true });
+
+    await page.getByRole('link', { name: 'Users' }).click();
+    await page.waitForLoadState();
+    await page.getByLabel('E-mail', { exact: true }).fill('night@bellavista.example');
+    await page.locator('#new-role').selectOption('accountant');
+    await page.getByRole('button', { name: 'Add user' }).click();
+    await page.waitForLoadState();
+    assert.match((await page.locator('#new-user').textContent()) ?? '', /night@bellavista\.example was added/);
+    await page.screenshot({ path: path.join(SHOTS, 'backoffice-users.png'), fullPage: true });
+    await page.getByRole('link', { name: 'Webhooks' }).click();
+    await page.waitForLoadState();
+    await page.screenshot({ path: path.join(SHOTS, 'backoffice-webhooks.png'), fullPage: true });
     await ctx.close();
   });
 });

@@ -6,69 +6,37 @@
 // final page go to test-output/screenshots/.
 import assert from 'node:assert/strict';
 import mongoose from 'mongoose';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort } from '../../src/db/embedded-ferretdb.ts';
+import { type Browser, type Page } from 'playwright-core';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
 import { useTestDatabase } from '../helpers/db.ts';
-import { runCli, startPaymail, type PaymailProcess } from '../helpers/paymail-process.ts';
-import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
+import { launchChromium, SHOTS, startE2eApp, type E2eApp, type E2eMerchant } from '../helpers/e2e-app.ts';
+import { type PaymailProcess } from '../helpers/paymail-process.ts';
+import { type SmtpSink } from '../helpers/smtp-sink.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SHOTS = path.resolve(import.meta.dirname, '../../test-output/screenshots');
 
 describe('e2e: checkout in a real browser', function () {
   this.timeout(120_000);
   const db = useTestDatabase();
+  let e2e: E2eApp;
   let sink: SmtpSink;
   let app: PaymailProcess;
   let browser: Browser;
-  let dataDir: string;
-  let merchant: { inboundAddress: string; smtpUser: string; smtpPassword: string };
+  let merchant: E2eMerchant;
   let orderNo = 0;
   /** Every card number typed in this file (digits), for the scan at the end. */
   const typed = new Set<string>();
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      // CI installs Chromium (.ci/run) and must run these; a developer without it sees them pending.
-      if (process.env.CI) throw new Error(`Chromium not found at ${CHROMIUM}`);
-      this.skip();
-    }
-    await mkdir(SHOTS, { recursive: true });
-    sink = await startSmtpSink();
-    dataDir = await mkdtemp(path.join(os.tmpdir(), 'paymail-browser-'));
-    const httpPort = await freePort();
-    const env = {
-      MONGODB_URI: db.uri(),
-      DATA_DIR: dataDir,
-      HTTP_PORT: String(httpPort),
-      PUBLIC_URL: `http://localhost:${httpPort}`,
-      SMTP_SUBMISSION_PORT: '0',
-      SMTP_MX_PORT: '0',
-      OUTBOUND_SMTP_URL: sink.url,
-      MAIL_DOMAIN: 'paymail.test',
-    };
-    const cli = await runCli(['merchant', 'create', '--name', 'Teatro Verdi', '--email', 'box@verdi.example', '--json'], env);
-    assert.equal(cli.code, 0, cli.stderr);
-    merchant = JSON.parse(cli.stdout);
-    app = await startPaymail(env);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-        '--disable-sync', '--no-first-run', '--disable-quic'],
-    });
+    browser = await launchChromium(() => this.skip());
+    e2e = await startE2eApp(db.uri(), { name: 'Teatro Verdi', email: 'box@verdi.example' });
+    ({ sink, app, merchant } = e2e);
   });
 
   after(async () => {
     await browser?.close();
-    if (app) assert.equal(await app.stop(), 0);
-    await sink?.close();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await e2e?.stop();
   });
 
   /** Mails an order to the submission door and returns its pay-link from the pay-link mail. */

@@ -16,6 +16,10 @@ import { createBackofficeAuthService, type BackofficeAuthDeps } from '../../src/
 import { createCheckoutService, type CheckoutService } from '../../src/services/checkout.service.ts';
 import { createOrderAdminService } from '../../src/services/order-admin.service.ts';
 import { createOrderService, type OrderService } from '../../src/services/order.service.ts';
+import { createEventsService } from '../../src/services/events.service.ts';
+import { createMerchantAdminService } from '../../src/services/merchant-admin.service.ts';
+import { createRefundService, type RefundService } from '../../src/services/refund.service.ts';
+import { type SandboxAcquirer } from '../../src/services/acquirer/sandbox-acquirer.ts';
 
 export const KEYS: LinkKey[] = [{ kid: 'bo1', secret: 'backoffice-test-secret-backoffice-test-secret' }];
 export const MAIL_DOMAIN = 'paymail.test';
@@ -25,34 +29,44 @@ export interface BackofficeApp {
   base: string;
   orders: OrderService;
   checkout: CheckoutService;
+  refunds: RefundService;
+  acquirer: SandboxAcquirer;
   router: ReturnType<typeof createBackofficeRouter>;
   close(): Promise<void>;
 }
 
 /** One paymail HTTP instance (checkout + back office) on 127.0.0.1:<random>. */
-export async function startBackofficeApp(opts: { now?: () => Date; auth?: BackofficeAuthDeps } = {}): Promise<BackofficeApp> {
+export async function startBackofficeApp(opts: { now?: () => Date; auth?: BackofficeAuthDeps; logLines?: string[] } = {}): Promise<BackofficeApp> {
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const templatesDir = path.resolve('templates');
   const now = opts.now ?? (() => new Date());
   const orders = createOrderService({ publicUrl: base, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: MAX_DAYS, linkKeys: KEYS, now });
+  const acquirer = createSandboxAcquirer({ latencyMs: 5 });
+  const events = createEventsService({ now });
+  // Real receipts and events as in production (events are only queued for merchants with a webhook URL).
   const checkout = createCheckoutService({
-    acquirer: createSandboxAcquirer({ latencyMs: 5 }),
+    acquirer,
+    events,
     linkKeys: KEYS,
     mailDomain: MAIL_DOMAIN,
     linkFor: orders.linkFor,
   });
+  const refunds = createRefundService({ acquirer, events, now });
   const router = createBackofficeRouter({
     auth: createBackofficeAuthService({ now, ...opts.auth }),
     orderAdmin: createOrderAdminService({ orders, maxLinkLifetimeDays: MAX_DAYS, now }),
+    refunds,
+    merchantAdmin: createMerchantAdminService({ maxLinkLifetimeDays: MAX_DAYS, now }),
+    checkout,
     views: createBackofficeViews(templatesDir),
     production: false,
     maxLinkLifetimeDays: MAX_DAYS,
     now,
   });
   const app = createHttpApp({
-    logger: createLogger('silent'),
+    logger: opts.logLines ? createLogger('debug', { write: (line: string) => void opts.logLines!.push(line) }) : createLogger('silent'),
     views: createViews({ templatesDir }),
     checkout: { service: checkout, csrfKey: deriveCsrfKey(KEYS[0]!.secret) },
     extraRouters: [router],
@@ -63,6 +77,8 @@ export async function startBackofficeApp(opts: { now?: () => Date; auth?: Backof
     base,
     orders,
     checkout,
+    refunds,
+    acquirer,
     router,
     async close() {
       server.closeAllConnections();

@@ -7,6 +7,8 @@ import { ROLES, MerchantUser, type Role } from '../../src/db/models/merchant-use
 import { Merchant, type MerchantDoc } from '../../src/db/models/merchant.model.ts';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
 import { Outbox } from '../../src/db/models/outbox.model.ts';
+import { Refund } from '../../src/db/models/refund.model.ts';
+import { WebhookDelivery } from '../../src/db/models/webhook.model.ts';
 import { hashPassword } from '../../src/domain/password.ts';
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
@@ -15,6 +17,8 @@ import { BoClient, MAIL_DOMAIN, startBackofficeApp, textOf, type BackofficeApp, 
 const ALL: Role[] = ['viewer', 'operator', 'accountant', 'admin'];
 const OPERATIONS: Role[] = ['operator', 'admin'];
 const ACCOUNTING: Role[] = ['accountant', 'admin'];
+const ADMIN: Role[] = ['admin'];
+const CARD = { number: '4242 4242 4242 4242', expiry: '12/39', cvc: '123', holder: 'Anna Rossi', email: 'anna@example.org' };
 
 interface RouteCase {
   method: 'GET' | 'POST';
@@ -22,10 +26,33 @@ interface RouteCase {
   path: string;
   allowed: Role[];
   query?: string;
+  /** The order behind :id: open (default) or paid. */
+  order?: 'paid';
+  /** Values for the other path parameters (:userId, :eventId), made fresh per request. */
+  params?: (ctx: { merchantId: string; orderId: string }) => Promise<Record<string, string>>;
   form?: (ctx: { password: string }) => Record<string, string>;
   /** What an allowed request answers. */
-  expect: (r: Reply, ctx: { orderId: string }) => void | Promise<void>;
+  expect: (r: Reply, ctx: { orderId: string; params: Record<string, string> }) => void | Promise<void>;
 }
+
+let userSeq = 0;
+/** A fresh viewer of the merchant, for the user routes. */
+const freshUser = async ({ merchantId }: { merchantId: string }) => {
+  userSeq += 1;
+  const u = await MerchantUser.create({ merchantId, email: `staff${userSeq}@verdi.example`, passwordHash: 'x', role: 'viewer' });
+  return { userId: String(u._id) };
+};
+/** A dead webhook delivery of the merchant, for the replay route. */
+const deadDelivery = async ({ merchantId, orderId }: { merchantId: string; orderId: string }) => {
+  const eventId = `evt_matrix${++userSeq}`;
+  const at = new Date();
+  await WebhookDelivery.create({
+    _id: eventId, dedupeKey: `matrix:${eventId}`, type: 'order.expired', merchantId, orderId, body: '{}',
+    status: 'dead', attempts: 3, nextAttemptAt: at, giveUpAt: at,
+  });
+  return { eventId };
+};
+const SETTINGS_FORM = { delivery: 'merchant', linkLifetimeDays: '7', locale: 'en', timezone: 'Europe/Rome', recapHour: '7', senderDomains: '', webhookUrl: '' };
 
 const isPage = (title: RegExp) => (r: Reply) => {
   assert.equal(r.status, 200);
@@ -74,6 +101,84 @@ const MATRIX: RouteCase[] = [
     allowed: OPERATIONS,
     form: () => ({ expires: new Date(Date.now() + 20 * 86_400_000).toISOString().slice(0, 10) }),
     expect: redirectsTo(/\?done=extended$/),
+  },
+  {
+    method: 'POST',
+    path: '/backoffice/orders/:id/refund',
+    allowed: OPERATIONS,
+    order: 'paid',
+    form: () => ({ amount: '1,00', reason: 'matrix' }),
+    expect: async (r, { orderId }) => {
+      redirectsTo(/\?done=refunded$/)(r);
+      assert.equal(await Refund.countDocuments({ orderId }), 1);
+    },
+  },
+  { method: 'GET', path: '/backoffice/orders/:id/moto', allowed: OPERATIONS, expect: isPage(/Take a card by phone/) },
+  {
+    method: 'POST',
+    path: '/backoffice/orders/:id/moto',
+    allowed: OPERATIONS,
+    form: () => ({ ...CARD }),
+    expect: async (r, { orderId }) => {
+      redirectsTo(/\?done=motoPaid$/)(r);
+      const o = (await Order.findById(orderId).lean<OrderDoc>())!;
+      assert.equal(o.status, 'paid');
+      assert.equal(o.payment?.moto, true);
+    },
+  },
+  { method: 'GET', path: '/backoffice/settings', allowed: ADMIN, expect: isPage(/Orders and mails/) },
+  { method: 'POST', path: '/backoffice/settings', allowed: ADMIN, form: () => ({ ...SETTINGS_FORM }), expect: redirectsTo(/\?done=settingsSaved$/) },
+  {
+    method: 'POST',
+    path: '/backoffice/settings/webhook-secret',
+    allowed: ADMIN,
+    expect: (r) => {
+      assert.equal(r.status, 200);
+      assert.match(textOf(r.html), /Your new webhook secret/);
+    },
+  },
+  { method: 'GET', path: '/backoffice/users', allowed: ADMIN, expect: isPage(/Users and roles/) },
+  {
+    method: 'POST',
+    path: '/backoffice/users',
+    allowed: ADMIN,
+    form: () => ({ email: `new${++userSeq}@verdi.example`, role: 'viewer' }),
+    expect: (r) => {
+      assert.equal(r.status, 201);
+      assert.match(textOf(r.html), /Temporary password/);
+    },
+  },
+  {
+    method: 'POST',
+    path: '/backoffice/users/:userId/role',
+    allowed: ADMIN,
+    params: freshUser,
+    form: () => ({ role: 'accountant' }),
+    expect: async (r, { params }) => {
+      redirectsTo(/\?done=roleChanged$/)(r);
+      assert.equal((await MerchantUser.findById(params['userId']).lean())!.role, 'accountant');
+    },
+  },
+  {
+    method: 'POST',
+    path: '/backoffice/users/:userId/remove',
+    allowed: ADMIN,
+    params: freshUser,
+    expect: async (r, { params }) => {
+      redirectsTo(/\?done=userRemoved$/)(r);
+      assert.equal(await MerchantUser.countDocuments({ _id: params['userId'] }), 0);
+    },
+  },
+  { method: 'GET', path: '/backoffice/webhooks', allowed: ADMIN, expect: isPage(/Webhook log/) },
+  {
+    method: 'POST',
+    path: '/backoffice/webhooks/:eventId/replay',
+    allowed: ADMIN,
+    params: deadDelivery,
+    expect: async (r, { params }) => {
+      redirectsTo(/\?done=replayed$/)(r);
+      assert.equal((await WebhookDelivery.findById(params['eventId']).lean())!.status, 'pending');
+    },
   },
   { method: 'GET', path: '/backoffice/export', allowed: ACCOUNTING, expect: isPage(/Export orders \(CSV\)/) },
   {
@@ -142,6 +247,35 @@ describe('back office: roles on every route', function () {
     return r.order;
   }
 
+  async function orderFor(route: RouteCase): Promise<OrderDoc> {
+    const order = await openOrder();
+    if (route.order !== 'paid') return order;
+    const paid = await app.checkout.pay({ order, merchant }, CARD, '127.0.0.9');
+    assert.equal(paid.kind, 'paid');
+    return (await Order.findById(order._id).lean<OrderDoc>())!;
+  }
+
+  function urlFor(route: RouteCase, orderId: string, params: Record<string, string>): string {
+    let url = route.path.replace(':id', orderId);
+    for (const [k, v] of Object.entries(params)) url = url.replace(`:${k}`, v);
+    return url + (route.query ?? '');
+  }
+
+  /** Everything a denied request must leave as it was. */
+  async function state(orderId: string) {
+    const o = (await Order.findById(orderId).lean<OrderDoc>())!;
+    const m = (await Merchant.findById(merchant._id).lean<MerchantDoc>())!;
+    return {
+      order: { status: o.status, expiresAt: o.expiresAt.getTime(), attempts: o.attempts.length },
+      orders: await Order.countDocuments({ merchantId: merchant._id }),
+      outbox: await Outbox.countDocuments({}),
+      refunds: await Refund.countDocuments({}),
+      users: (await MerchantUser.find({ merchantId: merchant._id }).sort({ email: 1 }).lean()).map((u) => `${u.email}:${u.role}`),
+      merchant: { secret: m.webhookSecret, updatedAt: (m as { updatedAt?: Date }).updatedAt?.getTime() },
+      deliveries: (await WebhookDelivery.find({ merchantId: merchant._id }).sort({ _id: 1 }).lean()).map((d) => `${d._id}:${d.status}`),
+    };
+  }
+
   it('the matrix lists every route the router has', () => {
     const registered = new Set<string>();
     for (const layer of app.router.stack) {
@@ -156,50 +290,53 @@ describe('back office: roles on every route', function () {
       const allowed = route.allowed.includes(role);
       it(`${route.method} ${route.path} as ${role}: ${allowed ? 'allowed' : 'denied (403)'}`, async () => {
         const c = await clientFor(role);
-        const order = await openOrder();
-        const url = route.path.replace(':id', order._id) + (route.query ?? '');
-        const before = await Order.countDocuments({ merchantId: merchant._id });
-        const outboxBefore = await Outbox.countDocuments({});
+        const order = await orderFor(route);
+        const params = (await route.params?.({ merchantId: merchant._id, orderId: order._id })) ?? {};
+        const url = urlFor(route, order._id, params);
+        const before = await state(order._id);
         const r = route.method === 'GET' ? await c.get(url) : await c.post(url, route.form?.({ password }) ?? {});
         if (allowed) {
-          await route.expect(r, { orderId: order._id });
+          await route.expect(r, { orderId: order._id, params });
         } else {
           assert.equal(r.status, 403);
           assert.match(textOf(r.html), /Your role does not allow this/);
           // Denied means nothing happened.
-          const after = (await Order.findById(order._id).lean<OrderDoc>())!;
-          assert.equal(after.status, 'pending');
-          assert.equal(after.expiresAt.getTime(), order.expiresAt.getTime());
-          assert.equal(await Order.countDocuments({ merchantId: merchant._id }), before);
-          assert.equal(await Outbox.countDocuments({}), outboxBefore);
+          assert.deepEqual(await state(order._id), before);
         }
         if (route.path === '/backoffice/logout' && allowed) clients.delete(role);
       });
     }
     it(`${route.method} ${route.path} anonymously: sent to log in (303)`, async () => {
-      const order = await openOrder();
+      const order = await orderFor(route);
+      const params = (await route.params?.({ merchantId: merchant._id, orderId: order._id })) ?? {};
       const c = new BoClient(app.base);
-      const url = route.path.replace(':id', order._id) + (route.query ?? '');
+      const url = urlFor(route, order._id, params);
+      const before = await state(order._id);
       const r = route.method === 'GET' ? await c.get(url) : await c.post(url, { _csrf: 'x', ...(route.form?.({ password }) ?? {}) });
       assert.equal(r.status, 303);
       assert.match(r.location, /^\/backoffice\/login(\?next=|$)/);
-      assert.equal((await Order.findById(order._id).lean<OrderDoc>())!.status, 'pending');
+      assert.deepEqual(await state(order._id), before);
     });
   }
 
   it('hides actions a role may not use', async () => {
     const order = await openOrder();
-    const expectations: Array<[Role, { cancel: boolean; export: boolean; create: boolean }]> = [
-      ['viewer', { cancel: false, export: false, create: false }],
-      ['operator', { cancel: true, export: false, create: true }],
-      ['accountant', { cancel: false, export: true, create: false }],
-      ['admin', { cancel: true, export: true, create: true }],
+    const paid = await orderFor({ method: 'GET', path: '', allowed: [], order: 'paid', expect: () => {} });
+    const expectations: Array<[Role, { cancel: boolean; export: boolean; create: boolean; operations: boolean; admin: boolean }]> = [
+      ['viewer', { cancel: false, export: false, create: false, operations: false, admin: false }],
+      ['operator', { cancel: true, export: false, create: true, operations: true, admin: false }],
+      ['accountant', { cancel: false, export: true, create: false, operations: false, admin: false }],
+      ['admin', { cancel: true, export: true, create: true, operations: true, admin: true }],
     ];
     for (const [role, shows] of expectations) {
       const html = (await (await clientFor(role)).get(`/backoffice/orders/${order._id}`)).html;
       assert.equal(html.includes('/cancel"'), shows.cancel, `${role} cancel`);
       assert.equal(html.includes('href="/backoffice/export"'), shows.export, `${role} export`);
       assert.equal(html.includes('href="/backoffice/orders/new"'), shows.create, `${role} create`);
+      assert.equal(html.includes(`href="/backoffice/orders/${order._id}/moto"`), shows.operations, `${role} moto`);
+      for (const nav of ['settings', 'users', 'webhooks']) assert.equal(html.includes(`href="/backoffice/${nav}"`), shows.admin, `${role} ${nav}`);
+      const paidHtml = (await (await clientFor(role)).get(`/backoffice/orders/${paid._id}`)).html;
+      assert.equal(paidHtml.includes('id="refund-form"'), shows.operations, `${role} refund`);
     }
   });
 
@@ -209,8 +346,9 @@ describe('back office: roles on every route', function () {
       const mine = await openOrder();
       const admin = await clientFor('admin');
       assert.equal((await admin.get(`/backoffice/orders/${theirs._id}`)).status, 404);
-      for (const action of ['cancel', 'resend', 'extend']) {
-        const r = await admin.post(`/backoffice/orders/${theirs._id}/${action}`, { expires: '2099-01-01' });
+      assert.equal((await admin.get(`/backoffice/orders/${theirs._id}/moto`)).status, 404);
+      for (const action of ['cancel', 'resend', 'extend', 'refund', 'moto']) {
+        const r = await admin.post(`/backoffice/orders/${theirs._id}/${action}`, { expires: '2099-01-01', amount: '1', ...CARD });
         assert.equal(r.status, 404, action);
       }
       const after = (await Order.findById(theirs._id).lean<OrderDoc>())!;

@@ -50,7 +50,26 @@ const intakeReply = (over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
+const dailyRecap = () => ({
+  merchantName: 'Bottega Rossi',
+  date: '2031-02-10',
+  timeZone: 'Europe/Rome',
+  hours: 24,
+  orders: [{ status: 'paid', currency: 'EUR', count: 1, totalMinor: 12990 }],
+  payments: {
+    totals: [{ currency: 'EUR', count: 1, totalMinor: 12990 }],
+    count: 1,
+    items: [{ at: '2031-02-10T09:15:00.000Z', reference: 'A-1001', orderId: 'ord_1', amountMinor: 12990, currency: 'EUR', card: { brand: 'visa', last4: '4242', country: 'IT' } }],
+  },
+  refunds: { totals: [], count: 0, items: [] },
+  failed: { count: 0, items: [] },
+  expired: { count: 0, items: [] },
+  chart: { currency: 'EUR', days: [{ date: '2031-02-10', totalMinor: 12990, count: 1 }] },
+  csv: { filename: 'paymail-recap-2031-02-10.csv', content: 'record,amount\r\npayment,129.90\r\n' },
+});
+
 const DATA: Record<string, () => Record<string, unknown>> = {
+  'daily-recap': dailyRecap,
   paylink: () => paylink(),
   'receipt-customer': () => receipt(),
   'receipt-merchant': () => receipt(),
@@ -71,6 +90,7 @@ const DATA: Record<string, () => Record<string, unknown>> = {
 
 /** A word of each locale's subject that English does not have. */
 const SUBJECT_WORD: Record<string, Record<string, string>> = {
+  'daily-recap': { en: 'Daily recap', it: 'Riepilogo giornaliero', fr: 'Récapitulatif', de: 'Tagesübersicht', es: 'Resumen diario' },
   paylink: { en: 'Payment request', it: 'Richiesta di pagamento', fr: 'Demande de paiement', de: 'Zahlungsaufforderung', es: 'Solicitud de pago' },
   'receipt-customer': { en: 'Receipt', it: 'Ricevuta', fr: 'Reçu', de: 'Beleg', es: 'Recibo' },
   'receipt-merchant': { en: 'Payment received', it: 'Pagamento ricevuto', fr: 'Paiement reçu', de: 'Zahlung erhalten', es: 'Pago recibido' },

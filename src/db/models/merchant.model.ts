@@ -14,11 +14,16 @@ const MerchantSchema = new Schema(
     currency: { type: String, required: true, default: 'EUR' },
     locale: { type: String, required: true, default: 'en' },
     timezone: { type: String, required: true, default: 'Europe/Rome' },
+    /** Local hour (0-23, in `timezone`) when the daily recap of the previous day is mailed. */
+    recapHour: { type: Number, min: 0, max: 23, default: 7 },
     delivery: { type: String, enum: DELIVERY_MODES, required: true, default: 'merchant' },
     linkLifetimeDays: { type: Number, required: true, default: 7 },
     webhookUrl: { type: String },
     /** Used to sign webhooks, so it is kept (not hashed); shown to the operator at creation. */
     webhookSecret: { type: String, required: true },
+    /** After a rotation the old secret still signs (second v1=) until previousSecretUntil. */
+    previousWebhookSecret: { type: String },
+    previousSecretUntil: { type: Date },
     smtpUser: { type: String, required: true, unique: true },
     smtpPasswordHash: { type: String, required: true },
     status: { type: String, enum: ['active', 'suspended'], default: 'active' },

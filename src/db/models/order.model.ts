@@ -27,6 +27,8 @@ const AttemptSchema = new Schema(
     challengeId: String,
     card: CardSchema,
     clientIp: String,
+    /** Taken by an operator over the phone (mail/telephone order) in the back office. */
+    moto: Boolean,
   },
   { _id: false },
 );
@@ -70,6 +72,8 @@ const OrderSchema = new Schema(
       authCode: String,
       paidAt: Date,
       card: CardSchema,
+      /** Mail/telephone order: the card was keyed in by an operator in the back office. */
+      moto: Boolean,
     },
     cancelledAt: Date,
     expiredAt: Date,

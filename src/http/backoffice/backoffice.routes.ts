@@ -16,17 +16,30 @@ import { type OrderDraft } from '../../domain/order-draft.ts';
 import { newToken, tokensEqual, type AuthContext, type BackofficeAuthService } from '../../services/backoffice-auth.service.ts';
 import { SUPPORTED_LOCALES } from '../../services/merchant.service.ts';
 import { zonedDay, zonedDayEnd, type OrderAdminService, type OrderFilters } from '../../services/order-admin.service.ts';
+import { type CheckoutService } from '../../services/checkout.service.ts';
+import { type MerchantAdminService } from '../../services/merchant-admin.service.ts';
+import { type RefundService } from '../../services/refund.service.ts';
+import { formatMoney, toMajorString } from '../../domain/money.ts';
+import { ROLES } from '../../db/models/merchant-user.model.ts';
+import { DELIVERY_MODES } from '../../db/models/merchant.model.ts';
 import { type BackofficeViews } from './backoffice.views.ts';
-import { orderRow, orderSummary, pager, timeline } from './backoffice.view-model.ts';
+import { orderRow, orderSummary, pager, shortDate, timeline } from './backoffice.view-model.ts';
 import {
   ExportQuery,
   ExtendForm,
   LoginForm,
+  MotoForm,
   NewOrderForm,
   OrderFilterQuery,
   PasswordForm,
+  RefundForm,
+  RoleForm,
+  SettingsForm,
+  UserForm,
+  eventIdParam,
   orderIdParam,
   parse,
+  userIdParam,
 } from './backoffice.validators.ts';
 import { can, type Permission } from './permissions.ts';
 
@@ -44,11 +57,18 @@ const LOCALE = 'en';
 const DAY = 86_400_000;
 
 /** Notices shown after a redirect (?done=…); anything else in the query is ignored. */
-const NOTICES = ['cancelled', 'resent', 'extended', 'extendedCapped', 'created', 'passwordChanged'] as const;
+const NOTICES = [
+  'cancelled', 'resent', 'extended', 'extendedCapped', 'created', 'passwordChanged',
+  'refunded', 'motoPaid', 'settingsSaved', 'roleChanged', 'userRemoved', 'replayed',
+] as const;
 
 export interface BackofficeRouterDeps {
   auth: BackofficeAuthService;
   orderAdmin: OrderAdminService;
+  refunds: RefundService;
+  merchantAdmin: MerchantAdminService;
+  /** The checkout's payment path, reused for cards taken over the phone (MoTo). */
+  checkout: Pick<CheckoutService, 'pay'>;
   views: BackofficeViews;
   /** Secure cookies in production (HTTPS). */
   production: boolean;
@@ -66,7 +86,7 @@ function safeNext(next: string | undefined): string {
 }
 
 export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
-  const { auth: authService, orderAdmin, views } = deps;
+  const { auth: authService, orderAdmin, refunds, merchantAdmin, views } = deps;
   const now = deps.now ?? (() => new Date());
   const router = new Router({ prefix: BACKOFFICE_PREFIX });
   const t = (key: string, vars?: Record<string, unknown>) => views.t(LOCALE, key, vars);
@@ -83,6 +103,9 @@ export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
       { href: '/backoffice/orders', label: t('nav.orders'), key: 'orders', permission: 'orders.read' },
       { href: '/backoffice/orders/new', label: t('nav.newLink'), key: 'new', permission: 'orders.create' },
       { href: '/backoffice/export', label: t('nav.export'), key: 'export', permission: 'orders.export' },
+      { href: '/backoffice/settings', label: t('nav.settings'), key: 'settings', permission: 'settings' },
+      { href: '/backoffice/users', label: t('nav.users'), key: 'users', permission: 'users' },
+      { href: '/backoffice/webhooks', label: t('nav.webhooks'), key: 'webhooks', permission: 'settings' },
       { href: '/backoffice/password', label: t('nav.account'), key: 'account', permission: 'account' },
     ];
     return items.filter((i) => can(auth.user.role, i.permission)).map((i) => ({ ...i, current: i.key === current }));
@@ -339,21 +362,35 @@ export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
   async function renderDetail(ctx: Ctx, auth: AuthContext, id: string, status: number, problem?: string) {
     const m = auth.merchant;
     const { order, mails, link } = await orderAdmin.detail(m, id);
+    const { refunds: refundList, refundedMinor } = await refunds.forOrder(m, order._id);
+    const refundableMinor = order.status === 'paid' ? Math.max(0, order.amountMinor - refundedMinor) : 0;
     const open = order.status === 'pending' && order.expiresAt.getTime() > now().getTime();
     const role = auth.user.role;
     const actions = {
       cancel: order.status === 'pending' && can(role, 'orders.cancel'),
       resend: open && can(role, 'orders.resend'),
       extend: open && can(role, 'orders.extend'),
+      refund: refundableMinor > 0 && can(role, 'orders.refund'),
+      moto: open && can(role, 'orders.moto'),
     };
     page(ctx, status, 'order', {
       title: t('order.title', { reference: order.reference }),
       navKey: 'orders',
       order: orderSummary(views, order, LOCALE, m.timezone),
-      timeline: timeline(views, order, mails, LOCALE, m.timezone),
+      timeline: timeline(views, order, mails, LOCALE, m.timezone, refundList),
       link,
       problem,
-      actions: { ...actions, any: actions.cancel || actions.resend || actions.extend },
+      actions: { ...actions, any: actions.cancel || actions.resend || actions.extend || actions.refund || actions.moto },
+      refunded:
+        refundedMinor > 0
+          ? {
+              total: formatMoney(refundedMinor, order.currency, LOCALE),
+              label: refundableMinor === 0 ? t('refund.full') : t('refund.partial'),
+              refundable: refundableMinor > 0 ? formatMoney(refundableMinor, order.currency, LOCALE) : undefined,
+            }
+          : undefined,
+      refundDefault: toMajorString(refundableMinor, order.currency),
+      refundMax: formatMoney(refundableMinor, order.currency, LOCALE),
       extendDefault: zonedDay(new Date(Math.max(order.expiresAt.getTime(), now().getTime()) + m.linkLifetimeDays * DAY), m.timezone),
       extendMin: zonedDay(now(), m.timezone),
       extendMax: zonedDay(new Date(now().getTime() + deps.maxLinkLifetimeDays * DAY), m.timezone),
@@ -407,6 +444,250 @@ export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
       if (!form.expires) throw new AppError('DATE_INVALID', 'expected a date', { httpStatus: 422 });
       const { capped } = await orderAdmin.extend(auth.merchant, id, form.expires);
       return capped ? 'extendedCapped' : 'extended';
+    }),
+  );
+
+  router.post(
+    '/orders/:id/refund',
+    orderAction('orders.refund', async (ctx, auth, id) => {
+      const form = parse(RefundForm, ctx.request.body);
+      const { order } = await orderAdmin.detail(auth.merchant, id);
+      const amount = parseAmount(form.amount, order.currency);
+      if (!amount.ok || amount.money.currency !== order.currency) {
+        throw new AppError('REFUND_AMOUNT_INVALID', 'expected an amount in the currency of the order', { httpStatus: 422 });
+      }
+      const refund = await refunds.refund(auth.merchant, id, { amountMinor: amount.money.amountMinor, by: auth.user.email, reason: form.reason.trim() || undefined });
+      ctx.state.log.info({ orderId: id, refund: refund._id, amountMinor: refund.amountMinor }, 'refund done');
+      return 'refunded';
+    }),
+  );
+
+  // ---- MoTo: a card taken over the phone -----------------------------------------------------
+
+  async function motoTarget(auth: AuthContext, id: string) {
+    const { order } = await orderAdmin.detail(auth.merchant, id);
+    if (order.status !== 'pending' || order.expiresAt.getTime() <= now().getTime()) {
+      throw new AppError('ORDER_NOT_PAYABLE', `the order is ${order.status}`, { httpStatus: 409 });
+    }
+    return order;
+  }
+
+  /** The MoTo form; card number and CVC are never put back into the page. */
+  function renderMoto(ctx: Ctx, auth: AuthContext, order: Awaited<ReturnType<typeof motoTarget>>, status: number, extra: Record<string, unknown> = {}) {
+    page(ctx, status, 'moto', {
+      title: t('moto.title', { reference: order.reference }),
+      navKey: 'orders',
+      order: orderSummary(views, order, LOCALE, auth.merchant.timezone),
+      needsEmail: !order.customer?.email,
+      ...extra,
+    });
+  }
+
+  router.get(
+    '/orders/:id/moto',
+    guarded('orders.moto', async (ctx, auth) => renderMoto(ctx, auth, await motoTarget(auth, orderId(ctx)), 200, { values: { holder: '', email: '' } })),
+  );
+
+  router.post(
+    '/orders/:id/moto',
+    guarded('orders.moto', async (ctx, auth) => {
+      const id = orderId(ctx);
+      const order = await motoTarget(auth, id);
+      const form = parse(MotoForm, ctx.request.body);
+      const values = { holder: form.holder, email: form.email };
+      // The rate limits count per operator, not per office address (many operators share one).
+      const result = await deps.checkout.pay(
+        { order, merchant: auth.merchant },
+        { number: form.number, expiry: form.expiry, cvc: form.cvc, holder: form.holder, email: form.email || undefined },
+        `moto:${auth.user.id}`,
+        { moto: true },
+      );
+      // Logged: the outcome only, never the card.
+      ctx.state.log.info({ orderId: id, userId: auth.user.id, outcome: result.kind }, 'moto payment');
+      switch (result.kind) {
+        case 'paid':
+          return redirect(ctx, `${BACKOFFICE_PREFIX}/orders/${encodeURIComponent(id)}?done=motoPaid`);
+        case 'invalid':
+          return renderMoto(ctx, auth, order, 422, { values, problems: result.problems.map((p) => ({ field: p.field, message: p.message })) });
+        case 'refused':
+          return renderMoto(ctx, auth, order, 402, { values, problem: t(`decline.${result.code}`) });
+        case 'challenge':
+          return renderMoto(ctx, auth, order, 402, { values, problem: t('moto.challenge') });
+        case 'rate-limited':
+          ctx.set('Retry-After', String(result.retryAfterSec));
+          return renderMoto(ctx, auth, order, 429, { values, problem: t('moto.rateLimited', { minutes: Math.max(1, Math.ceil(result.retryAfterSec / 60)) }) });
+        default:
+          throw new AppError('ORDER_NOT_PAYABLE', 'the order was closed meanwhile', { httpStatus: 409 });
+      }
+    }),
+  );
+
+  // ---- settings, users, webhook log (admin) --------------------------------------------------
+
+  function settingsValues(m: MerchantDoc) {
+    return {
+      delivery: String(m.delivery),
+      linkLifetimeDays: String(m.linkLifetimeDays),
+      locale: m.locale,
+      timezone: m.timezone,
+      recapHour: String(m.recapHour ?? 7),
+      senderDomains: (m.senderDomains ?? []).join('\n'),
+      webhookUrl: m.webhookUrl ?? '',
+    };
+  }
+
+  function renderSettings(ctx: Ctx, auth: AuthContext, status: number, extra: { values?: ReturnType<typeof settingsValues>; problems?: Array<{ field: string; message: string }>; newSecret?: string; graceUntil?: string } = {}) {
+    const m = auth.merchant;
+    const values = extra.values ?? settingsValues(m);
+    page(ctx, status, 'settings', {
+      title: t('settings.title'),
+      navKey: 'settings',
+      values,
+      problems: extra.problems,
+      newSecret: extra.newSecret,
+      graceUntil: extra.graceUntil,
+      maxDays: deps.maxLinkLifetimeDays,
+      deliveries: DELIVERY_MODES.map((d) => ({ value: d, label: t(`delivery.${d}`), selected: d === values.delivery })),
+      locales: SUPPORTED_LOCALES.map((lc) => ({ value: lc, selected: lc === values.locale })),
+      previousValid:
+        m.previousWebhookSecret && m.previousSecretUntil && m.previousSecretUntil > now()
+          ? shortDate(m.previousSecretUntil, LOCALE, m.timezone)
+          : undefined,
+    });
+  }
+
+  router.get('/settings', guarded('settings', async (ctx, auth) => renderSettings(ctx, auth, 200)));
+
+  router.post(
+    '/settings',
+    guarded('settings', async (ctx, auth) => {
+      const form = parse(SettingsForm, ctx.request.body);
+      try {
+        await merchantAdmin.updateSettings(auth.merchant, form);
+      } catch (e) {
+        if (isAppError(e, 'SETTINGS_INVALID')) {
+          const problems = (e.details as { problems: Array<{ field: string; code: string; message: string }> }).problems;
+          return renderSettings(ctx, auth, 422, { values: { ...form }, problems: problems.map((p) => ({ field: p.field, message: t(`settings.problem.${p.code}`, { max: deps.maxLinkLifetimeDays }) })) });
+        }
+        throw e;
+      }
+      ctx.state.log.info({ userId: auth.user.id }, 'settings changed');
+      redirect(ctx, `${BACKOFFICE_PREFIX}/settings?done=settingsSaved`);
+    }),
+  );
+
+  router.post(
+    '/settings/webhook-secret',
+    guarded('settings', async (ctx, auth) => {
+      const { secret, previousValidUntil } = await merchantAdmin.rotateWebhookSecret(auth.merchant);
+      ctx.state.log.info({ userId: auth.user.id }, 'webhook secret rotated');
+      // Shown once, on this answer only (no redirect: the secret must not travel in a URL).
+      const fresh = { ...auth, merchant: { ...auth.merchant, webhookSecret: secret, previousSecretUntil: previousValidUntil } } as AuthContext;
+      renderSettings(ctx, fresh, 200, { newSecret: secret, graceUntil: shortDate(previousValidUntil, LOCALE, auth.merchant.timezone) });
+    }),
+  );
+
+  async function renderUsers(ctx: Ctx, auth: AuthContext, status: number, extra: { created?: { email: string; password: string }; problem?: string; values?: { email: string; role: string } } = {}) {
+    const users = await merchantAdmin.listUsers(auth.merchant);
+    const roleOptions = (current: string) => ROLES.map((r) => ({ value: r, label: t(`role.${r}`), selected: r === current }));
+    page(ctx, status, 'users', {
+      title: t('users.title'),
+      navKey: 'users',
+      users: users.map((u) => ({ ...u, roleLabel: t(`role.${u.role}`), self: u.id === auth.user.id, roles: roleOptions(u.role) })),
+      newRoles: roleOptions(extra.values?.role ?? 'viewer'),
+      values: extra.values ?? { email: '', role: 'viewer' },
+      created: extra.created,
+      problem: extra.problem,
+    });
+  }
+
+  router.get('/users', guarded('users', async (ctx, auth) => renderUsers(ctx, auth, 200)));
+
+  router.post(
+    '/users',
+    guarded('users', async (ctx, auth) => {
+      const form = parse(UserForm, ctx.request.body);
+      try {
+        const { user, password } = await merchantAdmin.addUser(auth.merchant, form.email, form.role);
+        ctx.state.log.info({ userId: auth.user.id, added: user.id, role: user.role }, 'user added');
+        // The temporary password is shown on this answer only.
+        return renderUsers(ctx, auth, 201, { created: { email: user.email, password } });
+      } catch (e) {
+        if (isAppError(e) && (e.httpStatus === 409 || e.httpStatus === 422)) {
+          return renderUsers(ctx, auth, e.httpStatus, { problem: t(`problem.${e.code}`), values: { email: form.email, role: form.role } });
+        }
+        throw e;
+      }
+    }),
+  );
+
+  /** A change to one user: done → the list (303); refused → the list with why. */
+  function userAction(run: (ctx: Ctx, auth: AuthContext, userId: string) => Promise<string>) {
+    return guarded('users', async (ctx, auth) => {
+      const userId = userIdParam.parse(ctx.params['userId'] ?? '');
+      if (!userId) throw new AppError('USER_NOT_FOUND', 'no such user', { httpStatus: 404 });
+      let notice: string;
+      try {
+        notice = await run(ctx, auth, userId);
+      } catch (e) {
+        if (isAppError(e) && (e.httpStatus === 409 || e.httpStatus === 422)) return renderUsers(ctx, auth, e.httpStatus, { problem: t(`problem.${e.code}`) });
+        throw e;
+      }
+      ctx.state.log.info({ userId: auth.user.id, target: userId, action: notice }, 'user changed');
+      redirect(ctx, `${BACKOFFICE_PREFIX}/users?done=${notice}`);
+    });
+  }
+
+  router.post(
+    '/users/:userId/role',
+    userAction(async (ctx, auth, userId) => {
+      await merchantAdmin.changeRole(auth.merchant, auth.user.id, userId, parse(RoleForm, ctx.request.body).role);
+      return 'roleChanged';
+    }),
+  );
+
+  router.post(
+    '/users/:userId/remove',
+    userAction(async (_ctx, auth, userId) => {
+      await merchantAdmin.removeUser(auth.merchant, auth.user.id, userId);
+      return 'userRemoved';
+    }),
+  );
+
+  router.get(
+    '/webhooks',
+    guarded('settings', async (ctx, auth) => {
+      const tz = auth.merchant.timezone;
+      const log = await merchantAdmin.webhookLog(auth.merchant);
+      page(ctx, 200, 'webhooks', {
+        title: t('webhooks.title'),
+        navKey: 'webhooks',
+        webhookUrl: auth.merchant.webhookUrl ?? '',
+        deliveries: log.map((d) => ({
+          id: d._id,
+          type: d.type,
+          orderId: d.orderId ?? '',
+          created: shortDate(d.createdAt, LOCALE, tz),
+          status: d.status,
+          statusLabel: t(`webhooks.status.${d.status}`),
+          attempts: d.attempts,
+          lastStatusCode: d.lastStatusCode ?? '',
+          lastError: d.lastError ?? '',
+          canReplay: d.status !== 'sending',
+          attemptList: d.attemptList.map((a) => ({ n: a.attempt, when: shortDate(a.at, LOCALE, tz), ok: a.ok, statusCode: a.statusCode ?? '', error: a.error ?? '', ms: a.durationMs })),
+        })),
+      });
+    }),
+  );
+
+  router.post(
+    '/webhooks/:eventId/replay',
+    guarded('settings', async (ctx, auth) => {
+      const eventId = eventIdParam.parse(ctx.params['eventId'] ?? '');
+      if (!eventId) throw new AppError('WEBHOOK_NOT_FOUND', 'no such webhook delivery', { httpStatus: 404 });
+      await merchantAdmin.replayWebhook(auth.merchant, eventId);
+      ctx.state.log.info({ userId: auth.user.id, eventId }, 'webhook replay queued');
+      redirect(ctx, `${BACKOFFICE_PREFIX}/webhooks?done=replayed`);
     }),
   );
 

@@ -41,6 +41,27 @@ export type NewOrderForm = z.infer<typeof NewOrderForm>;
 
 export const ExtendForm = z.object({ expires: day, _csrf: field(100) });
 
+export const RefundForm = z.object({ amount: field(40), reason: field(200), _csrf: field(100) });
+
+/** The card typed by the operator: lives only as long as the request, never logged. */
+export const MotoForm = z.object({ number: field(40), expiry: field(10), cvc: field(8), holder: field(120), email: field(254), _csrf: field(100) });
+
+export const SettingsForm = z.object({
+  delivery: field(20),
+  linkLifetimeDays: field(5),
+  locale: field(5),
+  timezone: field(64),
+  recapHour: field(3),
+  senderDomains: field(4000),
+  webhookUrl: field(2000),
+  _csrf: field(100),
+});
+
+export const UserForm = z.object({ email: field(254), role: field(20), _csrf: field(100) });
+export const RoleForm = z.object({ role: field(20), _csrf: field(100) });
+export const userIdParam = z.string().regex(/^[a-f0-9]{24}$/).catch('');
+export const eventIdParam = z.string().regex(/^evt_[A-Za-z0-9_-]{1,40}$/).catch('');
+
 export const ExportQuery = z.object({ from: day, to: day });
 
 export const orderIdParam = z.string().regex(/^ord_[A-Za-z0-9_-]{1,40}$/).catch('');

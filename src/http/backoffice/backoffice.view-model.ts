@@ -83,7 +83,22 @@ export interface TimelineEntry {
 }
 
 /** Everything that happened to the order, oldest first. */
-export function timeline(views: BackofficeViews, order: OrderDoc & Stamped, mails: MailLike[], locale: string, tz: string): TimelineEntry[] {
+interface RefundLike {
+  at: Date;
+  amountMinor: number;
+  currency: string;
+  by: string;
+  reason?: string | null;
+}
+
+export function timeline(
+  views: BackofficeViews,
+  order: OrderDoc & Stamped,
+  mails: MailLike[],
+  locale: string,
+  tz: string,
+  refunds: RefundLike[] = [],
+): TimelineEntry[] {
   const t = (key: string, vars?: Record<string, unknown>) => views.t(locale, key, vars);
   const out: Array<Omit<TimelineEntry, 'when'>> = [];
   const created = order.createdAt ?? new Date(0);
@@ -105,7 +120,7 @@ export function timeline(views: BackofficeViews, order: OrderDoc & Stamped, mail
       .join(' · ');
     out.push({
       at: a.at,
-      text: t(`timeline.attempt.${a.outcome}`),
+      text: a.moto ? `${t(`timeline.attempt.${a.outcome}`)} · ${t('timeline.moto')}` : t(`timeline.attempt.${a.outcome}`),
       detail,
       tone: a.outcome === 'approved' ? 'ok' : a.outcome === 'challenge' ? 'info' : 'warn',
     });
@@ -116,6 +131,14 @@ export function timeline(views: BackofficeViews, order: OrderDoc & Stamped, mail
       text: t('timeline.paid', { receipt: order.payment.receiptNumber ?? '' }),
       detail: cardText(order.payment.card, locale),
       tone: 'ok',
+    });
+  }
+  for (const r of refunds) {
+    out.push({
+      at: r.at,
+      text: t('timeline.refunded', { amount: formatMoney(r.amountMinor, r.currency, locale) }),
+      detail: [t('timeline.refundBy', { by: r.by }), r.reason ?? ''].filter(Boolean).join(' · '),
+      tone: 'info',
     });
   }
   if (order.cancelledAt) out.push({ at: order.cancelledAt, text: t('timeline.cancelled'), detail: '', tone: 'warn' });
@@ -134,5 +157,6 @@ export function orderSummary(views: BackofficeViews, order: OrderDoc & Stamped, 
     delivery: views.t(locale, `delivery.${order.delivery}`),
     receiptNumber: order.payment?.receiptNumber ?? '',
     card: cardText(order.payment?.card, locale),
+    moto: order.payment?.moto === true,
   };
 }

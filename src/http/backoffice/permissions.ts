@@ -11,6 +11,12 @@ export const PERMISSIONS = {
   'orders.extend': ['operator', 'admin'],
   'orders.create': ['operator', 'admin'],
   'orders.export': ['accountant', 'admin'],
+  'orders.refund': ['operator', 'admin'],
+  /** Taking a card over the phone (mail/telephone order). */
+  'orders.moto': ['operator', 'admin'],
+  /** Merchant settings, webhook secret rotation, the webhook log and its replay. */
+  settings: ['admin'],
+  users: ['admin'],
   /** One's own account: password change, log-out. */
   account: ['viewer', 'operator', 'accountant', 'admin'],
 } as const satisfies Record<string, readonly Role[]>;

@@ -32,12 +32,20 @@ export function formatDate(date: Date, locale: string, timeZone: string): string
     minute: '2-digit',
     timeZoneName: 'short',
   };
-  try {
-    return new Intl.DateTimeFormat(locale, { ...opts, timeZone }).format(date);
-  } catch {
-    return new Intl.DateTimeFormat(locale, { ...opts, timeZone: 'UTC' }).format(date);
+  // Building an Intl.DateTimeFormat costs more than the rest of the page's view model (bench P2): cached, bounded.
+  const key = `${locale}|${timeZone}`;
+  let f = DATE_FORMATS.get(key);
+  if (!f) {
+    try {
+      f = new Intl.DateTimeFormat(locale, { ...opts, timeZone });
+    } catch {
+      f = new Intl.DateTimeFormat(locale, { ...opts, timeZone: 'UTC' });
+    }
+    if (DATE_FORMATS.size < 1_000) DATE_FORMATS.set(key, f);
   }
+  return f.format(date);
 }
+const DATE_FORMATS = new Map<string, Intl.DateTimeFormat>();
 
 /** "Italy" / "Italia" for "IT"; the code itself when Intl does not know it. */
 export function countryName(code: string, locale: string): string {

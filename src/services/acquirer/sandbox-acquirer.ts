@@ -10,6 +10,8 @@ import {
   type AuthorizeResult,
   type ChallengeCompletion,
   type DeclineCode,
+  type RefundRequest,
+  type RefundResult,
 } from '../../domain/acquirer.ts';
 
 const AUTH_CODE = customAlphabet('0123456789ABCDEFGHJKLMNPQRSTUVWXYZ', 6);
@@ -67,6 +69,15 @@ export function createSandboxAcquirer(opts: { latencyMs?: number } = {}): Sandbo
     async void(authCode: string): Promise<void> {
       await wait();
       voided.add(authCode);
+    },
+    // Stateless like the rest of the sandbox: any positive amount of a known-looking payment is
+    // refunded. Never exceeding the paid amount is the refund service's job, not the acquirer's.
+    async refund(req: RefundRequest): Promise<RefundResult> {
+      await wait();
+      if (!req.authCode || !Number.isInteger(req.amountMinor) || req.amountMinor <= 0) {
+        return { ok: false, code: 'REFUND_REJECTED', message: 'invalid refund request' };
+      }
+      return { ok: true, refundId: `re_${nanoid(16)}` };
     },
   };
 }

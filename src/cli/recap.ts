@@ -1,0 +1,75 @@
+// `paymail recap send --merchant ID [--date YYYY-MM-DD] [--force]` and `paymail recap send --all …`
+// Sends (backfills) the daily recap of a local day, or with --force sends it again under a new
+// dedupe key. Mail is enqueued in the outbox; a running paymail sends it. Progress ("3/12
+// merchants") goes to stderr on a terminal; one result line per merchant to stdout.
+// Exit 0 when done, 1 on an error (unknown merchant, day not over), 2 on a usage error.
+import { parseArgs } from 'node:util';
+import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
+import { isAppError } from '../domain/errors.ts';
+import { isLocalDate } from '../domain/local-day.ts';
+import { createRecapService, previousLocalDay } from '../services/recap.service.ts';
+
+export const RECAP_USAGE = '  paymail recap send (--merchant ID | --all) [--date YYYY-MM-DD] [--force]';
+
+export interface RecapCliIo {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  /** True when stderr is a terminal: progress is redrawn in place. */
+  progress?: boolean;
+}
+
+export interface RecapCliDeps {
+  mailDomain: string;
+  /** Opens the database; returns its closer. */
+  connect: () => Promise<{ close: () => Promise<void> }>;
+  now?: () => Date;
+}
+
+export async function runRecapCli(args: string[], io: RecapCliIo, deps: RecapCliDeps): Promise<number> {
+  const [command, ...rest] = args;
+  let values: { merchant?: string; date?: string; force?: boolean; all?: boolean };
+  try {
+    if (command !== 'send') throw new Error(`unknown command "recap ${command ?? ''}" (try: paymail help)`);
+    ({ values } = parseArgs({
+      args: rest,
+      strict: true,
+      options: { merchant: { type: 'string' }, date: { type: 'string' }, force: { type: 'boolean' }, all: { type: 'boolean' } },
+    }));
+    if (!values.all === !values.merchant) throw new Error('give --merchant ID or --all');
+    if (values.date !== undefined && !isLocalDate(values.date)) throw new Error(`--date: expected YYYY-MM-DD, got "${values.date}"`);
+  } catch (e) {
+    io.err(`paymail: ${(e as Error).message.split('\n')[0]}\n${RECAP_USAGE}\n`);
+    return 2;
+  }
+  const now = deps.now ?? (() => new Date());
+  const db = await deps.connect();
+  try {
+    const recap = createRecapService({ mailDomain: deps.mailDomain, owner: 'cli' });
+    const ids = values.all
+      ? (await Merchant.find({ status: 'active' }, { _id: 1 }).sort({ _id: 1 }).lean<Array<{ _id: string }>>()).map((m) => m._id)
+      : [values.merchant!];
+    let failed = 0;
+    for (const [i, id] of ids.entries()) {
+      let date = values.date;
+      try {
+        if (!date) {
+          const m = await Merchant.findById(id).lean<MerchantDoc>();
+          // Unknown merchant: send() reports it with its code.
+          date = m ? previousLocalDay(m, now()) : '1970-01-01';
+        }
+        const outcome = await recap.send(id, date, { force: values.force === true, now: now() });
+        io.out(`${id} ${date} ${outcome === 'skipped' ? 'skipped (already sent; --force sends it again)' : outcome}\n`);
+      } catch (e) {
+        if (!isAppError(e)) throw e;
+        failed++;
+        io.out(`${id} ${date ?? ''} failed: ${e.code}: ${e.message}\n`);
+        if (!values.all) io.err(`paymail: ${e.message}\n`);
+      }
+      if (io.progress) io.err(`\r${i + 1}/${ids.length} merchants`);
+    }
+    if (io.progress) io.err('\n');
+    return failed > 0 ? 1 : 0;
+  } finally {
+    await db.close();
+  }
+}

@@ -1,0 +1,58 @@
+// Operations endpoints: /readyz (the database answers a ping within a short timeout and the
+// outbox worker is polling) and /metrics (Prometheus text format, see src/metrics.ts). /healthz
+// (process up) stays in app.ts. /metrics is not protected: expose the HTTP port publicly only
+// through a reverse proxy that blocks /metrics (docs/operations.md).
+import { Router } from '@koa/router';
+import mongoose from 'mongoose';
+import { registry } from '../metrics.ts';
+
+export interface OpsRoutesDeps {
+  /** Resolves when the database answers; rejects otherwise. */
+  pingDatabase?: () => Promise<void>;
+  outboxHealthy: () => boolean;
+  pingTimeoutMs?: number;
+}
+
+/** Pings the database of the default mongoose connection; a closed connection fails at once. */
+export async function pingMongoose(): Promise<void> {
+  const db = mongoose.connection.db;
+  if (mongoose.connection.readyState !== 1 || !db) throw new Error('not connected');
+  await db.command({ ping: 1 });
+}
+
+function withTimeout(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+export function createOpsRouter(deps: OpsRoutesDeps): Router {
+  const ping = deps.pingDatabase ?? pingMongoose;
+  const timeoutMs = deps.pingTimeoutMs ?? 1_000;
+  const router = new Router();
+
+  router.get('/readyz', async (ctx) => {
+    const checks: Record<string, { ok: boolean; error?: string }> = {};
+    try {
+      await withTimeout(ping(), timeoutMs);
+      checks.database = { ok: true };
+    } catch (err) {
+      checks.database = { ok: false, error: err instanceof Error ? err.message : String(err) };
+    }
+    checks.outbox = deps.outboxHealthy() ? { ok: true } : { ok: false, error: 'outbox worker not polling' };
+    const ready = Object.values(checks).every((c) => c.ok);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = ready ? 200 : 503;
+    ctx.body = { status: ready ? 'ready' : 'unavailable', checks };
+  });
+
+  router.get('/metrics', async (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = registry.contentType;
+    ctx.body = await registry.metrics();
+  });
+
+  return router;
+}

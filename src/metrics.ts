@@ -1,0 +1,115 @@
+// Prometheus metrics (prom-client), one registry per process. SMTP replies are counted as they
+// happen; everything that lives in the database (orders by status, payment attempts by outcome,
+// outbox depth and age, webhook failures) is counted by query at scrape time, so several
+// instances on one database report the same truth and nothing is lost on a restart. Those
+// queries are bounded (maxTimeMS) and cached for a few seconds, so a scrape storm cannot load
+// the database.
+import mongoose from 'mongoose';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { ORDER_STATUSES, Order } from './db/models/order.model.ts';
+import { Outbox } from './db/models/outbox.model.ts';
+import { WebhookAttempt, WebhookDelivery } from './db/models/webhook.model.ts';
+
+export const registry = new Registry();
+
+// Process metrics, event-loop lag included (nodejs_eventloop_lag_seconds and its percentiles).
+collectDefaultMetrics({ register: registry, prefix: 'paymail_', eventLoopMonitoringPrecision: 10 });
+
+/** Every answer a door gives to MAIL/RCPT/DATA (and 421 at connect), by door, stage and code. */
+export const smtpReplies = new Counter({
+  name: 'paymail_smtp_replies_total',
+  help: 'SMTP replies by door (submission|mx), stage (connect|mail|rcpt|data) and reply code; mails received = stage="data",code="250"',
+  labelNames: ['door', 'stage', 'code'] as const,
+  registers: [registry],
+});
+
+export type SmtpStage = 'connect' | 'mail' | 'rcpt' | 'data';
+
+export function countSmtpReply(door: string, stage: SmtpStage, code: number): void {
+  smtpReplies.inc({ door, stage, code: String(code) });
+}
+
+/** Database-derived figures of one scrape. */
+interface Snapshot {
+  orders: Record<string, number>;
+  payments: Record<string, number>;
+  outboxDepth: number;
+  outboxOldestPendingAgeSeconds: number;
+  outboxDead: number;
+  webhookFailedAttempts: number;
+  webhookDeadDeliveries: number;
+}
+
+const QUERY_MS = 2_000;
+const CACHE_MS = 5_000;
+let cached: { at: number; value: Promise<Snapshot | undefined> } | undefined;
+
+async function query(): Promise<Snapshot | undefined> {
+  // Disconnected: leave the figures out rather than queue queries in the driver (readyz says why).
+  if (mongoose.connection.readyState !== 1) return undefined;
+  const [orderCounts, payments, outboxDepth, oldest, outboxDead, webhookFailedAttempts, webhookDeadDeliveries] = await Promise.all([
+    Promise.all(ORDER_STATUSES.map((status) => Order.countDocuments({ status }).maxTimeMS(QUERY_MS))),
+    Order.aggregate<{ _id: string; n: number }>([
+      { $match: { 'attempts.0': { $exists: true } } },
+      { $unwind: '$attempts' },
+      { $group: { _id: '$attempts.outcome', n: { $sum: 1 } } },
+    ]).option({ maxTimeMS: QUERY_MS }),
+    Outbox.countDocuments({ status: { $in: ['pending', 'sending'] } }).maxTimeMS(QUERY_MS),
+    Outbox.findOne({ status: 'pending' }).sort({ createdAt: 1 }).select({ createdAt: 1 }).maxTimeMS(QUERY_MS).lean(),
+    Outbox.countDocuments({ status: 'dead' }).maxTimeMS(QUERY_MS),
+    WebhookAttempt.countDocuments({ ok: false }).maxTimeMS(QUERY_MS),
+    WebhookDelivery.countDocuments({ status: 'dead' }).maxTimeMS(QUERY_MS),
+  ]);
+  const oldestAt = (oldest as { createdAt?: Date } | null)?.createdAt;
+  return {
+    orders: Object.fromEntries(ORDER_STATUSES.map((s, i) => [s, orderCounts[i] ?? 0])),
+    payments: Object.fromEntries(payments.map((p) => [String(p._id), p.n])),
+    outboxDepth,
+    outboxOldestPendingAgeSeconds: oldestAt ? Math.max(0, (Date.now() - oldestAt.getTime()) / 1000) : 0,
+    outboxDead,
+    webhookFailedAttempts,
+    webhookDeadDeliveries,
+  };
+}
+
+/** The cached snapshot; a failed query yields undefined (the gauges then keep no value). */
+function snapshot(): Promise<Snapshot | undefined> {
+  const now = Date.now();
+  if (!cached || now - cached.at > CACHE_MS) {
+    cached = { at: now, value: query().catch(() => undefined) };
+  }
+  return cached.value;
+}
+
+/** Forgets the cached snapshot (tests, and a scrape right after a known change). */
+export function invalidateMetricsCache(): void {
+  cached = undefined;
+}
+
+function dbGauge(name: string, help: string, set: (g: Gauge<string>, s: Snapshot) => void, labelNames: string[] = []): void {
+  new Gauge({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const s = await snapshot();
+      if (s) set(this, s);
+    },
+  });
+}
+
+dbGauge('paymail_orders', 'Orders by status (database count at scrape time)', (g, s) => {
+  for (const [status, n] of Object.entries(s.orders)) g.set({ status }, n);
+}, ['status']);
+dbGauge('paymail_payment_attempts', 'Payment attempts by outcome (database count at scrape time)', (g, s) => {
+  for (const [outcome, n] of Object.entries(s.payments)) g.set({ outcome }, n);
+}, ['outcome']);
+dbGauge('paymail_outbox_depth', 'Outbound mails not yet sent (pending or sending)', (g, s) => g.set(s.outboxDepth));
+dbGauge('paymail_outbox_oldest_pending_age_seconds', 'Age of the oldest pending outbound mail (0 when none)', (g, s) =>
+  g.set(s.outboxOldestPendingAgeSeconds),
+);
+dbGauge('paymail_outbox_dead', 'Outbound mails given up after the maximum attempts', (g, s) => g.set(s.outboxDead));
+dbGauge('paymail_webhook_failed_attempts', 'Webhook delivery attempts that failed', (g, s) => g.set(s.webhookFailedAttempts));
+dbGauge('paymail_webhook_dead_deliveries', 'Webhook events given up after the maximum attempts', (g, s) => g.set(s.webhookDeadDeliveries));

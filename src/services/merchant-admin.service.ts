@@ -1,0 +1,202 @@
+// Admin use cases of the back office: the merchant's settings (delivery, link lifetime, locale,
+// time zone, recap hour, sender domains, webhook URL), webhook secret rotation with a grace
+// period, the merchant's users and roles, and the webhook log with replay. Everything is scoped to
+// the logged-in user's merchant.
+import mongoose from 'mongoose';
+import { z } from 'zod';
+import { Merchant, DELIVERY_MODES, type MerchantDoc } from '../db/models/merchant.model.ts';
+import { MerchantUser, ROLES, type Role } from '../db/models/merchant-user.model.ts';
+import { Session } from '../db/models/session.model.ts';
+import { WebhookAttempt, WebhookDelivery, type WebhookAttemptDoc, type WebhookDeliveryDoc } from '../db/models/webhook.model.ts';
+import { AppError, type FieldProblem } from '../domain/errors.ts';
+import { newSecret } from '../domain/ids.ts';
+import { hashPassword } from '../domain/password.ts';
+import { WEBHOOK_RETRY_WINDOW_MS, webhookEvents } from './events.service.ts';
+import { SUPPORTED_LOCALES } from './merchant.service.ts';
+
+/** How long the previous webhook secret keeps signing after a rotation. */
+export const WEBHOOK_SECRET_GRACE_MS = 24 * 3600_000;
+export const WEBHOOK_LOG_SIZE = 50;
+
+const DOMAIN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/;
+
+function validTimezone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The settings form as typed (strings); checked here, field by field. */
+export interface SettingsInput {
+  delivery: string;
+  linkLifetimeDays: string;
+  locale: string;
+  timezone: string;
+  recapHour: string;
+  senderDomains: string;
+  webhookUrl: string;
+}
+
+export interface MerchantAdminDeps {
+  maxLinkLifetimeDays: number;
+  now?: () => Date;
+}
+
+export interface UserRow {
+  id: string;
+  email: string;
+  role: Role;
+  createdAt?: Date;
+}
+
+export type WebhookLogEntry = WebhookDeliveryDoc & { createdAt?: Date; attemptList: WebhookAttemptDoc[] };
+
+const invalid = (problems: FieldProblem[]) =>
+  new AppError('SETTINGS_INVALID', problems.map((p) => `${p.field}: ${p.message}`).join('; '), { httpStatus: 422, details: { problems } });
+
+export function createMerchantAdminService(deps: MerchantAdminDeps) {
+  const now = deps.now ?? (() => new Date());
+
+  // ---- settings ------------------------------------------------------------------------------
+
+  async function updateSettings(merchant: MerchantDoc, input: SettingsInput): Promise<MerchantDoc> {
+    const problems: FieldProblem[] = [];
+    const bad = (field: string, code: string, message: string) => problems.push({ field, code, message });
+    if (!(DELIVERY_MODES as readonly string[]).includes(input.delivery)) bad('delivery', 'DELIVERY_INVALID', 'expected merchant or customer');
+    const days = Number(input.linkLifetimeDays);
+    if (!/^\d{1,3}$/.test(input.linkLifetimeDays.trim()) || days < 1 || days > deps.maxLinkLifetimeDays) {
+      bad('linkLifetimeDays', 'LIFETIME_INVALID', `expected 1 to ${deps.maxLinkLifetimeDays} days`);
+    }
+    if (!(SUPPORTED_LOCALES as readonly string[]).includes(input.locale)) bad('locale', 'LOCALE_INVALID', `expected one of ${SUPPORTED_LOCALES.join(', ')}`);
+    const timezone = input.timezone.trim();
+    if (!timezone || !validTimezone(timezone)) bad('timezone', 'TIMEZONE_INVALID', 'expected an IANA time zone such as Europe/Rome');
+    const hour = Number(input.recapHour);
+    if (!/^\d{1,2}$/.test(input.recapHour.trim()) || hour > 23) bad('recapHour', 'RECAP_HOUR_INVALID', 'expected an hour from 0 to 23');
+    const domains = [...new Set(input.senderDomains.split(/[\s,;]+/).map((d) => d.trim().toLowerCase()).filter(Boolean))];
+    const wrong = domains.filter((d) => d.length > 253 || !DOMAIN.test(d));
+    if (wrong.length) bad('senderDomains', 'DOMAIN_INVALID', `not a domain name: ${wrong.join(', ')}`);
+    if (domains.length > 50) bad('senderDomains', 'DOMAIN_TOO_MANY', 'at most 50 domains');
+    const url = input.webhookUrl.trim();
+    if (url && !z.url({ protocol: /^https?$/ }).safeParse(url).success) bad('webhookUrl', 'WEBHOOK_URL_INVALID', 'expected an http(s) URL');
+    if (problems.length) throw invalid(problems);
+    const updated = await Merchant.findOneAndUpdate(
+      { _id: merchant._id },
+      {
+        $set: { delivery: input.delivery, linkLifetimeDays: days, locale: input.locale, timezone, recapHour: hour, senderDomains: domains, ...(url ? { webhookUrl: url } : {}) },
+        ...(url ? {} : { $unset: { webhookUrl: 1 } }),
+      },
+      { returnDocument: 'after' },
+    ).lean<MerchantDoc>();
+    if (!updated) throw new AppError('MERCHANT_NOT_FOUND', 'no such merchant', { httpStatus: 404 });
+    return updated;
+  }
+
+  /**
+   * A new webhook secret, returned once. The current one becomes the previous secret and keeps
+   * signing (a second v1= in the signature header) for WEBHOOK_SECRET_GRACE_MS, so the merchant
+   * can update its verifier without losing events.
+   */
+  async function rotateWebhookSecret(merchant: MerchantDoc): Promise<{ secret: string; previousValidUntil: Date }> {
+    const current = await Merchant.findById(merchant._id, { webhookSecret: 1 }).lean<MerchantDoc>();
+    if (!current) throw new AppError('MERCHANT_NOT_FOUND', 'no such merchant', { httpStatus: 404 });
+    const secret = `whsec_${newSecret(32)}`;
+    const previousValidUntil = new Date(now().getTime() + WEBHOOK_SECRET_GRACE_MS);
+    await Merchant.updateOne(
+      { _id: merchant._id },
+      { $set: { webhookSecret: secret, previousWebhookSecret: current.webhookSecret, previousSecretUntil: previousValidUntil } },
+    );
+    return { secret, previousValidUntil };
+  }
+
+  // ---- users ---------------------------------------------------------------------------------
+
+  async function listUsers(merchant: Pick<MerchantDoc, '_id'>): Promise<UserRow[]> {
+    const users = await MerchantUser.find({ merchantId: merchant._id }).sort({ email: 1 }).lean();
+    return users.map((u) => ({ id: String(u._id), email: u.email, role: u.role as Role, createdAt: (u as { createdAt?: Date }).createdAt }));
+  }
+
+  function checkRole(role: string): Role {
+    if (!(ROLES as readonly string[]).includes(role)) throw new AppError('ROLE_INVALID', `expected one of ${ROLES.join(', ')}`, { httpStatus: 422 });
+    return role as Role;
+  }
+
+  async function findUser(merchant: Pick<MerchantDoc, '_id'>, userId: string) {
+    if (!mongoose.isValidObjectId(userId) || !/^[a-f0-9]{24}$/.test(userId)) throw new AppError('USER_NOT_FOUND', 'no such user', { httpStatus: 404 });
+    const user = await MerchantUser.findOne({ _id: userId, merchantId: merchant._id }).lean();
+    if (!user) throw new AppError('USER_NOT_FOUND', 'no such user', { httpStatus: 404 });
+    return user;
+  }
+
+  /** Adds a user; the temporary password is returned once (only its hash is kept). */
+  async function addUser(merchant: Pick<MerchantDoc, '_id'>, emailInput: string, roleInput: string): Promise<{ user: UserRow; password: string }> {
+    const email = emailInput.trim().toLowerCase();
+    if (!z.email().safeParse(email).success) throw new AppError('USER_EMAIL_INVALID', 'expected an e-mail address', { httpStatus: 422 });
+    const role = checkRole(roleInput);
+    const password = newSecret(16);
+    try {
+      const u = await MerchantUser.create({ merchantId: merchant._id, email, passwordHash: await hashPassword(password), role });
+      return { user: { id: String(u._id), email, role }, password };
+    } catch (e) {
+      if ((e as { code?: number }).code === 11000) throw new AppError('USER_EXISTS', 'a user with this e-mail address exists', { httpStatus: 409 });
+      throw e;
+    }
+  }
+
+  /** The last admin may not lose the role, and nobody changes or removes themselves here. */
+  async function assertNotLastAdmin(merchant: Pick<MerchantDoc, '_id'>, user: { role: string }) {
+    if (user.role === 'admin' && (await MerchantUser.countDocuments({ merchantId: merchant._id, role: 'admin' })) <= 1) {
+      throw new AppError('USER_LAST_ADMIN', 'the merchant must keep at least one admin', { httpStatus: 409 });
+    }
+  }
+
+  async function changeRole(merchant: Pick<MerchantDoc, '_id'>, actorId: string, userId: string, roleInput: string): Promise<void> {
+    const role = checkRole(roleInput);
+    const user = await findUser(merchant, userId);
+    if (String(user._id) === actorId) throw new AppError('USER_SELF', 'you cannot change your own role', { httpStatus: 409 });
+    if (user.role === role) return;
+    if (role !== 'admin') await assertNotLastAdmin(merchant, user);
+    await MerchantUser.updateOne({ _id: user._id, merchantId: merchant._id }, { $set: { role } });
+  }
+
+  async function removeUser(merchant: Pick<MerchantDoc, '_id'>, actorId: string, userId: string): Promise<void> {
+    const user = await findUser(merchant, userId);
+    if (String(user._id) === actorId) throw new AppError('USER_SELF', 'you cannot remove yourself', { httpStatus: 409 });
+    await assertNotLastAdmin(merchant, user);
+    await MerchantUser.deleteOne({ _id: user._id, merchantId: merchant._id });
+    // Their open sessions end now (resolve() would also refuse them: the user is gone).
+    await Session.deleteMany({ userId: String(user._id) });
+  }
+
+  // ---- webhook log ---------------------------------------------------------------------------
+
+  /** The latest deliveries with their attempts (two queries: FerretDB has no $lookup). */
+  async function webhookLog(merchant: Pick<MerchantDoc, '_id'>): Promise<WebhookLogEntry[]> {
+    const deliveries = await WebhookDelivery.find({ merchantId: merchant._id }).sort({ createdAt: -1, _id: -1 }).limit(WEBHOOK_LOG_SIZE).lean<Array<WebhookDeliveryDoc & { createdAt?: Date }>>();
+    const attempts = deliveries.length
+      ? await WebhookAttempt.find({ merchantId: merchant._id, deliveryId: { $in: deliveries.map((d) => d._id) } }).sort({ attempt: 1 }).lean<WebhookAttemptDoc[]>()
+      : [];
+    return deliveries.map((d) => ({ ...d, attemptList: attempts.filter((a) => a.deliveryId === d._id) }));
+  }
+
+  /**
+   * Queues a delivery again with the same event id and body (the worker re-signs it per attempt).
+   * A delivery being sent right now is left alone.
+   */
+  async function replayWebhook(merchant: Pick<MerchantDoc, '_id'>, eventId: string): Promise<void> {
+    const d = await WebhookDelivery.findOne({ _id: eventId, merchantId: merchant._id }, { status: 1 }).lean<WebhookDeliveryDoc>();
+    if (!d) throw new AppError('WEBHOOK_NOT_FOUND', 'no such webhook delivery', { httpStatus: 404 });
+    if (d.status === 'sending') throw new AppError('WEBHOOK_IN_FLIGHT', 'this delivery is being sent right now', { httpStatus: 409 });
+    const at = now();
+    await WebhookDelivery.updateOne(
+      { _id: eventId, merchantId: merchant._id, status: { $ne: 'sending' } },
+      { $set: { status: 'pending', nextAttemptAt: at, giveUpAt: new Date(at.getTime() + WEBHOOK_RETRY_WINDOW_MS) } },
+    );
+    webhookEvents.emit('queued');
+  }
+
+  return { updateSettings, rotateWebhookSecret, listUsers, addUser, changeRole, removeUser, webhookLog, replayWebhook };
+}
+export type MerchantAdminService = ReturnType<typeof createMerchantAdminService>;
