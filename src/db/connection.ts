@@ -9,7 +9,7 @@ import { InboundMessage, InboundRaw } from './models/inbound-message.model.ts';
 import { Merchant } from './models/merchant.model.ts';
 import { MerchantUser } from './models/merchant-user.model.ts';
 import { Order } from './models/order.model.ts';
-import { Outbox } from './models/outbox.model.ts';
+import { CapturedMail, Outbox } from './models/outbox.model.ts';
 import { PaymentFailure } from './models/rate-limit.model.ts';
 import { Challenge } from './models/challenge.model.ts';
 import { Session } from './models/session.model.ts';
@@ -24,7 +24,7 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, InboundRaw, Outbox, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure, Refund];
+export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, InboundRaw, Outbox, CapturedMail, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure, Refund];
 
 export async function connectDatabase(
   config: Pick<Config, 'mongodbUri' | 'dataDir' | 'ferretdbBin'>,

@@ -12,7 +12,7 @@ import os from 'node:os';
 import { isAppError } from '../domain/errors.ts';
 import { type QueryFilter } from 'mongoose';
 import { claimLease } from '../db/claims.ts';
-import { Outbox, type OutboxDoc } from '../db/models/outbox.model.ts';
+import { CapturedMail, Outbox, type OutboxDoc } from '../db/models/outbox.model.ts';
 import { type Logger } from '../logger.ts';
 import { outboxEvents } from '../mail/outbox.ts';
 import { type MailRenderer } from '../mail/renderer.ts';
@@ -83,6 +83,11 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
    * crashed). The claim document `outbox:<id>:<attempts>` is the referee, because FerretDB's
    * conditional updates are not atomic (see src/db/claims.ts); a lost claim moves on to the next.
    */
+  // Candidates from the last scan, oldest first: one scan serves up to CANDIDATES claims, since a
+  // scan is the costly part on FerretDB (every non-_id filter reads the whole collection).
+  let candidates: Array<Pick<OutboxDoc, '_id' | 'attempts'>> = [];
+  const CANDIDATES = 50;
+
   async function claim(): Promise<OutboxDoc | null> {
     const at = now();
     const due: QueryFilter<OutboxDoc> = {
@@ -91,17 +96,24 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
         { status: 'sending', leaseUntil: { $lt: at } },
       ],
     };
-    const candidates = await Outbox.find(due, { _id: 1, attempts: 1 }).sort({ createdAt: 1, _id: 1 }).limit(5).lean<OutboxDoc[]>();
-    lastPollAt = Date.now();
-    for (const c of candidates) {
-      const attempts = c.attempts ?? 0;
-      if (!(await claimLease(`outbox:${String(c._id)}:${attempts}`, leaseMs, { owner: ownerId }, at))) continue;
-      const doc = await Outbox.findOneAndUpdate(
-        { _id: c._id, attempts, ...due },
-        { $set: { status: 'sending', leaseUntil: new Date(at.getTime() + leaseMs), leaseOwner: ownerId, attempts: attempts + 1 } },
-        { returnDocument: 'after' },
-      ).lean<OutboxDoc>();
-      if (doc) return doc;
+    for (let scans = 0; scans < 2; scans++) {
+      if (candidates.length === 0) {
+        if (scans > 0) return null;
+        candidates = await Outbox.find(due, { _id: 1, attempts: 1 }).sort({ createdAt: 1, _id: 1 }).limit(CANDIDATES).lean<OutboxDoc[]>();
+        lastPollAt = Date.now();
+      }
+      while (candidates.length > 0) {
+        const c = candidates.shift()!;
+        const attempts = c.attempts ?? 0;
+        if (!(await claimLease(`outbox:${String(c._id)}:${attempts}`, leaseMs, { owner: ownerId }, at))) continue;
+        // Re-checked by _id: the candidate may have been sent or rescheduled since the scan.
+        const doc = await Outbox.findOneAndUpdate(
+          { _id: c._id, attempts, ...due },
+          { $set: { status: 'sending', leaseUntil: new Date(at.getTime() + leaseMs), leaseOwner: ownerId, attempts: attempts + 1 } },
+          { returnDocument: 'after' },
+        ).lean<OutboxDoc>();
+        if (doc) return doc;
+      }
     }
     return null;
   }
@@ -163,7 +175,10 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
       return;
     }
     const set: Record<string, unknown> = { status: 'sent', sentAt: now() };
-    if (result.mode === 'capture') set.captured = result.captured;
+    if (result.mode === 'capture') {
+      await CapturedMail.replaceOne({ _id: doc._id }, result.captured, { upsert: true });
+      set.captured = { subject: result.captured.subject };
+    }
     if (!(await settle(doc, set, ['leaseUntil', 'leaseOwner', 'lastError']))) {
       // Sent, but our lease expired and someone else claimed it: the same Message-ID lets the
       // receiving side recognise the duplicate. Leases outlast transport timeouts to avoid this.

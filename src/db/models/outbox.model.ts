@@ -27,7 +27,10 @@ const OutboxSchema = new Schema(
     leaseOwner: { type: String },
     lastError: { type: String },
     sentAt: { type: Date },
-    /** Present when mail is captured for /dev/mail instead of relayed (development only). */
+    /**
+     * Present when mail is captured for /dev/mail instead of relayed (development only): the
+     * subject here for the list, the whole mail in `captured_mail` (same _id).
+     */
     captured: {
       from: String,
       to: String,
@@ -45,3 +48,21 @@ OutboxSchema.index({ orderId: 1 });
 
 export type OutboxDoc = InferSchemaType<typeof OutboxSchema> & { _id: mongoose.Types.ObjectId };
 export const Outbox = mongoose.model('Outbox', OutboxSchema, 'outbox');
+
+/**
+ * The full copy of a captured mail (development), keyed by the outbox document's _id. Kept out of
+ * the outbox documents because the worker scans those to find due mail: on FerretDB every such
+ * scan decodes whole documents, and rendered HTML would multiply its cost.
+ */
+const CapturedMailSchema = new Schema(
+  {
+    from: String,
+    to: String,
+    cc: String,
+    subject: String,
+    html: String,
+    text: String,
+  },
+  { versionKey: false },
+);
+export const CapturedMail = mongoose.model('CapturedMail', CapturedMailSchema, 'captured_mail');

@@ -6,7 +6,7 @@
 import { Router, type RouterContext } from '@koa/router';
 import Handlebars from 'handlebars';
 import mongoose from 'mongoose';
-import { Outbox, type OutboxDoc } from '../../db/models/outbox.model.ts';
+import { CapturedMail, Outbox, type OutboxDoc } from '../../db/models/outbox.model.ts';
 
 const esc = (v: unknown): string => Handlebars.Utils.escapeExpression(v == null ? '' : String(v));
 
@@ -73,9 +73,15 @@ function notFound(ctx: RouterContext, what: string): void {
   send(ctx, 404, layout('Not found', `<h1>Not found</h1><p class="lead">${esc(what)}</p><p><a href="/dev/mail">All mails</a></p>`));
 }
 
-async function findMail(id: string): Promise<OutboxDoc | null> {
+type CapturedCopy = { from?: string; to?: string; cc?: string; subject?: string; html?: string; text?: string };
+
+/** The outbox document with its full captured copy (kept in `captured_mail`) merged in. */
+async function findMail(id: string): Promise<(Omit<OutboxDoc, 'captured'> & { captured?: CapturedCopy }) | null> {
   if (!mongoose.isValidObjectId(id) || !/^[0-9a-f]{24}$/i.test(id)) return null;
-  return Outbox.findById(id).lean<OutboxDoc>();
+  const [m, copy] = await Promise.all([Outbox.findById(id).lean<OutboxDoc>(), CapturedMail.findById(id).lean<CapturedCopy>()]);
+  if (!m) return null;
+  const { captured: _subjectOnly, ...rest } = m;
+  return copy ? { ...rest, captured: copy } : rest;
 }
 
 /** http(s) links of the text part, so a developer can open the pay-link from the page. */
