@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { isAppError } from '../domain/errors.ts';
 import { type QueryFilter } from 'mongoose';
+import { updateByIdIf } from '../db/by-id.ts';
 import { claimLease } from '../db/claims.ts';
 import { CapturedMail, Outbox, type OutboxDoc } from '../db/models/outbox.model.ts';
 import { type Logger } from '../logger.ts';
@@ -61,6 +62,12 @@ function describeError(err: unknown): string {
   return parts.join(' ').slice(0, 500);
 }
 
+/** Pending and due, or 'sending' whose lease ran out (its sender crashed). */
+function isDue(d: Pick<OutboxDoc, 'status' | 'nextAttemptAt' | 'leaseUntil'>, at: Date): boolean {
+  if (d.status === 'pending') return new Date(d.nextAttemptAt) <= at;
+  return d.status === 'sending' && !!d.leaseUntil && new Date(d.leaseUntil) < at;
+}
+
 export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
   const leaseMs = deps.leaseMs ?? 60_000;
   const pollMs = deps.pollMs ?? 1_000;
@@ -107,11 +114,12 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
         const attempts = c.attempts ?? 0;
         if (!(await claimLease(`outbox:${String(c._id)}:${attempts}`, leaseMs, { owner: ownerId }, at))) continue;
         // Re-checked by _id: the candidate may have been sent or rescheduled since the scan.
-        const doc = await Outbox.findOneAndUpdate(
-          { _id: c._id, attempts, ...due },
+        const doc = await updateByIdIf<OutboxDoc>(
+          Outbox,
+          c._id,
+          (d) => (d.attempts ?? 0) === attempts && isDue(d, at),
           { $set: { status: 'sending', leaseUntil: new Date(at.getTime() + leaseMs), leaseOwner: ownerId, attempts: attempts + 1 } },
-          { returnDocument: 'after' },
-        ).lean<OutboxDoc>();
+        );
         if (doc) return doc;
       }
     }
@@ -120,11 +128,13 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
 
   /** Updates a mail this worker still holds; false when the lease was lost meanwhile. */
   async function settle(doc: OutboxDoc, set: Record<string, unknown>, unset: string[]): Promise<boolean> {
-    const r = await Outbox.updateOne(
-      { _id: doc._id, status: 'sending', leaseOwner: ownerId },
+    const r = await updateByIdIf<OutboxDoc>(
+      Outbox,
+      doc._id,
+      (d) => d.status === 'sending' && d.leaseOwner === ownerId,
       { $set: set, $unset: Object.fromEntries(unset.map((k) => [k, 1])) },
     );
-    return r.matchedCount === 1;
+    return r !== null;
   }
 
   async function fail(doc: OutboxDoc, err: unknown, permanent: boolean, mlog: Logger): Promise<void> {

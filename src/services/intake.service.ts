@@ -2,11 +2,12 @@
 // door answers 250 only after it returns); processing runs afterwards, is claimed with a lease,
 // and is resumable, so a crash between "stored" and "order created" loses nothing.
 import { createHash } from 'node:crypto';
-import mongoose, { type QueryFilter } from 'mongoose';
+import mongoose from 'mongoose';
 import { AppError, isAppError, type FieldProblem } from '../domain/errors.ts';
 import { batchFormat, parseBatch } from '../domain/batch.ts';
 import { parseCommand } from '../domain/commands.ts';
 import { readOrderMail, type OrderDraft } from '../domain/order-mail.ts';
+import { updateByIdIf } from '../db/by-id.ts';
 import { claimLease } from '../db/claims.ts';
 import { InboundMessage, InboundRaw, type InboundMessageDoc } from '../db/models/inbound-message.model.ts';
 import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
@@ -97,6 +98,11 @@ export function extractMessageId(raw: Buffer): string | undefined {
     return id.length > 2 && id.length <= 998 && !/\s/.test(id) ? id : undefined;
   }
   return undefined;
+}
+
+/** 'received', or 'processing' whose lease ran out (its worker died). */
+function isClaimable(d: Pick<InboundMessageDoc, 'status' | 'leaseUntil'>, at: Date): boolean {
+  return d.status === 'received' || (d.status === 'processing' && !!d.leaseUntil && new Date(d.leaseUntil) < at);
 }
 
 export function createIntakeService(deps: IntakeServiceDeps) {
@@ -204,18 +210,16 @@ export function createIntakeService(deps: IntakeServiceDeps) {
    */
   async function claim(id: string): Promise<InboundMessageDoc | null> {
     const at = now();
-    const claimable: QueryFilter<InboundMessageDoc> = {
-      $or: [{ status: 'received' }, { status: 'processing', leaseUntil: { $lt: at } }],
-    };
-    const current = await InboundMessage.findOne({ _id: id, ...claimable }, { attempts: 1 }).lean<InboundMessageDoc>();
-    if (!current) return null;
+    const current = await InboundMessage.findById(id, { status: 1, leaseUntil: 1, attempts: 1 }).lean<InboundMessageDoc>();
+    if (!current || !isClaimable(current, at)) return null;
     const attempts = current.attempts ?? 0;
     if (!(await claimLease(`inbound:${id}:${attempts}`, leaseMs, {}, at))) return null;
-    return InboundMessage.findOneAndUpdate(
-      { _id: id, attempts, ...claimable },
+    return updateByIdIf<InboundMessageDoc>(
+      InboundMessage,
+      id,
+      (d) => (d.attempts ?? 0) === attempts && isClaimable(d, at),
       { $set: { status: 'processing', leaseUntil: new Date(at.getTime() + leaseMs), attempts: attempts + 1 } },
-      { returnDocument: 'after' },
-    ).lean<InboundMessageDoc>();
+    );
   }
 
   function entry(order: OrderDoc, link: string, duplicate?: 'source' | 'reference', extra: Partial<CreatedEntry> = {}): CreatedEntry {
@@ -391,8 +395,10 @@ export function createIntakeService(deps: IntakeServiceDeps) {
       const merchant = await Merchant.findById(msg.merchantId).lean<MerchantDoc>();
       if (!merchant) throw new AppError('INTAKE_MERCHANT_GONE', `merchant ${msg.merchantId} no longer exists`);
       const result = await handle(msg, merchant);
-      await InboundMessage.updateOne(
-        { _id: msg._id, status: 'processing' },
+      await updateByIdIf<InboundMessageDoc>(
+        InboundMessage,
+        msg._id,
+        (d) => d.status === 'processing',
         {
           $set: { status: 'processed', processedAt: now(), result: { orderIds: result.orderIds, problems: result.problems } },
           $unset: { leaseUntil: 1, lastError: 1 },
@@ -406,8 +412,10 @@ export function createIntakeService(deps: IntakeServiceDeps) {
       // MAIL_PARSE_FAILED is the parser refusing these bytes (e.g. too many MIME parts): a retry
       // would fail the same way.
       const giveUp = attempts >= maxAttempts || isAppError(e, 'INTAKE_MERCHANT_GONE') || isAppError(e, 'MAIL_PARSE_FAILED');
-      await InboundMessage.updateOne(
-        { _id: msg._id, status: 'processing' },
+      await updateByIdIf<InboundMessageDoc>(
+        InboundMessage,
+        msg._id,
+        (d) => d.status === 'processing',
         { $set: { status: giveUp ? 'failed' : 'received', lastError: error.slice(0, 1000) }, $unset: { leaseUntil: 1 } },
       ).catch((err) => log.error({ err, inboundId: id }, 'could not release inbound message'));
       log.error({ err: e, inboundId: id, attempts, giveUp }, 'inbound message processing failed');
