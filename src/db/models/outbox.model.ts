@@ -32,12 +32,7 @@ const OutboxSchema = new Schema(
      * subject here for the list, the whole mail in `captured_mail` (same _id).
      */
     captured: {
-      from: String,
-      to: String,
-      cc: String,
       subject: String,
-      html: String,
-      text: String,
     },
   },
   { timestamps: true, versionKey: false },
