@@ -18,6 +18,7 @@ import { type Logger } from '../logger.ts';
 import { outboxEvents } from '../mail/outbox.ts';
 import { type MailRenderer } from '../mail/renderer.ts';
 import { isPermanentRejection, type MailTransport } from '../mail/transport.ts';
+import { createPollLoop } from './poll-loop.ts';
 
 export interface OutboxWorkerDeps {
   renderer: MailRenderer;
@@ -77,24 +78,21 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
   const backoff = deps.backoff ?? ((n: number) => backoffDelay(n));
   const log = deps.logger.child({ component: 'outbox-worker', owner: ownerId });
 
-  let running = false;
+  /** Set by stop(): a drain in progress ends after the mail being sent. */
   let closing = false;
-  let loop: Promise<void> | undefined;
-  let wake: (() => void) | undefined;
-  let kicked = false;
   let lastPollOk = true;
   let lastPollAt = Date.now();
+
+  // Candidates from the last scan, oldest first: one scan serves up to CANDIDATES claims, since a
+  // scan is the costly part on FerretDB (every non-_id filter reads the whole collection).
+  let candidates: Array<Pick<OutboxDoc, '_id' | 'attempts'>> = [];
+  const CANDIDATES = 50;
 
   /**
    * Takes the oldest due mail (pending and due, or 'sending' with an expired lease: its sender
    * crashed). The claim document `outbox:<id>:<attempts>` is the referee, because FerretDB's
    * conditional updates are not atomic (see src/db/claims.ts); a lost claim moves on to the next.
    */
-  // Candidates from the last scan, oldest first: one scan serves up to CANDIDATES claims, since a
-  // scan is the costly part on FerretDB (every non-_id filter reads the whole collection).
-  let candidates: Array<Pick<OutboxDoc, '_id' | 'attempts'>> = [];
-  const CANDIDATES = 50;
-
   async function claim(): Promise<OutboxDoc | null> {
     const at = now();
     const due: QueryFilter<OutboxDoc> = {
@@ -215,57 +213,38 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
     return handled;
   }
 
-  const onEnqueued = () => {
-    kicked = true;
-    wake?.();
-  };
-
-  function sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      wake = done;
-    });
-  }
+  const loop = createPollLoop(
+    async () => {
+      try {
+        await runOnce();
+      } catch (err) {
+        lastPollOk = false;
+        throw err;
+      }
+    },
+    pollMs,
+    (err) => log.error({ err: describeError(err) }, 'outbox poll failed'),
+  );
+  // A mail enqueued in this process must not wait for the next poll.
+  const onEnqueued = () => loop.kick();
 
   function start(): void {
-    if (running) return;
-    running = true;
+    if (loop.running) return;
     closing = false;
     outboxEvents.on('enqueued', onEnqueued);
-    loop = (async () => {
-      while (!closing) {
-        kicked = false;
-        try {
-          await runOnce();
-        } catch (err) {
-          lastPollOk = false;
-          log.error({ err: describeError(err) }, 'outbox poll failed');
-        }
-        if (closing) break;
-        // A mail enqueued while we were draining must not wait for the next poll.
-        if (!kicked) await sleep(pollMs);
-      }
-    })();
+    loop.start();
   }
 
   async function stop(): Promise<void> {
     closing = true;
     outboxEvents.off('enqueued', onEnqueued);
-    wake?.();
-    await loop;
-    loop = undefined;
-    running = false;
+    await loop.stop();
     closing = false;
   }
 
   function healthy(): boolean {
     // Polls at least every pollMs; a send is bounded by the transport's timeouts, below leaseMs.
-    return running && !closing && lastPollOk && Date.now() - lastPollAt < leaseMs + 2 * pollMs;
+    return loop.running && lastPollOk && Date.now() - lastPollAt < leaseMs + 2 * pollMs;
   }
 
   return { ownerId, start, stop, runOnce, healthy };
