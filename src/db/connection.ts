@@ -5,6 +5,7 @@ import { type Config } from '../config.ts';
 import { ensureFerretdb } from './ferretdb-build.ts';
 import { findRunning, startEmbeddedFerretdb, type EmbeddedDb } from './embedded-ferretdb.ts';
 import { Claim } from './claims.ts';
+import { OutboxDue, WebhookDue } from './due-queue.ts';
 import { InboundMessage, InboundRaw } from './models/inbound-message.model.ts';
 import { Merchant } from './models/merchant.model.ts';
 import { MerchantUser } from './models/merchant-user.model.ts';
@@ -24,7 +25,7 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, InboundRaw, Outbox, CapturedMail, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure, Refund];
+export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, InboundRaw, Outbox, CapturedMail, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure, Refund, OutboxDue, WebhookDue];
 
 export async function connectDatabase(
   config: Pick<Config, 'mongodbUri' | 'dataDir' | 'ferretdbBin'>,

@@ -11,3 +11,5 @@ export const newOrderReference = (): string => `PM-${READABLE()}`;
 export const newReceiptNumber = (): string => `RCPT-${READABLE()}`;
 export const newAlias = (): string => ALIAS();
 export const newSecret = (size = 32): string => nanoid(size);
+/** An order's _id: `ord_` + its public id, so the pay-link leads to the order by primary key. */
+export const orderIdFor = (publicId: string): string => `ord_${publicId}`;

@@ -7,6 +7,7 @@
 // - Remind: once, 24 hours before expiry, the customer gets a reminder with the link when their
 //   address is known and the order is still pending. The outbox dedupe key `reminder:<orderId>`
 //   makes it exactly once across runs and instances.
+import { updateByIdIf } from '../db/by-id.ts';
 import { claimOnce, markApplied, unappliedClaims } from '../db/claims.ts';
 import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
@@ -65,12 +66,14 @@ export function createExpiryJob(deps: ExpiryJobDeps) {
 
   /** Applies an expiry whose close claim we hold, then notifies (idempotent: dedupe keys). */
   async function applyExpiry(orderId: string, expiredAt: Date): Promise<boolean> {
-    const order = await Order.findOneAndUpdate(
-      { _id: orderId, status: 'pending' },
+    // By _id alone (src/db/by-id.ts); the close claim we hold referees.
+    const order = await updateByIdIf<OrderDoc>(
+      Order,
+      orderId,
+      (o) => o.status === 'pending',
       // Closing frees the reference for a new order (see openReference in the order model).
       { $set: { status: 'expired', openReference: orderId, expiredAt } },
-      { returnDocument: 'after' },
-    ).lean<OrderDoc>();
+    );
     if (!order) return false;
     const merchant = await merchantOf(order.merchantId);
     if (!merchant) return true;

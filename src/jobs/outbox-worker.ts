@@ -10,8 +10,8 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { isAppError } from '../domain/errors.ts';
-import { type QueryFilter } from 'mongoose';
 import { updateByIdIf } from '../db/by-id.ts';
+import { ORPHAN_MS, OutboxDue, dueEntries, isDueItem as isDue, nextLookAt, reconcileDue, removeDue, setDue, type DueEntry, type QueueItemState } from '../db/due-queue.ts';
 import { claimLease } from '../db/claims.ts';
 import { CapturedMail, Outbox, type OutboxDoc } from '../db/models/outbox.model.ts';
 import { type Logger } from '../logger.ts';
@@ -63,10 +63,23 @@ function describeError(err: unknown): string {
   return parts.join(' ').slice(0, 500);
 }
 
-/** Pending and due, or 'sending' whose lease ran out (its sender crashed). */
-function isDue(d: Pick<OutboxDoc, 'status' | 'nextAttemptAt' | 'leaseUntil'>, at: Date): boolean {
-  if (d.status === 'pending') return new Date(d.nextAttemptAt) <= at;
-  return d.status === 'sending' && !!d.leaseUntil && new Date(d.leaseUntil) < at;
+/**
+ * A failure of the relay as a whole rather than of this one mail: it cannot be reached, times
+ * out, drops the connection, refuses the session (421) or a TLS/AUTH set-up, or answers 4xx to
+ * MAIL FROM or DATA. A 4xx to RCPT TO (greylisting, a full mailbox) concerns its recipient only
+ * and must not hold back everyone else's mail.
+ */
+export function isRelayDown(err: unknown): boolean {
+  const e = err as { code?: unknown; responseCode?: unknown; command?: unknown };
+  if (typeof e?.responseCode === 'number') {
+    if (e.responseCode === 421) return true;
+    if (e.responseCode >= 400 && e.responseCode < 500) {
+      const command = typeof e.command === 'string' ? e.command.toUpperCase() : '';
+      return !command.startsWith('RCPT');
+    }
+    return false;
+  }
+  return ['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ETLS', 'EAUTH', 'ECONNREFUSED', 'ECONNRESET', 'EPROTOCOL'].includes(String(e?.code));
 }
 
 export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
@@ -82,43 +95,57 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
   let closing = false;
   let lastPollOk = true;
   let lastPollAt = Date.now();
+  /** While the relay is down (isRelayDown), nothing is sent before this time (ms). */
+  let pausedUntil = 0;
 
-  // Candidates from the last scan, oldest first: one scan serves up to CANDIDATES claims, since a
-  // scan is the costly part on FerretDB (every non-_id filter reads the whole collection).
-  let candidates: Array<Pick<OutboxDoc, '_id' | 'attempts'>> = [];
+  // Due entries from the last read of the due queue (src/db/due-queue.ts), oldest mail first: one
+  // read serves up to CANDIDATES claims.
+  let candidates: DueEntry[] = [];
   const CANDIDATES = 50;
 
   /**
    * Takes the oldest due mail (pending and due, or 'sending' with an expired lease: its sender
    * crashed). The claim document `outbox:<id>:<attempts>` is the referee, because FerretDB's
    * conditional updates are not atomic (see src/db/claims.ts); a lost claim moves on to the next.
+   * Every read and write of a mail is by _id; only the small due queue is scanned.
    */
   async function claim(): Promise<OutboxDoc | null> {
     const at = now();
-    const due: QueryFilter<OutboxDoc> = {
-      $or: [
-        { status: 'pending', nextAttemptAt: { $lte: at } },
-        { status: 'sending', leaseUntil: { $lt: at } },
-      ],
-    };
-    for (let scans = 0; scans < 2; scans++) {
+    for (let reads = 0; reads < 2; reads++) {
       if (candidates.length === 0) {
-        if (scans > 0) return null;
-        candidates = await Outbox.find(due, { _id: 1, attempts: 1 }).sort({ createdAt: 1, _id: 1 }).limit(CANDIDATES).lean<OutboxDoc[]>();
+        if (reads > 0) return null;
+        candidates = await dueEntries(OutboxDue, at, CANDIDATES);
         lastPollAt = Date.now();
       }
       while (candidates.length > 0) {
         const c = candidates.shift()!;
-        const attempts = c.attempts ?? 0;
+        const current = await Outbox.findById(c._id, { status: 1, attempts: 1, nextAttemptAt: 1, leaseUntil: 1 }).lean<OutboxDoc>();
+        if (!current) {
+          // Left by an enqueue that crashed before inserting the mail (or one still inserting it).
+          if (at.getTime() - new Date(c.created).getTime() > ORPHAN_MS) await removeDue(OutboxDue, c._id);
+          continue;
+        }
+        if (!isDue(current, at)) {
+          // Finished, rescheduled or leased since the entry was last written: the mail decides.
+          const next = nextLookAt(current);
+          if (next) await setDue(OutboxDue, c._id, next);
+          else await removeDue(OutboxDue, c._id);
+          continue;
+        }
+        const attempts = current.attempts ?? 0;
         if (!(await claimLease(`outbox:${String(c._id)}:${attempts}`, leaseMs, { owner: ownerId }, at))) continue;
-        // Re-checked by _id: the candidate may have been sent or rescheduled since the scan.
+        // Re-checked by _id: another worker may have moved it between our read and our claim.
+        const leaseUntil = new Date(at.getTime() + leaseMs);
         const doc = await updateByIdIf<OutboxDoc>(
           Outbox,
           c._id,
           (d) => (d.attempts ?? 0) === attempts && isDue(d, at),
-          { $set: { status: 'sending', leaseUntil: new Date(at.getTime() + leaseMs), leaseOwner: ownerId, attempts: attempts + 1 } },
+          { $set: { status: 'sending', leaseUntil, leaseOwner: ownerId, attempts: attempts + 1 } },
         );
-        if (doc) return doc;
+        if (!doc) continue;
+        // Other instances skip it until the lease ends (then a crashed send is picked up again).
+        await setDue(OutboxDue, c._id, leaseUntil);
+        return doc;
       }
     }
     return null;
@@ -132,7 +159,12 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
       (d) => d.status === 'sending' && d.leaseOwner === ownerId,
       { $set: set, $unset: Object.fromEntries(unset.map((k) => [k, 1])) },
     );
-    return r !== null;
+    if (r === null) return false;
+    // The due entry follows the mail; a crash before this line is repaired by the next claim.
+    const next = nextLookAt(r);
+    if (next) await setDue(OutboxDue, doc._id, next);
+    else await removeDue(OutboxDue, doc._id);
+    return true;
   }
 
   async function fail(doc: OutboxDoc, err: unknown, permanent: boolean, mlog: Logger): Promise<void> {
@@ -145,6 +177,16 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
     }
     const nextAttemptAt = new Date(now().getTime() + backoff(doc.attempts));
     await settle(doc, { status: 'pending', nextAttemptAt, lastError }, ['leaseUntil', 'leaseOwner']);
+    // The next claim reads the queue afresh, oldest first, so this mail keeps its place.
+    candidates = [];
+    if (isRelayDown(err)) {
+      // The relay itself is unavailable: hold the whole queue until this mail's next attempt,
+      // so that when the relay is back the mails leave oldest first (this one leads), instead of
+      // each backing off on its own and the order being lost to jitter.
+      pausedUntil = nextAttemptAt.getTime();
+      mlog.warn({ err: lastError, nextAttemptAt }, 'outbound relay unavailable: queue paused until the next attempt');
+      return;
+    }
     mlog.warn({ err: lastError, nextAttemptAt }, 'outbox send failed: will retry');
   }
 
@@ -202,8 +244,13 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
 
   async function runOnce(): Promise<number> {
     let handled = 0;
+    if (!reconciled) await reconcile();
     for (;;) {
       if (closing) break;
+      if (now().getTime() < pausedUntil) {
+        lastPollAt = Date.now();
+        break;
+      }
       const doc = await claim();
       if (!doc) break;
       await handle(doc);
@@ -211,6 +258,16 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
     }
     lastPollOk = true;
     return handled;
+  }
+
+  /** Mails stored before the due queue existed get their entries once, before the first claim. */
+  let reconciled = false;
+  async function reconcile(): Promise<void> {
+    const added = await reconcileDue(OutboxDue, Outbox, { status: { $in: ['pending', 'sending'] } }, (m) =>
+      nextLookAt(m as unknown as QueueItemState) ?? now(),
+    );
+    if (added > 0) log.info({ added }, 'outbox due queue: entries added for unfinished mail');
+    reconciled = true;
   }
 
   const loop = createPollLoop(

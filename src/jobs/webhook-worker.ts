@@ -6,8 +6,9 @@
 // signature is recomputed with the attempt time.
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { type QueryFilter } from 'mongoose';
+import { updateByIdIf } from '../db/by-id.ts';
 import { claimLease } from '../db/claims.ts';
+import { ORPHAN_MS, WebhookDue, dueEntries, isDueItem, nextLookAt, reconcileDue, removeDue, setDue, type QueueItemState } from '../db/due-queue.ts';
 import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
 import { WebhookAttempt, WebhookDelivery, type WebhookDeliveryDoc } from '../db/models/webhook.model.ts';
 import { type Logger } from '../logger.ts';
@@ -52,38 +53,65 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
   let lastPollAt = Date.now();
   let closing = false;
 
-  /** Takes one due delivery; the claim `webhook:<id>:<attempts>` is the referee (see claims.ts). */
+  /**
+   * Takes one due delivery; the claim `webhook:<id>:<attempts>` is the referee (see claims.ts).
+   * Due work is found in the small due queue (src/db/due-queue.ts); deliveries are read and
+   * written by _id only (FerretDB scans for any other filter).
+   */
   async function claim(): Promise<WebhookDeliveryDoc | null> {
     const at = now();
-    const due: QueryFilter<WebhookDeliveryDoc> = {
-      $or: [
-        { status: 'pending', nextAttemptAt: { $lte: at } },
-        { status: 'sending', leaseUntil: { $lt: at } },
-      ],
-    };
-    const candidates = await WebhookDelivery.find(due, { _id: 1, attempts: 1 })
-      .sort({ nextAttemptAt: 1, _id: 1 })
-      .limit(concurrency * 2)
-      .lean<Array<Pick<WebhookDeliveryDoc, '_id' | 'attempts'>>>();
+    // Generous: entries skipped as not due (or young orphans) must not hide the due ones behind them.
+    const candidates = await dueEntries(WebhookDue, at, Math.max(50, concurrency * 2));
     lastPollAt = Date.now();
     for (const c of candidates) {
-      const attempts = c.attempts ?? 0;
+      const current = await WebhookDelivery.findById(c._id, { status: 1, attempts: 1, nextAttemptAt: 1, leaseUntil: 1 }).lean<WebhookDeliveryDoc>();
+      if (!current) {
+        if (at.getTime() - new Date(c.created).getTime() > ORPHAN_MS) await removeDue(WebhookDue, c._id);
+        continue;
+      }
+      if (!isDueItem(current, at)) {
+        const next = nextLookAt(current);
+        if (next) await setDue(WebhookDue, c._id, next);
+        else await removeDue(WebhookDue, c._id);
+        continue;
+      }
+      const attempts = current.attempts ?? 0;
       if (!(await claimLease(`webhook:${c._id}:${attempts}`, leaseMs, { owner: ownerId }, at))) continue;
-      const doc = await WebhookDelivery.findOneAndUpdate(
-        { _id: c._id, attempts, ...due },
-        { $set: { status: 'sending', leaseUntil: new Date(at.getTime() + leaseMs), leaseOwner: ownerId, attempts: attempts + 1 } },
-        { returnDocument: 'after' },
-      ).lean<WebhookDeliveryDoc>();
-      if (doc) return doc;
+      const leaseUntil = new Date(at.getTime() + leaseMs);
+      const doc = await updateByIdIf<WebhookDeliveryDoc>(
+        WebhookDelivery,
+        c._id,
+        (d) => (d.attempts ?? 0) === attempts && isDueItem(d, at),
+        { $set: { status: 'sending', leaseUntil, leaseOwner: ownerId, attempts: attempts + 1 } },
+      );
+      if (!doc) continue;
+      await setDue(WebhookDue, c._id, leaseUntil);
+      return doc;
     }
     return null;
   }
 
   async function settle(doc: WebhookDeliveryDoc, set: Record<string, unknown>): Promise<void> {
-    await WebhookDelivery.updateOne(
-      { _id: doc._id, status: 'sending', leaseOwner: ownerId },
+    const r = await updateByIdIf<WebhookDeliveryDoc>(
+      WebhookDelivery,
+      doc._id,
+      (d) => d.status === 'sending' && d.leaseOwner === ownerId,
       { $set: set, $unset: { leaseUntil: 1, leaseOwner: 1 } },
     );
+    if (!r) return;
+    const next = nextLookAt(r);
+    if (next) await setDue(WebhookDue, doc._id, next);
+    else await removeDue(WebhookDue, doc._id);
+  }
+
+  /** Deliveries stored before the due queue existed get their entries once, before the first claim. */
+  let reconciled = false;
+  async function reconcile(): Promise<void> {
+    const added = await reconcileDue(WebhookDue, WebhookDelivery, { status: { $in: ['pending', 'sending'] } }, (d) =>
+      nextLookAt(d as unknown as QueueItemState) ?? now(),
+    );
+    if (added > 0) log.info({ added }, 'webhook due queue: entries added for unfinished deliveries');
+    reconciled = true;
   }
 
   async function handle(doc: WebhookDeliveryDoc): Promise<void> {
@@ -143,6 +171,7 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
   /** `concurrency` lanes, each claiming and sending until nothing is due. */
   async function runOnce(): Promise<number> {
     let attempts = 0;
+    if (!reconciled) await reconcile();
     const lane = async () => {
       for (;;) {
         if (closing) return;

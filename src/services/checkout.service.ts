@@ -18,8 +18,9 @@ import { z } from 'zod';
 import { type Acquirer, type AuthorizeResult, type DeclineCode } from '../domain/acquirer.ts';
 import { checkCard, type CheckedCard } from '../domain/card.ts';
 import { type FieldProblem } from '../domain/errors.ts';
-import { newReceiptNumber } from '../domain/ids.ts';
+import { newReceiptNumber, orderIdFor } from '../domain/ids.ts';
 import { verifyLink, type LinkKey, type LinkParams } from '../domain/pay-link.ts';
+import { updateByIdIf } from '../db/by-id.ts';
 import { Claim, claimOnce, markApplied, unappliedClaims } from '../db/claims.ts';
 import { Challenge, type ChallengeDoc } from '../db/models/challenge.model.ts';
 import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
@@ -151,7 +152,10 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
   async function open(publicId: string, query: Partial<Record<keyof LinkParams, unknown>>): Promise<LinkState> {
     const link = verifyLink(deps.linkKeys, publicId, query);
     if (!link.ok) return { kind: 'not-found', reason: link.reason };
-    const order = await Order.findOne({ publicId }).lean<OrderDoc>();
+    // By primary key (orders are `ord_<publicId>`, src/services/order.service.ts); orders stored
+    // before ids were derived that way are found by their publicId (a collection scan on FerretDB).
+    const byId = await Order.findById(orderIdFor(publicId)).lean<OrderDoc>();
+    const order = byId?.publicId === publicId ? byId : await Order.findOne({ publicId }).lean<OrderDoc>();
     if (!order) return { kind: 'not-found', reason: 'unknown-order' };
     if (order.amountMinor !== link.claims.amountMinor || order.currency !== link.claims.currency) {
       return { kind: 'not-found', reason: 'claims-mismatch' };
@@ -444,11 +448,8 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
       payment: p.payment,
     };
     if (p.customerEmail) set['customer.email'] = p.customerEmail;
-    return Order.findOneAndUpdate(
-      { _id: orderId, status: 'pending' },
-      { $set: set, $push: { attempts: p.attempt } },
-      { returnDocument: 'after' },
-    ).lean<OrderDoc>();
+    // Read and written by _id alone (src/db/by-id.ts): the close claim referees, not the filter.
+    return updateByIdIf<OrderDoc>(Order, orderId, (o) => o.status === 'pending', { $set: set, $push: { attempts: p.attempt } });
   }
 
   /**

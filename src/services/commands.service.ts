@@ -73,7 +73,7 @@ export function createCommandService(deps: CommandServiceDeps) {
     return (
       (await newest({ reference: ref })) ??
       (await newest({ reference: { $regex: `^${escapeRegex(ref)}$`, $options: 'i' } })) ??
-      (await Order.findOne({ merchantId, _id: ref }).lean<OrderDoc>())
+      (await Order.findById(ref).lean<OrderDoc>().then((o) => (o?.merchantId === merchantId ? o : null)))
     );
   }
 

@@ -4,6 +4,7 @@
 // The event id and body are fixed here; the webhook worker only re-signs them per attempt.
 import { EventEmitter } from 'node:events';
 import { nanoid } from 'nanoid';
+import { WebhookDue, addDue, removeDue } from '../db/due-queue.ts';
 import { type MerchantDoc } from '../db/models/merchant.model.ts';
 import { type OrderDoc } from '../db/models/order.model.ts';
 import { WebhookDelivery, type WebhookEventType } from '../db/models/webhook.model.ts';
@@ -48,6 +49,9 @@ export function createEventsService(deps: EventsServiceDeps = {}) {
       created: Math.floor(at.getTime() / 1000),
       data: { order: webhookOrder(order), ...extra },
     };
+    // Its due-queue entry first (src/db/due-queue.ts): a crash in between leaves an entry the
+    // worker drops, never a delivery it cannot find.
+    await addDue(WebhookDue, event.id, at, at);
     try {
       await WebhookDelivery.create({
         _id: event.id,
@@ -62,6 +66,7 @@ export function createEventsService(deps: EventsServiceDeps = {}) {
         giveUpAt: new Date(at.getTime() + WEBHOOK_RETRY_WINDOW_MS),
       });
     } catch (e) {
+      await removeDue(WebhookDue, event.id).catch(() => {});
       if ((e as { code?: number }).code !== 11000) throw e;
       const existing = await WebhookDelivery.findOne({ dedupeKey }, { _id: 1 }).lean<{ _id: string }>();
       if (existing) return { id: existing._id, created: false };

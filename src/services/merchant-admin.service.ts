@@ -8,6 +8,8 @@ import { Merchant, DELIVERY_MODES, type MerchantDoc } from '../db/models/merchan
 import { MerchantUser, ROLES, type Role } from '../db/models/merchant-user.model.ts';
 import { Session } from '../db/models/session.model.ts';
 import { WebhookAttempt, WebhookDelivery, type WebhookAttemptDoc, type WebhookDeliveryDoc } from '../db/models/webhook.model.ts';
+import { WebhookDue, dueAt } from '../db/due-queue.ts';
+import { updateByIdIf } from '../db/by-id.ts';
 import { AppError, type FieldProblem } from '../domain/errors.ts';
 import { newSecret } from '../domain/ids.ts';
 import { hashPassword } from '../domain/password.ts';
@@ -186,14 +188,20 @@ export function createMerchantAdminService(deps: MerchantAdminDeps) {
    * A delivery being sent right now is left alone.
    */
   async function replayWebhook(merchant: Pick<MerchantDoc, '_id'>, eventId: string): Promise<void> {
-    const d = await WebhookDelivery.findOne({ _id: eventId, merchantId: merchant._id }, { status: 1 }).lean<WebhookDeliveryDoc>();
+    const found = await WebhookDelivery.findById(eventId, { status: 1, merchantId: 1 }).lean<WebhookDeliveryDoc>();
+    const d = found?.merchantId === merchant._id ? found : null;
     if (!d) throw new AppError('WEBHOOK_NOT_FOUND', 'no such webhook delivery', { httpStatus: 404 });
     if (d.status === 'sending') throw new AppError('WEBHOOK_IN_FLIGHT', 'this delivery is being sent right now', { httpStatus: 409 });
     const at = now();
-    await WebhookDelivery.updateOne(
-      { _id: eventId, merchantId: merchant._id, status: { $ne: 'sending' } },
+    const replayed = await updateByIdIf<WebhookDeliveryDoc>(
+      WebhookDelivery,
+      eventId,
+      (x) => x.merchantId === merchant._id && x.status !== 'sending',
       { $set: { status: 'pending', nextAttemptAt: at, giveUpAt: new Date(at.getTime() + WEBHOOK_RETRY_WINDOW_MS) } },
     );
+    if (!replayed) throw new AppError('WEBHOOK_IN_FLIGHT', 'this delivery is being sent right now', { httpStatus: 409 });
+    // Back in the worker's due queue (finished deliveries have no entry).
+    await dueAt(WebhookDue, eventId, at);
     webhookEvents.emit('queued');
   }
 

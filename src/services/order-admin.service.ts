@@ -3,6 +3,7 @@
 // merchant of the logged-in user (tenant isolation lives here, not in the routes).
 import { Readable } from 'node:stream';
 import { nanoid } from 'nanoid';
+import { updateByIdIf } from '../db/by-id.ts';
 import { Claim, claimOnce, markApplied } from '../db/claims.ts';
 import { type MerchantDoc } from '../db/models/merchant.model.ts';
 import { Order, type OrderDoc, type OrderStatus } from '../db/models/order.model.ts';
@@ -151,7 +152,9 @@ export function createOrderAdminService(deps: OrderAdminDeps) {
   }
 
   async function find(merchant: MerchantDoc, orderId: string): Promise<OrderDoc> {
-    const order = await Order.findOne({ _id: orderId, merchantId: merchant._id }).lean<OrderDoc>();
+    // By _id alone, then the tenant check (FerretDB scans any other filter).
+    const byId = await Order.findById(orderId).lean<OrderDoc>();
+    const order = byId?.merchantId === merchant._id ? byId : null;
     if (!order) throw notFound();
     return order;
   }
@@ -184,12 +187,13 @@ export function createOrderAdminService(deps: OrderAdminDeps) {
         throw new AppError('ORDER_NOT_CANCELLABLE', 'the order was closed meanwhile', { httpStatus: 409 });
       }
     }
-    const cancelled = await Order.findOneAndUpdate(
-      { _id: order._id, merchantId: merchant._id, status: 'pending' },
+    const cancelled = await updateByIdIf<OrderDoc>(
+      Order,
+      order._id,
+      (o) => o.merchantId === merchant._id && o.status === 'pending',
       // Closing the order frees its reference for a new order (see openReference in the model).
       { $set: { status: 'cancelled', openReference: order._id, cancelledAt: at } },
-      { returnDocument: 'after' },
-    ).lean<OrderDoc>();
+    );
     await markApplied(key);
     if (!cancelled) throw new AppError('ORDER_NOT_CANCELLABLE', 'the order was closed meanwhile', { httpStatus: 409 });
     await deps.events?.orderCancelled(cancelled, merchant);
@@ -225,11 +229,12 @@ export function createOrderAdminService(deps: OrderAdminDeps) {
     const max = new Date(at.getTime() + deps.maxLinkLifetimeDays * DAY);
     const capped = wanted > max;
     const expiresAt = capped ? max : wanted;
-    const updated = await Order.findOneAndUpdate(
-      { _id: order._id, merchantId: merchant._id, status: 'pending' },
+    const updated = await updateByIdIf<OrderDoc>(
+      Order,
+      order._id,
+      (o) => o.merchantId === merchant._id && o.status === 'pending',
       { $set: { expiresAt, linkExpiresAt: Math.floor(expiresAt.getTime() / 1000) } },
-      { returnDocument: 'after' },
-    ).lean<OrderDoc>();
+    );
     if (!updated) throw new AppError('ORDER_NOT_EXTENDABLE', 'the order was closed meanwhile', { httpStatus: 409 });
     return { order: updated, capped };
   }

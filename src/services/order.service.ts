@@ -1,7 +1,15 @@
 // Orders: creation (idempotent per source and per open reference), pay-links, and the pay-link mail.
+//
+// An order's ids are derived from its source (merchant + source key) with a keyed hash: the
+// public id is `publicIdFor(...)` and the _id is `ord_<publicId>`. Re-processing a source (a crash
+// after the order was created, a redelivered batch) finds the order by primary key, and the
+// checkout finds it by primary key from the pay-link: on FerretDB v1 (SQLite) only exact `{_id}`
+// filters avoid a scan of the whole collection. The unique indexes stay the referees; a key
+// rotation only sends lookups of older orders down the slower path.
+import { createHmac } from 'node:crypto';
 import { AppError } from '../domain/errors.ts';
 import { type OrderDraft } from '../domain/order-draft.ts';
-import { newOrderReference, newPublicId } from '../domain/ids.ts';
+import { newOrderReference, orderIdFor } from '../domain/ids.ts';
 import { payLinkUrl, type LinkKey } from '../domain/pay-link.ts';
 import { type MerchantDoc } from '../db/models/merchant.model.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
@@ -51,8 +59,36 @@ export interface OrderServiceDeps {
 
 const DAY = 86_400_000;
 
+
+/** Runs `fn` over `items` with at most `limit` running at once; results in input order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const run = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
+  return out;
+}
+
 export function createOrderService(deps: OrderServiceDeps) {
   const now = deps.now ?? (() => new Date());
+  // Its own key, derived from the current link key: public ids stay unguessable (126 bits).
+  const idKey = createHmac('sha256', deps.linkKeys[0]?.secret ?? '').update('paymail-order-id-v1').digest();
+
+  /** The unguessable public id of the order a source creates: 21 characters like nanoid's. */
+  function publicIdFor(merchantId: string, sourceKey: string): string {
+    return createHmac('sha256', idKey).update(`${merchantId}\n${sourceKey}`).digest('base64url').slice(0, 21);
+  }
+
+  /** The order this source created, by primary key; null when none (or created under an older key). */
+  async function findBySourceFast(merchantId: string, sourceKey: string): Promise<OrderDoc | null> {
+    const o = await Order.findById(orderIdFor(publicIdFor(merchantId, sourceKey))).lean<OrderDoc>();
+    return o && o.merchantId === merchantId && o.sourceKey === sourceKey ? o : null;
+  }
 
   function linkFor(order: Pick<OrderDoc, 'publicId' | 'amountMinor' | 'currency' | 'linkExpiresAt'>): string {
     return payLinkUrl(deps.publicUrl, deps.linkKeys, {
@@ -102,7 +138,7 @@ export function createOrderService(deps: OrderServiceDeps) {
   }
 
   async function create(merchant: MerchantDoc, draft: OrderDraft, source: OrderSource, opts: CreateOptions = {}): Promise<CreateResult> {
-    const existing = await Order.findOne({ merchantId: merchant._id, sourceKey: source.key }).lean<OrderDoc>();
+    const existing = await findBySourceFast(merchant._id, source.key);
     if (existing) return { order: existing, link: linkFor(existing), created: false, duplicateOf: 'source' };
     const doc = newOrderDoc(merchant, draft, source, now());
     try {
@@ -112,7 +148,11 @@ export function createOrderService(deps: OrderServiceDeps) {
       return { order, link: linkFor(order), created: true };
     } catch (e) {
       if ((e as { code?: number }).code !== 11000) throw e;
-      const bySource = await Order.findOne({ merchantId: merchant._id, sourceKey: source.key }).lean<OrderDoc>();
+      // Refused by a unique index: the same source (a racing worker, or created under an older
+      // link key), or a reference that is still open. Rare, so the scans are acceptable here.
+      const bySource =
+        (await findBySourceFast(merchant._id, source.key)) ??
+        (await Order.findOne({ merchantId: merchant._id, sourceKey: source.key }).lean<OrderDoc>());
       if (bySource) return { order: bySource, link: linkFor(bySource), created: false, duplicateOf: 'source' };
       const open = await Order.findOne({ merchantId: merchant._id, openReference: doc.reference }).lean<OrderDoc>();
       if (open) return { order: open, link: linkFor(open), created: false, duplicateOf: 'reference' };
@@ -132,9 +172,9 @@ export function createOrderService(deps: OrderServiceDeps) {
     opts: CreateOptions = {},
   ): Promise<Array<CreateResult | { error: unknown }>> {
     const results: Array<CreateResult | { error: unknown }> = new Array(items.length);
-    const existing = new Map(
-      (await Order.find({ merchantId: merchant._id, sourceKey: { $in: items.map((i) => i.source.key) } }).lean<OrderDoc[]>()).map((o) => [o.sourceKey, o]),
-    );
+    // By primary key, a few at a time: `$in` is a scan of the whole collection on FerretDB.
+    const found = await mapLimit(items, 8, (i) => findBySourceFast(merchant._id, i.source.key));
+    const existing = new Map(found.flatMap((o) => (o ? [[o.sourceKey, o] as const] : [])));
     const at = now();
     const fresh: Array<{ i: number; doc: ReturnType<typeof newOrderDoc> }> = [];
     items.forEach((item, i) => {
@@ -155,8 +195,9 @@ export function createOrderService(deps: OrderServiceDeps) {
       } catch (e) {
         if ((e as { code?: number }).code !== 11000 && !(e as { writeErrors?: unknown }).writeErrors) throw e;
         // Which rows made it is read back rather than decoded from the driver's error shape.
-        const ids = await Order.find({ _id: { $in: [...inserted] } }, { _id: 1 }).lean<Array<{ _id: string }>>();
-        inserted = new Set(ids.map((o) => o._id));
+        const ids = [...inserted];
+        const there = await mapLimit(ids, 8, async (id) => (await Order.exists({ _id: id })) !== null);
+        inserted = new Set(ids.filter((_, k) => there[k]));
       }
     }
     for (const { i, doc } of fresh) {
@@ -184,10 +225,10 @@ export function createOrderService(deps: OrderServiceDeps) {
     }
     const delivery = draft.delivery ?? merchant.delivery;
     const reference = draft.reference?.trim() || newOrderReference();
-    const id = `ord_${newPublicId()}`;
+    const publicId = publicIdFor(merchant._id, source.key);
     const doc = {
-      _id: id,
-      publicId: newPublicId(),
+      _id: orderIdFor(publicId),
+      publicId,
       merchantId: merchant._id,
       reference,
       openReference: reference,

@@ -67,7 +67,9 @@ export function createRefundService(deps: RefundServiceDeps) {
   }
 
   async function refund(merchant: MerchantDoc, orderId: string, input: RefundInput): Promise<RefundDoc> {
-    const order = await Order.findOne({ _id: orderId, merchantId: merchant._id }).lean<OrderDoc>();
+    // By _id alone, then the tenant check (FerretDB scans any other filter).
+    const byId = await Order.findById(orderId).lean<OrderDoc>();
+    const order = byId?.merchantId === merchant._id ? byId : null;
     if (!order) throw new AppError('ORDER_NOT_FOUND', 'no such order', { httpStatus: 404 });
     if (order.status !== 'paid' || !order.payment?.authCode) {
       throw new AppError('REFUND_NOT_PAID', `the order is ${order.status}`, { httpStatus: 409 });

@@ -3,6 +3,7 @@
 // it only with the new one), users (add with a temporary password that logs in, change role,
 // remove; never oneself, never the last admin), and the webhook log with replay (same event id
 // and body delivered again).
+import { WebhookDue } from '../../src/db/due-queue.ts';
 import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
@@ -174,6 +175,8 @@ describe('back office: settings, users, webhooks', function () {
       assert.equal(r.status, 303);
       assert.match(r.location, /\?done=replayed$/);
       assert.equal((await WebhookDelivery.findById(ev.id).lean())!.status, 'pending');
+      // Back in the worker's due queue: a long-running worker finds it without a full scan.
+      assert.equal(await WebhookDue.countDocuments({ _id: ev.id }), 1);
       received.length = 0;
       assert.equal(await worker().runOnce(), 1);
       assert.equal(received.length, 1);
@@ -182,6 +185,7 @@ describe('back office: settings, users, webhooks', function () {
       const d = (await WebhookDelivery.findById(ev.id).lean())!;
       assert.equal(d.status, 'delivered');
       assert.equal(d.attempts, 2);
+      assert.equal(await WebhookDue.countDocuments({ _id: ev.id }), 0, 'delivered: out of the due queue');
       assert.equal((await admin.post('/backoffice/webhooks/evt_unknown/replay')).status, 404);
     });
   });

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import path from 'node:path';
+import mongoose from 'mongoose';
 import { isAppError } from '../../src/domain/errors.ts';
 import { CapturedMail, Outbox, type OutboxDoc } from '../../src/db/models/outbox.model.ts';
-import { backoffDelay, createOutboxWorker, type OutboxWorkerDeps } from '../../src/jobs/outbox-worker.ts';
+import { OutboxDue } from '../../src/db/due-queue.ts';
+import { backoffDelay, createOutboxWorker, isRelayDown, type OutboxWorkerDeps } from '../../src/jobs/outbox-worker.ts';
 import { createLogger } from '../../src/logger.ts';
 import { enqueueMail, type MailRequest } from '../../src/mail/outbox.ts';
 import { createMailRenderer, type MailRenderer } from '../../src/mail/renderer.ts';
@@ -70,6 +73,7 @@ describe('outbox worker', function () {
   after(() => relay.close());
   beforeEach(async () => {
     await Outbox.deleteMany({});
+    await OutboxDue.deleteMany({});
     relay.reset();
     offset = 0;
   });
@@ -183,6 +187,8 @@ describe('outbox worker', function () {
     const base = Date.now() - 60_000;
     for (const [i, offset] of [[0, 1_000], [1, 2_000], [2, 0]] as const) {
       await Outbox.collection.updateOne({ _id: ids[i] }, { $set: { createdAt: new Date(base + offset) } });
+      // The due queue carries the creation time it was given at enqueue (src/db/due-queue.ts).
+      await OutboxDue.collection.updateOne({ _id: ids[i] }, { $set: { created: new Date(base + offset) } });
     }
     assert.equal(await worker().runOnce(), 3);
     assert.deepEqual(relay.received.map((m) => m.parsed.subject?.match(/REF-\d/)?.[0]), ['REF-9', 'REF-7', 'REF-8']);
@@ -257,5 +263,72 @@ describe('outbox worker', function () {
     assert.deepEqual([1, 2, 3, 4, 10, 40].map((n) => backoffDelay(n, mid)), [10_000, 20_000, 40_000, 80_000, 3_600_000, 3_600_000]);
     assert.equal(backoffDelay(1, () => 0), 7_500);
     assert.equal(backoffDelay(1, () => 1), 12_500);
+  });
+
+  describe('due queue and relay outages', () => {
+    const subjects = () => relay.received.map((m) => m.parsed.subject?.match(/REF-\d+/)?.[0]);
+
+    it('holds the whole queue while the relay refuses sessions, then sends oldest first', async () => {
+      // 421 = "service not available": the relay as a whole, not this mail.
+      relay.rejectWith((n) => (n <= 2 ? 421 : undefined));
+      const docs = [];
+      for (const n of [21, 22, 23]) docs.push(await enqueueMail(paylinkRequest(n), DOMAIN));
+      const w = worker();
+
+      assert.equal(await w.runOnce(), 1, 'the first failure pauses the queue');
+      const first = await load(docs[0]!._id);
+      assert.equal(first.status, 'pending');
+      for (const d of docs.slice(1)) assert.equal((await load(d._id)).attempts, 0, 'later mails were not tried');
+      assert.equal(await w.runOnce(), 0, 'paused until the first mail is due again');
+
+      offset = first.nextAttemptAt.getTime() - Date.now() + 1;
+      assert.equal(await w.runOnce(), 1, 'relay still down: the oldest mail is tried again, alone');
+      const again = await load(docs[0]!._id);
+      offset = again.nextAttemptAt.getTime() - Date.now() + 1;
+      assert.equal(await w.runOnce(), 3, 'relay back: everything goes');
+      assert.deepEqual(subjects(), ['REF-21', 'REF-22', 'REF-23']);
+      assert.equal(await OutboxDue.countDocuments(), 0, 'sent mail leaves the due queue');
+    });
+
+    it('holds the queue while the relay cannot be reached at all', async () => {
+      const closed = net.createServer();
+      await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', () => resolve()));
+      const port = (closed.address() as net.AddressInfo).port;
+      await new Promise<void>((resolve) => closed.close(() => resolve()));
+      const docs = [await enqueueMail(paylinkRequest(24), DOMAIN), await enqueueMail(paylinkRequest(25), DOMAIN)];
+      const w = worker({ transport: createMailTransport({ outboundSmtpUrl: `smtp://127.0.0.1:${port}`, production: false }) });
+      assert.equal(await w.runOnce(), 1);
+      const first = await load(docs[0]!._id);
+      assert.equal(first.status, 'pending');
+      assert.match(first.lastError ?? '', /ECONNECTION|ECONNREFUSED/);
+      assert.equal((await load(docs[1]!._id)).attempts, 0);
+    });
+
+    it('tells relay-wide failures from a single recipient\'s', () => {
+      const cases: Array<[string, object, boolean]> = [
+        ['connection refused', { code: 'ECONNECTION', command: 'CONN' }, true],
+        ['socket timeout', { code: 'ETIMEDOUT', command: 'CONN' }, true],
+        ['421 at greeting', { code: 'ECONNECTION', responseCode: 421, command: 'EHLO' }, true],
+        ['451 at MAIL FROM', { code: 'EENVELOPE', responseCode: 451, command: 'MAIL FROM' }, true],
+        ['451 at DATA', { code: 'EMESSAGE', responseCode: 451, command: 'DATA' }, true],
+        ['450 greylisted at RCPT TO', { code: 'EENVELOPE', responseCode: 450, command: 'RCPT TO' }, false],
+        ['550 unknown user', { code: 'EENVELOPE', responseCode: 550, command: 'RCPT TO' }, false],
+        ['554 at DATA', { code: 'EMESSAGE', responseCode: 554, command: 'DATA' }, false],
+      ];
+      for (const [name, err, down] of cases) assert.equal(isRelayDown(err), down, name);
+    });
+
+    it('drops an entry left by a crashed enqueue, and finds mail stored without an entry', async () => {
+      const orphan = new mongoose.Types.ObjectId();
+      const long = new Date(Date.now() - 5 * 60_000);
+      await OutboxDue.create({ _id: orphan, due: long, created: long });
+      // A mail written before the due queue existed (no entry): a new worker reconciles at start.
+      const legacy = await enqueueMail(paylinkRequest(26), DOMAIN);
+      await OutboxDue.deleteOne({ _id: legacy._id });
+      assert.equal(await worker().runOnce(), 1);
+      assert.equal((await load(legacy._id)).status, 'sent');
+      assert.equal(await OutboxDue.countDocuments({ _id: orphan }), 0, 'orphan entry removed');
+      assert.deepEqual(subjects(), ['REF-26']);
+    });
   });
 });

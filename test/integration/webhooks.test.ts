@@ -9,6 +9,7 @@ import { type AddressInfo } from 'node:net';
 import { Merchant, type MerchantDoc } from '../../src/db/models/merchant.model.ts';
 import { type OrderDoc } from '../../src/db/models/order.model.ts';
 import { WebhookAttempt, WebhookDelivery, type WebhookDeliveryDoc } from '../../src/db/models/webhook.model.ts';
+import { WebhookDue } from '../../src/db/due-queue.ts';
 import { verifyReceiptToken } from '../../src/domain/receipt-proof.ts';
 import { type LinkKey } from '../../src/domain/pay-link.ts';
 import { createWebhookWorker, type WebhookWorker } from '../../src/jobs/webhook-worker.ts';
@@ -139,6 +140,7 @@ describe('webhooks', function () {
     receiver.reset();
     clock = new Date();
     await WebhookDelivery.deleteMany({});
+    await WebhookDue.deleteMany({});
   });
 
   it('fires payment.failed and payment.succeeded from real payments, signed and verifiable', async () => {

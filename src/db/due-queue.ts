@@ -1,0 +1,119 @@
+// Due queues: a small side collection per work queue (outbox mail, webhook deliveries) holding
+// one entry per item that still has work to do, so finding due work never reads the finished
+// items.
+//
+// Why: FerretDB v1.24 (SQLite) runs every filter other than exactly `{_id: X}` as a scan that
+// decodes the whole collection. Polling `outbox` for `{status: 'pending', nextAttemptAt <= now}`
+// every second therefore cost time proportional to every mail ever sent (measured: the intake
+// flood slowed down as the outbox grew). The queue collection stays as small as the backlog; the
+// items themselves are only ever read and written by _id.
+//
+// Protocol (the item collection stays the truth, the queue is an index that may lag):
+// - enqueue: the entry is inserted BEFORE the item, under the item's _id. A crash in between
+//   leaves an entry without an item, which the worker deletes once it is older than ORPHAN_MS;
+//   never an item without an entry.
+// - claim: the worker reads due entries (oldest item first), checks the item by _id, and moves
+//   the entry's `due` to the lease end, so other instances skip it while it is being worked on.
+// - settle: finished items lose their entry; retried ones get `due` = their next attempt.
+//   A crash between settling the item and updating the entry is repaired by the next claim,
+//   which sees the item's real state.
+import mongoose, { Schema, type Model } from 'mongoose';
+
+export interface DueEntry {
+  _id: unknown;
+  /** When the item should next be looked at. */
+  due: Date;
+  /** The item's creation time: due work goes out oldest first. */
+  created: Date;
+}
+
+/** Entries without an item older than this are leftovers of a crashed enqueue. */
+export const ORPHAN_MS = 60_000;
+
+function queueSchema(idType: typeof Schema.Types.ObjectId | typeof String) {
+  const schema = new Schema(
+    {
+      _id: { type: idType, required: true },
+      due: { type: Date, required: true },
+      created: { type: Date, required: true },
+    },
+    { versionKey: false },
+  );
+  // MongoDB uses it for the due read; FerretDB v1 scans regardless (the queue is kept small).
+  schema.index({ due: 1, created: 1 });
+  return schema;
+}
+
+export const OutboxDue = mongoose.model('OutboxDue', queueSchema(Schema.Types.ObjectId), 'outbox_due');
+export const WebhookDue = mongoose.model('WebhookDue', queueSchema(String), 'webhook_due');
+
+export type DueModel = Model<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** The state fields both queues' items share. */
+export interface QueueItemState {
+  status: string;
+  nextAttemptAt?: Date | null;
+  leaseUntil?: Date | null;
+}
+
+/** Pending and due, or 'sending' whose lease ran out (its sender crashed). */
+export function isDueItem(d: QueueItemState, at: Date): boolean {
+  if (d.status === 'pending') return !!d.nextAttemptAt && new Date(d.nextAttemptAt) <= at;
+  return d.status === 'sending' && !!d.leaseUntil && new Date(d.leaseUntil) < at;
+}
+
+/** When an unfinished item should next be looked at; undefined when it is finished. */
+export function nextLookAt(d: QueueItemState): Date | undefined {
+  if (d.status === 'pending' && d.nextAttemptAt) return new Date(d.nextAttemptAt);
+  if (d.status === 'sending' && d.leaseUntil) return new Date(d.leaseUntil);
+  return undefined;
+}
+
+/** Inserts the entry (idempotent: an existing entry is left as it is). */
+export async function addDue(queue: DueModel, id: unknown, due: Date, created: Date): Promise<void> {
+  try {
+    await queue.create({ _id: id, due, created });
+  } catch (e) {
+    if ((e as { code?: number }).code !== 11000) throw e;
+  }
+}
+
+/** Due entries, oldest item first. */
+export async function dueEntries(queue: DueModel, at: Date, limit: number): Promise<DueEntry[]> {
+  return queue.find({ due: { $lte: at } }).sort({ created: 1, _id: 1 }).limit(limit).lean<DueEntry[]>();
+}
+
+/** Makes the item due at `at` (an entry is created when there is none, e.g. a replayed item). */
+export async function dueAt(queue: DueModel, id: unknown, at: Date): Promise<void> {
+  await queue.updateOne({ _id: id }, { $set: { due: at }, $setOnInsert: { created: at } }, { upsert: true });
+}
+
+export async function setDue(queue: DueModel, id: unknown, due: Date): Promise<void> {
+  await queue.updateOne({ _id: id }, { $set: { due } });
+}
+
+export async function removeDue(queue: DueModel, id: unknown): Promise<void> {
+  await queue.deleteOne({ _id: id });
+}
+
+/**
+ * Makes sure every unfinished item has an entry: for items stored before the queue existed, or
+ * written by an older version. One scan of the item collection; run at worker start.
+ */
+export async function reconcileDue(
+  queue: DueModel,
+  items: DueModel,
+  unfinished: Record<string, unknown>,
+  dueOf: (item: Record<string, unknown>) => Date,
+): Promise<number> {
+  const open = await items.find(unfinished, { _id: 1, status: 1, nextAttemptAt: 1, leaseUntil: 1, createdAt: 1 }).lean<Array<Record<string, unknown>>>();
+  if (open.length === 0) return 0;
+  const have = new Set((await queue.find({}, { _id: 1 }).lean<Array<{ _id: unknown }>>()).map((e) => String(e._id)));
+  let added = 0;
+  for (const item of open) {
+    if (have.has(String(item._id))) continue;
+    await addDue(queue, item._id, dueOf(item), new Date((item.createdAt as Date | undefined) ?? Date.now()));
+    added++;
+  }
+  return added;
+}
