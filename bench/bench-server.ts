@@ -2,7 +2,7 @@
 //   paymail — the real startPaymail from the environment (as `npm start`, logs at LOG_LEVEL);
 //   sink    — the P1 baseline: a bare smtp-server with the same STARTTLS and AUTH steps that
 //             accepts any credentials and discards every message;
-//   koa     — the P2 baseline: a bare Koa route doing one raw-driver findOne on `orders`.
+//   koa     — the P2 baseline: a bare Koa route doing one raw-driver findOne by _id on `orders`.
 // Prints "BENCH_READY {ports}" once listening; SIGTERM stops it.
 import { type AddressInfo } from 'node:net';
 import Koa from 'koa';
@@ -48,7 +48,9 @@ if (mode === 'paymail') {
   app.use(async (ctx) => {
     const m = /^\/raw\/([^/]+)$/.exec(ctx.path);
     if (!m) return;
-    const order = await orders.findOne({ publicId: m[1] });
+    // The same primary-key look-up the checkout makes (orders are `ord_<publicId>`): the baseline
+    // is the fastest single read of that order, not a scan.
+    const order = await orders.findOne({ _id: `ord_${m[1]}` as never });
     ctx.body = order ? { status: order.status, amountMinor: order.amountMinor } : { status: 'none' };
   });
   const server = app.listen(0, '127.0.0.1');

@@ -142,11 +142,29 @@ export const closeClaimKey = (orderId: string): string => `order:${orderId}:clos
 /** The claim that finishes a 3-D Secure challenge (once, whatever the customer clicks twice). */
 const challengeClaimKey = (challengeId: string): string => `3ds:${challengeId}`;
 
+const MERCHANT_CACHE_MS = 5_000;
+const MERCHANT_CACHE_MAX = 1_000;
+
 export function createCheckoutService(deps: CheckoutServiceDeps) {
   const now = deps.now ?? (() => new Date());
   const serialised = createKeyedQueue();
   const limits: RateLimits = { ...DEFAULT_RATE_LIMITS, ...deps.limits };
   const challengeTtlMs = deps.challengeTtlMs ?? DEFAULT_CHALLENGE_TTL_MS;
+
+  // Merchants read by the checkout, kept for a few seconds: every page view needs its merchant,
+  // and a second database round trip per view halved the checkout's throughput (bench P2). A
+  // settings change reaches the checkout pages within MERCHANT_CACHE_MS; the order itself is
+  // always read fresh.
+  const merchantCache = new Map<string, { until: number; merchant: MerchantDoc | null }>();
+  async function merchantOf(id: string): Promise<MerchantDoc | null> {
+    const at = Date.now();
+    const hit = merchantCache.get(id);
+    if (hit && hit.until > at) return hit.merchant;
+    const merchant = await Merchant.findById(id).lean<MerchantDoc>();
+    if (merchantCache.size >= MERCHANT_CACHE_MAX) merchantCache.delete(merchantCache.keys().next().value!);
+    merchantCache.set(id, { until: at + MERCHANT_CACHE_MS, merchant });
+    return merchant;
+  }
 
   /** Signature first (no database work for a forged link), then the order and its merchant. */
   async function open(publicId: string, query: Partial<Record<keyof LinkParams, unknown>>): Promise<LinkState> {
@@ -160,7 +178,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
     if (order.amountMinor !== link.claims.amountMinor || order.currency !== link.claims.currency) {
       return { kind: 'not-found', reason: 'claims-mismatch' };
     }
-    const merchant = await Merchant.findById(order.merchantId).lean<MerchantDoc>();
+    const merchant = await merchantOf(order.merchantId);
     if (!merchant) return { kind: 'not-found', reason: 'unknown-order' };
     const at = now().getTime();
     // A paid order shows its receipt even after the link's expiry: that is the payment proof.
