@@ -4,6 +4,7 @@ import http from 'node:http';
 import { type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { type Config } from './config.ts';
+import { followReachability } from './db/reachability.ts';
 import { connectDatabase } from './db/connection.ts';
 import { createHttpApp } from './http/app.ts';
 import { createBackofficeRouter } from './http/backoffice/backoffice.routes.ts';
@@ -57,6 +58,8 @@ export interface StartOptions {
 export async function startPaymail(config: Config, logger: Logger, opts: StartOptions = {}): Promise<RunningPaymail> {
   const db = await connectDatabase(config, { log: (line) => logger.info(line) });
   logger.info({ database: db.description }, 'database connected');
+  // The SMTP doors answer 451 at once while the driver knows no reachable server.
+  followReachability(db.connection);
   const cleanups: Array<() => Promise<void>> = [() => db.close()];
   const stopAll = async () => {
     for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => logger.error({ err }, 'shutdown step failed'));

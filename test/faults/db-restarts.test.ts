@@ -1,0 +1,164 @@
+// Fault 1: FAULT_MAILS order mails (200 by default, 2,000 with `npm run faults`) go to the
+// submission door of a real paymail process while the test stops and restarts its FerretDB three
+// times. The client retries every 4xx like an MTA. Promise: every mail ends answered 250 (at once,
+// or after 4xx answers and retries) and becomes exactly one order — nothing lost, nothing doubled.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import mongoose from 'mongoose';
+import { ensureFerretdb } from '../../src/db/ferretdb-build.ts';
+import { freePort, startEmbeddedFerretdb, type EmbeddedDb } from '../../src/db/embedded-ferretdb.ts';
+import { startPaymail, type PaymailProcess } from '../helpers/paymail-process.ts';
+import {
+  createMerchant,
+  FAULT_MAILS,
+  inParallel,
+  sendWithRetry,
+  sleep,
+  startFaultRelay,
+  submissionClient,
+  tally,
+  waitUntil,
+  type FaultMerchant,
+  type FaultRelay,
+  type MailOutcome,
+  type SubmissionClient,
+} from './fault-kit.ts';
+
+const OUTAGES = 3;
+const DOWN_MS = Number(process.env.FAULT_DB_DOWN_MS ?? 3_000);
+const CONNECTIONS = 8;
+
+describe('fault 1: the database stops and starts three times under a stream of order mails', function () {
+  this.timeout(180_000 + FAULT_MAILS * 400);
+  let dir: string;
+  let dataDir: string;
+  let binary: string;
+  let dbPort: number;
+  let db: EmbeddedDb | undefined;
+  let uri: string;
+  let relay: FaultRelay;
+  let app: PaymailProcess;
+  let merchant: FaultMerchant;
+  let client: SubmissionClient;
+  let conn: mongoose.Connection | undefined;
+
+  const lastErrors = () =>
+    app.output
+      .filter((l) => /"level":(50|60)/.test(l))
+      .slice(-8)
+      .map((l) => l.slice(0, 400))
+      .join('\n');
+
+  before(async function () {
+    this.timeout(120_000);
+    // Our own FerretDB (not the suite's shared one): this test stops it.
+    binary = process.env.PAYMAIL_TEST_FERRETDB_BIN ?? (await ensureFerretdb(() => {}));
+    dir = await mkdtemp(path.join(os.tmpdir(), 'paymail-fault1-db-'));
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'paymail-fault1-'));
+    dbPort = await freePort();
+    db = await startEmbeddedFerretdb({ binary, dir, port: dbPort });
+    uri = `mongodb://127.0.0.1:${dbPort}/faults1`;
+    relay = await startFaultRelay();
+    const env = {
+      MONGODB_URI: uri,
+      DATA_DIR: dataDir,
+      HTTP_PORT: '0',
+      SMTP_SUBMISSION_PORT: '0',
+      SMTP_MX_PORT: '0',
+      OUTBOUND_SMTP_URL: relay.url,
+      MAIL_DOMAIN: 'paymail.test',
+    };
+    merchant = await createMerchant(env, 'Fault One Hotel', 'desk@fault1.example');
+    app = await startPaymail(env);
+    client = submissionClient(app.ports.submission, merchant, CONNECTIONS);
+  });
+
+  after(async () => {
+    client?.close();
+    await app?.stop('SIGKILL');
+    await conn?.close().catch(() => {});
+    await db?.stop();
+    await relay?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it(`${FAULT_MAILS} mails: each answered 250 (after retrying 4xx) and exactly one order each`, async () => {
+    const run = Date.now().toString(36);
+    const started = Date.now();
+    let answered = 0;
+    const outages: Array<{ afterAnswered: number; downMs: number }> = [];
+
+    // Stops the database at 1/4, 2/4 and 3/4 of the answered mails, each time for DOWN_MS.
+    const controller = (async () => {
+      for (let k = 1; k <= OUTAGES; k++) {
+        await waitUntil(() => answered >= Math.floor((k * FAULT_MAILS) / (OUTAGES + 1)), FAULT_MAILS * 1_000, () => `only ${answered} answered`, 20);
+        const at = Date.now();
+        await db!.stop();
+        db = undefined;
+        await sleep(DOWN_MS);
+        db = await startEmbeddedFerretdb({ binary, dir, port: dbPort });
+        outages.push({ afterAnswered: answered, downMs: Date.now() - at });
+        if (process.env.FAULT_DEBUG) console.log(`outage ${k}: ${at} .. ${Date.now()}`);
+      }
+    })();
+
+    const outcomes: MailOutcome[] = await inParallel(FAULT_MAILS, CONNECTIONS, async (i) => {
+      const r = await sendWithRetry(() => client, merchant, {
+        messageId: `<fault1-${i}.${run}@faults.example>`,
+        subject: `Fault 1 order ${i}`,
+        text: `Amount: ${10 + (i % 90)},50 €\nDescription: fault1 #${i}\n`,
+      }, { deadlineMs: 60_000 });
+      answered++;
+      return r;
+    });
+    await controller;
+    const sendMs = Date.now() - started;
+
+    const notAccepted = outcomes.map((o, i) => ({ i, final: o.final, answers: JSON.stringify(tally(o.tempCodes)), ms: o.ms })).filter((o) => o.final !== 250);
+    assert.deepEqual(notAccepted, [], `every mail ends answered 250 (after retrying its 4xx answers); paymail's last errors:\n${lastErrors()}`);
+    assert.equal(outages.length, OUTAGES);
+
+    // Every mail becomes exactly one order: counted per mail in the database.
+    conn = await mongoose.createConnection(uri, { serverSelectionTimeoutMS: 10_000 }).asPromise();
+    const orders = conn.collection<{ description?: string }>('orders');
+    const perMail = async () => {
+      const docs = await orders.find({ merchantId: merchant.id }, { projection: { description: 1 } }).toArray();
+      return tally(docs.map((d) => d.description ?? '?'));
+    };
+    let byMail: Record<string, number> = {};
+    await waitUntil(
+      async () => {
+        byMail = await perMail();
+        return Object.keys(byMail).length >= FAULT_MAILS || Object.values(byMail).some((n) => n > 1);
+      },
+      90_000,
+      async () => {
+        const statuses = await conn!.collection('inbound_messages').aggregate([{ $group: { _id: '$status', n: { $sum: 1 } } }]).toArray();
+        return `${Object.keys(byMail).length}/${FAULT_MAILS} mails have an order; inbound messages by status ${JSON.stringify(statuses)}; last errors:\n${lastErrors()}`;
+      },
+      500,
+    );
+    const ordersMs = Date.now() - started;
+    const missing = outcomes.map((_, i) => `fault1 #${i}`).filter((d) => !byMail[d]);
+    const doubled = Object.entries(byMail).filter(([, n]) => n > 1);
+    assert.deepEqual(missing, [], 'no mail lost');
+    assert.deepEqual(doubled, [], 'no mail doubled');
+    assert.equal(await orders.countDocuments({ merchantId: merchant.id }), FAULT_MAILS);
+
+    // paymail is ready again once the database is back.
+    const ready = await waitUntil(async () => (await fetch(`http://127.0.0.1:${app.ports.http}/readyz`)).ok, 30_000, () => '/readyz never 200');
+    assert.ok(ready);
+
+    const retried = outcomes.filter((o) => o.tempCodes.length + o.connectionErrors > 0);
+    console.log(
+      `      fault 1: ${FAULT_MAILS} mails over ${CONNECTIONS} connections, ${OUTAGES} outages ${JSON.stringify(outages)}; ` +
+        `all answered 250 in ${(sendMs / 1000).toFixed(1)} s, all orders in ${(ordersMs / 1000).toFixed(1)} s; ` +
+        `${retried.length} mails retried, 4xx answers ${JSON.stringify(tally(outcomes.flatMap((o) => o.tempCodes)))}, ` +
+        `connection errors ${outcomes.reduce((s, o) => s + o.connectionErrors, 0)}, ` +
+        `longest retried mail ${Math.max(0, ...retried.map((o) => o.ms))} ms; ${FAULT_MAILS} orders, 0 missing, 0 doubled`,
+    );
+  });
+});
