@@ -17,7 +17,7 @@ const mode = process.argv[2];
 let stop: () => Promise<void>;
 
 if (mode === 'paymail') {
-  // BENCH_MAX_MESSAGE_BYTES: above MAX_MESSAGE_BYTES' configurable cap (15 MiB), for P4's 20 MB mail.
+  // BENCH_MAX_MESSAGE_BYTES: a limit above MAX_MESSAGE_BYTES' configurable cap (50 MiB), should a bench need one.
   const loaded = loadConfig(process.env);
   const config = process.env.BENCH_MAX_MESSAGE_BYTES ? { ...loaded, maxMessageBytes: Number(process.env.BENCH_MAX_MESSAGE_BYTES) } : loaded;
   const app = await startPaymail(config, createLogger(config.logLevel));

@@ -59,7 +59,9 @@ const EnvSchema = z.object({
   LINK_SIGNING_KEYS: signingKeys,
   DNS_SERVERS: hostPortList,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(15 * 1024 * 1024).default(10 * 1024 * 1024),
+  // Cap 50 MiB: raw mail is stored in chunks (no 16 MiB document limit), but a message is held
+  // in memory while it is received and again, decoded, while it is parsed.
+  MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(50 * 1024 * 1024).default(10 * 1024 * 1024),
   MAX_LINK_LIFETIME_DAYS: z.coerce.number().int().min(1).max(365).default(60),
   SMTP_TLS_KEY_FILE: optionalString,
   SMTP_TLS_CERT_FILE: optionalString,

@@ -9,7 +9,16 @@ import { parseCommand } from '../domain/commands.ts';
 import { readOrderMail, type OrderDraft } from '../domain/order-mail.ts';
 import { updateByIdIf } from '../db/by-id.ts';
 import { claimLease } from '../db/claims.ts';
-import { InboundMessage, InboundRaw, type InboundMessageDoc } from '../db/models/inbound-message.model.ts';
+import { isDatabaseReachable } from '../db/reachability.ts';
+import {
+  InboundMessage,
+  RAW_CHUNK_BYTES,
+  deleteRawChunks,
+  insertRawChunk,
+  rawChunkRanges,
+  readRaw,
+  type InboundMessageDoc,
+} from '../db/models/inbound-message.model.ts';
 import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
 import { type Logger } from '../logger.ts';
@@ -31,8 +40,26 @@ export interface IntakeServiceDeps {
   leaseMs?: number;
   /** Attempts before a message is marked 'failed'. */
   maxAttempts?: number;
-  /** Longest wait for the database when storing; the door answers 451 after it. */
+  /**
+   * Longest wait for each database write when storing (each raw chunk, then the message
+   * document): the door answers 451 after it. Per write, so a 30 MiB mail is not held to the
+   * budget of a 3 kB one, while a stalled database is still noticed within this time.
+   */
   storeTimeoutMs?: number;
+  /** Raw bytes per `inbound_raw` chunk document (default RAW_CHUNK_BYTES). */
+  rawChunkBytes?: number;
+  /**
+   * Big mails (more than one chunk) write their chunks one at a time through a single lane and
+   * pause after each for this multiple of the write's duration (default 1): multi-MiB writes
+   * saturate FerretDB/SQLite, and the checkout's small reads should not queue behind a flood of
+   * them (P4). 0 = no pause. Small mails do not wait in the lane.
+   */
+  bigMailPause?: number;
+  /**
+   * Fault injection for tests: runs after each raw chunk is written, before the next one and
+   * before the message document. Throwing here is a crash between the writes.
+   */
+  afterRawChunk?: (n: number, count: number) => Promise<void> | void;
   /** MIME parser, normally the worker pool's parse (src/mail/parse-pool.ts); default: this thread. */
   parseMail?: (raw: Buffer) => Promise<ParsedInboundMail>;
 }
@@ -107,9 +134,35 @@ function isClaimable(d: Pick<InboundMessageDoc, 'status' | 'leaseUntil'>, at: Da
 
 export function createIntakeService(deps: IntakeServiceDeps) {
   const now = deps.now ?? (() => new Date());
-  const leaseMs = deps.leaseMs ?? 5 * 60_000;
+  // Short, because a message whose worker died waits this long before another takes it over;
+  // processing is idempotent (orders per source key, mails per dedupe key), so a slow worker
+  // overtaken after a minute costs a repeat, never a duplicate.
+  const leaseMs = deps.leaseMs ?? 60_000;
   const maxAttempts = deps.maxAttempts ?? 5;
   const storeTimeoutMs = deps.storeTimeoutMs ?? 5_000;
+  const rawChunkBytes = deps.rawChunkBytes ?? RAW_CHUNK_BYTES;
+  const bigMailPause = deps.bigMailPause ?? 1;
+  /** Tail of the big-mail write lane: each chunk write starts after the previous one and its pause. */
+  let lane: Promise<unknown> = Promise.resolve();
+  /**
+   * Runs `write` in the lane; its timeout starts when its turn comes, not while queued. The pause
+   * holds the next writer, not this one: a mail's last chunk goes on to its 250 at once.
+   */
+  function inLane(write: () => Promise<void>): Promise<void> {
+    let took = 0;
+    const turn = lane.then(async () => {
+      const started = performance.now();
+      try {
+        await withTimeout(write(), storeTimeoutMs);
+      } finally {
+        took = performance.now() - started;
+      }
+    });
+    lane = turn
+      .catch(() => {})
+      .then(() => (bigMailPause > 0 ? new Promise((r) => setTimeout(r, took * bigMailPause)) : undefined));
+    return turn;
+  }
   // The composition root names the component (logger.child({ component: 'intake' })).
   const log = deps.logger;
   // Reply commands act on orders and answer by mail, keyed by the inbound message.
@@ -126,11 +179,17 @@ export function createIntakeService(deps: IntakeServiceDeps) {
   let closing = false;
   let sweep: NodeJS.Timeout | undefined;
 
-  function schedule(id: string, delayMs = 0): void {
+  /** `raw`: the bytes just stored, handed over so processing need not read them back. */
+  function schedule(id: string, delayMs = 0, raw?: Buffer): void {
     if (closing) return;
     const run = () => {
-      const p = processMessage(id)
-        .catch((e) => log.error({ err: e, inboundId: id }, 'intake processing crashed'))
+      const p = processMessage(id, raw)
+        .catch((e) => {
+          // Typically the database went away while claiming: try again once a claim we may have
+          // left behind has lapsed (the sweep would too, later).
+          log.error({ err: e, inboundId: id }, 'intake processing crashed; will retry');
+          schedule(id, leaseMs + 1_000);
+        })
         .finally(() => running.delete(p));
       running.add(p);
     };
@@ -152,48 +211,58 @@ export function createIntakeService(deps: IntakeServiceDeps) {
   async function store(req: StoreRequest): Promise<StoreResult> {
     if (closing) throw new AppError('INTAKE_CLOSING', 'shutting down', { smtpCode: 421 });
     // Mongoose would queue the write while disconnected; the sender is better served by a 451 now.
-    if (InboundMessage.db.readyState !== 1) {
+    // readyState stays 1 while the server is down: the driver's own view answers at once.
+    if (!isDatabaseReachable(InboundMessage.db)) {
       throw new AppError('INTAKE_STORE_UNAVAILABLE', 'the database is unavailable', { smtpCode: 451, httpStatus: 503 });
     }
     const messageId = extractMessageId(req.raw);
     const messageKey = messageId ?? `sha256:${createHash('sha256').update(req.raw).digest('hex')}`;
     let result: StoreResult;
-    // Raw bytes first, then the small metadata document that makes the message exist; both before
-    // the 250. A crash in between leaves an orphan raw document, never a message without bytes.
+    // Raw bytes first (chunks `<id>:0…n-1`), then the small metadata document that makes the
+    // message exist and names its chunk count; all before the 250. A crash in between leaves
+    // orphan chunks, never a message without bytes.
     const _id = new mongoose.Types.ObjectId();
+    const id = String(_id);
+    const ranges = rawChunkRanges(req.raw.length, rawChunkBytes);
+    let written = 0;
     try {
-      const doc = await withTimeout(
-        (async () => {
-          await InboundRaw.create({ _id, raw: req.raw });
-          return InboundMessage.create({
-            _id,
-            merchantId: req.merchantId,
-            door: req.door,
-            messageKey,
-            messageId,
-            envelope: req.envelope,
-            size: req.raw.length,
-            status: 'received',
-            receivedAt: now(),
-          });
-        })(),
+      for (const [n, [start, end]] of ranges.entries()) {
+        const write = () => insertRawChunk(id, n, req.raw.subarray(start, end));
+        await (ranges.length > 1 ? inLane(write) : withTimeout(write(), storeTimeoutMs));
+        written = n + 1;
+        await deps.afterRawChunk?.(n, ranges.length);
+      }
+      await withTimeout(
+        InboundMessage.create({
+          _id,
+          merchantId: req.merchantId,
+          door: req.door,
+          messageKey,
+          messageId,
+          envelope: req.envelope,
+          size: req.raw.length,
+          rawChunks: ranges.length,
+          status: 'received',
+          receivedAt: now(),
+        }),
         storeTimeoutMs,
       );
-      result = { id: String(doc._id), duplicate: false };
+      result = { id, duplicate: false };
     } catch (e) {
       if ((e as { code?: number }).code !== 11000) {
         throw new AppError('INTAKE_STORE_UNAVAILABLE', 'the message could not be stored', { smtpCode: 451, httpStatus: 503, cause: e });
       }
-      // A duplicate delivery: the bytes we just wrote are not needed.
-      await InboundRaw.deleteOne({ _id }).catch(() => {});
+      // A duplicate delivery: the chunks we just wrote are not needed.
+      await deleteRawChunks(id, written).catch((err) => log.warn({ err, inboundId: id }, 'could not delete the raw chunks of a duplicate'));
       const existing = await InboundMessage.findOne({ merchantId: req.merchantId, messageKey }, { _id: 1 }).lean();
       if (!existing) throw new AppError('INTAKE_STORE_UNAVAILABLE', 'the message could not be stored', { smtpCode: 451, cause: e });
       result = { id: String(existing._id), duplicate: true };
     }
     log.info({ inboundId: result.id, merchantId: req.merchantId, messageKey, duplicate: result.duplicate, size: req.raw.length }, 'inbound message stored');
     // A duplicate may be a retry of a message whose processing never finished: claiming is atomic,
-    // so scheduling it again is harmless.
-    schedule(result.id);
+    // so scheduling it again is harmless. A new message is processed from the bytes in hand:
+    // reading megabytes back would cost the database as much again as storing them (P4).
+    schedule(result.id, 0, result.duplicate ? undefined : req.raw);
     if (result.duplicate) {
       const p = answerRedelivery(result.id)
         .catch((err) => log.error({ err, inboundId: result.id }, 'could not answer a redelivered message'))
@@ -213,7 +282,12 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     const current = await InboundMessage.findById(id, { status: 1, leaseUntil: 1, attempts: 1 }).lean<InboundMessageDoc>();
     if (!current || !isClaimable(current, at)) return null;
     const attempts = current.attempts ?? 0;
-    if (!(await claimLease(`inbound:${id}:${attempts}`, leaseMs, {}, at))) return null;
+    if (!(await claimLease(`inbound:${id}:${attempts}`, leaseMs, {}, at))) {
+      // Held: by a live worker (the re-check then finds it processed), or by one that died
+      // between claiming and marking the message (taken over once the claim's lease lapses).
+      schedule(id, leaseMs + 1_000);
+      return null;
+    }
     return updateByIdIf<InboundMessageDoc>(
       InboundMessage,
       id,
@@ -260,12 +334,11 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     return { field: e.code === 'ORDER_EXPIRY_PAST' ? 'expiry' : 'order', code: e.code, message: e.message, ...(row ? { row } : {}) };
   }
 
-  async function handle(msg: InboundMessageDoc, merchant: MerchantDoc) {
+  async function handle(msg: InboundMessageDoc, merchant: MerchantDoc, raw?: Buffer) {
     const id = String(msg._id);
     // MIME parsing runs in the parse pool's workers (server.ts); without one, on this thread.
     const parseMail = deps.parseMail ?? parseInboundMail;
-    const stored = await InboundRaw.findById(msg._id).lean<{ raw: unknown }>();
-    const mail = await parseMail(toBuffer(stored?.raw ?? msg.raw));
+    const mail = await parseMail(raw ?? (await readRaw(msg)));
     // Capped: a hostile subject (hundreds of kB) must not travel into orders and reply mails.
     const subject = (mail.subject ?? '').slice(0, 500);
     const messageId = mail.messageId ?? msg.messageId ?? undefined;
@@ -388,13 +461,14 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     );
   }
 
-  async function processMessage(id: string): Promise<ProcessOutcome> {
+  /** `raw`: the stored bytes when the caller has them (just stored); else they are read back. */
+  async function processMessage(id: string, raw?: Buffer): Promise<ProcessOutcome> {
     const msg = await claim(id);
     if (!msg) return { status: 'skipped' };
     try {
       const merchant = await Merchant.findById(msg.merchantId).lean<MerchantDoc>();
       if (!merchant) throw new AppError('INTAKE_MERCHANT_GONE', `merchant ${msg.merchantId} no longer exists`);
-      const result = await handle(msg, merchant);
+      const result = await handle(msg, merchant, raw);
       await updateByIdIf<InboundMessageDoc>(
         InboundMessage,
         msg._id,
@@ -411,16 +485,23 @@ export function createIntakeService(deps: IntakeServiceDeps) {
       const attempts = msg.attempts ?? 1;
       // MAIL_PARSE_FAILED is the parser refusing these bytes (e.g. too many MIME parts): a retry
       // would fail the same way.
-      const giveUp = attempts >= maxAttempts || isAppError(e, 'INTAKE_MERCHANT_GONE') || isAppError(e, 'MAIL_PARSE_FAILED');
-      await updateByIdIf<InboundMessageDoc>(
+      // The database being away is no reason to give a message up, however long it lasts.
+      const giveUp =
+        !isDatabaseTrouble(e) &&
+        (attempts >= maxAttempts || isAppError(e, 'INTAKE_MERCHANT_GONE') || isAppError(e, 'MAIL_PARSE_FAILED'));
+      const released = await updateByIdIf<InboundMessageDoc>(
         InboundMessage,
         msg._id,
         (d) => d.status === 'processing',
         { $set: { status: giveUp ? 'failed' : 'received', lastError: error.slice(0, 1000) }, $unset: { leaseUntil: 1 } },
-      ).catch((err) => log.error({ err, inboundId: id }, 'could not release inbound message'));
+      ).then(
+        () => true,
+        (err) => (log.error({ err, inboundId: id }, 'could not release inbound message'), false),
+      );
       log.error({ err: e, inboundId: id, attempts, giveUp }, 'inbound message processing failed');
-      // Back off in-process; resumePending() at start-up covers a crash in between.
-      if (!giveUp) schedule(id, Math.min(60_000, 1_000 * 2 ** attempts));
+      // Back off in-process (resumePending() at start-up covers a crash in between); a message
+      // that could not be released stays leased: try again when the lease has run out.
+      if (!giveUp) schedule(id, released ? Math.min(60_000, 1_000 * 2 ** attempts) : leaseMs + 1_000);
       return { status: giveUp ? 'failed' : 'retry', error };
     }
   }
@@ -446,7 +527,7 @@ export function createIntakeService(deps: IntakeServiceDeps) {
    * Sweeps for unfinished messages every `intervalMs`: picks up work whose in-process retry was
    * lost (e.g. the database went away while releasing it) or whose worker died on another instance.
    */
-  function startSweep(intervalMs = 60_000): void {
+  function startSweep(intervalMs = 30_000): void {
     if (sweep || closing) return;
     let busy = false;
     sweep = setInterval(() => {
@@ -477,9 +558,18 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     await idle();
   }
 
-  return { store, process: processMessage, resumePending, startSweep, idle, close };
+  return { store, process: (id: string) => processMessage(id), resumePending, startSweep, idle, close };
 }
 export type IntakeService = ReturnType<typeof createIntakeService>;
+
+/** Network trouble or no reachable server: transient, whatever the attempt count. */
+function isDatabaseTrouble(e: unknown): boolean {
+  const name = (e as { name?: unknown })?.name;
+  return (
+    typeof name === 'string' &&
+    /^Mongo(Network|NetworkTimeout|ServerSelection|TopologyClosed|NotConnected|PoolCleared)Error$/.test(name)
+  );
+}
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -487,12 +577,4 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Lean reads give the driver's Binary for Buffer fields; mailparser wants a Buffer. */
-function toBuffer(value: unknown): Buffer {
-  if (Buffer.isBuffer(value)) return value;
-  const bin = value as { buffer?: Uint8Array; value?: () => Uint8Array };
-  if (bin.buffer instanceof Uint8Array) return Buffer.from(bin.buffer.buffer, bin.buffer.byteOffset, bin.buffer.byteLength);
-  throw new Error('inbound message has no raw bytes');
 }
