@@ -2,12 +2,12 @@
 // that still holds Handlebars slots, and that HTML is compiled with Handlebars; rendering a mail
 // is then only a Handlebars call (plus a QR code for pay-links). Strings come from
 // templates/locales/<lc>/mail.json with English as the fallback; values are formatted with Intl.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import Handlebars from 'handlebars';
 import mjml2html from 'mjml';
-import { qrPng } from './qr-png.ts';
+import { qrPng, type QrPngOptions } from './qr-png.ts';
 import { z } from 'zod';
 import { brandName, maskCard } from '../domain/card.ts';
 import { AppError } from '../domain/errors.ts';
@@ -18,6 +18,8 @@ import { type MailTemplate } from './outbox.ts';
 export const MAIL_TEMPLATES: readonly MailTemplate[] = ['paylink', 'receipt-customer', 'receipt-merchant', 'intake-reply', 'reminder', 'order-expired', 'command-reply', 'daily-recap'];
 export const MAIL_LOCALES = ['en', 'it', 'fr', 'de', 'es'] as const;
 export const DEFAULT_TIME_ZONE = 'Europe/Rome';
+/** The pay-link QR image: level M, fixed mask (see qr-png.ts), shown at 160 px, drawn at ≥ 360 px. */
+export const QR_OPTIONS: QrPngOptions = { errorCorrectionLevel: 'M', margin: 1, width: 360, dark: '#111827', light: '#ffffff' };
 
 export interface MailAttachment {
   filename: string;
@@ -263,10 +265,27 @@ function fill(template: string, vars: Record<string, string | number>): string {
   return template.replace(/\{(\w+)\}/g, (_, k: string) => String(vars[k] ?? ''));
 }
 
-function fillAll(strings: unknown, vars: Record<string, string | number>): Record<string, string> {
-  const out: Record<string, string> = {};
+/**
+ * A locale's string section split once at its `{name}` placeholders: [key, literal, name, literal,
+ * name, …, literal] per string. Filling it per mail is then concatenation, with no regex scan of
+ * every string (bench P3). Same result as fill() on each string-valued key, in key order.
+ */
+type CompiledSection = Array<[key: string, parts: string[]]>;
+
+function compileSection(strings: unknown): CompiledSection {
+  const out: CompiledSection = [];
   if (strings && typeof strings === 'object') {
-    for (const [k, v] of Object.entries(strings)) if (typeof v === 'string') out[k] = fill(v, vars);
+    for (const [k, v] of Object.entries(strings)) if (typeof v === 'string') out.push([k, v.split(/\{(\w+)\}/)]);
+  }
+  return out;
+}
+
+function fillAll(section: CompiledSection, vars: Record<string, string | number>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, parts] of section) {
+    let s = parts[0]!;
+    for (let i = 1; i < parts.length; i += 2) s += String(vars[parts[i]!] ?? '') + parts[i + 1]!;
+    out[k] = s;
   }
   return out;
 }
@@ -398,6 +417,10 @@ function recapPreparer(raw: Record<string, unknown>, ctx: Ctx, t: Strings): Prep
   };
 }
 
+const PAYLINK_PICKED = ['subject', 'preheader', 'heading', 'intro', 'footer'];
+const PAYLINK_PICK_CUSTOMER = Object.fromEntries(PAYLINK_PICKED.map((k) => [k, `${k}Customer`]));
+const PAYLINK_PICK_MERCHANT = Object.fromEntries(PAYLINK_PICKED.map((k) => [k, `${k}Merchant`]));
+
 const PREPARERS: Record<MailTemplate, Preparer> = {
   'daily-recap': recapPreparer,
   paylink(raw, ctx) {
@@ -406,9 +429,7 @@ const PREPARERS: Record<MailTemplate, Preparer> = {
     const expires = formatDateTime(d.expiresAt, ctx.intl, ctx.timeZone);
     return {
       vars: { amount, merchant: d.merchantName, reference: d.reference, expires, customerName: d.customerName },
-      pick: Object.fromEntries(
-        ['subject', 'preheader', 'heading', 'intro', 'footer'].map((k) => [k, `${k}${d.toCustomer ? 'Customer' : 'Merchant'}`]),
-      ),
+      pick: d.toCustomer ? PAYLINK_PICK_CUSTOMER : PAYLINK_PICK_MERCHANT,
       view: {
         toCustomer: d.toCustomer,
         merchantName: d.merchantName,
@@ -554,6 +575,17 @@ const PREPARERS: Record<MailTemplate, Preparer> = {
 
 // ---- factory ----
 
+// The [name, key] pairs of a `pick` map, computed once per map object (the paylink maps are constants).
+const PICK_PAIRS = new WeakMap<Record<string, string>, Array<[string, string]>>();
+function pickPairs(pick: Record<string, string>): Array<[string, string]> {
+  let pairs = PICK_PAIRS.get(pick);
+  if (!pairs) {
+    pairs = Object.entries(pick);
+    PICK_PAIRS.set(pick, pairs);
+  }
+  return pairs;
+}
+
 interface Compiled {
   html: Handlebars.TemplateDelegate;
   text: Handlebars.TemplateDelegate;
@@ -574,7 +606,19 @@ async function loadStrings(templatesDir: string): Promise<Map<string, Strings>> 
   return map;
 }
 
+// Locale tags seen, resolved once (Intl.getCanonicalLocales per mail showed in the P3 profile).
+const RESOLVED_LOCALES = new Map<string, { lc: string; intl: string }>();
+
 function resolveLocale(locale: string): { lc: string; intl: string } {
+  let r = RESOLVED_LOCALES.get(locale);
+  if (!r) {
+    r = resolveLocaleUncached(locale);
+    if (RESOLVED_LOCALES.size < 1_000) RESOLVED_LOCALES.set(locale, r);
+  }
+  return r;
+}
+
+function resolveLocaleUncached(locale: string): { lc: string; intl: string } {
   const base = (locale || 'en').toLowerCase().split(/[-_]/)[0] ?? 'en';
   if (!(MAIL_LOCALES as readonly string[]).includes(base)) return { lc: 'en', intl: 'en' };
   try {
@@ -588,6 +632,11 @@ function resolveLocale(locale: string): { lc: string; intl: string } {
 export async function createMailRenderer(opts: MailRendererOptions): Promise<MailRenderer> {
   const mailDir = path.join(opts.templatesDir, 'mail');
   const strings = await loadStrings(opts.templatesDir);
+  // Per locale: each template's section and `common`, split at placeholders once, here.
+  const compiledStrings = new Map<string, Map<string, CompiledSection>>();
+  for (const [lc, all] of strings) {
+    compiledStrings.set(lc, new Map(Object.entries(all).map(([k, v]) => [k, compileSection(v)])));
+  }
   const hbs = Handlebars.create();
   let compiledCount = 0;
 
@@ -642,21 +691,22 @@ export async function createMailRenderer(opts: MailRendererOptions): Promise<Mai
     const ctx: Ctx = { intl, timeZone: validTimeZone(req.data.timeZone as string | undefined) };
     const prep = PREPARERS[req.template](req.data, ctx, section);
     const vars = { ...prep.vars, host: publicHost };
-    const t = fillAll(section, vars);
-    for (const [name, key] of Object.entries(prep.pick ?? {})) t[name] = t[key] ?? '';
-    const labels = fillAll(all.common, vars);
+    const sections = compiledStrings.get(lc)!;
+    const t = fillAll(sections.get(req.template) ?? [], vars);
+    if (prep.pick) for (const [name, key] of pickPairs(prep.pick)) t[name] = t[key] ?? '';
+    const labels = fillAll(sections.get('common') ?? [], vars);
     const subject = oneLine(t.subject ?? '');
 
     const attachments: MailAttachment[] = [];
     let qrCid = '';
     if (prep.qrLink) {
-      qrCid = `qr.${createHash('sha256').update(prep.qrLink).digest('hex').slice(0, 16)}@paymail`;
+      qrCid = `qr.${hash('sha256', prep.qrLink, 'hex').slice(0, 16)}@paymail`;
       attachments.push({
         filename: 'pay-link-qr.png',
         contentType: 'image/png',
         cid: qrCid,
-        // 1-bit PNG written directly (src/mail/qr-png.ts): qrcode's RGBA PNG was most of the render's CPU.
-        content: qrPng(prep.qrLink, { errorCorrectionLevel: 'M', margin: 1, width: 360, dark: '#111827', light: '#ffffff' }),
+        // Encoded and written by src/mail/qr-png.ts: qrcode's encoder and PNG were most of the render's CPU.
+        content: qrPng(prep.qrLink, QR_OPTIONS),
       });
     }
     attachments.push(...(prep.attachments ?? []));
