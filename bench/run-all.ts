@@ -1,4 +1,4 @@
-// `npm run bench`: runs P3, P1, P2 and P4 one after the other (each bounded in count and time,
+// `npm run bench`: runs P3, P1, P2, P4 and P5 one after the other (each bounded in count and time,
 // 127.0.0.1 only, one shared database server), prints every figure and writes bench/results.md.
 // BENCH_ONLY=P1,P3 runs a subset. The intake robustness flood is separate: `npm run bench:intake`.
 import { writeFile } from 'node:fs/promises';
@@ -10,12 +10,14 @@ import { runP1 } from './p1-smtp-throughput.ts';
 import { runP2 } from './p2-checkout-get.ts';
 import { runP3 } from './p3-mail-render.ts';
 import { runP4 } from './p4-checkout-under-ingest.ts';
+import { runP5 } from './p5-recap.ts';
 
 const ALL: Array<[string, () => Promise<BenchResult>]> = [
   ['P3', runP3],
   ['P1', runP1],
   ['P2', runP2],
   ['P4', runP4],
+  ['P5', runP5],
 ];
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim().toUpperCase());
 const results: BenchResult[] = [];

@@ -4,10 +4,9 @@
 // merchants") goes to stderr on a terminal; one result line per merchant to stdout.
 // Exit 0 when done, 1 on an error (unknown merchant, day not over), 2 on a usage error.
 import { parseArgs } from 'node:util';
-import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
-import { isAppError } from '../domain/errors.ts';
+import { Merchant } from '../db/models/merchant.model.ts';
 import { isLocalDate } from '../domain/local-day.ts';
-import { createRecapService, previousLocalDay } from '../services/recap.service.ts';
+import { createRecapService } from '../services/recap.service.ts';
 
 export const RECAP_USAGE = '  paymail recap send (--merchant ID | --all) [--date YYYY-MM-DD] [--force]';
 
@@ -48,25 +47,26 @@ export async function runRecapCli(args: string[], io: RecapCliIo, deps: RecapCli
     const ids = values.all
       ? (await Merchant.find({ status: 'active' }, { _id: 1 }).sort({ _id: 1 }).lean<Array<{ _id: string }>>()).map((m) => m._id)
       : [values.merchant!];
+    // One call for all: the recaps come from one pass over the orders (see recap.service.ts).
     let failed = 0;
-    for (const [i, id] of ids.entries()) {
-      let date = values.date;
-      try {
-        if (!date) {
-          const m = await Merchant.findById(id).lean<MerchantDoc>();
-          // Unknown merchant: send() reports it with its code.
-          date = m ? previousLocalDay(m, now()) : '1970-01-01';
-        }
-        const outcome = await recap.send(id, date, { force: values.force === true, now: now() });
-        io.out(`${id} ${date} ${outcome === 'skipped' ? 'skipped (already sent; --force sends it again)' : outcome}\n`);
-      } catch (e) {
-        if (!isAppError(e)) throw e;
-        failed++;
-        io.out(`${id} ${date ?? ''} failed: ${e.code}: ${e.message}\n`);
-        if (!values.all) io.err(`paymail: ${e.message}\n`);
-      }
-      if (io.progress) io.err(`\r${i + 1}/${ids.length} merchants`);
-    }
+    let done = 0;
+    await recap.sendMany(
+      ids.map((id) => ({ merchantId: id, ...(values.date ? { date: values.date } : {}) })),
+      {
+        force: values.force === true,
+        now: now(),
+        progress(r) {
+          if (r.error) {
+            failed++;
+            io.out(`${r.merchantId} ${r.date} failed: ${r.error.code}: ${r.error.message}\n`);
+            if (!values.all) io.err(`paymail: ${r.error.message}\n`);
+          } else {
+            io.out(`${r.merchantId} ${r.date} ${r.outcome === 'skipped' ? 'skipped (already sent; --force sends it again)' : r.outcome}\n`);
+          }
+          if (io.progress) io.err(`\r${++done}/${ids.length} merchants`);
+        },
+      },
+    );
     if (io.progress) io.err('\n');
     return failed > 0 ? 1 : 0;
   } finally {

@@ -17,6 +17,7 @@ import { Session } from './models/session.model.ts';
 import { LoginFailure } from './models/login-attempt.model.ts';
 import { WebhookAttempt, WebhookDelivery } from './models/webhook.model.ts';
 import { Refund } from './models/refund.model.ts';
+import { RecapDay } from './models/recap-day.model.ts';
 
 export interface Database {
   connection: mongoose.Connection;
@@ -25,7 +26,7 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, InboundRaw, Outbox, CapturedMail, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure, Refund, OutboxDue, WebhookDue];
+export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, InboundRaw, Outbox, CapturedMail, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure, Refund, OutboxDue, WebhookDue, RecapDay];
 
 export async function connectDatabase(
   config: Pick<Config, 'mongodbUri' | 'dataDir' | 'ferretdbBin'>,

@@ -1,19 +1,26 @@
 // The daily recap: one mail per merchant and local day, about the previous local day (local
 // midnight to midnight in the merchant's zone, 23 or 25 hours on DST change days).
-// - Exactly once: claimOnce(`recap:<merchant>:<date>`) decides across instances and restarts; the
-//   mail is enqueued with the same string as its outbox dedupe key, so a claim whose winner died
-//   before enqueueing is finished by the next run (unapplied claims of kind 'recap') and can never
-//   produce a second mail.
+// - Exactly once: claim `recap:<merchant>:<date>` (an insert under a unique _id) decides across
+//   instances and restarts; the mail is enqueued with the same string as its outbox dedupe key,
+//   so a claim whose winner died before enqueueing is finished by the next run (unapplied claims
+//   of kind 'recap') and can never produce a second mail.
 // - Late rather than never: each run looks back RECAP_LOOKBACK_DAYS for days whose recap hour has
 //   passed without a claim (the service was down), never before the merchant existed.
-// - Bounded: only $match/$group/$unwind/$sort/$limit/$project (FerretDB), lists capped at
-//   RECAP_LIST_LIMIT rows in the mail (the CSV has them all), CSV built from cursors.
-import { Claim, claimOnce, markApplied, unappliedClaims } from '../db/claims.ts';
+// - One pass for all: FerretDB v1 reads the whole collection for any filter but `{_id: X}`, so a
+//   query per merchant was a full scan of `orders` per merchant (and a dozen per recap). Every
+//   recap of a run is built from ONE streamed read of the orders touched in the run's day windows
+//   (created, paid, expired, attempted, or refunded then) and one of the refunds, aggregated per
+//   merchant and day in memory: totals, the lists capped at RECAP_LIST_LIMIT, CSV lines. Memory
+//   follows the recapped days' activity, never the collection.
+// - The 7-day chart reads earlier days' totals from `recap_days` (stored by earlier runs); days
+//   not stored yet widen the pass's payment window, and are stored for the next runs.
+import { Claim, markApplied, unappliedClaims } from '../db/claims.ts';
 import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
 import { Order } from '../db/models/order.model.ts';
+import { RecapDay, recapDayId, type RecapDayDoc } from '../db/models/recap-day.model.ts';
 import { Refund } from '../db/models/refund.model.ts';
 import { AppError } from '../domain/errors.ts';
-import { addDays, isLocalDate, isTimeZone, localDate, localDayBounds, localIso, localTime } from '../domain/local-day.ts';
+import { addDays, isLocalDate, isTimeZone, localDate } from '../domain/local-day.ts';
 import { toMajorString } from '../domain/money.ts';
 import { type Logger } from '../logger.ts';
 import { enqueueMail } from '../mail/outbox.ts';
@@ -22,8 +29,16 @@ export const RECAP_LOOKBACK_DAYS = 7;
 export const RECAP_LIST_LIMIT = 200;
 export const DEFAULT_RECAP_HOUR = 7;
 export const RECAP_CHART_DAYS = 7;
+/** Stored day totals older than this (before the run's `now`) are deleted. */
+export const RECAP_DAYS_KEEP = 21;
 /** A claim older than this without its mail enqueued belongs to a run that died. */
 const RECOVER_AFTER_MS = 60_000;
+/** A day's totals are stored only once it ended this long ago (payments being written at midnight). */
+const SETTLE_MS = 10 * 60_000;
+/** Mails enqueued at once (each is two inserts; their round trips overlap). */
+const ENQUEUE_CONCURRENCY = 8;
+/** Up to this many merchants, the reads also filter by merchant (an index on MongoDB). */
+const FEW_MERCHANTS = 100;
 
 export const recapKey = (merchantId: string, date: string): string => `recap:${merchantId}:${date}`;
 
@@ -73,6 +88,13 @@ export interface RecapData {
 
 export type SendOutcome = 'sent' | 'resent' | 'skipped';
 
+export interface SendResult {
+  merchantId: string;
+  date: string;
+  outcome?: SendOutcome;
+  error?: AppError;
+}
+
 export interface RecapServiceDeps {
   mailDomain: string;
   logger?: Logger;
@@ -80,10 +102,15 @@ export interface RecapServiceDeps {
   owner?: string;
 }
 
-const FAILED_OUTCOMES = ['declined', 'error'];
+const FAILED_OUTCOMES = new Set(['declined', 'error']);
 
+const validZones = new Map<string, boolean>();
 function zoneOf(m: MerchantDoc): string {
-  return m.timezone && isTimeZone(m.timezone) ? m.timezone : 'Europe/Rome';
+  if (!m.timezone) return 'Europe/Rome';
+  let ok = validZones.get(m.timezone);
+  // isTimeZone builds an Intl formatter: once per zone, not once per merchant and day.
+  if (ok === undefined) validZones.set(m.timezone, (ok = isTimeZone(m.timezone)));
+  return ok ? m.timezone : 'Europe/Rome';
 }
 
 function hourOf(m: MerchantDoc): number {
@@ -93,6 +120,69 @@ function hourOf(m: MerchantDoc): number {
 
 function createdAtOf(m: MerchantDoc): Date | undefined {
   return (m as { createdAt?: Date }).createdAt;
+}
+
+// ---- local time, fast ----
+
+const QUARTER_HOUR = 15 * 60_000;
+const offsetCaches = new Map<string, Map<number, number>>();
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+/** As zoneOffset (src/domain/duration.ts), with one formatter per zone instead of one per call. */
+function zoneOffsetCached(ms: number, timeZone: string): number {
+  let f = formatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    formatters.set(timeZone, f);
+  }
+  const parts = f.formatToParts(new Date(ms));
+  const get = (t: string) => Number(parts.find((p) => p.type === t)?.value ?? 0);
+  return Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second')) - Math.floor(ms / 1000) * 1000;
+}
+
+/**
+ * The zone's offset, memoised per quarter hour (offsets change only on quarter-hour boundaries).
+ * A run over 1,000 merchants asks for tens of thousands of local times: building an
+ * Intl.DateTimeFormat for each (what zoneOffset does) cost seconds of CPU and hundreds of MB of
+ * native memory that only a full GC gives back.
+ */
+function offsetAt(ms: number, timeZone: string): number {
+  let cache = offsetCaches.get(timeZone);
+  if (!cache) offsetCaches.set(timeZone, (cache = new Map()));
+  if (cache.size > 20_000) cache.clear();
+  const q = Math.floor(ms / QUARTER_HOUR);
+  let off = cache.get(q);
+  if (off === undefined) cache.set(q, (off = zoneOffsetCached(q * QUARTER_HOUR, timeZone)));
+  return off;
+}
+
+/** As localDate (src/domain/local-day.ts). */
+function localDateFast(ms: number, timeZone: string): string {
+  return new Date(ms + offsetAt(ms, timeZone)).toISOString().slice(0, 10);
+}
+
+/** As localTime (src/domain/local-day.ts): the instant the local clock shows `date` `hour`:00. */
+function localTimeFast(date: string, hour: number, timeZone: string): number {
+  const wall = Date.parse(`${date}T00:00:00Z`) + hour * 3600_000;
+  let guess = wall - offsetAt(wall, timeZone);
+  guess = wall - offsetAt(guess, timeZone);
+  if (guess + offsetAt(guess, timeZone) !== wall) guess = Math.max(guess, wall - offsetAt(guess + 3600_000, timeZone));
+  return guess;
+}
+
+/** As localDayBounds (src/domain/local-day.ts), in epoch ms. */
+function dayBounds(date: string, timeZone: string): { start: number; end: number; hours: number } {
+  const start = localTimeFast(date, 0, timeZone);
+  const end = localTimeFast(addDays(date, 1), 0, timeZone);
+  return { start, end, hours: (end - start) / 3600_000 };
+}
+
+/** As localIso (src/domain/local-day.ts): "2026-10-25T02:30:00+01:00". */
+function localIsoFast(ms: number, timeZone: string): string {
+  const offset = offsetAt(ms, timeZone);
+  const wall = new Date(Math.floor(ms / 1000) * 1000 + offset).toISOString().slice(0, 19);
+  const abs = Math.abs(offset) / 60_000;
+  return `${wall}${offset < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
 }
 
 // ---- CSV ----
@@ -120,8 +210,10 @@ export const RECAP_CSV_HEADER = [
   'description',
 ];
 
-interface CsvOrder {
+/** The fields of an order the recap reads (the pass's projection). */
+interface PassOrder {
   _id: string;
+  merchantId: string;
   reference: string;
   status: string;
   amountMinor: number;
@@ -129,26 +221,43 @@ interface CsvOrder {
   description?: string | null;
   customer?: { name?: string | null; email?: string | null } | null;
   createdAt?: Date;
+  expiredAt?: Date | null;
   payment?: { paidAt?: Date | null; card?: CardFacts | null } | null;
+  attempts?: Array<{ at: Date; outcome: string; declineCode?: string | null; card?: CardFacts | null }> | null;
 }
+const PASS_PROJECTION = {
+  _id: 1,
+  merchantId: 1,
+  reference: 1,
+  status: 1,
+  amountMinor: 1,
+  currency: 1,
+  description: 1,
+  customer: 1,
+  createdAt: 1,
+  expiredAt: 1,
+  payment: 1,
+  attempts: 1,
+};
 
 interface RefundRow {
   _id: string;
   orderId: string;
+  merchantId: string;
   amountMinor: number;
   currency: string;
   at: Date;
 }
 
-function csvRow(record: 'payment' | 'order' | 'refund', at: Date, o: CsvOrder, timeZone: string): string {
+function csvRow(record: 'payment' | 'order' | 'refund', atMs: number, o: PassOrder, timeZone: string): string {
   const card = record === 'order' ? undefined : o.payment?.card;
   return [
     record,
-    localIso(at, timeZone),
+    localIsoFast(atMs, timeZone),
     csvText(o._id),
     csvText(o.reference),
     csvText(o.status),
-    // A number: no formula guard (a future refund row is negative and must stay numeric).
+    // A number: no formula guard (a refund row is negative and must stay numeric).
     toMajorString(o.amountMinor, o.currency),
     csvText(o.currency),
     csvText(o.customer?.name),
@@ -160,297 +269,574 @@ function csvRow(record: 'payment' | 'order' | 'refund', at: Date, o: CsvOrder, t
   ].join(',');
 }
 
-export function createRecapService(deps: RecapServiceDeps) {
-  const log = deps.logger?.child({ component: 'recap' });
+const cardOf = (c: CardFacts | null | undefined): CardFacts | null =>
+  c && c.last4 ? { brand: c.brand ?? '', last4: c.last4, country: c.country ?? '' } : null;
 
-  /**
-   * Count and sum per group. Two pipelines, because FerretDB (v1, measured here) computes only
-   * the first `$sum` accumulator of a `$group` and returns 0 for the others.
-   */
-  async function totals(match: Record<string, unknown>, by: Record<string, string>, model: typeof Order | typeof Refund = Order) {
-    const aggregate = (sum: string | number) =>
-      (model as typeof Order).aggregate<{ _id: Record<string, string>; v: number }>([{ $match: match }, { $group: { _id: by, v: { $sum: sum } } }]);
-    const [sums, counts] = await Promise.all([aggregate('$amountMinor'), aggregate(1)]);
-    const count = new Map(counts.map((c) => [JSON.stringify(c._id), c.v]));
-    return sums.map((r) => ({ _id: r._id, totalMinor: r.v, count: count.get(JSON.stringify(r._id)) ?? 0 }));
+/** The first `limit` items by (time, tie), holding at most 2 × limit at any moment. */
+class FirstN<T> {
+  private rows: Array<{ t: number; tie: string; v: T }> = [];
+  constructor(private readonly limit: number) {}
+  push(t: number, tie: string, v: T): void {
+    this.rows.push({ t, tie, v });
+    if (this.rows.length >= 2 * this.limit) this.trim();
+  }
+  private trim(): void {
+    this.rows.sort((a, b) => a.t - b.t || (a.tie < b.tie ? -1 : a.tie > b.tie ? 1 : 0));
+    this.rows.length = Math.min(this.rows.length, this.limit);
+  }
+  values(): T[] {
+    this.trim();
+    return this.rows.map((r) => r.v);
+  }
+}
+
+/** CSV lines with their sort key; sorted once at the end. */
+type Lines = Array<{ t: number; tie: string; line: string }>;
+const sortedLines = (l: Lines): string[] =>
+  l.sort((a, b) => a.t - b.t || (a.tie < b.tie ? -1 : a.tie > b.tie ? 1 : 0)).map((x) => `${x.line}\r\n`);
+
+function addTotal(map: Map<string, RecapTotal>, key: string, currency: string, amountMinor: number): void {
+  const t = map.get(key);
+  if (t) {
+    t.count++;
+    t.totalMinor += amountMinor;
+  } else map.set(key, { currency, count: 1, totalMinor: amountMinor });
+}
+
+/** One recap being built: a merchant's local day. */
+class DayRecap {
+  readonly timeZone: string;
+  readonly start: number;
+  readonly end: number;
+  readonly hours: number;
+  readonly orderTotals = new Map<string, RecapTotal & { status: string }>();
+  readonly paidTotals = new Map<string, RecapTotal>();
+  readonly paidItems = new FirstN<RecapData['payments']['items'][number]>(RECAP_LIST_LIMIT);
+  readonly failedItems = new FirstN<RecapData['failed']['items'][number]>(RECAP_LIST_LIMIT);
+  readonly expiredItems = new FirstN<RecapData['expired']['items'][number]>(RECAP_LIST_LIMIT);
+  failedCount = 0;
+  expiredCount = 0;
+  readonly refunds: RefundRow[] = [];
+  readonly paidCsv: Lines = [];
+  readonly createdCsv: Lines = [];
+
+  constructor(
+    readonly merchant: MerchantDoc,
+    readonly date: string,
+  ) {
+    this.timeZone = zoneOf(merchant);
+    const day = dayBounds(date, this.timeZone);
+    this.start = day.start;
+    this.end = day.end;
+    this.hours = day.hours;
   }
 
-  /** Streams the day's payments, then the orders created that day, as CSV text. */
-  async function buildCsv(merchantId: string, start: Date, end: Date, timeZone: string): Promise<string> {
-    const chunks: string[] = [`${RECAP_CSV_HEADER.join(',')}\r\n`];
-    const fields = { _id: 1, reference: 1, status: 1, amountMinor: 1, currency: 1, description: 1, customer: 1, createdAt: 1, payment: 1 };
-    const paid = Order.find({ merchantId, 'payment.paidAt': { $gte: start, $lt: end } }, fields).sort({ 'payment.paidAt': 1 }).lean<CsvOrder[]>().cursor();
-    for await (const o of paid) chunks.push(`${csvRow('payment', new Date(o.payment!.paidAt!), o, timeZone)}\r\n`);
-    // Refunds as negative amounts; their orders are looked up a page at a time (no $lookup).
-    const refunds = Refund.find({ merchantId, at: { $gte: start, $lt: end } }).sort({ at: 1 }).lean<RefundRow[]>().cursor();
-    let page: RefundRow[] = [];
-    const flush = async () => {
-      const orders = new Map((await Order.find({ _id: { $in: page.map((r) => r.orderId) } }, fields).lean<CsvOrder[]>()).map((o) => [o._id, o]));
-      for (const r of page) {
-        const o = orders.get(r.orderId);
-        if (o) chunks.push(`${csvRow('refund', r.at, { ...o, amountMinor: -r.amountMinor, currency: r.currency, status: 'refunded' }, timeZone)}\r\n`);
-      }
-      page = [];
-    };
-    for await (const r of refunds) {
-      page.push(r);
-      if (page.length >= 200) await flush();
+  has(ms: number): boolean {
+    return ms >= this.start && ms < this.end;
+  }
+
+  addOrder(o: PassOrder): void {
+    const tz = this.timeZone;
+    const created = o.createdAt ? new Date(o.createdAt).getTime() : NaN;
+    if (this.has(created)) {
+      const t = this.orderTotals.get(`${o.status}\u0000${o.currency}`);
+      if (t) {
+        t.count++;
+        t.totalMinor += o.amountMinor;
+      } else this.orderTotals.set(`${o.status}\u0000${o.currency}`, { status: o.status, currency: o.currency, count: 1, totalMinor: o.amountMinor });
+      this.createdCsv.push({ t: created, tie: o._id, line: csvRow('order', created, o, tz) });
     }
-    if (page.length > 0) await flush();
-    const created = Order.find({ merchantId, createdAt: { $gte: start, $lt: end } }, fields).sort({ createdAt: 1 }).lean<CsvOrder[]>().cursor();
-    for await (const o of created) chunks.push(`${csvRow('order', new Date(o.createdAt!), o, timeZone)}\r\n`);
-    return chunks.join('');
+    const paid = o.payment?.paidAt ? new Date(o.payment.paidAt).getTime() : NaN;
+    if (this.has(paid)) {
+      addTotal(this.paidTotals, o.currency, o.currency, o.amountMinor);
+      this.paidItems.push(paid, o._id, {
+        at: new Date(paid).toISOString(),
+        reference: o.reference,
+        orderId: o._id,
+        amountMinor: o.amountMinor,
+        currency: o.currency,
+        card: cardOf(o.payment?.card),
+      });
+      this.paidCsv.push({ t: paid, tie: o._id, line: csvRow('payment', paid, o, tz) });
+    }
+    const expired = o.expiredAt ? new Date(o.expiredAt).getTime() : NaN;
+    if (this.has(expired)) {
+      this.expiredCount++;
+      this.expiredItems.push(expired, o._id, {
+        at: new Date(expired).toISOString(),
+        reference: o.reference,
+        amountMinor: o.amountMinor,
+        currency: o.currency,
+        customer: o.customer?.name || o.customer?.email || '',
+      });
+    }
+    for (const [i, a] of (o.attempts ?? []).entries()) {
+      const at = new Date(a.at).getTime();
+      if (!this.has(at) || !FAILED_OUTCOMES.has(a.outcome)) continue;
+      this.failedCount++;
+      this.failedItems.push(at, `${o._id}\u0000${String(i).padStart(4, '0')}`, {
+        at: new Date(at).toISOString(),
+        reference: o.reference,
+        amountMinor: o.amountMinor,
+        currency: o.currency,
+        outcome: a.outcome,
+        declineCode: a.declineCode ?? '',
+        card: cardOf(a.card),
+      });
+    }
+  }
+
+  finish(refundOrders: Map<string, PassOrder>, chart: RecapData['chart']['days'] | ((currency: string) => RecapData['chart']['days'])): RecapData {
+    const paymentTotals = [...this.paidTotals.values()].sort((a, b) => b.totalMinor - a.totalMinor || a.currency.localeCompare(b.currency));
+    const refunds = this.refunds.sort((a, b) => new Date(a.at).getTime() - new Date(b.at).getTime() || (a._id < b._id ? -1 : 1));
+    const refundTotals = new Map<string, RecapTotal>();
+    const refundCsv: string[] = [];
+    for (const r of refunds) {
+      addTotal(refundTotals, r.currency, r.currency, r.amountMinor);
+      const o = refundOrders.get(r.orderId);
+      // Refunds as negative amounts, described by their order.
+      if (o) refundCsv.push(`${csvRow('refund', new Date(r.at).getTime(), { ...o, amountMinor: -r.amountMinor, currency: r.currency, status: 'refunded' }, this.timeZone)}\r\n`);
+    }
+    const chartCurrency = this.merchant.currency || paymentTotals[0]?.currency || 'EUR';
+    const csv = [`${RECAP_CSV_HEADER.join(',')}\r\n`, ...sortedLines(this.paidCsv), ...refundCsv, ...sortedLines(this.createdCsv)].join('');
+    return {
+      merchantName: this.merchant.name,
+      date: this.date,
+      timeZone: this.timeZone,
+      hours: this.hours,
+      orders: [...this.orderTotals.values()].sort((a, b) => a.status.localeCompare(b.status) || a.currency.localeCompare(b.currency)),
+      payments: { totals: paymentTotals, count: paymentTotals.reduce((n, t) => n + t.count, 0), items: this.paidItems.values() },
+      refunds: {
+        totals: [...refundTotals.values()],
+        count: refunds.length,
+        items: refunds.slice(0, RECAP_LIST_LIMIT).map((r) => {
+          const o = refundOrders.get(r.orderId);
+          return {
+            at: new Date(r.at).toISOString(),
+            reference: o?.reference ?? r.orderId,
+            orderId: r.orderId,
+            amountMinor: r.amountMinor,
+            currency: r.currency,
+            card: cardOf(o?.payment?.card),
+          };
+        }),
+      },
+      failed: { count: this.failedCount, items: this.failedItems.values() },
+      expired: { count: this.expiredCount, items: this.expiredItems.values() },
+      chart: { currency: chartCurrency, days: typeof chart === 'function' ? chart(chartCurrency) : chart },
+      csv: { filename: `paymail-recap-${this.date}.csv`, content: csv },
+    };
+  }
+}
+
+/** A merchant's payments per local day, for the chart: stored days, and days counted in the pass. */
+class MerchantDays {
+  readonly timeZone: string;
+  /** date → totals by currency. */
+  readonly stored = new Map<string, Map<string, RecapTotal>>();
+  /** Days counted from the pass: [start, end) and totals. */
+  readonly counted = new Map<string, { start: number; end: number; totals: Map<string, RecapTotal> }>();
+  constructor(readonly merchant: MerchantDoc) {
+    this.timeZone = zoneOf(merchant);
+  }
+  /** Earliest instant the pass must read payments from (Infinity when nothing is counted). */
+  from(): number {
+    let f = Infinity;
+    for (const d of this.counted.values()) f = Math.min(f, d.start);
+    return f;
+  }
+  count(paidMs: number, currency: string, amountMinor: number): void {
+    for (const d of this.counted.values()) {
+      if (paidMs >= d.start && paidMs < d.end) {
+        addTotal(d.totals, currency, currency, amountMinor);
+        return;
+      }
+    }
+  }
+  totals(date: string): Map<string, RecapTotal> | undefined {
+    return this.stored.get(date) ?? this.counted.get(date)?.totals;
+  }
+}
+
+export function createRecapService(deps: RecapServiceDeps) {
+  const log = deps.logger?.child({ component: 'recap' });
+  /** Recap claims known to exist (claims are never deleted): later runs skip them without a read. */
+  const knownClaims = new Set<string>();
+
+  /**
+   * Builds the recaps of (merchant, date) pairs from one pass over the orders and one over the
+   * refunds; results in the order given. Days' totals counted on the way are stored in
+   * `recap_days` once they are settled at `now`.
+   */
+  async function buildRecaps(items: Array<{ merchant: MerchantDoc; date: string }>, now = new Date(), timings: Record<string, number> = {}): Promise<RecapData[]> {
+    if (items.length === 0) return [];
+    let mark = performance.now();
+    const lap = (name: string) => {
+      const t = performance.now();
+      timings[name] = Math.round(t - mark);
+      mark = t;
+    };
+    const recaps = items.map((i) => new DayRecap(i.merchant, i.date));
+    const byMerchant = new Map<string, DayRecap[]>();
+    const days = new Map<string, MerchantDays>();
+    for (const r of recaps) {
+      const id = r.merchant._id;
+      byMerchant.set(id, [...(byMerchant.get(id) ?? []), r]);
+      if (!days.has(id)) days.set(id, new MerchantDays(r.merchant));
+    }
+    const merchantIds = [...byMerchant.keys()];
+    const few = merchantIds.length <= FEW_MERCHANTS ? { merchantId: { $in: merchantIds } } : {};
+    const start = Math.min(...recaps.map((r) => r.start));
+    const end = Math.max(...recaps.map((r) => r.end));
+    const range = { $gte: new Date(start), $lt: new Date(end) };
+
+    // Stored day totals for the charts (one read of the small `recap_days`).
+    const chartDates = (r: DayRecap) => Array.from({ length: RECAP_CHART_DAYS }, (_, k) => addDays(r.date, k - RECAP_CHART_DAYS + 1));
+    const wanted = new Set(recaps.flatMap((r) => chartDates(r).slice(0, -1).map((d) => recapDayId(r.merchant._id, d))));
+    const firstChart = recaps.map((r) => chartDates(r)[0]!).sort()[0]!;
+    const lastDate = recaps.map((r) => r.date).sort().at(-1)!;
+    const stored = RecapDay.find({ ...few, date: { $gte: firstChart, $lte: lastDate } }).lean<RecapDayDoc[]>().cursor();
+    for await (const d of stored) {
+      const md = days.get(d.merchantId);
+      if (!md || !wanted.has(d._id) || d.timeZone !== md.timeZone) continue;
+      md.stored.set(d.date, new Map(d.paid.map((p) => [p.currency, { currency: p.currency, count: p.count, totalMinor: p.totalMinor }])));
+    }
+    for (const r of recaps) {
+      const md = days.get(r.merchant._id)!;
+      for (const [k, date] of chartDates(r).entries()) {
+        // The recapped day is always counted: its payments are read for the recap anyway.
+        if (k < RECAP_CHART_DAYS - 1 && md.stored.has(date)) continue;
+        if (md.counted.has(date)) continue;
+        const b = dayBounds(date, md.timeZone);
+        md.counted.set(date, { start: b.start, end: b.end, totals: new Map() });
+      }
+    }
+    const paidFrom = Math.min(start, ...[...days.values()].map((d) => d.from()));
+    lap('storedDays');
+
+    // Refunds made in the window, and which orders they need.
+    const refundOrderIds = new Set<string>();
+    for await (const r of Refund.find({ ...few, at: range }).lean<RefundRow[]>().cursor()) {
+      for (const rec of byMerchant.get(r.merchantId) ?? []) {
+        if (!rec.has(new Date(r.at).getTime())) continue;
+        rec.refunds.push(r);
+        refundOrderIds.add(r.orderId);
+      }
+    }
+
+    lap('refunds');
+    // THE pass: every order any of these recaps needs, streamed once.
+    const refundOrders = new Map<string, PassOrder>();
+    const or: Record<string, unknown>[] = [
+      { createdAt: range },
+      { 'payment.paidAt': { $gte: new Date(paidFrom), $lt: new Date(end) } },
+      { expiredAt: range },
+      { 'attempts.at': range },
+    ];
+    // Few refunded orders: in the pass. Many: not as an $in (FerretDB would test the list against
+    // every order); those the pass did not meet anyway are read by _id afterwards.
+    if (refundOrderIds.size > 0 && refundOrderIds.size <= 50) or.push({ _id: { $in: [...refundOrderIds] } });
+    const cursor = Order.collection.find<PassOrder>({ ...few, $or: or }, { projection: PASS_PROJECTION, batchSize: 1000 });
+    for await (const o of cursor) {
+      const rs = byMerchant.get(o.merchantId);
+      if (!rs) continue;
+      if (refundOrderIds.has(o._id)) {
+        refundOrders.set(o._id, { _id: o._id, merchantId: o.merchantId, reference: o.reference, status: o.status, amountMinor: o.amountMinor, currency: o.currency, description: o.description ?? null, customer: o.customer ?? null, payment: o.payment ? { card: o.payment.card ?? null } : null });
+      }
+      for (const r of rs) r.addOrder(o);
+      const paid = o.payment?.paidAt ? new Date(o.payment.paidAt).getTime() : NaN;
+      if (Number.isFinite(paid)) days.get(o.merchantId)!.count(paid, o.currency, o.amountMinor);
+    }
+
+    lap('orders');
+    const missing = [...refundOrderIds].filter((id) => !refundOrders.has(id));
+    for (let i = 0; i < missing.length; i += ENQUEUE_CONCURRENCY) {
+      await Promise.all(
+        missing.slice(i, i + ENQUEUE_CONCURRENCY).map(async (id) => {
+          const o = await Order.collection.findOne<PassOrder>({ _id: id as never }, { projection: PASS_PROJECTION });
+          if (o) refundOrders.set(o._id, o);
+        }),
+      );
+    }
+
+    lap('refundOrders');
+    const out = recaps.map((r) => {
+      const md = days.get(r.merchant._id)!;
+      return r.finish(refundOrders, (currency) =>
+        chartDates(r).map((date) => {
+          const t = md.totals(date)?.get(currency);
+          return { date, totalMinor: t?.totalMinor ?? 0, count: t?.count ?? 0 };
+        }),
+      );
+    });
+
+    // Store the settled days counted here; an existing document (another run's) is left alone.
+    const settled: RecapDayDoc[] = [];
+    for (const md of days.values()) {
+      for (const [date, d] of md.counted) {
+        if (d.end + SETTLE_MS > now.getTime()) continue;
+        settled.push({ _id: recapDayId(md.merchant._id, date), merchantId: md.merchant._id, date, timeZone: md.timeZone, paid: [...d.totals.values()], at: now });
+      }
+    }
+    if (settled.length > 0) {
+      await RecapDay.collection.insertMany(settled as never[], { ordered: false }).catch((e: { code?: number; writeErrors?: Array<{ code?: number }> }) => {
+        const errs = e.writeErrors ?? [e];
+        if (!errs.every((w) => w.code === 11000)) throw e;
+      });
+    }
+    lap('assembleAndStore');
+    return out;
   }
 
   /** Everything the recap mail shows about `date` (a local day of the merchant). */
-  async function buildRecap(merchant: MerchantDoc, date: string): Promise<RecapData> {
-    const timeZone = zoneOf(merchant);
-    const day = localDayBounds(date, timeZone);
-    const range = { $gte: day.start, $lt: day.end };
-    const merchantId = merchant._id;
-
-    const paidMatch = { merchantId, 'payment.paidAt': range };
-    const attemptMatch = { 'attempts.at': range, 'attempts.outcome': { $in: FAILED_OUTCOMES } };
-    const failedBase = [{ $match: { merchantId, 'attempts.at': range } }, { $unwind: '$attempts' }, { $match: attemptMatch }];
-    const expiredMatch = { merchantId, expiredAt: range };
-    // Independent reads, issued together: a backlog of missed days is many recaps in one run.
-    const refundMatch = { merchantId, at: range };
-    const [orderRows, paymentRows, paidList, failedCount, failedList, expiredCount, expiredList, refundRows, refundList] = await Promise.all([
-      totals({ merchantId, createdAt: range }, { status: '$status', currency: '$currency' }),
-      totals(paidMatch, { currency: '$currency' }),
-      Order.find(paidMatch, { _id: 1, reference: 1, amountMinor: 1, currency: 1, payment: 1 })
-        .sort({ 'payment.paidAt': 1 })
-        .limit(RECAP_LIST_LIMIT)
-        .lean<CsvOrder[]>(),
-      Order.aggregate<{ n: number }>([...failedBase, { $group: { _id: null, n: { $sum: 1 } } }]).then((r) => r[0]?.n ?? 0),
-      // FerretDB's $unwind keeps only _id and the unwound field (measured here), so the orders'
-      // own fields are read by a second, bounded query.
-      Order.aggregate<{ _id: string; attempts: { at: Date; outcome: string; declineCode?: string; card?: CardFacts } }>([
-        ...failedBase,
-        { $sort: { 'attempts.at': 1 } },
-        { $limit: RECAP_LIST_LIMIT },
-      ]).then(async (rows) => {
-        const ids = [...new Set(rows.map((r) => r._id))];
-        const orders = await Order.find({ _id: { $in: ids } }, { reference: 1, amountMinor: 1, currency: 1 }).lean<Array<{ _id: string; reference: string; amountMinor: number; currency: string }>>();
-        const byId = new Map(orders.map((o) => [o._id, o]));
-        return rows.flatMap((r) => {
-          const o = byId.get(r._id);
-          return o ? [{ ...o, attempts: r.attempts }] : [];
-        });
-      }),
-      Order.countDocuments(expiredMatch),
-      Order.find(expiredMatch, { reference: 1, amountMinor: 1, currency: 1, customer: 1, expiredAt: 1 })
-        .sort({ expiredAt: 1 })
-        .limit(RECAP_LIST_LIMIT)
-        .lean<Array<CsvOrder & { expiredAt: Date }>>(),
-      totals(refundMatch, { currency: '$currency' }, Refund),
-      Refund.find(refundMatch)
-        .sort({ at: 1 })
-        .limit(RECAP_LIST_LIMIT)
-        .lean<RefundRow[]>()
-        .then(async (rows) => {
-          const orders = await Order.find({ _id: { $in: [...new Set(rows.map((r) => r.orderId))] } }, { reference: 1, payment: 1 }).lean<CsvOrder[]>();
-          const byId = new Map(orders.map((o) => [o._id, o]));
-          return rows.map((r) => ({ refund: r, order: byId.get(r.orderId) }));
-        }),
-    ]);
-    const orderTotals = orderRows
-      .map((r) => ({ status: String(r._id.status), currency: String(r._id.currency), count: r.count, totalMinor: r.totalMinor }))
-      .sort((a, b) => a.status.localeCompare(b.status) || a.currency.localeCompare(b.currency));
-    const paymentTotals = paymentRows
-      .map((r) => ({ currency: String(r._id.currency), count: r.count, totalMinor: r.totalMinor }))
-      .sort((a, b) => b.totalMinor - a.totalMinor || a.currency.localeCompare(b.currency));
-
-    // Bucketed by local day here from a cursor of two fields: FerretDB has no date operators we
-    // can rely on in $group, and seven queries per recap made a backlog of recaps slow.
-    const chartCurrency = merchant.currency || paymentTotals[0]?.currency || 'EUR';
-    const days: RecapData['chart']['days'] = [];
-    for (let k = RECAP_CHART_DAYS - 1; k >= 0; k--) days.push({ date: addDays(date, -k), totalMinor: 0, count: 0 });
-    const chartStart = localDayBounds(days[0]!.date, timeZone).start;
-    const chartPaid = Order.find(
-      { merchantId, currency: chartCurrency, 'payment.paidAt': { $gte: chartStart, $lt: day.end } },
-      { amountMinor: 1, 'payment.paidAt': 1 },
-    )
-      .lean<Array<{ amountMinor: number; payment: { paidAt: Date } }>>()
-      .cursor();
-    for await (const o of chartPaid) {
-      const bucket = days.find((d) => d.date === localDate(new Date(o.payment.paidAt), timeZone));
-      if (bucket) {
-        bucket.totalMinor += o.amountMinor;
-        bucket.count++;
-      }
-    }
-
-    const card = (c: CardFacts | null | undefined): CardFacts | null =>
-      c && c.last4 ? { brand: c.brand ?? '', last4: c.last4, country: c.country ?? '' } : null;
-    return {
-      merchantName: merchant.name,
-      date,
-      timeZone,
-      hours: day.hours,
-      orders: orderTotals,
-      payments: {
-        totals: paymentTotals,
-        count: paymentTotals.reduce((n, t) => n + t.count, 0),
-        items: paidList.map((o) => ({
-          at: new Date(o.payment!.paidAt!).toISOString(),
-          reference: o.reference,
-          orderId: o._id,
-          amountMinor: o.amountMinor,
-          currency: o.currency,
-          card: card(o.payment?.card),
-        })),
-      },
-      refunds: {
-        totals: refundRows.map((r) => ({ currency: String(r._id.currency), count: r.count, totalMinor: r.totalMinor })),
-        count: refundRows.reduce((n, r) => n + r.count, 0),
-        items: refundList.map(({ refund, order }) => ({
-          at: new Date(refund.at).toISOString(),
-          reference: order?.reference ?? refund.orderId,
-          orderId: refund.orderId,
-          amountMinor: refund.amountMinor,
-          currency: refund.currency,
-          card: card(order?.payment?.card),
-        })),
-      },
-      failed: {
-        count: failedCount,
-        items: failedList.map((f) => ({
-          at: new Date(f.attempts.at).toISOString(),
-          reference: f.reference,
-          amountMinor: f.amountMinor,
-          currency: f.currency,
-          outcome: f.attempts.outcome,
-          declineCode: f.attempts.declineCode ?? '',
-          card: card(f.attempts.card),
-        })),
-      },
-      expired: {
-        count: expiredCount,
-        items: expiredList.map((o) => ({
-          at: new Date(o.expiredAt).toISOString(),
-          reference: o.reference,
-          amountMinor: o.amountMinor,
-          currency: o.currency,
-          customer: o.customer?.name || o.customer?.email || '',
-        })),
-      },
-      chart: { currency: chartCurrency, days },
-      csv: { filename: `paymail-recap-${date}.csv`, content: await buildCsv(merchantId, day.start, day.end, timeZone) },
-    };
+  async function buildRecap(merchant: MerchantDoc, date: string, now = new Date()): Promise<RecapData> {
+    return (await buildRecaps([{ merchant, date }], now))[0]!;
   }
 
-  async function enqueueRecap(merchant: MerchantDoc, date: string, dedupeKey: string): Promise<void> {
-    const data = await buildRecap(merchant, date);
-    await enqueueMail(
-      {
-        dedupeKey,
-        template: 'daily-recap',
-        locale: merchant.locale,
-        to: [merchant.email],
-        merchantId: merchant._id,
-        data: data as unknown as Record<string, unknown>,
-      },
-      deps.mailDomain,
-    );
+  function mailOf(merchant: MerchantDoc, data: RecapData, dedupeKey: string) {
+    return { dedupeKey, template: 'daily-recap' as const, locale: merchant.locale, to: [merchant.email], merchantId: merchant._id, data: data as unknown as Record<string, unknown> };
+  }
+
+  /**
+   * Builds the recaps in one pass, then enqueues each mail and marks its claim applied
+   * (ENQUEUE_CONCURRENCY at once); `done` is told of each one enqueued.
+   */
+  async function enqueueAll(
+    jobs: Array<{ merchant: MerchantDoc; date: string; key: string }>,
+    now: Date,
+    done?: (i: number) => void,
+    timings: Record<string, number> = {},
+  ): Promise<number> {
+    if (jobs.length === 0) return 0;
+    const data = await buildRecaps(jobs, now, timings);
+    const t0 = performance.now();
+    let next = 0;
+    let n = 0;
+    // Claims are marked applied in batches: FerretDB took ~25 ms per single-claim update (each
+    // its own write), 1,000 of them dominated the run; one updateMany per batch reads the claims
+    // once. A crash before the mark leaves the claim to recover(), which the dedupe key makes
+    // harmless.
+    let applied: string[] = [];
+    const flushApplied = async () => {
+      const keys = applied;
+      applied = [];
+      if (keys.length) await Claim.collection.updateMany({ _id: { $in: keys as never[] } }, { $set: { applied: true } });
+    };
+    const worker = async () => {
+      while (next < jobs.length) {
+        const i = next++;
+        const job = jobs[i]!;
+        await enqueueMail(mailOf(job.merchant, data[i]!, job.key), deps.mailDomain);
+        // The data is in the outbox: let it go.
+        (data as Array<RecapData | undefined>)[i] = undefined;
+        applied.push(job.key);
+        if (applied.length >= 200) await flushApplied();
+        n++;
+        done?.(i);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(ENQUEUE_CONCURRENCY, jobs.length) }, worker));
+    await flushApplied();
+    timings.enqueue = Math.round(performance.now() - t0);
+    return n;
+  }
+
+  /**
+   * Inserts the claims in one batch; returns the keys this caller won. A duplicate _id means
+   * another caller has it (the insert of each document is atomic on FerretDB and MongoDB alike).
+   */
+  async function claimMany(claims: Array<{ key: string; merchantId: string; date: string; kind: string }>, now: Date): Promise<Set<string>> {
+    const won = new Set<string>();
+    if (claims.length === 0) return won;
+    const docs = claims.map((c) => ({ _id: c.key, at: now, kind: c.kind, subject: c.merchantId, payload: { date: c.date }, applied: false, ...(deps.owner ? { owner: deps.owner } : {}) }));
+    const lost = new Set<number>();
+    try {
+      await Claim.collection.insertMany(docs as never[], { ordered: false });
+    } catch (e) {
+      const errs = (e as { writeErrors?: Array<{ code?: number; index: number }> | { code?: number; index: number } }).writeErrors;
+      const list = Array.isArray(errs) ? errs : errs ? [errs] : undefined;
+      if (!list || !list.every((w) => w.code === 11000)) throw e;
+      for (const w of list) lost.add(w.index);
+    }
+    for (const [i, c] of claims.entries()) {
+      knownClaims.add(c.key);
+      if (!lost.has(i)) won.add(c.key);
+    }
+    return won;
   }
 
   /** Local days (oldest first) whose recap hour has passed at `now`, within the look-back. */
   function dueDates(merchant: MerchantDoc, now: Date): string[] {
     const tz = zoneOf(merchant);
     const hour = hourOf(merchant);
-    const today = localDate(now, tz);
+    const today = localDateFast(now.getTime(), tz);
     const created = createdAtOf(merchant);
-    const first = created ? localDate(created, tz) : undefined;
+    const first = created ? localDateFast(new Date(created).getTime(), tz) : undefined;
     const out: string[] = [];
     for (let k = RECAP_LOOKBACK_DAYS; k >= 1; k--) {
       const d = addDays(today, -k);
       if (first && d < first) continue;
-      if (localTime(addDays(d, 1), hour, tz).getTime() <= now.getTime()) out.push(d);
+      if (localTimeFast(addDays(d, 1), hour, tz) <= now.getTime()) out.push(d);
     }
     return out;
   }
 
-  function claimInfo(merchantId: string, date: string, kind: string) {
-    return { kind, subject: merchantId, payload: { date }, ...(deps.owner ? { owner: deps.owner } : {}) };
-  }
-
-  /** Finishes claims whose winner died before the mail was enqueued (dedupe keeps it single). */
-  async function recover(now: Date): Promise<number> {
-    let n = 0;
+  /** Claims whose winner died before the mail was enqueued: to be finished (dedupe keeps them single). */
+  async function stuckClaims(now: Date): Promise<Array<{ key: string; merchantId: string; date: string }>> {
+    const out: Array<{ key: string; merchantId: string; date: string }> = [];
     for (const kind of ['recap', 'recap-resend']) {
       for (const c of await unappliedClaims(kind, RECOVER_AFTER_MS, now)) {
-        const date = String((c.payload as { date?: unknown } | undefined)?.date ?? '');
-        const merchant = await Merchant.findById(String(c.subject)).lean<MerchantDoc>();
-        if (merchant && isLocalDate(date)) {
-          await enqueueRecap(merchant, date, String(c._id));
-          n++;
-        }
-        await markApplied(String(c._id));
+        out.push({ key: String(c._id), merchantId: String(c.subject), date: String((c.payload as { date?: unknown } | undefined)?.date ?? '') });
       }
     }
+    return out;
+  }
+
+  async function merchantsById(ids: string[]): Promise<Map<string, MerchantDoc>> {
+    const unique = [...new Set(ids)];
+    if (unique.length === 0) return new Map();
+    // By _id one at a time while few (FerretDB reads exactly those); else one read.
+    const list =
+      unique.length <= 20
+        ? (await Promise.all(unique.map((id) => Merchant.findById(id).lean<MerchantDoc>()))).filter((m): m is MerchantDoc => m !== null)
+        : await Merchant.find({ _id: { $in: unique } }).lean<MerchantDoc[]>();
+    return new Map(list.map((m) => [m._id, m]));
+  }
+
+  /** Finishes stuck claims (see stuckClaims); the count of mails enqueued. */
+  async function recover(now: Date): Promise<number> {
+    const stuck = await stuckClaims(now);
+    const merchants = await merchantsById(stuck.map((s) => s.merchantId));
+    const jobs = stuck.flatMap((s) => {
+      const merchant = merchants.get(s.merchantId);
+      return merchant && isLocalDate(s.date) ? [{ merchant, date: s.date, key: s.key }] : [];
+    });
+    const n = await enqueueAll(jobs, now);
+    for (const s of stuck) if (!jobs.some((j) => j.key === s.key)) await markApplied(s.key);
     return n;
   }
 
-  /** One pass of the job: every active merchant's due recaps, including missed days. */
+  /** Drops stored day totals nobody's chart will read again (only in runs that recapped). */
+  async function prune(now: Date): Promise<void> {
+    await RecapDay.deleteMany({ date: { $lt: addDays(now.toISOString().slice(0, 10), -RECAP_DAYS_KEEP) } });
+  }
+
+  /** One pass of the job: every active merchant's due recaps, including missed days, and stuck claims. */
   async function runDue(now: Date): Promise<{ sent: number; recovered: number }> {
-    const recovered = await recover(now);
-    let sent = 0;
-    const merchants = Merchant.find({ status: 'active' }).sort({ _id: 1 }).lean<MerchantDoc[]>().cursor();
-    for await (const merchant of merchants) {
-      const dates = dueDates(merchant, now);
-      if (dates.length === 0) continue;
-      const keys = dates.map((d) => recapKey(merchant._id, d));
-      const taken = new Set((await Claim.find({ _id: { $in: keys } }, { _id: 1 }).lean<Array<{ _id: string }>>()).map((c) => c._id));
-      for (const date of dates) {
+    const t0 = performance.now();
+    const timings: Record<string, number> = {};
+    const stuck = await stuckClaims(now);
+    const candidates: Array<{ merchant: MerchantDoc; date: string; key: string }> = [];
+    const active = new Map<string, MerchantDoc>();
+    for await (const merchant of Merchant.find({ status: 'active' }).lean<MerchantDoc[]>().cursor()) {
+      active.set(merchant._id, merchant);
+      for (const date of dueDates(merchant, now)) {
         const key = recapKey(merchant._id, date);
-        if (taken.has(key)) continue;
-        // Lost: another instance (or an earlier run) has this day.
-        if (!(await claimOnce(key, claimInfo(merchant._id, date, 'recap'), now))) continue;
-        try {
-          await enqueueRecap(merchant, date, key);
-          await markApplied(key);
-          sent++;
-        } catch (err) {
-          // Left unapplied: recover() retries it on a later run.
-          log?.error({ err, merchantId: merchant._id, date }, 'recap failed; will retry');
-        }
+        if (!knownClaims.has(key)) candidates.push({ merchant, date, key });
       }
     }
-    if (sent || recovered) log?.info({ sent, recovered }, 'recaps enqueued');
+    // Which of them were claimed already (by an earlier run, another instance, the CLI): one read.
+    if (candidates.length > 0) {
+      const oldest = candidates.reduce((o, c) => (c.date < o ? c.date : o), candidates[0]!.date);
+      const taken = Claim.find({ kind: 'recap', 'payload.date': { $gte: oldest } }, { _id: 1 }).lean<Array<{ _id: string }>>().cursor();
+      for await (const c of taken) knownClaims.add(c._id);
+      if (knownClaims.size > 200_000) knownClaims.clear();
+    }
+    const open = candidates.filter((c) => !knownClaims.has(c.key));
+    const won = await claimMany(open.map((c) => ({ key: c.key, merchantId: c.merchant._id, date: c.date, kind: 'recap' })), now);
+
+    const recoverMerchants = await merchantsById(stuck.filter((s) => !active.has(s.merchantId)).map((s) => s.merchantId));
+    const recoverJobs = stuck.flatMap((s) => {
+      const merchant = active.get(s.merchantId) ?? recoverMerchants.get(s.merchantId);
+      return merchant && isLocalDate(s.date) ? [{ merchant, date: s.date, key: s.key }] : [];
+    });
+    const jobs = [...open.filter((c) => won.has(c.key)), ...recoverJobs];
+    timings.claims = Math.round(performance.now() - t0);
+    let sent = 0;
+    let recovered = 0;
+    try {
+      await enqueueAll(jobs, now, (i) => (i < jobs.length - recoverJobs.length ? sent++ : recovered++), timings);
+    } catch (err) {
+      // Claims left unapplied: a later run finishes them.
+      log?.error({ err, recaps: jobs.length }, 'recaps failed; will retry');
+    }
+    for (const s of stuck) if (!recoverJobs.some((j) => j.key === s.key)) await markApplied(s.key);
+    if (jobs.length > 0) await prune(now).catch((err: unknown) => log?.warn({ err }, 'pruning recap_days failed'));
+    // Phase timings (ms): where a slow run spends its time.
+    if (sent || recovered) log?.info({ sent, recovered, ms: Math.round(performance.now() - t0), timings }, 'recaps enqueued');
     return { sent, recovered };
   }
 
   /**
-   * For the CLI: sends the recap of `date` unless it was already sent; with `force`, sends it
-   * again under a new dedupe key (`…:resend:<n>`, n claimed so two operators never collide).
+   * For the CLI: sends each (merchant, date) recap unless it was already sent; with `force`,
+   * sends it again under a new dedupe key (`…:resend:<n>`, n claimed so two operators never
+   * collide). A missing date means the merchant's previous local day. All recaps come from one
+   * pass; `progress` is told of each finished item. Errors are per item (AppError codes).
    */
-  async function send(merchantId: string, date: string, opts: { force?: boolean; now?: Date } = {}): Promise<SendOutcome> {
-    if (!isLocalDate(date)) throw new AppError('RECAP_DATE_INVALID', `expected a date as YYYY-MM-DD, got "${date}"`);
-    const merchant = await Merchant.findById(merchantId).lean<MerchantDoc>();
-    if (!merchant) throw new AppError('MERCHANT_NOT_FOUND', `no merchant ${merchantId}`);
+  async function sendMany(
+    items: Array<{ merchantId: string; date?: string }>,
+    opts: { force?: boolean; now?: Date; progress?: (r: SendResult) => void } = {},
+  ): Promise<SendResult[]> {
     const now = opts.now ?? new Date();
-    const tz = zoneOf(merchant);
-    if (localDayBounds(date, tz).end.getTime() > now.getTime()) {
-      throw new AppError('RECAP_DAY_NOT_OVER', `${date} is not over yet in ${tz}`);
+    const merchants = await merchantsById(items.map((i) => i.merchantId));
+    const results: SendResult[] = [];
+    const ready: Array<{ r: SendResult; merchant: MerchantDoc; key: string }> = [];
+    for (const it of items) {
+      const merchant = merchants.get(it.merchantId);
+      const date = it.date ?? (merchant ? previousLocalDay(merchant, now) : '');
+      const r: SendResult = { merchantId: it.merchantId, date };
+      results.push(r);
+      if (it.date !== undefined && !isLocalDate(it.date)) r.error = new AppError('RECAP_DATE_INVALID', `expected a date as YYYY-MM-DD, got "${it.date}"`);
+      else if (!merchant) r.error = new AppError('MERCHANT_NOT_FOUND', `no merchant ${it.merchantId}`);
+      else if (dayBounds(date, zoneOf(merchant)).end > now.getTime()) {
+        r.error = new AppError('RECAP_DAY_NOT_OVER', `${date} is not over yet in ${zoneOf(merchant)}`);
+      } else {
+        ready.push({ r, merchant, key: recapKey(merchant._id, date) });
+        continue;
+      }
+      opts.progress?.(r);
     }
-    const key = recapKey(merchantId, date);
-    if (await claimOnce(key, claimInfo(merchantId, date, 'recap'), now)) {
-      await enqueueRecap(merchant, date, key);
-      await markApplied(key);
-      return 'sent';
+    const won = await claimMany(ready.map((x) => ({ key: x.key, merchantId: x.merchant._id, date: x.r.date, kind: 'recap' })), now);
+    const jobs: Array<{ merchant: MerchantDoc; date: string; key: string; r: SendResult }> = [];
+    const resend = ready.filter((x) => !won.has(x.key));
+    if (opts.force && resend.length > 0) {
+      // Resend numbers taken so far, from one read; a collision with a concurrent operator moves on.
+      const taken = new Map<string, number>();
+      const dates = [...new Set(resend.map((x) => x.r.date))];
+      for await (const c of Claim.find({ kind: 'recap-resend', 'payload.date': { $in: dates } }, { _id: 1 }).lean<Array<{ _id: string }>>().cursor()) {
+        const m = /^(.*):resend:(\d+)$/.exec(c._id);
+        if (m) taken.set(m[1]!, Math.max(taken.get(m[1]!) ?? 0, Number(m[2])));
+      }
+      for (const x of resend) {
+        let n = (taken.get(x.key) ?? 0) + 1;
+        while (!(await claimMany([{ key: `${x.key}:resend:${n}`, merchantId: x.merchant._id, date: x.r.date, kind: 'recap-resend' }], now)).size) n++;
+        x.r.outcome = 'resent';
+        jobs.push({ merchant: x.merchant, date: x.r.date, key: `${x.key}:resend:${n}`, r: x.r });
+      }
+    } else {
+      for (const x of resend) {
+        x.r.outcome = 'skipped';
+        opts.progress?.(x.r);
+      }
     }
-    if (!opts.force) return 'skipped';
-    const escaped = `${key}:resend:`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    let n = (await Claim.countDocuments({ _id: { $regex: `^${escaped}\\d+$` } })) + 1;
-    while (!(await claimOnce(`${key}:resend:${n}`, claimInfo(merchantId, date, 'recap-resend'), now))) n++;
-    const resendKey = `${key}:resend:${n}`;
-    await enqueueRecap(merchant, date, resendKey);
-    await markApplied(resendKey);
-    return 'resent';
+    for (const x of ready) {
+      if (!won.has(x.key)) continue;
+      x.r.outcome = 'sent';
+      jobs.push({ merchant: x.merchant, date: x.r.date, key: x.key, r: x.r });
+    }
+    await enqueueAll(jobs, now, (i) => opts.progress?.(jobs[i]!.r));
+    return results;
   }
 
-  return { buildRecap, dueDates, runDue, send, recover };
+  /** One recap: see sendMany; throws its AppError. */
+  async function send(merchantId: string, date: string, opts: { force?: boolean; now?: Date } = {}): Promise<SendOutcome> {
+    if (!isLocalDate(date)) throw new AppError('RECAP_DATE_INVALID', `expected a date as YYYY-MM-DD, got "${date}"`);
+    const [r] = await sendMany([{ merchantId, date }], opts);
+    if (r!.error) throw r!.error;
+    return r!.outcome!;
+  }
+
+  return { buildRecap, buildRecaps, dueDates, runDue, send, sendMany, recover };
 }
 
 export type RecapService = ReturnType<typeof createRecapService>;

@@ -1,0 +1,327 @@
+// P5: the daily recap for 1,000 merchants over 100,000 orders ÷ a raw-driver scan of the same
+// orders; and the peak RSS of the process doing the recap.
+// Seeds a fresh database (insertMany in batches): merchants in ten time zones with varied recap
+// hours and currencies; orders spread over the twelve days before the bench clock, with payments,
+// failed attempts, expiries, cancellations, foreign currencies and refunds. Claims of the days
+// before each merchant's latest due day are seeded as sent, so one run is the steady-state daily
+// run: exactly one recap per merchant (the date differs by zone). Then, each in its own child
+// process (peak RSS = the child's VmHWM from /proc, and process.memoryUsage().rss sampled):
+//   baseline — raw driver `orders.find(<the recap's day window>)` iterated to the end;
+//   recap    — the recap job's real pass (createRecapJob().runOnce(): claims, the orders pass,
+//              refunds, day totals, one daily-recap mail per merchant queued in the outbox).
+// Twice: the first day (no stored day totals: the 7-day chart reads the orders of the week) and
+// the next day (the chart's earlier days come from `recap_days`).
+//   npx tsx bench/p5-recap.ts      BENCH_P5_MERCHANTS (1000), BENCH_P5_ORDERS (100000)
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import mongoose from 'mongoose';
+import { Claim } from '../src/db/claims.ts';
+import { type MerchantDoc } from '../src/db/models/merchant.model.ts';
+import { localDayBounds } from '../src/domain/local-day.ts';
+import { createRecapService, recapKey } from '../src/services/recap.service.ts';
+import { type BenchResult, MAIL_DOMAIN, fmt, openDb, printResult } from './lib.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const MERCHANTS = Number(process.env.BENCH_P5_MERCHANTS ?? 1000);
+const ORDERS = Number(process.env.BENCH_P5_ORDERS ?? 100_000);
+/** The bench clock: a Wednesday evening in UTC, the next morning in Asia and Oceania. */
+export const NOW = new Date('2026-03-11T23:30:00Z');
+const DAY = 24 * 3600_000;
+const SEED_DAYS = 12;
+
+const ZONES: Array<[string, string, string]> = [
+  ['Europe/Rome', 'EUR', 'it'],
+  ['Europe/London', 'GBP', 'en'],
+  ['America/New_York', 'USD', 'en'],
+  ['America/Los_Angeles', 'USD', 'es'],
+  ['Asia/Tokyo', 'JPY', 'en'],
+  ['Australia/Sydney', 'AUD', 'en'],
+  ['Asia/Kolkata', 'INR', 'en'],
+  ['Europe/Berlin', 'EUR', 'de'],
+  ['Pacific/Auckland', 'NZD', 'en'],
+  ['Europe/Paris', 'EUR', 'fr'],
+];
+const CARDS = [
+  { brand: 'visa', bin: '424242', last4: '4242', country: 'IT' },
+  { brand: 'mastercard', bin: '555555', last4: '4444', country: 'FR' },
+  { brand: 'amex', bin: '378282', last4: '0005', country: 'US' },
+  { brand: 'visa', bin: '400000', last4: '0077', country: 'DE' },
+];
+const DECLINES = ['insufficient_funds', 'generic_decline', 'lost_card', 'over_limit'];
+const NAMES = ['Anna Rossi', 'John Smith', 'Marie Dubois', 'Hans Müller', 'Lucía García', 'Kenji Sato', '=cmd|calc', 'O"Brien, Pat'];
+
+/** mulberry32: the same data every run. */
+function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Seeded {
+  merchants: MerchantDoc[];
+  orders: number;
+  refunds: number;
+  paid: number;
+}
+
+export async function seed(): Promise<Seeded> {
+  const r = rng(20260311);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const db = mongoose.connection.db!;
+  const merchants: MerchantDoc[] = [];
+  for (let i = 0; i < MERCHANTS; i++) {
+    const [timezone, currency, locale] = ZONES[i % ZONES.length]!;
+    const id = `mer_b${String(i).padStart(5, '0')}`;
+    merchants.push({
+      _id: id,
+      name: `Bench Shop ${i}`,
+      email: `desk${i}@shop${i}.bench.example`,
+      alias: `b${i}x`,
+      senderDomains: [`shop${i}.bench.example`],
+      currency,
+      locale,
+      timezone,
+      recapHour: 5 + (i % 5),
+      delivery: 'merchant',
+      linkLifetimeDays: 7,
+      webhookSecret: 'whsec_bench',
+      smtpUser: `bench-${i}`,
+      smtpPasswordHash: 'scrypt$bench',
+      status: 'active',
+      createdAt: new Date(NOW.getTime() - 60 * DAY),
+      updatedAt: new Date(NOW.getTime() - 60 * DAY),
+    } as unknown as MerchantDoc);
+  }
+  await db.collection('merchants').insertMany(merchants as never[]);
+
+  let batch: Record<string, unknown>[] = [];
+  let refunds: Record<string, unknown>[] = [];
+  let nRefunds = 0;
+  let paid = 0;
+  const flush = async () => {
+    if (batch.length) await db.collection('orders').insertMany(batch as never[], { ordered: false });
+    if (refunds.length) await db.collection('refunds').insertMany(refunds as never[], { ordered: false });
+    batch = [];
+    refunds = [];
+  };
+  for (let n = 0; n < ORDERS; n++) {
+    const m = merchants[n % MERCHANTS]!;
+    const id = `ord_b${String(n).padStart(7, '0')}`;
+    const created = new Date(NOW.getTime() - r() * SEED_DAYS * DAY);
+    const currency = r() < 0.85 ? m.currency : pick(['EUR', 'USD', 'GBP']);
+    const amountMinor = currency === 'JPY' ? 1000 + Math.floor(r() * 50_000) : 500 + Math.floor(r() * 60_000);
+    const card = pick(CARDS);
+    const attempts: Record<string, unknown>[] = [];
+    let at = created.getTime();
+    const fails = r() < 0.3 ? 1 + Math.floor(r() * 3) : 0;
+    for (let k = 0; k < fails; k++) {
+      at += Math.floor(r() * 3 * 3600_000);
+      if (at >= NOW.getTime()) break;
+      attempts.push({ at: new Date(at), outcome: r() < 0.85 ? 'declined' : 'error', declineCode: pick(DECLINES), card, clientIp: '203.0.113.7' });
+    }
+    const p = r();
+    let status = 'pending';
+    const extra: Record<string, unknown> = {};
+    const paidAt = at + Math.floor(r() * 20 * 3600_000);
+    const expiredAt = created.getTime() + (1 + Math.floor(r() * 3)) * DAY;
+    if (p < 0.55 && paidAt < NOW.getTime()) {
+      status = 'paid';
+      paid++;
+      attempts.push({ at: new Date(paidAt), outcome: 'approved', authCode: 'A1B2C3', card, clientIp: '203.0.113.7' });
+      extra.payment = { receiptNumber: `R-${n}`, authCode: 'A1B2C3', paidAt: new Date(paidAt), card: { ...card, expMonth: 12, expYear: 2029 } };
+      if (r() < 0.06) {
+        const k = r() < 0.3 ? 2 : 1;
+        for (let s = 1; s <= k; s++) {
+          const rat = paidAt + Math.floor(r() * 3 * DAY);
+          if (rat >= NOW.getTime()) break;
+          refunds.push({ _id: `rf_b${n}_${s}`, orderId: id, merchantId: m._id, seq: s, amountMinor: Math.floor(amountMinor / (k + 1)), currency, refundId: `acq_${n}_${s}`, by: 'ops@bench.example', at: new Date(rat) });
+          nRefunds++;
+        }
+      }
+    } else if (p < 0.75 && expiredAt < NOW.getTime()) {
+      status = 'expired';
+      extra.expiredAt = new Date(expiredAt);
+    } else if (p < 0.82) {
+      status = 'cancelled';
+      extra.cancelledAt = new Date(created.getTime() + 3600_000);
+    }
+    batch.push({
+      _id: id,
+      publicId: `pub_b${n}`,
+      merchantId: m._id,
+      reference: `BK-${n}`,
+      openReference: status === 'pending' ? `BK-${n}` : id,
+      sourceKey: `msg:bench:${n}`,
+      amountMinor,
+      currency,
+      description: r() < 0.5 ? `Double room, ${1 + (n % 5)} nights` : `Booking BK-${n}; "late check-in"`,
+      customer: { name: pick(NAMES), email: `guest${n}@example.org` },
+      locale: m.locale,
+      delivery: 'merchant',
+      status,
+      expiresAt: new Date(expiredAt),
+      linkExpiresAt: Math.floor(expiredAt / 1000),
+      source: { inboundMessageId: `in_${n}`, messageId: `<${n}.bench@shop.example>`, subject: `Booking BK-${n}` },
+      attempts,
+      ...extra,
+      createdAt: created,
+      updatedAt: new Date(Math.min(NOW.getTime(), at)),
+    });
+    if (batch.length >= 1000) await flush();
+  }
+  await flush();
+  return { merchants, orders: ORDERS, refunds: nRefunds, paid };
+}
+
+/**
+ * Marks every due day before the latest as already recapped (claims, as the job leaves them), so
+ * the run at `now` recaps exactly one day per merchant; returns each merchant's day window.
+ */
+export async function seedSentDays(merchants: MerchantDoc[], now: Date): Promise<Array<{ start: Date; end: Date }>> {
+  const recap = createRecapService({ mailDomain: MAIL_DOMAIN });
+  const claims: Record<string, unknown>[] = [];
+  const windows: Array<{ start: Date; end: Date }> = [];
+  for (const m of merchants) {
+    const dates = recap.dueDates(m, now);
+    const last = dates.pop()!;
+    windows.push(localDayBounds(last, m.timezone));
+    for (const d of dates) claims.push({ _id: recapKey(m._id, d), at: now, kind: 'recap', subject: m._id, payload: { date: d }, applied: true, owner: 'bench' });
+  }
+  if (claims.length) await Claim.collection.insertMany(claims as never[], { ordered: false }).catch((e: { code?: number }) => { if (e.code !== 11000) throw e; });
+  return windows;
+}
+
+/** The orders a recap of these day windows reads: created, paid, expired or attempted in them. */
+export function dayWindowFilter(windows: Array<{ start: Date; end: Date }>) {
+  const start = new Date(Math.min(...windows.map((w) => w.start.getTime())));
+  const end = new Date(Math.max(...windows.map((w) => w.end.getTime())));
+  const range = { $gte: start, $lt: end };
+  return { start, end, filter: { $or: [{ createdAt: range }, { 'payment.paidAt': range }, { expiredAt: range }, { 'attempts.at': range }] } };
+}
+
+interface ChildResult {
+  ms: number;
+  /** Peak RSS (VmHWM) of the whole child process, bytes. */
+  hwm: number;
+  /** Largest sampled process.memoryUsage().rss during the measured work, bytes. */
+  sampled: number;
+  detail: Record<string, unknown>;
+}
+
+function runChild(mode: 'baseline' | 'recap', env: Record<string, string>): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/p5-recap.ts'), 'child', mode], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30 * 60_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      const m = /^P5_RESULT (.*)$/m.exec(out);
+      if (code !== 0 || !m) return reject(new Error(`P5 ${mode} child exited with ${code}: ${out.slice(-500)}`));
+      const r = JSON.parse(m[1]!) as ChildResult;
+      // The recap's own log line has its phase timings.
+      const log = out.split('\n').find((l) => l.includes('"recaps enqueued"'));
+      if (log) r.detail.timings = (JSON.parse(log) as { timings?: unknown }).timings;
+      resolve(r);
+    });
+  });
+}
+
+function vmHwm(): number {
+  const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) * 1024 : process.memoryUsage().rss;
+}
+
+/** Child side: connect, then time only the measured work while sampling RSS. */
+async function child(mode: string): Promise<void> {
+  await mongoose.connect(process.env.MONGODB_URI!, { serverSelectionTimeoutMS: 10_000, autoIndex: false });
+  let sampled = process.memoryUsage().rss;
+  let atPeak = process.memoryUsage();
+  const sample = () => {
+    const u = process.memoryUsage();
+    if (u.rss > sampled) [sampled, atPeak] = [u.rss, u];
+  };
+  const sampler = setInterval(sample, 10);
+  const t0 = performance.now();
+  let detail: Record<string, unknown>;
+  if (mode === 'baseline') {
+    const w = JSON.parse(process.env.P5_WINDOWS!) as Array<{ start: string; end: string }>;
+    const { filter } = dayWindowFilter(w.map((x) => ({ start: new Date(x.start), end: new Date(x.end) })));
+    let docs = 0;
+    for await (const _ of mongoose.connection.db!.collection('orders').find(filter)) docs++;
+    detail = { docs };
+  } else {
+    const { createRecapJob } = await import('../src/jobs/recap.job.ts');
+    const { createLogger } = await import('../src/logger.ts');
+    const now = new Date(process.env.P5_NOW!);
+    const r = await createRecapJob({ mailDomain: MAIL_DOMAIN, logger: createLogger('info'), now: () => now, owner: 'bench' }).runOnce();
+    detail = { ...r };
+  }
+  const ms = performance.now() - t0;
+  clearInterval(sampler);
+  sample();
+  detail.heapAtPeakMB = Math.round(atPeak.heapTotal / 1048576);
+  detail.externalAtPeakMB = Math.round(atPeak.external / 1048576);
+  console.log(`P5_RESULT ${JSON.stringify({ ms, hwm: vmHwm(), sampled, detail } satisfies ChildResult)}`);
+  await mongoose.disconnect();
+  // The job's modules may hold timers or listeners; the measurement is done.
+  process.exit(0);
+}
+
+const mb = (b: number) => `${fmt(b / 1024 / 1024, 0)} MB`;
+
+export async function runP5(): Promise<BenchResult> {
+  const db = await openDb('p5');
+  try {
+    const t0 = performance.now();
+    const s = await seed();
+    const seedMs = performance.now() - t0;
+    const d = db.description;
+    const lines = [
+      `${MERCHANTS} merchants in ${ZONES.length} time zones, ${s.orders} orders over the ${SEED_DAYS} days before the bench clock (${s.paid} paid, ${s.refunds} refunds), seeded in ${fmt(seedMs / 1000, 1)} s; each side in its own child process`,
+      `| run | recap result, phase timings (ms) | baseline scan (docs) | recap pass | ratio | recap peak RSS (VmHWM) | sampled RSS | baseline peak RSS | database |`,
+      `|---|---|---|---|---|---|---|---|---|`,
+    ];
+    const checks: BenchResult['checks'] = [];
+    const runs: Array<[string, Date]> = [
+      ['first day (no stored day totals)', NOW],
+      ['next day (chart from recap_days)', new Date(NOW.getTime() + DAY)],
+    ];
+    for (const [name, now] of runs) {
+      const windows = await seedSentDays(s.merchants, now);
+      const env = { MONGODB_URI: db.uri, P5_NOW: now.toISOString(), P5_WINDOWS: JSON.stringify(windows) };
+      const base = await runChild('baseline', env);
+      const rec = await runChild('recap', env);
+      const mails = await mongoose.connection.db!.collection('outbox').countDocuments({ template: 'daily-recap' });
+      const ratio = rec.ms / base.ms;
+      lines.push(
+        `| ${name} | ${JSON.stringify(rec.detail)}, ${mails} recap mails queued in all | ${fmt(base.ms, 0)} ms (${String(base.detail.docs)}) | ${fmt(rec.ms, 0)} ms | ${fmt(ratio)} | ${mb(rec.hwm)} | ${mb(rec.sampled)} | ${mb(base.hwm)} | ${d} |`,
+      );
+      const tag = name.startsWith('first') ? 'first day' : 'next day';
+      checks.push(
+        { name: `P5 time ratio (${tag})`, value: ratio, target: '≤ 2', ok: ratio <= 2 },
+        { name: `P5 peak RSS MB (${tag})`, value: rec.hwm / 1024 / 1024, target: '≤ 300', ok: rec.hwm <= 300 * 1024 * 1024 },
+      );
+    }
+    lines.push(`ratio = recap pass ÷ raw scan of the orders in the recapped days' window (created, paid, expired or attempted in it) [${d}]`);
+    return { id: 'P5', title: 'daily recap for all merchants ÷ raw-driver scan of the same orders; peak RSS', database: d, lines, checks };
+  } finally {
+    await db.stop();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  if (process.argv[2] === 'child') await child(process.argv[3] ?? '');
+  else printResult(await runP5());
+}

@@ -1,0 +1,204 @@
+// The daily recap's one-pass build (src/services/recap.service.ts) against the real database:
+// many merchants' recaps from one read of `orders` equal each merchant's own recap; a job run over
+// many merchants reads `orders` once (not once per merchant); the chart's earlier days come from
+// `recap_days` once stored (and are recounted when the merchant's zone changed).
+import assert from 'node:assert/strict';
+import mongoose from 'mongoose';
+import { Merchant, type MerchantDoc } from '../../src/db/models/merchant.model.ts';
+import { Order } from '../../src/db/models/order.model.ts';
+import { Outbox, type OutboxDoc } from '../../src/db/models/outbox.model.ts';
+import { RecapDay } from '../../src/db/models/recap-day.model.ts';
+import { Refund } from '../../src/db/models/refund.model.ts';
+import { createRecapService, recapKey, type RecapData } from '../../src/services/recap.service.ts';
+import { useTestDatabase } from '../helpers/db.ts';
+
+const MAIL_DOMAIN = 'paymail.test';
+const VISA = { brand: 'visa', last4: '4242', country: 'IT' };
+
+describe('daily recap: one pass for all merchants', function () {
+  this.timeout(30_000);
+  useTestDatabase();
+  let seq = 0;
+
+  async function merchant(name: string, timezone: string, currency = 'EUR', status = 'active'): Promise<MerchantDoc> {
+    const id = `mer_pass${++seq}`;
+    await Merchant.collection.insertOne({
+      _id: id as never,
+      name,
+      email: `desk${seq}@pass.example`,
+      alias: `pass${seq}`,
+      currency,
+      locale: 'en',
+      timezone,
+      recapHour: 7,
+      delivery: 'merchant',
+      linkLifetimeDays: 7,
+      webhookSecret: 'x',
+      smtpUser: `pass${seq}`,
+      smtpPasswordHash: 'x',
+      status,
+      createdAt: new Date('2026-01-01T00:00:00Z'),
+    });
+    return (await Merchant.findById(id).lean<MerchantDoc>())!;
+  }
+
+  /** A varied day around `day` (UTC midnight) for a merchant: payments, declines, expiries, refunds. */
+  async function seedDay(m: MerchantDoc, day: string, n: number): Promise<void> {
+    const base = Date.parse(`${day}T00:00:00Z`);
+    const orders = Array.from({ length: n }, (_, i) => {
+      const id = `ord_${m._id}_${day}_${i}`;
+      // From 30 hours before to 30 hours after UTC midnight: inside and outside each zone's day.
+      const created = new Date(base - 30 * 3600_000 + i * 3_600_000 * (60 / n));
+      const paid = i % 3 === 0 ? new Date(created.getTime() + 90 * 60_000) : undefined;
+      const expired = !paid && i % 5 === 1 ? new Date(created.getTime() + 6 * 3600_000) : undefined;
+      const status = paid ? 'paid' : expired ? 'expired' : i % 7 === 2 ? 'cancelled' : 'pending';
+      return {
+        _id: id as never,
+        publicId: `pub_${id}`,
+        merchantId: m._id,
+        reference: `R-${day}-${i}`,
+        openReference: status === 'pending' ? `R-${day}-${i}` : id,
+        sourceKey: `seed:${id}`,
+        amountMinor: 1000 + i * 37,
+        currency: i % 4 === 3 ? 'USD' : m.currency,
+        description: i % 2 ? `Room ${i}, "sea view"` : undefined,
+        customer: { name: `Guest ${i}`, email: `g${i}@example.org` },
+        locale: 'en',
+        delivery: 'merchant',
+        status,
+        expiresAt: new Date(created.getTime() + 7 * 86_400_000),
+        linkExpiresAt: 1_800_000_000,
+        attempts: i % 4 === 1 ? [{ at: new Date(created.getTime() + 60_000), outcome: 'declined', declineCode: 'insufficient_funds', card: VISA }, { at: new Date(created.getTime() + 120_000), outcome: 'error', card: VISA }] : [],
+        ...(paid ? { payment: { paidAt: paid, receiptNumber: `RN-${id}`, authCode: 'A1', card: VISA } } : {}),
+        ...(expired ? { expiredAt: expired } : {}),
+        createdAt: created,
+        updatedAt: created,
+      };
+    });
+    await Order.collection.insertMany(orders);
+    const paid = orders.filter((o) => o.payment);
+    await Refund.collection.insertMany(
+      paid.slice(0, 2).map((o, k) => ({ _id: `rf_${String(o._id)}` as never, orderId: String(o._id), merchantId: m._id, seq: 1, amountMinor: 100 + k, currency: o.currency, refundId: `acq_${k}`, by: 'op@pass.example', at: new Date(o.payment!.paidAt.getTime() + (k + 1) * 3 * 3600_000) })),
+    );
+  }
+
+  const plain = (d: RecapData) => JSON.parse(JSON.stringify(d)) as RecapData;
+
+  describe('several zones and days', () => {
+    const recap = createRecapService({ mailDomain: MAIL_DOMAIN });
+    let ms: MerchantDoc[];
+    const items = () => [
+      { merchant: ms[0]!, date: '2026-05-20' },
+      { merchant: ms[1]!, date: '2026-05-20' },
+      { merchant: ms[2]!, date: '2026-05-20' },
+      { merchant: ms[3]!, date: '2026-05-20' },
+      // A backlog: two days of one merchant in the same pass.
+      { merchant: ms[0]!, date: '2026-05-19' },
+    ];
+    before(async () => {
+      ms = [await merchant('Rome', 'Europe/Rome'), await merchant('New York', 'America/New_York', 'USD'), await merchant('Tokyo', 'Asia/Tokyo', 'JPY'), await merchant('Auckland', 'Pacific/Auckland', 'NZD', 'suspended')];
+      for (const m of ms) for (const day of ['2026-05-15', '2026-05-17', '2026-05-19', '2026-05-20', '2026-05-21']) await seedDay(m, day, 24);
+    });
+
+    it('gives every merchant the same recap as its own build, with every section filled', async () => {
+      // A `now` before the days settle: nothing is stored, every figure comes from the orders.
+      const early = new Date('2026-05-12T00:00:00Z');
+      const all = (await recap.buildRecaps(items(), early)).map(plain);
+      for (const [i, it] of items().entries()) {
+        const own = plain(await recap.buildRecap(it.merchant, it.date, early));
+        assert.deepEqual(all[i], own, `${it.merchant.name} ${it.date}`);
+        assert.equal(own.merchantName, it.merchant.name);
+        assert.ok(own.payments.count > 0 && own.failed.count > 0 && own.expired.count > 0 && own.refunds.count > 0, `${it.merchant.name}: every section has rows`);
+        assert.ok(own.orders.length > 1 && own.chart.days.some((d) => d.totalMinor > 0));
+        assert.ok(own.payments.items.every((p) => Date.parse(p.at) >= 0 && p.orderId.startsWith(`ord_${it.merchant._id}_`)), 'no other merchant leaks in');
+        assert.equal(own.csv.content.split('\r\n').filter(Boolean).length, 1 + own.payments.count + own.refunds.count + own.orders.reduce((n, o) => n + o.count, 0));
+      }
+      assert.notDeepEqual(all[0]!.payments, all[4]!.payments, 'two days of one merchant differ');
+      assert.equal(await RecapDay.countDocuments({ merchantId: { $in: ms.map((m) => m._id) } }), 0, 'unsettled days are not stored');
+    });
+
+    it('stores the settled days and builds the same recaps from them', async () => {
+      const late = new Date('2026-05-23T00:00:00Z');
+      const counted = (await recap.buildRecaps(items(), late)).map(plain);
+      const stored = await RecapDay.find({ merchantId: ms[0]!._id }).sort({ date: 1 }).lean();
+      // Rome: 05-13 … 05-20 (the charts of 05-19 and 05-20).
+      assert.deepEqual(stored.map((d) => d._id), ['13', '14', '15', '16', '17', '18', '19', '20'].map((dd) => `${ms[0]!._id}:2026-05-${dd}`));
+      assert.ok(stored.every((d) => d.timeZone === 'Europe/Rome'));
+      const again = (await recap.buildRecaps(items(), late)).map(plain);
+      assert.deepEqual(again, counted);
+    });
+  });
+
+  it('reuses stored day totals for the chart, and recounts them when the zone changed', async () => {
+    const recap = createRecapService({ mailDomain: MAIL_DOMAIN });
+    const m = await merchant('Reuse', 'Europe/Rome');
+    await seedDay(m, '2026-04-08', 24);
+    await seedDay(m, '2026-04-10', 24);
+    const now = new Date('2026-04-12T12:00:00Z');
+    const first = await recap.buildRecap(m, '2026-04-10', now);
+    const chart = first.chart.days.map((d) => [d.date, d.totalMinor]);
+    const apr8 = first.chart.days.find((d) => d.date === '2026-04-08')!;
+    assert.ok(apr8.totalMinor > 0);
+    // The earlier days' orders go away: the next day's chart still shows them, from recap_days.
+    await Order.deleteMany({ merchantId: m._id, createdAt: { $lt: new Date('2026-04-09T00:00:00Z') } });
+    const next = await recap.buildRecap(m, '2026-04-11', now);
+    assert.deepEqual(next.chart.days.slice(0, -1).map((d) => [d.date, d.totalMinor]), chart.slice(1));
+    // Another zone: other day bounds, so the stored days are not used.
+    await Merchant.updateOne({ _id: m._id }, { $set: { timezone: 'Asia/Tokyo' } });
+    const moved = await recap.buildRecap((await Merchant.findById(m._id).lean<MerchantDoc>())!, '2026-04-11', now);
+    assert.equal(moved.chart.days.find((d) => d.date === '2026-04-08')!.totalMinor, 0, 'recounted from the orders left');
+  });
+
+  it('describes refunds of orders paid long before (read by _id after the pass when many)', async () => {
+    const recap = createRecapService({ mailDomain: MAIL_DOMAIN });
+    const m = await merchant('Refunder', 'Europe/Rome');
+    await seedDay(m, '2026-02-01', 180); // 60 paid, a month before the refunds
+    const paid = await Order.find({ merchantId: m._id, status: 'paid' }).lean();
+    await Refund.collection.insertMany(paid.map((o, k) => ({ _id: `rf_late_${o._id}` as never, orderId: o._id, merchantId: m._id, seq: 2, amountMinor: 50, currency: o.currency, refundId: `late_${k}`, by: 'op@pass.example', at: new Date(Date.parse('2026-03-02T09:00:00Z') + k * 1000) })));
+    const d = await recap.buildRecap(m, '2026-03-02', new Date('2026-03-01T00:00:00Z'));
+    assert.ok(paid.length > 50);
+    assert.equal(d.refunds.count, paid.length);
+    assert.deepEqual(d.refunds.items.map((r) => r.reference), paid.map((o) => o.reference).slice(0, 200));
+    assert.ok(d.refunds.items.every((r) => r.card?.last4 === '4242'));
+    assert.equal(d.csv.content.split('\r\n').filter((l) => l.startsWith('refund,')).length, paid.length);
+  });
+
+  it('a job run over many merchants reads `orders` once and queues one recap each', async () => {
+    const recap = createRecapService({ mailDomain: MAIL_DOMAIN });
+    await Merchant.updateMany({}, { $set: { status: 'suspended' } });
+    const many: MerchantDoc[] = [];
+    for (let i = 0; i < 6; i++) many.push(await merchant(`Many ${i}`, ['Europe/Rome', 'America/Los_Angeles', 'Australia/Sydney'][i % 3]!));
+    for (const m of many.slice(0, 4)) await seedDay(m, '2026-03-03', 6);
+    const reads: string[] = [];
+    mongoose.set('debug', (collection: string, method: string) => {
+      if (collection === 'orders') reads.push(method);
+    });
+    let r;
+    try {
+      // 21:00 UTC: 07:00 has passed in every zone for its day before (Sydney: already 03-06).
+      r = await recap.runDue(new Date('2026-03-05T21:00:00Z'));
+    } finally {
+      mongoose.set('debug', false);
+    }
+    assert.deepEqual(reads, ['find'], 'one read of orders for the whole run');
+    const mails = await Outbox.find({ template: 'daily-recap', merchantId: { $in: many.map((m) => m._id) } }).lean<OutboxDoc[]>();
+    // Created 2026-01-01: the last 7 days each (the look-back).
+    assert.equal(r.sent, 6 * 7);
+    assert.equal(mails.length, 6 * 7);
+    assert.equal(new Set(mails.map((x) => x.dedupeKey)).size, mails.length);
+    const rome = many[0]!;
+    const mail = mails.find((x) => x.dedupeKey === recapKey(rome._id, '2026-03-03'))!;
+    assert.ok((mail.data as unknown as RecapData).payments.count > 0, 'the data is in the mail');
+    // Nothing twice on the next run, and it reads no orders at all.
+    reads.length = 0;
+    mongoose.set('debug', (collection: string, method: string) => {
+      if (collection === 'orders') reads.push(method);
+    });
+    try {
+      assert.deepEqual(await recap.runDue(new Date('2026-03-05T21:01:00Z')), { sent: 0, recovered: 0 });
+    } finally {
+      mongoose.set('debug', false);
+    }
+    assert.deepEqual(reads, []);
+  });
+});
