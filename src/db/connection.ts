@@ -1,4 +1,5 @@
 // Connects mongoose: to MONGODB_URI when set, else to an embedded FerretDB under DATA_DIR.
+import { appendFileSync } from 'node:fs';
 import mongoose from 'mongoose';
 import path from 'node:path';
 import { type Config } from '../config.ts';
@@ -50,7 +51,12 @@ export async function connectDatabase(
   }
   mongoose.set('strictQuery', true);
   try {
-    await mongoose.connect(uri, { serverSelectionTimeoutMS: 10_000, autoIndex: false });
+    const slowMs = Number(process.env.PAYMAIL_SLOW_QUERY_MS ?? 0);
+    await mongoose.connect(uri, { serverSelectionTimeoutMS: 10_000, autoIndex: false, ...(slowMs > 0 ? { monitorCommands: true } : {}) });
+    if (slowMs > 0) {
+      const file = process.env.PAYMAIL_SLOW_QUERY_FILE;
+      logSlowCommands(slowMs, (line) => (file ? appendFileSync(file, `${line}\n`) : process.stderr.write(`${line}\n`)));
+    }
     await Promise.all(MODELS.map((m) => m.createIndexes()));
   } catch (e) {
     await embedded?.stop();
@@ -64,4 +70,26 @@ export async function connectDatabase(
       await embedded?.stop();
     },
   };
+}
+
+/**
+ * Diagnostics (PAYMAIL_SLOW_QUERY_MS): one line per database command slower than `ms`, with the
+ * collection and the filter's field names (never values: they may hold customer data).
+ */
+function logSlowCommands(ms: number, log: (line: string) => void): void {
+  const started = new Map<number, { name: string; coll: string; shape: string }>();
+  const client = mongoose.connection.getClient();
+  client.on('commandStarted', (e) => {
+    const cmd = e.command as Record<string, unknown>;
+    const coll = String(cmd[e.commandName] ?? '');
+    const filter = (cmd.filter ?? cmd.query ?? (cmd.updates as Array<{ q?: object }> | undefined)?.[0]?.q ?? (cmd.deletes as Array<{ q?: object }> | undefined)?.[0]?.q ?? {}) as object;
+    started.set(e.requestId, { name: e.commandName, coll, shape: Object.keys(filter).join(',') });
+  });
+  const done = (e: { requestId: number; duration: number }) => {
+    const s = started.get(e.requestId);
+    started.delete(e.requestId);
+    if (s && e.duration >= ms) log(`slow database command: ${s.name} ${s.coll} {${s.shape}} ${Math.round(e.duration)} ms`);
+  };
+  client.on('commandSucceeded', done);
+  client.on('commandFailed', done);
 }

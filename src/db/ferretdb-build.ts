@@ -2,7 +2,7 @@
 // caches it. Used by `npm start` when the binary is missing, and by scripts/build-ferretdb.ts (CI).
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, cp, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -15,6 +15,12 @@ const run = promisify(execFile);
  */
 export const FERRETDB_VERSIONS = ['v1.24.1', 'v1.24.0', 'v1.23.1'] as const;
 
+/**
+ * Our build of FerretDB carries one patch (see patchIdLookups); the suffix keeps binaries built
+ * without it (or with an older patch set) out of use.
+ */
+export const PATCH_LEVEL = 'pm1';
+
 export function cacheDir(): string {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return path.join(base, 'paymail');
@@ -23,7 +29,7 @@ export function cacheDir(): string {
 /** The cached binary, if one was built before. */
 export function findCachedFerretdb(): string | undefined {
   for (const v of FERRETDB_VERSIONS) {
-    const p = path.join(cacheDir(), `ferretdb-${v}`);
+    const p = path.join(cacheDir(), `ferretdb-${v}-${PATCH_LEVEL}`);
     if (existsSync(p)) return p;
   }
   return undefined;
@@ -40,6 +46,25 @@ async function hasGo(): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * FerretDB v1's SQLite backend looks documents up by `_id` with the SQL expression
+ * `_ferretdb_sjson->'$._id'`, but creates the unique `_id` index on `_ferretdb_sjson->"_id"`.
+ * SQLite uses an expression index only for the identical expression, so every "primary-key"
+ * find, update and delete scanned the whole table (measured: find by _id 6 ms at 1,000 documents,
+ * 14.5 ms at 3,000; findAndModify 17 → 39 ms). Writing the lookup exactly as the index is written
+ * lets SQLite use it (1.0 ms and 2.0 ms at 3,000, flat). Same results: both expressions extract
+ * the `_id` label of the stored JSON. Returns a line for the build log.
+ */
+export async function patchIdLookups(src: string): Promise<string> {
+  const file = path.join(src, 'internal', 'backends', 'sqlite', 'metadata', 'metadata.go');
+  const before = `IDColumn = DefaultColumn + "->'$._id'"`;
+  const after = `IDColumn = DefaultColumn + "->\\"_id\\""`;
+  const text = await readFile(file, 'utf8').catch(() => '');
+  if (!text.includes(before)) return `FerretDB patch not applied (${path.basename(file)} differs from v1.24): _id look-ups will scan`;
+  await writeFile(file, text.replace(before, after));
+  return 'FerretDB patched: _id look-ups use the _id index';
 }
 
 /** Returns the path of a runnable FerretDB binary, building it first when needed. */
@@ -67,6 +92,7 @@ export async function ensureFerretdb(log: (line: string) => void = () => {}): Pr
       await run('chmod', ['-R', 'u+w', src]);
       // Upstream generates this file in its release pipeline; without it the binary panics at start.
       await writeFile(path.join(src, 'build', 'version', 'version.txt'), `${version}\n`);
+      log(await patchIdLookups(src));
       const out = path.join(work, 'ferretdb');
       await run('go', ['build', '-o', out, './cmd/ferretdb'], {
         cwd: src,
@@ -74,7 +100,7 @@ export async function ensureFerretdb(log: (line: string) => void = () => {}): Pr
         maxBuffer: 64 * 1024 * 1024,
       });
       await chmod(out, 0o755);
-      const target = path.join(cacheDir(), `ferretdb-${version}`);
+      const target = path.join(cacheDir(), `ferretdb-${version}-${PATCH_LEVEL}`);
       await rename(out, target).catch(async () => {
         await cp(out, target);
         await chmod(target, 0o755);

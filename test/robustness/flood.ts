@@ -29,7 +29,14 @@ export async function startProbedPaymail(env: Record<string, string>, timeoutMs 
   const child = fork(path.join(ROOT, 'test/robustness/probed-paymail.ts'), [], {
     cwd: ROOT,
     execArgv: ['--import', 'tsx'],
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      NODE_ENV: 'test',
+      // Diagnostics pass through (src/db/connection.ts: slow database commands).
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('PAYMAIL_SLOW_QUERY_'))),
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   const output: string[] = [];
