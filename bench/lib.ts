@@ -1,6 +1,7 @@
 // Shared by the P1–P4 benchmarks: the database (MONGODB_URI, else an embedded FerretDB in a
 // temp dir) and its description, server child processes (bench/bench-server.ts) so the load
 // generator never shares an event loop with what it measures, order mails, percentiles.
+import { PATCH_LEVEL } from '../src/db/ferretdb-build.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -31,7 +32,10 @@ async function describe(): Promise<string> {
   const admin = mongoose.connection.db!.admin();
   const info = (await admin.command({ buildInfo: 1 })) as { version?: string; ferretdbVersion?: string; ferretdb?: { version?: string } };
   const ferret = info.ferretdbVersion ?? info.ferretdb?.version;
-  if (ferret) return `FerretDB ${ferret} (SQLite backend${process.env.MONGODB_URI ? '' : ', embedded'}; MongoDB wire ${info.version ?? '?'})`;
+  if (ferret) {
+    const where = process.env.MONGODB_URI ? '' : `, embedded, our build with the _id-index patch (${PATCH_LEVEL})`;
+    return `FerretDB ${ferret} (SQLite backend${where}; MongoDB wire ${info.version ?? '?'})`;
+  }
   return `MongoDB ${info.version ?? '?'}`;
 }
 

@@ -30,11 +30,28 @@ for (const [id, run] of ALL) {
   results.push(r);
 }
 
+// A partial run (BENCH_ONLY) keeps the rows and sections of the other ids from the last file.
+const out = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results.md');
+// Notes written by hand below this marker (analysis, before/after) survive a new run.
+const MARK = '<!-- notes: kept across runs -->';
+let old = '';
+try {
+  old = await (await import('node:fs/promises')).readFile(out, 'utf8');
+} catch {
+  /* first run */
+}
+const ran = new Set(results.map((r) => r.id));
+const top = old.includes(MARK) ? old.slice(0, old.indexOf(MARK)) : old;
+const keptRows = only ? top.split('\n').filter((l) => /^\| P\d /.test(l) && !ran.has(l.slice(2, 4))) : [];
+const keptSections = only
+  ? [...top.matchAll(/^## (P\d) —[\s\S]*?(?=^## |$(?![\s\S]))/gm)].filter((m) => !ran.has(m[1]!)).map((m) => m[0].trimEnd())
+  : [];
 const env = `node ${process.version}, ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? '?'}), ${os.platform()} ${os.release()}`;
 const md = [
   '# Benchmark results',
   '',
-  `Written by \`npm run bench\` (bench/run-all.ts) on ${started.toISOString()}; ${env}.`,
+  `Written by \`npm run bench\` (bench/run-all.ts) on ${started.toISOString()}; ${env}.` +
+    (only ? ` This run: ${[...ran].join(', ')} (BENCH_ONLY); the other rows and sections are kept from the previous run.` : ''),
   'Every ratio is against a baseline measured in the same run, on the same machine (shared and noisy:',
   'compare ratios, not absolute figures). Server and baseline each run in their own child process',
   '(bench/bench-server.ts, logs at warn); the load generator runs in the bench process.',
@@ -42,19 +59,11 @@ const md = [
   '| id | measure | value | target | | database |',
   '|---|---|---|---|---|---|',
   ...results.flatMap((r) => r.checks.map((c) => `| ${r.id} | ${c.name} | ${fmt(c.value)} | ${c.target} | ${c.ok ? 'met' : '**missed**'} | ${r.database} |`)),
+  ...keptRows,
   '',
-  ...results.flatMap((r) => [`## ${r.id} — ${r.title}`, '', `Database: ${r.database}.`, '', ...r.lines.map((l) => (l.startsWith('|') ? l : `${l}\n`)), '']),
+  ...results.flatMap((r) => [`## ${r.id} — ${r.title}`, '', `Database: ${r.database}. Run ${started.toISOString()}.`, '', ...r.lines.map((l) => (l.startsWith('|') ? l : `${l}\n`)), '']),
+  ...keptSections.flatMap((sec) => [sec, '']),
 ].join('\n');
-const out = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results.md');
-// Notes written by hand below this marker (analysis, before/after) survive a new run.
-const MARK = '<!-- notes: kept across runs -->';
-let notes = '';
-try {
-  const old = await (await import('node:fs/promises')).readFile(out, 'utf8');
-  const i = old.indexOf(MARK);
-  if (i >= 0) notes = old.slice(i);
-} catch {
-  /* first run */
-}
+const notes = old.includes(MARK) ? old.slice(old.indexOf(MARK)) : '';
 await writeFile(out, `${md}\n${notes || `${MARK}\n`}`);
 console.error(`\nwrote ${out}`);
