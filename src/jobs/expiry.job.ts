@@ -8,10 +8,9 @@
 //   address is known and the order is still pending. The outbox dedupe key `reminder:<orderId>`
 //   makes it exactly once across runs and instances.
 import { updateByIdIf } from '../db/by-id.ts';
-import { claimOnce, markApplied, unappliedClaims } from '../db/claims.ts';
+import { Claim, claimOnce, markApplied, unappliedClaims } from '../db/claims.ts';
 import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
-import { Outbox } from '../db/models/outbox.model.ts';
 import { type Logger } from '../logger.ts';
 import { enqueueMail } from '../mail/outbox.ts';
 import { type EventsService } from '../services/events.service.ts';
@@ -30,6 +29,8 @@ export interface ExpiryJobDeps {
   intervalMs?: number;
   now?: () => Date;
   owner?: string;
+  /** Orders expired, and reminders looked at, per pass (default 200). */
+  batch?: number;
 }
 
 export interface ExpiryRun {
@@ -38,6 +39,8 @@ export interface ExpiryRun {
 }
 
 export const reminderKey = (orderId: string): string => `reminder:${orderId}`;
+/** Claim document marking a reminder as queued (the outbox itself is not searchable by _id). */
+const reminderMarker = (orderId: string): string => `reminder-queued:${orderId}`;
 
 /** What both mails tell about the order (raw values: the renderer formats them). */
 function orderFacts(order: OrderDoc, merchant: MerchantDoc) {
@@ -56,6 +59,7 @@ function orderFacts(order: OrderDoc, merchant: MerchantDoc) {
 export function createExpiryJob(deps: ExpiryJobDeps) {
   const now = deps.now ?? (() => new Date());
   const log = deps.logger.child({ component: 'expiry-job' });
+  const batch = deps.batch ?? BATCH;
   const merchants = new Map<string, MerchantDoc | null>();
 
   async function merchantOf(id: string): Promise<MerchantDoc | null> {
@@ -93,17 +97,27 @@ export function createExpiryJob(deps: ExpiryJobDeps) {
     return true;
   }
 
-  async function expireDue(at: Date): Promise<number> {
+  /**
+   * Pending orders that expire by the end of the reminder window, soonest first: ONE read serves
+   * both expiry and reminders (on FerretDB every such filter reads the whole orders collection).
+   */
+  async function pendingSoon(at: Date): Promise<OrderDoc[]> {
+    return Order.find(
+      { status: 'pending', expiresAt: { $lte: new Date(at.getTime() + REMINDER_LEAD_MS) } },
+      { _id: 1, merchantId: 1, reference: 1, amountMinor: 1, currency: 1, description: 1, customer: 1, locale: 1, expiresAt: 1, linkExpiresAt: 1, publicId: 1, createdAt: 1 },
+    )
+      .sort({ expiresAt: 1 })
+      .lean<OrderDoc[]>();
+  }
+
+  async function expireDue(at: Date, soon: OrderDoc[]): Promise<number> {
     let expired = 0;
     // Claims won by a run that crashed before applying them.
     for (const c of await unappliedClaims('order-expire', 60_000, at)) {
       if (await applyExpiry(String(c.subject), new Date(c.at))) expired++;
       await markApplied(String(c._id));
     }
-    const due = await Order.find({ status: 'pending', expiresAt: { $lte: at } }, { _id: 1 })
-      .sort({ expiresAt: 1 })
-      .limit(BATCH)
-      .lean<Array<{ _id: string }>>();
+    const due = soon.filter((o) => o.expiresAt.getTime() <= at.getTime()).slice(0, batch);
     for (const { _id } of due) {
       const key = closeClaimKey(_id);
       // Lost: a payment, a cancellation or another instance closed this order first.
@@ -114,28 +128,29 @@ export function createExpiryJob(deps: ExpiryJobDeps) {
     return expired;
   }
 
-  async function remindDue(at: Date): Promise<number> {
-    const candidates = await Order.find({
-      status: 'pending',
-      'customer.email': { $nin: [null, ''] },
-      expiresAt: { $gt: at, $lte: new Date(at.getTime() + REMINDER_LEAD_MS) },
-    })
-      .sort({ expiresAt: 1 })
-      .limit(BATCH)
-      .lean<OrderDoc[]>();
+  /** Orders whose reminder is known to be queued (this process; the marker claims say it for all). */
+  const reminded = new Set<string>();
+
+  async function remindDue(at: Date, soon: OrderDoc[]): Promise<number> {
     // Only orders that existed at the reminder moment: a link made to last under a day gets
-    // none (its pay-link mail is the reminder).
-    const eligible = candidates.filter((o) => {
+    // none (its pay-link mail is the reminder). Already reminded ones are skipped BEFORE the
+    // batch limit, so a window with more than BATCH orders still reaches all of them.
+    const eligible = soon.filter((o) => {
+      if (o.expiresAt.getTime() <= at.getTime() || !o.customer?.email || reminded.has(o._id)) return false;
       const created = (o as { createdAt?: Date }).createdAt;
       return !created || created.getTime() <= o.expiresAt.getTime() - REMINDER_LEAD_MS;
     });
-    if (eligible.length === 0) return 0;
-    const done = new Set(
-      (await Outbox.find({ dedupeKey: { $in: eligible.map((o) => reminderKey(o._id)) } }, { dedupeKey: 1 }).lean()).map((d) => d.dedupeKey),
-    );
-    let reminded = 0;
+    let queued = 0;
     for (const order of eligible) {
-      if (done.has(reminderKey(order._id))) continue;
+      // The batch bounds the mails queued per pass; skipping reminded orders costs a primary-key
+      // read each (once per process), so it does not count.
+      if (queued >= batch) break;
+      // The marker is written after the mail is queued: a crash in between queues it again,
+      // which the outbox dedupe key absorbs. Read by _id (cheap on FerretDB).
+      if (await Claim.exists({ _id: reminderMarker(order._id) })) {
+        reminded.add(order._id);
+        continue;
+      }
       const merchant = await merchantOf(order.merchantId);
       if (!merchant) continue;
       await enqueueMail(
@@ -151,19 +166,23 @@ export function createExpiryJob(deps: ExpiryJobDeps) {
         },
         deps.mailDomain,
       );
-      reminded++;
+      await claimOnce(reminderMarker(order._id), { kind: 'reminder-queued', subject: order._id }, at);
+      reminded.add(order._id);
+      queued++;
     }
-    return reminded;
+    if (reminded.size > 50_000) reminded.clear();
+    return queued;
   }
 
   /** One pass: expire what is due, then remind. */
   async function runOnce(): Promise<ExpiryRun> {
     merchants.clear();
     const at = now();
-    const expired = await expireDue(at);
-    const reminded = await remindDue(at);
-    if (expired || reminded) log.info({ expired, reminded }, 'expiry pass');
-    return { expired, reminded };
+    const soon = await pendingSoon(at);
+    const expired = await expireDue(at, soon);
+    const remindedNow = await remindDue(at, soon);
+    if (expired || remindedNow) log.info({ expired, reminded: remindedNow }, 'expiry pass');
+    return { expired, reminded: remindedNow };
   }
 
   const loop = createPollLoop(

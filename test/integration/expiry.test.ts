@@ -32,8 +32,9 @@ describe('expiry and reminders', function () {
   const now = () => clock;
   let seq = 0;
 
-  const job = (owner?: string): ExpiryJob =>
+  const job = (owner?: string, batch?: number): ExpiryJob =>
     createExpiryJob({
+      ...(batch ? { batch } : {}),
       events: createEventsService({ now }),
       mailDomain: 'paymail.test',
       linkFor: (o) => orders.linkFor(o),
@@ -141,6 +142,20 @@ describe('expiry and reminders', function () {
     await job().runOnce();
     assert.equal((await reload(order._id)).status, 'expired');
     assert.equal((await mails('order-expired', order._id)).length, 1);
+  });
+
+  it('reaches every order in the reminder window even when more than one batch were reminded before', async () => {
+    const batch = 2;
+    const all = [];
+    for (let i = 0; i < 3; i++) all.push(await newOrder(3 * 24 * HOUR + i * 60_000, { customerEmail: `guest${i}@example.org` }));
+    clock = new Date(all[0]!.expiresAt.getTime() - 23 * HOUR);
+    // Separate job instances (separate processes): only the database says what was reminded.
+    const first = await job(undefined, batch).runOnce();
+    assert.equal(first.reminded, 2, 'one batch');
+    const second = await job(undefined, batch).runOnce();
+    assert.equal(second.reminded, 1, 'the third order, behind the batch already reminded');
+    for (const o of all) assert.equal((await mails('reminder', o._id)).length, 1, o.reference);
+    assert.equal((await job(undefined, batch).runOnce()).reminded, 0);
   });
 
   it('reminds the customer once, 24 hours before expiry, in the order language, with the link', async () => {
