@@ -66,6 +66,9 @@ const EnvSchema = z.object({
   SMTP_TLS_KEY_FILE: optionalString,
   SMTP_TLS_CERT_FILE: optionalString,
   FERRETDB_BIN: optionalString,
+  // Diagnostics: log database commands slower than this (0 = off), to this file if set.
+  SLOW_QUERY_MS: z.coerce.number().int().min(0).default(0),
+  SLOW_QUERY_FILE: optionalString,
   RECEIPT_SIGNING_KEY: optionalString,
   RECEIPT_SIGNING_KEY_FILE: optionalString,
   RECEIPT_PUBLIC_KEYS_FILE: optionalString,
@@ -95,6 +98,9 @@ export interface Config {
   readonly maxLinkLifetimeDays: number;
   readonly smtpTls: { keyFile: string; certFile: string } | undefined;
   readonly ferretdbBin: string | undefined;
+  /** Log database commands slower than this many ms (0: off); field names only, never values. */
+  readonly slowQueryMs: number;
+  readonly slowQueryFile: string | undefined;
   /** Ed25519 PKCS#8 PEM signing payment proofs (or the file holding it); generated in development. */
   readonly receiptSigningKey: string | undefined;
   readonly receiptSigningKeyFile: string | undefined;
@@ -162,6 +168,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
         ? Object.freeze({ keyFile: e.SMTP_TLS_KEY_FILE, certFile: e.SMTP_TLS_CERT_FILE })
         : undefined,
     ferretdbBin: e.FERRETDB_BIN,
+    slowQueryMs: e.SLOW_QUERY_MS,
+    slowQueryFile: e.SLOW_QUERY_FILE,
     receiptSigningKey: e.RECEIPT_SIGNING_KEY,
     receiptSigningKeyFile: e.RECEIPT_SIGNING_KEY_FILE,
     receiptPublicKeysFile: e.RECEIPT_PUBLIC_KEYS_FILE,

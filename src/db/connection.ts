@@ -30,7 +30,7 @@ export interface Database {
 export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, InboundRaw, Outbox, CapturedMail, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure, Refund, OutboxDue, WebhookDue, RecapDay];
 
 export async function connectDatabase(
-  config: Pick<Config, 'mongodbUri' | 'dataDir' | 'ferretdbBin'>,
+  config: Pick<Config, 'mongodbUri' | 'dataDir' | 'ferretdbBin'> & Partial<Pick<Config, 'slowQueryMs' | 'slowQueryFile'>>,
   opts: { log?: (line: string) => void; reuseRunning?: boolean } = {},
 ): Promise<Database> {
   const log = opts.log ?? (() => {});
@@ -51,11 +51,11 @@ export async function connectDatabase(
   }
   mongoose.set('strictQuery', true);
   try {
-    const slowMs = Number(process.env.PAYMAIL_SLOW_QUERY_MS ?? 0);
+    const slowMs = config.slowQueryMs ?? 0;
     await mongoose.connect(uri, { serverSelectionTimeoutMS: 10_000, autoIndex: false, ...(slowMs > 0 ? { monitorCommands: true } : {}) });
     if (slowMs > 0) {
-      const file = process.env.PAYMAIL_SLOW_QUERY_FILE;
-      logSlowCommands(slowMs, (line) => (file ? appendFileSync(file, `${line}\n`) : process.stderr.write(`${line}\n`)));
+      const file = config.slowQueryFile;
+      logSlowCommands(slowMs, (line) => (file ? appendFileSync(file, `${line}\n`) : log(line)));
     }
     await Promise.all(MODELS.map((m) => m.createIndexes()));
   } catch (e) {
@@ -73,7 +73,7 @@ export async function connectDatabase(
 }
 
 /**
- * Diagnostics (PAYMAIL_SLOW_QUERY_MS): one line per database command slower than `ms`, with the
+ * Diagnostics (SLOW_QUERY_MS, SLOW_QUERY_FILE): one line per database command slower than `ms`, with the
  * collection and the filter's field names (never values: they may hold customer data).
  */
 function logSlowCommands(ms: number, log: (line: string) => void): void {

@@ -34,7 +34,7 @@ export async function startProbedPaymail(env: Record<string, string>, timeoutMs 
       HOME: process.env.HOME ?? '',
       NODE_ENV: 'test',
       // Diagnostics pass through (src/db/connection.ts: slow database commands).
-      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('PAYMAIL_SLOW_QUERY_'))),
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('SLOW_QUERY_'))),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
