@@ -6,6 +6,7 @@ import { type Config } from '../config.ts';
 import { ensureFerretdb } from './ferretdb-build.ts';
 import { findRunning, startEmbeddedFerretdb, type EmbeddedDb } from './embedded-ferretdb.ts';
 import { Claim } from './claims.ts';
+import { followReachability, isDatabaseReachable } from './reachability.ts';
 import { OutboxDue, WebhookDue } from './due-queue.ts';
 import { InboundMessage, InboundRaw } from './models/inbound-message.model.ts';
 import { Merchant } from './models/merchant.model.ts';
@@ -50,9 +51,20 @@ export async function connectDatabase(
     description = `embedded FerretDB (SQLite) under ${dir}`;
   }
   mongoose.set('strictQuery', true);
+  let watchdog: (() => void) | undefined;
   try {
     const slowMs = config.slowQueryMs ?? 0;
-    await mongoose.connect(uri, { serverSelectionTimeoutMS: 10_000, autoIndex: false, ...(slowMs > 0 ? { monitorCommands: true } : {}) });
+    const options = {
+      serverSelectionTimeoutMS: 10_000,
+      autoIndex: false,
+      // Poll the server every 2 s: after a database restart the doors answer 451 until the
+      // driver has seen the server again, so it should look often (fault test db-restarts).
+      serverMonitoringMode: 'poll' as const,
+      heartbeatFrequencyMS: 2_000,
+      ...(slowMs > 0 ? { monitorCommands: true } : {}),
+    };
+    await mongoose.connect(uri, options);
+    watchdog = startReconnectWatchdog(uri, options, log);
     if (slowMs > 0) {
       const file = config.slowQueryFile;
       logSlowCommands(slowMs, (line) => (file ? appendFileSync(file, `${line}\n`) : log(line)));
@@ -66,6 +78,7 @@ export async function connectDatabase(
     connection: mongoose.connection,
     description,
     async close() {
+      watchdog?.();
       await mongoose.disconnect();
       await embedded?.stop();
     },
@@ -92,4 +105,51 @@ function logSlowCommands(ms: number, log: (line: string) => void): void {
   };
   client.on('commandSucceeded', done);
   client.on('commandFailed', done);
+}
+
+/**
+ * Seen in the fault test (database stopped and started under load), intermittently: after the
+ * restart the driver's topology stays "Unknown" for good — every operation fails server
+ * selection with the error of a connection closed by the old server — while a fresh client
+ * connects at once. When the driver has seen no server for WEDGED_MS, this probes with a fresh
+ * client; if that one gets through, the connection is rebuilt (in-flight work fails and is
+ * retried by its owner, like during the outage itself). Returns the stop function.
+ */
+const WEDGED_MS = 15_000;
+function startReconnectWatchdog(uri: string, options: mongoose.ConnectOptions, log: (line: string) => void): () => void {
+  let downSince: number | undefined;
+  let busy = false;
+  const timer = setInterval(() => {
+    // 0 (mongoose saw the driver disconnect) or 1 (it did not): both can be wedged.
+    if (busy || mongoose.connection.readyState === 2 || mongoose.connection.readyState === 3) return;
+    if (isDatabaseReachable()) {
+      downSince = undefined;
+      return;
+    }
+    downSince ??= Date.now();
+    if (Date.now() - downSince < WEDGED_MS) return;
+    busy = true;
+    void (async () => {
+      const probe = new mongoose.mongo.MongoClient(uri, { serverSelectionTimeoutMS: 2_000, connectTimeoutMS: 2_000 });
+      try {
+        await probe.connect();
+        await probe.db().command({ ping: 1 });
+      } catch {
+        return; // really down: keep waiting
+      } finally {
+        await probe.close().catch(() => {});
+      }
+      log('the database answers again but the driver has not noticed: reconnecting');
+      await mongoose.disconnect().catch(() => {});
+      await mongoose.connect(uri, options);
+      followReachability();
+      downSince = undefined;
+    })()
+      .catch((err: unknown) => log(`database reconnect failed: ${(err as Error).message}`))
+      .finally(() => {
+        busy = false;
+      });
+  }, 5_000);
+  timer.unref();
+  return () => clearInterval(timer);
 }

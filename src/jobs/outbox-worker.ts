@@ -255,6 +255,9 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
       if (!doc) break;
       await handle(doc);
       handled++;
+      // Progress is health: a worker draining a long backlog after an outage is working, not
+      // failing (readiness would otherwise stay false until the backlog is gone).
+      lastPollOk = true;
     }
     lastPollOk = true;
     return handled;

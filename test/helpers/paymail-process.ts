@@ -1,5 +1,6 @@
 // Runs the real paymail entry point (src/main.ts) as a child process, exactly as `npm start` does,
 // and waits for its "ready" log line with the ports it bound.
+import { appendFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +39,7 @@ export async function startPaymail(env: Record<string, string>, timeoutMs = 60_0
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
         output.push(line);
+        if (process.env.PAYMAIL_PROCESS_LOG) appendFileSync(process.env.PAYMAIL_PROCESS_LOG, `${line}\n`);
         try {
           const j = JSON.parse(line) as { msg?: string; ports?: PaymailProcess['ports'] };
           if (j.msg === 'paymail ready' && j.ports) {
