@@ -12,6 +12,7 @@
 // Twice: the first day (no stored day totals: the 7-day chart reads the orders of the week) and
 // the next day (the chart's earlier days come from `recap_days`).
 //   npx tsx bench/p5-recap.ts      BENCH_P5_MERCHANTS (1000), BENCH_P5_ORDERS (100000)
+import { prng } from '../test/robustness/hostile-mails.ts';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -52,18 +53,6 @@ const CARDS = [
 const DECLINES = ['insufficient_funds', 'generic_decline', 'lost_card', 'over_limit'];
 const NAMES = ['Anna Rossi', 'John Smith', 'Marie Dubois', 'Hans Müller', 'Lucía García', 'Kenji Sato', '=cmd|calc', 'O"Brien, Pat'];
 
-/** mulberry32: the same data every run. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Seeded {
   merchants: MerchantDoc[];
   orders: number;
@@ -72,7 +61,7 @@ interface Seeded {
 }
 
 export async function seed(): Promise<Seeded> {
-  const r = rng(20260311);
+  const r = prng(20260311); // mulberry32: the same data every run
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
   const db = mongoose.connection.db!;
   const merchants: MerchantDoc[] = [];

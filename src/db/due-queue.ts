@@ -96,23 +96,51 @@ export async function removeDue(queue: DueModel, id: unknown): Promise<void> {
   await queue.deleteOne({ _id: id });
 }
 
+/** Moves the entry to when the item should next be looked at, or removes it when the item is finished. */
+export async function followItem(queue: DueModel, id: unknown, item: QueueItemState): Promise<void> {
+  const next = nextLookAt(item);
+  if (next) await setDue(queue, id, next);
+  else await removeDue(queue, id);
+}
+
 /**
- * Makes sure every unfinished item has an entry: for items stored before the queue existed, or
- * written by an older version. One scan of the item collection; run at worker start.
+ * The state of a due entry's item when it is due now. Otherwise the entry is brought in step with
+ * the item — dropped when its item never came (a crashed enqueue, once older than ORPHAN_MS),
+ * moved or removed when the item was rescheduled, leased or finished since — and null returned.
  */
-export async function reconcileDue(
+export async function dueItem<T extends QueueItemState & { attempts?: number | null }>(
   queue: DueModel,
   items: DueModel,
-  unfinished: Record<string, unknown>,
-  dueOf: (item: Record<string, unknown>) => Date,
-): Promise<number> {
-  const open = await items.find(unfinished, { _id: 1, status: 1, nextAttemptAt: 1, leaseUntil: 1, createdAt: 1 }).lean<Array<Record<string, unknown>>>();
+  entry: DueEntry,
+  at: Date,
+): Promise<T | null> {
+  const current = await items.findById(entry._id, { status: 1, attempts: 1, nextAttemptAt: 1, leaseUntil: 1 }).lean<T>();
+  if (!current) {
+    if (at.getTime() - new Date(entry.created).getTime() > ORPHAN_MS) await removeDue(queue, entry._id);
+    return null;
+  }
+  if (!isDueItem(current, at)) {
+    await followItem(queue, entry._id, current);
+    return null;
+  }
+  return current;
+}
+
+/**
+ * Makes sure every unfinished item (pending or sending) has an entry: for items stored before
+ * the queue existed, or written by an older version. One scan of the item collection; run at
+ * worker start. Returns how many entries it added.
+ */
+export async function reconcileDue(queue: DueModel, items: DueModel, now: Date): Promise<number> {
+  const open = await items
+    .find({ status: { $in: ['pending', 'sending'] } }, { _id: 1, status: 1, nextAttemptAt: 1, leaseUntil: 1, createdAt: 1 })
+    .lean<Array<QueueItemState & { _id: unknown; createdAt?: Date }>>();
   if (open.length === 0) return 0;
   const have = new Set((await queue.find({}, { _id: 1 }).lean<Array<{ _id: unknown }>>()).map((e) => String(e._id)));
   let added = 0;
   for (const item of open) {
     if (have.has(String(item._id))) continue;
-    await addDue(queue, item._id, dueOf(item), new Date((item.createdAt as Date | undefined) ?? Date.now()));
+    await addDue(queue, item._id, nextLookAt(item) ?? now, new Date(item.createdAt ?? now));
     added++;
   }
   return added;

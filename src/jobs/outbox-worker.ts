@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { isAppError } from '../domain/errors.ts';
 import { updateByIdIf } from '../db/by-id.ts';
-import { ORPHAN_MS, OutboxDue, dueEntries, isDueItem as isDue, nextLookAt, reconcileDue, removeDue, setDue, type DueEntry, type QueueItemState } from '../db/due-queue.ts';
+import { OutboxDue, dueEntries, dueItem, followItem, isDueItem as isDue, reconcileDue, setDue, type DueEntry } from '../db/due-queue.ts';
 import { claimLease } from '../db/claims.ts';
 import { CapturedMail, Outbox, type OutboxDoc } from '../db/models/outbox.model.ts';
 import { type Logger } from '../logger.ts';
@@ -119,19 +119,9 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
       }
       while (candidates.length > 0) {
         const c = candidates.shift()!;
-        const current = await Outbox.findById(c._id, { status: 1, attempts: 1, nextAttemptAt: 1, leaseUntil: 1 }).lean<OutboxDoc>();
-        if (!current) {
-          // Left by an enqueue that crashed before inserting the mail (or one still inserting it).
-          if (at.getTime() - new Date(c.created).getTime() > ORPHAN_MS) await removeDue(OutboxDue, c._id);
-          continue;
-        }
-        if (!isDue(current, at)) {
-          // Finished, rescheduled or leased since the entry was last written: the mail decides.
-          const next = nextLookAt(current);
-          if (next) await setDue(OutboxDue, c._id, next);
-          else await removeDue(OutboxDue, c._id);
-          continue;
-        }
+        // Not due (finished, rescheduled or leased since, or never enqueued): the entry was fixed.
+        const current = await dueItem<OutboxDoc>(OutboxDue, Outbox, c, at);
+        if (!current) continue;
         const attempts = current.attempts ?? 0;
         if (!(await claimLease(`outbox:${String(c._id)}:${attempts}`, leaseMs, { owner: ownerId }, at))) continue;
         // Re-checked by _id: another worker may have moved it between our read and our claim.
@@ -161,9 +151,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
     );
     if (r === null) return false;
     // The due entry follows the mail; a crash before this line is repaired by the next claim.
-    const next = nextLookAt(r);
-    if (next) await setDue(OutboxDue, doc._id, next);
-    else await removeDue(OutboxDue, doc._id);
+    await followItem(OutboxDue, doc._id, r);
     return true;
   }
 
@@ -266,9 +254,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
   /** Mails stored before the due queue existed get their entries once, before the first claim. */
   let reconciled = false;
   async function reconcile(): Promise<void> {
-    const added = await reconcileDue(OutboxDue, Outbox, { status: { $in: ['pending', 'sending'] } }, (m) =>
-      nextLookAt(m as unknown as QueueItemState) ?? now(),
-    );
+    const added = await reconcileDue(OutboxDue, Outbox, now());
     if (added > 0) log.info({ added }, 'outbox due queue: entries added for unfinished mail');
     reconciled = true;
   }

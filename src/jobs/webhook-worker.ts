@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { updateByIdIf } from '../db/by-id.ts';
 import { claimLease } from '../db/claims.ts';
-import { ORPHAN_MS, WebhookDue, dueEntries, isDueItem, nextLookAt, reconcileDue, removeDue, setDue, type QueueItemState } from '../db/due-queue.ts';
+import { WebhookDue, dueEntries, dueItem, followItem, isDueItem, reconcileDue, setDue } from '../db/due-queue.ts';
 import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
 import { WebhookAttempt, WebhookDelivery, type WebhookDeliveryDoc } from '../db/models/webhook.model.ts';
 import { type Logger } from '../logger.ts';
@@ -64,17 +64,8 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
     const candidates = await dueEntries(WebhookDue, at, Math.max(50, concurrency * 2));
     lastPollAt = Date.now();
     for (const c of candidates) {
-      const current = await WebhookDelivery.findById(c._id, { status: 1, attempts: 1, nextAttemptAt: 1, leaseUntil: 1 }).lean<WebhookDeliveryDoc>();
-      if (!current) {
-        if (at.getTime() - new Date(c.created).getTime() > ORPHAN_MS) await removeDue(WebhookDue, c._id);
-        continue;
-      }
-      if (!isDueItem(current, at)) {
-        const next = nextLookAt(current);
-        if (next) await setDue(WebhookDue, c._id, next);
-        else await removeDue(WebhookDue, c._id);
-        continue;
-      }
+      const current = await dueItem<WebhookDeliveryDoc>(WebhookDue, WebhookDelivery, c, at);
+      if (!current) continue;
       const attempts = current.attempts ?? 0;
       if (!(await claimLease(`webhook:${c._id}:${attempts}`, leaseMs, { owner: ownerId }, at))) continue;
       const leaseUntil = new Date(at.getTime() + leaseMs);
@@ -98,18 +89,13 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
       (d) => d.status === 'sending' && d.leaseOwner === ownerId,
       { $set: set, $unset: { leaseUntil: 1, leaseOwner: 1 } },
     );
-    if (!r) return;
-    const next = nextLookAt(r);
-    if (next) await setDue(WebhookDue, doc._id, next);
-    else await removeDue(WebhookDue, doc._id);
+    if (r) await followItem(WebhookDue, doc._id, r);
   }
 
   /** Deliveries stored before the due queue existed get their entries once, before the first claim. */
   let reconciled = false;
   async function reconcile(): Promise<void> {
-    const added = await reconcileDue(WebhookDue, WebhookDelivery, { status: { $in: ['pending', 'sending'] } }, (d) =>
-      nextLookAt(d as unknown as QueueItemState) ?? now(),
-    );
+    const added = await reconcileDue(WebhookDue, WebhookDelivery, now());
     if (added > 0) log.info({ added }, 'webhook due queue: entries added for unfinished deliveries');
     reconciled = true;
   }

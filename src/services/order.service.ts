@@ -10,6 +10,7 @@ import { createHmac } from 'node:crypto';
 import { AppError } from '../domain/errors.ts';
 import { type OrderDraft } from '../domain/order-draft.ts';
 import { newOrderReference, orderIdFor } from '../domain/ids.ts';
+import { mapLimit } from '../domain/map-limit.ts';
 import { payLinkUrl, type LinkKey } from '../domain/pay-link.ts';
 import { type MerchantDoc } from '../db/models/merchant.model.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
@@ -60,19 +61,6 @@ export interface OrderServiceDeps {
 const DAY = 86_400_000;
 
 
-/** Runs `fn` over `items` with at most `limit` running at once; results in input order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const run = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
-  return out;
-}
 
 export function createOrderService(deps: OrderServiceDeps) {
   const now = deps.now ?? (() => new Date());

@@ -14,6 +14,7 @@
 //   follows the recapped days' activity, never the collection.
 // - The 7-day chart reads earlier days' totals from `recap_days` (stored by earlier runs); days
 //   not stored yet widen the pass's payment window, and are stored for the next runs.
+import { mapLimit } from '../domain/map-limit.ts';
 import { Claim, markApplied, unappliedClaims } from '../db/claims.ts';
 import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
 import { Order } from '../db/models/order.model.ts';
@@ -550,14 +551,10 @@ export function createRecapService(deps: RecapServiceDeps) {
 
     lap('orders');
     const missing = [...refundOrderIds].filter((id) => !refundOrders.has(id));
-    for (let i = 0; i < missing.length; i += ENQUEUE_CONCURRENCY) {
-      await Promise.all(
-        missing.slice(i, i + ENQUEUE_CONCURRENCY).map(async (id) => {
-          const o = await Order.collection.findOne<PassOrder>({ _id: id as never }, { projection: PASS_PROJECTION });
-          if (o) refundOrders.set(o._id, o);
-        }),
-      );
-    }
+    await mapLimit(missing, ENQUEUE_CONCURRENCY, async (id) => {
+      const o = await Order.collection.findOne<PassOrder>({ _id: id as never }, { projection: PASS_PROJECTION });
+      if (o) refundOrders.set(o._id, o);
+    });
 
     lap('refundOrders');
     const out = recaps.map((r) => {
@@ -610,7 +607,6 @@ export function createRecapService(deps: RecapServiceDeps) {
     if (jobs.length === 0) return 0;
     const data = await buildRecaps(jobs, now, timings);
     const t0 = performance.now();
-    let next = 0;
     let n = 0;
     // Claims are marked applied in batches: FerretDB took ~25 ms per single-claim update (each
     // its own write), 1,000 of them dominated the run; one updateMany per batch reads the claims
@@ -622,20 +618,15 @@ export function createRecapService(deps: RecapServiceDeps) {
       applied = [];
       if (keys.length) await Claim.collection.updateMany({ _id: { $in: keys as never[] } }, { $set: { applied: true } });
     };
-    const worker = async () => {
-      while (next < jobs.length) {
-        const i = next++;
-        const job = jobs[i]!;
-        await enqueueMail(mailOf(job.merchant, data[i]!, job.key), deps.mailDomain);
-        // The data is in the outbox: let it go.
-        (data as Array<RecapData | undefined>)[i] = undefined;
-        applied.push(job.key);
-        if (applied.length >= 200) await flushApplied();
-        n++;
-        done?.(i);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(ENQUEUE_CONCURRENCY, jobs.length) }, worker));
+    await mapLimit(jobs, ENQUEUE_CONCURRENCY, async (job, i) => {
+      await enqueueMail(mailOf(job.merchant, data[i]!, job.key), deps.mailDomain);
+      // The data is in the outbox: let it go.
+      (data as Array<RecapData | undefined>)[i] = undefined;
+      applied.push(job.key);
+      if (applied.length >= 200) await flushApplied();
+      n++;
+      done?.(i);
+    });
     await flushApplied();
     timings.enqueue = Math.round(performance.now() - t0);
     return n;

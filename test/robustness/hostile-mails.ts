@@ -17,7 +17,7 @@ export interface GeneratorOptions {
 }
 
 /** mulberry32: a small, fast PRNG; good enough to vary test inputs, and seedable. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
