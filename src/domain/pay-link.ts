@@ -75,8 +75,10 @@ export function verifyLink(keys: readonly LinkKey[], publicId: string, q: Partia
   const key = keys.find((x) => x.kid === k);
   if (!key) return { ok: false, reason: 'unknown-key' };
   const claims: LinkClaims = { publicId, amountMinor: Number(a), currency: c, expiresAt: Number(e) };
-  const expected = mac(key.secret, claims);
-  const given = Buffer.from(s, 'base64url');
+  // Compare the canonical encodings, not decoded bytes: decoding ignores the unused low bits of
+  // the last character, so several spellings would decode to the same MAC and all open the link.
+  const expected = Buffer.from(mac(key.secret, claims).toString('base64url'));
+  const given = Buffer.from(s);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'bad-signature' };
   return { ok: true, claims };
 }

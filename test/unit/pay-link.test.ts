@@ -42,6 +42,22 @@ describe('pay-link signing', () => {
     });
   }
 
+  it('accepts exactly one spelling of a signature (no malleable low bits in the last character)', () => {
+    const p = params();
+    // 32 bytes take 43 base64url characters: the last one carries 4 bits and 2 unused low bits,
+    // so four characters decode to the same bytes. Only the canonical one may verify.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = alphabet.indexOf(p.s.at(-1)!);
+    const base = last & ~3;
+    const spellings = [0, 1, 2, 3].map((i) => p.s.slice(0, -1) + alphabet[base + i]);
+    assert.deepEqual(new Set(spellings.map((s) => Buffer.from(s, 'base64url').toString('hex'))).size, 1);
+    const accepted = spellings.filter((s) => verifyLink([NEW], claims.publicId, { ...p, s }).ok);
+    assert.deepEqual(accepted, [p.s]);
+    for (const s of spellings.filter((x) => x !== p.s)) {
+      assert.deepEqual(verifyLink([NEW], claims.publicId, { ...p, s }), { ok: false, reason: 'bad-signature' });
+    }
+  });
+
   it('rejects missing or repeated parameters as malformed', () => {
     const p = params();
     const { s: _s, ...noSig } = p;
