@@ -72,6 +72,12 @@ const EnvSchema = z.object({
   RECEIPT_SIGNING_KEY: optionalString,
   RECEIPT_SIGNING_KEY_FILE: optionalString,
   RECEIPT_PUBLIC_KEYS_FILE: optionalString,
+  // DKIM signing of outgoing mail (d=MAIL_DOMAIN): a selector plus the private key or its file.
+  DKIM_SELECTOR: optionalString.pipe(
+    z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/, 'expected a DNS label such as mail2025').optional(),
+  ),
+  DKIM_PRIVATE_KEY: optionalString,
+  DKIM_PRIVATE_KEY_FILE: optionalString,
   TRUST_PROXY: z
     .enum(['true', 'false', '1', '0', ''], { message: 'expected true or false' })
     .default('false')
@@ -108,6 +114,8 @@ export interface Config {
   readonly receiptPublicKeysFile: string | undefined;
   /** Behind a reverse proxy: take the client address from X-Forwarded-For (rate limits, logs). */
   readonly trustProxy: boolean;
+  /** DKIM signing of every outgoing mail for MAIL_DOMAIN; undefined when the relay signs (or nobody). */
+  readonly dkim: { selector: string; privateKey: string | undefined; privateKeyFile: string | undefined } | undefined;
 }
 
 export class ConfigError extends Error {
@@ -121,7 +129,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     const issue = parsed.error.issues[0]!;
     const variable = String(issue.path[0] ?? 'environment');
     const given = source[variable];
-    const shown = variable === 'LINK_SIGNING_KEYS' || variable === 'RECEIPT_SIGNING_KEY' || given === undefined ? '' : ` (got "${given}")`;
+    const shown = variable === 'LINK_SIGNING_KEYS' || variable === 'RECEIPT_SIGNING_KEY' || variable === 'DKIM_PRIVATE_KEY' || given === undefined ? '' : ` (got "${given}")`;
     throw new ConfigError(`invalid ${variable}${shown}: ${issue.message}`);
   }
   const e = parsed.data;
@@ -146,6 +154,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   }
   if (production && !e.RECEIPT_SIGNING_KEY && !e.RECEIPT_SIGNING_KEY_FILE) {
     throw new ConfigError('invalid RECEIPT_SIGNING_KEY_FILE: required when NODE_ENV=production (or RECEIPT_SIGNING_KEY)');
+  }
+  if (e.DKIM_PRIVATE_KEY && e.DKIM_PRIVATE_KEY_FILE) {
+    throw new ConfigError('invalid DKIM_PRIVATE_KEY/DKIM_PRIVATE_KEY_FILE: set one or neither');
+  }
+  if (Boolean(e.DKIM_SELECTOR) !== Boolean(e.DKIM_PRIVATE_KEY || e.DKIM_PRIVATE_KEY_FILE)) {
+    throw new ConfigError('invalid DKIM_SELECTOR: set it together with DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE (or none of them)');
   }
   return Object.freeze({
     env: e.NODE_ENV,
@@ -174,5 +188,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     receiptSigningKeyFile: e.RECEIPT_SIGNING_KEY_FILE,
     receiptPublicKeysFile: e.RECEIPT_PUBLIC_KEYS_FILE,
     trustProxy: e.TRUST_PROXY,
+    dkim: e.DKIM_SELECTOR
+      ? Object.freeze({ selector: e.DKIM_SELECTOR, privateKey: e.DKIM_PRIVATE_KEY, privateKeyFile: e.DKIM_PRIVATE_KEY_FILE })
+      : undefined,
   });
 }

@@ -24,8 +24,10 @@ import { createRecapJob } from './jobs/recap.job.ts';
 import { createOutboxWorker } from './jobs/outbox-worker.ts';
 import { createWebhookWorker } from './jobs/webhook-worker.ts';
 import { type Logger } from './logger.ts';
+import { setMetricsLogger } from './metrics.ts';
 import { createMailRenderer } from './mail/renderer.ts';
 import { createMailTransport } from './mail/transport.ts';
+import { dkimTxtRecord, loadDkimSigning } from './mail/dkim.ts';
 import { createParsePool, type ParsePool } from './mail/parse-pool.ts';
 import { createSandboxAcquirer } from './services/acquirer/sandbox-acquirer.ts';
 import { createBackofficeAuthService } from './services/backoffice-auth.service.ts';
@@ -93,7 +95,10 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
 
     // Outbound mail: MJML compiled once here, then a worker drains the durable outbox.
     const renderer = await createMailRenderer({ templatesDir: TEMPLATES_DIR, publicUrl: config.publicUrl });
-    const transport = createMailTransport({ outboundSmtpUrl: config.outboundSmtpUrl, production: config.production });
+    // DKIM_* set: every mail is signed here for MAIL_DOMAIN (else the relay may sign; docs/operations.md).
+    const dkim = await loadDkimSigning(config);
+    if (dkim) logger.info({ domain: dkim.domainName, selector: dkim.keySelector, publish: dkimTxtRecord(dkim.privateKey) }, 'outgoing mail is DKIM-signed');
+    const transport = createMailTransport({ outboundSmtpUrl: config.outboundSmtpUrl, production: config.production, dkim });
     const worker = createOutboxWorker({
       renderer,
       transport,
@@ -129,6 +134,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       maxLinkLifetimeDays: config.maxLinkLifetimeDays,
     });
     // /readyz and /metrics (src/http/ops.routes.ts; /healthz is in app.ts).
+    setMetricsLogger(logger.child({ component: 'metrics' }));
     const ops = createOpsRouter({ outboxHealthy: () => worker.healthy() });
     const extraRouters = [ops, backoffice, createProofRouter({ keys: receiptKeys, proofs, templatesDir: TEMPLATES_DIR }), ...(!config.production && transport.mode === 'capture' ? [devMailRouter()] : [])];
     const app = createHttpApp({ logger, views, checkout: { service: checkout, csrfKey: deriveCsrfKey(linkKeys[0]!.secret) }, extraRouters, production: config.production, proxy: config.trustProxy });

@@ -3,6 +3,7 @@
 // /dev/mail. The outbox worker decides what to store; this file only talks SMTP or MIME.
 import nodemailer from 'nodemailer';
 import { AppError } from '../domain/errors.ts';
+import { type DkimSigning } from './dkim.ts';
 import { type MailAttachment } from './renderer.ts';
 
 export interface OutboundMessage {
@@ -14,6 +15,12 @@ export interface OutboundMessage {
   references?: string[] | undefined;
   /** Fixed when the mail was enqueued, so a retry after a crash carries the same Message-ID. */
   messageId: string;
+  /**
+   * RFC 3834 marking: 'auto-replied' for an answer to someone's mail, 'auto-generated' for the
+   * rest. Default: 'auto-replied' when the mail answers a message (inReplyTo), else 'auto-generated'.
+   * Every mail paymail sends is automatic, so it is never left out.
+   */
+  autoSubmitted?: 'auto-generated' | 'auto-replied' | undefined;
   subject: string;
   html: string;
   text: string;
@@ -48,6 +55,8 @@ export interface MailTransportOptions {
    * default): a send that outlives its lease could be claimed and sent again by another worker.
    */
   timeouts?: { connectionMs?: number; greetingMs?: number; socketMs?: number };
+  /** DKIM-sign every mail (d= MAIL_DOMAIN; see src/mail/dkim.ts); unset when the relay signs. */
+  dkim?: DkimSigning | undefined;
 }
 
 function addressList(list: string[]): string {
@@ -72,6 +81,7 @@ function mailOptions(msg: OutboundMessage) {
     inReplyTo: msg.inReplyTo || undefined,
     references: msg.references && msg.references.length > 0 ? msg.references : undefined,
     messageId: msg.messageId,
+    headers: { 'Auto-Submitted': msg.autoSubmitted ?? (msg.inReplyTo ? 'auto-replied' : 'auto-generated') },
     subject: msg.subject,
     html: msg.html,
     text: msg.text,
@@ -107,7 +117,7 @@ export function createMailTransport(opts: MailTransportOptions): MailTransport {
       throw new AppError('MAIL_TRANSPORT_MISSING', 'OUTBOUND_SMTP_URL is required when NODE_ENV=production');
     }
     // A real MIME build (not just a copy of the fields) so capture fails where a relay would.
-    const builder = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+    const builder = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix', ...(opts.dkim ? { dkim: opts.dkim } : {}) });
     return {
       mode: 'capture',
       async send(msg) {
@@ -139,6 +149,7 @@ export function createMailTransport(opts: MailTransportOptions): MailTransport {
     connectionTimeout: t.connectionMs ?? 15_000,
     greetingTimeout: t.greetingMs ?? 15_000,
     socketTimeout: t.socketMs ?? 30_000,
+    ...(opts.dkim ? { dkim: opts.dkim } : {}),
   });
   return {
     mode: 'smtp',
