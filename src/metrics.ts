@@ -10,6 +10,7 @@ import { ORDER_STATUSES, Order } from './db/models/order.model.ts';
 import { OutboxDue } from './db/due-queue.ts';
 import { Outbox } from './db/models/outbox.model.ts';
 import { WebhookAttempt, WebhookDelivery } from './db/models/webhook.model.ts';
+import { type Logger } from './logger.ts';
 
 export const registry = new Registry();
 
@@ -43,7 +44,33 @@ interface Snapshot {
 
 const QUERY_MS = 2_000;
 const CACHE_MS = 5_000;
+/** A database in trouble fails every scrape: one log line a minute says so, the counter counts them all. */
+const FAILURE_LOG_INTERVAL_MS = 60_000;
 let cached: { at: number; value: Promise<Snapshot | undefined> } | undefined;
+let log: Logger | undefined;
+let lastFailureLog = { at: -Infinity, suppressed: 0 };
+
+/** Where failed metric queries are logged (the composition root sets it once). */
+export function setMetricsLogger(logger: Logger): void {
+  log = logger;
+  lastFailureLog = { at: -Infinity, suppressed: 0 };
+}
+
+export const metricsQueryFailures = new Counter({
+  name: 'paymail_metrics_query_failures_total',
+  help: 'Scrapes whose database queries failed (their figures were left out)',
+  registers: [registry],
+});
+
+function queryFailed(err: unknown): undefined {
+  metricsQueryFailures.inc();
+  const now = Date.now();
+  if (now - lastFailureLog.at >= FAILURE_LOG_INTERVAL_MS) {
+    log?.warn({ err, suppressedSinceLast: lastFailureLog.suppressed }, 'metrics database query failed');
+    lastFailureLog = { at: now, suppressed: 0 };
+  } else lastFailureLog.suppressed++;
+  return undefined;
+}
 
 async function query(): Promise<Snapshot | undefined> {
   // Disconnected: leave the figures out rather than queue queries in the driver (readyz says why).
@@ -77,11 +104,11 @@ async function query(): Promise<Snapshot | undefined> {
   };
 }
 
-/** The cached snapshot; a failed query yields undefined (the gauges then keep no value). */
+/** The cached snapshot; a failed query yields undefined (the gauges then keep no value), counted and logged. */
 function snapshot(): Promise<Snapshot | undefined> {
   const now = Date.now();
   if (!cached || now - cached.at > CACHE_MS) {
-    cached = { at: now, value: query().catch(() => undefined) };
+    cached = { at: now, value: query().catch(queryFailed) };
   }
   return cached.value;
 }

@@ -10,7 +10,7 @@
 // subject says FW/I/WG/TR/RV), the forwarded part is read instead.
 import { z } from 'zod';
 import { parseExpiry } from './duration.ts';
-import { type FieldProblem } from './errors.ts';
+import { isAppError, type FieldProblem } from './errors.ts';
 import { htmlToText } from './html-to-text.ts';
 import { isCurrency, parseAmount } from './money.ts';
 import { type OrderDraft } from './order-draft.ts';
@@ -503,9 +503,12 @@ export async function readOrderMail(
     let inner: MailContent;
     try {
       inner = await parseAttached(Buffer.from(a.content.buffer, a.content.byteOffset, a.content.byteLength));
-    } catch {
-      // An attached message the parser refuses (hostile nesting, timeout) holds no order we can
-      // read; the mail itself is still answered (no amount found) rather than retried.
+    } catch (e) {
+      // Only the parser refusing these bytes (MAIL_PARSE_FAILED, or the in-thread parser's own
+      // error) means the attachment holds no order we can read: the mail is still answered. A
+      // parser that is busy, shut down, crashed or out of time says nothing about the attachment:
+      // the error goes up and intake retries the whole message.
+      if (isAppError(e) && e.code !== 'MAIL_PARSE_FAILED') throw e;
       continue;
     }
     const r = parseOrderMail({

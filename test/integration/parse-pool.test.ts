@@ -6,6 +6,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { InboundMessage } from '../../src/db/models/inbound-message.model.ts';
 import { Merchant, type MerchantDoc } from '../../src/db/models/merchant.model.ts';
+import { Order } from '../../src/db/models/order.model.ts';
+import { Outbox } from '../../src/db/models/outbox.model.ts';
 import { isAppError } from '../../src/domain/errors.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createParsePool, type ParsePool } from '../../src/mail/parse-pool.ts';
@@ -125,6 +127,39 @@ describe('mail parse pool', function () {
       const doc = await InboundMessage.findById(stored.id).lean();
       assert.equal(doc?.status, 'processed');
       assert.equal(doc?.result?.orderIds?.length, 1);
+    });
+
+    it('retries a message whose attached message meets a parser that is unavailable (not "amount missing")', async () => {
+      const fixture = await readFile(new URL('forwarded-rfc822.eml', FIXTURES));
+      const down = createParsePool({ size: 1 });
+      await down.close();
+      let broken = true;
+      // The outer message parses; its attached message meets a shut-down pool (MAIL_PARSE_CLOSED),
+      // as at a shutdown or with every worker busy.
+      const flaky = createIntakeService({
+        orders: createOrderService({ publicUrl: 'http://localhost:3000', mailDomain: 'paymail.test', maxLinkLifetimeDays: 60, linkKeys: [{ kid: 't1', secret: 'k'.repeat(32) }] }),
+        mailDomain: 'paymail.test',
+        maxLinkLifetimeDays: 60,
+        logger: createLogger('silent'),
+        parseMail: (raw) => (broken && !raw.equals(fixture) ? down.parse(raw) : p.parse(raw)),
+      });
+      try {
+        const stored = await flaky.store({ merchantId: merchant._id, door: 'submission', raw: fixture, envelope: { rcptTo: [] } });
+        await flaky.idle();
+        let doc = await InboundMessage.findById(stored.id).lean();
+        assert.equal(doc?.status, 'received', 'released for a retry, not processed');
+        assert.match(doc?.lastError ?? '', /shut down/);
+        assert.equal(await Outbox.countDocuments({ template: 'intake-reply' }), 0, 'the merchant is not told "amount missing"');
+
+        broken = false;
+        const again = await flaky.process(stored.id);
+        assert.equal(again.status, 'processed');
+        doc = await InboundMessage.findById(stored.id).lean();
+        assert.equal(doc?.result?.orderIds?.length, 1);
+        assert.equal((await Order.findById(doc?.result?.orderIds?.[0]).lean())?.reference, 'FW-RFC-1');
+      } finally {
+        await flaky.close();
+      }
     });
 
     it('marks a message the parser refuses as failed at the first attempt, with the reason', async () => {
