@@ -127,6 +127,20 @@ export function extractMessageId(raw: Buffer): string | undefined {
   return undefined;
 }
 
+/**
+ * SHA-256 of the body (the bytes after the first empty line). The header block is left out: a
+ * redelivery through another relay carries other Received lines but is the same message.
+ */
+export function bodyHash(raw: Buffer): string {
+  const crlf = raw.indexOf('\r\n\r\n');
+  const lf = raw.indexOf('\n\n');
+  const cut = [crlf < 0 ? -1 : crlf + 4, lf < 0 ? -1 : lf + 2].filter((i) => i >= 0);
+  const start = cut.length > 0 ? Math.min(...cut) : raw.length;
+  return createHash('sha256').update(raw.subarray(start)).digest('hex');
+}
+
+type EarlierMessage = Pick<InboundMessageDoc, '_id' | 'bodyHash' | 'rawChunks'>;
+
 /** 'received', or 'processing' whose lease ran out (its worker died). */
 function isClaimable(d: Pick<InboundMessageDoc, 'status' | 'leaseUntil'>, at: Date): boolean {
   return d.status === 'received' || (d.status === 'processing' && !!d.leaseUntil && new Date(d.leaseUntil) < at);
@@ -216,7 +230,8 @@ export function createIntakeService(deps: IntakeServiceDeps) {
       throw new AppError('INTAKE_STORE_UNAVAILABLE', 'the database is unavailable', { smtpCode: 451, httpStatus: 503 });
     }
     const messageId = extractMessageId(req.raw);
-    const messageKey = messageId ?? `sha256:${createHash('sha256').update(req.raw).digest('hex')}`;
+    const bodySha = bodyHash(req.raw);
+    let messageKey = messageId ?? `sha256:${createHash('sha256').update(req.raw).digest('hex')}`;
     let result: StoreResult;
     // Raw bytes first (chunks `<id>:0…n-1`), then the small metadata document that makes the
     // message exist and names its chunk count; all before the 250. A crash in between leaves
@@ -232,31 +247,43 @@ export function createIntakeService(deps: IntakeServiceDeps) {
         written = n + 1;
         await deps.afterRawChunk?.(n, ranges.length);
       }
-      await withTimeout(
-        InboundMessage.create({
-          _id,
-          merchantId: req.merchantId,
-          door: req.door,
-          messageKey,
-          messageId,
-          envelope: req.envelope,
-          size: req.raw.length,
-          rawChunks: ranges.length,
-          status: 'received',
-          receivedAt: now(),
-        }),
-        storeTimeoutMs,
-      );
-      result = { id, duplicate: false };
-    } catch (e) {
-      if ((e as { code?: number }).code !== 11000) {
-        throw new AppError('INTAKE_STORE_UNAVAILABLE', 'the message could not be stored', { smtpCode: 451, httpStatus: 503, cause: e });
+      const create = (key: string, reused: boolean) =>
+        withTimeout(
+          InboundMessage.create({
+            _id,
+            merchantId: req.merchantId,
+            door: req.door,
+            messageKey: key,
+            messageId,
+            bodyHash: bodySha,
+            ...(reused ? { messageIdReused: true } : {}),
+            envelope: req.envelope,
+            size: req.raw.length,
+            rawChunks: ranges.length,
+            status: 'received',
+            receivedAt: now(),
+          }),
+          storeTimeoutMs,
+        );
+      // The unique key (merchant, messageKey) referees duplicates, also between instances. A
+      // Message-ID seen before with another body is a different mail re-using it (scripts and
+      // broken clients do): it gets a key of its own, made of the Message-ID and its body hash.
+      let duplicateOf = await create(messageKey, false).then(() => undefined, (e: unknown) => earlier(e, req.merchantId, messageKey));
+      if (duplicateOf && messageId && !(await sameBody(duplicateOf, bodySha))) {
+        messageKey = `${messageId} sha256:${bodySha}`;
+        duplicateOf = await create(messageKey, true).then(() => undefined, (e: unknown) => earlier(e, req.merchantId, messageKey));
+        if (!duplicateOf) log.info({ inboundId: id, merchantId: req.merchantId, messageId }, 'Message-ID re-used by a different message: stored as a new message');
       }
-      // A duplicate delivery: the chunks we just wrote are not needed.
-      await deleteRawChunks(id, written).catch((err) => log.warn({ err, inboundId: id }, 'could not delete the raw chunks of a duplicate'));
-      const existing = await InboundMessage.findOne({ merchantId: req.merchantId, messageKey }, { _id: 1 }).lean();
-      if (!existing) throw new AppError('INTAKE_STORE_UNAVAILABLE', 'the message could not be stored', { smtpCode: 451, cause: e });
-      result = { id: String(existing._id), duplicate: true };
+      if (duplicateOf) {
+        // A duplicate delivery: the chunks we just wrote are not needed.
+        await deleteRawChunks(id, written).catch((err) => log.warn({ err, inboundId: id }, 'could not delete the raw chunks of a duplicate'));
+        result = { id: String(duplicateOf._id), duplicate: true };
+      } else {
+        result = { id, duplicate: false };
+      }
+    } catch (e) {
+      if (isAppError(e)) throw e;
+      throw new AppError('INTAKE_STORE_UNAVAILABLE', 'the message could not be stored', { smtpCode: 451, httpStatus: 503, cause: e });
     }
     log.info({ inboundId: result.id, merchantId: req.merchantId, messageKey, duplicate: result.duplicate, size: req.raw.length }, 'inbound message stored');
     // A duplicate may be a retry of a message whose processing never finished: claiming is atomic,
@@ -270,6 +297,23 @@ export function createIntakeService(deps: IntakeServiceDeps) {
       running.add(p);
     }
     return result;
+  }
+
+  /** The message a duplicate-key error collided with; any other error means "not stored" (451). */
+  async function earlier(e: unknown, merchantId: string, messageKey: string): Promise<EarlierMessage> {
+    if ((e as { code?: number }).code !== 11000) {
+      throw new AppError('INTAKE_STORE_UNAVAILABLE', 'the message could not be stored', { smtpCode: 451, httpStatus: 503, cause: e });
+    }
+    const existing = await InboundMessage.findOne({ merchantId, messageKey }, { _id: 1, bodyHash: 1, rawChunks: 1 }).lean<EarlierMessage>();
+    if (!existing) throw new AppError('INTAKE_STORE_UNAVAILABLE', 'the message could not be stored', { smtpCode: 451, cause: e });
+    return existing;
+  }
+
+  /** Whether an earlier message has this body; one stored before body hashes is read back once. */
+  async function sameBody(msg: EarlierMessage, sha: string): Promise<boolean> {
+    if (msg.bodyHash) return msg.bodyHash === sha;
+    const full = await InboundMessage.findById(msg._id, { rawChunks: 1, raw: 1 }).lean<InboundMessageDoc>();
+    return !!full && bodyHash(await readRaw(full)) === sha;
   }
 
   /**
@@ -406,6 +450,15 @@ export function createIntakeService(deps: IntakeServiceDeps) {
           problems.push(orderProblem(e));
         }
       }
+    }
+    if (msg.messageIdReused && messageId) {
+      // Processed as a new mail; the merchant learns why it was not taken for a repeat of the first.
+      notices.push({
+        field: 'messageId',
+        code: 'INTAKE_MESSAGE_ID_REUSED',
+        value: messageId,
+        message: 'an earlier, different mail carried this Message-ID: this one was processed as a new mail',
+      });
     }
     // A single new order already answers the merchant with its pay-link mail; reply only when
     // there is something to explain (problems, notes, a capped expiry, a reference already open).

@@ -6,9 +6,16 @@ const InboundMessageSchema = new Schema(
   {
     merchantId: { type: String, required: true },
     door: { type: String, enum: ['submission', 'mx'], required: true },
-    /** Message-ID header, or a hash of the raw bytes when absent: the duplicate-delivery key. */
+    /**
+     * The duplicate-delivery key: the Message-ID header (or a hash of the raw bytes when absent);
+     * `<Message-ID> sha256:<body hash>` for a different mail re-using a Message-ID seen before.
+     */
     messageKey: { type: String, required: true },
     messageId: { type: String },
+    /** SHA-256 of the bytes after the header block: tells a redelivery from a re-used Message-ID. */
+    bodyHash: { type: String },
+    /** Stored under a Message-ID that an earlier, different message of this merchant carried. */
+    messageIdReused: { type: Boolean },
     envelope: {
       mailFrom: { type: String },
       rcptTo: { type: [String], default: [] },
