@@ -159,6 +159,8 @@ const CommandReplyData = z.object({
   capped: z.boolean().nullish(),
   resentTo: text,
   message: text,
+  /** EXTEND: the expiry before the command. */
+  previousExpiresAt: isoDate.nullish(),
   order: z
     .object({
       reference: z.string(),
@@ -537,6 +539,7 @@ const PREPARERS: Record<MailTemplate, Preparer> = {
       status,
       resentTo: d.resentTo,
       message: d.message,
+      previousExpires: d.previousExpiresAt ? formatDateTime(d.previousExpiresAt, ctx.intl, ctx.timeZone) : '',
     };
     const a = o?.attempts;
     const attempts = !a

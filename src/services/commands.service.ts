@@ -18,6 +18,8 @@ export const COMMAND_CODES = [
   'COMMAND_CANCELLED',
   'COMMAND_RESENT',
   'COMMAND_EXTENDED',
+  /** EXTEND asked for an expiry earlier than the current one: extending never shortens a link. */
+  'COMMAND_EXPIRY_KEPT',
   'COMMAND_ORDER_NOT_FOUND',
   'COMMAND_ALREADY_PAID',
   'COMMAND_ALREADY_CANCELLED',
@@ -114,24 +116,31 @@ export function createCommandService(deps: CommandServiceDeps) {
     }
     // The new expiry is fixed by the first processing of this message and replayed after that.
     const key = `command:${ctx.inboundId}:extend`;
-    const existing = await Claim.findById(key).lean<{ payload?: { expiresAt: Date; capped: boolean } }>();
+    type Decided = { expiresAt: Date; capped: boolean; previousExpiresAt?: Date; kept?: boolean };
+    const existing = await Claim.findById(key).lean<{ payload?: Decided }>();
     let decided = existing?.payload;
     if (!decided) {
       const r = parseExpiry(argument ?? '', { now: at, maxLifetimeDays: deps.maxLinkLifetimeDays, timeZone: merchant.timezone });
       if (!r.ok) return { code: 'COMMAND_DURATION_INVALID', message: r.message } as const;
-      decided = { expiresAt: r.expiresAt, capped: r.capped };
+      // Extending never shortens: the later of the current expiry and now + the duration (a
+      // shorter expiry is set in the back office).
+      const kept = r.expiresAt.getTime() <= order.expiresAt.getTime();
+      decided = { expiresAt: kept ? order.expiresAt : r.expiresAt, capped: r.capped && !kept, previousExpiresAt: order.expiresAt, kept };
       if (!(await claimOnce(key, { kind: 'command-extend', subject: order._id, payload: decided }, at))) {
-        decided = (await Claim.findById(key).lean<{ payload: { expiresAt: Date; capped: boolean } }>())!.payload;
+        decided = (await Claim.findById(key).lean<{ payload: Decided }>())!.payload;
       }
     }
     const expiresAt = new Date(decided.expiresAt);
-    // Both: expiresAt is what checkout checks, linkExpiresAt what the new link is signed with.
-    await Order.updateOne(
-      { _id: order._id, status: 'pending' },
-      { $set: { expiresAt, linkExpiresAt: Math.floor(expiresAt.getTime() / 1000) } },
-    );
+    const previousExpiresAt = new Date(decided.previousExpiresAt ?? order.expiresAt);
+    if (!decided.kept) {
+      // Both: expiresAt is what checkout checks, linkExpiresAt what the new link is signed with.
+      await Order.updateOne(
+        { _id: order._id, status: 'pending' },
+        { $set: { expiresAt, linkExpiresAt: Math.floor(expiresAt.getTime() / 1000) } },
+      );
+    }
     await markApplied(key);
-    return { code: 'COMMAND_EXTENDED', capped: decided.capped } as const;
+    return { code: decided.kept ? 'COMMAND_EXPIRY_KEPT' : 'COMMAND_EXTENDED', capped: decided.capped, previousExpiresAt } as const;
   }
 
   async function execute(merchant: MerchantDoc, cmd: ParsedCommand, ctx: CommandContext): Promise<CommandResult> {
@@ -146,6 +155,7 @@ export function createCommandService(deps: CommandServiceDeps) {
       const r = await extend(found, cmd.argument, ctx, merchant, at);
       code = r.code;
       if ('capped' in r && r.capped) extra.capped = true;
+      if ('previousExpiresAt' in r) extra.previousExpiresAt = r.previousExpiresAt.toISOString();
       if ('message' in r) extra.message = r.message;
     } else {
       const status = shownStatus(found, at);

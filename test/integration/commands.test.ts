@@ -30,6 +30,7 @@ interface CommandReply {
   code: string;
   capped?: boolean;
   resentTo?: string;
+  previousExpiresAt?: string;
   order?: { reference: string; status: string; link: string; expiresAt: string; attempts: { total: number; declined: number } };
 }
 
@@ -231,8 +232,30 @@ describe('reply commands', () => {
       assert.ok(data.order?.link.includes(`e=${after.linkExpiresAt}`));
       assert.notEqual(data.order?.link, orders.linkFor(o));
       assert.match(text, /capped at the maximum/);
+      // The reply gives the expiry before and after.
+      assert.equal(data.previousExpiresAt, o.expiresAt.toISOString());
+      assert.match(text, /was valid until .+; it is now valid until/);
       await reprocess(id);
       assert.equal((await Order.findById(o._id).lean<OrderDoc>())?.expiresAt.getTime(), after.expiresAt.getTime());
+    });
+
+    it('EXTEND never shortens: "3 days" on a link valid 7 more days keeps it, and the reply says so with both dates', async () => {
+      const o = await order('EX-3');
+      assert.ok(o.expiresAt.getTime() - Date.now() > 6 * DAY, 'the merchant default of 7 days');
+      const id = await store('EXTEND EX-3 3 days');
+      const after = (await Order.findById(o._id).lean<OrderDoc>())!;
+      assert.equal(after.expiresAt.getTime(), o.expiresAt.getTime());
+      assert.equal(after.linkExpiresAt, o.linkExpiresAt);
+      const { data, text } = await replyOf(id);
+      assert.equal(data.code, 'COMMAND_EXPIRY_KEPT');
+      assert.equal(data.previousExpiresAt, o.expiresAt.toISOString());
+      assert.equal(data.order?.expiresAt, o.expiresAt.toISOString());
+      assert.match(text, /never shortens/);
+      // A longer one still extends, from the later of now + duration and the current expiry.
+      const longer = await replyOf(await store('EXTEND EX-3 10 days'));
+      assert.equal(longer.data.code, 'COMMAND_EXTENDED');
+      assert.equal(longer.data.previousExpiresAt, o.expiresAt.toISOString());
+      assert.ok(Math.abs(new Date(longer.data.order!.expiresAt).getTime() - (Date.now() + 10 * DAY)) < 5_000);
     });
 
     it('EXTEND with a lifetime it cannot read, or of a paid order, changes nothing', async () => {
