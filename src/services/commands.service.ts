@@ -155,7 +155,7 @@ export function createCommandService(deps: CommandServiceDeps) {
       const r = await extend(found, cmd.argument, ctx, merchant, at);
       code = r.code;
       if ('capped' in r && r.capped) extra.capped = true;
-      if ('previousExpiresAt' in r) extra.previousExpiresAt = r.previousExpiresAt.toISOString();
+      if ('previousExpiresAt' in r && r.previousExpiresAt) extra.previousExpiresAt = r.previousExpiresAt.toISOString();
       if ('message' in r) extra.message = r.message;
     } else {
       const status = shownStatus(found, at);
