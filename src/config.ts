@@ -82,6 +82,11 @@ const EnvSchema = z.object({
     .enum(['true', 'false', '1', '0', ''], { message: 'expected true or false' })
     .default('false')
     .transform((v) => v === 'true' || v === '1'),
+  // Webhooks to loopback/private/link-local targets: refused unless the operator opts in.
+  WEBHOOK_ALLOW_PRIVATE: z
+    .enum(['true', 'false', '1', '0', ''], { message: 'expected true or false' })
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
 });
 
 export type Env = z.input<typeof EnvSchema>;
@@ -114,6 +119,8 @@ export interface Config {
   readonly receiptPublicKeysFile: string | undefined;
   /** Behind a reverse proxy: take the client address from X-Forwarded-For (rate limits, logs). */
   readonly trustProxy: boolean;
+  /** Let webhooks go to loopback, private, link-local… addresses (development and tests only). */
+  readonly webhookAllowPrivate: boolean;
   /** DKIM signing of every outgoing mail for MAIL_DOMAIN; undefined when the relay signs (or nobody). */
   readonly dkim: { selector: string; privateKey: string | undefined; privateKeyFile: string | undefined } | undefined;
 }
@@ -188,6 +195,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     receiptSigningKeyFile: e.RECEIPT_SIGNING_KEY_FILE,
     receiptPublicKeysFile: e.RECEIPT_PUBLIC_KEYS_FILE,
     trustProxy: e.TRUST_PROXY,
+    webhookAllowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
     dkim: e.DKIM_SELECTOR
       ? Object.freeze({ selector: e.DKIM_SELECTOR, privateKey: e.DKIM_PRIVATE_KEY, privateKeyFile: e.DKIM_PRIVATE_KEY_FILE })
       : undefined,

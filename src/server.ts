@@ -127,7 +127,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       auth: createBackofficeAuthService(),
       orderAdmin: createOrderAdminService({ orders, maxLinkLifetimeDays: config.maxLinkLifetimeDays, events }),
       refunds: createRefundService({ acquirer, events }),
-      merchantAdmin: createMerchantAdminService({ maxLinkLifetimeDays: config.maxLinkLifetimeDays }),
+      merchantAdmin: createMerchantAdminService({ maxLinkLifetimeDays: config.maxLinkLifetimeDays, webhookTargets: { allowPrivate: config.webhookAllowPrivate } }),
       checkout,
       views: createBackofficeViews(TEMPLATES_DIR),
       production: config.production,
@@ -195,7 +195,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     cleanups.push(async () => clearInterval(repairTimer));
     worker.start();
     // Webhooks and expiry/reminders; stopped before the outbox worker (cleanups run in reverse).
-    const webhooks = createWebhookWorker({ logger: logger.child({ component: 'webhooks' }) });
+    const webhooks = createWebhookWorker({ logger: logger.child({ component: 'webhooks' }), allowPrivateTargets: config.webhookAllowPrivate });
     webhooks.start();
     cleanups.push(() => webhooks.stop());
     const expiry = createExpiryJob({

@@ -14,6 +14,7 @@ import { WebhookAttempt, WebhookDelivery, type WebhookDeliveryDoc } from '../db/
 import { type Logger } from '../logger.ts';
 import { webhookEvents } from '../services/events.service.ts';
 import { DEFAULT_WEBHOOK_TIMEOUT_MS, postWebhook, type AttemptResult } from '../services/webhook.service.ts';
+import { type Resolver } from '../services/webhook-target.ts';
 import { backoffDelay } from './outbox-worker.ts';
 import { createPollLoop } from './poll-loop.ts';
 
@@ -29,6 +30,10 @@ export interface WebhookWorkerDeps {
   ownerId?: string;
   now?: () => Date;
   backoff?: (attempt: number) => number;
+  /** WEBHOOK_ALLOW_PRIVATE: deliver to loopback/private addresses too (development, tests). */
+  allowPrivateTargets?: boolean;
+  /** Resolves webhook hosts (default: the system resolver). */
+  resolve?: Resolver;
 }
 
 export interface WebhookWorker {
@@ -121,6 +126,7 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
         body: doc.body,
         now: started,
         timeoutMs,
+        target: { allowPrivate: deps.allowPrivateTargets ?? false, resolve: deps.resolve },
       });
     }
     await WebhookAttempt.create({

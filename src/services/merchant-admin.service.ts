@@ -10,11 +10,12 @@ import { Session } from '../db/models/session.model.ts';
 import { WebhookAttempt, WebhookDelivery, type WebhookAttemptDoc, type WebhookDeliveryDoc } from '../db/models/webhook.model.ts';
 import { WebhookDue, dueAt } from '../db/due-queue.ts';
 import { updateByIdIf } from '../db/by-id.ts';
-import { AppError, type FieldProblem } from '../domain/errors.ts';
+import { AppError, isAppError, type FieldProblem } from '../domain/errors.ts';
 import { newSecret } from '../domain/ids.ts';
 import { hashPassword } from '../domain/password.ts';
 import { WEBHOOK_RETRY_WINDOW_MS, webhookEvents } from './events.service.ts';
 import { SUPPORTED_LOCALES } from './merchant.service.ts';
+import { checkWebhookTarget, type WebhookTargetPolicy } from './webhook-target.ts';
 
 /** How long the previous webhook secret keeps signing after a rotation. */
 export const WEBHOOK_SECRET_GRACE_MS = 24 * 3600_000;
@@ -44,6 +45,8 @@ export interface SettingsInput {
 
 export interface MerchantAdminDeps {
   maxLinkLifetimeDays: number;
+  /** Which webhook targets may be saved (WEBHOOK_ALLOW_PRIVATE, resolver); private ones are refused by default. */
+  webhookTargets?: WebhookTargetPolicy;
   now?: () => Date;
 }
 
@@ -83,6 +86,14 @@ export function createMerchantAdminService(deps: MerchantAdminDeps) {
     if (domains.length > 50) bad('senderDomains', 'DOMAIN_TOO_MANY', 'at most 50 domains');
     const url = input.webhookUrl.trim();
     if (url && !z.url({ protocol: /^https?$/ }).safeParse(url).success) bad('webhookUrl', 'WEBHOOK_URL_INVALID', 'expected an http(s) URL');
+    else if (url) {
+      // Checked again at every delivery; refusing here tells the admin now, and why. A name that
+      // does not resolve (yet) is accepted: it cannot reach anything, and delivery checks again.
+      await checkWebhookTarget(url, deps.webhookTargets ?? { allowPrivate: false }).catch((e: unknown) => {
+        if (isAppError(e, 'WEBHOOK_TARGET_REFUSED')) bad('webhookUrl', 'WEBHOOK_URL_REFUSED', e.message);
+        else if (!isAppError(e, 'WEBHOOK_HOST_UNRESOLVED')) throw e;
+      });
+    }
     if (problems.length) throw invalid(problems);
     const updated = await Merchant.findOneAndUpdate(
       { _id: merchant._id },

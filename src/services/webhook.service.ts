@@ -2,8 +2,14 @@
 // bounded HTTP attempt. Queueing (events.service.ts) and retries (jobs/webhook-worker.ts) live
 // elsewhere; this file is what a merchant's verifier mirrors (see README, "Verifying webhooks").
 import { createHmac } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import { type LookupAddress } from 'node:dns';
+import { type LookupFunction } from 'node:net';
+import { isAppError } from '../domain/errors.ts';
 import { type OrderDoc } from '../db/models/order.model.ts';
 import { type WebhookEventType } from '../db/models/webhook.model.ts';
+import { checkWebhookTarget, type ResolvedAddress, type WebhookTargetPolicy } from './webhook-target.ts';
 
 export const SIGNATURE_HEADER = 'Paymail-Signature';
 export const DEFAULT_WEBHOOK_TIMEOUT_MS = 10_000;
@@ -103,38 +109,75 @@ export interface PostOptions {
   body: string;
   now: Date;
   timeoutMs: number;
+  /** Which targets are allowed (src/services/webhook-target.ts); refused targets are never contacted. */
+  target: WebhookTargetPolicy;
+}
+
+/** A `lookup` for http.request that hands out the already checked addresses, never asking DNS again. */
+function pinnedLookup(addresses: ResolvedAddress[]): LookupFunction {
+  return (_host, options, callback) => {
+    const fitting = addresses.filter((a) => !options.family || a.family === options.family);
+    const list = fitting.length ? fitting : addresses;
+    if (options.all) (callback as (e: null, a: LookupAddress[]) => void)(null, list);
+    else callback(null, list[0]!.address, list[0]!.family);
+  };
+}
+
+/** POSTs to the checked addresses; resolves with the status code once the response headers arrive. */
+function send(url: URL, addresses: ResolvedAddress[], headers: Record<string, string>, body: string, signal: AbortSignal): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = (url.protocol === 'https:' ? https : http).request(url, {
+      method: 'POST',
+      headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+      // An IP literal is connected to as is (it was checked); a name goes to its checked addresses.
+      lookup: pinnedLookup(addresses),
+      // One connection per attempt: a pooled socket would not go through the check above.
+      agent: false,
+      signal,
+    });
+    req.on('response', (res) => {
+      resolve(res.statusCode ?? 0);
+      // The answer's body is of no interest.
+      res.destroy();
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /**
- * One POST, bounded by `timeoutMs` from connect to the end of the response. Redirects are not
+ * One POST, bounded by `timeoutMs` from connect to the response headers. Redirects are not
  * followed (a 3xx is not an acknowledgement, and following would resend the body elsewhere).
+ * The target is checked first (webhook-target.ts); a refused one is reported as the error.
  */
 export async function postWebhook(o: PostOptions): Promise<AttemptResult> {
   const started = performance.now();
   const t = Math.floor(o.now.getTime() / 1000);
+  const timeoutMs = Math.min(o.timeoutMs, MAX_WEBHOOK_TIMEOUT_MS);
+  const signal = AbortSignal.timeout(timeoutMs);
   try {
-    const res = await fetch(o.url, {
-      method: 'POST',
-      redirect: 'manual',
-      signal: AbortSignal.timeout(Math.min(o.timeoutMs, MAX_WEBHOOK_TIMEOUT_MS)),
-      headers: {
+    const addresses = await checkWebhookTarget(o.url, o.target);
+    const status = await send(
+      new URL(o.url),
+      addresses,
+      {
         'content-type': 'application/json',
         'user-agent': 'paymail-webhooks/1',
         'paymail-event-id': o.eventId,
         [SIGNATURE_HEADER]: signatureHeader(o.secret, o.body, t, o.previousSecret),
       },
-      body: o.body,
-    });
-    // The answer's body is of no interest; drop it so the connection is released.
-    await res.body?.cancel().catch(() => {});
-    const ok = res.status >= 200 && res.status < 300;
-    return { ok, statusCode: res.status, durationMs: Math.round(performance.now() - started) };
+      o.body,
+      signal,
+    );
+    const ok = status >= 200 && status < 300;
+    return { ok, statusCode: status, durationMs: Math.round(performance.now() - started) };
   } catch (err) {
-    const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-    const error =
-      e.name === 'TimeoutError' || e.name === 'AbortError'
+    const e = err as { name?: string; message?: string; code?: string };
+    const error = isAppError(err)
+      ? `refused: ${err.message}`
+      : signal.aborted || e.name === 'TimeoutError' || e.name === 'AbortError'
         ? `timeout after ${o.timeoutMs} ms`
-        : [e.cause?.code, e.cause?.message ?? e.message].filter(Boolean).join(' ');
+        : [e.code, e.message].filter(Boolean).join(' ');
     return { ok: false, error: error.slice(0, 300) || 'request failed', durationMs: Math.round(performance.now() - started) };
   }
 }

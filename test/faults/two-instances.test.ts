@@ -72,6 +72,8 @@ describe('fault 4: two paymail instances on one database', function () {
       SMTP_MX_PORT: '0',
       OUTBOUND_SMTP_URL: relay.url,
       MAIL_DOMAIN: 'paymail.test',
+      // The webhook receiver listens on 127.0.0.1.
+      WEBHOOK_ALLOW_PRIVATE: 'true',
     };
     merchant = await createMerchant(env, 'Fault Four Shop', 'desk@fault4.example');
     // Webhooks to our receiver; recaps due for the days since the merchant "existed" (3 days ago).

@@ -36,7 +36,9 @@ export interface BackofficeApp {
 }
 
 /** One paymail HTTP instance (checkout + back office) on 127.0.0.1:<random>. */
-export async function startBackofficeApp(opts: { now?: () => Date; auth?: BackofficeAuthDeps; logLines?: string[] } = {}): Promise<BackofficeApp> {
+export async function startBackofficeApp(
+  opts: { now?: () => Date; auth?: BackofficeAuthDeps; logLines?: string[]; webhookAllowPrivate?: boolean } = {},
+): Promise<BackofficeApp> {
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -58,7 +60,7 @@ export async function startBackofficeApp(opts: { now?: () => Date; auth?: Backof
     auth: createBackofficeAuthService({ now, ...opts.auth }),
     orderAdmin: createOrderAdminService({ orders, maxLinkLifetimeDays: MAX_DAYS, now }),
     refunds,
-    merchantAdmin: createMerchantAdminService({ maxLinkLifetimeDays: MAX_DAYS, now }),
+    merchantAdmin: createMerchantAdminService({ maxLinkLifetimeDays: MAX_DAYS, now, webhookTargets: { allowPrivate: opts.webhookAllowPrivate ?? false } }),
     checkout,
     views: createBackofficeViews(templatesDir),
     production: false,

@@ -51,13 +51,14 @@ describe('back office: settings, users, webhooks', function () {
       res.end('ok');
     });
   });
-  const worker = () => createWebhookWorker({ logger: createLogger('silent'), timeoutMs: 2_000, backoff: () => 10_000 });
+  // The receiver listens on 127.0.0.1: this app and worker run as with WEBHOOK_ALLOW_PRIVATE=true.
+  const worker = () => createWebhookWorker({ logger: createLogger('silent'), timeoutMs: 2_000, backoff: () => 10_000, allowPrivateTargets: true });
   const reload = async () => (await Merchant.findById(merchant._id).lean<MerchantDoc>())!;
 
   before(async () => {
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
     receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
-    app = await startBackofficeApp();
+    app = await startBackofficeApp({ webhookAllowPrivate: true });
     const m = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({ name: 'Teatro Verdi', email: 'box@verdi.example' });
     merchant = (await Merchant.findById(m.id).lean<MerchantDoc>())!;
     adminPassword = m.adminPassword;
@@ -115,6 +116,54 @@ describe('back office: settings, users, webhooks', function () {
         assert.deepEqual(await reload(), before);
       });
     }
+  });
+
+  describe('webhook URL targets (server-side request forgery)', () => {
+    let strict: BackofficeApp;
+    let client: BoClient;
+    before(async () => {
+      strict = await startBackofficeApp(); // WEBHOOK_ALLOW_PRIVATE unset
+      client = new BoClient(strict.base);
+      assert.equal((await client.login('box@verdi.example', adminPassword)).status, 303);
+    });
+    after(async () => strict?.close());
+
+    const refused: Array<[string, string, RegExp]> = [
+      ['loopback', 'http://127.0.0.1:8080/hooks', /refused: 127\.0\.0\.1 is a loopback address/],
+      ['IPv6 loopback', 'http://[::1]/hooks', /refused: ::1 is a loopback address/],
+      ['cloud metadata', 'http://169.254.169.254/latest/meta-data/', /refused: 169\.254\.169\.254 is a link-local address/],
+      ['RFC 1918', 'https://192.168.0.10/hooks', /refused: 192\.168\.0\.10 is a private network address/],
+      ['IPv6 unique-local', 'https://[fd00::1]/hooks', /refused: fd00::1 is a unique-local IPv6 address/],
+      ['multicast', 'http://224.0.0.1/hooks', /refused: 224\.0\.0\.1 is a multicast address/],
+      ['unspecified', 'http://0.0.0.0:3000/hooks', /refused: 0\.0\.0\.0 is the unspecified address/],
+      ['a decimal spelling of loopback', 'http://2130706433/hooks', /refused: 127\.0\.0\.1 is a loopback address/],
+      ['a name resolving to loopback', 'http://localhost:3000/hooks', /refused: localhost resolves to (127\.0\.0\.1|::1), which is a loopback address/],
+    ];
+    for (const [name, webhookUrl, message] of refused) {
+      it(`refuses ${name} (422), says why and changes nothing`, async () => {
+        const before = await reload();
+        const r = await client.post('/backoffice/settings', {
+          delivery: 'merchant', linkLifetimeDays: '7', locale: 'en', timezone: 'Europe/Rome', recapHour: '6', senderDomains: '', webhookUrl,
+        });
+        assert.equal(r.status, 422);
+        assert.match(textOf(r.html), message);
+        assert.match(textOf(r.html), /webhooks go only to public Internet addresses/);
+        assert.deepEqual(await reload(), before);
+      });
+    }
+
+    it('accepts a public address', async () => {
+      const before = await reload();
+      try {
+        const r = await client.post('/backoffice/settings', {
+          delivery: 'merchant', linkLifetimeDays: '7', locale: 'en', timezone: 'Europe/Rome', recapHour: '7', senderDomains: '', webhookUrl: 'https://93.184.215.14/hooks',
+        });
+        assert.equal(r.status, 303);
+        assert.equal((await reload()).webhookUrl, 'https://93.184.215.14/hooks');
+      } finally {
+        await Merchant.replaceOne({ _id: merchant._id }, before); // the tests below deliver to the receiver
+      }
+    });
   });
 
   describe('webhook secret rotation', () => {

@@ -118,7 +118,8 @@ describe('webhooks', function () {
   let seq = 0;
 
   const worker = (over: Partial<Parameters<typeof createWebhookWorker>[0]> = {}): WebhookWorker =>
-    createWebhookWorker({ logger, now, timeoutMs: 2_000, backoff: () => 10_000, ...over });
+    // The receiver listens on 127.0.0.1: allowed here as WEBHOOK_ALLOW_PRIVATE=true allows it.
+    createWebhookWorker({ logger, now, timeoutMs: 2_000, backoff: () => 10_000, allowPrivateTargets: true, ...over });
 
   async function newOrder(m: MerchantDoc = merchant, customerEmail = 'anna@example.org'): Promise<OrderDoc> {
     seq++;
@@ -313,7 +314,7 @@ describe('webhooks', function () {
   });
 
   it('runs in the background: start() delivers a queued event without an explicit runOnce', async () => {
-    const w = createWebhookWorker({ logger, pollMs: 50 });
+    const w = createWebhookWorker({ logger, pollMs: 50, allowPrivateTargets: true });
     w.start();
     try {
       const { id } = (await events.orderExpired(await newOrder(), merchant))!;
@@ -323,5 +324,67 @@ describe('webhooks', function () {
     } finally {
       await w.stop();
     }
+  });
+
+  describe('targets (server-side request forgery)', () => {
+    const refused: Array<[string, string, RegExp]> = [
+      ['loopback', 'http://127.0.0.1:{port}/hooks/paymail', /refused: 127\.0\.0\.1 is a loopback address/],
+      ['IPv6 loopback', 'http://[::1]:{port}/hooks', /refused: ::1 is a loopback address/],
+      ['cloud metadata (link-local)', 'http://169.254.169.254/latest/meta-data/', /refused: 169\.254\.169\.254 is a link-local address/],
+      ['private network', 'https://10.1.2.3/hooks', /refused: 10\.1\.2\.3 is a private network address/],
+      ['a name resolving to loopback', 'http://localhost:{port}/hooks', /refused: localhost resolves to (127\.0\.0\.1|::1), which is a loopback address/],
+      ['IPv4-mapped IPv6 loopback', 'http://[::ffff:127.0.0.1]:{port}/hooks', /refused: ::ffff:7f00:1 is a loopback address/],
+    ];
+    for (const [name, template, error] of refused) {
+      it(`refuses ${name} at delivery, without connecting`, async () => {
+        const port = new URL(url).port;
+        const target = template.replace('{port}', port);
+        await Merchant.updateOne({ _id: merchant._id }, { $set: { webhookUrl: target } });
+        try {
+          const { id } = (await events.orderCancelled(await newOrder(), merchant))!;
+          await worker({ allowPrivateTargets: false }).runOnce();
+          const d = await delivery(id);
+          assert.equal(d.status, 'pending', 'retried later: the merchant may fix the URL');
+          assert.match(d.lastError ?? '', error);
+          assert.equal(receiver.received.length, 0, 'nothing reached the receiver');
+          const attempt = await WebhookAttempt.findOne({ deliveryId: id }).lean();
+          assert.match(attempt!.error!, error);
+          assert.equal(attempt!.statusCode, undefined);
+        } finally {
+          await Merchant.updateOne({ _id: merchant._id }, { $set: { webhookUrl: url } });
+        }
+      });
+    }
+
+    it('checks every address of a name: one private address among public ones is refused', async () => {
+      await Merchant.updateOne({ _id: merchant._id }, { $set: { webhookUrl: 'https://hooks.merchant.test/paymail' } });
+      try {
+        const { id } = (await events.orderCancelled(await newOrder(), merchant))!;
+        const resolve = async () => [{ address: '93.184.215.14', family: 4 as const }, { address: '192.168.1.20', family: 4 as const }];
+        await worker({ allowPrivateTargets: false, resolve }).runOnce();
+        assert.match((await delivery(id)).lastError ?? '', /refused: hooks\.merchant\.test resolves to 192\.168\.1\.20, which is a private network address/);
+      } finally {
+        await Merchant.updateOne({ _id: merchant._id }, { $set: { webhookUrl: url } });
+      }
+    });
+
+    it('connects to the address it checked, not to a second look-up of the name', async () => {
+      // The name exists only in the test's resolver: the system resolver would not find it, so a
+      // delivery proves the connection went to the checked address.
+      const port = new URL(url).port;
+      await Merchant.updateOne({ _id: merchant._id }, { $set: { webhookUrl: `http://hooks.merchant.invalid:${port}/hooks/paymail` } });
+      try {
+        const { id } = (await events.orderCancelled(await newOrder(), merchant))!;
+        let lookups = 0;
+        const resolve = async () => (lookups++, [{ address: '127.0.0.1', family: 4 as const }]);
+        await worker({ allowPrivateTargets: true, resolve }).runOnce();
+        assert.equal((await delivery(id)).status, 'delivered');
+        assert.equal(lookups, 1);
+        assert.equal(receiver.received.length, 1);
+        assert.equal(receiver.received[0]!.headers.host, `hooks.merchant.invalid:${port}`);
+      } finally {
+        await Merchant.updateOne({ _id: merchant._id }, { $set: { webhookUrl: url } });
+      }
+    });
   });
 });

@@ -567,7 +567,7 @@ export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
       } catch (e) {
         if (isAppError(e, 'SETTINGS_INVALID')) {
           const problems = (e.details as { problems: Array<{ field: string; code: string; message: string }> }).problems;
-          return renderSettings(ctx, auth, 422, { values: { ...form }, problems: problems.map((p) => ({ field: p.field, message: t(`settings.problem.${p.code}`, { max: deps.maxLinkLifetimeDays }) })) });
+          return renderSettings(ctx, auth, 422, { values: { ...form }, problems: problems.map((p) => ({ field: p.field, message: t(`settings.problem.${p.code}`, { max: deps.maxLinkLifetimeDays, reason: p.message }) })) });
         }
         throw e;
       }
