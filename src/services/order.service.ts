@@ -226,6 +226,7 @@ export function createOrderService(deps: OrderServiceDeps) {
       description: draft.description,
       customer: { email: draft.customerEmail?.toLowerCase(), name: draft.customerName },
       locale: draft.locale ?? merchant.locale,
+      localeGiven: draft.locale !== undefined,
       delivery: (delivery === 'customer' && draft.customerEmail ? 'customer' : 'merchant') as 'customer' | 'merchant',
       status: 'pending' as const,
       expiresAt,

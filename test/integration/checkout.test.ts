@@ -174,6 +174,49 @@ describe('checkout over HTTP', function () {
     assert.match(de, /Kartennummer/);
   });
 
+  describe('language of an order that names none: ?lang=, else the browser, else the merchant', () => {
+    let french: MerchantDoc;
+    before(async () => {
+      const created = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({ name: 'Maison Dupont', email: 'caisse@dupont.example', locale: 'fr' });
+      french = (await Merchant.findById(created.id).lean<MerchantDoc>())!;
+    });
+    const lang = async (link: string, acceptLanguage?: string) => {
+      const html = await (await fetch(link, acceptLanguage ? { headers: { 'accept-language': acceptLanguage } } : {})).text();
+      return /<html lang="(\w+)">/.exec(html)?.[1];
+    };
+    const create = async (draft: Partial<OrderDraft> = {}) => {
+      seq += 1;
+      return orders.create(french, { amountMinor: 5000, currency: 'EUR', reference: `LG-${seq}`, customerEmail: 'client@example.org', delivery: 'customer', ...draft }, { key: `test:${seq}` });
+    };
+    const cases: Array<[string, string | undefined, string, string]> = [
+      ['no Accept-Language: the merchant\'s locale', undefined, '', 'fr'],
+      ['an Italian browser', 'it-IT,it;q=0.9,en;q=0.8', '', 'it'],
+      ['q-values decide, not the order in the header', 'en;q=0.2, de-CH, fr;q=0.5', '', 'de'],
+      ['only languages paymail does not speak: the merchant\'s', 'ja, zh-CN;q=0.8', '', 'fr'],
+      ['?lang= wins over the browser', 'it-IT', '&lang=es', 'es'],
+    ];
+    for (const [name, header, query, expected] of cases) {
+      it(name, async () => {
+        const { link, order } = await create();
+        assert.equal(await lang(`${link}${query}`, header), expected);
+        // Mails to the customer (and the order's stored locale) keep the merchant's language.
+        assert.equal(order.locale, 'fr');
+        assert.equal(order.localeGiven, false);
+      });
+    }
+    it('a language the merchant chose on the order wins over the browser', async () => {
+      const { link, order } = await create({ locale: 'it' });
+      assert.equal(order.localeGiven, true);
+      assert.equal(await lang(link, 'de-DE,de'), 'it');
+      assert.equal(await lang(`${link}&lang=en`, 'de-DE,de'), 'en');
+    });
+    it('an order stored before the distinction keeps its locale as chosen', async () => {
+      const { link, order } = await create();
+      await Order.collection.updateOne({ _id: order._id as never }, { $set: { locale: 'es' }, $unset: { localeGiven: '' } });
+      assert.equal(await lang(link, 'de-DE,de'), 'es');
+    });
+  });
+
   it('serves the stylesheet and the script that the CSP allows', async () => {
     const res = await fetch(`${base}/assets/checkout.css`);
     assert.equal(res.status, 200);

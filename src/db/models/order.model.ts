@@ -55,7 +55,13 @@ const OrderSchema = new Schema(
       email: String,
       name: String,
     },
+    /** The locale of the order's mails: the language the merchant gave, else the merchant's locale. */
     locale: { type: String, required: true },
+    /**
+     * Whether the merchant gave the language: only then does the checkout page use `locale` before
+     * the browser's languages. Absent on orders stored before it existed (treated as given).
+     */
+    localeGiven: { type: Boolean },
     delivery: { type: String, enum: ['merchant', 'customer'], required: true },
     status: { type: String, enum: ORDER_STATUSES, required: true, default: 'pending' },
     expiresAt: { type: Date, required: true },

@@ -39,9 +39,14 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     });
   }
 
-  /** ?lang= (the visible switch), else the order's language, else the browser's Accept-Language. */
-  function localeFor(ctx: Ctx, orderLocale?: string): string {
-    const locale = views.resolveLocale(ctx.query['lang'], orderLocale, ...acceptedLanguages(ctx.get('accept-language')));
+  /**
+   * ?lang= (the visible switch), else the language the merchant gave the order, else the browser's
+   * Accept-Language (by q-value), else the merchant's locale. Orders stored before `localeGiven`
+   * existed keep their locale as if given.
+   */
+  function localeFor(ctx: Ctx, at?: { order: { locale: string; localeGiven?: boolean | null | undefined }; merchant: { locale: string } }): string {
+    const given = at && at.order.localeGiven !== false ? at.order.locale : undefined;
+    const locale = views.resolveLocale(ctx.query['lang'], given, ...acceptedLanguages(ctx.get('accept-language')), at?.merchant.locale);
     ctx.state.locale = locale;
     return locale;
   }
@@ -58,7 +63,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     status: number,
     extra: { problems?: FieldProblem[]; values?: FormValues; refusal?: string } = {},
   ) {
-    const locale = localeFor(ctx, open.order.locale);
+    const locale = localeFor(ctx, open);
     const summary = orderSummary(open.order, open.merchant, locale);
     const problems = extra.problems ?? [];
     const fields = formFields(views, locale, { needEmail: !open.order.customer?.email, values: extra.values ?? {}, problems });
@@ -86,7 +91,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
       return;
     }
     const { order, merchant } = state;
-    const locale = localeFor(ctx, order.locale);
+    const locale = localeFor(ctx, state);
     const vars = { merchant: merchant.name, reference: order.reference };
     switch (state.kind) {
       case 'paid':
@@ -109,7 +114,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     const body = (ctx.request.body ?? {}) as Record<string, unknown>;
     if (csrf.verify(ctx, state.order.publicId, body[CSRF_FIELD])) return true;
     ctx.state.log.warn({ orderId: state.order._id, hasCookie: Boolean(ctx.cookies.get(CSRF_COOKIE)) }, 'csrf token refused');
-    const locale = localeFor(ctx, state.order.locale);
+    const locale = localeFor(ctx, state);
     page(ctx, 403, 'forbidden', locale, 'csrf.title', { back: payLinkOf(ctx) });
     return false;
   }
@@ -117,7 +122,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
   /** Maps a payment outcome (first submission or challenge completion) to a response. */
   function respond(ctx: Ctx, state: OpenOrder, result: PayResult, values: FormValues = {}): void {
     const log = ctx.state.log.child({ orderId: state.order._id });
-    const locale = localeFor(ctx, state.order.locale);
+    const locale = localeFor(ctx, state);
     switch (result.kind) {
       case 'invalid':
         log.info({ problems: result.problems.map((p) => p.code) }, 'card form refused');
@@ -179,7 +184,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     const state = await service.open(publicIdOf(ctx), ctx.query);
     if (state.kind !== 'payable') return renderState(ctx, state);
     const found = await service.findChallenge(state, ctx.params['challengeId'] ?? '');
-    const locale = localeFor(ctx, state.order.locale);
+    const locale = localeFor(ctx, state);
     if (found.kind === 'unknown') return page(ctx, 404, 'not-found', locale, 'notFound.title', {});
     if (found.kind === 'expired') return page(ctx, 410, 'challenge-expired', locale, 'challenge.expiredTitle', { back: payLinkOf(ctx) });
     if (found.kind === 'used') {
@@ -206,7 +211,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     if (!checkCsrf(ctx, state)) return;
     const choice = (ctx.request.body as Record<string, unknown> | undefined)?.['result'];
     if (choice !== 'pass' && choice !== 'fail') {
-      const locale = localeFor(ctx, state.order.locale);
+      const locale = localeFor(ctx, state);
       return page(ctx, 400, 'error', locale, 'error.title', { status: 400, message: views.t(locale, 'error.generic') });
     }
     const result = await service.completeChallenge(state, ctx.params['challengeId'] ?? '', choice === 'pass', ctx.ip);
