@@ -7,6 +7,7 @@
 import mongoose from 'mongoose';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { ORDER_STATUSES, Order } from './db/models/order.model.ts';
+import { passwordHashLoad } from './domain/password.ts';
 import { OutboxDue } from './db/due-queue.ts';
 import { Outbox } from './db/models/outbox.model.ts';
 import { WebhookAttempt, WebhookDelivery } from './db/models/webhook.model.ts';
@@ -25,11 +26,32 @@ export const smtpReplies = new Counter({
   registers: [registry],
 });
 
-export type SmtpStage = 'connect' | 'mail' | 'rcpt' | 'data';
+export type SmtpStage = 'connect' | 'auth' | 'mail' | 'rcpt' | 'data';
 
 export function countSmtpReply(door: string, stage: SmtpStage, code: number): void {
   smtpReplies.inc({ door, stage, code: String(code) });
 }
+
+/** AUTH attempts refused unchecked by the brute-force throttle (src/services/smtp-auth-throttle.service.ts). */
+export const smtpAuthThrottled = new Counter({
+  name: 'paymail_smtp_auth_throttled_total',
+  help: 'SMTP AUTH attempts answered 454 by the brute-force throttle, by scope (address|user)',
+  labelNames: ['scope'] as const,
+  registers: [registry],
+});
+
+/** Password checks (scrypt) running and queued behind the concurrency bound (src/domain/password.ts). */
+new Gauge({
+  name: 'paymail_password_checks',
+  help: 'Password hashing work (scrypt) by state: running (bounded) or waiting',
+  labelNames: ['state'] as const,
+  registers: [registry],
+  collect() {
+    const load = passwordHashLoad();
+    this.set({ state: 'running' }, load.active);
+    this.set({ state: 'waiting' }, load.waiting);
+  },
+});
 
 /** Database-derived figures of one scrape. */
 interface Snapshot {

@@ -20,6 +20,7 @@ import { LoginFailure } from './models/login-attempt.model.ts';
 import { WebhookAttempt, WebhookDelivery } from './models/webhook.model.ts';
 import { Refund } from './models/refund.model.ts';
 import { RecapDay } from './models/recap-day.model.ts';
+import { SmtpAuthFailure, SmtpAuthKnown } from './models/smtp-auth-failure.model.ts';
 
 export interface Database {
   connection: mongoose.Connection;
@@ -28,7 +29,7 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, InboundRaw, Outbox, CapturedMail, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure, Refund, OutboxDue, WebhookDue, RecapDay];
+export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, InboundRaw, Outbox, CapturedMail, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure, Refund, OutboxDue, WebhookDue, RecapDay, SmtpAuthFailure, SmtpAuthKnown];
 
 export async function connectDatabase(
   config: Pick<Config, 'mongodbUri' | 'dataDir' | 'ferretdbBin'> & Partial<Pick<Config, 'slowQueryMs' | 'slowQueryFile'>>,

@@ -9,6 +9,9 @@ import { type IntakeService } from '../services/intake.service.ts';
 import { inboundAddress, type MerchantService } from '../services/merchant.service.ts';
 import { createSmtpDoor, type DoorLimits, smtpError, storeMessage } from './smtp-common.ts';
 
+import { isAppError } from '../domain/errors.ts';
+import { countSmtpReply, smtpAuthThrottled } from '../metrics.ts';
+import { createSmtpAuthThrottle, type SmtpAuthThrottle } from '../services/smtp-auth-throttle.service.ts';
 // Existing callers import these from here.
 export { close, listen, smtpError } from './smtp-common.ts';
 
@@ -24,6 +27,8 @@ export interface SubmissionServerDeps {
   hostname?: string;
   limits?: DoorLimits;
 }
+  /** Brute-force throttle of AUTH (database-backed); defaults to the production policy. */
+  authThrottle?: SmtpAuthThrottle;
 
 /** What a successful AUTH leaves on the session. */
 interface SessionMerchant {
@@ -37,6 +42,30 @@ export function createSubmissionServer(deps: SubmissionServerDeps): SMTPServer {
   // The composition root names the component; each session adds its id for correlation.
   const log = deps.logger;
 
+  const throttle = deps.authThrottle ?? createSmtpAuthThrottle();
+
+  /** AUTH as the edge sees it: throttle, check, remember; throws an smtpError to refuse. */
+  async function authenticate(user: string, password: string, ip: string, slog: Logger): Promise<SessionMerchant> {
+    const throttled = await throttle.check(user, ip);
+    if (throttled) {
+      // Refused attempts count as failures too: the delay keeps growing while the attack goes on.
+      await throttle.recordFailure(user, ip);
+      smtpAuthThrottled.inc({ scope: throttled.scope });
+      slog.warn({ user, remoteAddress: ip, ...throttled }, 'SMTP authentication throttled');
+      // The delay costs the attacker time and us only an idle socket (maxClients bounds them).
+      await new Promise((resolve) => setTimeout(resolve, throttled.delayMs).unref());
+      throw smtpError(454, '4.7.0 too many failed authentication attempts, try again later');
+    }
+    const merchant = await deps.merchants.authenticateSmtp(user, password);
+    if (!merchant) {
+      await throttle.recordFailure(user, ip);
+      slog.info({ user, remoteAddress: ip }, 'SMTP authentication failed');
+      throw smtpError(535, '5.7.8 authentication failed');
+    }
+    await throttle.recordSuccess(user, ip);
+    slog.info({ merchantId: merchant._id }, 'SMTP authenticated');
+    return { merchantId: merchant._id, address: inboundAddress(merchant.alias, deps.mailDomain).toLowerCase() };
+  }
   return createSmtpDoor({
     door: 'submission',
     name: deps.hostname ?? deps.mailDomain,
@@ -53,24 +82,23 @@ export function createSubmissionServer(deps: SubmissionServerDeps): SMTPServer {
 
       onAuth(auth, session, callback) {
         const slog = log.child({ smtpSession: session.id });
-        deps.merchants
-          .authenticateSmtp(auth.username ?? '', auth.password ?? '')
-          .then((merchant) => {
-            if (!merchant) {
-              slog.info({ user: auth.username, remoteAddress: session.remoteAddress }, 'SMTP authentication failed');
-              return callback(smtpError(535, '5.7.8 authentication failed'));
-            }
-            const user: SessionMerchant = {
-              merchantId: merchant._id,
-              address: inboundAddress(merchant.alias, deps.mailDomain).toLowerCase(),
-            };
-            slog.info({ merchantId: merchant._id }, 'SMTP authenticated');
+        authenticate(auth.username ?? '', auth.password ?? '', session.remoteAddress, slog).then(
+          (user) => {
+            countSmtpReply('submission', 'auth', 235);
             callback(null, { user });
-          })
-          .catch((err: unknown) => {
-            slog.error({ err }, 'SMTP authentication unavailable');
-            callback(smtpError(454, '4.7.0 temporary authentication failure, try again later'));
-          });
+          },
+          (err: unknown) => {
+            const refusal = err instanceof Error && typeof (err as { responseCode?: unknown }).responseCode === 'number';
+            if (!refusal) {
+              // Too many password checks queued, or the database away: temporary either way.
+              if (isAppError(err, 'PASSWORD_CHECK_BUSY')) slog.warn('SMTP authentication busy');
+              else slog.error({ err }, 'SMTP authentication unavailable');
+            }
+            const reply = refusal ? (err as Error & { responseCode: number }) : smtpError(454, '4.7.0 temporary authentication failure, try again later');
+            countSmtpReply('submission', 'auth', reply.responseCode);
+            callback(reply);
+          },
+        );
       },
     },
 
