@@ -69,6 +69,9 @@ const EnvSchema = z.object({
   // Diagnostics: log database commands slower than this (0 = off), to this file if set.
   SLOW_QUERY_MS: z.coerce.number().int().min(0).default(0),
   SLOW_QUERY_FILE: optionalString,
+  // Tests only: kill the process (SIGKILL) when a state transition reaches this step boundary
+  // (FAULT_POINTS in src/services/order-transitions.ts), to prove the crash repair.
+  FAULT_POINT: optionalString,
   RECEIPT_SIGNING_KEY: optionalString,
   RECEIPT_SIGNING_KEY_FILE: optionalString,
   RECEIPT_PUBLIC_KEYS_FILE: optionalString,
@@ -112,6 +115,8 @@ export interface Config {
   /** Log database commands slower than this many ms (0: off); field names only, never values. */
   readonly slowQueryMs: number;
   readonly slowQueryFile: string | undefined;
+  /** Tests only: the step boundary at which the process kills itself (refused in production). */
+  readonly faultPoint: string | undefined;
   /** Ed25519 PKCS#8 PEM signing payment proofs (or the file holding it); generated in development. */
   readonly receiptSigningKey: string | undefined;
   readonly receiptSigningKeyFile: string | undefined;
@@ -156,6 +161,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   if (production && !e.SMTP_TLS_KEY_FILE) {
     throw new ConfigError('invalid SMTP_TLS_CERT_FILE: required when NODE_ENV=production (with SMTP_TLS_KEY_FILE)');
   }
+  if (production && e.FAULT_POINT) {
+    throw new ConfigError('invalid FAULT_POINT: a test hook that kills the process; never set it when NODE_ENV=production');
+  }
   if (e.RECEIPT_SIGNING_KEY && e.RECEIPT_SIGNING_KEY_FILE) {
     throw new ConfigError('invalid RECEIPT_SIGNING_KEY/RECEIPT_SIGNING_KEY_FILE: set one or neither');
   }
@@ -191,6 +199,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     ferretdbBin: e.FERRETDB_BIN,
     slowQueryMs: e.SLOW_QUERY_MS,
     slowQueryFile: e.SLOW_QUERY_FILE,
+    faultPoint: e.FAULT_POINT,
     receiptSigningKey: e.RECEIPT_SIGNING_KEY,
     receiptSigningKeyFile: e.RECEIPT_SIGNING_KEY_FILE,
     receiptPublicKeysFile: e.RECEIPT_PUBLIC_KEYS_FILE,

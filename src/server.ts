@@ -35,6 +35,7 @@ import { createCheckoutService } from './services/checkout.service.ts';
 import { createEventsService } from './services/events.service.ts';
 import { createMerchantAdminService } from './services/merchant-admin.service.ts';
 import { createRefundService } from './services/refund.service.ts';
+import { type FaultHook } from './services/order-transitions.ts';
 import { createReceiptProofs } from './services/receipt-proof.service.ts';
 import { loadReceiptKeys } from './services/signing-keys.ts';
 import { createIntakeService } from './services/intake.service.ts';
@@ -44,6 +45,11 @@ import { createOrderAdminService } from './services/order-admin.service.ts';
 import { createOrderService } from './services/order.service.ts';
 
 export const TEMPLATES_DIR = fileURLToPath(new URL('../templates/', import.meta.url));
+/**
+ * Unfinished transitions older than this are finished at start-up. Not 0: another instance may be
+ * in the middle of one (finishing it twice would still be harmless — every step is idempotent).
+ */
+const STARTUP_REPAIR_AFTER_MS = 5_000;
 
 export interface RunningPaymail {
   ports: { http: number; submission: number; mx: number };
@@ -114,6 +120,14 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     // 'proof': the signed payment proof on the receipt page.
     const views = createViews({ templatesDir: TEMPLATES_DIR, namespaces: ['checkout', 'proof'] });
     const acquirer = createSandboxAcquirer();
+    // FAULT_POINT (tests only): die like a crash at one step boundary of a state transition.
+    const faults: FaultHook | undefined = config.faultPoint
+      ? (point) => {
+          if (point !== config.faultPoint) return;
+          logger.warn({ point }, 'FAULT_POINT reached: killing the process');
+          process.kill(process.pid, 'SIGKILL');
+        }
+      : undefined;
     const checkout = createCheckoutService({
       acquirer,
       linkKeys,
@@ -121,12 +135,14 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       linkFor: (o) => orders.linkFor(o),
       events,
       proofs,
+      ...(faults ? { faults } : {}),
     });
+    const refunds = createRefundService({ acquirer, events, ...(faults ? { faults } : {}) });
     // Merchant back office under /backoffice: sessions live in the database, so instances share them.
     const backoffice = createBackofficeRouter({
       auth: createBackofficeAuthService(),
-      orderAdmin: createOrderAdminService({ orders, maxLinkLifetimeDays: config.maxLinkLifetimeDays, events }),
-      refunds: createRefundService({ acquirer, events }),
+      orderAdmin: createOrderAdminService({ orders, maxLinkLifetimeDays: config.maxLinkLifetimeDays, events, ...(faults ? { faults } : {}) }),
+      refunds,
       merchantAdmin: createMerchantAdminService({ maxLinkLifetimeDays: config.maxLinkLifetimeDays, webhookTargets: { allowPrivate: config.webhookAllowPrivate } }),
       checkout,
       views: createBackofficeViews(TEMPLATES_DIR),
@@ -182,12 +198,15 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     const resumed = await intake.resumePending();
     if (resumed > 0) logger.info({ resumed }, 'resumed inbound messages left unprocessed by a previous run');
     intake.startSweep();
-    const repairPayments = () =>
-      checkout.repairInterrupted().then(
-        (n) => n > 0 && logger.warn({ repaired: n }, 'finished payments interrupted by a crash'),
-        (err: unknown) => logger.error({ err }, 'payment repair failed'),
+    // Transitions (payments, 3-D Secure, expiries, cancellations, refunds) a crash or a failed
+    // write left unfinished: finished with each side effect once (src/services/order-transitions.ts).
+    // At start-up anything a few seconds old (the previous run is gone); then every minute.
+    const repairPayments = (olderThanMs = 60_000) =>
+      Promise.all([checkout.repairInterrupted(olderThanMs), refunds.repairInterrupted(olderThanMs)]).then(
+        ([closed, refunded]) => closed + refunded > 0 && logger.warn({ closed, refunded }, 'finished transitions interrupted by a crash'),
+        (err: unknown) => logger.error({ err }, 'transition repair failed'),
       );
-    await repairPayments();
+    await repairPayments(STARTUP_REPAIR_AFTER_MS);
     // Rate-limit records and challenges past their time are deleted by query (no TTL index).
     const sweepCheckout = () => checkout.sweep().catch((err: unknown) => logger.error({ err }, 'checkout sweep failed'));
     const repairTimer = setInterval(() => void repairPayments().then(sweepCheckout), 60_000);
@@ -203,6 +222,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       mailDomain: config.mailDomain,
       linkFor: (o) => orders.linkFor(o),
       logger,
+      ...(faults ? { faults } : {}),
     });
     expiry.start();
     cleanups.push(() => expiry.stop());

@@ -56,7 +56,11 @@ export interface ChallengeCompletion {
 export interface Acquirer {
   readonly name: string;
   authorize(req: AuthorizeRequest): Promise<AuthorizeResult>;
-  /** Finishes an authorisation that answered `challenge`: approved, or declined (THREE_DS_FAILED). */
+  /**
+   * Finishes an authorisation that answered `challenge`: approved, or declined (THREE_DS_FAILED).
+   * Idempotent per challenge id: asked again (the crash repair does), it answers the same outcome
+   * and the same authorisation code, never a second authorisation.
+   */
   completeChallenge(req: ChallengeCompletion): Promise<AuthorizeResult>;
   /** Releases an authorisation that will not be captured (e.g. it lost a race for the order). */
   void(authCode: string): Promise<void>;
@@ -70,6 +74,11 @@ export interface Acquirer {
 export interface RefundRequest {
   /** The authorisation code of the payment being refunded. */
   authCode: string;
+  /**
+   * The same key asks for the same refund: a repeat (the crash repair) answers the first
+   * request's result instead of refunding again, as acquirers' idempotency keys do.
+   */
+  idempotencyKey: string;
   amountMinor: number;
   currency: string;
 }

@@ -7,14 +7,13 @@
 // - Remind: once, 24 hours before expiry, the customer gets a reminder with the link when their
 //   address is known and the order is still pending. The outbox dedupe key `reminder:<orderId>`
 //   makes it exactly once across runs and instances.
-import { updateByIdIf } from '../db/by-id.ts';
-import { Claim, claimOnce, markApplied, unappliedClaims } from '../db/claims.ts';
+import { Claim, claimOnce, unappliedClaims } from '../db/claims.ts';
 import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
 import { type Logger } from '../logger.ts';
 import { enqueueMail } from '../mail/outbox.ts';
 import { type EventsService } from '../services/events.service.ts';
-import { closeClaimKey } from '../services/checkout.service.ts';
+import { CLOSE_KINDS, createOrderTransitions, orderFacts, type FaultHook } from '../services/order-transitions.ts';
 import { createPollLoop } from './poll-loop.ts';
 
 export const REMINDER_LEAD_MS = 24 * 3600_000;
@@ -31,6 +30,8 @@ export interface ExpiryJobDeps {
   owner?: string;
   /** Orders expired, and reminders looked at, per pass (default 200). */
   batch?: number;
+  /** Test hook at every step boundary of an expiry (FAULT_POINTS.expire). */
+  faults?: FaultHook;
 }
 
 export interface ExpiryRun {
@@ -42,59 +43,17 @@ export const reminderKey = (orderId: string): string => `reminder:${orderId}`;
 /** Claim document marking a reminder as queued (the outbox itself is not searchable by _id). */
 const reminderMarker = (orderId: string): string => `reminder-queued:${orderId}`;
 
-/** What both mails tell about the order (raw values: the renderer formats them). */
-function orderFacts(order: OrderDoc, merchant: MerchantDoc) {
-  return {
-    merchantName: merchant.name,
-    reference: order.reference,
-    amountMinor: order.amountMinor,
-    currency: order.currency,
-    description: order.description ?? '',
-    customerName: order.customer?.name ?? '',
-    expiresAt: order.expiresAt.toISOString(),
-    timeZone: merchant.timezone,
-  };
-}
-
 export function createExpiryJob(deps: ExpiryJobDeps) {
   const now = deps.now ?? (() => new Date());
   const log = deps.logger.child({ component: 'expiry-job' });
   const batch = deps.batch ?? BATCH;
   const merchants = new Map<string, MerchantDoc | null>();
+  const transitions = createOrderTransitions({ events: deps.events, mailDomain: deps.mailDomain, faults: deps.faults, now });
 
   async function merchantOf(id: string): Promise<MerchantDoc | null> {
     // Per run only: a merchant's address or webhook may change between runs.
     if (!merchants.has(id)) merchants.set(id, await Merchant.findById(id).lean<MerchantDoc>());
     return merchants.get(id) ?? null;
-  }
-
-  /** Applies an expiry whose close claim we hold, then notifies (idempotent: dedupe keys). */
-  async function applyExpiry(orderId: string, expiredAt: Date): Promise<boolean> {
-    // By _id alone (src/db/by-id.ts); the close claim we hold referees.
-    const order = await updateByIdIf<OrderDoc>(
-      Order,
-      orderId,
-      (o) => o.status === 'pending',
-      // Closing frees the reference for a new order (see openReference in the order model).
-      { $set: { status: 'expired', openReference: orderId, expiredAt } },
-    );
-    if (!order) return false;
-    const merchant = await merchantOf(order.merchantId);
-    if (!merchant) return true;
-    await deps.events.orderExpired(order, merchant);
-    await enqueueMail(
-      {
-        dedupeKey: `order-expired:${order._id}`,
-        template: 'order-expired',
-        locale: merchant.locale,
-        to: [merchant.email],
-        merchantId: merchant._id,
-        orderId: order._id,
-        data: { ...orderFacts(order, merchant), customerEmail: order.customer?.email ?? '' },
-      },
-      deps.mailDomain,
-    );
-    return true;
   }
 
   /**
@@ -112,18 +71,17 @@ export function createExpiryJob(deps: ExpiryJobDeps) {
 
   async function expireDue(at: Date, soon: OrderDoc[]): Promise<number> {
     let expired = 0;
-    // Claims won by a run that crashed before applying them.
-    for (const c of await unappliedClaims('order-expire', 60_000, at)) {
-      if (await applyExpiry(String(c.subject), new Date(c.at))) expired++;
-      await markApplied(String(c._id));
+    // Expiries a run left unfinished (it crashed, or a write failed): finished now, each side
+    // effect once (src/services/order-transitions.ts).
+    for (const c of await unappliedClaims(CLOSE_KINDS.expired, 60_000, at)) {
+      const p = c.payload as { expiredAt?: Date } | undefined;
+      if (await transitions.finishExpired(String(c.subject), new Date(p?.expiredAt ?? c.at))) expired++;
     }
     const due = soon.filter((o) => o.expiresAt.getTime() <= at.getTime()).slice(0, batch);
     for (const { _id } of due) {
-      const key = closeClaimKey(_id);
       // Lost: a payment, a cancellation or another instance closed this order first.
-      if (!(await claimOnce(key, { kind: 'order-expire', subject: _id, ...(deps.owner ? { owner: deps.owner } : {}) }, at))) continue;
-      if (await applyExpiry(_id, at)) expired++;
-      await markApplied(key);
+      if (!(await transitions.claimExpiry(_id, at, deps.owner))) continue;
+      if (await transitions.finishExpired(_id, at)) expired++;
     }
     return expired;
   }

@@ -26,9 +26,19 @@ import { Challenge, type ChallengeDoc } from '../db/models/challenge.model.ts';
 import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
 import { PaymentFailure } from '../db/models/rate-limit.model.ts';
-import { enqueueMail } from '../mail/outbox.ts';
 import { type EventsService } from './events.service.ts';
+import { isSuspended } from './merchant-suspension.service.ts';
+import {
+  closeClaimKey,
+  CLOSE_KINDS,
+  createOrderTransitions,
+  type FaultHook,
+  type PaidClose,
+  type StoredCard,
+} from './order-transitions.ts';
 import { type ReceiptProofs } from './receipt-proof.service.ts';
+
+export { closeClaimKey };
 
 export interface CheckoutServiceDeps {
   acquirer: Acquirer;
@@ -46,6 +56,8 @@ export interface CheckoutServiceDeps {
   events?: EventsService;
   /** Signs the payment proof carried by the receipts and the receipt page; none when absent. */
   proofs?: ReceiptProofs;
+  /** Test hook at every step boundary of a payment (src/services/order-transitions.ts). */
+  faults?: FaultHook;
 }
 
 export interface RateLimits {
@@ -75,7 +87,8 @@ export interface OpenOrder {
 
 export type LinkState =
   | { kind: 'not-found'; reason: 'malformed' | 'unknown-key' | 'bad-signature' | 'unknown-order' | 'claims-mismatch' }
-  | ({ kind: 'payable' | 'paid' | 'cancelled' | 'expired' } & OpenOrder);
+  /** `suspended`: a payable order whose merchant the operator suspended: no card form. */
+  | ({ kind: 'payable' | 'paid' | 'cancelled' | 'expired' | 'suspended' } & OpenOrder);
 
 export type PayResult =
   | { kind: 'invalid'; problems: FieldProblem[] }
@@ -91,9 +104,9 @@ export type PayResult =
   /** Authorised, but the order was no longer pending (paid by a racing request, or expired). */
   | { kind: 'lost-race'; order: OrderDoc | null }
   /** By the time this attempt's turn came, the order was no longer payable; nothing was authorised. */
-  | { kind: 'closed'; order: OrderDoc | null };
-
-type StoredCard = Pick<CheckedCard, 'brand' | 'bin' | 'last4' | 'expMonth' | 'expYear' | 'country'>;
+  | { kind: 'closed'; order: OrderDoc | null }
+  /** The merchant is suspended (read fresh, not from the page's cached merchant); nothing was authorised. */
+  | { kind: 'suspended' };
 
 export type ChallengeState =
   | { kind: 'pending'; challenge: ChallengeDoc }
@@ -129,18 +142,15 @@ function createKeyedQueue() {
   };
 }
 
-/** What a won close claim applies to the order (stored on the claim; no dotted keys). */
-interface PaidClose {
-  payment: { receiptNumber: string; authCode: string; paidAt: Date; card: StoredCard; moto?: boolean };
-  customerEmail?: string;
-  attempt: Record<string, unknown>;
-  holder: string;
-}
-
-/** The claim that closes an order (paid now; expired and cancelled use it too). */
-export const closeClaimKey = (orderId: string): string => `order:${orderId}:close`;
 /** The claim that finishes a 3-D Secure challenge (once, whatever the customer clicks twice). */
 const challengeClaimKey = (challengeId: string): string => `3ds:${challengeId}`;
+
+/** What the customer did on the challenge page (kept on the challenge's claim for the repair). */
+interface ChallengeChoice {
+  challengeId: string;
+  authenticated: boolean;
+  clientIp: string;
+}
 
 const MERCHANT_CACHE_MS = 5_000;
 const MERCHANT_CACHE_MAX = 1_000;
@@ -150,6 +160,15 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
   const serialised = createKeyedQueue();
   const limits: RateLimits = { ...DEFAULT_RATE_LIMITS, ...deps.limits };
   const challengeTtlMs = deps.challengeTtlMs ?? DEFAULT_CHALLENGE_TTL_MS;
+  const transitions = createOrderTransitions({
+    events: deps.events,
+    mailDomain: deps.mailDomain,
+    linkFor: deps.linkFor,
+    proofs: deps.proofs,
+    faults: deps.faults,
+    now,
+  });
+  const fault = transitions.fault;
 
   // Merchants read by the checkout, kept for a few seconds: every page view needs its merchant,
   // and a second database round trip per view halved the checkout's throughput (bench P2). A
@@ -187,6 +206,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
     if (order.status === 'expired' || order.expiresAt.getTime() <= at || link.claims.expiresAt * 1000 <= at) {
       return { kind: 'expired', order, merchant };
     }
+    if (merchant.status === 'suspended') return { kind: 'suspended', order, merchant };
     return { kind: 'payable', order, merchant };
   }
 
@@ -204,12 +224,23 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
     return checked.ok && problems.length === 0 ? { ok: true as const, card: checked.card, email } : { ok: false as const, problems };
   }
 
+  /** Appends an attempt; one with a `key` is appended once, however often this runs. */
   async function recordAttempt(orderId: string, attempt: Record<string, unknown>): Promise<void> {
-    await Order.updateOne({ _id: orderId }, { $push: { attempts: attempt } });
+    const key = attempt.key as string | undefined;
+    if (!key) {
+      await Order.updateOne({ _id: orderId }, { $push: { attempts: attempt } });
+      return;
+    }
+    await updateByIdIf<OrderDoc>(Order, orderId, (o) => !(o.attempts ?? []).some((a) => a.key === key), { $push: { attempts: attempt } });
   }
 
-  async function recordFailure(orderId: string, clientIp: string, code: DeclineCode, at: Date): Promise<void> {
-    await PaymentFailure.create({ _id: nanoid(), orderId, clientIp, code, at });
+  /** One document per declined attempt (its key: recorded once). */
+  async function recordFailure(key: string, orderId: string, clientIp: string, code: DeclineCode, at: Date): Promise<void> {
+    try {
+      await PaymentFailure.create({ _id: key, orderId, clientIp, code, at });
+    } catch (e) {
+      if ((e as { code?: number }).code !== 11000) throw e;
+    }
   }
 
   /** Seconds until the window holds fewer than `max` failures matching `filter` (0: not limited). */
@@ -233,61 +264,6 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
     return null;
   }
 
-  async function queueReceipts(order: OrderDoc, merchant: MerchantDoc, holder: string): Promise<void> {
-    const payment = order.payment!;
-    const customerEmail = order.customer?.email ?? '';
-    const proof = deps.proofs?.tokenFor(order, merchant);
-    const data = {
-      receiptNumber: payment.receiptNumber,
-      merchantName: merchant.name,
-      reference: order.reference,
-      amountMinor: order.amountMinor,
-      currency: order.currency,
-      description: order.description ?? '',
-      card: {
-        brand: payment.card?.brand,
-        last4: payment.card?.last4,
-        expMonth: payment.card?.expMonth,
-        expYear: payment.card?.expYear,
-        ...(payment.card?.country ? { country: payment.card.country } : {}),
-      },
-      authCode: payment.authCode,
-      paidAt: payment.paidAt!.toISOString(),
-      customerEmail,
-      customerName: order.customer?.name || holder,
-      link: deps.linkFor(order),
-      timeZone: merchant.timezone,
-      ...(proof ? { proof, verifyUrl: deps.proofs!.verifyUrl(proof) } : {}),
-    };
-    const common = { merchantId: merchant._id, orderId: order._id, data };
-    if (customerEmail) {
-      await enqueueMail(
-        {
-          ...common,
-          dedupeKey: `receipt:${order._id}:customer`,
-          template: 'receipt-customer',
-          locale: order.locale,
-          to: [customerEmail],
-          replyTo: merchant.email,
-        },
-        deps.mailDomain,
-      );
-    }
-    await enqueueMail(
-      {
-        ...common,
-        dedupeKey: `receipt:${order._id}:merchant`,
-        template: 'receipt-merchant',
-        locale: merchant.locale,
-        to: [merchant.email],
-        ...(customerEmail ? { replyTo: customerEmail } : {}),
-      },
-      deps.mailDomain,
-    );
-    // Every path that pays an order (direct, 3-D Secure, crash repair) ends here; once per order.
-    await deps.events?.paymentSucceeded(order, merchant, { proof });
-  }
-
   /**
    * Checks the card, asks the acquirer, and records the outcome on the order. `moto`: keyed in by
    * an operator in the back office (mail/telephone order); marked on the attempt and the payment.
@@ -300,6 +276,8 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
       // the second submission sees the payment instead of authorising the card a second time.
       const order = await Order.findById(target.order._id).lean<OrderDoc>();
       if (!order || order.status !== 'pending' || order.expiresAt <= now()) return { kind: 'closed', order };
+      // The page's merchant may be up to MERCHANT_CACHE_MS old: a suspension must stop payments now.
+      if (await isSuspended(order.merchantId)) return { kind: 'suspended' };
       const limited = await rateLimit(order._id, clientIp);
       if (limited) return limited;
       return authorizeAndRecord(order, target.merchant, valid.card, valid.email, clientIp, opts.moto === true);
@@ -318,35 +296,50 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
   /**
    * The customer passed (`authenticated`) or failed the 3-D Secure challenge: the acquirer then
    * approves or declines the authorisation it held back, and the outcome is settled like any other.
+   * The challenge's claim carries what the customer chose, and stays unapplied until the outcome is
+   * settled (order paid and receipts queued, or the decline recorded): a crash in between is
+   * finished by repairInterrupted(), asking the acquirer again (completion is idempotent per
+   * challenge, so it answers the same authorisation).
    */
   async function completeChallenge(target: OpenOrder, challengeId: string, authenticated: boolean, clientIp: string): Promise<PayResult> {
     return serialised(target.order._id, async () => {
       const state = await findChallenge(target, challengeId);
       if (state.kind !== 'pending') return { kind: 'challenge-gone', reason: state.kind };
-      const { challenge } = state;
       const order = await Order.findById(target.order._id).lean<OrderDoc>();
       if (!order || order.status !== 'pending' || order.expiresAt <= now()) return { kind: 'closed', order };
-      const claim = challengeClaimKey(challengeId);
-      if (!(await claimOnce(claim, { kind: '3ds', subject: order._id }, now()))) return { kind: 'challenge-gone', reason: 'used' };
-      // Nothing to repair for this claim: an unfinished challenge simply expires.
-      await markApplied(claim);
-      const result = await deps.acquirer.completeChallenge({
-        challengeId,
-        orderId: order._id,
-        amountMinor: order.amountMinor,
-        currency: order.currency,
-        authenticated,
-      });
-      await Challenge.updateOne({ _id: challengeId }, { $set: { status: result.outcome === 'approved' ? 'passed' : 'failed' } });
-      const card = { ...challenge.card } as StoredCard;
-      return settle(order, target.merchant, result, {
-        kept: card,
-        holder: challenge.holder,
-        email: challenge.customerEmail ?? undefined,
-        clientIp,
-        challengeId,
-      });
+      if (await isSuspended(order.merchantId)) return { kind: 'suspended' };
+      const payload: ChallengeChoice = { challengeId, authenticated, clientIp };
+      if (!(await claimOnce(challengeClaimKey(challengeId), { kind: '3ds', subject: order._id, payload: { ...payload } }, now()))) {
+        return { kind: 'challenge-gone', reason: 'used' };
+      }
+      await fault('3ds:challenge-claimed');
+      return finishChallenge(order, target.merchant, state.challenge, payload);
     });
+  }
+
+  /** Everything after the challenge's claim; idempotent, so the repair can run it again. */
+  async function finishChallenge(order: OrderDoc, merchant: MerchantDoc, challenge: ChallengeDoc, choice: ChallengeChoice): Promise<PayResult> {
+    const result = await deps.acquirer.completeChallenge({
+      challengeId: challenge._id,
+      orderId: order._id,
+      amountMinor: order.amountMinor,
+      currency: order.currency,
+      authenticated: choice.authenticated,
+    });
+    await fault('3ds:completed');
+    await Challenge.updateOne({ _id: challenge._id }, { $set: { status: result.outcome === 'approved' ? 'passed' : 'failed' } });
+    const outcome = await settle(order, merchant, result, {
+      kept: { ...challenge.card } as StoredCard,
+      holder: challenge.holder,
+      email: challenge.customerEmail ?? undefined,
+      clientIp: choice.clientIp,
+      challengeId: challenge._id,
+      // One attempt (and one payment.failed) per challenge, however often this runs.
+      attemptKey: challengeClaimKey(challenge._id),
+    });
+    await fault('3ds:finished');
+    await markApplied(challengeClaimKey(challenge._id));
+    return outcome;
   }
 
   /** Deletes rate-limit records older than the window and long-expired challenges (no TTL index). */
@@ -371,6 +364,8 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
       currency: order.currency,
       card: { number: card.number, cvc: card.cvc, expMonth: card.expMonth, expYear: card.expYear, holder: card.holder },
     });
+    // A crash here leaves an authorisation nobody captures; it lapses at the acquirer.
+    if (result.outcome === 'approved') await fault('pay:authorized');
     return settle(order, merchant, result, { kept: storedCard(card), holder: card.holder, email, clientIp, ...(moto ? { moto } : {}) });
   }
 
@@ -379,17 +374,27 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
     order: OrderDoc,
     merchant: MerchantDoc,
     result: AuthorizeResult,
-    ctx: { kept: StoredCard; holder: string; email: string | undefined; clientIp: string; challengeId?: string; moto?: boolean },
+    ctx: {
+      kept: StoredCard;
+      holder: string;
+      email: string | undefined;
+      clientIp: string;
+      challengeId?: string;
+      moto?: boolean;
+      /** Makes a declined attempt's records idempotent (the 3-D Secure repair settles again). */
+      attemptKey?: string;
+    },
   ): Promise<PayResult> {
     const { kept, clientIp } = ctx;
     const at = now();
     const base = { at, card: kept, clientIp, ...(ctx.challengeId ? { challengeId: ctx.challengeId } : {}), ...(ctx.moto ? { moto: true } : {}) };
 
     if (result.outcome === 'declined' || result.outcome === 'error') {
-      await recordAttempt(order._id, { ...base, outcome: result.outcome, declineCode: result.code, message: result.message });
-      await deps.events?.paymentFailed(order, merchant, { outcome: result.outcome, code: result.code, at });
+      const key = ctx.attemptKey ?? `att_${nanoid()}`;
+      await recordAttempt(order._id, { ...base, key, outcome: result.outcome, declineCode: result.code, message: result.message });
+      await deps.events?.paymentFailed(order, merchant, { outcome: result.outcome, code: result.code, at, key });
       // Only declines count towards the card-testing limits: an acquirer outage is not the customer's doing.
-      if (result.outcome === 'declined') await recordFailure(order._id, clientIp, result.code, at);
+      if (result.outcome === 'declined') await recordFailure(key, order._id, clientIp, result.code, at);
       return { kind: 'refused', outcome: result.outcome, code: result.code };
     }
     if (result.outcome === 'challenge') {
@@ -414,26 +419,34 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
       return { kind: 'challenge', challengeId: result.challengeId };
     }
 
-    const close: PaidClose = {
+    const flow = ctx.challengeId ? '3ds' : 'pay';
+    let close: PaidClose = {
       payment: { receiptNumber: newReceiptNumber(), authCode: result.authCode, paidAt: at, card: kept, ...(ctx.moto ? { moto: true } : {}) },
       ...(ctx.email ? { customerEmail: ctx.email } : {}),
       attempt: { ...base, outcome: 'approved', authCode: result.authCode },
       holder: ctx.holder,
     };
     // One terminal transition per order, refereed by a claim (FerretDB's conditional updates are
-    // not atomic; see src/db/claims.ts). The claim carries the update so a crash right after it
-    // is repaired by repairInterrupted() instead of leaving a charged card on an unpaid order.
+    // not atomic; see src/db/claims.ts). The claim carries the update, so a crash after it is
+    // finished by the repair instead of leaving a charged card on an unpaid order
+    // (src/services/order-transitions.ts).
     const key = closeClaimKey(order._id);
-    const won = await claimOnce(key, { kind: 'order-close', subject: order._id, payload: { ...close } }, at);
-    const paid = won ? await applyPaid(order._id, close) : null;
-    if (won) await markApplied(key);
-    if (!paid) {
-      await deps.acquirer.void(result.authCode);
-      await recordAfterClose(order._id, key, { ...base, outcome: 'lost-race', authCode: result.authCode, message: 'authorisation voided' });
-      return { kind: 'lost-race', order: await Order.findById(order._id).lean<OrderDoc>() };
+    let won = await claimOnce(key, { kind: CLOSE_KINDS.paid, subject: order._id, payload: { ...close } }, at);
+    if (!won) {
+      // The repair settling a 3-D Secure payment again finds its own claim from before the crash:
+      // the same authorisation, so the same payment.
+      const held = await Claim.findById(key).lean();
+      const mine = held?.kind === CLOSE_KINDS.paid ? (held.payload as PaidClose | undefined) : undefined;
+      if (mine?.payment?.authCode === result.authCode) [close, won] = [mine, true];
     }
-    await queueReceipts(paid, merchant, ctx.holder);
-    return { kind: 'paid', order: paid };
+    if (won) {
+      await fault(`${flow}:claimed`);
+      const paid = await transitions.finishPaid(order._id, close, flow);
+      if (paid) return { kind: 'paid', order: paid };
+    }
+    await deps.acquirer.void(result.authCode);
+    await recordAfterClose(order._id, key, { ...base, outcome: 'lost-race', authCode: result.authCode, message: 'authorisation voided' });
+    return { kind: 'lost-race', order: await Order.findById(order._id).lean<OrderDoc>() };
   }
 
   /**
@@ -450,44 +463,34 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
       claim = await Claim.findById(key).lean();
     }
     await recordAttempt(orderId, attempt);
-    const winner = claim?.kind === 'order-close' ? (claim.payload as PaidClose | undefined) : undefined;
+    const winner = claim?.kind === CLOSE_KINDS.paid ? (claim.payload as PaidClose | undefined) : undefined;
     if (winner?.payment) {
       const order = await Order.findById(orderId, { status: 1 }).lean<OrderDoc>();
-      if (order?.status === 'pending') await applyPaid(orderId, winner);
+      if (order?.status === 'pending') await transitions.applyPaid(orderId, winner);
     }
-  }
-
-  /** Records the payment on a still-pending order (only the holder of its close claim calls this). */
-  async function applyPaid(orderId: string, p: PaidClose): Promise<OrderDoc | null> {
-    const set: Record<string, unknown> = {
-      status: 'paid',
-      // Closing the order frees its reference for a new order (see openReference in the model).
-      openReference: orderId,
-      payment: p.payment,
-    };
-    if (p.customerEmail) set['customer.email'] = p.customerEmail;
-    // Read and written by _id alone (src/db/by-id.ts): the close claim referees, not the filter.
-    return updateByIdIf<OrderDoc>(Order, orderId, (o) => o.status === 'pending', { $set: set, $push: { attempts: p.attempt } });
   }
 
   /**
-   * Finishes payments whose process died between winning the order's close claim and recording
-   * the payment (the card was authorised: the order must end paid and the receipts go out).
-   * Returns how many orders it repaired. Runs at start-up and from a periodic sweep.
+   * Finishes what a crash (or a failed write) interrupted: 3-D Secure completions not settled,
+   * and every close transition (paid, expired, cancelled) whose side effects were not all queued.
+   * Returns how many it finished. Runs at start-up and from a periodic sweep; idempotent.
    */
   async function repairInterrupted(olderThanMs = 60_000): Promise<number> {
     let repaired = 0;
-    for (const c of await unappliedClaims('order-close', olderThanMs, now())) {
-      const p = c.payload as PaidClose;
-      const order = await applyPaid(String(c.subject), p);
-      if (order) {
-        const merchant = await Merchant.findById(order.merchantId).lean<MerchantDoc>();
-        if (merchant) await queueReceipts(order, merchant, p.holder);
-        repaired++;
+    for (const c of await unappliedClaims('3ds', olderThanMs, now())) {
+      const choice = c.payload as ChallengeChoice | undefined;
+      const challenge = choice ? await Challenge.findById(choice.challengeId).lean<ChallengeDoc>() : null;
+      const order = challenge ? await Order.findById(challenge.orderId).lean<OrderDoc>() : null;
+      const merchant = order ? await Merchant.findById(order.merchantId).lean<MerchantDoc>() : null;
+      if (!choice || !challenge || !order || !merchant) {
+        await markApplied(String(c._id));
+        continue;
       }
-      await markApplied(String(c._id));
+      await serialised(order._id, () => finishChallenge(order, merchant, challenge, choice));
+      repaired++;
     }
-    return repaired;
+    const closed = await transitions.repair(olderThanMs);
+    return repaired + closed.paid + closed.expired + closed.cancelled;
   }
 
   /** The signed payment proof of a paid order, for the receipt page. */
@@ -496,6 +499,6 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
     return token ? { token, verifyUrl: deps.proofs!.verifyUrl(token) } : undefined;
   };
 
-  return { open, pay, findChallenge, completeChallenge, sweep, queueReceipts, repairInterrupted, proofFor };
+  return { open, pay, findChallenge, completeChallenge, sweep, repairInterrupted, proofFor };
 }
 export type CheckoutService = ReturnType<typeof createCheckoutService>;

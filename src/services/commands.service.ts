@@ -8,7 +8,7 @@ import { Claim, claimOnce, markApplied } from '../db/claims.ts';
 import { type MerchantDoc } from '../db/models/merchant.model.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
 import { enqueueMail } from '../mail/outbox.ts';
-import { closeClaimKey } from './checkout.service.ts';
+import { createOrderTransitions } from './order-transitions.ts';
 import { type OrderEvents } from './order-admin.service.ts';
 import { type OrderService } from './order.service.ts';
 
@@ -64,6 +64,7 @@ const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 export function createCommandService(deps: CommandServiceDeps) {
   const now = deps.now ?? (() => new Date());
+  const transitions = createOrderTransitions({ events: deps.events, now });
 
   /** The order a reference names: the open one, else the newest with it; also by order id. */
   async function findOrder(merchantId: string, ref: string): Promise<OrderDoc | null> {
@@ -85,28 +86,17 @@ export function createCommandService(deps: CommandServiceDeps) {
   async function cancel(order: OrderDoc, ctx: CommandContext, merchant: MerchantDoc, at: Date): Promise<CommandCode> {
     if (order.status === 'paid') return 'COMMAND_ALREADY_PAID';
     if (order.status === 'expired') return 'COMMAND_ORDER_EXPIRED';
-    const key = closeClaimKey(order._id);
     const owner = `inbound:${ctx.inboundId}`;
-    if (order.status === 'pending') {
-      // The same referee as a payment: whoever inserts the close claim first decides the order.
-      // A kind of its own, so the payment repair (kind 'order-close') never takes it for a payment.
-      await claimOnce(key, { kind: 'order-cancel', owner, subject: order._id, payload: { cancelledAt: at } }, at);
-    }
-    const claim = await Claim.findById(key).lean<{ owner?: string; payload?: { cancelledAt?: Date } }>();
-    if (claim?.owner !== owner) {
+    // The same referee as a payment: whoever inserts the close claim first decides the order. A
+    // claim of ours is this message's (now, or before a crash): finishing it is idempotent.
+    const held = await transitions.claimCancel(order._id, owner, at);
+    if (held.owner !== owner) {
       const current = await Order.findById(order._id).lean<OrderDoc>();
       if (current?.status === 'cancelled') return 'COMMAND_ALREADY_CANCELLED';
       // The claim belongs to a payment (possibly still being recorded) or to the expiry.
       return current?.status === 'expired' ? 'COMMAND_ORDER_EXPIRED' : 'COMMAND_ALREADY_PAID';
     }
-    // Ours (now, or before a crash): apply it; repeating the update is harmless.
-    await Order.updateOne(
-      { _id: order._id, status: 'pending' },
-      { $set: { status: 'cancelled', openReference: order._id, cancelledAt: claim.payload?.cancelledAt ?? at } },
-    );
-    await markApplied(key);
-    const cancelled = await Order.findById(order._id).lean<OrderDoc>();
-    if (cancelled?.status === 'cancelled') await deps.events?.orderCancelled(cancelled, merchant);
+    await transitions.finishCancelled(order._id, held.cancelledAt);
     return 'COMMAND_CANCELLED';
   }
 

@@ -82,14 +82,13 @@ export function createEventsService(deps: EventsServiceDeps = {}) {
       emit('payment.succeeded', `payment.succeeded:${order._id}`, merchant, order, {
         receipt: { number: order.payment?.receiptNumber ?? null, proof: receipt.proof ?? null },
       }),
-    /** One event per failed attempt (attempts carry no id of their own: each call is a new event). */
-    paymentFailed: (order: OrderDoc, merchant: Merchant, attempt: { outcome: string; code: string; at: Date }) =>
-      emit('payment.failed', `payment.failed:${order._id}:${attempt.at.getTime()}:${nanoid(8)}`, merchant, order, {
+    /** One event per failed attempt: its key (the attempt's, when it has one) makes it once. */
+    paymentFailed: (order: OrderDoc, merchant: Merchant, attempt: { outcome: string; code: string; at: Date; key?: string }) =>
+      emit('payment.failed', `payment.failed:${order._id}:${attempt.key ?? `${attempt.at.getTime()}:${nanoid(8)}`}`, merchant, order, {
         attempt: { outcome: attempt.outcome, declineCode: attempt.code, at: attempt.at.toISOString() },
       }),
     orderExpired: (order: OrderDoc, merchant: Merchant) => emit('order.expired', `order.expired:${order._id}`, merchant, order),
     orderCancelled: (order: OrderDoc, merchant: Merchant) => emit('order.cancelled', `order.cancelled:${order._id}`, merchant, order),
-    /** No producer yet (refunds come with the back office); the type and shape are fixed here. */
     refundSucceeded: (order: OrderDoc, merchant: Merchant, refund: { id: string; amountMinor: number; currency: string; at: Date }) =>
       emit('refund.succeeded', `refund.succeeded:${refund.id}`, merchant, order, {
         refund: { id: refund.id, amountMinor: refund.amountMinor, currency: refund.currency, at: refund.at.toISOString() },

@@ -4,7 +4,6 @@
 import { Readable } from 'node:stream';
 import { nanoid } from 'nanoid';
 import { updateByIdIf } from '../db/by-id.ts';
-import { Claim, claimOnce, markApplied } from '../db/claims.ts';
 import { type MerchantDoc } from '../db/models/merchant.model.ts';
 import { Order, type OrderDoc, type OrderStatus } from '../db/models/order.model.ts';
 import { Outbox } from '../db/models/outbox.model.ts';
@@ -12,7 +11,7 @@ import { zoneOffset } from '../domain/duration.ts';
 import { AppError } from '../domain/errors.ts';
 import { toMajorString } from '../domain/money.ts';
 import { type OrderDraft } from '../domain/order-draft.ts';
-import { closeClaimKey } from './checkout.service.ts';
+import { CLOSE_KINDS, createOrderTransitions, type FaultHook } from './order-transitions.ts';
 import { type OrderService } from './order.service.ts';
 
 const DAY = 86_400_000;
@@ -48,6 +47,8 @@ export interface OrderAdminDeps {
   maxLinkLifetimeDays: number;
   events?: OrderEvents;
   now?: () => Date;
+  /** Test hook at every step boundary of a cancellation (FAULT_POINTS.cancel). */
+  faults?: FaultHook;
 }
 
 /** The instant a local day (YYYY-MM-DD) starts in `tz`, DST changes included. */
@@ -117,6 +118,7 @@ function csvRow(o: OrderDoc & { createdAt?: Date }): unknown[] {
 
 export function createOrderAdminService(deps: OrderAdminDeps) {
   const now = deps.now ?? (() => new Date());
+  const transitions = createOrderTransitions({ events: deps.events, faults: deps.faults, now });
 
   function query(merchant: MerchantDoc, f: OrderFilters): Record<string, unknown> {
     const q: Record<string, unknown> = { merchantId: merchant._id };
@@ -178,25 +180,11 @@ export function createOrderAdminService(deps: OrderAdminDeps) {
     if (order.status !== 'pending') {
       throw new AppError('ORDER_NOT_CANCELLABLE', `the order is ${order.status}`, { httpStatus: 409 });
     }
-    const key = closeClaimKey(order._id);
-    const at = now();
-    if (!(await claimOnce(key, { kind: 'order-cancel', subject: order._id, owner: actor, payload: { cancelledAt: at } }, at))) {
-      // Our own earlier cancel that stopped before its update may finish; anything else won.
-      const claim = await Claim.findById(key).lean();
-      if (claim?.kind !== 'order-cancel') {
-        throw new AppError('ORDER_NOT_CANCELLABLE', 'the order was closed meanwhile', { httpStatus: 409 });
-      }
-    }
-    const cancelled = await updateByIdIf<OrderDoc>(
-      Order,
-      order._id,
-      (o) => o.merchantId === merchant._id && o.status === 'pending',
-      // Closing the order frees its reference for a new order (see openReference in the model).
-      { $set: { status: 'cancelled', openReference: order._id, cancelledAt: at } },
-    );
-    await markApplied(key);
+    // Ours, or another cancellation (finishing it is idempotent); anything else closed it first.
+    const held = await transitions.claimCancel(order._id, actor, now());
+    if (held.kind !== CLOSE_KINDS.cancelled) throw new AppError('ORDER_NOT_CANCELLABLE', 'the order was closed meanwhile', { httpStatus: 409 });
+    const cancelled = await transitions.finishCancelled(order._id, held.cancelledAt);
     if (!cancelled) throw new AppError('ORDER_NOT_CANCELLABLE', 'the order was closed meanwhile', { httpStatus: 409 });
-    await deps.events?.orderCancelled(cancelled, merchant);
     return cancelled;
   }
 

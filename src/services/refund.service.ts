@@ -11,21 +11,29 @@
 // tried after seeing 0..n-1), so the claims read are all the reservations there are.
 //
 // A reservation whose acquirer call fails is marked failed on its own claim (only its winner ever
-// writes it) and no longer counts. A process dying between claim and acquirer leaves the amount
-// reserved: never an over-refund, at worst a smaller refundable rest until someone looks.
-import { nanoid } from 'nanoid';
-import { Claim, claimOnce, markApplied } from '../db/claims.ts';
-import { type MerchantDoc } from '../db/models/merchant.model.ts';
+// writes it) and no longer counts.
+//
+// Crash safety (as for the order transitions, src/services/order-transitions.ts): a refund is
+// finished when its claim is marked applied, after the acquirer's answer is kept on the claim,
+// the refund document stored under an id derived from the claim, and refund.succeeded queued.
+// repairInterrupted() runs the unfinished ones again: the acquirer call carries the claim as its
+// idempotency key, so asking again gets the first answer, never a second refund.
+import { createHash } from 'node:crypto';
+import { Claim, claimOnce, markApplied, unappliedClaims } from '../db/claims.ts';
+import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
 import { Refund, type RefundDoc } from '../db/models/refund.model.ts';
 import { type Acquirer } from '../domain/acquirer.ts';
 import { AppError } from '../domain/errors.ts';
 import { type EventsService } from './events.service.ts';
+import { type FaultHook } from './order-transitions.ts';
 
 export interface RefundServiceDeps {
   acquirer: Pick<Acquirer, 'refund'>;
   events?: Pick<EventsService, 'refundSucceeded'>;
   now?: () => Date;
+  /** Test hook at every step boundary of a refund (FAULT_POINTS.refund). */
+  faults?: FaultHook;
   /** How often a refunder that lost a slot re-reads and tries again (default 50). */
   maxSlotTries?: number;
 }
@@ -37,17 +45,102 @@ export interface RefundInput {
   reason?: string | undefined;
 }
 
+/** Kept on the refund's claim: what was asked, and the acquirer's answer once it came. */
 interface Reservation {
   amountMinor: number;
   status: 'reserved' | 'succeeded' | 'failed';
+  by?: string;
+  reason?: string;
+  at?: Date;
+  /** The acquirer's id of the refund, once it accepted. */
+  refundId?: string;
 }
 
 export const refundClaimKey = (orderId: string, seq: number): string => `refund:${orderId}:${seq}`;
+/** Our id of the refund stored for claim `key`: the same on every run of the same refund. */
+const refundDocId = (key: string): string => `rf_${createHash('sha256').update(key).digest('base64url').slice(0, 22)}`;
 const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 export function createRefundService(deps: RefundServiceDeps) {
   const now = deps.now ?? (() => new Date());
   const maxTries = deps.maxSlotTries ?? 50;
+  const fault = async (point: string) => {
+    if (deps.faults) await deps.faults(point);
+  };
+
+  /**
+   * Everything after the slot's claim, idempotent: the acquirer (asked under the claim as its
+   * idempotency key, unless its answer is already kept), the refund document, refund.succeeded,
+   * and the claim marked applied.
+   */
+  async function finish(
+    key: string,
+    seq: number,
+    order: OrderDoc,
+    merchant: MerchantDoc,
+    reservation: Reservation,
+  ): Promise<{ ok: true; refund: RefundDoc } | { ok: false; code: string; message: string }> {
+    let kept = reservation;
+    if (kept.status === 'failed') {
+      await markApplied(key);
+      return { ok: false, code: 'REFUND_REFUSED', message: 'refused earlier' };
+    }
+    if (kept.status === 'reserved' || !kept.refundId) {
+      const result = await deps.acquirer.refund!({ authCode: order.payment!.authCode!, amountMinor: kept.amountMinor, currency: order.currency, idempotencyKey: key });
+      await fault('refund:acquired');
+      if (!result.ok) {
+        await Claim.updateOne({ _id: key }, { $set: { payload: { ...kept, status: 'failed' }, applied: true } });
+        return { ok: false, code: result.code, message: result.message };
+      }
+      kept = { ...kept, status: 'succeeded', refundId: result.refundId };
+      await Claim.updateOne({ _id: key }, { $set: { payload: kept } });
+      await fault('refund:recorded');
+    }
+    const at = kept.at ? new Date(kept.at) : now();
+    const doc = {
+      _id: refundDocId(key),
+      orderId: order._id,
+      merchantId: merchant._id,
+      seq,
+      amountMinor: kept.amountMinor,
+      currency: order.currency,
+      refundId: kept.refundId!,
+      by: kept.by ?? 'unknown',
+      at,
+      ...(kept.reason ? { reason: kept.reason } : {}),
+    };
+    try {
+      await Refund.create(doc);
+    } catch (e) {
+      if ((e as { code?: number }).code !== 11000) throw e;
+    }
+    await fault('refund:stored');
+    await deps.events?.refundSucceeded(order, merchant, { id: doc._id, amountMinor: doc.amountMinor, currency: doc.currency, at });
+    await fault('refund:event');
+    await markApplied(key);
+    return { ok: true, refund: doc as RefundDoc };
+  }
+
+  /**
+   * Finishes refunds whose claim is older than `olderThanMs` and not marked applied (a crash or a
+   * failed write interrupted them). Returns how many ended refunded.
+   */
+  async function repairInterrupted(olderThanMs = 60_000): Promise<number> {
+    let repaired = 0;
+    for (const c of await unappliedClaims('refund', olderThanMs, now())) {
+      const key = String(c._id);
+      const seq = Number(/:(\d+)$/.exec(key)?.[1] ?? NaN);
+      const order = await Order.findById(String(c.subject)).lean<OrderDoc>();
+      const merchant = order ? await Merchant.findById(order.merchantId).lean<MerchantDoc>() : null;
+      if (!order?.payment?.authCode || !merchant || !Number.isInteger(seq) || !deps.acquirer.refund) {
+        await markApplied(key);
+        continue;
+      }
+      const reservation = { by: c.owner ?? undefined, at: c.at, ...(c.payload as Reservation) } as Reservation;
+      if ((await finish(key, seq, order, merchant, reservation)).ok) repaired++;
+    }
+    return repaired;
+  }
 
   /** The slots taken for an order: how many, and the amount they hold (failed ones excluded). */
   async function reservations(orderId: string): Promise<{ slots: number; reservedMinor: number }> {
@@ -89,39 +182,23 @@ export function createRefundService(deps: RefundServiceDeps) {
         });
       }
       const key = refundClaimKey(order._id, slots);
-      const reservation: Reservation = { amountMinor: input.amountMinor, status: 'reserved' };
       const at = now();
+      const reservation: Reservation = { amountMinor: input.amountMinor, status: 'reserved', by: input.by, at, ...(input.reason ? { reason: input.reason } : {}) };
       if (!(await claimOnce(key, { kind: 'refund', subject: order._id, owner: input.by, payload: { ...reservation } }, at))) {
         // Another refund took slot n: re-read (its amount now counts) and try the next slot.
         await new Promise((r) => setTimeout(r, 2 + Math.random() * 8));
         continue;
       }
-      const result = await deps.acquirer.refund({ authCode: order.payment.authCode, amountMinor: input.amountMinor, currency: order.currency });
-      if (!result.ok) {
-        await Claim.updateOne({ _id: key }, { $set: { payload: { ...reservation, status: 'failed' }, applied: true } });
-        throw new AppError('REFUND_REFUSED', `the acquirer refused the refund: ${result.message}`, { httpStatus: 409, details: { code: result.code } });
+      await fault('refund:claimed');
+      const done = await finish(key, slots, order, merchant, reservation);
+      if (!done.ok) {
+        throw new AppError('REFUND_REFUSED', `the acquirer refused the refund: ${done.message}`, { httpStatus: 409, details: { code: done.code } });
       }
-      const doc = {
-        _id: `rf_${nanoid(16)}`,
-        orderId: order._id,
-        merchantId: merchant._id,
-        seq: slots,
-        amountMinor: input.amountMinor,
-        currency: order.currency,
-        refundId: result.refundId,
-        by: input.by,
-        at,
-        ...(input.reason ? { reason: input.reason } : {}),
-      };
-      await Refund.create(doc);
-      await Claim.updateOne({ _id: key }, { $set: { payload: { ...reservation, status: 'succeeded' } } });
-      await markApplied(key);
-      await deps.events?.refundSucceeded(order, merchant, { id: doc._id, amountMinor: doc.amountMinor, currency: doc.currency, at });
-      return doc as RefundDoc;
+      return done.refund;
     }
     throw new AppError('REFUND_BUSY', 'other refunds of this order are in progress; try again', { httpStatus: 409 });
   }
 
-  return { refund, forOrder, reservations };
+  return { refund, forOrder, reservations, repairInterrupted };
 }
 export type RefundService = ReturnType<typeof createRefundService>;

@@ -19,6 +19,8 @@ const CardSchema = new Schema(
 const AttemptSchema = new Schema(
   {
     at: { type: Date, required: true },
+    /** Set when the attempt may be recorded again by a repair: it is recorded once per key. */
+    key: String,
     outcome: { type: String, enum: ['approved', 'declined', 'error', 'challenge', 'lost-race'], required: true },
     declineCode: String,
     message: String,

@@ -3,6 +3,7 @@
 // card answers `challenge`; completeChallenge then approves when the customer authenticated on
 // our sandbox ACS page and declines with THREE_DS_FAILED otherwise. It keeps no state, so any
 // instance can finish a challenge another one started (the challenge itself lives in the DB).
+import { createHash } from 'node:crypto';
 import { customAlphabet, nanoid } from 'nanoid';
 import {
   type Acquirer,
@@ -14,7 +15,19 @@ import {
   type RefundResult,
 } from '../../domain/acquirer.ts';
 
-const AUTH_CODE = customAlphabet('0123456789ABCDEFGHJKLMNPQRSTUVWXYZ', 6);
+const AUTH_ALPHABET = '0123456789ABCDEFGHJKLMNPQRSTUVWXYZ';
+const AUTH_CODE = customAlphabet(AUTH_ALPHABET, 6);
+
+/**
+ * A code derived from `seed`: the sandbox keeps no state, so the answers that must be idempotent
+ * (a challenge completed again, a refund asked again under its key) are derived from their key.
+ */
+function derived(seed: string, length: number, alphabet: string): string {
+  const digest = createHash('sha256').update(seed).digest();
+  let out = '';
+  for (let i = 0; i < length; i++) out += alphabet[digest[i]! % alphabet.length];
+  return out;
+}
 /** Sandbox challenge ids: unguessable, and recognisable when they come back. */
 const CHALLENGE_ID = /^3ds_[A-Za-z0-9_-]{16}$/;
 
@@ -64,20 +77,20 @@ export function createSandboxAcquirer(opts: { latencyMs?: number } = {}): Sandbo
       if (!req.authenticated) {
         return { outcome: 'declined', code: 'THREE_DS_FAILED', message: '3-D Secure authentication failed' };
       }
-      return { outcome: 'approved', authCode: AUTH_CODE() };
+      return { outcome: 'approved', authCode: derived(`3ds:${req.challengeId}`, 6, AUTH_ALPHABET) };
     },
     async void(authCode: string): Promise<void> {
       await wait();
       voided.add(authCode);
     },
     // Stateless like the rest of the sandbox: any positive amount of a known-looking payment is
-    // refunded. Never exceeding the paid amount is the refund service's job, not the acquirer's.
+    // refunded; the same idempotency key gives the same refund id. Never exceeding the paid amount is the refund service's job, not the acquirer's.
     async refund(req: RefundRequest): Promise<RefundResult> {
       await wait();
       if (!req.authCode || !Number.isInteger(req.amountMinor) || req.amountMinor <= 0) {
         return { ok: false, code: 'REFUND_REJECTED', message: 'invalid refund request' };
       }
-      return { ok: true, refundId: `re_${nanoid(16)}` };
+      return { ok: true, refundId: `re_${derived(`refund:${req.idempotencyKey}`, 16, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789')}` };
     },
   };
 }

@@ -1,0 +1,315 @@
+// The transitions that close an order — paid, expired, cancelled — run in the same four steps
+// whether they run live or in the crash repair:
+//   1. claim: insert the order's close claim `order:<id>:close` (one winner across processes; the
+//      claim's payload carries everything the next steps need),
+//   2. apply the state change (idempotent: from pending, or already in the claim's state),
+//   3. queue every side effect under a deterministic dedupe key (receipts and mails in the outbox,
+//      webhook events), so queueing twice is queueing once,
+//   4. mark the claim applied. Only now is the transition finished.
+// A crash anywhere before step 4 leaves an unapplied claim, and repair() re-runs steps 2–4 for it:
+// whatever was done is found done, whatever was not is done now, nothing happens twice.
+//
+// Fault points (`faults`) sit at every step boundary so that tests can crash a transition there
+// (throw, or kill the process) and check that the repair finishes it exactly once.
+import { claimOnce, Claim, markApplied, unappliedClaims } from '../db/claims.ts';
+import { updateByIdIf } from '../db/by-id.ts';
+import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
+import { Order, type OrderDoc } from '../db/models/order.model.ts';
+import { type CheckedCard } from '../domain/card.ts';
+import { enqueueMail } from '../mail/outbox.ts';
+import { type ReceiptProofs } from './receipt-proof.service.ts';
+
+/** Called at each step boundary with the point's name; a test hook throws or kills there. */
+export type FaultHook = (point: string) => void | Promise<void>;
+
+/**
+ * Every fault point, in the order the steps run. `pay` and `3ds` close an order as paid (3-D
+ * Secure first finishes its challenge); `expire` and `cancel` close it otherwise; `refund` gives
+ * money back (src/services/refund.service.ts).
+ */
+export const FAULT_POINTS = {
+  pay: ['pay:authorized', 'pay:claimed', 'pay:applied', 'pay:receipt-customer', 'pay:receipt-merchant', 'pay:event'],
+  '3ds': [
+    '3ds:challenge-claimed',
+    '3ds:completed',
+    '3ds:claimed',
+    '3ds:applied',
+    '3ds:receipt-customer',
+    '3ds:receipt-merchant',
+    '3ds:event',
+    '3ds:finished',
+  ],
+  expire: ['expire:claimed', 'expire:applied', 'expire:event', 'expire:mail'],
+  cancel: ['cancel:claimed', 'cancel:applied', 'cancel:event'],
+  refund: ['refund:claimed', 'refund:acquired', 'refund:recorded', 'refund:stored', 'refund:event'],
+} as const;
+export type PaidFlow = 'pay' | '3ds';
+
+export type StoredCard = Pick<CheckedCard, 'brand' | 'bin' | 'last4' | 'expMonth' | 'expYear' | 'country'>;
+
+/** What a won close claim of a payment applies to the order (stored on the claim; no dotted keys). */
+export interface PaidClose {
+  payment: { receiptNumber: string; authCode: string; paidAt: Date; card: StoredCard; moto?: boolean };
+  customerEmail?: string;
+  attempt: Record<string, unknown>;
+  holder: string;
+}
+
+/** The claim that closes an order: paid, expired or cancelled, whoever inserts it first. */
+export const closeClaimKey = (orderId: string): string => `order:${orderId}:close`;
+
+/** Claim kinds of the close claim, one per way an order closes. */
+export const CLOSE_KINDS = { paid: 'order-close', expired: 'order-expire', cancelled: 'order-cancel' } as const;
+
+/** The webhook events the transitions fire (src/services/events.service.ts). */
+export interface TransitionEvents {
+  paymentSucceeded?(order: OrderDoc, merchant: MerchantDoc, receipt: { proof?: string | undefined }): Promise<unknown>;
+  orderExpired?(order: OrderDoc, merchant: MerchantDoc): Promise<unknown>;
+  orderCancelled?(order: OrderDoc, merchant: MerchantDoc): Promise<unknown>;
+}
+
+export interface OrderTransitionsDeps {
+  /** Webhook events; none when absent (or only those a caller's transitions fire). */
+  events?: TransitionEvents | undefined;
+  /** Outbound mail domain (Message-IDs); needed by the transitions that mail (paid, expired). */
+  mailDomain?: string | undefined;
+  /** The pay-link of an order (it shows the receipt once paid); goes into the receipt mails. */
+  linkFor?: ((order: OrderDoc) => string) | undefined;
+  /** Signs the payment proof carried by the receipts; none when absent. */
+  proofs?: ReceiptProofs | undefined;
+  faults?: FaultHook | undefined;
+  now?: (() => Date) | undefined;
+}
+
+export interface RepairCounts {
+  paid: number;
+  expired: number;
+  cancelled: number;
+}
+
+export function createOrderTransitions(deps: OrderTransitionsDeps) {
+  const now = deps.now ?? (() => new Date());
+  const fault = async (point: string) => {
+    if (deps.faults) await deps.faults(point);
+  };
+  const merchantOf = (id: string) => Merchant.findById(id).lean<MerchantDoc>();
+
+  /** Mails need a domain; a service built without one must not silently skip its mails. */
+  function mailDomain(): string {
+    if (!deps.mailDomain) throw new Error('order transitions: mailDomain is required to queue mail');
+    return deps.mailDomain;
+  }
+
+  /** Receipts to the customer (when known) and the merchant, and payment.succeeded; idempotent. */
+  async function queueReceipts(order: OrderDoc, merchant: MerchantDoc, holder: string, flow: PaidFlow): Promise<void> {
+    const payment = order.payment!;
+    const customerEmail = order.customer?.email ?? '';
+    const proof = deps.proofs?.tokenFor(order, merchant);
+    const data = {
+      receiptNumber: payment.receiptNumber,
+      merchantName: merchant.name,
+      reference: order.reference,
+      amountMinor: order.amountMinor,
+      currency: order.currency,
+      description: order.description ?? '',
+      card: {
+        brand: payment.card?.brand,
+        last4: payment.card?.last4,
+        expMonth: payment.card?.expMonth,
+        expYear: payment.card?.expYear,
+        ...(payment.card?.country ? { country: payment.card.country } : {}),
+      },
+      authCode: payment.authCode,
+      paidAt: payment.paidAt!.toISOString(),
+      customerEmail,
+      customerName: order.customer?.name || holder,
+      link: deps.linkFor ? deps.linkFor(order) : '',
+      timeZone: merchant.timezone,
+      ...(proof ? { proof, verifyUrl: deps.proofs!.verifyUrl(proof) } : {}),
+    };
+    const common = { merchantId: merchant._id, orderId: order._id, data };
+    if (customerEmail) {
+      await enqueueMail(
+        {
+          ...common,
+          dedupeKey: `receipt:${order._id}:customer`,
+          template: 'receipt-customer',
+          locale: order.locale,
+          to: [customerEmail],
+          replyTo: merchant.email,
+        },
+        mailDomain(),
+      );
+    }
+    await fault(`${flow}:receipt-customer`);
+    await enqueueMail(
+      {
+        ...common,
+        dedupeKey: `receipt:${order._id}:merchant`,
+        template: 'receipt-merchant',
+        locale: merchant.locale,
+        to: [merchant.email],
+        ...(customerEmail ? { replyTo: customerEmail } : {}),
+      },
+      mailDomain(),
+    );
+    await fault(`${flow}:receipt-merchant`);
+    await deps.events?.paymentSucceeded?.(order, merchant, { proof });
+    await fault(`${flow}:event`);
+  }
+
+  /** Records the payment on a still-pending order (only the holder of its close claim calls this). */
+  async function applyPaid(orderId: string, p: PaidClose): Promise<OrderDoc | null> {
+    const set: Record<string, unknown> = {
+      status: 'paid',
+      // Closing the order frees its reference for a new order (see openReference in the model).
+      openReference: orderId,
+      payment: p.payment,
+    };
+    if (p.customerEmail) set['customer.email'] = p.customerEmail;
+    // Read and written by _id alone (src/db/by-id.ts): the close claim referees, not the filter.
+    return updateByIdIf<OrderDoc>(Order, orderId, (o) => o.status === 'pending', { $set: set, $push: { attempts: p.attempt } });
+  }
+
+  /** The order when it is (now) in `status` by this very transition; null when something else closed it. */
+  async function closedBy(orderId: string, applied: OrderDoc | null, status: OrderDoc['status'], mine: (o: OrderDoc) => boolean) {
+    if (applied) return applied;
+    const current = await Order.findById(orderId).lean<OrderDoc>();
+    return current && current.status === status && mine(current) ? current : null;
+  }
+
+  /**
+   * Steps 2–4 of a payment whose close claim `p` was won: the order paid, the receipts and
+   * payment.succeeded queued, the claim marked applied. Returns the paid order, or null when the
+   * order was not closed by this payment (nothing to do but mark the claim).
+   */
+  async function finishPaid(orderId: string, p: PaidClose, flow: PaidFlow): Promise<OrderDoc | null> {
+    const applied = await applyPaid(orderId, p);
+    const order = await closedBy(orderId, applied, 'paid', (o) => o.payment?.receiptNumber === p.payment.receiptNumber);
+    await fault(`${flow}:applied`);
+    if (order) {
+      const merchant = await merchantOf(order.merchantId);
+      if (merchant) await queueReceipts(order, merchant, p.holder, flow);
+    }
+    await markApplied(closeClaimKey(orderId));
+    return order;
+  }
+
+  /** Steps 2–4 of an expiry whose close claim was won: expired, order.expired, the merchant's mail. */
+  async function finishExpired(orderId: string, expiredAt: Date): Promise<OrderDoc | null> {
+    const applied = await updateByIdIf<OrderDoc>(
+      Order,
+      orderId,
+      (o) => o.status === 'pending',
+      // Closing frees the reference for a new order (see openReference in the order model).
+      { $set: { status: 'expired', openReference: orderId, expiredAt } },
+    );
+    const order = await closedBy(orderId, applied, 'expired', () => true);
+    await fault('expire:applied');
+    const merchant = order ? await merchantOf(order.merchantId) : null;
+    if (order && merchant) {
+      await deps.events?.orderExpired?.(order, merchant);
+      await fault('expire:event');
+      await enqueueMail(
+        {
+          dedupeKey: `order-expired:${order._id}`,
+          template: 'order-expired',
+          locale: merchant.locale,
+          to: [merchant.email],
+          merchantId: merchant._id,
+          orderId: order._id,
+          data: { ...orderFacts(order, merchant), customerEmail: order.customer?.email ?? '' },
+        },
+        mailDomain(),
+      );
+      await fault('expire:mail');
+    }
+    await markApplied(closeClaimKey(orderId));
+    return order;
+  }
+
+  /** Steps 2–4 of a cancellation whose close claim was won: cancelled, then order.cancelled. */
+  async function finishCancelled(orderId: string, cancelledAt: Date): Promise<OrderDoc | null> {
+    const applied = await updateByIdIf<OrderDoc>(
+      Order,
+      orderId,
+      (o) => o.status === 'pending',
+      // Closing the order frees its reference for a new order (see openReference in the model).
+      { $set: { status: 'cancelled', openReference: orderId, cancelledAt } },
+    );
+    const order = await closedBy(orderId, applied, 'cancelled', () => true);
+    await fault('cancel:applied');
+    if (order) {
+      const merchant = await merchantOf(order.merchantId);
+      if (merchant) await deps.events?.orderCancelled?.(order, merchant);
+      await fault('cancel:event');
+    }
+    await markApplied(closeClaimKey(orderId));
+    return order;
+  }
+
+  /** Step 1 of an expiry: true when this caller closes the order. */
+  async function claimExpiry(orderId: string, at: Date, owner?: string): Promise<boolean> {
+    const won = await claimOnce(closeClaimKey(orderId), { kind: CLOSE_KINDS.expired, subject: orderId, ...(owner ? { owner } : {}), payload: { expiredAt: at } }, at);
+    if (won) await fault('expire:claimed');
+    return won;
+  }
+
+  /**
+   * Step 1 of a cancellation: inserts the close claim for `owner` unless the order has one. Returns
+   * the claim's holder: a cancellation (by `owner`, now or before a crash, or by someone else) may
+   * be finished with finishCancelled(); any other kind means the order closed another way.
+   */
+  async function claimCancel(orderId: string, owner: string, at: Date): Promise<{ kind?: string; owner?: string; cancelledAt: Date }> {
+    const key = closeClaimKey(orderId);
+    if (await claimOnce(key, { kind: CLOSE_KINDS.cancelled, subject: orderId, owner, payload: { cancelledAt: at } }, at)) {
+      await fault('cancel:claimed');
+      return { kind: CLOSE_KINDS.cancelled, owner, cancelledAt: at };
+    }
+    const claim = await Claim.findById(key).lean<{ kind?: string; owner?: string; payload?: { cancelledAt?: Date } }>();
+    return {
+      ...(claim?.kind ? { kind: claim.kind } : {}),
+      ...(claim?.owner ? { owner: claim.owner } : {}),
+      cancelledAt: claim?.payload?.cancelledAt ? new Date(claim.payload.cancelledAt) : at,
+    };
+  }
+
+  /**
+   * Finishes every close transition not marked applied whose claim is older than `olderThanMs`
+   * (a process died in it, or its last write failed). Safe to run beside live transitions: every
+   * step is idempotent.
+   */
+  async function repair(olderThanMs = 60_000): Promise<RepairCounts> {
+    const counts: RepairCounts = { paid: 0, expired: 0, cancelled: 0 };
+    const at = now();
+    for (const c of await unappliedClaims(CLOSE_KINDS.paid, olderThanMs, at)) {
+      if (await finishPaid(String(c.subject), c.payload as unknown as PaidClose, 'pay')) counts.paid++;
+    }
+    for (const c of await unappliedClaims(CLOSE_KINDS.expired, olderThanMs, at)) {
+      const p = c.payload as { expiredAt?: Date } | undefined;
+      if (await finishExpired(String(c.subject), new Date(p?.expiredAt ?? c.at))) counts.expired++;
+    }
+    for (const c of await unappliedClaims(CLOSE_KINDS.cancelled, olderThanMs, at)) {
+      const p = c.payload as { cancelledAt?: Date } | undefined;
+      if (await finishCancelled(String(c.subject), new Date(p?.cancelledAt ?? c.at))) counts.cancelled++;
+    }
+    return counts;
+  }
+
+  return { queueReceipts, applyPaid, finishPaid, finishExpired, finishCancelled, claimExpiry, claimCancel, repair, fault };
+}
+export type OrderTransitions = ReturnType<typeof createOrderTransitions>;
+
+/** What the order-expired mail and the reminder tell about an order (raw values; the renderer formats). */
+export function orderFacts(order: OrderDoc, merchant: MerchantDoc) {
+  return {
+    merchantName: merchant.name,
+    reference: order.reference,
+    amountMinor: order.amountMinor,
+    currency: order.currency,
+    description: order.description ?? '',
+    customerName: order.customer?.name ?? '',
+    expiresAt: order.expiresAt.toISOString(),
+    timeZone: merchant.timezone,
+  };
+}
