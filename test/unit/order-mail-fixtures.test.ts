@@ -83,6 +83,10 @@ const CASES: Record<string, Expected> = {
   'reply-gmail-alternative.eml': { draft: { amountMinor: 1500, currency: 'EUR', reference: 'RE-2', description: 'Pay-link for order OLD-1' } },
   // Only the new text counts: the order quoted below it is history, not a new order.
   'reply-no-new-order.eml': { problems: [['amount', 'ORDER_AMOUNT_MISSING']] },
+  // Outlook 2013+ quotes the older mail under a bare From:/Sent:/To:/Subject: block: the older
+  // order (other amount, a customer address, delivery to the customer) is history, not read.
+  'reply-outlook-new-order.eml': { draft: { amountMinor: 4500, currency: 'EUR', reference: 'NEW-78', description: 'Second chair' } },
+  'reply-outlook-html-it.eml': { draft: { amountMinor: 6000, currency: 'EUR', reference: 'NEW-91', description: 'Ordine OLD-90' } },
   'disclaimer-en.eml': { draft: { amountMinor: 5420, currency: 'GBP', reference: 'DIS-1', description: 'New order', customerEmail: 'buyer@example.co.uk' } },
 };
 
