@@ -81,8 +81,7 @@ export async function runReceiptCli(argv: string[], io: CliIo): Promise<number> 
   const ring = await keyRing(values.keys);
   const v = verifyReceiptToken(token, ring.lookup);
   if (!v.ok) {
-    const kid = token.split('.')[2] ?? '';
-    io.err(`paymail: ${REASONS[v.reason]}${v.reason === 'unknown-key' ? ` (key id ${kid})` : ''}\n`);
+    io.err(`paymail: ${REASONS[v.reason]}${v.reason === 'unknown-key' && v.kid ? ` (key id ${v.kid})` : ''}\n`);
     return 1;
   }
   const c = v.claims;

@@ -8,7 +8,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type Config } from '../config.ts';
 import { AppError } from '../domain/errors.ts';
-import { publicJwk, receiptKeyId, type ReceiptKeyLookup, type ReceiptSigningKey } from '../domain/receipt-proof.ts';
+import { LEGACY_KID_LENGTH, publicJwk, receiptKeyId, type ReceiptKeyLookup, type ReceiptSigningKey } from '../domain/receipt-proof.ts';
 
 export interface ReceiptKeyRing {
   /** Absent in a verify-only ring (e.g. the CLI given a published JWKS). */
@@ -23,17 +23,22 @@ export type ReceiptKeyConfig = Pick<Config, 'dataDir' | 'production' | 'receiptS
 export const DEV_KEY_FILE = 'receipt-ed25519.pem';
 
 export function createReceiptKeyRing(signingKey: KeyObject | undefined, publicKeys: Iterable<[string, KeyObject]> = []): ReceiptKeyRing {
+  // Keys by their RFC 7638 thumbprint (what new proofs and the JWKS name), plus aliases: the
+  // 16-character key ids of proofs issued before, and any other kid a retired-keys file gave.
   const keys = new Map<string, KeyObject>();
+  const aliases = new Map<string, string>();
+  const add = (key: KeyObject, declared?: string): string => {
+    const kid = receiptKeyId(key);
+    if (!keys.has(kid)) keys.set(kid, key);
+    for (const alias of [kid.slice(0, LEGACY_KID_LENGTH), declared]) if (alias && alias !== kid && !aliases.has(alias)) aliases.set(alias, kid);
+    return kid;
+  };
   let signing: ReceiptSigningKey | undefined;
-  if (signingKey) {
-    const pub = createPublicKey(signingKey);
-    signing = { kid: receiptKeyId(pub), privateKey: signingKey };
-    keys.set(signing.kid, pub);
-  }
-  for (const [kid, key] of publicKeys) if (!keys.has(kid)) keys.set(kid, key);
+  if (signingKey) signing = { kid: add(createPublicKey(signingKey)), privateKey: signingKey };
+  for (const [kid, key] of publicKeys) add(key, kid);
   return {
     signing,
-    lookup: (kid) => keys.get(kid),
+    lookup: (kid) => keys.get(kid) ?? keys.get(aliases.get(kid) ?? ''),
     jwks: () => ({ keys: [...keys].map(([kid, key]) => publicJwk(kid, key)) }),
   };
 }

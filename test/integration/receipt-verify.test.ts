@@ -2,8 +2,10 @@
 // the well-known key URL, on the verify page, and with `paymail receipt verify` on a saved .eml
 // or a token, over real HTTP and a real CLI process. Tampering is caught everywhere.
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { compactVerify, createRemoteJWKSet } from 'jose';
 import http from 'node:http';
 import { type AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -35,11 +37,20 @@ const unescape = (s: string) => s.replace(/&#x3D;/g, '=').replace(/&amp;/g, '&')
 
 /** The token with its payload re-encoded after `mutate`: what a forger editing a receipt makes. */
 function tamper(token: string, mutate: (c: Record<string, unknown>) => void): string {
-  const [p, s, k] = token.split('.') as [string, string, string];
+  const [h, p, s] = token.split('.') as [string, string, string];
   const claims = JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as Record<string, unknown>;
   mutate(claims);
-  return `${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${s}.${k}`;
+  return `${h}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${s}`;
 }
+const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+const headerOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()) as { alg: string; kid: string };
+
+/** A proof in the layout issued before the JWS one (payload.signature.<16-character kid>), same key. */
+function legacyProof(token: string, key: KeyObject, kid: string): string {
+  const payload = Buffer.from(token.split('.')[1]!, 'base64url');
+  return `${payload.toString('base64url')}.${sign(null, payload, key).toString('base64url')}.${kid.slice(0, 16)}`;
+}
+const FIXTURE = fileURLToPath(new URL('../fixtures/receipt-v1/', import.meta.url));
 
 describe('signed receipts: page, mail, keys and verification', function () {
   this.timeout(60_000);
@@ -101,7 +112,7 @@ describe('signed receipts: page, mail, keys and verification', function () {
     assert.equal(res.status, 200);
     const html = unescape(await res.text());
     token = /<input class="proof-token"[^>]* value="([^"]+)"/.exec(html)?.[1] ?? '';
-    assert.match(token, /^eyJ[\w-]+\.[\w-]{86}\.[\w-]{16}$/);
+    assert.match(token, /^eyJ[\w-]+\.eyJ[\w-]+\.[\w-]{86}$/, 'a compact JWS');
     assert.match(html, /Signed payment proof/);
     const verifyHref = /href="([^"]*\/receipts\/verify\?token=[^"]+)"/.exec(html)?.[1];
     assert.equal(verifyHref, `${base}/receipts/verify?token=${token}`);
@@ -129,15 +140,26 @@ describe('signed receipts: page, mail, keys and verification', function () {
     assert.equal(jwks.keys.length, 1);
     assert.equal(jwks.keys[0]!.kty, 'OKP');
     assert.equal(jwks.keys[0]!.crv, 'Ed25519');
-    assert.equal(jwks.keys[0]!.kid, token.split('.')[2]);
+    assert.equal(jwks.keys[0]!.kid, headerOf(token).kid);
+    assert.match(jwks.keys[0]!.kid!, /^[\w-]{43}$/, 'the full SHA-256 thumbprint');
     assert.ok(!('d' in jwks.keys[0]!));
+  });
+
+  it('a proof verifies with jose and the published JWK Set, fetched as is', async () => {
+    const { payload, protectedHeader } = await compactVerify(token, createRemoteJWKSet(new URL(`${base}${JWKS_PATH}`)), { algorithms: ['EdDSA'] });
+    assert.equal(protectedHeader.alg, 'EdDSA');
+    const claims = JSON.parse(new TextDecoder().decode(payload)) as { receiptNumber: string; amountMinor: number };
+    assert.equal(claims.receiptNumber, order.payment!.receiptNumber);
+    assert.equal(claims.amountMinor, 12990);
   });
 
   const pages: Array<[string, () => string, number, RegExp]> = [
     ['the genuine proof', () => token, 200, /Genuine receipt[\s\S]*RCPT-[\s\S]*Bottega Rossi &amp; Figli[\s\S]*A-1001[\s\S]*€129\.90[\s\S]*Visa •+ 4242/],
     ['a changed amount', () => tamper(token, (c) => (c.amountMinor = 1299)), 422, /data-reason="invalid-signature"/],
     ['a changed signature', () => token.replace(/\.(.)/, (_, ch: string) => `.${ch === 'A' ? 'B' : 'A'}`), 422, /data-reason="invalid-signature"/],
-    ['an unknown key id', () => `${token.slice(0, token.lastIndexOf('.'))}.unknownkid123456`, 422, /data-reason="unknown-key"/],
+    ['an unknown key id', () => `${b64({ alg: 'EdDSA', kid: 'unknownkid123456' })}.${token.split('.').slice(1).join('.')}`, 422, /data-reason="unknown-key"/],
+    ['a proof issued before the JWS layout (same key)', () => legacyProof(token, privateKey, ring.signing!.kid), 200, /Genuine receipt[\s\S]*RCPT-[\s\S]*A-1001[\s\S]*€129\.90/],
+    ['an old proof with a changed amount', () => { const l = legacyProof(token, privateKey, ring.signing!.kid).split('.'); return [b64({ ...JSON.parse(Buffer.from(l[0]!, 'base64url').toString()), amountMinor: 1 }), l[1], l[2]].join('.'); }, 422, /data-reason="invalid-signature"/],
     ['a truncated proof', () => token.slice(0, 60), 422, /data-reason="malformed"/],
   ];
   for (const [name, make, status, re] of pages) {
@@ -173,7 +195,7 @@ describe('signed receipts: page, mail, keys and verification', function () {
     await writeFile(forged, `Subject: receipt\n\nProof: ${tamper(token, (c) => (c.amountMinor = 99))}\n`);
     const [ok, bad] = await Promise.all([runCli(['receipt', 'verify', eml], env), runCli(['receipt', 'verify', forged], env)]);
     assert.equal(ok.code, 0, ok.stderr);
-    assert.match(ok.stdout, /^valid signature \(key [\w-]{16}\)/);
+    assert.match(ok.stdout, /^valid signature \(key [\w-]{43}\)/);
     for (const field of [order.payment!.receiptNumber!, 'Bottega Rossi & Figli', 'A-1001', '€129.90', '12990 EUR', 'Visa', '4242', order.payment!.authCode!, order.publicId]) {
       assert.ok(ok.stdout.includes(field), `prints ${field}`);
     }
@@ -200,5 +222,20 @@ describe('signed receipts: page, mail, keys and verification', function () {
 
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /^paymail: unknown signing key/);
+  });
+
+  it('CLI: still verifies a proof issued before the JWS layout, with the key file or the JWK Set published then', async () => {
+    const old = (await readFile(path.join(FIXTURE, 'token.txt'), 'utf8')).trim();
+    const [withKey, withOldJwks, forged] = await Promise.all([
+      runCli(['receipt', 'verify', old], { RECEIPT_SIGNING_KEY_FILE: path.join(FIXTURE, 'receipt-ed25519.pem'), DATA_DIR: tmp }),
+      runCli(['receipt', 'verify', `Proof: ${old}`, '--keys', path.join(FIXTURE, 'jwks.json'), '--json'], { DATA_DIR: tmp }),
+      runCli(['receipt', 'verify', old.replace(/\.[\w-]/, '.A'), '--keys', path.join(FIXTURE, 'jwks.json')], { DATA_DIR: tmp }),
+    ]);
+    assert.equal(withKey.code, 0, withKey.stderr);
+    assert.match(withKey.stdout, /^valid signature \(key [\w-]{16}\)\n {2}receipt: {3}RCPT-LEGACY7Q2W/);
+    assert.equal(withOldJwks.code, 0, withOldJwks.stderr);
+    assert.equal((JSON.parse(withOldJwks.stdout) as { amountMinor: number }).amountMinor, 25800);
+    assert.equal(forged.code, 1);
+    assert.match(forged.stderr, /^paymail: (invalid signature|malformed)/);
   });
 });
