@@ -64,8 +64,11 @@ export function maskPan(text: string): string {
 // number). Masking there covers nested fields, error messages and stacks, bindings alike.
 const JSON_TOKEN = /"(?:[^"\\]|\\.)*"|(?<=[:,[])\d{13,19}(?=[,\]}])/g;
 const CANDIDATE = /\d(?:[ -]?\d){12}/;
+/** Any 13 digits outside pino's "time" field: most lines have none and are written as they are. */
+const ANY_CANDIDATE = /(?<!"time":\d*)\d(?:[ -]?\d){12}/;
 
 function maskJsonLine(line: string): string {
+  if (!ANY_CANDIDATE.test(line)) return line;
   return line.replace(JSON_TOKEN, (tok, offset: number) => {
     if (tok.startsWith('"')) return CANDIDATE.test(tok) ? maskPan(tok) : tok;
     // pino's own epoch-milliseconds "time" is 13 digits and sometimes passes Luhn.
