@@ -1,10 +1,11 @@
-// The `paymail` command for the service operator: merchant create / merchant list.
+// The `paymail` command for the service operator: merchant create / list / suspend / resume.
 // Exit code 0 on success; otherwise non-zero with a one-line reason on stderr.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.ts';
 import { connectDatabase } from '../db/connection.ts';
 import { isAppError } from '../domain/errors.ts';
 import { createMerchantService } from '../services/merchant.service.ts';
+import { createMerchantSuspensionService } from '../services/merchant-suspension.service.ts';
 import { RECEIPT_USAGE, runReceiptCli } from './receipt.ts';
 import { RECAP_USAGE, runRecapCli } from './recap.ts';
 
@@ -13,6 +14,8 @@ const USAGE = `usage:
                           [--locale en] [--timezone Europe/Rome] [--delivery merchant|customer]
                           [--webhook-url URL] [--json]
   paymail merchant list [--json]
+  paymail merchant suspend ID [--reason TEXT] [--json]
+  paymail merchant resume ID [--json]
 ${RECEIPT_USAGE}
 ${RECAP_USAGE}`;
 
@@ -41,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
       err: (s) => process.stderr.write(s),
     });
   }
+  if (group === 'merchant' && (command === 'suspend' || command === 'resume')) return runSuspension(command, rest);
   if (group !== 'merchant' || (command !== 'create' && command !== 'list')) {
     throw new UsageError(`unknown command "${[group, command].filter(Boolean).join(' ')}" (try: paymail help)`);
   }
@@ -111,6 +115,37 @@ async function main(argv: string[]): Promise<number> {
       else if (list.length === 0) process.stdout.write('No merchants yet: paymail merchant create --name … --email …\n');
       else for (const m of list) process.stdout.write(`${m.id}  ${m.name}  <${m.email}>  ${m.inboundAddress}\n`);
     }
+    return 0;
+  } finally {
+    await db.close();
+  }
+}
+
+/** `merchant suspend ID [--reason TEXT]` and `merchant resume ID`: one result line (or JSON) on stdout. */
+async function runSuspension(command: 'suspend' | 'resume', args: string[]): Promise<number> {
+  let values: { reason?: string; json?: boolean };
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: command === 'suspend' ? { reason: { type: 'string' }, json: { type: 'boolean' } } : { json: { type: 'boolean' } },
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message.split('\n')[0]!);
+  }
+  if (positionals.length !== 1) throw new UsageError(`give one merchant id: paymail merchant ${command} ID`);
+  const config = loadConfig();
+  const db = await connectDatabase(config, { log: (l) => process.stderr.write(`${l}\n`), reuseRunning: true });
+  try {
+    const service = createMerchantSuspensionService();
+    const id = positionals[0]!;
+    const state = command === 'suspend' ? await service.suspend(id, values.reason) : await service.resume(id);
+    if (values.json) process.stdout.write(`${JSON.stringify(state, null, 2)}\n`);
+    else if (state.released) {
+      process.stdout.write(`Merchant ${state.name} (${state.id}) resumed; ${state.released.mails} held mail(s) and ${state.released.webhooks} held webhook event(s) released.\n`);
+    } else process.stdout.write(`Merchant ${state.name} (${state.id}) suspended${state.reason ? `: ${state.reason}` : ''}.\n`);
     return 0;
   } finally {
     await db.close();

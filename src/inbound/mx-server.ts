@@ -8,6 +8,7 @@ import { type SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { Merchant } from '../db/models/merchant.model.ts';
 import { type Logger } from '../logger.ts';
 import { type IntakeService } from '../services/intake.service.ts';
+import { SUSPENDED_SMTP_REPLY } from '../services/merchant-suspension.service.ts';
 import { type MailAuthenticator } from './mail-auth.ts';
 import { createSmtpDoor, type DoorLimits, smtpError, storeMessage } from './smtp-common.ts';
 
@@ -15,12 +16,14 @@ import { createSmtpDoor, type DoorLimits, smtpError, storeMessage } from './smtp
 export interface MxMerchant {
   id: string;
   senderDomains: readonly string[];
+  /** Suspended by the operator: its mail is refused with 550 5.7.1 at RCPT. */
+  suspended?: boolean;
 }
 
 export interface MxServerDeps {
   intake: IntakeService;
   authenticator: MailAuthenticator;
-  /** The active merchant owning an alias (lower case), or undefined. */
+  /** The merchant owning an alias (lower case), or undefined. */
   findMerchantByAlias(alias: string): Promise<MxMerchant | undefined>;
   mailDomain: string;
   maxMessageBytes: number;
@@ -39,10 +42,10 @@ export function aliasOf(address: string, mailDomain: string): string | undefined
   return m ? m[1]!.toLowerCase() : undefined;
 }
 
-/** The default directory: active merchants by alias, straight from the merchants collection. */
+/** The default directory: merchants by alias, straight from the merchants collection. */
 export async function findMerchantByAlias(alias: string): Promise<MxMerchant | undefined> {
-  const m = await Merchant.findOne({ alias, status: 'active' }, { _id: 1, senderDomains: 1 }).lean<{ _id: string; senderDomains?: string[] }>();
-  return m ? { id: m._id, senderDomains: m.senderDomains ?? [] } : undefined;
+  const m = await Merchant.findOne({ alias }, { _id: 1, senderDomains: 1, status: 1 }).lean<{ _id: string; senderDomains?: string[]; status?: string }>();
+  return m ? { id: m._id, senderDomains: m.senderDomains ?? [], suspended: m.status === 'suspended' } : undefined;
 }
 
 /** The merchant a transaction is for, keyed by its envelope (replaced by smtp-server at every reset). */
@@ -70,6 +73,7 @@ export function createMxServer(deps: MxServerDeps): SMTPServer {
         throw smtpError(451, '4.3.0 try again later');
       }
       if (!merchant) throw smtpError(550, '5.1.1 no such mailbox');
+      if (merchant.suspended) throw smtpError(550, SUSPENDED_SMTP_REPLY);
       const bound = transactionMerchant.get(session.envelope);
       // One merchant per message, so one authentication verdict and one stored copy; a 452 makes
       // the sending MTA deliver the other recipients in a transaction of their own.

@@ -7,11 +7,12 @@ import { type SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { type Logger } from '../logger.ts';
 import { type IntakeService } from '../services/intake.service.ts';
 import { inboundAddress, type MerchantService } from '../services/merchant.service.ts';
+import { isSuspended, SUSPENDED_SMTP_REPLY } from '../services/merchant-suspension.service.ts';
 import { createSmtpDoor, type DoorLimits, smtpError, storeMessage } from './smtp-common.ts';
-
 import { isAppError } from '../domain/errors.ts';
 import { countSmtpReply, smtpAuthThrottled } from '../metrics.ts';
 import { createSmtpAuthThrottle, type SmtpAuthThrottle } from '../services/smtp-auth-throttle.service.ts';
+
 // Existing callers import these from here.
 export { close, listen, smtpError } from './smtp-common.ts';
 
@@ -26,9 +27,9 @@ export interface SubmissionServerDeps {
   /** Greeting name; defaults to MAIL_DOMAIN. */
   hostname?: string;
   limits?: DoorLimits;
-}
   /** Brute-force throttle of AUTH (database-backed); defaults to the production policy. */
   authThrottle?: SmtpAuthThrottle;
+}
 
 /** What a successful AUTH leaves on the session. */
 interface SessionMerchant {
@@ -41,7 +42,6 @@ const sessionMerchant = (session: SMTPServerSession): SessionMerchant | undefine
 export function createSubmissionServer(deps: SubmissionServerDeps): SMTPServer {
   // The composition root names the component; each session adds its id for correlation.
   const log = deps.logger;
-
   const throttle = deps.authThrottle ?? createSmtpAuthThrottle();
 
   /** AUTH as the edge sees it: throttle, check, remember; throws an smtpError to refuse. */
@@ -66,6 +66,7 @@ export function createSubmissionServer(deps: SubmissionServerDeps): SMTPServer {
     slog.info({ merchantId: merchant._id }, 'SMTP authenticated');
     return { merchantId: merchant._id, address: inboundAddress(merchant.alias, deps.mailDomain).toLowerCase() };
   }
+
   return createSmtpDoor({
     door: 'submission',
     name: deps.hostname ?? deps.mailDomain,
@@ -102,9 +103,18 @@ export function createSubmissionServer(deps: SubmissionServerDeps): SMTPServer {
       },
     },
 
-    acceptRecipient(address, session) {
+    async acceptRecipient(address, session, log) {
       const merchant = sessionMerchant(session);
       if (!merchant || address.address.toLowerCase() !== merchant.address) throw smtpError(550, '5.1.1 no such mailbox');
+      // Read per transaction, not at AUTH: a session opened before the suspension is refused too.
+      let suspended: boolean;
+      try {
+        suspended = await isSuspended(merchant.merchantId);
+      } catch (err) {
+        log.error({ err }, 'merchant lookup failed');
+        throw smtpError(451, '4.3.0 try again later');
+      }
+      if (suspended) throw smtpError(550, SUSPENDED_SMTP_REPLY);
     },
 
     deliver(raw, session) {

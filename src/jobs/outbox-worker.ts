@@ -18,6 +18,7 @@ import { type Logger } from '../logger.ts';
 import { outboxEvents } from '../mail/outbox.ts';
 import { type MailRenderer } from '../mail/renderer.ts';
 import { isPermanentRejection, type MailTransport } from '../mail/transport.ts';
+import { HELD_MAIL_TEMPLATES, isSuspended, releaseHeldMail } from '../services/merchant-suspension.service.ts';
 import { createPollLoop } from './poll-loop.ts';
 
 export interface OutboxWorkerDeps {
@@ -184,6 +185,14 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
     if (doc.attempts > maxAttempts) {
       // Reclaimed again and again after its lease expired: something crashes the sender on it.
       await fail(doc, new Error('lease expired too many times'), true, mlog);
+      return;
+    }
+    // A suspended merchant's reminders and recaps wait, parked out of the queue, for its resume.
+    if (doc.merchantId && HELD_MAIL_TEMPLATES.has(doc.template) && (await isSuspended(doc.merchantId))) {
+      if ((await settle(doc, { status: 'held' }, ['leaseUntil', 'leaseOwner'])) && !(await isSuspended(doc.merchantId))) {
+        await releaseHeldMail(doc._id, now());
+      }
+      mlog.info({ merchantId: doc.merchantId }, 'outbox mail held: merchant suspended');
       return;
     }
     let result;

@@ -136,7 +136,8 @@ export function createBackofficeAuthService(deps: BackofficeAuthDeps = {}) {
     const user = email ? await MerchantUser.findOne({ email }).lean() : null;
     const ok = await verifyPassword(password, user?.passwordHash ?? (await dummyHash));
     const merchant = user && ok ? await Merchant.findById(user.merchantId).lean<MerchantDoc>() : null;
-    if (!user || !ok || !merchant || merchant.status !== 'active') {
+    // A suspended merchant still logs in: the back office shows the state (and its history).
+    if (!user || !ok || !merchant) {
       await recordFailure(email, meta.ip);
       throw new AppError('AUTH_INVALID_CREDENTIALS', 'wrong e-mail or password', { httpStatus: 401 });
     }
@@ -161,7 +162,7 @@ export function createBackofficeAuthService(deps: BackofficeAuthDeps = {}) {
     }
     const user = await MerchantUser.findById(s.userId).lean();
     const merchant = user ? await Merchant.findById(user.merchantId).lean<MerchantDoc>() : null;
-    if (!user || !merchant || merchant.status !== 'active' || user.merchantId !== s.merchantId) {
+    if (!user || !merchant || user.merchantId !== s.merchantId) {
       await Session.deleteOne({ _id: id });
       return undefined;
     }

@@ -139,11 +139,14 @@ export function createMerchantService(deps: { mailDomain: string }) {
       }));
     },
 
-    /** SMTP AUTH: the merchant whose credentials these are, or undefined. Constant work either way. */
+    /**
+     * SMTP AUTH: the merchant whose credentials these are, or undefined. Constant work either way.
+     * A suspended merchant still logs in: the door refuses its mail with a reply that says why.
+     */
     async authenticateSmtp(user: string, password: string): Promise<MerchantDoc | undefined> {
       const m = await Merchant.findOne({ smtpUser: user.toLowerCase() }).lean<MerchantDoc>();
       const ok = await verifyPassword(password, m?.smtpPasswordHash ?? DUMMY_HASH);
-      return m && ok && m.status === 'active' ? m : undefined;
+      return m && ok ? m : undefined;
     },
   };
 }

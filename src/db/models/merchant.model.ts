@@ -27,6 +27,9 @@ const MerchantSchema = new Schema(
     smtpUser: { type: String, required: true, unique: true },
     smtpPasswordHash: { type: String, required: true },
     status: { type: String, enum: ['active', 'suspended'], default: 'active' },
+    /** Set by `paymail merchant suspend` (the reason is shown to the merchant in the back office). */
+    suspendedAt: { type: Date },
+    suspendedReason: { type: String },
   },
   { timestamps: true, versionKey: false },
 );

@@ -2,7 +2,8 @@
 // update (lease), renders and sends it, and marks it sent; failures back off and retry.
 import mongoose, { Schema, type InferSchemaType } from 'mongoose';
 
-export const OUTBOX_STATUSES = ['pending', 'sending', 'sent', 'dead'] as const;
+// `held`: waits for its suspended merchant to be resumed (src/services/merchant-suspension.service.ts).
+export const OUTBOX_STATUSES = ['pending', 'sending', 'sent', 'dead', 'held'] as const;
 
 const OutboxSchema = new Schema(
   {

@@ -13,7 +13,8 @@ export const WEBHOOK_EVENT_TYPES = [
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
-export const WEBHOOK_STATUSES = ['pending', 'sending', 'delivered', 'dead'] as const;
+// `held`: waits for its suspended merchant to be resumed (src/services/merchant-suspension.service.ts).
+export const WEBHOOK_STATUSES = ['pending', 'sending', 'delivered', 'dead', 'held'] as const;
 
 const WebhookDeliverySchema = new Schema(
   {

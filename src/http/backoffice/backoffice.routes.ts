@@ -126,6 +126,11 @@ export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
               email: auth.user.email,
               role: t(`role.${auth.user.role}`),
               merchantName: auth.merchant.name,
+              // The operator suspended the account: every page says so (and why, when told).
+              suspended:
+                auth.merchant.status === 'suspended'
+                  ? { text: t('suspended.banner'), reason: auth.merchant.suspendedReason ? t('suspended.reason', { reason: auth.merchant.suspendedReason }) : '' }
+                  : undefined,
               csrf: auth.csrfToken,
               nav: nav(auth, data.navKey ?? ''),
             },
@@ -516,6 +521,8 @@ export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
         case 'rate-limited':
           ctx.set('Retry-After', String(result.retryAfterSec));
           return renderMoto(ctx, auth, order, 429, { values, problem: t('moto.rateLimited', { minutes: Math.max(1, Math.ceil(result.retryAfterSec / 60)) }) });
+        case 'suspended':
+          return renderMoto(ctx, auth, order, 403, { values, problem: t('suspended.moto') });
         default:
           throw new AppError('ORDER_NOT_PAYABLE', 'the order was closed meanwhile', { httpStatus: 409 });
       }

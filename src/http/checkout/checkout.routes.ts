@@ -103,6 +103,9 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
       case 'expired':
         page(ctx, 410, 'expired', locale, 'expired.title', { vars });
         return;
+      case 'suspended':
+        page(ctx, 403, 'suspended', locale, 'suspended.title', { vars });
+        return;
       case 'payable':
         renderForm(ctx, state, 200);
         return;
@@ -153,6 +156,9 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
       case 'closed':
         log.info({ status: result.order?.status }, 'order no longer payable when its turn came');
         break;
+      case 'suspended':
+        log.info('payment refused: merchant suspended');
+        return renderState(ctx, { ...state, kind: 'suspended' });
       case 'paid':
         log.info({ receiptNumber: result.order.payment?.receiptNumber }, 'payment approved');
         break;
