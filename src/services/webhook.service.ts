@@ -156,7 +156,10 @@ export async function postWebhook(o: PostOptions): Promise<AttemptResult> {
   const timeoutMs = Math.min(o.timeoutMs, MAX_WEBHOOK_TIMEOUT_MS);
   const signal = AbortSignal.timeout(timeoutMs);
   try {
-    const addresses = await checkWebhookTarget(o.url, o.target);
+    // The look-up counts against the attempt's time too (a resolver can hang for long).
+    const timedOut = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+    timedOut.catch(() => {});
+    const addresses = await Promise.race([checkWebhookTarget(o.url, o.target), timedOut]);
     const status = await send(
       new URL(o.url),
       addresses,

@@ -368,6 +368,19 @@ describe('webhooks', function () {
       }
     });
 
+    it('bounds a hanging name look-up by the attempt timeout', async () => {
+      await Merchant.updateOne({ _id: merchant._id }, { $set: { webhookUrl: 'https://hooks.merchant.test/paymail' } });
+      try {
+        const { id } = (await events.orderCancelled(await newOrder(), merchant))!;
+        const t0 = Date.now();
+        await worker({ timeoutMs: 300, resolve: () => new Promise(() => {}) }).runOnce();
+        assert.ok(Date.now() - t0 < 2_000, 'bounded by the timeout');
+        assert.match((await delivery(id)).lastError ?? '', /timeout after 300 ms/);
+      } finally {
+        await Merchant.updateOne({ _id: merchant._id }, { $set: { webhookUrl: url } });
+      }
+    });
+
     it('connects to the address it checked, not to a second look-up of the name', async () => {
       // The name exists only in the test's resolver: the system resolver would not find it, so a
       // delivery proves the connection went to the checked address.
