@@ -32,6 +32,14 @@ export function countSmtpReply(door: string, stage: SmtpStage, code: number): vo
   smtpReplies.inc({ door, stage, code: String(code) });
 }
 
+/** Answers paymail did not send to an inbound mail, by reason (RFC 3834 and the loop brake). */
+export const repliesSuppressed = new Counter({
+  name: 'paymail_replies_suppressed_total',
+  help: 'Inbound mails recorded but not answered, by reason: auto-submitted, precedence, list, null-sender, mailer-daemon (RFC 3834) or loop-brake (too many answers to one sender in an hour)',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+
 /** AUTH attempts refused unchecked by the brute-force throttle (src/services/smtp-auth-throttle.service.ts). */
 export const smtpAuthThrottled = new Counter({
   name: 'paymail_smtp_auth_throttled_total',

@@ -21,6 +21,7 @@ import { WebhookAttempt, WebhookDelivery } from './models/webhook.model.ts';
 import { Refund } from './models/refund.model.ts';
 import { RecapDay } from './models/recap-day.model.ts';
 import { SmtpAuthFailure, SmtpAuthKnown } from './models/smtp-auth-failure.model.ts';
+import { ReplySlot } from './models/reply-brake.model.ts';
 
 export interface Database {
   connection: mongoose.Connection;
@@ -29,7 +30,7 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, InboundRaw, Outbox, CapturedMail, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure, Refund, OutboxDue, WebhookDue, RecapDay, SmtpAuthFailure, SmtpAuthKnown];
+export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, InboundRaw, Outbox, CapturedMail, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure, Refund, OutboxDue, WebhookDue, RecapDay, SmtpAuthFailure, SmtpAuthKnown, ReplySlot];
 
 export async function connectDatabase(
   config: Pick<Config, 'mongodbUri' | 'dataDir' | 'ferretdbBin'> & Partial<Pick<Config, 'slowQueryMs' | 'slowQueryFile'>>,

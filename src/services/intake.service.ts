@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import mongoose from 'mongoose';
 import { AppError, isAppError, type FieldProblem } from '../domain/errors.ts';
 import { batchFormat, parseBatch } from '../domain/batch.ts';
+import { automaticMailReason, senderAddress, type AutomaticMailReason } from '../domain/auto-mail.ts';
 import { parseCommand } from '../domain/commands.ts';
 import { readOrderMail, type OrderDraft } from '../domain/order-mail.ts';
 import { updateByIdIf } from '../db/by-id.ts';
@@ -20,6 +21,8 @@ import {
   type InboundMessageDoc,
 } from '../db/models/inbound-message.model.ts';
 import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
+import { sweepReplySlots, takeReplySlot } from '../db/models/reply-brake.model.ts';
+import { repliesSuppressed } from '../metrics.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
 import { type Logger } from '../logger.ts';
 import { enqueueMail } from '../mail/outbox.ts';
@@ -62,6 +65,8 @@ export interface IntakeServiceDeps {
   afterRawChunk?: (n: number, count: number) => Promise<void> | void;
   /** MIME parser, normally the worker pool's parse (src/mail/parse-pool.ts); default: this thread. */
   parseMail?: (raw: Buffer) => Promise<ParsedInboundMail>;
+  /** Loop brake: answers to mails that created no order, per sender address per clock hour. */
+  replyLimitPerHour?: number;
 }
 
 export interface StoreRequest {
@@ -98,8 +103,13 @@ export interface CreatedEntry {
   row?: number;
 }
 
+type HandleResult = { orderIds: string[]; problems: FieldProblem[]; replied: boolean; command?: string; silenced?: SilenceReason };
+
+/** Why an inbound mail was recorded without an answer (RFC 3834, or the per-sender loop brake). */
+export type SilenceReason = AutomaticMailReason | 'loop-brake';
+
 export type ProcessOutcome =
-  | { status: 'processed'; orderIds: string[]; problems: FieldProblem[]; replied: boolean; command?: string }
+  | { status: 'processed'; orderIds: string[]; problems: FieldProblem[]; replied: boolean; command?: string; silenced?: SilenceReason }
   | { status: 'skipped' }
   | { status: 'retry' | 'failed'; error: string };
 
@@ -156,6 +166,10 @@ export function createIntakeService(deps: IntakeServiceDeps) {
   const storeTimeoutMs = deps.storeTimeoutMs ?? 5_000;
   const rawChunkBytes = deps.rawChunkBytes ?? RAW_CHUNK_BYTES;
   const bigMailPause = deps.bigMailPause ?? 1;
+  // "A few" answers per sender and hour (RFC 3834 §2) to mails that created no order: enough for a
+  // merchant fixing a mail, few enough that a responder which marks nothing is stopped at once.
+  const replyLimitPerHour = deps.replyLimitPerHour ?? 10;
+  let lastSlotSweep = 0;
   /** Tail of the big-mail write lane: each chunk write starts after the previous one and its pause. */
   let lane: Promise<unknown> = Promise.resolve();
   /**
@@ -378,11 +392,35 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     return { field: e.code === 'ORDER_EXPIRY_PAST' ? 'expiry' : 'order', code: e.code, message: e.message, ...(row ? { row } : {}) };
   }
 
-  async function handle(msg: InboundMessageDoc, merchant: MerchantDoc, raw?: Buffer) {
+  /** Recorded, not answered: logged and counted. */
+  function silence(id: string, reason: SilenceReason, sender: string | undefined) {
+    repliesSuppressed.inc({ reason });
+    log.info({ inboundId: id, reason, sender }, reason === 'loop-brake' ? 'answer held back by the loop brake' : 'automatic mail recorded, not answered');
+    return { orderIds: [] as string[], problems: [] as FieldProblem[], replied: false, silenced: reason };
+  }
+
+  /** Takes one of the sender's answer slots for this hour; false when the loop brake holds. */
+  async function mayAnswer(sender: string | undefined, id: string): Promise<boolean> {
+    if (!sender) return true;
+    const at = now();
+    if (at.getTime() - lastSlotSweep > 600_000) {
+      lastSlotSweep = at.getTime();
+      await sweepReplySlots(at);
+    }
+    return takeReplySlot(sender, replyLimitPerHour, id, at);
+  }
+
+  async function handle(msg: InboundMessageDoc, merchant: MerchantDoc, raw?: Buffer): Promise<HandleResult> {
     const id = String(msg._id);
+    const bytes = raw ?? (await readRaw(msg));
+    // RFC 3834: auto-replies, bounces and list mail are never answered (an answer feeds a loop).
+    const envelopeFrom = msg.envelope?.mailFrom ?? undefined;
+    const automatic = automaticMailReason(bytes, envelopeFrom);
+    const sender = senderAddress(bytes, envelopeFrom);
+    if (automatic) return silence(id, automatic, sender);
     // MIME parsing runs in the parse pool's workers (server.ts); without one, on this thread.
     const parseMail = deps.parseMail ?? parseInboundMail;
-    const mail = await parseMail(raw ?? (await readRaw(msg)));
+    const mail = await parseMail(bytes);
     // Capped: a hostile subject (hundreds of kB) must not travel into orders and reply mails.
     const subject = (mail.subject ?? '').slice(0, 500);
     const messageId = mail.messageId ?? msg.messageId ?? undefined;
@@ -463,7 +501,13 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     // A single new order already answers the merchant with its pay-link mail; reply only when
     // there is something to explain (problems, notes, a capped expiry, a reference already open).
     // A batch is always answered: its reply carries the links.
-    const replied = !!batch || problems.length > 0 || notices.length > 0 || created.some((c) => c.duplicate === 'reference' || c.capped);
+    const wanted = !!batch || problems.length > 0 || notices.length > 0 || created.some((c) => c.duplicate === 'reference' || c.capped);
+    // A loop is a mail that creates nothing answered by a mail that creates nothing: only answers
+    // to mails without any order count against the sender (a merchant's busy hour of orders, batches
+    // and commands is never held back).
+    const braked = wanted && orderIds.length === 0 && !(await mayAnswer(sender, id));
+    if (braked) silence(id, 'loop-brake', sender);
+    const replied = wanted && !braked;
     if (replied) {
       await enqueueMail(
         {
@@ -479,7 +523,7 @@ export function createIntakeService(deps: IntakeServiceDeps) {
         deps.mailDomain,
       );
     }
-    return { orderIds, problems, replied };
+    return { orderIds, problems, replied, ...(braked ? { silenced: 'loop-brake' as const } : {}) };
   }
 
   /**
@@ -527,7 +571,7 @@ export function createIntakeService(deps: IntakeServiceDeps) {
         msg._id,
         (d) => d.status === 'processing',
         {
-          $set: { status: 'processed', processedAt: now(), result: { orderIds: result.orderIds, problems: result.problems } },
+          $set: { status: 'processed', processedAt: now(), result: { orderIds: result.orderIds, problems: result.problems, ...(result.silenced ? { silenced: result.silenced } : {}) } },
           $unset: { leaseUntil: 1, lastError: 1 },
         },
       );

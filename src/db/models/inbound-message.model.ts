@@ -42,6 +42,8 @@ const InboundMessageSchema = new Schema(
     result: {
       orderIds: { type: [String], default: [] },
       problems: { type: Schema.Types.Mixed },
+      /** Recorded without an answer: an automatic mail (RFC 3834) or the loop brake held it. */
+      silenced: { type: String },
     },
     receivedAt: { type: Date, required: true, default: () => new Date() },
     processedAt: { type: Date },
