@@ -13,6 +13,7 @@ import { isAppError } from '../domain/errors.ts';
 import { updateByIdIf } from '../db/by-id.ts';
 import { OutboxDue, dueEntries, dueItem, followItem, isDueItem as isDue, reconcileDue, setDue, type DueEntry } from '../db/due-queue.ts';
 import { claimLease } from '../db/claims.ts';
+import { writeUntilStored } from '../db/durable-write.ts';
 import { CapturedMail, Outbox, type OutboxDoc } from '../db/models/outbox.model.ts';
 import { type Logger } from '../logger.ts';
 import { outboxEvents } from '../mail/outbox.ts';
@@ -156,6 +157,12 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
     return true;
   }
 
+  /** True when the mail is already marked sent by this worker's attempt (same attempt count). */
+  async function isSentBy(doc: OutboxDoc): Promise<boolean> {
+    const current = await Outbox.findById(doc._id, { status: 1, attempts: 1 }).lean<OutboxDoc>();
+    return current?.status === 'sent' && current.attempts === doc.attempts;
+  }
+
   async function fail(doc: OutboxDoc, err: unknown, permanent: boolean, mlog: Logger): Promise<void> {
     const dead = permanent || doc.attempts >= maxAttempts;
     const lastError = describeError(err);
@@ -222,11 +229,23 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
       return;
     }
     const set: Record<string, unknown> = { status: 'sent', sentAt: now() };
+    // The relay has the mail: from here on that fact must reach the database, however long it is
+    // away, or the lease would run out and the mail go out twice (src/db/durable-write.ts).
+    const durably = <T>(write: () => Promise<T>) =>
+      writeUntilStored(write, {
+        stopping: () => closing,
+        onRetry: (err, tries) => {
+          if (tries === 1 || tries % 20 === 0) mlog.warn({ err: describeError(err), tries }, 'mail sent, database unavailable: retrying the write');
+        },
+      });
     if (result.mode === 'capture') {
-      await CapturedMail.replaceOne({ _id: doc._id }, result.captured, { upsert: true });
-      set.captured = { subject: result.captured.subject };
+      const captured = result.captured;
+      await durably(() => CapturedMail.replaceOne({ _id: doc._id }, captured, { upsert: true }));
+      set.captured = { subject: captured.subject };
     }
-    if (!(await settle(doc, set, ['leaseUntil', 'leaseOwner', 'lastError']))) {
+    // A retried write that had been applied before its answer was lost finds the mail sent.
+    const marked = await durably(async () => (await settle(doc, set, ['leaseUntil', 'leaseOwner', 'lastError'])) || (await isSentBy(doc)));
+    if (!marked) {
       // Sent, but our lease expired and someone else claimed it: the same Message-ID lets the
       // receiving side recognise the duplicate. Leases outlast transport timeouts to avoid this.
       mlog.warn('outbox lease lost before the mail was marked sent');

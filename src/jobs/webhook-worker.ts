@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { updateByIdIf } from '../db/by-id.ts';
 import { claimLease } from '../db/claims.ts';
+import { writeUntilStored } from '../db/durable-write.ts';
 import { WebhookDue, dueEntries, dueItem, followItem, isDueItem, reconcileDue, setDue } from '../db/due-queue.ts';
 import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
 import { WebhookAttempt, WebhookDelivery, type WebhookDeliveryDoc } from '../db/models/webhook.model.ts';
@@ -154,7 +155,14 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
       lastError: result.error ?? (result.ok ? '' : `HTTP ${result.statusCode}`),
     };
     if (result.ok) {
-      await settle(doc, { status: 'delivered', deliveredAt: now(), ...outcome });
+      // Acknowledged: that fact must reach the database however long it is away, or the lease
+      // would run out and the event be delivered again (src/db/durable-write.ts).
+      await writeUntilStored(() => settle(doc, { status: 'delivered', deliveredAt: now(), ...outcome }), {
+        stopping: () => closing,
+        onRetry: (err, tries) => {
+          if (tries === 1 || tries % 20 === 0) dlog.warn({ err, tries }, 'webhook delivered, database unavailable: retrying the write');
+        },
+      });
       dlog.info({ statusCode: result.statusCode, ms: result.durationMs }, 'webhook delivered');
       return;
     }

@@ -9,6 +9,7 @@ import { automaticMailReason, senderAddress, type AutomaticMailReason } from '..
 import { parseCommand } from '../domain/commands.ts';
 import { readOrderMail, type OrderDraft } from '../domain/order-mail.ts';
 import { updateByIdIf } from '../db/by-id.ts';
+import { isDatabaseUnavailable, writeUntilStored } from '../db/durable-write.ts';
 import { claimLease } from '../db/claims.ts';
 import { isDatabaseReachable } from '../db/reachability.ts';
 import {
@@ -566,13 +567,24 @@ export function createIntakeService(deps: IntakeServiceDeps) {
       const merchant = await Merchant.findById(msg.merchantId).lean<MerchantDoc>();
       if (!merchant) throw new AppError('INTAKE_MERCHANT_GONE', `merchant ${msg.merchantId} no longer exists`);
       const result = await handle(msg, merchant, raw);
-      await updateByIdIf<InboundMessageDoc>(
-        InboundMessage,
-        msg._id,
-        (d) => d.status === 'processing',
+      // Processed: that fact must reach the database however long it is away, or the lease would
+      // run out and the message be processed again (src/db/durable-write.ts).
+      await writeUntilStored(
+        () =>
+          updateByIdIf<InboundMessageDoc>(
+            InboundMessage,
+            msg._id,
+            (d) => d.status === 'processing',
+            {
+              $set: { status: 'processed', processedAt: now(), result: { orderIds: result.orderIds, problems: result.problems, ...(result.silenced ? { silenced: result.silenced } : {}) } },
+              $unset: { leaseUntil: 1, lastError: 1 },
+            },
+          ),
         {
-          $set: { status: 'processed', processedAt: now(), result: { orderIds: result.orderIds, problems: result.problems, ...(result.silenced ? { silenced: result.silenced } : {}) } },
-          $unset: { leaseUntil: 1, lastError: 1 },
+          stopping: () => closing,
+          onRetry: (err, tries) => {
+            if (tries === 1 || tries % 20 === 0) log.warn({ err, tries, inboundId: id }, 'message processed, database unavailable: retrying the write');
+          },
         },
       );
       log.info({ inboundId: id, merchantId: msg.merchantId, orderIds: result.orderIds, problems: result.problems.length }, 'inbound message processed');
@@ -584,7 +596,7 @@ export function createIntakeService(deps: IntakeServiceDeps) {
       // would fail the same way.
       // The database being away is no reason to give a message up, however long it lasts.
       const giveUp =
-        !isDatabaseTrouble(e) &&
+        !isDatabaseUnavailable(e) &&
         (attempts >= maxAttempts || isAppError(e, 'INTAKE_MERCHANT_GONE') || isAppError(e, 'MAIL_PARSE_FAILED'));
       const released = await updateByIdIf<InboundMessageDoc>(
         InboundMessage,
@@ -658,15 +670,6 @@ export function createIntakeService(deps: IntakeServiceDeps) {
   return { store, process: (id: string) => processMessage(id), resumePending, startSweep, idle, close };
 }
 export type IntakeService = ReturnType<typeof createIntakeService>;
-
-/** Network trouble or no reachable server: transient, whatever the attempt count. */
-function isDatabaseTrouble(e: unknown): boolean {
-  const name = (e as { name?: unknown })?.name;
-  return (
-    typeof name === 'string' &&
-    /^Mongo(Network|NetworkTimeout|ServerSelection|TopologyClosed|NotConnected|PoolCleared)Error$/.test(name)
-  );
-}
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
