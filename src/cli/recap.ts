@@ -1,7 +1,7 @@
 // `paymail recap send --merchant ID [--date YYYY-MM-DD] [--force]` and `paymail recap send --all …`
 // Sends (backfills) the daily recap of a local day, or with --force sends it again under a new
 // dedupe key. Mail is enqueued in the outbox; a running paymail sends it. Progress ("3/12
-// merchants") goes to stderr on a terminal; one result line per merchant to stdout.
+// merchants") goes to stderr on a terminal; one result line per merchant to stdout, errors to stderr.
 // Exit 0 when done, 1 on an error (unknown merchant, day not over), 2 on a usage error.
 import { parseArgs } from 'node:util';
 import { Merchant } from '../db/models/merchant.model.ts';
@@ -58,8 +58,8 @@ export async function runRecapCli(args: string[], io: RecapCliIo, deps: RecapCli
         progress(r) {
           if (r.error) {
             failed++;
-            io.out(`${r.merchantId} ${r.date} failed: ${r.error.code}: ${r.error.message}\n`);
-            if (!values.all) io.err(`paymail: ${r.error.message}\n`);
+            // Once, on stderr: stdout keeps only the result lines a script reads.
+            io.err(`${io.progress ? '\r' : ''}paymail: ${r.merchantId} ${r.date}: ${r.error.code}: ${r.error.message}\n`);
           } else {
             io.out(`${r.merchantId} ${r.date} ${r.outcome === 'skipped' ? 'skipped (already sent; --force sends it again)' : r.outcome}\n`);
           }

@@ -309,6 +309,31 @@ function oneLine(s: string): string {
   return s.replace(/[\r\n\t]+/g, ' ').replace(/\s{2,}/g, ' ').trim();
 }
 
+// Reply prefixes of the common mail clients (Re, Aw, R, Rif, Réf, RV, with counters such as Re[2]
+// or Re^2 and French spacing "Réf. :"): our reply's own prefix replaces them, so subjects do not
+// stack up "Re: Re:". Forward prefixes (Fwd, I, WG, TR) say something else and are kept.
+const REPLY_PREFIXES = /^(?:\s*(?:re|aw|r|rif|r[ée]f\.?|rv|sv|antw)\s*(?:\[\d+\]|\^\d+|\(\d+\))?\s*:)+\s*/i;
+
+/** The subject a reply quotes: one line, without the reply prefixes already on it. */
+export function replySubject(s: string): string {
+  return oneLine(s).replace(REPLY_PREFIXES, '');
+}
+
+const PLURAL_RULES = new Map<string, Intl.PluralRules>();
+/**
+ * A string with plural forms (`{ "one": …, "other": … }`, Intl.PluralRules categories) picked
+ * for `n` in the language `intl`; a plain string is used as it is.
+ */
+function pluralForm(entry: unknown, n: number, intl: string): string {
+  if (typeof entry === 'string') return entry;
+  if (!entry || typeof entry !== 'object') return '';
+  let rules = PLURAL_RULES.get(intl);
+  if (!rules) PLURAL_RULES.set(intl, (rules = new Intl.PluralRules(intl)));
+  const forms = entry as Record<string, unknown>;
+  const chosen = forms[rules.select(n)] ?? forms.other;
+  return typeof chosen === 'string' ? chosen : '';
+}
+
 // ---- per-template view models ----
 
 interface Prepared {
@@ -483,7 +508,7 @@ const PREPARERS: Record<MailTemplate, Preparer> = {
       [p.line != null ? fill(str('line'), { n: p.line }) : '', p.row != null ? fill(str('row'), { n: p.row }) : ''].filter(Boolean).join(', ');
     return {
       vars: {
-        subject: oneLine(d.subject),
+        subject: replySubject(d.subject),
         created: newCount,
         duplicates: d.created.length - newCount,
         problems: d.problems.length,
@@ -525,12 +550,13 @@ const PREPARERS: Record<MailTemplate, Preparer> = {
   'command-reply'(raw, ctx, t) {
     const d = parse(CommandReplyData, 'command-reply', raw);
     const group = (k: string) => (t[k] && typeof t[k] === 'object' ? (t[k] as Record<string, string>) : {});
+    const attemptStrings = (t.attempts && typeof t.attempts === 'object' ? t.attempts : {}) as Record<string, unknown>;
     const o = d.order;
     const amount = o ? formatMoney(o.amountMinor, o.currency, ctx.intl) : '';
     const expires = o ? formatDateTime(o.expiresAt, ctx.intl, ctx.timeZone) : '';
     const status = o ? (group('statuses')[o.status] ?? o.status) : '';
     const vars = {
-      subject: oneLine(d.subject),
+      subject: replySubject(d.subject),
       command: d.command,
       reference: o?.reference ?? d.reference,
       argument: d.argument,
@@ -546,7 +572,7 @@ const PREPARERS: Record<MailTemplate, Preparer> = {
       ? ''
       : a.total === 0
         ? (group('attempts').none ?? '')
-        : fill(group('attempts').summary ?? '', { total: a.total, declined: a.declined }) +
+        : fill(pluralForm(attemptStrings.summary, a.total, ctx.intl), { total: a.total, declined: a.declined }) +
           (a.lastOutcome && a.lastAt
             ? ' ' +
               fill(group('attempts').last ?? '', {

@@ -140,7 +140,7 @@ describe('reply commands', () => {
       assert.ok(text.includes(orders.linkFor(o)));
       assert.match(text, /€25\.00/);
       assert.match(text, /Awaiting payment/);
-      assert.match(text, /1 payment attempts, 1 declined\. Last: declined/);
+      assert.match(text, /1 payment attempt, 1 declined\. Last: declined/);
       // A command is not an order.
       assert.equal(await Order.countDocuments({ 'source.inboundMessageId': id }), 0);
     });

@@ -382,5 +382,13 @@ describe('daily recap', function () {
         assert.match(r.out + r.err, message);
       });
     }
+
+    it('prints an error once, on stderr only (stdout keeps the result lines)', async () => {
+      const r = await cli(['send', '--merchant', 'mer_nope', '--date', '2026-08-10']);
+      assert.equal(r.code, 1);
+      assert.equal(r.out, '');
+      assert.equal(r.err.trim().split('\n').length, 1, r.err);
+      assert.match(r.err, /^paymail: mer_nope 2026-08-10: MERCHANT_NOT_FOUND: /);
+    });
   });
 });

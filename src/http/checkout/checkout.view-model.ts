@@ -85,7 +85,7 @@ export function formFields(
   };
   const defs = [
     { name: 'number', type: 'text', autocomplete: 'cc-number', inputmode: 'numeric', maxlength: 23, hint: 'form.numberHint' },
-    { name: 'expiry', type: 'text', autocomplete: 'cc-exp', inputmode: 'numeric', maxlength: 7, half: true, placeholder: 'MM/YY' },
+    { name: 'expiry', type: 'text', autocomplete: 'cc-exp', inputmode: 'numeric', maxlength: 7, half: true, placeholder: views.t(locale, 'form.expiryPlaceholder') },
     { name: 'cvc', type: 'text', autocomplete: 'cc-csc', inputmode: 'numeric', maxlength: 4, half: true, hint: 'form.cvcHint' },
     { name: 'holder', type: 'text', autocomplete: 'cc-name', maxlength: 100 },
     ...(opts.needEmail
