@@ -12,7 +12,8 @@ import { errorHandler } from './middleware/error-handler.ts';
 import { requestContext } from './middleware/request-context.ts';
 import { createSecurityHeaders } from './middleware/security-headers.ts';
 import { staticAssets } from './middleware/static-assets.ts';
-import { type Views } from './views.ts';
+import { langLinks } from './checkout/checkout.view-model.ts';
+import { acceptedLanguages, type Views } from './views.ts';
 
 export const DEFAULT_PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
 
@@ -46,6 +47,20 @@ export function createHttpApp(opts: HttpAppOptions): Koa {
       return;
     }
     await next();
+  });
+
+  // `/`: a small start page (the product, the back-office log-in; in development, the first steps).
+  app.use(async (ctx, next) => {
+    if (ctx.path !== '/' || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return next();
+    const locale = opts.views.resolveLocale(ctx.query['lang'], ...acceptedLanguages(ctx.get('accept-language')));
+    ctx.state.locale = locale;
+    ctx.type = 'html';
+    ctx.body = opts.views.render('home', {
+      locale,
+      title: opts.views.t(locale, 'home.title'),
+      langLinks: langLinks(opts.views, ctx.path, ctx.querystring, locale),
+      development: !opts.production,
+    });
   });
 
   const checkout = createCheckoutRouter({ ...opts.checkout, views: opts.views });
