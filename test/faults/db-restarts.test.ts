@@ -2,6 +2,9 @@
 // submission door of a real paymail process while the test stops and restarts its FerretDB three
 // times. The client retries every 4xx like an MTA. Promise: every mail ends answered 250 (at once,
 // or after 4xx answers and retries) and becomes exactly one order — nothing lost, nothing doubled.
+// Every outage overlaps mails in flight: the mails after each outage's mark wait until the
+// database is down, so they are sent during the outage (asserted: each outage saw 4xx answers or
+// failed attempts).
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -89,23 +92,30 @@ describe('fault 1: the database stops and starts three times under a stream of o
     const run = Date.now().toString(36);
     const started = Date.now();
     let answered = 0;
-    const outages: Array<{ afterAnswered: number; downMs: number }> = [];
+    const outages: Array<{ afterAnswered: number; downMs: number; from: number; to: number }> = [];
 
-    // Stops the database at 1/4, 2/4 and 3/4 of the answered mails, each time for DOWN_MS.
+    // Outage k starts when the mails before its mark (k/4 of them) are answered or in flight; the
+    // mails from the mark on are held until the database is down, then sent into the outage.
+    const marks = Array.from({ length: OUTAGES }, (_, k) => Math.floor(((k + 1) * FAULT_MAILS) / (OUTAGES + 1)));
+    const down: Array<() => void> = [];
+    const isDown = marks.map(() => new Promise<void>((r) => down.push(r)));
     const controller = (async () => {
-      for (let k = 1; k <= OUTAGES; k++) {
-        await waitUntil(() => answered >= Math.floor((k * FAULT_MAILS) / (OUTAGES + 1)), FAULT_MAILS * 1_000, () => `only ${answered} answered`, 20);
+      for (let k = 0; k < OUTAGES; k++) {
+        await waitUntil(() => answered >= marks[k]! - CONNECTIONS, FAULT_MAILS * 1_000, () => `only ${answered} answered`, 20);
         const at = Date.now();
         await db!.stop();
         db = undefined;
+        const downAt = Date.now();
+        down[k]!();
         await sleep(DOWN_MS);
         db = await startEmbeddedFerretdb({ binary, dir, port: dbPort });
-        outages.push({ afterAnswered: answered, downMs: Date.now() - at });
-        if (process.env.FAULT_DEBUG) console.log(`outage ${k}: ${at} .. ${Date.now()}`);
+        outages.push({ afterAnswered: answered, downMs: Date.now() - at, from: downAt, to: Date.now() });
+        if (process.env.FAULT_DEBUG) console.log(`outage ${k + 1}: ${at} .. ${Date.now()}`);
       }
     })();
 
     const outcomes: MailOutcome[] = await inParallel(FAULT_MAILS, CONNECTIONS, async (i) => {
+      for (let k = 0; k < OUTAGES; k++) if (i >= marks[k]!) await isDown[k];
       const r = await sendWithRetry(() => client, merchant, {
         messageId: `<fault1-${i}.${run}@faults.example>`,
         subject: `Fault 1 order ${i}`,
@@ -120,6 +130,9 @@ describe('fault 1: the database stops and starts three times under a stream of o
     const notAccepted = outcomes.map((o, i) => ({ i, final: o.final, answers: JSON.stringify(tally(o.tempCodes)), ms: o.ms })).filter((o) => o.final !== 250);
     assert.deepEqual(notAccepted, [], `every mail ends answered 250 (after retrying its 4xx answers); paymail's last errors:\n${lastErrors()}`);
     assert.equal(outages.length, OUTAGES);
+    // Each outage met mails in flight: refused (451) or failed attempts while it lasted.
+    const hits = outages.map((o) => outcomes.reduce((n, m) => n + m.retriedAt.filter((t) => t >= o.from && t <= o.to + 1_000).length, 0));
+    assert.ok(hits.every((h) => h > 0), `every outage overlaps mails in flight (refused or failed attempts per outage: ${JSON.stringify(hits)})`);
 
     // Every mail becomes exactly one order: counted per mail in the database.
     conn = await mongoose.createConnection(uri, { serverSelectionTimeoutMS: 10_000 }).asPromise();
@@ -153,12 +166,15 @@ describe('fault 1: the database stops and starts three times under a stream of o
     assert.ok(ready);
 
     const retried = outcomes.filter((o) => o.tempCodes.length + o.connectionErrors > 0);
+    const answers451 = outcomes.reduce((n, o) => n + o.tempCodes.filter((c) => c === 451).length, 0);
     console.log(
-      `      fault 1: ${FAULT_MAILS} mails over ${CONNECTIONS} connections, ${OUTAGES} outages ${JSON.stringify(outages)}; ` +
+      `      fault 1: ${FAULT_MAILS} mails over ${CONNECTIONS} connections, ${OUTAGES} outages ` +
+        `${JSON.stringify(outages.map((o, k) => ({ afterAnswered: o.afterAnswered, downMs: o.downMs, attemptsRefusedOrFailed: hits[k] })))}; ` +
+        `lost ${missing.length}, duplicated ${doubled.length}, 451 answers ${answers451}, ` +
         `all answered 250 in ${(sendMs / 1000).toFixed(1)} s, all orders in ${(ordersMs / 1000).toFixed(1)} s; ` +
         `${retried.length} mails retried, 4xx answers ${JSON.stringify(tally(outcomes.flatMap((o) => o.tempCodes)))}, ` +
         `connection errors ${outcomes.reduce((s, o) => s + o.connectionErrors, 0)}, ` +
-        `longest retried mail ${Math.max(0, ...retried.map((o) => o.ms))} ms; ${FAULT_MAILS} orders, 0 missing, 0 doubled`,
+        `longest retried mail ${Math.max(0, ...retried.map((o) => o.ms))} ms`,
     );
   });
 });

@@ -165,6 +165,8 @@ export interface MailOutcome {
   tempCodes: number[];
   /** Attempts that ended without an SMTP answer (connection dropped or refused). */
   connectionErrors: number;
+  /** When each refused or failed attempt ended (ms since the epoch). */
+  retriedAt: number[];
   /** The final answer: 250, or the permanent (5xx) code that ended it. */
   final: number;
   /** ms from the first attempt to the final answer. */
@@ -201,7 +203,7 @@ export async function sendWithRetry(
 ): Promise<MailOutcome> {
   const started = Date.now();
   const deadline = started + (opts.deadlineMs ?? 120_000);
-  const out: MailOutcome = { tempCodes: [], connectionErrors: 0, final: 0, ms: 0 };
+  const out: MailOutcome = { tempCodes: [], connectionErrors: 0, retriedAt: [], final: 0, ms: 0 };
   for (let attempt = 1; ; attempt++) {
     try {
       const info = await client().sendMail({
@@ -221,6 +223,7 @@ export async function sendWithRetry(
       }
       if (typeof code === 'number') out.tempCodes.push(code);
       else out.connectionErrors++;
+      out.retriedAt.push(Date.now());
       if (opts.retry === false || Date.now() > deadline) {
         out.final = code ?? -1;
         break;
