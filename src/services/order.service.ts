@@ -15,6 +15,7 @@ import { payLinkUrl, type LinkKey } from '../domain/pay-link.ts';
 import { type MerchantDoc } from '../db/models/merchant.model.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
 import { enqueueMail } from '../mail/outbox.ts';
+import { orderFacts } from './order-transitions.ts';
 
 export type { OrderDraft } from '../domain/order-draft.ts';
 
@@ -101,18 +102,7 @@ export function createOrderService(deps: OrderServiceDeps) {
         ...(opts.inReplyTo && !toCustomer ? { inReplyTo: opts.inReplyTo, references: [opts.inReplyTo] } : {}),
         merchantId: merchant._id,
         orderId: order._id,
-        data: {
-          merchantName: merchant.name,
-          reference: order.reference,
-          amountMinor: order.amountMinor,
-          currency: order.currency,
-          description: order.description ?? '',
-          customerName: order.customer?.name ?? '',
-          expiresAt: order.expiresAt.toISOString(),
-          link: linkFor(order),
-          toCustomer,
-          timeZone: merchant.timezone,
-        },
+        data: { ...orderFacts(order, merchant), link: linkFor(order), toCustomer },
       },
       deps.mailDomain,
     );
