@@ -27,6 +27,17 @@ export interface OutboundMessage {
   attachments: MailAttachment[];
 }
 
+/** One attachment of a captured mail, as /dev/mail lists it and serves it for download. */
+export interface CapturedAttachment {
+  filename: string;
+  contentType: string;
+  size: number;
+  /** An image the HTML shows by `cid:` (already a data: URL there): not a download, no content kept. */
+  inline: boolean;
+  /** The bytes; absent when inline or past MAX_CAPTURED_ATTACHMENT_BYTES. */
+  content?: Buffer;
+}
+
 /** What /dev/mail shows; inline images are turned into data: URLs so the page needs no cid. */
 export interface CapturedMail {
   from: string;
@@ -35,6 +46,27 @@ export interface CapturedMail {
   subject: string;
   html: string;
   text: string;
+  /** In mail order, so an index names one attachment. */
+  attachments: CapturedAttachment[];
+}
+
+/**
+ * Bytes of attachment content one captured mail keeps (all its files together). The copy is one
+ * database document (16 MiB at most) beside the HTML; a larger file is listed without a download.
+ */
+export const MAX_CAPTURED_ATTACHMENT_BYTES = 4 * 1024 * 1024;
+
+function capturedAttachments(attachments: MailAttachment[]): CapturedAttachment[] {
+  let kept = 0;
+  return attachments.map((a) => {
+    const inline = Boolean(a.cid) && a.disposition !== 'attachment';
+    const entry: CapturedAttachment = { filename: a.filename, contentType: a.contentType, size: a.content.length, inline };
+    if (!inline && kept + a.content.length <= MAX_CAPTURED_ATTACHMENT_BYTES) {
+      kept += a.content.length;
+      entry.content = a.content;
+    }
+    return entry;
+  });
 }
 
 export type SendResult =
@@ -133,6 +165,7 @@ export function createMailTransport(opts: MailTransportOptions): MailTransport {
             subject: msg.subject,
             html: inlineCidImages(msg.html, msg.attachments),
             text: msg.text,
+            attachments: capturedAttachments(msg.attachments),
           },
         };
       },

@@ -496,7 +496,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
   /** The signed payment proof of a paid order, for the receipt page. */
   const proofFor = (order: OrderDoc, merchant: MerchantDoc) => {
     const token = deps.proofs?.tokenFor(order, merchant);
-    return token ? { token, verifyUrl: deps.proofs!.verifyUrl(token) } : undefined;
+    return token ? { token, verifyUrl: deps.proofs!.verifyUrl(token, merchant.timezone) } : undefined;
   };
 
   return { open, pay, findChallenge, completeChallenge, sweep, repairInterrupted, proofFor };

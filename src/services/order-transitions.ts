@@ -125,7 +125,7 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
       customerName: order.customer?.name || holder,
       link: deps.linkFor ? deps.linkFor(order) : '',
       timeZone: merchant.timezone,
-      ...(proof ? { proof, verifyUrl: deps.proofs!.verifyUrl(proof) } : {}),
+      ...(proof ? { proof, verifyUrl: deps.proofs!.verifyUrl(proof, merchant.timezone) } : {}),
     };
     const common = { merchantId: merchant._id, orderId: order._id, data };
     if (customerEmail) {

@@ -12,7 +12,12 @@ export const JWKS_PATH = '/.well-known/paymail-receipt-keys.json';
 export interface ReceiptProofs {
   /** The token of a paid order; undefined when the order is not paid or the ring cannot sign. */
   tokenFor(order: OrderDoc, merchant: Pick<MerchantDoc, '_id' | 'name'>): string | undefined;
-  verifyUrl(token: string): string;
+  /**
+   * The verify page for a token. `timeZone` (the merchant's) is a display hint only, outside the
+   * signature: the claims are a published format with paidAt in UTC and no zone, so the zone rides
+   * in the URL as `tz=` and the page validates it (see src/http/proof/proof.routes.ts).
+   */
+  verifyUrl(token: string, timeZone?: string): string;
   verify(token: string): ReceiptVerification;
 }
 
@@ -40,7 +45,7 @@ export function createReceiptProofs(deps: { keys: ReceiptKeyRing; publicUrl: str
       const claims = receiptClaims(order, merchant);
       return claims && deps.keys.signing ? signReceipt(claims, deps.keys.signing) : undefined;
     },
-    verifyUrl: (token) => `${base}${VERIFY_PATH}?token=${encodeURIComponent(token)}`,
+    verifyUrl: (token, timeZone) => `${base}${VERIFY_PATH}?token=${encodeURIComponent(token)}${timeZone ? `&tz=${encodeURIComponent(timeZone)}` : ''}`,
     verify: (token) => verifyReceiptToken(token, deps.keys.lookup),
   };
 }

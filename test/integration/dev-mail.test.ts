@@ -36,6 +36,30 @@ function request(n: number, merchantName: string): MailRequest {
   };
 }
 
+const CSV = 'record,at,reference\r\npayment,2031-02-27T10:00:00+01:00,A-1\r\n';
+
+/** A daily recap: an inline chart (cid:) in the HTML and the day's CSV as an attachment. */
+function recapRequest(): MailRequest {
+  return {
+    dedupeKey: 'recap:dev_1',
+    template: 'daily-recap',
+    locale: 'en',
+    to: ['desk@merchant.test'],
+    cc: [],
+    data: {
+      merchantName: 'Recap Shop',
+      date: '2031-02-27',
+      timeZone: 'Europe/Rome',
+      payments: { totals: [], count: 0, items: [] },
+      failed: { count: 0, items: [] },
+      expired: { count: 0, items: [] },
+      chart: { currency: 'EUR', days: [{ date: '2031-02-27', totalMinor: 12990, count: 1 }] },
+      // A hostile name: quotes, a path and a header break must not reach Content-Disposition as is.
+      csv: { filename: '../evil"\r\nX-Bad: 1.csv', content: CSV },
+    },
+  };
+}
+
 describe('/dev/mail', function () {
   this.timeout(20_000);
   useTestDatabase();
@@ -43,6 +67,7 @@ describe('/dev/mail', function () {
   let base = '';
   let sentId = '';
   let pendingId = '';
+  let recapId = '';
 
   before(async () => {
     const renderer = await createMailRenderer({ templatesDir: path.resolve(import.meta.dirname, '../../templates'), publicUrl: 'http://localhost:3000' });
@@ -53,7 +78,8 @@ describe('/dev/mail', function () {
       logger: createLogger('silent'),
     });
     sentId = String((await enqueueMail(request(1, 'Shop <b>Bold</b>'), DOMAIN))._id);
-    assert.equal(await worker.runOnce(), 1);
+    recapId = String((await enqueueMail(recapRequest(), DOMAIN))._id);
+    assert.equal(await worker.runOnce(), 2);
     // Enqueued after the worker ran: still pending, and newer.
     const pending = await enqueueMail(request(2, 'Later Shop'), DOMAIN);
     pendingId = String(pending._id);
@@ -109,14 +135,43 @@ describe('/dev/mail', function () {
     assert.ok(html.includes('&lt;script&gt;alert(1)&lt;/script&gt;'));
   });
 
+  it('lists a mail\'s attachments with name, type, size and a download link, but not its inline images', async () => {
+    const html = await (await fetch(`${base}/dev/mail/${recapId}`)).text();
+    assert.match(html, /<h2>Attachments<\/h2>/);
+    const href = new RegExp(`href="(/dev/mail/${recapId}/attachments/[^"]+)"`).exec(html)?.[1];
+    assert.ok(href, 'a download link');
+    assert.match(html, /text\/csv/);
+    assert.ok(html.includes(`${Buffer.byteLength(`\uFEFF${CSV}`)} bytes`), 'the size');
+    assert.ok(!html.includes('recap-chart-2031-02-27.png'), 'the inline chart is not a download');
+    // The chart is still inlined into the HTML part.
+    assert.match(await (await fetch(`${base}/dev/mail/${recapId}/html`)).text(), /src="data:image\/png;base64,/);
+
+    const res = await fetch(`${base}${href.replace(/&amp;/g, '&')}`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'text/csv; charset=utf-8');
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    const disposition = res.headers.get('content-disposition') ?? '';
+    assert.match(disposition, /^attachment; filename="[^"/\\\r\n]+\.csv"/);
+    assert.ok(!disposition.includes('..') && !disposition.includes('/'), disposition);
+    assert.equal(Buffer.from(await res.arrayBuffer()).toString('utf8'), `\uFEFF${CSV}`);
+  });
+
+  it('lists no attachments for a mail without any', async () => {
+    assert.doesNotMatch(await (await fetch(`${base}/dev/mail/${sentId}`)).text(), /<h2>Attachments<\/h2>/);
+  });
+
   const missing: Array<[string, string]> = [
     ['an id that is not an ObjectId', '/dev/mail/nope'],
     ['an unknown id', '/dev/mail/0123456789abcdef01234567'],
     ['the HTML of an unknown id', '/dev/mail/0123456789abcdef01234567/html'],
+    ['an attachment of an unknown id', '/dev/mail/0123456789abcdef01234567/attachments/0'],
+    ['an inline image asked for as an attachment', '/dev/mail/RECAP/attachments/0'],
+    ['an attachment index out of range', '/dev/mail/RECAP/attachments/7'],
+    ['an attachment index that is not a number', '/dev/mail/RECAP/attachments/x'],
   ];
   for (const [name, url] of missing) {
     it(`answers 404 for ${name}`, async () => {
-      const res = await fetch(`${base}${url}`);
+      const res = await fetch(`${base}${url.replace('RECAP', recapId)}`);
       assert.equal(res.status, 404);
       await res.text();
     });

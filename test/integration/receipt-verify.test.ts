@@ -20,7 +20,7 @@ import { deriveCsrfKey } from '../../src/http/middleware/csrf.ts';
 import { createProofRouter } from '../../src/http/proof/proof.routes.ts';
 import { createViews } from '../../src/http/views.ts';
 import { createLogger } from '../../src/logger.ts';
-import { createMailRenderer } from '../../src/mail/renderer.ts';
+import { createMailRenderer, formatDateTime } from '../../src/mail/renderer.ts';
 import { TEMPLATES_DIR } from '../../src/server.ts';
 import { createSandboxAcquirer } from '../../src/services/acquirer/sandbox-acquirer.ts';
 import { createCheckoutService } from '../../src/services/checkout.service.ts';
@@ -115,7 +115,8 @@ describe('signed receipts: page, mail, keys and verification', function () {
     assert.match(token, /^eyJ[\w-]+\.eyJ[\w-]+\.[\w-]{86}$/, 'a compact JWS');
     assert.match(html, /Signed payment proof/);
     const verifyHref = /href="([^"]*\/receipts\/verify\?token=[^"]+)"/.exec(html)?.[1];
-    assert.equal(verifyHref, `${base}/receipts/verify?token=${token}`);
+    // The merchant's zone rides along as an unsigned display hint; the token is the proof.
+    assert.equal(verifyHref, `${base}/receipts/verify?token=${token}&tz=Europe%2FRome`);
   });
 
   it('puts the same proof in both receipt mails, and the rendered mail carries it', async () => {
@@ -169,6 +170,35 @@ describe('signed receipts: page, mail, keys and verification', function () {
       assert.match(await res.text(), re);
     });
   }
+
+  // The receipt (page and mails) shows the paid time in the merchant's zone; the verify page too,
+  // naming the zone, while the signed claims stay as they are (paidAt in UTC, no zone).
+  const paidTimes: Array<[string, string, string]> = [
+    ['the merchant’s zone from the receipt’s verify link', '&tz=Europe%2FRome', 'Europe/Rome'],
+    ['another valid zone', '&tz=America%2FNew_York', 'America/New_York'],
+    ['a zone spelled in another case, named canonically', '&tz=asia%2Ftokyo', 'Asia/Tokyo'],
+    ['an unknown zone: UTC, named', '&tz=Mars%2FOlympus', 'UTC'],
+    ['a link without a zone (older mails): UTC, named', '', 'UTC'],
+  ];
+  for (const [name, query, zone] of paidTimes) {
+    it(`verify page: paid time in ${name}`, async () => {
+      const res = await fetch(`${base}/receipts/verify?lang=en&token=${encodeURIComponent(token)}${query}`);
+      assert.equal(res.status, 200);
+      const html = unescape(await res.text());
+      const paidAt = order.payment!.paidAt!;
+      const time = /<time datetime="([^"]+)">([^<]+)<\/time>/.exec(html);
+      assert.equal(time?.[1], new Date(paidAt).toISOString());
+      const text = formatDateTime(new Date(paidAt), 'en', zone);
+      assert.equal(time?.[2], zone === 'UTC' ? text : `${text} (${zone})`);
+    });
+  }
+
+  it('verify page: the receipt mails link to it with the merchant’s zone and the signed claims carry none', async () => {
+    const queued = await Outbox.find({ orderId: order._id, template: /^receipt-/ }).lean<OutboxDoc[]>();
+    for (const m of queued) assert.equal((m.data as { verifyUrl: string }).verifyUrl, `${base}/receipts/verify?token=${token}&tz=Europe%2FRome`);
+    const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(claims).sort(), ['amountMinor', 'authCode', 'card', 'currency', 'merchant', 'orderPublicId', 'paidAt', 'receiptNumber', 'reference', 'v']);
+  });
 
   it('verify page: shows the form in the reader’s language when no token is given', async () => {
     const res = await fetch(`${base}/receipts/verify`, { headers: { 'accept-language': 'it-IT,it;q=0.9' } });

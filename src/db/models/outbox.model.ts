@@ -58,6 +58,16 @@ const CapturedMailSchema = new Schema(
     subject: String,
     html: String,
     text: String,
+    /** Every attachment in mail order (src/mail/transport.ts CapturedAttachment): inline ones without content. */
+    attachments: {
+      type: [
+        new Schema(
+          { filename: String, contentType: String, size: Number, inline: Boolean, content: Buffer },
+          { _id: false },
+        ),
+      ],
+      default: undefined,
+    },
   },
   { versionKey: false },
 );

@@ -7,6 +7,7 @@ import { Router, type RouterContext } from '@koa/router';
 import Handlebars from 'handlebars';
 import mongoose from 'mongoose';
 import { CapturedMail, Outbox, type OutboxDoc } from '../../db/models/outbox.model.ts';
+import { type CapturedAttachment } from '../../mail/transport.ts';
 
 const esc = (v: unknown): string => Handlebars.Utils.escapeExpression(v == null ? '' : String(v));
 
@@ -73,7 +74,34 @@ function notFound(ctx: RouterContext, what: string): void {
   send(ctx, 404, layout('Not found', `<h1>Not found</h1><p class="lead">${esc(what)}</p><p><a href="/dev/mail">All mails</a></p>`));
 }
 
-type CapturedCopy = { from?: string; to?: string; cc?: string; subject?: string; html?: string; text?: string };
+/** As stored: lean reads give the bytes back as a BSON Binary, not a Buffer. */
+type StoredAttachment = Omit<CapturedAttachment, 'content'> & { content?: Buffer | { buffer: Uint8Array } | null };
+type CapturedCopy = { from?: string; to?: string; cc?: string; subject?: string; html?: string; text?: string; attachments?: StoredAttachment[] };
+
+/** A type we pass on as is (`type/subtype` plus simple parameters); anything else is served as bytes. */
+const SAFE_CONTENT_TYPE = /^[\w.+-]+\/[\w.+-]+(?:\s*;\s*[\w.+-]+=(?:[\w.+-]+|"[\w.+ -]*"))*$/;
+
+/**
+ * `Content-Disposition: attachment` with a name that cannot leave the download folder or break the
+ * header: the last path segment, control characters and quotes dropped; an ASCII `filename` for
+ * every client plus an RFC 6266 `filename*` when the name has other characters.
+ */
+function attachmentDisposition(name: string): string {
+  const base = (name.split(/[\\/]/).pop() ?? '')
+    .replace(/[\u0000-\u001f\u007f"]/g, '')
+    .replace(/^[.\s]+/, '')
+    .trim()
+    .slice(0, 200);
+  const safe = base || 'attachment';
+  const ascii = safe.replace(/[^\w.\- ]/g, '_');
+  return ascii === safe ? `attachment; filename="${ascii}"` : `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(safe)}`;
+}
+
+function attachmentBytes(a: StoredAttachment): Buffer | undefined {
+  const c = a.content;
+  if (!c) return undefined;
+  return Buffer.isBuffer(c) ? c : Buffer.from(c.buffer);
+}
 
 /** The outbox document with its full captured copy (kept in `captured_mail`) merged in. */
 async function findMail(id: string): Promise<(Omit<OutboxDoc, 'captured'> & { captured?: CapturedCopy }) | null> {
@@ -87,6 +115,20 @@ async function findMail(id: string): Promise<(Omit<OutboxDoc, 'captured'> & { ca
 /** http(s) links of the text part, so a developer can open the pay-link from the page. */
 function linksIn(text: string): string[] {
   return [...new Set(text.match(/https?:\/\/[^\s<>"')\]]+/g) ?? [])];
+}
+
+/** The files a reader would save (not the inline images the HTML shows), with download links. */
+function attachmentList(id: string, attachments: StoredAttachment[]): string {
+  const rows = attachments
+    .map((a, n) => ({ a, n }))
+    .filter(({ a }) => !a.inline)
+    .map(({ a, n }) => {
+      const name = a.content
+        ? `<a href="/dev/mail/${id}/attachments/${n}" download>${esc(a.filename)}</a>`
+        : `${esc(a.filename)} <span class="muted">(too large to keep for this page)</span>`;
+      return `<li>${name} <span class="muted">${esc(a.contentType)} · ${esc(a.size)} bytes</span></li>`;
+    });
+  return rows.length ? `<h2>Attachments</h2><ul>${rows.join('')}</ul>` : '';
 }
 
 export interface DevMailRouterOptions {
@@ -152,12 +194,28 @@ export function devMailRouter(opts: DevMailRouterOptions = {}): Router {
       links.length
         ? `<h2>Links</h2><ul>${links.map((l) => `<li><a href="${esc(l)}" target="_blank" rel="noopener noreferrer">${esc(l)}</a></li>`).join('')}</ul>`
         : '',
+      attachmentList(id, c?.attachments ?? []),
       c?.html
         ? `<h2>HTML part</h2><iframe src="/dev/mail/${id}/html" sandbox="allow-popups allow-popups-to-escape-sandbox" title="HTML part of the mail" referrerpolicy="no-referrer"></iframe>`
         : '',
       c ? `<h2>Text part</h2><pre>${esc(c.text ?? '')}</pre>` : '<p class="muted">The worker has not rendered this mail yet.</p>',
     ].join('');
     send(ctx, 200, layout(`${c?.subject ?? 'Mail'} · paymail`, body));
+  });
+
+  router.get('/dev/mail/:id/attachments/:n', async (ctx) => {
+    const m = await findMail(ctx.params.id ?? '');
+    const n = /^\d{1,3}$/.test(ctx.params.n ?? '') ? Number(ctx.params.n) : -1;
+    const a = m?.captured?.attachments?.[n];
+    const bytes = a && !a.inline ? attachmentBytes(a) : undefined;
+    if (!a || !bytes) return notFound(ctx, 'No such attachment.');
+    ctx.status = 200;
+    ctx.set('Content-Type', SAFE_CONTENT_TYPE.test(a.contentType ?? '') ? a.contentType : 'application/octet-stream');
+    ctx.set('Content-Disposition', attachmentDisposition(a.filename ?? ''));
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('Content-Security-Policy', MAIL_CSP);
+    ctx.body = bytes;
   });
 
   router.get('/dev/mail/:id/html', async (ctx) => {

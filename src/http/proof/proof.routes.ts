@@ -11,6 +11,22 @@ import { type ReceiptKeyRing } from '../../services/signing-keys.ts';
 import { formatDate, langLinks } from '../checkout/checkout.view-model.ts';
 import { acceptedLanguages, createViews, type Views } from '../views.ts';
 
+/**
+ * The zone the paid time is shown in: the `tz=` of the verify link (the merchant's zone, which the
+ * receipt shows), canonicalised by Intl, else UTC. It is not signed — the claims are a published
+ * format (paidAt in UTC, no zone) that must not change — so it only chooses how the signed instant
+ * is displayed, and the page always names the zone it used: a forged `tz` can shift the wall-clock
+ * text but never hide which zone it is in, and `<time datetime>` keeps the signed UTC instant.
+ */
+function displayZone(raw: unknown): string {
+  if (typeof raw !== 'string' || raw.length === 0 || raw.length > 64) return 'UTC';
+  try {
+    return new Intl.DateTimeFormat('en', { timeZone: raw }).resolvedOptions().timeZone;
+  } catch {
+    return 'UTC';
+  }
+}
+
 export interface ProofRouterDeps {
   keys: ReceiptKeyRing;
   proofs: ReceiptProofs;
@@ -43,6 +59,8 @@ export function createProofRouter(deps: ProofRouterDeps): Router {
       if (v.ok) {
         const c = v.claims;
         const paidAt = new Date(c.paidAt);
+        const zone = displayZone(ctx.query['tz']);
+        const paidText = formatDate(paidAt, locale, zone);
         result = {
           ok: true,
           kid: v.kid,
@@ -54,7 +72,8 @@ export function createProofRouter(deps: ProofRouterDeps): Router {
           card: maskCard(brandName(c.card.brand), c.card.last4).trim(),
           authCode: c.authCode,
           paidIso: c.paidAt,
-          paidText: formatDate(paidAt, locale, 'UTC'),
+          // The formatted time names UTC itself; any other zone gets its IANA name too ("GMT+1" is ambiguous).
+          paidText: zone === 'UTC' ? paidText : `${paidText} (${zone})`,
           orderPublicId: c.orderPublicId,
         };
       } else {
