@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.ts';
 import { connectDatabase } from '../db/connection.ts';
 import { isAppError } from '../domain/errors.ts';
+import { checkWebhookTarget } from '../services/webhook-target.ts';
 import { createMerchantService } from '../services/merchant.service.ts';
 import { createMerchantSuspensionService } from '../services/merchant-suspension.service.ts';
 import { RECEIPT_USAGE, runReceiptCli } from './receipt.ts';
@@ -83,6 +84,14 @@ async function main(argv: string[]): Promise<number> {
     const merchants = createMerchantService({ mailDomain: config.mailDomain });
     if (command === 'create') {
       const opt = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+      // Refused like in the back office (server-side request forgery); an unresolvable name is
+      // accepted there too, as delivery checks every address again.
+      const webhookUrl = opt('webhook-url');
+      if (webhookUrl) {
+        await checkWebhookTarget(webhookUrl, { allowPrivate: config.webhookAllowPrivate }).catch((e: unknown) => {
+          if (!isAppError(e, 'WEBHOOK_HOST_UNRESOLVED') && !isAppError(e, 'WEBHOOK_URL_INVALID')) throw e;
+        });
+      }
       const created = await merchants.create({
         name: opt('name')!,
         email: opt('email')!,

@@ -54,6 +54,9 @@ describe('paymail CLI', function () {
     [['merchant', 'create', '--name', 'X', '--email', 'x@y.example', '--delivery', 'fax'], /delivery/, 1],
     [['merchant', 'create', '--name', 'X', '--email', 'box@verdi.example'], /already has a back-office log-in/, 1],
     [['merchant', 'create', '--name', 'X', '--bogus'], /bogus/, 2],
+    // Server-side request forgery: the operator's command refuses what the back office refuses.
+    [['merchant', 'create', '--name', 'X', '--email', 'x@ssrf.example', '--webhook-url', 'http://169.254.169.254/latest'], /169\.254\.169\.254 is a link-local address/, 1],
+    [['merchant', 'create', '--name', 'X', '--email', 'x@ssrf.example', '--webhook-url', 'http://[::1]:8080/hook'], /::1 is a loopback address/, 1],
     [['merchant', 'delete'], /unknown command/, 2],
   ];
   for (const [args, re, code] of failures) {
