@@ -300,7 +300,7 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
 }
 export type OrderTransitions = ReturnType<typeof createOrderTransitions>;
 
-/** What the order-expired mail and the reminder tell about an order (raw values; the renderer formats). */
+/** What the pay-link, reminder and order-expired mails tell about an order (raw values; the renderer formats). */
 export function orderFacts(order: OrderDoc, merchant: MerchantDoc) {
   return {
     merchantName: merchant.name,
