@@ -15,19 +15,33 @@ function keys(obj: unknown, prefix = ''): string[] {
   if (!obj || typeof obj !== 'object') return [prefix];
   return Object.entries(obj).flatMap(([k, v]) => keys(v, prefix ? `${prefix}.${k}` : k));
 }
+/** Dotted key → text. */
+function strings(obj: unknown, prefix = '', out: Record<string, string> = {}): Record<string, string> {
+  if (typeof obj === 'string') out[prefix] = obj;
+  else if (obj && typeof obj === 'object') for (const [k, v] of Object.entries(obj)) strings(v, prefix ? `${prefix}.${k}` : k, out);
+  return out;
+}
+const placeholders = (text: string) => (text.match(/\{\w+\}/g) ?? []).sort().join(' ');
 const read = (lc: string, file: string) => JSON.parse(readFileSync(path.join(LOCALES_DIR, lc, file), 'utf8')) as unknown;
 const files = [...new Set(PAGE_LOCALES.flatMap((lc) => readdirSync(path.join(LOCALES_DIR, lc))))].filter((f) => f.endsWith('.json'));
 
 describe('locale files', () => {
-  // The back office is English only for now (LOCALE = 'en' in backoffice.routes.ts): its file is
-  // checked for the keys the timeline needs below, not for the other four languages.
-  for (const file of files.filter((f) => f !== 'backoffice.json')) {
+  for (const file of files) {
     it(`${file}: every key exists in all five locales`, () => {
       const all = new Set(PAGE_LOCALES.flatMap((lc) => (existsSync(path.join(LOCALES_DIR, lc, file)) ? keys(read(lc, file)) : [])));
       for (const lc of PAGE_LOCALES) {
         assert.ok(existsSync(path.join(LOCALES_DIR, lc, file)), `${lc}/${file} is missing`);
         const have = new Set(keys(read(lc, file)));
         assert.deepEqual([...all].filter((k) => !have.has(k)), [], `${lc}/${file} lacks these keys`);
+      }
+    });
+
+    it(`${file}: every translation keeps the English {placeholders}`, () => {
+      const english = strings(read('en', file));
+      for (const lc of PAGE_LOCALES) {
+        const own = strings(read(lc, file));
+        const differ = Object.keys(english).filter((k) => k in own && placeholders(own[k]!) !== placeholders(english[k]!));
+        assert.deepEqual(differ, [], `${lc}/${file}: placeholders differ from English`);
       }
     });
   }

@@ -5,6 +5,7 @@
 // Anonymous requests are sent to the log-in page (303); a logged-in role without the permission
 // gets 403; a POST without the session's CSRF token gets 403. The log-in form itself has no
 // session yet, so it uses a double-submit token (a cookie that the form must echo).
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Router, type RouterContext } from '@koa/router';
 import { nanoid } from 'nanoid';
 import { z } from 'zod';
@@ -22,6 +23,7 @@ import { type RefundService } from '../../services/refund.service.ts';
 import { formatMoney, toMajorString } from '../../domain/money.ts';
 import { ROLES } from '../../db/models/merchant-user.model.ts';
 import { DELIVERY_MODES } from '../../db/models/merchant.model.ts';
+import { acceptedLanguages, DEFAULT_LOCALE, PAGE_LOCALES, type PageLocale } from '../views.ts';
 import { type BackofficeViews } from './backoffice.views.ts';
 import { orderRow, orderSummary, pager, shortDate, timeline } from './backoffice.view-model.ts';
 import {
@@ -53,7 +55,19 @@ declare module 'koa' {
 export const BACKOFFICE_PREFIX = '/backoffice';
 export const SESSION_COOKIE = 'pm_bo_session';
 export const LOGIN_CSRF_COOKIE = 'pm_bo_login';
-const LOCALE = 'en';
+/**
+ * The language of the page being built: the browser's until the user is known, then the
+ * merchant's locale (a per-user language would go first, once users have one). Held per request
+ * in async context so t() and the render helpers below need not pass it along.
+ */
+const requestLocale = new AsyncLocalStorage<{ locale: PageLocale }>();
+
+/** The first candidate that is one of the five page languages ("it-IT" → "it"). */
+function pageLocale(...candidates: Array<string | null | undefined>): PageLocale {
+  const lc = candidates.map((c) => c?.trim().toLowerCase().slice(0, 2)).find((c) => (PAGE_LOCALES as readonly string[]).includes(c ?? ''));
+  return (lc as PageLocale | undefined) ?? DEFAULT_LOCALE;
+}
+
 const DAY = 86_400_000;
 
 /** Notices shown after a redirect (?done=…); anything else in the query is ignored. */
@@ -89,7 +103,8 @@ export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
   const { auth: authService, orderAdmin, refunds, merchantAdmin, views } = deps;
   const now = deps.now ?? (() => new Date());
   const router = new Router({ prefix: BACKOFFICE_PREFIX });
-  const t = (key: string, vars?: Record<string, unknown>) => views.t(LOCALE, key, vars);
+  const locale = (): PageLocale => requestLocale.getStore()?.locale ?? DEFAULT_LOCALE;
+  const t = (key: string, vars?: Record<string, unknown>) => views.t(locale(), key, vars);
 
   function setCookie(ctx: Ctx, name: string, value: string, maxAgeSec?: number): void {
     const parts = [`${name}=${value}`, `Path=${BACKOFFICE_PREFIX}`, 'HttpOnly', 'SameSite=Lax'];
@@ -118,7 +133,7 @@ export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
     const done = typeof ctx.query['done'] === 'string' ? ctx.query['done'] : '';
     ctx.body = views.render(name, {
       ...data,
-      locale: LOCALE,
+      locale: locale(),
       notice: (NOTICES as readonly string[]).includes(done) ? t(`notice.${done}`) : undefined,
       ...(auth
         ? {
@@ -153,6 +168,9 @@ export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
       const auth = await authService.resolve(ctx.cookies.get(SESSION_COOKIE));
       if (!auth) return toLogin(ctx);
       ctx.state.backoffice = auth;
+      // From here on the merchant's language, also for the error page should the checks below refuse.
+      const store = requestLocale.getStore();
+      if (store) store.locale = pageLocale(auth.merchant.locale);
       if (ctx.method === 'POST') {
         const token = body(ctx)['_csrf'];
         if (!tokensEqual(typeof token === 'string' ? token : undefined, auth.csrfToken)) {
@@ -171,6 +189,8 @@ export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
     ctx.status = 303;
     ctx.redirect(to);
   };
+
+  router.use((ctx, next) => requestLocale.run({ locale: pageLocale(...acceptedLanguages(ctx.get('accept-language'))) }, next));
 
   // Client errors inside the back office get a back-office page (with the navigation when logged in).
   router.use(async (ctx, next) => {
@@ -292,7 +312,7 @@ export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
         filters: q,
         statuses: ORDER_STATUSES.map((s) => ({ value: s, label: t(`status.${s}`), selected: s === q.status })),
         problems,
-        rows: result.orders.map((o) => orderRow(views, o, LOCALE, m.timezone)),
+        rows: result.orders.map((o) => orderRow(views, o, locale(), m.timezone)),
         pager: pager(result, keep),
         countText: result.total === 1 ? t('orders.countOne') : t('orders.count', { count: result.total }),
         filtered: keep.size > 0,
@@ -381,21 +401,21 @@ export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
     page(ctx, status, 'order', {
       title: t('order.title', { reference: order.reference }),
       navKey: 'orders',
-      order: orderSummary(views, order, LOCALE, m.timezone),
-      timeline: timeline(views, order, mails, LOCALE, m.timezone, refundList),
+      order: orderSummary(views, order, locale(), m.timezone),
+      timeline: timeline(views, order, mails, locale(), m.timezone, refundList),
       link,
       problem,
       actions: { ...actions, any: actions.cancel || actions.resend || actions.extend || actions.refund || actions.moto },
       refunded:
         refundedMinor > 0
           ? {
-              total: formatMoney(refundedMinor, order.currency, LOCALE),
+              total: formatMoney(refundedMinor, order.currency, locale()),
               label: refundableMinor === 0 ? t('refund.full') : t('refund.partial'),
-              refundable: refundableMinor > 0 ? formatMoney(refundableMinor, order.currency, LOCALE) : undefined,
+              refundable: refundableMinor > 0 ? formatMoney(refundableMinor, order.currency, locale()) : undefined,
             }
           : undefined,
       refundDefault: toMajorString(refundableMinor, order.currency),
-      refundMax: formatMoney(refundableMinor, order.currency, LOCALE),
+      refundMax: formatMoney(refundableMinor, order.currency, locale()),
       extendDefault: zonedDay(new Date(Math.max(order.expiresAt.getTime(), now().getTime()) + m.linkLifetimeDays * DAY), m.timezone),
       extendMin: zonedDay(now(), m.timezone),
       extendMax: zonedDay(new Date(now().getTime() + deps.maxLinkLifetimeDays * DAY), m.timezone),
@@ -482,7 +502,7 @@ export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
     page(ctx, status, 'moto', {
       title: t('moto.title', { reference: order.reference }),
       navKey: 'orders',
-      order: orderSummary(views, order, LOCALE, auth.merchant.timezone),
+      order: orderSummary(views, order, locale(), auth.merchant.timezone),
       needsEmail: !order.customer?.email,
       ...extra,
     });
@@ -558,7 +578,7 @@ export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
       locales: SUPPORTED_LOCALES.map((lc) => ({ value: lc, selected: lc === values.locale })),
       previousValid:
         m.previousWebhookSecret && m.previousSecretUntil && m.previousSecretUntil > now()
-          ? shortDate(m.previousSecretUntil, LOCALE, m.timezone)
+          ? shortDate(m.previousSecretUntil, locale(), m.timezone)
           : undefined,
     });
   }
@@ -590,7 +610,7 @@ export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
       ctx.state.log.info({ userId: auth.user.id }, 'webhook secret rotated');
       // Shown once, on this answer only (no redirect: the secret must not travel in a URL).
       const fresh = { ...auth, merchant: { ...auth.merchant, webhookSecret: secret, previousSecretUntil: previousValidUntil } } as AuthContext;
-      renderSettings(ctx, fresh, 200, { newSecret: secret, graceUntil: shortDate(previousValidUntil, LOCALE, auth.merchant.timezone) });
+      renderSettings(ctx, fresh, 200, { newSecret: secret, graceUntil: shortDate(previousValidUntil, locale(), auth.merchant.timezone) });
     }),
   );
 
@@ -674,14 +694,14 @@ export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
           id: d._id,
           type: d.type,
           orderId: d.orderId ?? '',
-          created: shortDate(d.createdAt, LOCALE, tz),
+          created: shortDate(d.createdAt, locale(), tz),
           status: d.status,
           statusLabel: t(`webhooks.status.${d.status}`),
           attempts: d.attempts,
           lastStatusCode: d.lastStatusCode ?? '',
           lastError: d.lastError ?? '',
           canReplay: d.status !== 'sending',
-          attemptList: d.attemptList.map((a) => ({ n: a.attempt, when: shortDate(a.at, LOCALE, tz), ok: a.ok, statusCode: a.statusCode ?? '', error: a.error ?? '', ms: a.durationMs })),
+          attemptList: d.attemptList.map((a) => ({ n: a.attempt, when: shortDate(a.at, locale(), tz), ok: a.ok, statusCode: a.statusCode ?? '', error: a.error ?? '', ms: a.durationMs })),
         })),
       });
     }),
