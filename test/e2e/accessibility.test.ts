@@ -1,0 +1,208 @@
+// The customer-facing pages checked with axe-core (WCAG 2.0 and 2.1, levels A and AA) in Debian's
+// Chromium, as the outside accessibility checkers see them: the start page, the checkout (English
+// and Italian, without its script, a declined card, field errors), the 3-D Secure page, the
+// expired, cancelled, paid and suspended-merchant pages and the receipt verify page. Every page
+// must have no violation.
+import { AxeBuilder } from '@axe-core/playwright';
+import assert from 'node:assert/strict';
+import nodemailer from 'nodemailer';
+import { type Browser, type Page } from 'playwright-core';
+import { Order } from '../../src/db/models/order.model.ts';
+import { useTestDatabase } from '../helpers/db.ts';
+import { launchChromium, startE2eApp, type E2eApp, type E2eMerchant } from '../helpers/e2e-app.ts';
+import { runCli } from '../helpers/paymail-process.ts';
+
+const WCAG_AA = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+
+describe('e2e: accessibility of the customer pages (axe, WCAG 2.1 AA)', function () {
+  this.timeout(120_000);
+  const db = useTestDatabase();
+  let e2e: E2eApp;
+  let browser: Browser;
+  let orderNo = 0;
+
+  before(async function () {
+    browser = await launchChromium(() => this.skip());
+    e2e = await startE2eApp(db.uri(), { name: 'Teatro Verdi', email: 'box@verdi.example' });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await e2e?.stop();
+  });
+
+  /** Mails `text` to the merchant's submission door and returns the reply that `match`es. */
+  async function mailMerchant(merchant: E2eMerchant, subject: string, text: string, match: (body: string) => boolean) {
+    const smtp = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: e2e.app.ports.submission,
+      auth: { user: merchant.smtpUser, pass: merchant.smtpPassword },
+      tls: { rejectUnauthorized: false },
+    });
+    await smtp.sendMail({ from: 'box@verdi.example', to: merchant.inboundAddress, subject, text });
+    smtp.close();
+    return e2e.sink.waitFor((m) => match(m.parsed.text ?? ''));
+  }
+
+  /** Mails an order and returns its pay-link and reference. */
+  async function orderLink(merchant = e2e.merchant): Promise<{ link: string; reference: string }> {
+    const reference = `A11Y-${Date.now()}-${++orderNo}`;
+    const mail = await mailMerchant(merchant, `Tickets ${reference}`,
+      `Amount: 42,00 €\nReference: ${reference}\nDescription: 2 tickets, La Traviata\n`,
+      (body) => body.includes(reference) && /\/pay\//.test(body));
+    return { link: /(http:\/\/localhost:\d+\/pay\/\S+)/.exec(mail.parsed.text ?? '')![1]!, reference };
+  }
+
+  async function fillCard(page: Page, number: string) {
+    await page.getByLabel('Card number').fill(number);
+    await page.getByLabel('Expiry (MM/YY)').fill('12/30');
+    await page.getByLabel('Security code').fill('123');
+    await page.getByLabel('Name on card').fill('Giulia Verdi');
+    await page.getByLabel('Email').fill('giulia@example.org');
+  }
+
+  async function pay(page: Page, number: string) {
+    await fillCard(page, number);
+    await page.getByRole('button', { name: /^Pay / }).click();
+    await page.waitForLoadState();
+  }
+
+  /**
+   * Runs axe on the page as shown and fails with every violation (rule, impact, targets, help).
+   * Results axe could not decide ("needs review") fail too, but for colour contrast: axe cannot
+   * rate the decorative, aria-hidden status glyphs and says so; anything else it flags (an ARIA
+   * attribute a screen reader ignores) is a real defect the outside checkers report.
+   */
+  async function assertAccessible(page: Page) {
+    const results = await new AxeBuilder({ page }).withTags(WCAG_AA).analyze();
+    const found = [
+      ...results.violations,
+      ...results.incomplete.filter((r) => r.id !== 'color-contrast').map((r) => ({ ...r, id: `${r.id} (needs review)` })),
+    ];
+    const report = found.map((v) => [
+      `${v.id} [${v.impact ?? 'no impact given'}]: ${v.help} — ${v.helpUrl}`,
+      ...v.nodes.map((n) => `    ${n.target.join(' ')}${n.failureSummary ? `\n      ${n.failureSummary.replace(/\n/g, '\n      ')}` : ''}`),
+    ].join('\n'));
+    assert.equal(found.length, 0, `${page.url()}\n${report.join('\n')}`);
+  }
+
+  /** Each case opens one page (its heading shown) in a fresh browser context. */
+  const pages: Array<{ name: string; open: (page: Page) => Promise<void> }> = [
+    {
+      name: 'the start page (development)',
+      open: async (page) => {
+        await page.goto(`${e2e.base}/`);
+      },
+    },
+    {
+      name: 'a payable checkout page in English',
+      open: async (page) => {
+        await page.goto((await orderLink()).link);
+        await page.getByRole('button', { name: /^Pay / }).waitFor();
+      },
+    },
+    {
+      name: 'a payable checkout page without its script',
+      open: async (page) => {
+        // axe itself needs JavaScript: block the page's own script instead, as a browser without it.
+        await page.route('**/assets/checkout.js', (route) => route.abort());
+        await page.goto((await orderLink()).link);
+        await page.getByRole('button', { name: /^Pay / }).waitFor();
+      },
+    },
+    {
+      name: 'a payable checkout page in Italian',
+      open: async (page) => {
+        await page.goto(`${(await orderLink()).link}&lang=it`);
+        await page.getByRole('button', { name: /^Paga / }).waitFor();
+        assert.equal(await page.getAttribute('html', 'lang'), 'it');
+      },
+    },
+    {
+      name: 'the checkout after a declined card',
+      open: async (page) => {
+        await page.goto((await orderLink()).link);
+        await pay(page, '4000 0000 0000 0002');
+        await page.locator('#refusal').waitFor();
+      },
+    },
+    {
+      name: 'the checkout with field errors (error summary)',
+      open: async (page) => {
+        await page.goto((await orderLink()).link);
+        await pay(page, '4242 4242 4242 4241');
+        await page.locator('#error-summary').waitFor();
+      },
+    },
+    {
+      name: 'the 3-D Secure challenge page',
+      open: async (page) => {
+        await page.goto((await orderLink()).link);
+        await pay(page, '4000 0000 0000 3220');
+        await page.getByRole('heading', { name: 'Confirm this payment' }).waitFor();
+      },
+    },
+    {
+      name: 'the expired page',
+      open: async (page) => {
+        const { link, reference } = await orderLink();
+        await Order.updateOne({ reference }, { $set: { expiresAt: new Date(Date.now() - 1000) } });
+        await page.goto(link);
+        await page.locator('#expired-heading').waitFor();
+      },
+    },
+    {
+      name: 'the cancelled page',
+      open: async (page) => {
+        const { link, reference } = await orderLink();
+        await mailMerchant(e2e.merchant, `CANCEL ${reference}`, '', (body) => body.includes(reference) && /cancel/i.test(body));
+        await page.goto(link);
+        await page.locator('#cancelled-heading').waitFor();
+      },
+    },
+    {
+      name: 'the paid page (receipt)',
+      open: async (page) => {
+        await page.goto((await orderLink()).link);
+        await pay(page, '4242 4242 4242 4242');
+        await page.getByRole('heading', { name: 'Payment received' }).waitFor();
+      },
+    },
+    {
+      name: 'the receipt verify page',
+      open: async (page) => {
+        await page.goto((await orderLink()).link);
+        await pay(page, '4242 4242 4242 4242');
+        const verify = await page.locator('a[href*="/receipts/verify?token="]').getAttribute('href');
+        await page.goto(new URL(verify!, e2e.base).href);
+        await page.locator('#verify-heading').waitFor();
+      },
+    },
+    {
+      name: 'the suspended-merchant page',
+      open: async (page) => {
+        const created = await runCli(['merchant', 'create', '--name', 'Pensione Aurora', '--email', 'desk@aurora.example', '--json'], e2e.env);
+        assert.equal(created.code, 0, created.stderr);
+        const merchant = JSON.parse(created.stdout) as E2eMerchant;
+        const { link } = await orderLink(merchant);
+        const suspended = await runCli(['merchant', 'suspend', merchant.id, '--reason', 'accessibility test'], e2e.env);
+        assert.equal(suspended.code, 0, suspended.stderr);
+        await page.goto(link);
+        await page.locator('#suspended-heading').waitFor();
+      },
+    },
+  ];
+
+  for (const { name, open } of pages) {
+    it(`${name} has no WCAG 2.1 A/AA violations`, async () => {
+      const ctx = await browser.newContext();
+      try {
+        const page = await ctx.newPage();
+        await open(page);
+        await assertAccessible(page);
+      } finally {
+        await ctx.close();
+      }
+    });
+  }
+});
