@@ -171,6 +171,8 @@ export interface MailOutcome {
   final: number;
   /** ms from the first attempt to the final answer. */
   ms: number;
+  /** When the first attempt started (ms since the epoch). */
+  startedAt: number;
 }
 
 export type SubmissionClient = ReturnType<typeof nodemailer.createTransport>;
@@ -203,7 +205,7 @@ export async function sendWithRetry(
 ): Promise<MailOutcome> {
   const started = Date.now();
   const deadline = started + (opts.deadlineMs ?? 120_000);
-  const out: MailOutcome = { tempCodes: [], connectionErrors: 0, retriedAt: [], final: 0, ms: 0 };
+  const out: MailOutcome = { tempCodes: [], connectionErrors: 0, retriedAt: [], final: 0, ms: 0, startedAt: started };
   for (let attempt = 1; ; attempt++) {
     try {
       const info = await client().sendMail({
