@@ -195,18 +195,33 @@ describe('e2e: order mail → pay-link mail → checkout → receipts', function
     assert.match(await res.text(), /Hotel Bellavista/);
   });
 
-  it('creates one order when the same Message-ID arrives twice', async () => {
+  it('creates one order when the same mail arrives twice, and a new one when a different mail re-uses its Message-ID', async () => {
     const before = await Order.countDocuments({});
-    const info = await smtp.sendMail({
+    // The same mail again (an MTA's retry): one message, no new order.
+    const again = await smtp.sendMail({
+      from: 'desk@bellavista.example',
+      to: merchant.inboundAddress,
+      subject: 'Booking 4711',
+      messageId: '<booking-4711@bellavista.example>',
+      text: 'Amount: 129,90 €\nReference: BK-4711\nDescription: Double room, 2 nights\nCustomer: Anna Rossi\n',
+    });
+    assert.match(again.response, /^250 /);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(await Order.countDocuments({}), before);
+    // A different mail under the same Message-ID (scripts re-use ids): processed as new, and the
+    // reply says the Message-ID was re-used (issue 10 item 13).
+    const reused = await smtp.sendMail({
       from: 'desk@bellavista.example',
       to: merchant.inboundAddress,
       subject: 'Booking 4711 (again)',
       messageId: '<booking-4711@bellavista.example>',
       text: 'Amount: 129,90 €\nReference: BK-4711-B\n',
     });
-    assert.match(info.response, /^250 /);
-    await new Promise((r) => setTimeout(r, 1000));
-    assert.equal(await Order.countDocuments({}), before);
+    assert.match(reused.response, /^250 /);
+    const reply = await sink.waitFor((m) => (m.parsed.text ?? '').includes('same Message-ID'));
+    assert.match(reply.parsed.text ?? '', /BK-4711-B/);
+    assert.equal(await Order.countDocuments({ reference: 'BK-4711-B' }), 1);
+    assert.equal(await Order.countDocuments({}), before + 1);
   });
 
   it('refuses a wrong SMTP password (535) and an unknown recipient (550)', async () => {

@@ -78,11 +78,11 @@ describe('checkout security', function () {
     clockOffsetMs = 0;
   });
 
-  async function newOrder() {
+  async function newOrder(draft: { locale?: string } = {}) {
     seq += 1;
     const r = await orders.create(
       merchant,
-      { amountMinor: 4500, currency: 'EUR', reference: `SEC-${seq}`, customerEmail: 'guest@example.org' },
+      { amountMinor: 4500, currency: 'EUR', reference: `SEC-${seq}`, customerEmail: 'guest@example.org', ...draft },
       { key: `sec:${seq}` },
     );
     return { order: r.order, link: r.link };
@@ -374,7 +374,8 @@ describe('checkout security', function () {
       const res = await fetch(`${base}/pay/NoSuchOrder1234567890?a=1&c=EUR&e=1&k=sec1&s=x`, { headers: { 'accept-language': 'de-CH,de;q=0.9' } });
       assert.equal(res.status, 404);
       assert.match(await res.text(), /<html lang="de">/);
-      const { link } = await newOrder();
+      // The merchant named the order's language (issue 10 item 17: else the browser's would be used).
+      const { link } = await newOrder({ locale: 'en' });
       const page = await fetch(link, { headers: { 'accept-language': 'es' } });
       assert.match(await page.text(), /<html lang="en">/, "the order's language wins over the browser's");
       const chosen = await fetch(`${link}&lang=it`, { headers: { 'accept-language': 'es' } });

@@ -107,6 +107,9 @@ describe('daily recap', function () {
     const m = await newMerchant('Mailed Shop', '2026-01-01T00:00:00Z', { jobs: false });
     await seed(m, [{ reference: 'SMTP-1', createdAt: '2026-05-02T08:00:00Z', paidAt: '2026-05-02T08:00:00Z', amountMinor: 4200, card: { brand: 'visa', last4: '4242', country: 'DE' } }]);
     assert.equal(await recap.send(m._id, '2026-05-02', { now: new Date('2026-05-03T05:00:00Z') }), 'sent');
+    // `jobs: false` parks the merchant as suspended (the recap job skips it); a suspended merchant's
+    // recap mail would be held, so it is active again before the outbox sends.
+    await Merchant.updateOne({ _id: m._id }, { $set: { status: 'active' } });
     const relay = await startSmtpSink();
     try {
       const worker = createOutboxWorker({ renderer, transport: createMailTransport({ outboundSmtpUrl: relay.url, production: false }), from: 'paymail <no-reply@paymail.test>', logger });
