@@ -14,6 +14,7 @@ import { AppError } from '../domain/errors.ts';
 import { formatMoney, isCurrency } from '../domain/money.ts';
 import { renderBarChart } from '../domain/recap-chart.ts';
 import { type MailTemplate } from './outbox.ts';
+import { receiptPdfFilename, renderReceiptPdf, type ReceiptPdf, type ReceiptPdfContent } from './receipt-pdf.ts';
 
 export const MAIL_TEMPLATES: readonly MailTemplate[] = ['paylink', 'receipt-customer', 'receipt-merchant', 'intake-reply', 'reminder', 'order-expired', 'command-reply', 'daily-recap'];
 export const MAIL_LOCALES = ['en', 'it', 'fr', 'de', 'es'] as const;
@@ -46,6 +47,8 @@ export interface RenderRequest {
 
 export interface MailRenderer {
   render(req: RenderRequest): Promise<RenderedMail>;
+  /** The PDF receipt the receipt mails carry, from the same data: what the download routes serve. */
+  receiptPdf(req: Omit<RenderRequest, 'template'>): Promise<ReceiptPdf>;
   /** How many times MJML ran: once per template at start-up, never per mail. */
   readonly compiledCount: number;
 }
@@ -85,6 +88,8 @@ const PaylinkData = z.object({
 const ReceiptData = z.object({
   receiptNumber: z.string(),
   merchantName: z.string(),
+  /** The merchant's contact address, printed on the PDF (absent in receipts queued before it was). */
+  merchantEmail: text,
   reference: z.string(),
   amountMinor: z.number().int(),
   currency,
@@ -345,7 +350,11 @@ interface Prepared {
   qrLink?: string;
   /** Files and inline images this mail carries besides the QR code. */
   attachments?: MailAttachment[];
+  /** A receipt mail's facts: the PDF receipt is attached, rendered from them. */
+  receipt?: ReceiptFacts;
 }
+
+type ReceiptFacts = z.output<typeof ReceiptData>;
 
 type Preparer = (data: Record<string, unknown>, ctx: Ctx, t: Strings) => Prepared;
 
@@ -384,7 +393,44 @@ function receiptPreparer(template: 'receipt-customer' | 'receipt-merchant'): Pre
         proof: d.proof,
         verifyUrl: d.verifyUrl,
       },
+      receipt: d,
     };
+  };
+}
+
+/**
+ * The PDF receipt's text: the receipt mails' labels (`common`) and the `receiptPdf` strings,
+ * values formatted for the locale, the paid time in the merchant's zone with the zone's name.
+ */
+function receiptPdfContent(d: ReceiptFacts, ctx: Ctx, labels: Record<string, string>, t: Record<string, string>): ReceiptPdfContent {
+  const amount = formatMoney(d.amountMinor, d.currency, ctx.intl);
+  const { expMonth, expYear, country } = d.card;
+  const expiry = expMonth && expYear ? `${String(expMonth).padStart(2, '0')}/${expYear < 100 ? 2000 + expYear : expYear}` : '';
+  const row = (label: string | undefined, value: string) => (value ? [{ label: label ?? '', value }] : []);
+  return {
+    lang: ctx.intl,
+    documentTitle: `${t.title ?? ''} ${d.receiptNumber}`,
+    heading: t.title ?? '',
+    merchantName: d.merchantName,
+    contact: d.merchantEmail ? { label: t.contact ?? '', value: d.merchantEmail } : undefined,
+    amount: { label: labels.amountPaid ?? '', value: amount },
+    rows: [
+      ...row(labels.receiptNumber, d.receiptNumber),
+      ...row(labels.reference, d.reference),
+      ...row(labels.description, d.description),
+      ...row(labels.amountPaid, amount),
+      ...row(labels.card, maskCard(brandName(d.card.brand), d.card.last4).trim()),
+      ...row(t.cardExpiry, expiry),
+      ...row(labels.issuingCountry, country ? countryName(country, ctx.intl) : ''),
+      ...row(labels.authCode, d.authCode),
+      ...row(labels.date, `${formatDateTime(d.paidAt, ctx.intl, ctx.timeZone)} (${ctx.timeZone})`),
+    ],
+    proof:
+      d.proof && d.verifyUrl
+        ? { title: labels.proofTitle ?? '', intro: labels.proofIntro ?? '', scan: t.scan ?? '', verifyUrl: d.verifyUrl }
+        : undefined,
+    footer: t.footer ?? '',
+    createdAt: d.paidAt,
   };
 }
 
@@ -709,6 +755,18 @@ export async function createMailRenderer(opts: MailRendererOptions): Promise<Mai
   }
   const publicHost = new URL(opts.publicUrl).host;
 
+  async function receiptPdfOf(d: ReceiptFacts, lc: string, ctx: Ctx): Promise<ReceiptPdf> {
+    const sections = compiledStrings.get(lc)!;
+    const vars = { merchant: d.merchantName, receiptNumber: d.receiptNumber, host: publicHost };
+    const content = receiptPdfContent(d, ctx, fillAll(sections.get('common') ?? [], vars), fillAll(sections.get('receiptPdf') ?? [], vars));
+    return { filename: receiptPdfFilename(d.receiptNumber), content: await renderReceiptPdf(content) };
+  }
+
+  async function receiptPdf(req: Omit<RenderRequest, 'template'>): Promise<ReceiptPdf> {
+    const { lc, intl } = resolveLocale(req.locale);
+    return receiptPdfOf(parse(ReceiptData, 'receipt PDF', req.data), lc, { intl, timeZone: validTimeZone(req.data.timeZone as string | undefined) });
+  }
+
   async function render(req: RenderRequest): Promise<RenderedMail> {
     if (!isTemplate(req.template)) {
       throw new AppError('MAIL_TEMPLATE_UNKNOWN', `unknown mail template "${req.template}"`);
@@ -739,6 +797,10 @@ export async function createMailRenderer(opts: MailRendererOptions): Promise<Mai
       });
     }
     attachments.push(...(prep.attachments ?? []));
+    if (prep.receipt) {
+      const pdf = await receiptPdfOf(prep.receipt, lc, ctx);
+      attachments.push({ ...pdf, contentType: 'application/pdf', cid: '', disposition: 'attachment' });
+    }
     const model = {
       ...prep.view,
       _ctx: ctx,
@@ -756,6 +818,7 @@ export async function createMailRenderer(opts: MailRendererOptions): Promise<Mai
 
   return {
     render,
+    receiptPdf,
     get compiledCount() {
       return compiledCount;
     },

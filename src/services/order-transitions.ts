@@ -18,6 +18,7 @@ import { Order, type OrderDoc } from '../db/models/order.model.ts';
 import { type CheckedCard } from '../domain/card.ts';
 import { enqueueMail } from '../mail/outbox.ts';
 import { type ReceiptProofs } from './receipt-proof.service.ts';
+import { receiptFacts } from './receipt-document.service.ts';
 
 /** Called at each step boundary with the point's name; a test hook throws or kills there. */
 export type FaultHook = (point: string) => void | Promise<void>;
@@ -102,31 +103,15 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
 
   /** Receipts to the customer (when known) and the merchant, and payment.succeeded; idempotent. */
   async function queueReceipts(order: OrderDoc, merchant: MerchantDoc, holder: string, flow: PaidFlow): Promise<void> {
-    const payment = order.payment!;
     const customerEmail = order.customer?.email ?? '';
-    const proof = deps.proofs?.tokenFor(order, merchant);
+    // The same facts the receipt PDF is rendered from again for a download (receipt-document.service.ts).
     const data = {
-      receiptNumber: payment.receiptNumber,
-      merchantName: merchant.name,
-      reference: order.reference,
-      amountMinor: order.amountMinor,
-      currency: order.currency,
-      description: order.description ?? '',
-      card: {
-        brand: payment.card?.brand,
-        last4: payment.card?.last4,
-        expMonth: payment.card?.expMonth,
-        expYear: payment.card?.expYear,
-        ...(payment.card?.country ? { country: payment.card.country } : {}),
-      },
-      authCode: payment.authCode,
-      paidAt: payment.paidAt!.toISOString(),
+      ...receiptFacts(order, merchant, deps.proofs),
       customerEmail,
       customerName: order.customer?.name || holder,
       link: deps.linkFor ? deps.linkFor(order) : '',
-      timeZone: merchant.timezone,
-      ...(proof ? { proof, verifyUrl: deps.proofs!.verifyUrl(proof, merchant.timezone) } : {}),
     };
+    const proof = data.proof;
     const common = { merchantId: merchant._id, orderId: order._id, data };
     if (customerEmail) {
       await enqueueMail(

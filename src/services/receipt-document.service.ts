@@ -1,0 +1,50 @@
+// A paid order's receipt facts — what the receipt mails carry and the PDF receipt shows — and the
+// PDF rendered again from them for the download links (the checkout's receipt page and the back
+// office). PDFs are never stored: the same order gives the same facts and so the same document.
+import { type MerchantDoc } from '../db/models/merchant.model.ts';
+import { type OrderDoc } from '../db/models/order.model.ts';
+import { type MailRenderer } from '../mail/renderer.ts';
+import { type ReceiptPdf } from '../mail/receipt-pdf.ts';
+import { type ReceiptProofs } from './receipt-proof.service.ts';
+
+type Proofs = Pick<ReceiptProofs, 'tokenFor' | 'verifyUrl'>;
+
+/** The receipt data of a paid order (the mails add the customer and the link to it). */
+export function receiptFacts(order: OrderDoc, merchant: MerchantDoc, proofs?: Proofs) {
+  const payment = order.payment!;
+  const proof = proofs?.tokenFor(order, merchant);
+  return {
+    receiptNumber: payment.receiptNumber,
+    merchantName: merchant.name,
+    merchantEmail: merchant.email,
+    reference: order.reference,
+    amountMinor: order.amountMinor,
+    currency: order.currency,
+    description: order.description ?? '',
+    card: {
+      brand: payment.card?.brand,
+      last4: payment.card?.last4,
+      expMonth: payment.card?.expMonth,
+      expYear: payment.card?.expYear,
+      ...(payment.card?.country ? { country: payment.card.country } : {}),
+    },
+    authCode: payment.authCode,
+    paidAt: payment.paidAt!.toISOString(),
+    timeZone: merchant.timezone,
+    ...(proof ? { proof, verifyUrl: proofs!.verifyUrl(proof, merchant.timezone) } : {}),
+  };
+}
+
+export interface ReceiptDocuments {
+  /** The PDF receipt of a paid order in `locale`; undefined when the order has no payment. */
+  pdfFor(order: OrderDoc, merchant: MerchantDoc, locale: string): Promise<ReceiptPdf | undefined>;
+}
+
+export function createReceiptDocuments(deps: { renderer: Pick<MailRenderer, 'receiptPdf'>; proofs?: Proofs | undefined }): ReceiptDocuments {
+  return {
+    async pdfFor(order, merchant, locale) {
+      if (order.status !== 'paid' || !order.payment?.receiptNumber || !order.payment.paidAt) return undefined;
+      return deps.renderer.receiptPdf({ locale, data: receiptFacts(order, merchant, deps.proofs) });
+    },
+  };
+}
