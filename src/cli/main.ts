@@ -1,4 +1,4 @@
-// The `paymail` command for the service operator: merchant create / list / suspend / resume.
+// The `paymail` command for the service operator: merchant create / list / suspend / resume / rotate-seal-key.
 // Exit code 0 on success; otherwise non-zero with a one-line reason on stderr.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.ts';
@@ -17,6 +17,7 @@ const USAGE = `usage:
   paymail merchant list [--json]
   paymail merchant suspend ID [--reason TEXT] [--json]
   paymail merchant resume ID [--json]
+  paymail merchant rotate-seal-key ID [--json]
 ${RECEIPT_USAGE}
 ${RECAP_USAGE}`;
 
@@ -46,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
     });
   }
   if (group === 'merchant' && (command === 'suspend' || command === 'resume')) return runSuspension(command, rest);
+  if (group === 'merchant' && command === 'rotate-seal-key') return runRotateSealKey(rest);
   if (group !== 'merchant' || (command !== 'create' && command !== 'list')) {
     throw new UsageError(`unknown command "${[group, command].filter(Boolean).join(' ')}" (try: paymail help)`);
   }
@@ -113,6 +115,7 @@ async function main(argv: string[]): Promise<number> {
             `  SMTP password:      ${created.smtpPassword}`,
             `  Back-office log-in: ${created.adminEmail} / ${created.adminPassword}`,
             `  Webhook secret:     ${created.webhookSecret}`,
+            `  Seal key:           ${created.sealKey}`,
             'The passwords are shown only now; paymail keeps only their hashes.',
             '',
           ].join('\n'),
@@ -155,6 +158,31 @@ async function runSuspension(command: 'suspend' | 'resume', args: string[]): Pro
     else if (state.released) {
       process.stdout.write(`Merchant ${state.name} (${state.id}) resumed; ${state.released.mails} held mail(s) and ${state.released.webhooks} held webhook event(s) released.\n`);
     } else process.stdout.write(`Merchant ${state.name} (${state.id}) suspended${state.reason ? `: ${state.reason}` : ''}.\n`);
+    return 0;
+  } finally {
+    await db.close();
+  }
+}
+
+/** `merchant rotate-seal-key ID`: the new key alone on stdout (or JSON); the old key verifies for 24 hours more. */
+async function runRotateSealKey(args: string[]): Promise<number> {
+  let values: { json?: boolean };
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { json: { type: 'boolean' } } }));
+  } catch (e) {
+    throw new UsageError((e as Error).message.split('\n')[0]!);
+  }
+  if (positionals.length !== 1) throw new UsageError('give one merchant id: paymail merchant rotate-seal-key ID');
+  const config = loadConfig();
+  const db = await connectDatabase(config, { log: (l) => process.stderr.write(`${l}\n`), reuseRunning: true });
+  try {
+    const rotated = await createMerchantService({ mailDomain: config.mailDomain }).rotateSealKey(positionals[0]!);
+    if (values.json) process.stdout.write(`${JSON.stringify(rotated, null, 2)}\n`);
+    else {
+      process.stdout.write(`${rotated.sealKey}\n`);
+      process.stderr.write(`The previous seal key is accepted until ${rotated.previousValidUntil.toISOString()}.\n`);
+    }
     return 0;
   } finally {
     await db.close();

@@ -44,6 +44,8 @@ export interface CreatedMerchant {
   adminEmail: string;
   adminPassword: string;
   webhookSecret: string;
+  /** Seals website requests to POST /pay/sealed and the buyer's return (README, "Merchant websites"). */
+  sealKey: string;
   currency: string;
   locale: string;
   timezone: string;
@@ -56,7 +58,13 @@ export function inboundAddress(alias: string, mailDomain: string): string {
   return `orders+${alias}@${mailDomain}`;
 }
 
-export function createMerchantService(deps: { mailDomain: string }) {
+/** How long the previous seal key still verifies requests after `paymail merchant rotate-seal-key`. */
+export const SEAL_KEY_GRACE_MS = 24 * 3600_000;
+
+const newSealKey = () => `seal_${newSecret(32)}`;
+
+export function createMerchantService(deps: { mailDomain: string; now?: () => Date }) {
+  const now = deps.now ?? (() => new Date());
   return {
     async create(input: CreateMerchantInput): Promise<CreatedMerchant> {
       const parsed = CreateMerchantInput.safeParse(input);
@@ -71,6 +79,7 @@ export function createMerchantService(deps: { mailDomain: string }) {
       const smtpPassword = newSecret(24);
       const adminPassword = newSecret(16);
       const webhookSecret = `whsec_${newSecret(32)}`;
+      const sealKey = newSealKey();
       if (await MerchantUser.exists({ email: m.email })) {
         throw new AppError('MERCHANT_EMAIL_TAKEN', `email: ${m.email} already has a back-office log-in`, { httpStatus: 409 });
       }
@@ -87,6 +96,7 @@ export function createMerchantService(deps: { mailDomain: string }) {
         linkLifetimeDays: m.linkLifetimeDays,
         webhookUrl: m.webhookUrl,
         webhookSecret,
+        sealKey,
         smtpUser,
         smtpPasswordHash: await hashPassword(smtpPassword),
       });
@@ -110,6 +120,7 @@ export function createMerchantService(deps: { mailDomain: string }) {
         adminEmail: m.email,
         adminPassword,
         webhookSecret,
+        sealKey,
         currency: m.currency,
         locale: m.locale,
         timezone: m.timezone,
@@ -137,6 +148,25 @@ export function createMerchantService(deps: { mailDomain: string }) {
         status: m.status,
         createdAt: (m as { createdAt?: Date }).createdAt?.toISOString(),
       }));
+    },
+
+    /**
+     * A new seal key, returned once. The current one becomes the previous key and still verifies
+     * sealed requests for SEAL_KEY_GRACE_MS, so the merchant's site can switch without refusals
+     * (as the webhook secret's rotation). Returns are sealed with the new key at once.
+     */
+    async rotateSealKey(id: string): Promise<{ id: string; sealKey: string; previousValidUntil: Date }> {
+      const current = await Merchant.findById(id, { sealKey: 1 }).lean<MerchantDoc>();
+      if (!current) throw new AppError('MERCHANT_NOT_FOUND', `no such merchant: ${id}`, { httpStatus: 404 });
+      const sealKey = newSealKey();
+      const previousValidUntil = new Date(now().getTime() + SEAL_KEY_GRACE_MS);
+      await Merchant.updateOne(
+        { _id: id },
+        current.sealKey
+          ? { $set: { sealKey, previousSealKey: current.sealKey, previousSealKeyUntil: previousValidUntil } }
+          : { $set: { sealKey } },
+      );
+      return { id, sealKey, previousValidUntil };
     },
 
     /**

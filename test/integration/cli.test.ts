@@ -20,7 +20,7 @@ describe('paymail CLI', function () {
     );
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout) as Record<string, unknown>;
-    for (const k of ['id', 'alias', 'inboundAddress', 'smtpUser', 'smtpPassword', 'adminEmail', 'adminPassword', 'webhookSecret']) {
+    for (const k of ['id', 'alias', 'inboundAddress', 'smtpUser', 'smtpPassword', 'adminEmail', 'adminPassword', 'webhookSecret', 'sealKey']) {
       assert.equal(typeof out[k], 'string', k);
     }
     assert.equal(out.inboundAddress, `orders+${out.alias as string}@paymail.test`);
@@ -45,6 +45,26 @@ describe('paymail CLI', function () {
     assert.equal(list.length, 1);
     assert.equal(list[0]!.name, 'Teatro Verdi');
     assert.ok(!('smtpPassword' in list[0]!) && !('smtpPasswordHash' in list[0]!) && !('webhookSecret' in list[0]!));
+    assert.ok(!('sealKey' in list[0]!) && !('previousSealKey' in list[0]!));
+  });
+
+  it('merchant rotate-seal-key prints the new key; the old one stays valid for 24 hours', async () => {
+    const before = (await Merchant.findOne({}).lean())!;
+    const r = await runCli(['merchant', 'rotate-seal-key', before._id], env());
+    assert.equal(r.code, 0, r.stderr);
+    const key = r.stdout.trim();
+    assert.match(key, /^seal_[A-Za-z0-9_-]{32}$/);
+    const after = (await Merchant.findById(before._id).lean())!;
+    assert.equal(after.sealKey, key);
+    assert.equal(after.previousSealKey, before.sealKey);
+    const grace = after.previousSealKeyUntil!.getTime() - Date.now();
+    assert.ok(grace > 23.9 * 3600_000 && grace <= 24 * 3600_000, `grace ${grace} ms`);
+    const json = await runCli(['merchant', 'rotate-seal-key', before._id, '--json'], env());
+    assert.equal(json.code, 0, json.stderr);
+    const out = JSON.parse(json.stdout) as Record<string, unknown>;
+    assert.equal(out.id, before._id);
+    assert.match(out.sealKey as string, /^seal_/);
+    assert.equal(typeof out.previousValidUntil, 'string');
   });
 
   const failures: Array<[string[], RegExp, number]> = [
@@ -58,6 +78,8 @@ describe('paymail CLI', function () {
     [['merchant', 'create', '--name', 'X', '--email', 'x@ssrf.example', '--webhook-url', 'http://169.254.169.254/latest'], /169\.254\.169\.254 is a link-local address/, 1],
     [['merchant', 'create', '--name', 'X', '--email', 'x@ssrf.example', '--webhook-url', 'http://[::1]:8080/hook'], /::1 is a loopback address/, 1],
     [['merchant', 'delete'], /unknown command/, 2],
+    [['merchant', 'rotate-seal-key'], /give one merchant id/, 2],
+    [['merchant', 'rotate-seal-key', 'mer_nobody'], /no such merchant/, 1],
   ];
   for (const [args, re, code] of failures) {
     it(`exits ${code} with one line for: ${args.join(' ')}`, async () => {

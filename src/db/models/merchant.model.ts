@@ -24,6 +24,11 @@ const MerchantSchema = new Schema(
     /** After a rotation the old secret still signs (second v1=) until previousSecretUntil. */
     previousWebhookSecret: { type: String },
     previousSecretUntil: { type: Date },
+    /** Seals merchant-website requests and returns (HMAC), so kept like the webhook secret; absent on merchants created before. */
+    sealKey: { type: String },
+    /** After `paymail merchant rotate-seal-key` the old key still verifies requests until previousSealKeyUntil. */
+    previousSealKey: { type: String },
+    previousSealKeyUntil: { type: Date },
     smtpUser: { type: String, required: true, unique: true },
     smtpPasswordHash: { type: String, required: true },
     status: { type: String, enum: ['active', 'suspended'], default: 'active' },
