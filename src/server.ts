@@ -43,6 +43,7 @@ import { loadLinkKeys } from './services/link-keys.ts';
 import { createMerchantService } from './services/merchant.service.ts';
 import { createOrderAdminService } from './services/order-admin.service.ts';
 import { createOrderService } from './services/order.service.ts';
+import { createSealedRequestService } from './services/sealed-request.service.ts';
 
 export const TEMPLATES_DIR = fileURLToPath(new URL('../templates/', import.meta.url));
 /**
@@ -153,7 +154,9 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     setMetricsLogger(logger.child({ component: 'metrics' }));
     const ops = createOpsRouter({ outboxHealthy: () => worker.healthy() });
     const extraRouters = [ops, backoffice, createProofRouter({ keys: receiptKeys, proofs, templatesDir: TEMPLATES_DIR }), ...(!config.production && transport.mode === 'capture' ? [devMailRouter()] : [])];
-    const app = createHttpApp({ logger, views, checkout: { service: checkout, csrfKey: deriveCsrfKey(linkKeys[0]!.secret) }, extraRouters, production: config.production, proxy: config.trustProxy });
+    // Merchant websites: sealed requests to /pay/sealed and the buyer's sealed return.
+    const sealed = createSealedRequestService({ orders });
+    const app = createHttpApp({ logger, views, checkout: { service: checkout, csrfKey: deriveCsrfKey(linkKeys[0]!.secret), sealed }, extraRouters, production: config.production, proxy: config.trustProxy });
     const httpServer = http.createServer(app.callback());
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);
@@ -207,8 +210,9 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
         (err: unknown) => logger.error({ err }, 'transition repair failed'),
       );
     await repairPayments(STARTUP_REPAIR_AFTER_MS);
-    // Rate-limit records and challenges past their time are deleted by query (no TTL index).
-    const sweepCheckout = () => checkout.sweep().catch((err: unknown) => logger.error({ err }, 'checkout sweep failed'));
+    // Rate-limit records, challenges and sealed-request nonces past their time are deleted by query (no TTL index).
+    const sweepCheckout = () =>
+      Promise.all([checkout.sweep(), sealed.sweep()]).catch((err: unknown) => logger.error({ err }, 'checkout sweep failed'));
     const repairTimer = setInterval(() => void repairPayments().then(sweepCheckout), 60_000);
     repairTimer.unref();
     cleanups.push(async () => clearInterval(repairTimer));

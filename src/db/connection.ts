@@ -22,6 +22,7 @@ import { Refund } from './models/refund.model.ts';
 import { RecapDay } from './models/recap-day.model.ts';
 import { SmtpAuthFailure, SmtpAuthKnown } from './models/smtp-auth-failure.model.ts';
 import { ReplySlot } from './models/reply-brake.model.ts';
+import { SealNonce } from './models/seal-nonce.model.ts';
 
 export interface Database {
   connection: mongoose.Connection;
@@ -30,7 +31,7 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, InboundRaw, Outbox, CapturedMail, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure, Refund, OutboxDue, WebhookDue, RecapDay, SmtpAuthFailure, SmtpAuthKnown, ReplySlot];
+export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, InboundRaw, Outbox, CapturedMail, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure, Refund, OutboxDue, WebhookDue, RecapDay, SmtpAuthFailure, SmtpAuthKnown, ReplySlot, SealNonce];
 
 export async function connectDatabase(
   config: Pick<Config, 'mongodbUri' | 'dataDir' | 'ferretdbBin'> & Partial<Pick<Config, 'slowQueryMs' | 'slowQueryFile'>>,

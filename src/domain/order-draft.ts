@@ -10,4 +10,6 @@ export interface OrderDraft {
   locale?: string | undefined;
   delivery?: 'merchant' | 'customer' | undefined;
   expiresAt?: Date | undefined;
+  /** From a sealed website request: where the buyer returns after paying or a cancellation. */
+  returnUrls?: { success: string; cancel: string } | undefined;
 }

@@ -46,9 +46,10 @@ export interface CreateOptions {
   /**
    * 'all' (default): the pay-link mail goes out for every order. 'customer-only': only orders
    * delivered to the customer get one (without the merchant in copy); a batch answers the
-   * merchant with ONE reply listing every link instead of one mail per row.
+   * merchant with ONE reply listing every link instead of one mail per row. 'none': the buyer
+   * is already on the way to the checkout (a sealed request from the merchant's website).
    */
-  payLinkMail?: 'all' | 'customer-only';
+  payLinkMail?: 'all' | 'customer-only' | 'none';
 }
 
 export interface OrderServiceDeps {
@@ -110,6 +111,7 @@ export function createOrderService(deps: OrderServiceDeps) {
 
   /** The pay-link mail an order gets under `opts` (idempotent per order; nothing in a batch for merchant delivery). */
   async function queueCreatedMail(order: OrderDoc, merchant: MerchantDoc, source: OrderSource, opts: CreateOptions = {}) {
+    if (opts.payLinkMail === 'none') return;
     const batch = opts.payLinkMail === 'customer-only';
     if (batch && order.delivery !== 'customer') return;
     await queuePayLinkMail(order, merchant, { ...(source.messageId ? { inReplyTo: source.messageId } : {}), ...(batch ? { ccMerchant: false } : {}) });
@@ -222,6 +224,7 @@ export function createOrderService(deps: OrderServiceDeps) {
       expiresAt,
       linkExpiresAt: Math.floor(expiresAt.getTime() / 1000),
       source: { inboundMessageId: source.inboundMessageId, messageId: source.messageId, subject: source.subject },
+      ...(draft.returnUrls ? { returnUrls: draft.returnUrls } : {}),
     };
     return doc;
   }

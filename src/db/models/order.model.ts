@@ -74,6 +74,11 @@ const OrderSchema = new Schema(
       messageId: String,
       subject: String,
     },
+    /** Where a sealed request from the merchant's website sends the buyer back (paid / not paid). */
+    returnUrls: {
+      success: String,
+      cancel: String,
+    },
     attempts: { type: [AttemptSchema], default: [] },
     payment: {
       receiptNumber: String,

@@ -4,10 +4,11 @@
 // CSRF token, picks the page and status for each outcome. Forms post back to their own URL (pay-
 // link query included); a finished payment redirects (303) to the pay-link, which shows the receipt.
 import { Router, type RouterContext } from '@koa/router';
-import { type FieldProblem } from '../../domain/errors.ts';
+import { isAppError, type FieldProblem } from '../../domain/errors.ts';
 import { PAY_PATH } from '../../domain/pay-link.ts';
 import { maskCard } from '../../domain/card.ts';
 import { type CheckoutService, type LinkState, type OpenOrder, type PayResult } from '../../services/checkout.service.ts';
+import { type SealedRequestService } from '../../services/sealed-request.service.ts';
 import { createCsrf, CSRF_COOKIE, CSRF_FIELD } from '../middleware/csrf.ts';
 import { acceptedLanguages, type Views } from '../views.ts';
 import { parseCheckoutForm } from './checkout.validators.ts';
@@ -17,7 +18,14 @@ export interface CheckoutRoutesDeps {
   service: CheckoutService;
   /** Key of the CSRF tokens (derive it with deriveCsrfKey from the link-signing secret). */
   csrfKey: Buffer;
+  /** Sealed requests from merchant websites (POST /pay/sealed) and the buyer's sealed return; off when absent. */
+  sealed?: SealedRequestService;
 }
+
+/** The one path taken without a CSRF token: merchant websites post to it, the seal authenticates. */
+export const SEALED_PATH = `${PAY_PATH}/sealed`;
+/** Refusals of a sealed request, shown on their own page (each code has its text in the locales). */
+const SEALED_REFUSALS = new Set(['SEAL_INVALID', 'SEAL_STALE', 'SEAL_REPLAYED', 'SEALED_REQUEST_INVALID', 'MERCHANT_SUSPENDED']);
 
 type Ctx = RouterContext;
 
@@ -35,7 +43,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
       ...data,
       locale,
       title: views.t(locale, titleKey, data['titleVars'] as Record<string, unknown> | undefined),
-      langLinks: langLinks(views, ctx.path, ctx.querystring, locale),
+      langLinks: data['langLinks'] ?? langLinks(views, ctx.path, ctx.querystring, locale),
     });
   }
 
@@ -93,15 +101,17 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     const { order, merchant } = state;
     const locale = localeFor(ctx, state);
     const vars = { merchant: merchant.name, reference: order.reference };
+    // Orders from a merchant's website send the buyer back with a sealed result.
+    const returnTo = (status: 'paid' | 'cancelled' | 'expired') => deps.sealed?.returnLink(order, merchant, status);
     switch (state.kind) {
       case 'paid':
-        page(ctx, 200, 'receipt', locale, 'receipt.title', { receipt: receiptView(order, merchant, locale), proof: service.proofFor(order, merchant), vars });
+        page(ctx, 200, 'receipt', locale, 'receipt.title', { receipt: receiptView(order, merchant, locale), proof: service.proofFor(order, merchant), vars, returnLink: returnTo('paid') });
         return;
       case 'cancelled':
-        page(ctx, 410, 'cancelled', locale, 'cancelled.title', { vars });
+        page(ctx, 410, 'cancelled', locale, 'cancelled.title', { vars, returnLink: returnTo('cancelled') });
         return;
       case 'expired':
-        page(ctx, 410, 'expired', locale, 'expired.title', { vars });
+        page(ctx, 410, 'expired', locale, 'expired.title', { vars, returnLink: returnTo('expired') });
         return;
       case 'suspended':
         page(ctx, 403, 'suspended', locale, 'suspended.title', { vars });
@@ -170,6 +180,36 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
 
   const path = `${PAY_PATH}/:publicId`;
   const challengePath = `${PAY_PATH}/:publicId/3ds/:challengeId`;
+
+  // A cross-site form POST by design: no CSRF token, the seal is the authentication. Registered
+  // before the pay-link routes, and only for exactly this path (the router also matches other
+  // cases and a trailing slash: those go on to the pay-link routes, which check CSRF).
+  const sealed = deps.sealed;
+  if (sealed) {
+    router.post(SEALED_PATH, async (ctx, next) => {
+      if (ctx.path !== SEALED_PATH) return next();
+      const body = (ctx.request.body ?? {}) as Record<string, unknown>;
+      try {
+        const r = await sealed.accept(body);
+        ctx.state.log.info({ orderId: r.order._id, created: r.created }, 'sealed request accepted');
+        ctx.status = 303;
+        ctx.redirect(r.link);
+      } catch (e) {
+        if (!isAppError(e) || !SEALED_REFUSALS.has(e.code)) throw e;
+        ctx.state.log.info({ code: e.code, merchant: String(body['merchant'] ?? '').slice(0, 64) }, 'sealed request refused');
+        const locale = views.resolveLocale(ctx.query['lang'], body['lang'], ...acceptedLanguages(ctx.get('accept-language')));
+        ctx.state.locale = locale;
+        const problems = (e.details as { problems?: FieldProblem[] } | undefined)?.problems ?? [];
+        page(ctx, e.httpStatus, 'sealed-refused', locale, 'sealed.title', {
+          code: e.code,
+          text: views.t(locale, `sealed.${e.code}`),
+          problems,
+          // A POST answer: links to other languages of it would be GETs of nothing.
+          langLinks: [],
+        });
+      }
+    });
+  }
 
   router.get(path, async (ctx) => {
     renderState(ctx, await service.open(publicIdOf(ctx), ctx.query));
