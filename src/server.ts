@@ -43,6 +43,7 @@ import { loadLinkKeys } from './services/link-keys.ts';
 import { createMerchantService } from './services/merchant.service.ts';
 import { createOrderAdminService } from './services/order-admin.service.ts';
 import { createOrderService } from './services/order.service.ts';
+import { createReceiptDocuments } from './services/receipt-document.service.ts';
 import { createSealedRequestService } from './services/sealed-request.service.ts';
 
 export const TEMPLATES_DIR = fileURLToPath(new URL('../templates/', import.meta.url));
@@ -139,6 +140,8 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       ...(faults ? { faults } : {}),
     });
     const refunds = createRefundService({ acquirer, events, ...(faults ? { faults } : {}) });
+    // The PDF receipt again for the checkout's receipt page and the back office (never stored).
+    const receipts = createReceiptDocuments({ renderer, proofs });
     // Merchant back office under /backoffice: sessions live in the database, so instances share them.
     const backoffice = createBackofficeRouter({
       auth: createBackofficeAuthService(),
@@ -146,6 +149,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       refunds,
       merchantAdmin: createMerchantAdminService({ maxLinkLifetimeDays: config.maxLinkLifetimeDays, webhookTargets: { allowPrivate: config.webhookAllowPrivate } }),
       checkout,
+      receipts,
       views: createBackofficeViews(TEMPLATES_DIR),
       production: config.production,
       maxLinkLifetimeDays: config.maxLinkLifetimeDays,
@@ -156,7 +160,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     const extraRouters = [ops, backoffice, createProofRouter({ keys: receiptKeys, proofs, templatesDir: TEMPLATES_DIR }), ...(!config.production && transport.mode === 'capture' ? [devMailRouter()] : [])];
     // Merchant websites: sealed requests to /pay/sealed and the buyer's sealed return.
     const sealed = createSealedRequestService({ orders });
-    const app = createHttpApp({ logger, views, checkout: { service: checkout, csrfKey: deriveCsrfKey(linkKeys[0]!.secret), sealed }, extraRouters, production: config.production, proxy: config.trustProxy });
+    const app = createHttpApp({ logger, views, checkout: { service: checkout, csrfKey: deriveCsrfKey(linkKeys[0]!.secret), sealed, receipts }, extraRouters, production: config.production, proxy: config.trustProxy });
     const httpServer = http.createServer(app.callback());
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);

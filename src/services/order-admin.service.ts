@@ -257,6 +257,6 @@ export function createOrderAdminService(deps: OrderAdminDeps) {
     return Readable.from(lines(), { objectMode: false });
   }
 
-  return { list, detail, cancel, resend, extend, createLink, exportCsv };
+  return { list, detail, order: find, cancel, resend, extend, createLink, exportCsv };
 }
 export type OrderAdminService = ReturnType<typeof createOrderAdminService>;

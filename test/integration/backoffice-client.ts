@@ -20,6 +20,10 @@ import { createEventsService } from '../../src/services/events.service.ts';
 import { createMerchantAdminService } from '../../src/services/merchant-admin.service.ts';
 import { createRefundService, type RefundService } from '../../src/services/refund.service.ts';
 import { type SandboxAcquirer } from '../../src/services/acquirer/sandbox-acquirer.ts';
+import { createMailRenderer } from '../../src/mail/renderer.ts';
+import { createReceiptDocuments } from '../../src/services/receipt-document.service.ts';
+import { createReceiptProofs } from '../../src/services/receipt-proof.service.ts';
+import { type ReceiptKeyRing } from '../../src/services/signing-keys.ts';
 
 export const KEYS: LinkKey[] = [{ kid: 'bo1', secret: 'backoffice-test-secret-backoffice-test-secret' }];
 export const MAIL_DOMAIN = 'paymail.test';
@@ -37,7 +41,7 @@ export interface BackofficeApp {
 
 /** One paymail HTTP instance (checkout + back office) on 127.0.0.1:<random>. */
 export async function startBackofficeApp(
-  opts: { now?: () => Date; auth?: BackofficeAuthDeps; logLines?: string[]; webhookAllowPrivate?: boolean } = {},
+  opts: { now?: () => Date; auth?: BackofficeAuthDeps; logLines?: string[]; webhookAllowPrivate?: boolean; receiptKeys?: ReceiptKeyRing } = {},
 ): Promise<BackofficeApp> {
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -47,6 +51,8 @@ export async function startBackofficeApp(
   const orders = createOrderService({ publicUrl: base, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: MAX_DAYS, linkKeys: KEYS, now });
   const acquirer = createSandboxAcquirer({ latencyMs: 5 });
   const events = createEventsService({ now });
+  // Signed receipt proofs when the test gives a key ring (the PDF receipt then carries the proof's QR).
+  const proofs = opts.receiptKeys ? createReceiptProofs({ keys: opts.receiptKeys, publicUrl: base }) : undefined;
   // Real receipts and events as in production (events are only queued for merchants with a webhook URL).
   const checkout = createCheckoutService({
     acquirer,
@@ -54,6 +60,13 @@ export async function startBackofficeApp(
     linkKeys: KEYS,
     mailDomain: MAIL_DOMAIN,
     linkFor: orders.linkFor,
+    ...(proofs ? { proofs } : {}),
+  });
+  // The mail renderer (MJML compiled at creation) only once a test downloads a receipt.
+  let renderer: ReturnType<typeof createMailRenderer> | undefined;
+  const receipts = createReceiptDocuments({
+    renderer: { receiptPdf: async (req) => (await (renderer ??= createMailRenderer({ templatesDir, publicUrl: base }))).receiptPdf(req) },
+    proofs,
   });
   const refunds = createRefundService({ acquirer, events, now });
   const router = createBackofficeRouter({
@@ -62,6 +75,7 @@ export async function startBackofficeApp(
     refunds,
     merchantAdmin: createMerchantAdminService({ maxLinkLifetimeDays: MAX_DAYS, now, webhookTargets: { allowPrivate: opts.webhookAllowPrivate ?? false } }),
     checkout,
+    receipts,
     views: createBackofficeViews(templatesDir),
     production: false,
     maxLinkLifetimeDays: MAX_DAYS,
@@ -70,7 +84,7 @@ export async function startBackofficeApp(
   const app = createHttpApp({
     logger: opts.logLines ? createLogger('debug', { write: (line: string) => void opts.logLines!.push(line) }) : createLogger('silent'),
     views: createViews({ templatesDir }),
-    checkout: { service: checkout, csrfKey: deriveCsrfKey(KEYS[0]!.secret) },
+    checkout: { service: checkout, csrfKey: deriveCsrfKey(KEYS[0]!.secret), receipts },
     extraRouters: [router],
     production: false,
   });

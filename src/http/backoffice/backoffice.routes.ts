@@ -20,6 +20,8 @@ import { zonedDay, zonedDayEnd, type OrderAdminService, type OrderFilters } from
 import { type CheckoutService } from '../../services/checkout.service.ts';
 import { type MerchantAdminService } from '../../services/merchant-admin.service.ts';
 import { type RefundService } from '../../services/refund.service.ts';
+import { type ReceiptDocuments } from '../../services/receipt-document.service.ts';
+import { sendReceiptPdf } from '../receipt-download.ts';
 import { formatMoney, toMajorString } from '../../domain/money.ts';
 import { ROLES } from '../../db/models/merchant-user.model.ts';
 import { DELIVERY_MODES } from '../../db/models/merchant.model.ts';
@@ -83,6 +85,8 @@ export interface BackofficeRouterDeps {
   merchantAdmin: MerchantAdminService;
   /** The checkout's payment path, reused for cards taken over the phone (MoTo). */
   checkout: Pick<CheckoutService, 'pay'>;
+  /** The PDF receipt of a paid order, downloadable from its detail page. */
+  receipts: ReceiptDocuments;
   views: BackofficeViews;
   /** Secure cookies in production (HTTPS). */
   production: boolean;
@@ -402,6 +406,7 @@ export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
       title: t('order.title', { reference: order.reference }),
       navKey: 'orders',
       order: orderSummary(views, order, locale(), m.timezone),
+      receiptPdf: order.status === 'paid' ? `${BACKOFFICE_PREFIX}/orders/${encodeURIComponent(order._id)}/receipt.pdf` : undefined,
       timeline: timeline(views, order, mails, locale(), m.timezone, refundList),
       link,
       problem,
@@ -425,6 +430,16 @@ export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
   router.get(
     '/orders/:id',
     guarded('orders.read', async (ctx, auth) => renderDetail(ctx, auth, orderId(ctx), 200)),
+  );
+
+  // The PDF receipt again, in the merchant's language: the one the receipt mails carried.
+  router.get(
+    '/orders/:id/receipt.pdf',
+    guarded('orders.read', async (ctx, auth) => {
+      const pdf = await deps.receipts.pdfFor(await orderAdmin.order(auth.merchant, orderId(ctx)), auth.merchant, locale());
+      if (!pdf) throw new AppError('RECEIPT_NOT_FOUND', 'the order is not paid', { httpStatus: 404 });
+      sendReceiptPdf(ctx, pdf);
+    }),
   );
 
   /** An action on one order: done → back to the order (303); refused (409/422) → the order with why. */

@@ -9,6 +9,8 @@ import { PAY_PATH } from '../../domain/pay-link.ts';
 import { maskCard } from '../../domain/card.ts';
 import { type CheckoutService, type LinkState, type OpenOrder, type PayResult } from '../../services/checkout.service.ts';
 import { type SealedRequestService } from '../../services/sealed-request.service.ts';
+import { type ReceiptDocuments } from '../../services/receipt-document.service.ts';
+import { sendReceiptPdf } from '../receipt-download.ts';
 import { createCsrf, CSRF_COOKIE, CSRF_FIELD } from '../middleware/csrf.ts';
 import { acceptedLanguages, type Views } from '../views.ts';
 import { parseCheckoutForm } from './checkout.validators.ts';
@@ -20,6 +22,8 @@ export interface CheckoutRoutesDeps {
   csrfKey: Buffer;
   /** Sealed requests from merchant websites (POST /pay/sealed) and the buyer's sealed return; off when absent. */
   sealed?: SealedRequestService;
+  /** The paid order's PDF receipt, downloadable from the receipt page; no link when absent. */
+  receipts?: ReceiptDocuments;
 }
 
 /** The one path taken without a CSRF token: merchant websites post to it, the seal authenticates. */
@@ -62,6 +66,8 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
   const publicIdOf = (ctx: Ctx) => ctx.params['publicId'] ?? '';
   /** The pay-link of this request (path + the signed query, and ?lang= when chosen). */
   const payLinkOf = (ctx: Ctx) => `${PAY_PATH}/${encodeURIComponent(publicIdOf(ctx))}${ctx.querystring ? `?${ctx.querystring}` : ''}`;
+  /** The receipt PDF of this pay-link: the same signed query, so only the link's holder gets it. */
+  const receiptPdfUrl = (ctx: Ctx) => `${PAY_PATH}/${encodeURIComponent(publicIdOf(ctx))}/receipt.pdf${ctx.querystring ? `?${ctx.querystring}` : ''}`;
   const challengeUrl = (ctx: Ctx, challengeId: string) =>
     `${PAY_PATH}/${encodeURIComponent(publicIdOf(ctx))}/3ds/${encodeURIComponent(challengeId)}${ctx.querystring ? `?${ctx.querystring}` : ''}`;
 
@@ -105,7 +111,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     const returnTo = (status: 'paid' | 'cancelled' | 'expired') => deps.sealed?.returnLink(order, merchant, status);
     switch (state.kind) {
       case 'paid':
-        page(ctx, 200, 'receipt', locale, 'receipt.title', { receipt: receiptView(order, merchant, locale), proof: service.proofFor(order, merchant), vars, returnLink: returnTo('paid') });
+        page(ctx, 200, 'receipt', locale, 'receipt.title', { receipt: receiptView(order, merchant, locale), proof: service.proofFor(order, merchant), vars, returnLink: returnTo('paid'), receiptPdf: deps.receipts ? receiptPdfUrl(ctx) : undefined });
         return;
       case 'cancelled':
         page(ctx, 410, 'cancelled', locale, 'cancelled.title', { vars, returnLink: returnTo('cancelled') });
@@ -180,6 +186,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
 
   const path = `${PAY_PATH}/:publicId`;
   const challengePath = `${PAY_PATH}/:publicId/3ds/:challengeId`;
+  const receiptPdfPath = `${PAY_PATH}/:publicId/receipt.pdf`;
 
   // A cross-site form POST by design: no CSRF token, the seal is the authentication. Registered
   // before the pay-link routes, and only for exactly this path (the router also matches other
@@ -222,6 +229,17 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     const form = parseCheckoutForm(ctx.request.body);
     const values: FormValues = { expiry: form.expiry, holder: form.holder, email: form.email };
     respond(ctx, state, await service.pay(state, form, ctx.ip), values);
+  });
+
+  // The receipt again as a PDF, in the page's language: only for a valid pay-link of a paid order.
+  router.get(receiptPdfPath, async (ctx) => {
+    const state = await service.open(publicIdOf(ctx), ctx.query);
+    const pdf = state.kind === 'paid' && deps.receipts ? await deps.receipts.pdfFor(state.order, state.merchant, localeFor(ctx, state)) : undefined;
+    if (!pdf) {
+      ctx.state.log.info({ state: state.kind }, 'receipt PDF refused');
+      return page(ctx, 404, 'not-found', localeFor(ctx), 'notFound.title', {});
+    }
+    sendReceiptPdf(ctx, pdf);
   });
 
   // The sandbox ACS: stands in for the issuer's 3-D Secure page. A plain form, so it works
