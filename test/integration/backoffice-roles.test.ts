@@ -67,6 +67,17 @@ const MATRIX: RouteCase[] = [
   { method: 'GET', path: '/backoffice', allowed: ALL, expect: redirectsTo(/^\/backoffice\/orders$/) },
   { method: 'GET', path: '/backoffice/orders', allowed: ALL, expect: isPage(/Orders/) },
   { method: 'GET', path: '/backoffice/orders/:id', allowed: ALL, expect: isPage(/History/) },
+  {
+    method: 'GET',
+    path: '/backoffice/orders/:id/receipt.pdf',
+    allowed: ALL,
+    order: 'paid',
+    expect: (r) => {
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get('content-type'), 'application/pdf');
+      assert.match(r.headers.get('content-disposition') ?? '', /^attachment; filename="receipt-RCPT-[\w-]+\.pdf"/);
+    },
+  },
   { method: 'GET', path: '/backoffice/orders/new', allowed: OPERATIONS, expect: isPage(/Create a pay-link/) },
   {
     method: 'POST',

@@ -304,6 +304,8 @@ describe('checkout over HTTP', function () {
       paidAt: paid.payment!.paidAt!.toISOString(),
       customerEmail: 'anna@example.org',
       customerName: 'Anna Rossi',
+      // The merchant's contact on the PDF receipt.
+      merchantEmail: 'desk@bellavista.example',
       link,
       timeZone: 'Europe/Rome',
     });
