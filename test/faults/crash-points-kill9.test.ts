@@ -17,7 +17,7 @@ import { createOrderService, type OrderService } from '../../src/services/order.
 import { FAULT_POINTS } from '../../src/services/order-transitions.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { startPaymail, type PaymailProcess } from '../helpers/paymail-process.ts';
-import { createMerchant, sleep, startFaultRelay, waitUntil, type FaultMerchant, type FaultRelay } from './fault-kit.ts';
+import { createMerchant, processEnv, sleep, startFaultRelay, waitUntil, type FaultMerchant, type FaultRelay } from './fault-kit.ts';
 
 const KEY = { kid: 'k9', secret: 'kill9-crash-points-link-secret-0123456789' };
 const COOKIE = `${CSRF_COOKIE}=kill9-crash-points-browser-0001`;
@@ -51,17 +51,7 @@ describe('fault: kill -9 at every step boundary of a payment', function () {
     });
     await new Promise<void>((r) => hooks.listen(0, '127.0.0.1', r));
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'paymail-kill9-pay-'));
-    env = {
-      MONGODB_URI: db.uri(),
-      DATA_DIR: dataDir,
-      HTTP_PORT: '0',
-      SMTP_SUBMISSION_PORT: '0',
-      SMTP_MX_PORT: '0',
-      OUTBOUND_SMTP_URL: relay.url,
-      MAIL_DOMAIN: 'paymail.test',
-      LINK_SIGNING_KEYS: `${KEY.kid}:${KEY.secret}`,
-      WEBHOOK_ALLOW_PRIVATE: 'true',
-    };
+    env = processEnv(db.uri(), dataDir, relay.url, { LINK_SIGNING_KEYS: `${KEY.kid}:${KEY.secret}`, WEBHOOK_ALLOW_PRIVATE: 'true' });
     merchant = await createMerchant(env, 'Kill Nine Hotel', 'desk@kill9.example');
     await Merchant.updateOne({ _id: merchant.id }, { $set: { webhookUrl: `http://127.0.0.1:${(hooks.address() as AddressInfo).port}/hook` } });
     merchantDoc = (await Merchant.findById(merchant.id).lean<MerchantDoc>())!;

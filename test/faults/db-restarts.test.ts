@@ -15,6 +15,7 @@ import { freePort, startEmbeddedFerretdb, type EmbeddedDb } from '../../src/db/e
 import { startPaymail, type PaymailProcess } from '../helpers/paymail-process.ts';
 import {
   createMerchant,
+  processEnv,
   FAULT_MAILS,
   inParallel,
   sendWithRetry,
@@ -64,15 +65,7 @@ describe('fault 1: the database stops and starts three times under a stream of o
     db = await startEmbeddedFerretdb({ binary, dir, port: dbPort });
     uri = `mongodb://127.0.0.1:${dbPort}/faults1`;
     relay = await startFaultRelay();
-    const env = {
-      MONGODB_URI: uri,
-      DATA_DIR: dataDir,
-      HTTP_PORT: '0',
-      SMTP_SUBMISSION_PORT: '0',
-      SMTP_MX_PORT: '0',
-      OUTBOUND_SMTP_URL: relay.url,
-      MAIL_DOMAIN: 'paymail.test',
-    };
+    const env = processEnv(uri, dataDir, relay.url);
     merchant = await createMerchant(env, 'Fault One Hotel', 'desk@fault1.example');
     app = await startPaymail(env);
     client = submissionClient(app.ports.submission, merchant, CONNECTIONS);

@@ -137,6 +137,23 @@ export async function startFaultRelay(): Promise<FaultRelay> {
   return relay;
 }
 
+/**
+ * The environment of a paymail process under test: its database and data directory, every port
+ * picked free, outbound mail to the fault relay; `extra` adds or overrides variables.
+ */
+export function processEnv(mongodbUri: string, dataDir: string, relayUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    MONGODB_URI: mongodbUri,
+    DATA_DIR: dataDir,
+    HTTP_PORT: '0',
+    SMTP_SUBMISSION_PORT: '0',
+    SMTP_MX_PORT: '0',
+    OUTBOUND_SMTP_URL: relayUrl,
+    MAIL_DOMAIN: 'paymail.test',
+    ...extra,
+  };
+}
+
 export interface FaultMerchant {
   id: string;
   inboundAddress: string;

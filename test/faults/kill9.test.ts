@@ -13,6 +13,7 @@ import { useTestDatabase } from '../helpers/db.ts';
 import { startPaymail, type PaymailProcess } from '../helpers/paymail-process.ts';
 import {
   createMerchant,
+  processEnv,
   inParallel,
   sendWithRetry,
   sleep,
@@ -89,15 +90,7 @@ describe('fault 2: kill -9 of paymail', function () {
     this.timeout(90_000);
     relay = await startFaultRelay();
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'paymail-fault2-'));
-    env = {
-      MONGODB_URI: db.uri(),
-      DATA_DIR: dataDir,
-      HTTP_PORT: '0',
-      SMTP_SUBMISSION_PORT: '0',
-      SMTP_MX_PORT: '0',
-      OUTBOUND_SMTP_URL: relay.url,
-      MAIL_DOMAIN: 'paymail.test',
-    };
+    env = processEnv(db.uri(), dataDir, relay.url);
     merchant = await createMerchant(env, 'Fault Two Tickets', 'desk@fault2.example');
     await restart();
   });

@@ -9,7 +9,7 @@ import { Order } from '../../src/db/models/order.model.ts';
 import { Outbox } from '../../src/db/models/outbox.model.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { startPaymail, type PaymailProcess } from '../helpers/paymail-process.ts';
-import { createMerchant, sendWithRetry, sleep, startFaultRelay, submissionClient, tally, waitUntil, type FaultMerchant, type FaultRelay, type SubmissionClient } from './fault-kit.ts';
+import { createMerchant, processEnv, sendWithRetry, sleep, startFaultRelay, submissionClient, tally, waitUntil, type FaultMerchant, type FaultRelay, type SubmissionClient } from './fault-kit.ts';
 
 const MAILS = 20;
 const PHASE_MS = Number(process.env.FAULT_RELAY_PHASE_MS ?? 5_000);
@@ -27,15 +27,7 @@ describe('fault 3: the outbound relay is down, then refuses, then accepts', func
     this.timeout(90_000);
     relay = await startFaultRelay();
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'paymail-fault3-'));
-    const env = {
-      MONGODB_URI: db.uri(),
-      DATA_DIR: dataDir,
-      HTTP_PORT: '0',
-      SMTP_SUBMISSION_PORT: '0',
-      SMTP_MX_PORT: '0',
-      OUTBOUND_SMTP_URL: relay.url,
-      MAIL_DOMAIN: 'paymail.test',
-    };
+    const env = processEnv(db.uri(), dataDir, relay.url);
     merchant = await createMerchant(env, 'Fault Three B&B', 'desk@fault3.example');
     app = await startPaymail(env);
     client = submissionClient(app.ports.submission, merchant, 1);
