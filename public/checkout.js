@@ -1,7 +1,8 @@
 // paymail checkout: progressive enhancement only. The form works without this file (the server
 // checks everything); with it, the card number is grouped as it is typed and the detected brand is
 // shown (and announced politely to screen readers). Served from /assets/ so the CSP ('self', no
-// inline script) allows it. Nothing typed leaves the page except by the form's own POST.
+// inline script) allows it. Nothing typed leaves the page except by the form's own POST; the one
+// other request is the "viewed" beacon below, which carries only the form's CSRF token.
 (function () {
   'use strict';
 
@@ -71,9 +72,37 @@
     if (input.value) update();
   }
 
+  // Tells the server, once, that a person uses the form: on the first focus, input, pointerdown or
+  // keydown in it, never on load (mail scanners load pages; they do not type). Same origin, with
+  // the pay-link's signed query (in the URL) and the form's CSRF token, as the form itself posts.
+  function announceViewed(form) {
+    var url = form.getAttribute('data-viewed');
+    var token = form.querySelector('input[name="_csrf"]');
+    if (!url || !token) return;
+    var events = ['focusin', 'input', 'pointerdown', 'keydown'];
+    var sent = false;
+    function send() {
+      if (sent) return;
+      sent = true;
+      for (var i = 0; i < events.length; i++) form.removeEventListener(events[i], send, true);
+      var body = new URLSearchParams();
+      body.append('_csrf', token.value);
+      try {
+        if (navigator.sendBeacon && navigator.sendBeacon(url, body)) return;
+      } catch (e) {
+        // Fall back to fetch below.
+      }
+      if (window.fetch) fetch(url, { method: 'POST', body: body, credentials: 'same-origin', keepalive: true }).catch(function () {});
+    }
+    for (var i = 0; i < events.length; i++) form.addEventListener(events[i], send, true);
+  }
+
   function start() {
     var forms = document.querySelectorAll('form[data-checkout]');
-    for (var i = 0; i < forms.length; i++) enhance(forms[i]);
+    for (var i = 0; i < forms.length; i++) {
+      enhance(forms[i]);
+      announceViewed(forms[i]);
+    }
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

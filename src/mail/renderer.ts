@@ -209,6 +209,8 @@ const DailyRecapData = z.object({
     count: z.number().int(),
     items: z.array(z.object({ at: isoDate, reference: z.string(), amountMinor: z.number().int(), currency, customer: text })),
   }),
+  // Recaps queued before "opened, not paid" existed have none.
+  opened: z.object({ count: z.number().int() }).default({ count: 0 }),
   chart: z.object({ currency, days: z.array(z.object({ date: z.string(), totalMinor: z.number().int(), count: z.number().int() })) }),
   csv: z.object({ filename: z.string(), content: z.string() }).nullish(),
 });
@@ -466,6 +468,7 @@ function recapPreparer(raw: Record<string, unknown>, ctx: Ctx, t: Strings): Prep
       total: sum(d.payments.totals),
       failed: d.failed.count,
       expired: d.expired.count,
+      opened: d.opened.count,
       zone: ctx.timeZone,
       currency: d.chart.currency,
       file: d.csv?.filename ?? '',

@@ -493,12 +493,22 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
     return repaired + closed.paid + closed.expired + closed.cancelled;
   }
 
+  /**
+   * The customer's first interaction with a payable order's checkout (its beacon, or the form
+   * submitted): records `viewed` once (src/services/order-transitions.ts). Opening the link never
+   * comes here: mail scanners open links. True when this call recorded it.
+   */
+  async function markViewed(target: OpenOrder): Promise<boolean> {
+    if (target.order.viewedAt || target.order.status !== 'pending') return false;
+    return Boolean(await transitions.recordViewed(target.order._id, now()));
+  }
+
   /** The signed payment proof of a paid order, for the receipt page. */
   const proofFor = (order: OrderDoc, merchant: MerchantDoc) => {
     const token = deps.proofs?.tokenFor(order, merchant);
     return token ? { token, verifyUrl: deps.proofs!.verifyUrl(token, merchant.timezone) } : undefined;
   };
 
-  return { open, pay, findChallenge, completeChallenge, sweep, repairInterrupted, proofFor };
+  return { open, pay, markViewed, findChallenge, completeChallenge, sweep, repairInterrupted, proofFor };
 }
 export type CheckoutService = ReturnType<typeof createCheckoutService>;

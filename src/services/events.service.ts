@@ -89,6 +89,7 @@ export function createEventsService(deps: EventsServiceDeps = {}) {
       }),
     orderExpired: (order: OrderDoc, merchant: Merchant) => emit('order.expired', `order.expired:${order._id}`, merchant, order),
     orderCancelled: (order: OrderDoc, merchant: Merchant) => emit('order.cancelled', `order.cancelled:${order._id}`, merchant, order),
+    orderViewed: (order: OrderDoc, merchant: Merchant) => emit('order.viewed', `order.viewed:${order._id}`, merchant, order),
     refundSucceeded: (order: OrderDoc, merchant: Merchant, refund: { id: string; amountMinor: number; currency: string; at: Date }) =>
       emit('refund.succeeded', `refund.succeeded:${refund.id}`, merchant, order, {
         refund: { id: refund.id, amountMinor: refund.amountMinor, currency: refund.currency, at: refund.at.toISOString() },

@@ -9,6 +9,9 @@
 // A crash anywhere before step 4 leaves an unapplied claim, and repair() re-runs steps 2–4 for it:
 // whatever was done is found done, whatever was not is done now, nothing happens twice.
 //
+// The customer's first interaction with the checkout (`viewed`) is no close but runs the same steps
+// under its own claim `order:<id>:viewed`: viewedAt on a still-pending order, then order.viewed.
+//
 // Fault points (`faults`) sit at every step boundary so that tests can crash a transition there
 // (throw, or kill the process) and check that the repair finishes it exactly once.
 import { claimOnce, Claim, markApplied, unappliedClaims } from '../db/claims.ts';
@@ -62,8 +65,13 @@ export const closeClaimKey = (orderId: string): string => `order:${orderId}:clos
 /** Claim kinds of the close claim, one per way an order closes. */
 export const CLOSE_KINDS = { paid: 'order-close', expired: 'order-expire', cancelled: 'order-cancel' } as const;
 
+/** The claim that records the customer's first interaction with the checkout, once. */
+export const viewedClaimKey = (orderId: string): string => `order:${orderId}:viewed`;
+export const VIEWED_KIND = 'order-viewed';
+
 /** The webhook events the transitions fire (src/services/events.service.ts). */
 export interface TransitionEvents {
+  orderViewed?(order: OrderDoc, merchant: MerchantDoc): Promise<unknown>;
   paymentSucceeded?(order: OrderDoc, merchant: MerchantDoc, receipt: { proof?: string | undefined }): Promise<unknown>;
   orderExpired?(order: OrderDoc, merchant: MerchantDoc): Promise<unknown>;
   orderCancelled?(order: OrderDoc, merchant: MerchantDoc): Promise<unknown>;
@@ -233,6 +241,29 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
     return order;
   }
 
+  /**
+   * Steps 2–4 of a won viewed claim: viewedAt on the still-pending order, order.viewed, the claim
+   * applied. Returns the order when viewed at `viewedAt` (now or before a crash); null when it was
+   * viewed before or closed (a paid, cancelled or expired order is never viewed).
+   */
+  async function finishViewed(orderId: string, viewedAt: Date): Promise<OrderDoc | null> {
+    const applied = await updateByIdIf<OrderDoc>(Order, orderId, (o) => o.status === 'pending' && !o.viewedAt, { $set: { viewedAt } });
+    const current = applied ?? (await Order.findById(orderId).lean<OrderDoc>());
+    const order = current?.viewedAt && new Date(current.viewedAt).getTime() === viewedAt.getTime() ? current : null;
+    if (order) {
+      const merchant = await merchantOf(order.merchantId);
+      if (merchant) await deps.events?.orderViewed?.(order, merchant);
+    }
+    await markApplied(viewedClaimKey(orderId));
+    return order;
+  }
+
+  /** The customer's first interaction: the order when this call recorded it, else null. */
+  async function recordViewed(orderId: string, at: Date): Promise<OrderDoc | null> {
+    if (!(await claimOnce(viewedClaimKey(orderId), { kind: VIEWED_KIND, subject: orderId, payload: { viewedAt: at } }, at))) return null;
+    return finishViewed(orderId, at);
+  }
+
   /** Step 1 of an expiry: true when this caller closes the order. */
   async function claimExpiry(orderId: string, at: Date, owner?: string): Promise<boolean> {
     const won = await claimOnce(closeClaimKey(orderId), { kind: CLOSE_KINDS.expired, subject: orderId, ...(owner ? { owner } : {}), payload: { expiredAt: at } }, at);
@@ -278,10 +309,15 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
       const p = c.payload as { cancelledAt?: Date } | undefined;
       if (await finishCancelled(String(c.subject), new Date(p?.cancelledAt ?? c.at))) counts.cancelled++;
     }
+    // Not a close, so not counted: an interrupted `viewed` is finished all the same.
+    for (const c of await unappliedClaims(VIEWED_KIND, olderThanMs, at)) {
+      const p = c.payload as { viewedAt?: Date } | undefined;
+      await finishViewed(String(c.subject), new Date(p?.viewedAt ?? c.at));
+    }
     return counts;
   }
 
-  return { queueReceipts, applyPaid, finishPaid, finishExpired, finishCancelled, claimExpiry, claimCancel, repair, fault };
+  return { queueReceipts, applyPaid, finishPaid, finishExpired, finishCancelled, finishViewed, recordViewed, claimExpiry, claimCancel, repair, fault };
 }
 export type OrderTransitions = ReturnType<typeof createOrderTransitions>;
 

@@ -82,6 +82,8 @@ export interface RecapData {
     count: number;
     items: Array<{ at: string; reference: string; amountMinor: number; currency: string; customer: string }>;
   };
+  /** Orders the customer first opened that day (viewedAt) and that were not paid by its end. */
+  opened: { count: number };
   /** Payments total per day (oldest first, the recapped day last) in the merchant's currency. */
   chart: { currency: string; days: Array<{ date: string; totalMinor: number; count: number }> };
   csv: { filename: string; content: string };
@@ -223,6 +225,7 @@ interface PassOrder {
   customer?: { name?: string | null; email?: string | null } | null;
   createdAt?: Date;
   expiredAt?: Date | null;
+  viewedAt?: Date | null;
   payment?: { paidAt?: Date | null; card?: CardFacts | null } | null;
   attempts?: Array<{ at: Date; outcome: string; declineCode?: string | null; card?: CardFacts | null }> | null;
 }
@@ -237,6 +240,7 @@ const PASS_PROJECTION = {
   customer: 1,
   createdAt: 1,
   expiredAt: 1,
+  viewedAt: 1,
   payment: 1,
   attempts: 1,
 };
@@ -317,6 +321,7 @@ class DayRecap {
   readonly expiredItems = new FirstN<RecapData['expired']['items'][number]>(RECAP_LIST_LIMIT);
   failedCount = 0;
   expiredCount = 0;
+  openedCount = 0;
   readonly refunds: RefundRow[] = [];
   readonly paidCsv: Lines = [];
   readonly createdCsv: Lines = [];
@@ -371,6 +376,9 @@ class DayRecap {
         customer: o.customer?.name || o.customer?.email || '',
       });
     }
+    // "Opened, not paid": first opened by a person that day, and no payment by the day's end.
+    const viewed = o.viewedAt ? new Date(o.viewedAt).getTime() : NaN;
+    if (this.has(viewed) && !(paid < this.end)) this.openedCount++;
     for (const [i, a] of (o.attempts ?? []).entries()) {
       const at = new Date(a.at).getTime();
       if (!this.has(at) || !FAILED_OUTCOMES.has(a.outcome)) continue;
@@ -424,6 +432,7 @@ class DayRecap {
       },
       failed: { count: this.failedCount, items: this.failedItems.values() },
       expired: { count: this.expiredCount, items: this.expiredItems.values() },
+      opened: { count: this.openedCount },
       chart: { currency: chartCurrency, days: typeof chart === 'function' ? chart(chartCurrency) : chart },
       csv: { filename: `paymail-recap-${this.date}.csv`, content: csv },
     };
@@ -532,6 +541,7 @@ export function createRecapService(deps: RecapServiceDeps) {
       { createdAt: range },
       { 'payment.paidAt': { $gte: new Date(paidFrom), $lt: new Date(end) } },
       { expiredAt: range },
+      { viewedAt: range },
       { 'attempts.at': range },
     ];
     // Few refunded orders: in the pass. Many: not as an $in (FerretDB would test the list against

@@ -44,6 +44,7 @@ export interface WebhookOrder {
   } | null;
   cancelledAt: string | null;
   expiredAt: string | null;
+  viewedAt: string | null;
 }
 
 const iso = (d: Date | null | undefined): string | null => (d ? new Date(d).toISOString() : null);
@@ -80,6 +81,8 @@ export function webhookOrder(order: OrderDoc): WebhookOrder {
       : null,
     cancelledAt: iso(order.cancelledAt),
     expiredAt: iso(order.expiredAt),
+    /** The customer's first interaction with the checkout (order.viewed); null until then. */
+    viewedAt: iso(order.viewedAt),
   };
 }
 

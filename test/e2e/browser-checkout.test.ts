@@ -235,6 +235,34 @@ describe('e2e: checkout in a real browser', function () {
     assert.equal((await Order.findOne({ reference }).lean<OrderDoc>())!.status, 'paid');
   });
 
+  it('with JavaScript, loading the page records nothing; typing in the card number records "viewed" once', async () => {
+    const { link, reference } = await orderLink('21 EUR');
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    const beacons: string[] = [];
+    page.on('request', (r) => {
+      if (r.method() === 'POST' && new URL(r.url()).pathname.endsWith('/viewed')) beacons.push(r.url());
+    });
+    await page.goto(link, { waitUntil: 'networkidle' });
+    await page.waitForTimeout(500);
+    const order = async () => (await Order.findOne({ reference }).lean<OrderDoc>())!;
+    assert.equal((await order()).viewedAt ?? null, null, 'loading the page records nothing');
+    assert.deepEqual(beacons, [], 'no beacon on load');
+    // Four digits, no card number: nothing for the scan of typed numbers below.
+    await page.getByLabel('Card number').pressSequentially('4242');
+    let viewed: Date | null | undefined;
+    for (let i = 0; i < 50 && !viewed; i++) {
+      viewed = (await order()).viewedAt;
+      if (!viewed) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(viewed, 'typing records viewed');
+    await page.getByLabel('Name on card').fill('Giulia Verdi');
+    await page.waitForTimeout(300);
+    assert.equal(beacons.length, 1, 'one beacon per page');
+    assert.equal((await order()).status, 'pending');
+    await ctx.close();
+  });
+
   it('left no typed card number in the database, the mails or the process output', async () => {
     assert.ok(typed.size >= 5, [...typed].join(','));
     const collections = await mongoose.connection.db!.collections();

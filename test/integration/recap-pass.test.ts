@@ -71,6 +71,8 @@ describe('daily recap: one pass for all merchants', function () {
         attempts: i % 4 === 1 ? [{ at: new Date(created.getTime() + 60_000), outcome: 'declined', declineCode: 'insufficient_funds', card: VISA }, { at: new Date(created.getTime() + 120_000), outcome: 'error', card: VISA }] : [],
         ...(paid ? { payment: { paidAt: paid, receiptNumber: `RN-${id}`, authCode: 'A1', card: VISA } } : {}),
         ...(expired ? { expiredAt: expired } : {}),
+        // Opened by the customer half an hour after creation, every other order.
+        ...(i % 2 === 0 ? { viewedAt: new Date(created.getTime() + 30 * 60_000) } : {}),
         createdAt: created,
         updatedAt: created,
       };
@@ -108,7 +110,7 @@ describe('daily recap: one pass for all merchants', function () {
         const own = plain(await recap.buildRecap(it.merchant, it.date, early));
         assert.deepEqual(all[i], own, `${it.merchant.name} ${it.date}`);
         assert.equal(own.merchantName, it.merchant.name);
-        assert.ok(own.payments.count > 0 && own.failed.count > 0 && own.expired.count > 0 && own.refunds.count > 0, `${it.merchant.name}: every section has rows`);
+        assert.ok(own.payments.count > 0 && own.failed.count > 0 && own.expired.count > 0 && own.refunds.count > 0 && own.opened.count > 0, `${it.merchant.name}: every section has rows`);
         assert.ok(own.orders.length > 1 && own.chart.days.some((d) => d.totalMinor > 0));
         assert.ok(own.payments.items.every((p) => Date.parse(p.at) >= 0 && p.orderId.startsWith(`ord_${it.merchant._id}_`)), 'no other merchant leaks in');
         assert.equal(own.csv.content.split('\r\n').filter(Boolean).length, 1 + own.payments.count + own.refunds.count + own.orders.reduce((n, o) => n + o.count, 0));

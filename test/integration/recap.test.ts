@@ -38,6 +38,7 @@ interface SeedOrder {
   card?: { brand: string; last4: string; country: string };
   attempts?: Array<{ at: string; outcome: string; declineCode?: string }>;
   expiredAt?: string;
+  viewedAt?: string;
   description?: string;
   customer?: { name?: string; email?: string };
 }
@@ -84,6 +85,7 @@ describe('daily recap', function () {
           attempts: (o.attempts ?? []).map((a) => ({ ...a, at: new Date(a.at), card: o.card })),
           ...(o.paidAt ? { payment: { paidAt: new Date(o.paidAt), receiptNumber: `R-${seq}`, authCode: 'A1', card: o.card } } : {}),
           ...(o.expiredAt ? { expiredAt: new Date(o.expiredAt) } : {}),
+          ...(o.viewedAt ? { viewedAt: new Date(o.viewedAt) } : {}),
           createdAt: new Date(o.createdAt),
           updatedAt: new Date(o.paidAt ?? o.createdAt),
         };
@@ -228,6 +230,35 @@ describe('daily recap', function () {
       // FerretDB scans the collection for these queries: keep it small for the tests that follow.
       await Order.deleteMany({ merchantId: m._id });
     });
+  });
+
+  it('counts the orders opened that day but not paid by its end ("opened, not paid"), in every language', async () => {
+    const m = await newMerchant('Libreria Dante', '2026-01-01T00:00:00Z', { jobs: false });
+    await seed(m, [
+      // Opened on the day (CEST, UTC+2), still pending: counted.
+      { reference: 'OP-1', createdAt: '2026-06-09T08:00:00Z', viewedAt: '2026-06-10T08:00:00Z' },
+      // Opened and paid the same day: not counted.
+      { reference: 'OP-2', createdAt: '2026-06-10T08:00:00Z', viewedAt: '2026-06-10T08:01:00Z', paidAt: '2026-06-10T08:03:00Z', card: { brand: 'visa', last4: '4242', country: 'IT' } },
+      // Opened the day before: not counted.
+      { reference: 'OP-3', createdAt: '2026-06-09T08:00:00Z', viewedAt: '2026-06-09T09:00:00Z' },
+      // Opened late in the day, paid the next morning: not paid that day, counted.
+      { reference: 'OP-4', createdAt: '2026-06-10T18:00:00Z', viewedAt: '2026-06-10T21:30:00Z', paidAt: '2026-06-11T06:00:00Z', card: { brand: 'visa', last4: '4242', country: 'IT' } },
+      // Opened, then the link expired that day: counted.
+      { reference: 'OP-5', createdAt: '2026-06-03T08:00:00Z', viewedAt: '2026-06-10T07:00:00Z', expiredAt: '2026-06-10T12:00:00Z' },
+      // Never opened: not counted.
+      { reference: 'OP-6', createdAt: '2026-06-10T09:00:00Z' },
+      // 00:10 local the next day: not counted.
+      { reference: 'OP-7', createdAt: '2026-06-10T09:00:00Z', viewedAt: '2026-06-10T22:10:00Z' },
+    ]);
+    const d = await recap.buildRecap(m, '2026-06-10');
+    assert.equal(d.opened.count, 3);
+    const expected: Record<string, string> = { en: '3 opened, not paid', it: '3 aperti, non pagati', fr: '3 ouverts, non payés', de: '3 geöffnet, nicht bezahlt', es: '3 abiertos, no pagados' };
+    for (const [locale, line] of Object.entries(expected)) {
+      const mail = await renderer.render({ template: 'daily-recap', locale, data: JSON.parse(JSON.stringify(d)) as Record<string, unknown> });
+      assert.ok(mail.text.includes(line), `${locale} text has "${line}"`);
+      assert.ok(mail.html.includes(line), `${locale} html has "${line}"`);
+    }
+    await Order.deleteMany({ merchantId: m._id });
   });
 
   describe('DST change days in Europe/Rome', () => {

@@ -90,6 +90,11 @@ const OrderSchema = new Schema(
     },
     cancelledAt: Date,
     expiredAt: Date,
+    /**
+     * The first time a person interacted with the checkout (its beacon, or the form submitted):
+     * never set by merely opening the link, which mail scanners do. Once, while pending.
+     */
+    viewedAt: Date,
   },
   { timestamps: true, versionKey: false },
 );

@@ -9,6 +9,7 @@ export const WEBHOOK_EVENT_TYPES = [
   'payment.failed',
   'order.expired',
   'order.cancelled',
+  'order.viewed',
   'refund.succeeded',
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];

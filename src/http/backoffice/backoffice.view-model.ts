@@ -141,6 +141,8 @@ export function timeline(
       tone: 'info',
     });
   }
+  // The customer's first interaction with the checkout; merely opening the link is never recorded.
+  if (order.viewedAt) out.push({ at: order.viewedAt, text: t('timeline.viewed'), detail: '', tone: 'info' });
   if (order.cancelledAt) out.push({ at: order.cancelledAt, text: t('timeline.cancelled'), detail: '', tone: 'warn' });
   if (order.expiredAt) out.push({ at: order.expiredAt, text: t('timeline.expired'), detail: '', tone: 'warn' });
   return out

@@ -68,6 +68,8 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
   const payLinkOf = (ctx: Ctx) => `${PAY_PATH}/${encodeURIComponent(publicIdOf(ctx))}${ctx.querystring ? `?${ctx.querystring}` : ''}`;
   /** The receipt PDF of this pay-link: the same signed query, so only the link's holder gets it. */
   const receiptPdfUrl = (ctx: Ctx) => `${PAY_PATH}/${encodeURIComponent(publicIdOf(ctx))}/receipt.pdf${ctx.querystring ? `?${ctx.querystring}` : ''}`;
+  /** The page's beacon: the same signed query, so only the link's holder can send it. */
+  const viewedUrl = (ctx: Ctx) => `${PAY_PATH}/${encodeURIComponent(publicIdOf(ctx))}/viewed${ctx.querystring ? `?${ctx.querystring}` : ''}`;
   const challengeUrl = (ctx: Ctx, challengeId: string) =>
     `${PAY_PATH}/${encodeURIComponent(publicIdOf(ctx))}/3ds/${encodeURIComponent(challengeId)}${ctx.querystring ? `?${ctx.querystring}` : ''}`;
 
@@ -89,6 +91,8 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
       refusal: extra.refusal,
       // Always the pay-link, also when the form is shown again from the challenge page.
       action: payLinkOf(ctx),
+      // public/checkout.js posts the CSRF token there on the customer's first interaction.
+      viewedUrl: viewedUrl(ctx),
       csrf: csrf.token(ctx, open.order.publicId),
       csrfField: CSRF_FIELD,
       payLabel: views.t(locale, 'form.pay', { amount: summary.amountText }),
@@ -187,6 +191,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
   const path = `${PAY_PATH}/:publicId`;
   const challengePath = `${PAY_PATH}/:publicId/3ds/:challengeId`;
   const receiptPdfPath = `${PAY_PATH}/:publicId/receipt.pdf`;
+  const viewedPath = `${PAY_PATH}/:publicId/viewed`;
 
   // A cross-site form POST by design: no CSRF token, the seal is the authentication. Registered
   // before the pay-link routes, and only for exactly this path (the router also matches other
@@ -226,9 +231,35 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     const state = await service.open(publicIdOf(ctx), ctx.query);
     if (state.kind !== 'payable') return renderState(ctx, state);
     if (!checkCsrf(ctx, state)) return;
+    // Submitted without JavaScript (no beacon came): a person used the form. Never in the way of paying.
+    await service.markViewed(state).catch((e: unknown) => ctx.state.log.warn({ err: e, orderId: state.order._id }, 'viewed not recorded'));
     const form = parseCheckoutForm(ctx.request.body);
     const values: FormValues = { expiry: form.expiry, holder: form.holder, email: form.email };
     respond(ctx, state, await service.pay(state, form, ctx.ip), values);
+  });
+
+  // The page's beacon on the customer's first interaction (public/checkout.js): records `viewed`.
+  // Opening the link records nothing (mail scanners open links); this POST carries what the form
+  // carries — the signed pay-link query and the page's CSRF token — so neither a scanner nor another
+  // site can send it. A bare status, no page: 204, 403 (token), 404 (link or order not payable).
+  router.post(viewedPath, async (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    const state = await service.open(publicIdOf(ctx), ctx.query);
+    if (state.kind !== 'payable') {
+      ctx.state.log.info({ state: state.kind }, 'viewed beacon refused');
+      ctx.status = 404;
+      ctx.body = '';
+      return;
+    }
+    const body = (ctx.request.body ?? {}) as Record<string, unknown>;
+    if (!csrf.verify(ctx, state.order.publicId, body[CSRF_FIELD])) {
+      ctx.state.log.warn({ orderId: state.order._id, hasCookie: Boolean(ctx.cookies.get(CSRF_COOKIE)) }, 'viewed beacon: csrf token refused');
+      ctx.status = 403;
+      ctx.body = '';
+      return;
+    }
+    if (await service.markViewed(state)) ctx.state.log.info({ orderId: state.order._id }, 'order viewed');
+    ctx.status = 204;
   });
 
   // The receipt again as a PDF, in the page's language: only for a valid pay-link of a paid order.
