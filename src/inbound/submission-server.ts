@@ -62,7 +62,9 @@ export function createSubmissionServer(deps: SubmissionServerDeps): SMTPServer {
       slog.info({ user, remoteAddress: ip }, 'SMTP authentication failed');
       throw smtpError(535, '5.7.8 authentication failed');
     }
-    await throttle.recordSuccess(user, ip);
+    // Remembering the address only spares it the per-user limit later: the password was right, so
+    // a failure to record it must not refuse this log-in.
+    await throttle.recordSuccess(user, ip).catch((err: unknown) => slog.warn({ err }, 'could not record the address of a successful SMTP log-in'));
     slog.info({ merchantId: merchant._id }, 'SMTP authenticated');
     return { merchantId: merchant._id, address: inboundAddress(merchant.alias, deps.mailDomain).toLowerCase() };
   }

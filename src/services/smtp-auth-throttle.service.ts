@@ -84,7 +84,15 @@ export function createSmtpAuthThrottle(opts: SmtpAuthThrottleOptions = {}) {
   /** Remembers the address as the user's own (one write by _id). */
   async function recordSuccess(userInput: string, ip: string): Promise<void> {
     const key = knownKey(normalise(userInput), ip);
-    await SmtpAuthKnown.replaceOne({ _id: key }, { _id: key, at: now() }, { upsert: true });
+    const at = now();
+    try {
+      await SmtpAuthKnown.replaceOne({ _id: key }, { _id: key, at }, { upsert: true });
+    } catch (e) {
+      // Two logins recording the same fact at once: both upserts insert, one loses on the unique
+      // _id (FerretDB, and MongoDB in some cases). The record exists: bring its time forward.
+      if ((e as { code?: number }).code !== 11000) throw e;
+      await SmtpAuthKnown.updateOne({ _id: key }, { $max: { at } });
+    }
   }
 
   return { check, recordFailure, recordSuccess };

@@ -115,4 +115,18 @@ describe('SMTP AUTH throttle (submission door)', function () {
       offset = 0;
     }
   });
+
+  // Seen in the hostile-mail flood: connections of one merchant logging in at the same moment made
+  // concurrent upserts of the same "known address" record, one failed with a duplicate key, and the
+  // door answered 454 to a correct password.
+  it('lets many connections of one merchant log in at the same moment (all 235)', async () => {
+    const codes = await Promise.all(Array.from({ length: 12 }, (_, i) => attempt('127.0.0.1', shop.smtpUser, shop.smtpPassword, i % 2)));
+    assert.deepEqual(codes.map((c) => c.code), Array(12).fill(235));
+    // The same fact recorded by many at once (the scrypt bound spaces the logins above out).
+    const throttle = createSmtpAuthThrottle();
+    for (let round = 0; round < 5; round++) {
+      await Promise.all(Array.from({ length: 8 }, () => throttle.recordSuccess(`racer${round}`, '127.0.0.9')));
+    }
+  });
 });
+
