@@ -6,6 +6,7 @@
 //
 // Only database unavailability is retried; any other error is thrown at once. The write must be
 // idempotent (a write that was applied but whose answer was lost is retried too).
+import { type Logger } from '../logger.ts';
 
 /** Network trouble, no reachable server, or a server shutting down: the database is away. */
 export function isDatabaseUnavailable(e: unknown): boolean {
@@ -18,8 +19,10 @@ export function isDatabaseUnavailable(e: unknown): boolean {
 }
 
 export interface DurableWriteOptions {
-  /** Told about each failed try (log it). */
-  onRetry?: (err: unknown, tries: number) => void;
+  /** Warned at the first failed try and every 20th after it (an outage can last minutes). */
+  log?: Pick<Logger, 'warn'>;
+  /** What the process knows, for the warning, e.g. "mail sent". */
+  what?: string;
   /** True once the process is shutting down: then only `graceMs` more of trying. */
   stopping?: () => boolean;
   graceMs?: number;
@@ -43,7 +46,7 @@ export async function writeUntilStored<T>(write: () => Promise<T>, opts: Durable
         stopSince ??= Date.now();
         if (Date.now() - stopSince > graceMs) throw e;
       }
-      opts.onRetry?.(e, tries);
+      if (tries === 1 || tries % 20 === 0) opts.log?.warn({ err: e, tries }, `${opts.what ?? 'work done'}, database unavailable: retrying the write`);
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(maxDelay, delay * 2);
     }

@@ -231,13 +231,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
     const set: Record<string, unknown> = { status: 'sent', sentAt: now() };
     // The relay has the mail: from here on that fact must reach the database, however long it is
     // away, or the lease would run out and the mail go out twice (src/db/durable-write.ts).
-    const durably = <T>(write: () => Promise<T>) =>
-      writeUntilStored(write, {
-        stopping: () => closing,
-        onRetry: (err, tries) => {
-          if (tries === 1 || tries % 20 === 0) mlog.warn({ err: describeError(err), tries }, 'mail sent, database unavailable: retrying the write');
-        },
-      });
+    const durably = <T>(write: () => Promise<T>) => writeUntilStored(write, { stopping: () => closing, log: mlog, what: 'mail sent' });
     if (result.mode === 'capture') {
       const captured = result.captured;
       await durably(() => CapturedMail.replaceOne({ _id: doc._id }, captured, { upsert: true }));

@@ -159,9 +159,8 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
       // would run out and the event be delivered again (src/db/durable-write.ts).
       await writeUntilStored(() => settle(doc, { status: 'delivered', deliveredAt: now(), ...outcome }), {
         stopping: () => closing,
-        onRetry: (err, tries) => {
-          if (tries === 1 || tries % 20 === 0) dlog.warn({ err, tries }, 'webhook delivered, database unavailable: retrying the write');
-        },
+        log: dlog,
+        what: 'webhook delivered',
       });
       dlog.info({ statusCode: result.statusCode, ms: result.durationMs }, 'webhook delivered');
       return;

@@ -582,9 +582,8 @@ export function createIntakeService(deps: IntakeServiceDeps) {
           ),
         {
           stopping: () => closing,
-          onRetry: (err, tries) => {
-            if (tries === 1 || tries % 20 === 0) log.warn({ err, tries, inboundId: id }, 'message processed, database unavailable: retrying the write');
-          },
+          log: log.child({ inboundId: id }),
+          what: 'message processed',
         },
       );
       log.info({ inboundId: id, merchantId: msg.merchantId, orderIds: result.orderIds, problems: result.problems.length }, 'inbound message processed');
