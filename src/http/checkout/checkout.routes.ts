@@ -66,10 +66,12 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
   const publicIdOf = (ctx: Ctx) => ctx.params['publicId'] ?? '';
   /** The pay-link of this request (path + the signed query, and ?lang= when chosen). */
   const payLinkOf = (ctx: Ctx) => `${PAY_PATH}/${encodeURIComponent(publicIdOf(ctx))}${ctx.querystring ? `?${ctx.querystring}` : ''}`;
-  /** The receipt PDF of this pay-link: the same signed query, so only the link's holder gets it. */
-  const receiptPdfUrl = (ctx: Ctx) => `${PAY_PATH}/${encodeURIComponent(publicIdOf(ctx))}/receipt.pdf${ctx.querystring ? `?${ctx.querystring}` : ''}`;
-  /** The page's beacon: the same signed query, so only the link's holder can send it. */
-  const viewedUrl = (ctx: Ctx) => `${PAY_PATH}/${encodeURIComponent(publicIdOf(ctx))}/viewed${ctx.querystring ? `?${ctx.querystring}` : ''}`;
+  /**
+   * A URL under this pay-link (the receipt PDF, the page's beacon) with the same signed query, so
+   * only the link's holder can use it.
+   */
+  const underLink = (ctx: Ctx, leaf: 'receipt.pdf' | 'viewed') =>
+    `${PAY_PATH}/${encodeURIComponent(publicIdOf(ctx))}/${leaf}${ctx.querystring ? `?${ctx.querystring}` : ''}`;
   const challengeUrl = (ctx: Ctx, challengeId: string) =>
     `${PAY_PATH}/${encodeURIComponent(publicIdOf(ctx))}/3ds/${encodeURIComponent(challengeId)}${ctx.querystring ? `?${ctx.querystring}` : ''}`;
 
@@ -92,7 +94,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
       // Always the pay-link, also when the form is shown again from the challenge page.
       action: payLinkOf(ctx),
       // public/checkout.js posts the CSRF token there on the customer's first interaction.
-      viewedUrl: viewedUrl(ctx),
+      viewedUrl: underLink(ctx, 'viewed'),
       csrf: csrf.token(ctx, open.order.publicId),
       csrfField: CSRF_FIELD,
       payLabel: views.t(locale, 'form.pay', { amount: summary.amountText }),
@@ -115,7 +117,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     const returnTo = (status: 'paid' | 'cancelled' | 'expired') => deps.sealed?.returnLink(order, merchant, status);
     switch (state.kind) {
       case 'paid':
-        page(ctx, 200, 'receipt', locale, 'receipt.title', { receipt: receiptView(order, merchant, locale), proof: service.proofFor(order, merchant), vars, returnLink: returnTo('paid'), receiptPdf: deps.receipts ? receiptPdfUrl(ctx) : undefined });
+        page(ctx, 200, 'receipt', locale, 'receipt.title', { receipt: receiptView(order, merchant, locale), proof: service.proofFor(order, merchant), vars, returnLink: returnTo('paid'), receiptPdf: deps.receipts ? underLink(ctx, 'receipt.pdf') : undefined });
         return;
       case 'cancelled':
         page(ctx, 410, 'cancelled', locale, 'cancelled.title', { vars, returnLink: returnTo('cancelled') });
