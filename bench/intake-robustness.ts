@@ -20,6 +20,9 @@ import { ensureFerretdb } from '../src/db/ferretdb-build.ts';
 import { InboundMessage } from '../src/db/models/inbound-message.model.ts';
 import { createMerchantService } from '../src/services/merchant.service.ts';
 import { flood, ms, startOrderProbe, startProbedPaymail, type FloodResult, type OrderProbeResult } from '../test/robustness/flood.ts';
+import { createRepositories } from '../src/db/repositories.ts';
+
+const repos = createRepositories();
 
 type Mode = 'main' | 'pool';
 
@@ -60,7 +63,7 @@ async function runMode(baseUri: string, mode: Mode): Promise<ModeReport> {
     PAYMAIL_PARSE: mode,
   });
   try {
-    const m = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({ name: `Bench ${mode}`, email: 'desk@bench.example' });
+    const m = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({ name: `Bench ${mode}`, email: 'desk@bench.example' });
     const target = { port: app.ports.submission, user: m.smtpUser, pass: m.smtpPassword, to: m.inboundAddress, from: m.email };
     await app.stats(true);
     const probe = startOrderProbe(target, 500);

@@ -7,6 +7,9 @@ import { Order } from '../src/db/models/order.model.ts';
 import { Outbox } from '../src/db/models/outbox.model.ts';
 import { createMerchantService } from '../src/services/merchant.service.ts';
 import { type BenchResult, MAIL_DOMAIN, fmt, openDb, orderMailText, percentile, printResult, startServer } from './lib.ts';
+import { createRepositories } from '../src/db/repositories.ts';
+
+const repos = createRepositories();
 
 const MAILS = Number(process.env.BENCH_P1_MAILS ?? 400);
 const CONNECTIONS = Number(process.env.BENCH_P1_CONNECTIONS ?? 4);
@@ -61,7 +64,7 @@ async function sendAll(port: number, auth: { user: string; pass: string }, from:
 export async function runP1(): Promise<BenchResult> {
   const db = await openDb('p1');
   try {
-    const m = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({ name: 'Bench P1', email: 'desk@p1.example' });
+    const m = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({ name: 'Bench P1', email: 'desk@p1.example' });
     const auth = { user: m.smtpUser, pass: m.smtpPassword };
 
     // Baseline: the sink.

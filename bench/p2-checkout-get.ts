@@ -7,6 +7,9 @@ import nodemailer from 'nodemailer';
 import { Outbox } from '../src/db/models/outbox.model.ts';
 import { createMerchantService } from '../src/services/merchant.service.ts';
 import { type BenchResult, MAIL_DOMAIN, fmt, openDb, orderMailText, printResult, startServer, type ServerProcess } from './lib.ts';
+import { createRepositories } from '../src/db/repositories.ts';
+
+const repos = createRepositories();
 
 export const HTTP_SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 8);
 export const HTTP_CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 10);
@@ -29,7 +32,7 @@ export async function load(url: string, seconds = HTTP_SECONDS): Promise<Load> {
 
 /** Mails one order to a running paymail and returns the path + query of its pay-link. */
 export async function createPayLink(app: ServerProcess, n: number): Promise<{ path: string; publicId: string }> {
-  const m = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({ name: `Bench ${n}`, email: `desk${n}@bench.example` });
+  const m = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({ name: `Bench ${n}`, email: `desk${n}@bench.example` });
   const smtp = nodemailer.createTransport({
     host: '127.0.0.1',
     port: app.ports.submission!,

@@ -13,6 +13,9 @@ import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { createMerchantService } from '../src/services/merchant.service.ts';
 import { HTTP_SECONDS, createPayLink, load } from './p2-checkout-get.ts';
 import { type BenchResult, MAIL_DOMAIN, fmt, openDb, printResult, startServer } from './lib.ts';
+import { createRepositories } from '../src/db/repositories.ts';
+
+const repos = createRepositories();
 
 const MB = 1024 * 1024;
 
@@ -27,7 +30,7 @@ export async function runP4(): Promise<BenchResult> {
     try {
       const link = await createPayLink(app, 4);
       const url = `http://127.0.0.1:${app.ports.http}${link.path}`;
-      const m = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({ name: 'Bench P4 ingest', email: 'desk@p4.example' });
+      const m = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({ name: 'Bench P4 ingest', email: 'desk@p4.example' });
       const env = { from: m.email, to: m.inboundAddress };
       const line = 'Amount: 10.00 EUR lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod\n';
       const messageId = (k: string) => `<p4-${k}-000000000@p4.example>`;

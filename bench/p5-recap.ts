@@ -23,6 +23,9 @@ import { type MerchantDoc } from '../src/db/models/merchant.model.ts';
 import { localDayBounds } from '../src/domain/local-day.ts';
 import { createRecapService, recapKey } from '../src/services/recap.service.ts';
 import { type BenchResult, MAIL_DOMAIN, fmt, openDb, printResult } from './lib.ts';
+import { createRepositories } from '../src/db/repositories.ts';
+
+const repos = createRepositories();
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MERCHANTS = Number(process.env.BENCH_P5_MERCHANTS ?? 1000);
@@ -174,7 +177,7 @@ export async function seed(): Promise<Seeded> {
  * the run at `now` recaps exactly one day per merchant; returns each merchant's day window.
  */
 export async function seedSentDays(merchants: MerchantDoc[], now: Date): Promise<Array<{ start: Date; end: Date }>> {
-  const recap = createRecapService({ mailDomain: MAIL_DOMAIN });
+  const recap = createRecapService({ repos, mailDomain: MAIL_DOMAIN });
   const claims: Record<string, unknown>[] = [];
   const windows: Array<{ start: Date; end: Date }> = [];
   for (const m of merchants) {
@@ -254,7 +257,7 @@ async function child(mode: string): Promise<void> {
     const { createRecapJob } = await import('../src/jobs/recap.job.ts');
     const { createLogger } = await import('../src/logger.ts');
     const now = new Date(process.env.P5_NOW!);
-    const r = await createRecapJob({ mailDomain: MAIL_DOMAIN, logger: createLogger('info'), now: () => now, owner: 'bench' }).runOnce();
+    const r = await createRecapJob({ repos, mailDomain: MAIL_DOMAIN, logger: createLogger('info'), now: () => now, owner: 'bench' }).runOnce();
     detail = { ...r };
   }
   const ms = performance.now() - t0;

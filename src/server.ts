@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { type Config } from './config.ts';
 import { followReachability } from './db/reachability.ts';
 import { connectDatabase } from './db/connection.ts';
+import { createRepositories } from './db/repositories.ts';
 import { createHttpApp } from './http/app.ts';
 import { createBackofficeRouter } from './http/backoffice/backoffice.routes.ts';
 import { createBackofficeViews } from './http/backoffice/backoffice.views.ts';
@@ -75,13 +76,15 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => logger.error({ err }, 'shutdown step failed'));
   };
   try {
+    // The storage seam every service, job, door and route is given (src/db/repositories.ts).
+    const repos = createRepositories();
     const linkKeys = await loadLinkKeys(config);
     // Ed25519 key of the signed payment proofs, and the webhook events queue.
     const receiptKeys = await loadReceiptKeys(config);
     const proofs = createReceiptProofs({ keys: receiptKeys, publicUrl: config.publicUrl });
-    const events = createEventsService();
-    const merchants = createMerchantService({ mailDomain: config.mailDomain });
-    const orders = createOrderService({
+    const events = createEventsService({ repos });
+    const merchants = createMerchantService({ repos, mailDomain: config.mailDomain });
+    const orders = createOrderService({ repos,
       publicUrl: config.publicUrl,
       mailDomain: config.mailDomain,
       maxLinkLifetimeDays: config.maxLinkLifetimeDays,
@@ -91,7 +94,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     // after intake (cleanups run in reverse), which waits for the messages in flight.
     const parsePool = opts.parseInWorkers === false ? undefined : createParsePool({ logger: logger.child({ component: 'parse-pool' }) });
     if (parsePool) cleanups.push(() => parsePool.close());
-    const intake = createIntakeService({
+    const intake = createIntakeService({ repos,
       orders,
       mailDomain: config.mailDomain,
       maxLinkLifetimeDays: config.maxLinkLifetimeDays,
@@ -107,7 +110,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     const dkim = await loadDkimSigning(config);
     if (dkim) logger.info({ domain: dkim.domainName, selector: dkim.keySelector, publish: dkimTxtRecord(dkim.privateKey) }, 'outgoing mail is DKIM-signed');
     const transport = createMailTransport({ outboundSmtpUrl: config.outboundSmtpUrl, production: config.production, dkim });
-    const worker = createOutboxWorker({
+    const worker = createOutboxWorker({ repos,
       renderer,
       transport,
       from: `paymail <no-reply@${config.mailDomain}>`,
@@ -130,7 +133,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
           process.kill(process.pid, 'SIGKILL');
         }
       : undefined;
-    const checkout = createCheckoutService({
+    const checkout = createCheckoutService({ repos,
       acquirer,
       linkKeys,
       mailDomain: config.mailDomain,
@@ -139,15 +142,15 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       proofs,
       ...(faults ? { faults } : {}),
     });
-    const refunds = createRefundService({ acquirer, events, ...(faults ? { faults } : {}) });
+    const refunds = createRefundService({ repos, acquirer, events, ...(faults ? { faults } : {}) });
     // The PDF receipt again for the checkout's receipt page and the back office (never stored).
     const receipts = createReceiptDocuments({ renderer, proofs });
     // Merchant back office under /backoffice: sessions live in the database, so instances share them.
-    const backoffice = createBackofficeRouter({
-      auth: createBackofficeAuthService(),
-      orderAdmin: createOrderAdminService({ orders, maxLinkLifetimeDays: config.maxLinkLifetimeDays, events, ...(faults ? { faults } : {}) }),
+    const backoffice = createBackofficeRouter({ repos,
+      auth: createBackofficeAuthService({ repos }),
+      orderAdmin: createOrderAdminService({ repos, orders, maxLinkLifetimeDays: config.maxLinkLifetimeDays, events, ...(faults ? { faults } : {}) }),
       refunds,
-      merchantAdmin: createMerchantAdminService({ maxLinkLifetimeDays: config.maxLinkLifetimeDays, webhookTargets: { allowPrivate: config.webhookAllowPrivate } }),
+      merchantAdmin: createMerchantAdminService({ repos, maxLinkLifetimeDays: config.maxLinkLifetimeDays, webhookTargets: { allowPrivate: config.webhookAllowPrivate } }),
       checkout,
       receipts,
       views: createBackofficeViews(TEMPLATES_DIR),
@@ -156,10 +159,10 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     });
     // /readyz and /metrics (src/http/ops.routes.ts; /healthz is in app.ts).
     setMetricsLogger(logger.child({ component: 'metrics' }));
-    const ops = createOpsRouter({ outboxHealthy: () => worker.healthy() });
+    const ops = createOpsRouter({ repos, outboxHealthy: () => worker.healthy() });
     const extraRouters = [ops, backoffice, createProofRouter({ keys: receiptKeys, proofs, templatesDir: TEMPLATES_DIR }), ...(!config.production && transport.mode === 'capture' ? [devMailRouter()] : [])];
     // Merchant websites: sealed requests to /pay/sealed and the buyer's sealed return.
-    const sealed = createSealedRequestService({ orders });
+    const sealed = createSealedRequestService({ repos, orders });
     const app = createHttpApp({ logger, views, checkout: { service: checkout, csrfKey: deriveCsrfKey(linkKeys[0]!.secret), sealed, receipts }, extraRouters, production: config.production, proxy: config.trustProxy });
     const httpServer = http.createServer(app.callback());
     await new Promise<void>((resolve, reject) => {
@@ -176,7 +179,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
 
     // SMTP doors: submission (AUTH) and MX (mail authentication with mailauth), same TLS material.
     const tls = await loadSmtpTls({ smtpTls: config.smtpTls, dataDir: config.dataDir, production: config.production, hostname: config.mailDomain });
-    const submission = createSubmissionServer({
+    const submission = createSubmissionServer({ repos,
       merchants,
       intake,
       mailDomain: config.mailDomain,
@@ -188,7 +191,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     const submissionPort = await listenSmtp(submission, config.smtpSubmissionPort, '0.0.0.0');
     // Closed first on shutdown: no new mail is accepted while the rest finishes.
     cleanups.push(() => closeSmtp(submission));
-    const mx = createMxServer({
+    const mx = createMxServer({ repos,
       intake,
       authenticator: createMailAuthenticator({ mta: config.mailDomain, resolver: createDnsResolver({ servers: config.dnsServers }) }),
       findMerchantByAlias,
@@ -222,10 +225,10 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     cleanups.push(async () => clearInterval(repairTimer));
     worker.start();
     // Webhooks and expiry/reminders; stopped before the outbox worker (cleanups run in reverse).
-    const webhooks = createWebhookWorker({ logger: logger.child({ component: 'webhooks' }), allowPrivateTargets: config.webhookAllowPrivate });
+    const webhooks = createWebhookWorker({ repos, logger: logger.child({ component: 'webhooks' }), allowPrivateTargets: config.webhookAllowPrivate });
     webhooks.start();
     cleanups.push(() => webhooks.stop());
-    const expiry = createExpiryJob({
+    const expiry = createExpiryJob({ repos,
       events,
       mailDomain: config.mailDomain,
       linkFor: (o) => orders.linkFor(o),
@@ -235,7 +238,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     expiry.start();
     cleanups.push(() => expiry.stop());
     // Daily recaps (claims make it once per merchant and day across instances and restarts).
-    const recapJob = createRecapJob({ mailDomain: config.mailDomain, logger });
+    const recapJob = createRecapJob({ repos, mailDomain: config.mailDomain, logger });
     recapJob.start();
     cleanups.push(() => recapJob.stop());
 

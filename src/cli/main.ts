@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.ts';
 import { connectDatabase } from '../db/connection.ts';
+import { createRepositories } from '../db/repositories.ts';
 import { isAppError } from '../domain/errors.ts';
 import { checkWebhookTarget } from '../services/webhook-target.ts';
 import { createMerchantService } from '../services/merchant.service.ts';
@@ -83,7 +84,7 @@ async function main(argv: string[]): Promise<number> {
   // Progress (e.g. the one-time database build) goes to stderr so stdout stays pure JSON.
   const db = await connectDatabase(config, { log: (l) => process.stderr.write(`${l}\n`), reuseRunning: true });
   try {
-    const merchants = createMerchantService({ mailDomain: config.mailDomain });
+    const merchants = createMerchantService({ repos: createRepositories(), mailDomain: config.mailDomain });
     if (command === 'create') {
       const opt = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
       // Refused like in the back office (server-side request forgery); an unresolvable name is
@@ -151,7 +152,7 @@ async function runSuspension(command: 'suspend' | 'resume', args: string[]): Pro
   const config = loadConfig();
   const db = await connectDatabase(config, { log: (l) => process.stderr.write(`${l}\n`), reuseRunning: true });
   try {
-    const service = createMerchantSuspensionService();
+    const service = createMerchantSuspensionService({ repos: createRepositories() });
     const id = positionals[0]!;
     const state = command === 'suspend' ? await service.suspend(id, values.reason) : await service.resume(id);
     if (values.json) process.stdout.write(`${JSON.stringify(state, null, 2)}\n`);
@@ -177,7 +178,7 @@ async function runRotateSealKey(args: string[]): Promise<number> {
   const config = loadConfig();
   const db = await connectDatabase(config, { log: (l) => process.stderr.write(`${l}\n`), reuseRunning: true });
   try {
-    const rotated = await createMerchantService({ mailDomain: config.mailDomain }).rotateSealKey(positionals[0]!);
+    const rotated = await createMerchantService({ repos: createRepositories(), mailDomain: config.mailDomain }).rotateSealKey(positionals[0]!);
     if (values.json) process.stdout.write(`${JSON.stringify(rotated, null, 2)}\n`);
     else {
       process.stdout.write(`${rotated.sealKey}\n`);

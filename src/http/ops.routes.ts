@@ -5,8 +5,11 @@
 import { Router } from '@koa/router';
 import mongoose from 'mongoose';
 import { registry } from '../metrics.ts';
+import { type Repositories } from '../db/repositories.ts';
 
 export interface OpsRoutesDeps {
+  /** The storage seam (src/db/repositories.ts). */
+  repos: Repositories;
   /** Resolves when the database answers; rejects otherwise. */
   pingDatabase?: () => Promise<void>;
   outboxHealthy: () => boolean;

@@ -11,6 +11,7 @@ import { type IntakeService } from '../services/intake.service.ts';
 import { SUSPENDED_SMTP_REPLY } from '../services/merchant-suspension.service.ts';
 import { type MailAuthenticator } from './mail-auth.ts';
 import { createSmtpDoor, type DoorLimits, smtpError, storeMessage } from './smtp-common.ts';
+import { type Repositories } from '../db/repositories.ts';
 
 /** What the MX door needs to know about the merchant behind an alias. */
 export interface MxMerchant {
@@ -21,6 +22,8 @@ export interface MxMerchant {
 }
 
 export interface MxServerDeps {
+  /** The storage seam (src/db/repositories.ts). */
+  repos: Repositories;
   intake: IntakeService;
   authenticator: MailAuthenticator;
   /** The merchant owning an alias (lower case), or undefined. */

@@ -10,6 +10,7 @@ import { inboundAddress, type MerchantService } from '../services/merchant.servi
 import { isSuspended, SUSPENDED_SMTP_REPLY } from '../services/merchant-suspension.service.ts';
 import { createSmtpDoor, type DoorLimits, smtpError, storeMessage } from './smtp-common.ts';
 import { isAppError } from '../domain/errors.ts';
+import { type Repositories } from '../db/repositories.ts';
 import { countSmtpReply, smtpAuthThrottled } from '../metrics.ts';
 import { createSmtpAuthThrottle, type SmtpAuthThrottle } from '../services/smtp-auth-throttle.service.ts';
 
@@ -17,6 +18,8 @@ import { createSmtpAuthThrottle, type SmtpAuthThrottle } from '../services/smtp-
 export { close, listen, smtpError } from './smtp-common.ts';
 
 export interface SubmissionServerDeps {
+  /** The storage seam (src/db/repositories.ts). */
+  repos: Repositories;
   merchants: MerchantService;
   intake: IntakeService;
   mailDomain: string;
@@ -42,7 +45,7 @@ const sessionMerchant = (session: SMTPServerSession): SessionMerchant | undefine
 export function createSubmissionServer(deps: SubmissionServerDeps): SMTPServer {
   // The composition root names the component; each session adds its id for correlation.
   const log = deps.logger;
-  const throttle = deps.authThrottle ?? createSmtpAuthThrottle();
+  const throttle = deps.authThrottle ?? createSmtpAuthThrottle({ repos: deps.repos });
 
   /** AUTH as the edge sees it: throttle, check, remember; throws an smtpError to refuse. */
   async function authenticate(user: string, password: string, ip: string, slog: Logger): Promise<SessionMerchant> {

@@ -15,11 +15,14 @@ import { enqueueMail } from '../mail/outbox.ts';
 import { type EventsService } from '../services/events.service.ts';
 import { CLOSE_KINDS, createOrderTransitions, orderFacts, type FaultHook } from '../services/order-transitions.ts';
 import { createPollLoop } from './poll-loop.ts';
+import { type Repositories } from '../db/repositories.ts';
 
 export const REMINDER_LEAD_MS = 24 * 3600_000;
 const BATCH = 200;
 
 export interface ExpiryJobDeps {
+  /** The storage seam (src/db/repositories.ts). */
+  repos: Repositories;
   events: EventsService;
   mailDomain: string;
   /** The pay-link of an order, for the reminder. */
@@ -48,7 +51,7 @@ export function createExpiryJob(deps: ExpiryJobDeps) {
   const log = deps.logger.child({ component: 'expiry-job' });
   const batch = deps.batch ?? BATCH;
   const merchants = new Map<string, MerchantDoc | null>();
-  const transitions = createOrderTransitions({ events: deps.events, mailDomain: deps.mailDomain, faults: deps.faults, now });
+  const transitions = createOrderTransitions({ repos: deps.repos, events: deps.events, mailDomain: deps.mailDomain, faults: deps.faults, now });
 
   async function merchantOf(id: string): Promise<MerchantDoc | null> {
     // Per run only: a merchant's address or webhook may change between runs.

@@ -21,8 +21,11 @@ import { type MailRenderer } from '../mail/renderer.ts';
 import { isPermanentRejection, type MailTransport } from '../mail/transport.ts';
 import { HELD_MAIL_TEMPLATES, isSuspended, releaseHeldMail } from '../services/merchant-suspension.service.ts';
 import { createPollLoop } from './poll-loop.ts';
+import { type Repositories } from '../db/repositories.ts';
 
 export interface OutboxWorkerDeps {
+  /** The storage seam (src/db/repositories.ts). */
+  repos: Repositories;
   renderer: MailRenderer;
   transport: MailTransport;
   /** From header, e.g. `paymail <no-reply@paymail.localhost>`. */

@@ -4,8 +4,11 @@
 import { type Logger } from '../logger.ts';
 import { createRecapService, type RecapService } from '../services/recap.service.ts';
 import { createPollLoop } from './poll-loop.ts';
+import { type Repositories } from '../db/repositories.ts';
 
 export interface RecapJobDeps {
+  /** The storage seam (src/db/repositories.ts). */
+  repos: Repositories;
   mailDomain: string;
   logger: Logger;
   intervalMs?: number;
@@ -18,7 +21,7 @@ export function createRecapJob(deps: RecapJobDeps) {
   const now = deps.now ?? (() => new Date());
   const log = deps.logger.child({ component: 'recap-job' });
   const recap =
-    deps.recap ?? createRecapService({ mailDomain: deps.mailDomain, logger: deps.logger, ...(deps.owner ? { owner: deps.owner } : {}) });
+    deps.recap ?? createRecapService({ repos: deps.repos, mailDomain: deps.mailDomain, logger: deps.logger, ...(deps.owner ? { owner: deps.owner } : {}) });
 
   const runOnce = () => recap.runDue(now());
   const loop = createPollLoop(

@@ -19,8 +19,11 @@ import { DEFAULT_WEBHOOK_TIMEOUT_MS, postWebhook, type AttemptResult } from '../
 import { type Resolver } from '../services/webhook-target.ts';
 import { backoffDelay } from './outbox-worker.ts';
 import { createPollLoop } from './poll-loop.ts';
+import { type Repositories } from '../db/repositories.ts';
 
 export interface WebhookWorkerDeps {
+  /** The storage seam (src/db/repositories.ts). */
+  repos: Repositories;
   logger: Logger;
   /** Per attempt, connect to end of response. */
   timeoutMs?: number;

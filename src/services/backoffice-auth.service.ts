@@ -13,6 +13,7 @@ import { LoginFailure } from '../db/models/login-attempt.model.ts';
 import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
 import { MerchantUser, type Role } from '../db/models/merchant-user.model.ts';
 import { Session, type SessionDoc } from '../db/models/session.model.ts';
+import { type Repositories } from '../db/repositories.ts';
 
 export interface LockoutPolicy {
   /** Failures per account within the window before it locks. */
@@ -45,6 +46,8 @@ export const DEFAULT_SESSION: SessionPolicy = { idleMs: 2 * 3600_000, maxMs: 12 
 export const MIN_PASSWORD_LENGTH = 12;
 
 export interface BackofficeAuthDeps {
+  /** The storage seam (src/db/repositories.ts). */
+  repos: Repositories;
   now?: () => Date;
   lockout?: Partial<LockoutPolicy>;
   session?: Partial<SessionPolicy>;
@@ -77,7 +80,7 @@ export function tokensEqual(a: string | undefined, b: string | undefined): boole
   return timingSafeEqual(x, y);
 }
 
-export function createBackofficeAuthService(deps: BackofficeAuthDeps = {}) {
+export function createBackofficeAuthService(deps: BackofficeAuthDeps) {
   const now = deps.now ?? (() => new Date());
   const lockout: LockoutPolicy = { ...DEFAULT_LOCKOUT, ...deps.lockout };
   const sessions: SessionPolicy = { ...DEFAULT_SESSION, ...deps.session };

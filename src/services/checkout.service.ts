@@ -37,10 +37,13 @@ import {
   type StoredCard,
 } from './order-transitions.ts';
 import { type ReceiptProofs } from './receipt-proof.service.ts';
+import { type Repositories } from '../db/repositories.ts';
 
 export { closeClaimKey };
 
 export interface CheckoutServiceDeps {
+  /** The storage seam (src/db/repositories.ts). */
+  repos: Repositories;
   acquirer: Acquirer;
   /** Verifying keys for pay-links (all of them: old key ids keep verifying after a rotation). */
   linkKeys: readonly LinkKey[];
@@ -160,7 +163,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
   const serialised = createKeyedQueue();
   const limits: RateLimits = { ...DEFAULT_RATE_LIMITS, ...deps.limits };
   const challengeTtlMs = deps.challengeTtlMs ?? DEFAULT_CHALLENGE_TTL_MS;
-  const transitions = createOrderTransitions({
+  const transitions = createOrderTransitions({ repos: deps.repos,
     events: deps.events,
     mailDomain: deps.mailDomain,
     linkFor: deps.linkFor,

@@ -11,6 +11,7 @@ import { enqueueMail } from '../mail/outbox.ts';
 import { createOrderTransitions } from './order-transitions.ts';
 import { type OrderEvents } from './order-admin.service.ts';
 import { type OrderService } from './order.service.ts';
+import { type Repositories } from '../db/repositories.ts';
 
 /** Stable outcome codes; the reply's wording is chosen by them (templates/locales/<lc>/mail.json). */
 export const COMMAND_CODES = [
@@ -29,6 +30,8 @@ export const COMMAND_CODES = [
 export type CommandCode = (typeof COMMAND_CODES)[number];
 
 export interface CommandServiceDeps {
+  /** The storage seam (src/db/repositories.ts). */
+  repos: Repositories;
   orders: OrderService;
   mailDomain: string;
   maxLinkLifetimeDays: number;
@@ -64,7 +67,7 @@ const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 export function createCommandService(deps: CommandServiceDeps) {
   const now = deps.now ?? (() => new Date());
-  const transitions = createOrderTransitions({ events: deps.events, now });
+  const transitions = createOrderTransitions({ repos: deps.repos, events: deps.events, now });
 
   /** The order a reference names: the open one, else the newest with it; also by order id. */
   async function findOrder(merchantId: string, ref: string): Promise<OrderDoc | null> {

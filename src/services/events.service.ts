@@ -9,6 +9,7 @@ import { type MerchantDoc } from '../db/models/merchant.model.ts';
 import { type OrderDoc } from '../db/models/order.model.ts';
 import { WebhookDelivery, type WebhookEventType } from '../db/models/webhook.model.ts';
 import { webhookOrder, type WebhookEvent } from './webhook.service.ts';
+import { type Repositories } from '../db/repositories.ts';
 
 /** Retries stop three days after the event. */
 export const WEBHOOK_RETRY_WINDOW_MS = 3 * 24 * 3600_000;
@@ -19,6 +20,8 @@ export const webhookEvents = new EventEmitter();
 export const newEventId = (): string => `evt_${nanoid()}`;
 
 export interface EventsServiceDeps {
+  /** The storage seam (src/db/repositories.ts). */
+  repos: Repositories;
   now?: () => Date;
 }
 
@@ -30,7 +33,7 @@ export interface EmitResult {
   created: boolean;
 }
 
-export function createEventsService(deps: EventsServiceDeps = {}) {
+export function createEventsService(deps: EventsServiceDeps) {
   const now = deps.now ?? (() => new Date());
 
   /** Queues the event for the merchant's webhook; null when the merchant has no webhook URL. */

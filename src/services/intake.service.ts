@@ -31,8 +31,11 @@ import { parseInboundMail, type ParsedInboundMail } from '../mail/parse-worker.t
 import { createCommandService } from './commands.service.ts';
 import { type OrderEvents } from './order-admin.service.ts';
 import { type CreateOptions, type CreateResult, type OrderService, type OrderSource } from './order.service.ts';
+import { type Repositories } from '../db/repositories.ts';
 
 export interface IntakeServiceDeps {
+  /** The storage seam (src/db/repositories.ts). */
+  repos: Repositories;
   orders: OrderService;
   mailDomain: string;
   maxLinkLifetimeDays: number;
@@ -195,7 +198,7 @@ export function createIntakeService(deps: IntakeServiceDeps) {
   // The composition root names the component (logger.child({ component: 'intake' })).
   const log = deps.logger;
   // Reply commands act on orders and answer by mail, keyed by the inbound message.
-  const commands = createCommandService({
+  const commands = createCommandService({ repos: deps.repos,
     orders: deps.orders,
     mailDomain: deps.mailDomain,
     maxLinkLifetimeDays: deps.maxLinkLifetimeDays,

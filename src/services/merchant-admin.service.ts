@@ -16,6 +16,7 @@ import { hashPassword } from '../domain/password.ts';
 import { WEBHOOK_RETRY_WINDOW_MS, webhookEvents } from './events.service.ts';
 import { SUPPORTED_LOCALES } from './merchant.service.ts';
 import { checkWebhookTarget, type WebhookTargetPolicy } from './webhook-target.ts';
+import { type Repositories } from '../db/repositories.ts';
 
 /** How long the previous webhook secret keeps signing after a rotation. */
 export const WEBHOOK_SECRET_GRACE_MS = 24 * 3600_000;
@@ -44,6 +45,8 @@ export interface SettingsInput {
 }
 
 export interface MerchantAdminDeps {
+  /** The storage seam (src/db/repositories.ts). */
+  repos: Repositories;
   maxLinkLifetimeDays: number;
   /** Which webhook targets may be saved (WEBHOOK_ALLOW_PRIVATE, resolver); private ones are refused by default. */
   webhookTargets?: WebhookTargetPolicy;

@@ -15,6 +15,7 @@ import { Outbox, type OutboxDoc } from '../db/models/outbox.model.ts';
 import { WebhookDelivery, type WebhookDeliveryDoc } from '../db/models/webhook.model.ts';
 import { OutboxDue, WebhookDue, dueAt } from '../db/due-queue.ts';
 import { updateByIdIf } from '../db/by-id.ts';
+import { type Repositories } from '../db/repositories.ts';
 import { AppError } from '../domain/errors.ts';
 import { outboxEvents } from '../mail/outbox.ts';
 import { WEBHOOK_RETRY_WINDOW_MS, webhookEvents } from './events.service.ts';
@@ -74,7 +75,7 @@ export interface SuspensionState {
   released?: { mails: number; webhooks: number };
 }
 
-export function createMerchantSuspensionService(deps: { now?: () => Date } = {}) {
+export function createMerchantSuspensionService(deps: { repos: Repositories; now?: () => Date }) {
   const now = deps.now ?? (() => new Date());
 
   async function find(id: string): Promise<MerchantDoc> {

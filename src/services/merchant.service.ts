@@ -6,6 +6,7 @@ import { isCurrency } from '../domain/money.ts';
 import { hashPassword, verifyPassword } from '../domain/password.ts';
 import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
 import { MerchantUser } from '../db/models/merchant-user.model.ts';
+import { type Repositories } from '../db/repositories.ts';
 
 export const SUPPORTED_LOCALES = ['en', 'it', 'fr', 'de', 'es'] as const;
 
@@ -63,7 +64,7 @@ export const SEAL_KEY_GRACE_MS = 24 * 3600_000;
 
 const newSealKey = () => `seal_${newSecret(32)}`;
 
-export function createMerchantService(deps: { mailDomain: string; now?: () => Date }) {
+export function createMerchantService(deps: { repos: Repositories; mailDomain: string; now?: () => Date }) {
   const now = deps.now ?? (() => new Date());
   return {
     async create(input: CreateMerchantInput): Promise<CreatedMerchant> {

@@ -13,6 +13,7 @@ import { toMajorString } from '../domain/money.ts';
 import { type OrderDraft } from '../domain/order-draft.ts';
 import { CLOSE_KINDS, createOrderTransitions, type FaultHook } from './order-transitions.ts';
 import { type OrderService } from './order.service.ts';
+import { type Repositories } from '../db/repositories.ts';
 
 const DAY = 86_400_000;
 export const PAGE_SIZE = 25;
@@ -43,6 +44,8 @@ export interface OrderEvents {
 }
 
 export interface OrderAdminDeps {
+  /** The storage seam (src/db/repositories.ts). */
+  repos: Repositories;
   orders: Pick<OrderService, 'create' | 'linkFor' | 'queuePayLinkMail'>;
   maxLinkLifetimeDays: number;
   events?: OrderEvents;
@@ -118,7 +121,7 @@ function csvRow(o: OrderDoc & { createdAt?: Date }): unknown[] {
 
 export function createOrderAdminService(deps: OrderAdminDeps) {
   const now = deps.now ?? (() => new Date());
-  const transitions = createOrderTransitions({ events: deps.events, faults: deps.faults, now });
+  const transitions = createOrderTransitions({ repos: deps.repos, events: deps.events, faults: deps.faults, now });
 
   function query(merchant: MerchantDoc, f: OrderFilters): Record<string, unknown> {
     const q: Record<string, unknown> = { merchantId: merchant._id };

@@ -22,6 +22,7 @@ import { type CheckedCard } from '../domain/card.ts';
 import { enqueueMail } from '../mail/outbox.ts';
 import { type ReceiptProofs } from './receipt-proof.service.ts';
 import { receiptFacts } from './receipt-document.service.ts';
+import { type Repositories } from '../db/repositories.ts';
 
 /** Called at each step boundary with the point's name; a test hook throws or kills there. */
 export type FaultHook = (point: string) => void | Promise<void>;
@@ -78,6 +79,8 @@ export interface TransitionEvents {
 }
 
 export interface OrderTransitionsDeps {
+  /** The storage seam (src/db/repositories.ts). */
+  repos: Repositories;
   /** Webhook events; none when absent (or only those a caller's transitions fire). */
   events?: TransitionEvents | undefined;
   /** Outbound mail domain (Message-IDs); needed by the transitions that mail (paid, expired). */

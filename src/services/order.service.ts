@@ -16,6 +16,7 @@ import { type MerchantDoc } from '../db/models/merchant.model.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
 import { enqueueMail } from '../mail/outbox.ts';
 import { orderFacts } from './order-transitions.ts';
+import { type Repositories } from '../db/repositories.ts';
 
 export type { OrderDraft } from '../domain/order-draft.ts';
 
@@ -53,6 +54,8 @@ export interface CreateOptions {
 }
 
 export interface OrderServiceDeps {
+  /** The storage seam (src/db/repositories.ts). */
+  repos: Repositories;
   publicUrl: string;
   mailDomain: string;
   maxLinkLifetimeDays: number;

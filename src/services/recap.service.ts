@@ -25,6 +25,7 @@ import { addDays, isLocalDate, isTimeZone, localDate } from '../domain/local-day
 import { toMajorString } from '../domain/money.ts';
 import { type Logger } from '../logger.ts';
 import { enqueueMail } from '../mail/outbox.ts';
+import { type Repositories } from '../db/repositories.ts';
 
 export const RECAP_LOOKBACK_DAYS = 7;
 export const RECAP_LIST_LIMIT = 200;
@@ -99,6 +100,8 @@ export interface SendResult {
 }
 
 export interface RecapServiceDeps {
+  /** The storage seam (src/db/repositories.ts). */
+  repos: Repositories;
   mailDomain: string;
   logger?: Logger;
   /** Recorded on claims, to tell instances apart when debugging. */

@@ -27,8 +27,11 @@ import { type Acquirer } from '../domain/acquirer.ts';
 import { AppError } from '../domain/errors.ts';
 import { type EventsService } from './events.service.ts';
 import { type FaultHook } from './order-transitions.ts';
+import { type Repositories } from '../db/repositories.ts';
 
 export interface RefundServiceDeps {
+  /** The storage seam (src/db/repositories.ts). */
+  repos: Repositories;
   acquirer: Pick<Acquirer, 'refund'>;
   events?: Pick<EventsService, 'refundSucceeded'>;
   now?: () => Date;

@@ -13,6 +13,7 @@ import { pruneNonces, recordNonce } from '../db/models/seal-nonce.model.ts';
 import { isSuspended } from './merchant-suspension.service.ts';
 import { SUPPORTED_LOCALES } from './merchant.service.ts';
 import { type OrderService } from './order.service.ts';
+import { type Repositories } from '../db/repositories.ts';
 
 /** A request's ts may differ from paymail's clock by this much. */
 export const SEAL_WINDOW_SEC = 15 * 60;
@@ -51,6 +52,8 @@ export const SealedRequestFields = z.strictObject({
 });
 
 export interface SealedRequestDeps {
+  /** The storage seam (src/db/repositories.ts). */
+  repos: Repositories;
   orders: OrderService;
   now?: () => Date;
 }

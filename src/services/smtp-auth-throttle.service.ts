@@ -7,8 +7,11 @@
 // from elsewhere: the per-user limit must not hand attackers a way to lock a merchant out.
 import { nanoid } from 'nanoid';
 import { SmtpAuthFailure, SmtpAuthKnown } from '../db/models/smtp-auth-failure.model.ts';
+import { type Repositories } from '../db/repositories.ts';
 
 export interface SmtpAuthThrottleOptions {
+  /** The storage seam (src/db/repositories.ts). */
+  repos: Repositories;
   /** Failures within the window before attempts are refused. */
   threshold?: number;
   windowMs?: number;
@@ -40,7 +43,7 @@ const SWEEP_EVERY_MS = 60_000;
 
 const knownKey = (user: string, ip: string) => `${user} ${ip}`;
 
-export function createSmtpAuthThrottle(opts: SmtpAuthThrottleOptions = {}) {
+export function createSmtpAuthThrottle(opts: SmtpAuthThrottleOptions) {
   const p = { ...SMTP_AUTH_THROTTLE_DEFAULTS, ...opts };
   const now = opts.now ?? (() => new Date());
   let lastSweep = 0;

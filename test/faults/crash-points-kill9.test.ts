@@ -18,6 +18,7 @@ import { FAULT_POINTS } from '../../src/services/order-transitions.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { startPaymail, type PaymailProcess } from '../helpers/paymail-process.ts';
 import { createMerchant, processEnv, sleep, startFaultRelay, waitUntil, type FaultMerchant, type FaultRelay } from './fault-kit.ts';
+import { repos } from '../helpers/db.ts';
 
 const KEY = { kid: 'k9', secret: 'kill9-crash-points-link-secret-0123456789' };
 const COOKIE = `${CSRF_COOKIE}=kill9-crash-points-browser-0001`;
@@ -55,7 +56,7 @@ describe('fault: kill -9 at every step boundary of a payment', function () {
     merchant = await createMerchant(env, 'Kill Nine Hotel', 'desk@kill9.example');
     await Merchant.updateOne({ _id: merchant.id }, { $set: { webhookUrl: `http://127.0.0.1:${(hooks.address() as AddressInfo).port}/hook` } });
     merchantDoc = (await Merchant.findById(merchant.id).lean<MerchantDoc>())!;
-    orders = createOrderService({ publicUrl: 'http://127.0.0.1:1', mailDomain: 'paymail.test', maxLinkLifetimeDays: 60, linkKeys: [KEY] });
+    orders = createOrderService({ repos, publicUrl: 'http://127.0.0.1:1', mailDomain: 'paymail.test', maxLinkLifetimeDays: 60, linkKeys: [KEY] });
   });
 
   after(async () => {

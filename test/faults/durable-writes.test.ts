@@ -26,6 +26,7 @@ import { createEventsService } from '../../src/services/events.service.ts';
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { createOrderService } from '../../src/services/order.service.ts';
 import { sleep, startFaultRelay, waitUntil, type FaultRelay } from './fault-kit.ts';
+import { repos } from '../helpers/db.ts';
 
 const DOMAIN = 'paymail.test';
 const LEASE_MS = 1_500;
@@ -75,7 +76,7 @@ describe('fault: the database goes away right after the work was done', function
 
   it('a mail the relay took while the database stops is marked sent when it is back, and sent once', async () => {
     const renderer = await createMailRenderer({ templatesDir: path.resolve(import.meta.dirname, '../../templates'), publicUrl: 'http://localhost:3000' });
-    const worker = createOutboxWorker({
+    const worker = createOutboxWorker({ repos,
       renderer,
       transport: createMailTransport({ outboundSmtpUrl: relay.url, production: false }),
       from: `paymail <no-reply@${DOMAIN}>`,
@@ -148,15 +149,15 @@ describe('fault: the database goes away right after the work was done', function
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-    const created = await createMerchantService({ mailDomain: DOMAIN }).create({ name: 'Hook Hotel', email: 'desk@hook.example', timezone: 'Europe/Rome' });
+    const created = await createMerchantService({ repos, mailDomain: DOMAIN }).create({ name: 'Hook Hotel', email: 'desk@hook.example', timezone: 'Europe/Rome' });
     await Merchant.updateOne({ _id: created.id }, { $set: { webhookUrl: url } });
     const merchant = (await Merchant.findById(created.id).lean<MerchantDoc>())!;
-    const orders = createOrderService({ publicUrl: 'http://127.0.0.1:1', mailDomain: DOMAIN, maxLinkLifetimeDays: 60, linkKeys: [{ kid: 'd1', secret: 'durable-writes-test-secret-durable' }] });
+    const orders = createOrderService({ repos, publicUrl: 'http://127.0.0.1:1', mailDomain: DOMAIN, maxLinkLifetimeDays: 60, linkKeys: [{ kid: 'd1', secret: 'durable-writes-test-secret-durable' }] });
     const { order } = await orders.create(merchant, { amountMinor: 100, currency: 'EUR', reference: 'R1' }, { key: 'durable:1' });
-    const event = await createEventsService().orderCancelled(order, merchant);
+    const event = await createEventsService({ repos }).orderCancelled(order, merchant);
     assert.ok(event);
     // The answer waits for the database to stop: the attempt's timeout (and the lease above it) must outlast that.
-    const worker = createWebhookWorker({ logger, leaseMs: 5_500, timeoutMs: 5_000, pollMs: 100, allowPrivateTargets: true });
+    const worker = createWebhookWorker({ repos, logger, leaseMs: 5_500, timeoutMs: 5_000, pollMs: 100, allowPrivateTargets: true });
     worker.start();
     try {
       await waitUntil(() => received.length > 0, 30_000, () => 'the webhook never arrived');

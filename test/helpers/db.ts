@@ -2,6 +2,7 @@
 import mongoose from 'mongoose';
 import { randomBytes } from 'node:crypto';
 import { MODELS } from '../../src/db/connection.ts';
+import { createRepositories } from '../../src/db/repositories.ts';
 
 export function testDbUri(): string {
   const base = process.env.PAYMAIL_TEST_DB_URI;
@@ -26,3 +27,6 @@ export function useTestDatabase(): { uri: () => string } {
   });
   return { uri: () => uri };
 }
+
+/** The repositories over the test database mongoose is connected to (src/db/repositories.ts). */
+export const repos = createRepositories();

@@ -11,6 +11,7 @@ import { hashPassword } from '../../src/domain/password.ts';
 import { createMerchantService, type CreatedMerchant } from '../../src/services/merchant.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { BoClient, MAIL_DOMAIN, startBackofficeApp, textOf, type BackofficeApp } from './backoffice-client.ts';
+import { repos } from '../helpers/db.ts';
 
 const MIN = 60_000;
 const HOUR = 3_600_000;
@@ -29,7 +30,7 @@ describe('back office: log-in and sessions', function () {
     const auth = { lockout: { ipThreshold: 8 } };
     a = await startBackofficeApp({ now, auth });
     b = await startBackofficeApp({ now, auth });
-    merchant = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({ name: 'Hotel Bellavista', email: 'desk@bellavista.example' });
+    merchant = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({ name: 'Hotel Bellavista', email: 'desk@bellavista.example' });
   });
   after(async () => {
     await a?.close();

@@ -24,6 +24,7 @@ import { createMailRenderer } from '../../src/mail/renderer.ts';
 import { createReceiptDocuments } from '../../src/services/receipt-document.service.ts';
 import { createReceiptProofs } from '../../src/services/receipt-proof.service.ts';
 import { type ReceiptKeyRing } from '../../src/services/signing-keys.ts';
+import { repos } from '../helpers/db.ts';
 
 export const KEYS: LinkKey[] = [{ kid: 'bo1', secret: 'backoffice-test-secret-backoffice-test-secret' }];
 export const MAIL_DOMAIN = 'paymail.test';
@@ -41,20 +42,20 @@ export interface BackofficeApp {
 
 /** One paymail HTTP instance (checkout + back office) on 127.0.0.1:<random>. */
 export async function startBackofficeApp(
-  opts: { now?: () => Date; auth?: BackofficeAuthDeps; logLines?: string[]; webhookAllowPrivate?: boolean; receiptKeys?: ReceiptKeyRing } = {},
+  opts: { now?: () => Date; auth?: Omit<BackofficeAuthDeps, 'repos'>; logLines?: string[]; webhookAllowPrivate?: boolean; receiptKeys?: ReceiptKeyRing } = {},
 ): Promise<BackofficeApp> {
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const templatesDir = path.resolve('templates');
   const now = opts.now ?? (() => new Date());
-  const orders = createOrderService({ publicUrl: base, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: MAX_DAYS, linkKeys: KEYS, now });
+  const orders = createOrderService({ repos, publicUrl: base, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: MAX_DAYS, linkKeys: KEYS, now });
   const acquirer = createSandboxAcquirer({ latencyMs: 5 });
-  const events = createEventsService({ now });
+  const events = createEventsService({ repos, now });
   // Signed receipt proofs when the test gives a key ring (the PDF receipt then carries the proof's QR).
   const proofs = opts.receiptKeys ? createReceiptProofs({ keys: opts.receiptKeys, publicUrl: base }) : undefined;
   // Real receipts and events as in production (events are only queued for merchants with a webhook URL).
-  const checkout = createCheckoutService({
+  const checkout = createCheckoutService({ repos,
     acquirer,
     events,
     linkKeys: KEYS,
@@ -68,12 +69,12 @@ export async function startBackofficeApp(
     renderer: { receiptPdf: async (req) => (await (renderer ??= createMailRenderer({ templatesDir, publicUrl: base }))).receiptPdf(req) },
     proofs,
   });
-  const refunds = createRefundService({ acquirer, events, now });
-  const router = createBackofficeRouter({
-    auth: createBackofficeAuthService({ now, ...opts.auth }),
-    orderAdmin: createOrderAdminService({ orders, maxLinkLifetimeDays: MAX_DAYS, now }),
+  const refunds = createRefundService({ repos, acquirer, events, now });
+  const router = createBackofficeRouter({ repos,
+    auth: createBackofficeAuthService({ repos, now, ...opts.auth }),
+    orderAdmin: createOrderAdminService({ repos, orders, maxLinkLifetimeDays: MAX_DAYS, now }),
     refunds,
-    merchantAdmin: createMerchantAdminService({ maxLinkLifetimeDays: MAX_DAYS, now, webhookTargets: { allowPrivate: opts.webhookAllowPrivate ?? false } }),
+    merchantAdmin: createMerchantAdminService({ repos, maxLinkLifetimeDays: MAX_DAYS, now, webhookTargets: { allowPrivate: opts.webhookAllowPrivate ?? false } }),
     checkout,
     receipts,
     views: createBackofficeViews(templatesDir),

@@ -8,6 +8,7 @@ import { Merchant, type MerchantDoc } from '../../src/db/models/merchant.model.t
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { BoClient, MAIL_DOMAIN, startBackofficeApp, textOf, type BackofficeApp } from './backoffice-client.ts';
+import { repos } from '../helpers/db.ts';
 
 const CARD = { number: '4242424242424242', expiry: '12/39', cvc: '123', holder: 'Anna Rossi', email: 'anna@example.org' };
 
@@ -31,7 +32,7 @@ describe('back office: the merchant’s language', function () {
 
   before(async () => {
     app = await startBackofficeApp();
-    const m = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({
+    const m = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({
       name: 'Albergo Bellavista',
       email: 'reception@bellavista.example',
       locale: 'it',

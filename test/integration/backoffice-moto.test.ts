@@ -12,6 +12,7 @@ import { hashPassword } from '../../src/domain/password.ts';
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { BoClient, MAIL_DOMAIN, startBackofficeApp, textOf, type BackofficeApp } from './backoffice-client.ts';
+import { repos } from '../helpers/db.ts';
 
 const CVC = '737';
 const PANS = new Set<string>();
@@ -31,7 +32,7 @@ describe('back office: MoTo (card taken by phone)', function () {
 
   before(async () => {
     app = await startBackofficeApp({ logLines });
-    const m = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({ name: 'Pizzeria Napoli', email: 'orders@napoli.example' });
+    const m = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({ name: 'Pizzeria Napoli', email: 'orders@napoli.example' });
     merchant = (await Merchant.findById(m.id).lean<MerchantDoc>())!;
     await MerchantUser.create({ merchantId: merchant._id, email: 'phone@napoli.example', passwordHash: await hashPassword('phone desk password'), role: 'operator' });
     operator = new BoClient(app.base);

@@ -14,6 +14,7 @@ import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { CSV_COLUMNS, csvCell, zonedDayStart } from '../../src/services/order-admin.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { BoClient, MAIL_DOMAIN, MAX_DAYS, startBackofficeApp, textOf, type BackofficeApp } from './backoffice-client.ts';
+import { repos } from '../helpers/db.ts';
 
 const DAY = 86_400_000;
 const nextYear = String((new Date().getUTCFullYear() + 2) % 100).padStart(2, '0');
@@ -28,7 +29,7 @@ describe('back office: orders, actions and export', function () {
 
   before(async () => {
     app = await startBackofficeApp();
-    const m = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({ name: 'Hotel Bellavista', email: 'desk@bellavista.example', timezone: 'Europe/Rome' });
+    const m = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({ name: 'Hotel Bellavista', email: 'desk@bellavista.example', timezone: 'Europe/Rome' });
     merchant = (await Merchant.findById(m.id).lean<MerchantDoc>())!;
     await MerchantUser.create({ merchantId: merchant._id, email: 'ops@bellavista.example', passwordHash: await hashPassword('operator password'), role: 'operator' });
     admin = new BoClient(app.base);

@@ -17,6 +17,7 @@ import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { createRefundService, type RefundService } from '../../src/services/refund.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { BoClient, MAIL_DOMAIN, startBackofficeApp, textOf, type BackofficeApp } from './backoffice-client.ts';
+import { repos } from '../helpers/db.ts';
 
 const CARD = { number: '4242424242424242', expiry: '12/39', cvc: '123', holder: 'Anna Rossi', email: 'anna@example.org' };
 
@@ -41,7 +42,7 @@ describe('back office: refunds', function () {
 
   before(async () => {
     app = await startBackofficeApp();
-    const m = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({
+    const m = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({
       name: 'Hotel Bellavista',
       email: 'desk@bellavista.example',
       webhookUrl: 'http://127.0.0.1:9/hooks',
@@ -126,7 +127,7 @@ describe('back office: refunds', function () {
       const flaky: Pick<Acquirer, 'refund'> = {
         refund: async (req) => (refuse ? { ok: false, code: 'REFUND_REJECTED', message: 'issuer said no' } : sandbox.refund!(req)),
       };
-      const svc = createRefundService({ acquirer: flaky });
+      const svc = createRefundService({ repos, acquirer: flaky });
       const order = await paidOrder(2_000);
       assert.equal(await outcome(refund(svc, order, 2_000)), 'REFUND_REFUSED');
       refuse = false;
@@ -147,7 +148,7 @@ describe('back office: refunds', function () {
     for (const race of races) {
       it(`${race.name}: only what fits succeeds (${ROUNDS} rounds)`, async () => {
         // Each "instance" has its own service and acquirer: nothing shared but the database.
-        const services = Array.from({ length: race.instances }, () => createRefundService({ acquirer: createSandboxAcquirer({ latencyMs: 3 }), events: createEventsService() }));
+        const services = Array.from({ length: race.instances }, () => createRefundService({ repos, acquirer: createSandboxAcquirer({ latencyMs: 3 }), events: createEventsService({ repos }) }));
         for (let round = 0; round < ROUNDS; round++) {
           const order = await paidOrder(race.paid);
           const results = await Promise.all(race.amounts.map((a, i) => outcome(refund(services[i % services.length]!, order, a))));

@@ -13,6 +13,7 @@ import { hashPassword } from '../../src/domain/password.ts';
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { BoClient, MAIL_DOMAIN, startBackofficeApp, textOf, type BackofficeApp, type Reply } from './backoffice-client.ts';
+import { repos } from '../helpers/db.ts';
 
 const ALL: Role[] = ['viewer', 'operator', 'accountant', 'admin'];
 const OPERATIONS: Role[] = ['operator', 'admin'];
@@ -230,7 +231,7 @@ describe('back office: roles on every route', function () {
 
   before(async () => {
     app = await startBackofficeApp();
-    const merchants = createMerchantService({ mailDomain: MAIL_DOMAIN });
+    const merchants = createMerchantService({ repos, mailDomain: MAIL_DOMAIN });
     const m = await merchants.create({ name: 'Teatro Verdi', email: 'box@verdi.example' });
     const o = await merchants.create({ name: 'Other Shop', email: 'shop@other.example' });
     merchant = (await Merchant.findById(m.id).lean<MerchantDoc>())!;

@@ -21,6 +21,7 @@ import { createMerchantAdminService, WEBHOOK_SECRET_GRACE_MS } from '../../src/s
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { BoClient, MAIL_DOMAIN, MAX_DAYS, startBackofficeApp, textOf, type BackofficeApp } from './backoffice-client.ts';
+import { repos } from '../helpers/db.ts';
 
 /** What a merchant's verifier does: any v1= in the header that matches HMAC(secret, "t.body"). */
 function verifies(header: string, body: string, secret: string): boolean {
@@ -52,14 +53,14 @@ describe('back office: settings, users, webhooks', function () {
     });
   });
   // The receiver listens on 127.0.0.1: this app and worker run as with WEBHOOK_ALLOW_PRIVATE=true.
-  const worker = () => createWebhookWorker({ logger: createLogger('silent'), timeoutMs: 2_000, backoff: () => 10_000, allowPrivateTargets: true });
+  const worker = () => createWebhookWorker({ repos, logger: createLogger('silent'), timeoutMs: 2_000, backoff: () => 10_000, allowPrivateTargets: true });
   const reload = async () => (await Merchant.findById(merchant._id).lean<MerchantDoc>())!;
 
   before(async () => {
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
     receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
     app = await startBackofficeApp({ webhookAllowPrivate: true });
-    const m = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({ name: 'Teatro Verdi', email: 'box@verdi.example' });
+    const m = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({ name: 'Teatro Verdi', email: 'box@verdi.example' });
     merchant = (await Merchant.findById(m.id).lean<MerchantDoc>())!;
     adminPassword = m.adminPassword;
     admin = new BoClient(app.base);
@@ -182,7 +183,7 @@ describe('back office: settings, users, webhooks', function () {
       assert.doesNotMatch((await admin.get('/backoffice/settings')).html, new RegExp(shown), 'shown only once');
       assert.match(textOf((await admin.get('/backoffice/settings')).html), /previous secret is still valid until/);
 
-      const events = createEventsService();
+      const events = createEventsService({ repos });
       const order = (await app.orders.create(m, { amountMinor: 500, currency: 'EUR', reference: 'ROT-1' }, { key: 'rot:1' })).order;
       received.length = 0;
       await events.orderCancelled(order, m);
@@ -211,7 +212,7 @@ describe('back office: settings, users, webhooks', function () {
     it('lists deliveries with status and attempts, and replays one with the same event id and body', async () => {
       const m = await reload();
       const order = (await app.orders.create(m, { amountMinor: 700, currency: 'EUR', reference: 'LOG-1' }, { key: 'log:1' })).order;
-      const ev = (await createEventsService().orderCancelled(order, m))!;
+      const ev = (await createEventsService({ repos }).orderCancelled(order, m))!;
       received.length = 0;
       assert.equal(await worker().runOnce(), 1);
       const page = await admin.get('/backoffice/webhooks');
@@ -281,7 +282,7 @@ describe('back office: settings, users, webhooks', function () {
       assert.equal((await MerchantUser.findById(me._id).lean())!.role, 'admin');
 
       // The last-admin rule, with another user as actor (the page never offers it for oneself).
-      const svc = createMerchantAdminService({ maxLinkLifetimeDays: MAX_DAYS });
+      const svc = createMerchantAdminService({ repos, maxLinkLifetimeDays: MAX_DAYS });
       const other = await MerchantUser.create({ merchantId: merchant._id, email: 'second@verdi.example', passwordHash: await hashPassword('second admin pw'), role: 'viewer' });
       for (const attempt of [() => svc.changeRole(merchant, String(other._id), String(me._id), 'viewer'), () => svc.removeUser(merchant, String(other._id), String(me._id))]) {
         await assert.rejects(attempt(), (e: unknown) => isAppError(e, 'USER_LAST_ADMIN'));
@@ -294,7 +295,7 @@ describe('back office: settings, users, webhooks', function () {
     });
 
     it("never touches another merchant's users", async () => {
-      const o = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({ name: 'Other', email: 'o@other.example' });
+      const o = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({ name: 'Other', email: 'o@other.example' });
       const theirs = (await MerchantUser.findOne({ merchantId: o.id }).lean())!;
       assert.equal((await admin.post(`/backoffice/users/${theirs._id}/remove`)).status, 404);
       assert.equal((await admin.post(`/backoffice/users/${theirs._id}/role`, { role: 'viewer' })).status, 404);

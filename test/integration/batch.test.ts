@@ -13,6 +13,7 @@ import { createIntakeService } from '../../src/services/intake.service.ts';
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { createOrderService } from '../../src/services/order.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
+import { repos } from '../helpers/db.ts';
 
 const MAIL_DOMAIN = 'paymail.test';
 const TEMPLATES_DIR = path.resolve(import.meta.dirname, '../../templates');
@@ -28,19 +29,19 @@ describe('batches (CSV / JSON attachments)', function () {
   this.timeout(30_000);
   useTestDatabase();
   const logger = createLogger('silent');
-  const orders = createOrderService({
+  const orders = createOrderService({ repos,
     publicUrl: 'http://localhost:3000',
     mailDomain: MAIL_DOMAIN,
     maxLinkLifetimeDays: 60,
     linkKeys: [{ kid: 't1', secret: 'b'.repeat(32) }],
   });
-  const intake = createIntakeService({ orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
+  const intake = createIntakeService({ repos, orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
   let merchant: MerchantDoc;
   let renderer: MailRenderer;
   let n = 0;
 
   before(async () => {
-    const created = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({ name: 'Bottega', email: 'owner@bottega.example', locale: 'it' });
+    const created = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({ name: 'Bottega', email: 'owner@bottega.example', locale: 'it' });
     merchant = (await Merchant.findById(created.id).lean<MerchantDoc>())!;
     renderer = await createMailRenderer({ templatesDir: TEMPLATES_DIR, publicUrl: 'http://localhost:3000' });
   });

@@ -21,6 +21,7 @@ import { createCheckoutService, type CheckoutService } from '../../src/services/
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { createOrderService, type OrderService } from '../../src/services/order.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
+import { repos } from '../helpers/db.ts';
 
 const KEYS: LinkKey[] = [{ kid: 'sec1', secret: 'security-test-secret-security-test-secret' }];
 const MAIL_DOMAIN = 'paymail.test';
@@ -44,8 +45,8 @@ describe('checkout security', function () {
     server = http.createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    orders = createOrderService({ publicUrl: base, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkKeys: KEYS });
-    checkout = createCheckoutService({
+    orders = createOrderService({ repos, publicUrl: base, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkKeys: KEYS });
+    checkout = createCheckoutService({ repos,
       acquirer: createSandboxAcquirer(),
       linkKeys: KEYS,
       mailDomain: MAIL_DOMAIN,
@@ -61,7 +62,7 @@ describe('checkout security', function () {
       proxy: true,
     });
     server.on('request', app.callback());
-    const created = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({
+    const created = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({
       name: 'Pensione Aurora',
       email: 'desk@aurora.example',
       timezone: 'Europe/Rome',

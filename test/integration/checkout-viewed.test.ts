@@ -23,6 +23,7 @@ import { createEventsService } from '../../src/services/events.service.ts';
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { createOrderService, type OrderService } from '../../src/services/order.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
+import { repos } from '../helpers/db.ts';
 
 const KEYS: LinkKey[] = [{ kid: 'test1', secret: 'viewed-test-secret-viewed-test-secret-00' }];
 const MAIL_DOMAIN = 'paymail.test';
@@ -43,13 +44,13 @@ describe('checkout: viewed by the customer, never by a link scanner', function (
     server = http.createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    orders = createOrderService({ publicUrl: base, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkKeys: KEYS });
-    const checkout = createCheckoutService({
+    orders = createOrderService({ repos, publicUrl: base, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkKeys: KEYS });
+    const checkout = createCheckoutService({ repos,
       acquirer: createSandboxAcquirer({ latencyMs: 5 }),
       linkKeys: KEYS,
       mailDomain: MAIL_DOMAIN,
       linkFor: orders.linkFor,
-      events: createEventsService(),
+      events: createEventsService({ repos }),
       limits: { failuresPerOrder: 1000, failuresPerClient: 1000 },
     });
     const app = createHttpApp({
@@ -59,7 +60,7 @@ describe('checkout: viewed by the customer, never by a link scanner', function (
       production: false,
     });
     server.on('request', app.callback());
-    const created = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({
+    const created = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({
       name: 'Libreria Dante',
       email: 'cassa@dante.example',
       timezone: 'Europe/Rome',

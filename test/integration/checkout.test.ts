@@ -22,6 +22,7 @@ import { closeClaimKey, createCheckoutService, type CheckoutForm, type CheckoutS
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { createOrderService, type OrderDraft, type OrderService } from '../../src/services/order.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
+import { repos } from '../helpers/db.ts';
 
 const KEYS: LinkKey[] = [{ kid: 'test1', secret: 'checkout-test-secret-checkout-test-secret' }];
 const MAIL_DOMAIN = 'paymail.test';
@@ -51,8 +52,8 @@ describe('checkout over HTTP', function () {
     server = http.createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    orders = createOrderService({ publicUrl: base, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkKeys: KEYS });
-    checkout = createCheckoutService({ acquirer, linkKeys: KEYS, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor, limits: NO_LIMITS });
+    orders = createOrderService({ repos, publicUrl: base, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkKeys: KEYS });
+    checkout = createCheckoutService({ repos, acquirer, linkKeys: KEYS, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor, limits: NO_LIMITS });
     const logger = createLogger('debug', { write: (line: string) => void logLines.push(line) });
     const app = createHttpApp({
       logger,
@@ -61,7 +62,7 @@ describe('checkout over HTTP', function () {
       production: false,
     });
     server.on('request', app.callback());
-    const created = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({
+    const created = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({
       name: 'Hotel Bellavista',
       email: 'desk@bellavista.example',
       timezone: 'Europe/Rome',
@@ -177,7 +178,7 @@ describe('checkout over HTTP', function () {
   describe('language of an order that names none: ?lang=, else the browser, else the merchant', () => {
     let french: MerchantDoc;
     before(async () => {
-      const created = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({ name: 'Maison Dupont', email: 'caisse@dupont.example', locale: 'fr' });
+      const created = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({ name: 'Maison Dupont', email: 'caisse@dupont.example', locale: 'fr' });
       french = (await Merchant.findById(created.id).lean<MerchantDoc>())!;
     });
     const lang = async (link: string, acceptLanguage?: string) => {
@@ -494,7 +495,7 @@ describe('checkout over HTTP', function () {
   });
 
   it('shows the expired page naming the merchant (GET and POST), charging nothing', async () => {
-    const past = createOrderService({
+    const past = createOrderService({ repos,
       publicUrl: base,
       mailDomain: MAIL_DOMAIN,
       maxLinkLifetimeDays: 60,
@@ -549,7 +550,7 @@ describe('checkout over HTTP', function () {
   it('lets exactly one payment win when two instances race (no shared in-process queue)', async () => {
     for (let round = 0; round < 5; round++) {
       const instances = [1, 2, 3].map(() =>
-        createCheckoutService({ acquirer, linkKeys: KEYS, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor, limits: NO_LIMITS }),
+        createCheckoutService({ repos, acquirer, linkKeys: KEYS, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor, limits: NO_LIMITS }),
       );
       const { order, link } = await newOrder();
       const query = Object.fromEntries(new URL(link).searchParams);
@@ -604,7 +605,7 @@ describe('checkout over HTTP', function () {
       completeChallenge: (req) => acquirer.completeChallenge(req),
       void: (code) => acquirer.void(code),
     };
-    const svc = createCheckoutService({ acquirer: cancelling, linkKeys: KEYS, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor, limits: NO_LIMITS });
+    const svc = createCheckoutService({ repos, acquirer: cancelling, linkKeys: KEYS, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor, limits: NO_LIMITS });
     const { order, link } = await newOrder();
     const state = await svc.open(order.publicId, Object.fromEntries(new URL(link).searchParams));
     assert.equal(state.kind, 'payable');

@@ -11,6 +11,7 @@ import { createOrderService } from '../../src/services/order.service.ts';
 import { Order } from '../../src/db/models/order.model.ts';
 import { Merchant } from '../../src/db/models/merchant.model.ts';
 import { useTestDatabase } from '../helpers/db.ts';
+import { repos } from '../helpers/db.ts';
 
 describe('claims', function () {
   this.timeout(60_000);
@@ -46,7 +47,7 @@ describe('claims', function () {
   });
 
   it('processes an inbound message whose earlier claim was won but never recorded (holder died)', async () => {
-    const merchants = createMerchantService({ mailDomain: 'paymail.test' });
+    const merchants = createMerchantService({ repos, mailDomain: 'paymail.test' });
     const m = await merchants.create({ name: 'Hotel', email: 'desk@hotel.example' });
     const merchant = (await Merchant.findById(m.id).lean())!;
     const raw = Buffer.from(
@@ -58,8 +59,8 @@ describe('claims', function () {
     });
     // The claim of attempt 0 was inserted ten minutes ago by a process that then died.
     await Claim.create({ _id: `inbound:${String(msg._id)}:0`, at: new Date(Date.now() - 10 * 60_000), applied: false });
-    const orders = createOrderService({ publicUrl: 'http://localhost:3000', mailDomain: 'paymail.test', maxLinkLifetimeDays: 60, linkKeys: [{ kid: 'k1', secret: 'x'.repeat(32) }] });
-    const intake = createIntakeService({ orders, mailDomain: 'paymail.test', maxLinkLifetimeDays: 60, logger: createLogger('silent'), leaseMs: 5 * 60_000 });
+    const orders = createOrderService({ repos, publicUrl: 'http://localhost:3000', mailDomain: 'paymail.test', maxLinkLifetimeDays: 60, linkKeys: [{ kid: 'k1', secret: 'x'.repeat(32) }] });
+    const intake = createIntakeService({ repos, orders, mailDomain: 'paymail.test', maxLinkLifetimeDays: 60, logger: createLogger('silent'), leaseMs: 5 * 60_000 });
     try {
       await intake.resumePending();
       await intake.idle();

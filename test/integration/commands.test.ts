@@ -21,6 +21,7 @@ import { createIntakeService } from '../../src/services/intake.service.ts';
 import { createMerchantService, type CreatedMerchant } from '../../src/services/merchant.service.ts';
 import { createOrderService } from '../../src/services/order.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
+import { repos } from '../helpers/db.ts';
 
 const MAIL_DOMAIN = 'paymail.test';
 const TEMPLATES_DIR = path.resolve(import.meta.dirname, '../../templates');
@@ -57,13 +58,13 @@ describe('reply commands', () => {
     this.timeout(20_000);
     useTestDatabase();
     const logger = createLogger('silent');
-    const orders = createOrderService({
+    const orders = createOrderService({ repos,
       publicUrl: 'http://localhost:3000',
       mailDomain: MAIL_DOMAIN,
       maxLinkLifetimeDays: 60,
       linkKeys: [{ kid: 't1', secret: 'c'.repeat(32) }],
     });
-    const intake = createIntakeService({ orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
+    const intake = createIntakeService({ repos, orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
     let shop: CreatedMerchant;
     let merchant: MerchantDoc;
     let renderer: MailRenderer;
@@ -74,12 +75,12 @@ describe('reply commands', () => {
 
     before(async () => {
       dataDir = await mkdtemp(path.join(os.tmpdir(), 'paymail-commands-test-'));
-      const merchants = createMerchantService({ mailDomain: MAIL_DOMAIN });
+      const merchants = createMerchantService({ repos, mailDomain: MAIL_DOMAIN });
       shop = await merchants.create({ name: 'Bottega', email: 'owner@bottega.example', locale: 'en' });
       merchant = (await Merchant.findById(shop.id).lean<MerchantDoc>())!;
       renderer = await createMailRenderer({ templatesDir: TEMPLATES_DIR, publicUrl: 'http://localhost:3000' });
       const tls = await loadSmtpTls({ smtpTls: undefined, dataDir, production: false, hostname: MAIL_DOMAIN });
-      server = createSubmissionServer({ merchants, intake, mailDomain: MAIL_DOMAIN, maxMessageBytes: 256 * 1024, tls, production: false, logger });
+      server = createSubmissionServer({ repos, merchants, intake, mailDomain: MAIL_DOMAIN, maxMessageBytes: 256 * 1024, tls, production: false, logger });
       port = await listen(server, 0);
     });
     afterEach(() => intake.idle());

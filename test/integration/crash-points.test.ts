@@ -23,6 +23,7 @@ import { createOrderService, type OrderService } from '../../src/services/order.
 import { closeClaimKey, FAULT_POINTS, type FaultHook } from '../../src/services/order-transitions.ts';
 import { createRefundService } from '../../src/services/refund.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
+import { repos } from '../helpers/db.ts';
 
 const KEYS: LinkKey[] = [{ kid: 'crash1', secret: 'crash-points-test-secret-crash-points' }];
 const MAIL_DOMAIN = 'paymail.test';
@@ -59,8 +60,8 @@ describe('crash at every step boundary: the repair finishes each transition, eac
   };
 
   before(async () => {
-    orders = createOrderService({ publicUrl: 'http://127.0.0.1:1', mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkKeys: KEYS });
-    const created = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({ name: 'Crash Hotel', email: 'desk@crash.example', timezone: 'Europe/Rome' });
+    orders = createOrderService({ repos, publicUrl: 'http://127.0.0.1:1', mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkKeys: KEYS });
+    const created = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({ name: 'Crash Hotel', email: 'desk@crash.example', timezone: 'Europe/Rome' });
     // Events are only queued for a merchant with a webhook URL (nothing is delivered here).
     await Merchant.updateOne({ _id: created.id }, { $set: { webhookUrl: 'https://hooks.crash.example/paymail' } });
     merchant = (await Merchant.findById(created.id).lean<MerchantDoc>())!;
@@ -68,13 +69,13 @@ describe('crash at every step boundary: the repair finishes each transition, eac
 
   /** One instance of each service; `faults` makes it crash at a point. */
   function services(faults?: FaultHook) {
-    const events = createEventsService();
+    const events = createEventsService({ repos });
     const f = faults ? { faults } : {};
     return {
-      checkout: createCheckoutService({ acquirer, linkKeys: KEYS, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor, events, limits: NO_LIMITS, ...f }),
-      refunds: createRefundService({ acquirer, events, ...f }),
-      orderAdmin: createOrderAdminService({ orders, maxLinkLifetimeDays: 60, events, ...f }),
-      expiry: createExpiryJob({ events, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor, logger, ...f }),
+      checkout: createCheckoutService({ repos, acquirer, linkKeys: KEYS, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor, events, limits: NO_LIMITS, ...f }),
+      refunds: createRefundService({ repos, acquirer, events, ...f }),
+      orderAdmin: createOrderAdminService({ repos, orders, maxLinkLifetimeDays: 60, events, ...f }),
+      expiry: createExpiryJob({ repos, events, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor, logger, ...f }),
     };
   }
 

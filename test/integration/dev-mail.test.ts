@@ -11,6 +11,7 @@ import { enqueueMail, type MailRequest } from '../../src/mail/outbox.ts';
 import { createMailRenderer } from '../../src/mail/renderer.ts';
 import { createMailTransport } from '../../src/mail/transport.ts';
 import { useTestDatabase } from '../helpers/db.ts';
+import { repos } from '../helpers/db.ts';
 
 const DOMAIN = 'paymail.test';
 const LINK = 'http://localhost:3000/pay/AbC?e=1&s=x';
@@ -71,7 +72,7 @@ describe('/dev/mail', function () {
 
   before(async () => {
     const renderer = await createMailRenderer({ templatesDir: path.resolve(import.meta.dirname, '../../templates'), publicUrl: 'http://localhost:3000' });
-    const worker = createOutboxWorker({
+    const worker = createOutboxWorker({ repos,
       renderer,
       transport: createMailTransport({ production: false }),
       from: `paymail <no-reply@${DOMAIN}>`,

@@ -18,6 +18,7 @@ import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { createOrderService, type OrderService } from '../../src/services/order.service.ts';
 import { TEMPLATES_DIR } from '../../src/server.ts';
 import { useTestDatabase } from '../helpers/db.ts';
+import { repos } from '../helpers/db.ts';
 
 const KEYS: LinkKey[] = [{ kid: 'ex1', secret: 'expiry-test-secret-expiry-test-secret-xx' }];
 const HOUR = 3600_000;
@@ -33,9 +34,9 @@ describe('expiry and reminders', function () {
   let seq = 0;
 
   const job = (owner?: string, batch?: number): ExpiryJob =>
-    createExpiryJob({
+    createExpiryJob({ repos,
       ...(batch ? { batch } : {}),
-      events: createEventsService({ now }),
+      events: createEventsService({ repos, now }),
       mailDomain: 'paymail.test',
       linkFor: (o) => orders.linkFor(o),
       logger,
@@ -58,8 +59,8 @@ describe('expiry and reminders', function () {
   const mails = (template: string, orderId: string) => Outbox.find({ template, orderId }).lean<OutboxDoc[]>();
 
   before(async () => {
-    orders = createOrderService({ publicUrl: 'https://pay.example.test', mailDomain: 'paymail.test', maxLinkLifetimeDays: 60, linkKeys: KEYS });
-    const created = await createMerchantService({ mailDomain: 'paymail.test' }).create({
+    orders = createOrderService({ repos, publicUrl: 'https://pay.example.test', mailDomain: 'paymail.test', maxLinkLifetimeDays: 60, linkKeys: KEYS });
+    const created = await createMerchantService({ repos, mailDomain: 'paymail.test' }).create({
       name: 'Teatro Verdi',
       email: 'box@verdi.example',
       locale: 'it',
@@ -200,7 +201,7 @@ describe('expiry and reminders', function () {
   it('runs on its own interval once started, and stops cleanly', async () => {
     const order = await newOrder(HOUR);
     clock = new Date(order.expiresAt.getTime() + 1_000);
-    const j = createExpiryJob({ events: createEventsService({ now }), mailDomain: 'paymail.test', linkFor: orders.linkFor, logger, now, intervalMs: 20 });
+    const j = createExpiryJob({ repos, events: createEventsService({ repos, now }), mailDomain: 'paymail.test', linkFor: orders.linkFor, logger, now, intervalMs: 20 });
     j.start();
     try {
       for (let i = 0; i < 100 && (await reload(order._id)).status !== 'expired'; i++) await new Promise((r) => setTimeout(r, 20));

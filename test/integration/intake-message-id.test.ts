@@ -15,24 +15,25 @@ import { createIntakeService } from '../../src/services/intake.service.ts';
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { createOrderService } from '../../src/services/order.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
+import { repos } from '../helpers/db.ts';
 
 const MAIL_DOMAIN = 'paymail.test';
 
 describe('intake: re-used Message-ID', () => {
   useTestDatabase();
   const logger = createLogger('silent');
-  const orders = createOrderService({
+  const orders = createOrderService({ repos,
     publicUrl: 'http://localhost:3000',
     mailDomain: MAIL_DOMAIN,
     maxLinkLifetimeDays: 60,
     linkKeys: [{ kid: 't1', secret: 'k'.repeat(32) }],
   });
-  const intake = createIntakeService({ orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
+  const intake = createIntakeService({ repos, orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
   let merchant: MerchantDoc;
   let n = 0;
 
   before(async () => {
-    const created = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({ name: 'Shop', email: 'owner@shop.example' });
+    const created = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({ name: 'Shop', email: 'owner@shop.example' });
     merchant = (await Merchant.findById(created.id).lean<MerchantDoc>())!;
   });
   afterEach(() => intake.idle());

@@ -21,6 +21,7 @@ import { createIntakeService, extractMessageId } from '../../src/services/intake
 import { createMerchantService, type CreatedMerchant } from '../../src/services/merchant.service.ts';
 import { createOrderService } from '../../src/services/order.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
+import { repos } from '../helpers/db.ts';
 
 const MAIL_DOMAIN = 'paymail.test';
 const MiB = 1024 * 1024;
@@ -30,20 +31,20 @@ describe('intake: chunked raw storage', function () {
   this.timeout(60_000);
   useTestDatabase();
   const logger = createLogger('silent');
-  const orders = createOrderService({
+  const orders = createOrderService({ repos,
     publicUrl: 'http://localhost:3000',
     mailDomain: MAIL_DOMAIN,
     maxLinkLifetimeDays: 60,
     linkKeys: [{ kid: 't1', secret: 'c'.repeat(32) }],
   });
-  const intake = createIntakeService({ orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
+  const intake = createIntakeService({ repos, orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
   // Small chunks: several chunks per test mail without megabytes of test data.
-  const smallChunks = createIntakeService({ orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger, rawChunkBytes: SMALL_CHUNK });
+  const smallChunks = createIntakeService({ repos, orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger, rawChunkBytes: SMALL_CHUNK });
   let shop: CreatedMerchant;
   let n = 0;
 
   before(async () => {
-    shop = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({ name: 'Chunky', email: 'owner@chunky.example' });
+    shop = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({ name: 'Chunky', email: 'owner@chunky.example' });
   });
   afterEach(async () => {
     await intake.idle();
@@ -76,8 +77,8 @@ describe('intake: chunked raw storage', function () {
     before(async () => {
       dataDir = await mkdtemp(path.join(os.tmpdir(), 'paymail-chunks-test-'));
       const tls = await loadSmtpTls({ smtpTls: undefined, dataDir, production: false, hostname: MAIL_DOMAIN });
-      const merchants = createMerchantService({ mailDomain: MAIL_DOMAIN });
-      server = createSubmissionServer({ merchants, intake, mailDomain: MAIL_DOMAIN, maxMessageBytes: 40 * MiB, tls, production: false, logger });
+      const merchants = createMerchantService({ repos, mailDomain: MAIL_DOMAIN });
+      server = createSubmissionServer({ repos, merchants, intake, mailDomain: MAIL_DOMAIN, maxMessageBytes: 40 * MiB, tls, production: false, logger });
       port = await listen(server, 0);
     });
     after(async () => {
@@ -126,7 +127,7 @@ describe('intake: chunked raw storage', function () {
   for (const [name, at] of crashes) {
     it(`a crash ${name} leaves no message, and the retry stores it once`, async () => {
       const raw = mail(`CRASH-${at}`, 3 * SMALL_CHUNK + 100); // 4 chunks
-      const crashing = createIntakeService({
+      const crashing = createIntakeService({ repos,
         orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger, rawChunkBytes: SMALL_CHUNK,
         afterRawChunk: (k, count) => {
           assert.equal(count, 4);

@@ -9,24 +9,25 @@ import { createIntakeService, extractMessageId } from '../../src/services/intake
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { createOrderService } from '../../src/services/order.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
+import { repos } from '../helpers/db.ts';
 
 const MAIL_DOMAIN = 'paymail.test';
 
 describe('intake service', () => {
   useTestDatabase();
   const logger = createLogger('silent');
-  const orders = createOrderService({
+  const orders = createOrderService({ repos,
     publicUrl: 'http://localhost:3000',
     mailDomain: MAIL_DOMAIN,
     maxLinkLifetimeDays: 60,
     linkKeys: [{ kid: 't1', secret: 'k'.repeat(32) }],
   });
-  const intake = createIntakeService({ orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
+  const intake = createIntakeService({ repos, orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
   let merchant: MerchantDoc;
   let n = 0;
 
   before(async () => {
-    const created = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({ name: 'Bottega', email: 'owner@bottega.example', locale: 'it' });
+    const created = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({ name: 'Bottega', email: 'owner@bottega.example', locale: 'it' });
     merchant = (await Merchant.findById(created.id).lean<MerchantDoc>())!;
   });
   afterEach(() => intake.idle());
@@ -173,7 +174,7 @@ describe('intake service', () => {
   });
 
   it('the sweep picks up unfinished messages on its own', async () => {
-    const sweeper = createIntakeService({ orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
+    const sweeper = createIntakeService({ repos, orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
     const raw = mail('Importo: 33\nRif: INT-SWEEP');
     await InboundMessage.create({
       merchantId: merchant._id, door: 'submission', messageKey: extractMessageId(raw)!, raw, size: raw.length, status: 'received',

@@ -24,6 +24,7 @@ import { createIntakeService, type IntakeService } from '../../src/services/inta
 import { createMerchantService, type CreatedMerchant } from '../../src/services/merchant.service.ts';
 import { createOrderService } from '../../src/services/order.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
+import { repos } from '../helpers/db.ts';
 
 const MAIL_DOMAIN = 'paymail.test';
 const REPLY_LIMIT = 3;
@@ -72,14 +73,14 @@ describe('mail loops (RFC 3834)', function () {
   let shop: CreatedMerchant;
   let intake: IntakeService;
   let n = 0;
-  const orders = createOrderService({ publicUrl: 'http://localhost:3000', mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkKeys: [{ kid: 't1', secret: 's'.repeat(32) }] });
+  const orders = createOrderService({ repos, publicUrl: 'http://localhost:3000', mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkKeys: [{ kid: 't1', secret: 's'.repeat(32) }] });
 
   before(async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'paymail-loop-'));
-    shop = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({ name: 'Shop', email: 'owner@shop.example' });
-    intake = createIntakeService({ orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger, replyLimitPerHour: REPLY_LIMIT });
+    shop = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({ name: 'Shop', email: 'owner@shop.example' });
+    intake = createIntakeService({ repos, orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger, replyLimitPerHour: REPLY_LIMIT });
     const tls = await loadSmtpTls({ smtpTls: undefined, dataDir, production: false, hostname: MAIL_DOMAIN });
-    door = createSubmissionServer({ merchants: createMerchantService({ mailDomain: MAIL_DOMAIN }), intake, mailDomain: MAIL_DOMAIN, maxMessageBytes: 64 * 1024, tls, production: false, logger });
+    door = createSubmissionServer({ repos, merchants: createMerchantService({ repos, mailDomain: MAIL_DOMAIN }), intake, mailDomain: MAIL_DOMAIN, maxMessageBytes: 64 * 1024, tls, production: false, logger });
     port = await listen(door, 0);
   });
   after(async () => {
@@ -141,7 +142,7 @@ describe('mail loops (RFC 3834)', function () {
       }),
     );
     const renderer = await createMailRenderer({ templatesDir: path.resolve(import.meta.dirname, '../../templates'), publicUrl: 'http://localhost:3000' });
-    const worker = createOutboxWorker({ renderer, transport: createMailTransport({ outboundSmtpUrl: responder.url, production: false }), from: `paymail <no-reply@${MAIL_DOMAIN}>`, logger, pollMs: 100 });
+    const worker = createOutboxWorker({ repos, renderer, transport: createMailTransport({ outboundSmtpUrl: responder.url, production: false }), from: `paymail <no-reply@${MAIL_DOMAIN}>`, logger, pollMs: 100 });
     return { responder, worker };
   }
 

@@ -38,10 +38,11 @@ import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.ts';
 import { runCli } from '../helpers/paymail-process.ts';
 import { rawClient } from '../helpers/smtp-raw-client.ts';
 import { BoClient, MAIL_DOMAIN, startBackofficeApp, textOf, type BackofficeApp } from './backoffice-client.ts';
+import { repos } from '../helpers/db.ts';
 
 const logger = createLogger('silent');
 const orderService = () =>
-  createOrderService({ publicUrl: 'http://127.0.0.1', mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkKeys: [{ kid: 'k1', secret: 'k'.repeat(32) }] });
+  createOrderService({ repos, publicUrl: 'http://127.0.0.1', mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkKeys: [{ kid: 'k1', secret: 'k'.repeat(32) }] });
 const nextYear = String((new Date().getUTCFullYear() + 2) % 100).padStart(2, '0');
 const COOKIE = `${CSRF_COOKIE}=suspension-test-browser-cookie-01`;
 const SUSPENDED_TEXT: Record<string, RegExp> = {
@@ -55,13 +56,13 @@ const SUSPENDED_TEXT: Record<string, RegExp> = {
 describe('suspended merchants', function () {
   this.timeout(60_000);
   const db = useTestDatabase();
-  const suspension = createMerchantSuspensionService();
+  const suspension = createMerchantSuspensionService({ repos });
   let created: CreatedMerchant;
   let merchant: MerchantDoc;
   let seq = 0;
 
   before(async () => {
-    created = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({
+    created = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({
       name: 'Pensione Aurora',
       email: 'desk@aurora.example',
       senderDomains: ['aurora.example'],
@@ -115,14 +116,14 @@ describe('suspended merchants', function () {
     let dns: TestDnsServer;
     let submissionPort: number;
     let mxPort: number;
-    const intake = createIntakeService({ orders: orderService(), mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
+    const intake = createIntakeService({ repos, orders: orderService(), mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
 
     before(async () => {
       dataDir = await mkdtemp(path.join(os.tmpdir(), 'paymail-suspension-test-'));
       dns = await startDnsServer({ 'aurora.example': { TXT: ['v=spf1 ip4:127.0.0.1 -all'] } });
       const tls = await loadSmtpTls({ smtpTls: undefined, dataDir, production: false, hostname: MAIL_DOMAIN });
-      submission = createSubmissionServer({
-        merchants: createMerchantService({ mailDomain: MAIL_DOMAIN }),
+      submission = createSubmissionServer({ repos,
+        merchants: createMerchantService({ repos, mailDomain: MAIL_DOMAIN }),
         intake,
         mailDomain: MAIL_DOMAIN,
         maxMessageBytes: 64 * 1024,
@@ -131,7 +132,7 @@ describe('suspended merchants', function () {
         logger,
       });
       const authenticator = createMailAuthenticator({ mta: MAIL_DOMAIN, resolver: createDnsResolver({ servers: [dns.address], timeoutMs: 1_000, tries: 1 }) });
-      mx = createMxServer({ intake, authenticator, findMerchantByAlias, mailDomain: MAIL_DOMAIN, maxMessageBytes: 64 * 1024, tls, logger });
+      mx = createMxServer({ repos, intake, authenticator, findMerchantByAlias, mailDomain: MAIL_DOMAIN, maxMessageBytes: 64 * 1024, tls, logger });
       [submissionPort, mxPort] = await Promise.all([listen(submission, 0), listen(mx, 0)]);
     });
     after(async () => {
@@ -297,17 +298,17 @@ describe('suspended merchants', function () {
     });
 
     const outboxWorker = () =>
-      createOutboxWorker({ renderer, transport: createMailTransport({ production: false }), from: `paymail <no-reply@${MAIL_DOMAIN}>`, logger });
+      createOutboxWorker({ repos, renderer, transport: createMailTransport({ production: false }), from: `paymail <no-reply@${MAIL_DOMAIN}>`, logger });
     const mail = async (dedupeKey: string) => (await Outbox.findOne({ dedupeKey }).lean<OutboxDoc>())!;
 
     it('webhook events are held (no request, no attempt) and delivered after resume', async () => {
-      const events = createEventsService();
+      const events = createEventsService({ repos });
       await suspension.suspend(created.id);
       seq++;
       const { order } = await orderService().create(merchant, { amountMinor: 100, currency: 'EUR', reference: `WH-${seq}` }, { key: `wh:${seq}` });
       await events.emit('order.cancelled', `order.cancelled:${order._id}`, merchant, order);
       const delivery = (await WebhookDelivery.findOne({ orderId: order._id }).lean<WebhookDeliveryDoc>())!;
-      const worker = createWebhookWorker({ logger, allowPrivateTargets: true });
+      const worker = createWebhookWorker({ repos, logger, allowPrivateTargets: true });
       await worker.runOnce();
       let d = (await WebhookDelivery.findById(delivery._id).lean<WebhookDeliveryDoc>())!;
       assert.equal(d.status, 'held');
@@ -338,8 +339,8 @@ describe('suspended merchants', function () {
       await suspension.suspend(created.id);
       // The reminder (its order expires within 24 h after this clock) and yesterday's recap.
       const clock = () => new Date(order.expiresAt.getTime() - 23 * 3600_000);
-      await createExpiryJob({ events: createEventsService(), mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor, logger, now: clock }).runOnce();
-      await createRecapService({ mailDomain: MAIL_DOMAIN }).sendMany([{ merchantId: created.id }], { now: new Date(Date.now() + 2 * 24 * 3600_000) });
+      await createExpiryJob({ repos, events: createEventsService({ repos }), mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor, logger, now: clock }).runOnce();
+      await createRecapService({ repos, mailDomain: MAIL_DOMAIN }).sendMany([{ merchantId: created.id }], { now: new Date(Date.now() + 2 * 24 * 3600_000) });
       // A receipt-like mail about a payment already made goes out regardless.
       await enqueueMail({ dedupeKey: `test-intake:${seq}`, template: 'intake-reply', locale: 'en', to: ['desk@aurora.example'], merchantId: created.id, data: { merchantName: 'x' } }, MAIL_DOMAIN);
       const worker = outboxWorker();
@@ -358,7 +359,7 @@ describe('suspended merchants', function () {
     });
 
     it('the recap job skips a suspended merchant and sends the missed day after resume', async () => {
-      const recaps = createRecapService({ mailDomain: MAIL_DOMAIN });
+      const recaps = createRecapService({ repos, mailDomain: MAIL_DOMAIN });
       const later = new Date(Date.now() + 3 * 24 * 3600_000);
       await Outbox.deleteMany({ template: 'daily-recap' });
       await suspension.suspend(created.id);

@@ -14,6 +14,7 @@ import { invalidateMetricsCache } from '../../src/metrics.ts';
 import { startPaymail, type RunningPaymail } from '../../src/server.ts';
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { testDbUri } from '../helpers/db.ts';
+import { repos } from '../helpers/db.ts';
 
 const DOMAIN = 'paymail.test';
 
@@ -69,7 +70,7 @@ describe('operations endpoints: /healthz, /readyz, /metrics', function () {
     });
     app = await startPaymail(config, createLogger('silent'));
     base = `http://127.0.0.1:${app.ports.http}`;
-    merchant = await createMerchantService({ mailDomain: DOMAIN }).create({ name: 'Ops Shop', email: 'desk@ops.example' });
+    merchant = await createMerchantService({ repos, mailDomain: DOMAIN }).create({ name: 'Ops Shop', email: 'desk@ops.example' });
   });
 
   after(async () => {

@@ -10,6 +10,7 @@ import { createCheckoutService } from '../../src/services/checkout.service.ts';
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { createOrderService } from '../../src/services/order.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
+import { repos } from '../helpers/db.ts';
 
 const KEY_A: LinkKey = { kid: 'a', secret: 'order-ids-test-secret-a-order-ids-test-secret-a' };
 const KEY_B: LinkKey = { kid: 'b', secret: 'order-ids-test-secret-b-order-ids-test-secret-b' };
@@ -22,10 +23,10 @@ describe('order ids derived from the source', function () {
   useTestDatabase();
   let m1: MerchantDoc;
   let m2: MerchantDoc;
-  const service = (keys: LinkKey[]) => createOrderService({ publicUrl: BASE, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkKeys: keys });
+  const service = (keys: LinkKey[]) => createOrderService({ repos, publicUrl: BASE, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkKeys: keys });
 
   before(async () => {
-    const merchants = createMerchantService({ mailDomain: MAIL_DOMAIN });
+    const merchants = createMerchantService({ repos, mailDomain: MAIL_DOMAIN });
     const a = await merchants.create({ name: 'Albergo Uno', email: 'uno@albergo.example', timezone: 'Europe/Rome' });
     const b = await merchants.create({ name: 'Albergo Due', email: 'due@albergo.example', timezone: 'Europe/Rome' });
     m1 = (await Merchant.findById(a.id).lean<MerchantDoc>())!;
@@ -81,7 +82,7 @@ describe('order ids derived from the source', function () {
 
   it('opens a pay-link by _id, and an order stored before ids were derived by its publicId', async () => {
     const orders = service([KEY_A]);
-    const checkout = createCheckoutService({ acquirer: createSandboxAcquirer(), linkKeys: [KEY_A], mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor });
+    const checkout = createCheckoutService({ repos, acquirer: createSandboxAcquirer(), linkKeys: [KEY_A], mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor });
     const open = async (o: { publicId: string; amountMinor: number; currency: string; linkExpiresAt: number }) => {
       const url = new URL(orders.linkFor(o));
       return checkout.open(o.publicId, Object.fromEntries(url.searchParams));

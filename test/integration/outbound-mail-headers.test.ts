@@ -22,6 +22,7 @@ import { createMailTransport, type MailTransportOptions } from '../../src/mail/t
 import { useTestDatabase } from '../helpers/db.ts';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.ts';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
+import { repos } from '../helpers/db.ts';
 
 const DOMAIN = 'paymail.test';
 const logger = createLogger('silent');
@@ -62,7 +63,7 @@ describe('outgoing mail headers', function () {
   /** Enqueues `req`, lets a real worker send it through `transport` options, returns the raw mail. */
   async function sendThrough(req: MailRequest, opts: Partial<MailTransportOptions> = {}) {
     const doc = await enqueueMail(req, DOMAIN);
-    const worker = createOutboxWorker({
+    const worker = createOutboxWorker({ repos,
       renderer,
       transport: createMailTransport({ outboundSmtpUrl: relay.url, production: false, ...opts }),
       from: `paymail <no-reply@${DOMAIN}>`,

@@ -10,7 +10,7 @@ import { createLogger } from '../../src/logger.ts';
 import { enqueueMail, type MailRequest } from '../../src/mail/outbox.ts';
 import { createMailRenderer, type MailRenderer } from '../../src/mail/renderer.ts';
 import { createMailTransport } from '../../src/mail/transport.ts';
-import { useTestDatabase } from '../helpers/db.ts';
+import { repos, useTestDatabase } from '../helpers/db.ts';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
 
 const DOMAIN = 'paymail.test';
@@ -57,6 +57,7 @@ describe('outbox worker', function () {
 
   function worker(over: Partial<OutboxWorkerDeps> = {}) {
     return createOutboxWorker({
+      repos,
       renderer,
       transport: createMailTransport({ outboundSmtpUrl: relay.url, production: false }),
       from: FROM,

@@ -16,6 +16,7 @@ import { createIntakeService } from '../../src/services/intake.service.ts';
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { createOrderService } from '../../src/services/order.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
+import { repos } from '../helpers/db.ts';
 
 const FIXTURES = new URL('../fixtures/order-mail/', import.meta.url);
 
@@ -106,8 +107,8 @@ describe('mail parse pool', function () {
     useTestDatabase();
     const p = createParsePool({ size: 1 });
     pools.push(p);
-    const intake = createIntakeService({
-      orders: createOrderService({ publicUrl: 'http://localhost:3000', mailDomain: 'paymail.test', maxLinkLifetimeDays: 60, linkKeys: [{ kid: 't1', secret: 'k'.repeat(32) }] }),
+    const intake = createIntakeService({ repos,
+      orders: createOrderService({ repos, publicUrl: 'http://localhost:3000', mailDomain: 'paymail.test', maxLinkLifetimeDays: 60, linkKeys: [{ kid: 't1', secret: 'k'.repeat(32) }] }),
       mailDomain: 'paymail.test',
       maxLinkLifetimeDays: 60,
       logger: createLogger('silent'),
@@ -115,7 +116,7 @@ describe('mail parse pool', function () {
     });
     let merchant: MerchantDoc;
     before(async () => {
-      const created = await createMerchantService({ mailDomain: 'paymail.test' }).create({ name: 'Pool shop', email: 'owner@pool.example' });
+      const created = await createMerchantService({ repos, mailDomain: 'paymail.test' }).create({ name: 'Pool shop', email: 'owner@pool.example' });
       merchant = (await Merchant.findById(created.id).lean<MerchantDoc>())!;
     });
     after(() => intake.close());
@@ -136,8 +137,8 @@ describe('mail parse pool', function () {
       let broken = true;
       // The outer message parses; its attached message meets a shut-down pool (MAIL_PARSE_CLOSED),
       // as at a shutdown or with every worker busy.
-      const flaky = createIntakeService({
-        orders: createOrderService({ publicUrl: 'http://localhost:3000', mailDomain: 'paymail.test', maxLinkLifetimeDays: 60, linkKeys: [{ kid: 't1', secret: 'k'.repeat(32) }] }),
+      const flaky = createIntakeService({ repos,
+        orders: createOrderService({ repos, publicUrl: 'http://localhost:3000', mailDomain: 'paymail.test', maxLinkLifetimeDays: 60, linkKeys: [{ kid: 't1', secret: 'k'.repeat(32) }] }),
         mailDomain: 'paymail.test',
         maxLinkLifetimeDays: 60,
         logger: createLogger('silent'),

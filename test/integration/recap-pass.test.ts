@@ -11,6 +11,7 @@ import { RecapDay } from '../../src/db/models/recap-day.model.ts';
 import { Refund } from '../../src/db/models/refund.model.ts';
 import { createRecapService, recapKey, type RecapData } from '../../src/services/recap.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
+import { repos } from '../helpers/db.ts';
 
 const MAIL_DOMAIN = 'paymail.test';
 const VISA = { brand: 'visa', last4: '4242', country: 'IT' };
@@ -87,7 +88,7 @@ describe('daily recap: one pass for all merchants', function () {
   const plain = (d: RecapData) => JSON.parse(JSON.stringify(d)) as RecapData;
 
   describe('several zones and days', () => {
-    const recap = createRecapService({ mailDomain: MAIL_DOMAIN });
+    const recap = createRecapService({ repos, mailDomain: MAIL_DOMAIN });
     let ms: MerchantDoc[];
     const items = () => [
       { merchant: ms[0]!, date: '2026-05-20' },
@@ -132,7 +133,7 @@ describe('daily recap: one pass for all merchants', function () {
   });
 
   it('reuses stored day totals for the chart, and recounts them when the zone changed', async () => {
-    const recap = createRecapService({ mailDomain: MAIL_DOMAIN });
+    const recap = createRecapService({ repos, mailDomain: MAIL_DOMAIN });
     const m = await merchant('Reuse', 'Europe/Rome');
     await seedDay(m, '2026-04-08', 24);
     await seedDay(m, '2026-04-10', 24);
@@ -152,7 +153,7 @@ describe('daily recap: one pass for all merchants', function () {
   });
 
   it('describes refunds of orders paid long before (read by _id after the pass when many)', async () => {
-    const recap = createRecapService({ mailDomain: MAIL_DOMAIN });
+    const recap = createRecapService({ repos, mailDomain: MAIL_DOMAIN });
     const m = await merchant('Refunder', 'Europe/Rome');
     await seedDay(m, '2026-02-01', 180); // 60 paid, a month before the refunds
     const paid = await Order.find({ merchantId: m._id, status: 'paid' }).lean();
@@ -166,7 +167,7 @@ describe('daily recap: one pass for all merchants', function () {
   });
 
   it('a job run over many merchants reads `orders` once and queues one recap each', async () => {
-    const recap = createRecapService({ mailDomain: MAIL_DOMAIN });
+    const recap = createRecapService({ repos, mailDomain: MAIL_DOMAIN });
     await Merchant.updateMany({}, { $set: { status: 'suspended' } });
     const many: MerchantDoc[] = [];
     for (let i = 0; i < 6; i++) many.push(await merchant(`Many ${i}`, ['Europe/Rome', 'America/Los_Angeles', 'Australia/Sydney'][i % 3]!));

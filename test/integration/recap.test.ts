@@ -24,6 +24,7 @@ import { TEMPLATES_DIR } from '../../src/server.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { runCli } from '../helpers/paymail-process.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
+import { repos } from '../helpers/db.ts';
 
 const logger = createLogger('silent');
 const MAIL_DOMAIN = 'paymail.test';
@@ -48,11 +49,11 @@ describe('daily recap', function () {
   const db = useTestDatabase();
   let renderer: MailRenderer;
   let seq = 0;
-  const recap = createRecapService({ mailDomain: MAIL_DOMAIN });
+  const recap = createRecapService({ repos, mailDomain: MAIL_DOMAIN });
 
   /** `jobs: false`: a suspended merchant, only read by buildRecap, so the job runs of other tests stay small. */
   async function newMerchant(name: string, createdAt: string, opts: { jobs?: boolean } = {}): Promise<MerchantDoc> {
-    const created = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({ name, email: `desk${++seq}@shop.example` });
+    const created = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({ name, email: `desk${++seq}@shop.example` });
     // Merchants "existed" from this instant: the recap never goes back further.
     await Merchant.collection.updateOne(
       { _id: created.id as never },
@@ -98,7 +99,7 @@ describe('daily recap', function () {
   const recapDates = async (merchant: MerchantDoc) => (await recaps(merchant)).map((d) => (d.data as { date: string }).date).sort();
   /** After its test, a merchant stops taking part in job runs (they would recap its days again and again). */
   const retire = (...ms: MerchantDoc[]) => Merchant.updateMany({ _id: { $in: ms.map((x) => x._id) } }, { $set: { status: 'suspended' } });
-  const job = (clock: () => Date, owner: string) => createRecapJob({ mailDomain: MAIL_DOMAIN, logger, now: clock, owner });
+  const job = (clock: () => Date, owner: string) => createRecapJob({ repos, mailDomain: MAIL_DOMAIN, logger, now: clock, owner });
 
   before(async () => {
     renderer = await createMailRenderer({ templatesDir: TEMPLATES_DIR, publicUrl: 'https://pay.example.test' });
@@ -114,7 +115,7 @@ describe('daily recap', function () {
     await Merchant.updateOne({ _id: m._id }, { $set: { status: 'active' } });
     const relay = await startSmtpSink();
     try {
-      const worker = createOutboxWorker({ renderer, transport: createMailTransport({ outboundSmtpUrl: relay.url, production: false }), from: 'paymail <no-reply@paymail.test>', logger });
+      const worker = createOutboxWorker({ repos, renderer, transport: createMailTransport({ outboundSmtpUrl: relay.url, production: false }), from: 'paymail <no-reply@paymail.test>', logger });
       assert.equal(await worker.runOnce(), 1);
       const mail = await relay.waitFor((x) => x.to.includes(m.email));
       const png = mail.parsed.attachments.find((a) => a.contentType === 'image/png')!;

@@ -14,6 +14,7 @@ import { createReceiptKeyRing } from '../../src/services/signing-keys.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { pdfQrCodes, pdfText, squash } from '../helpers/pdf-tools.ts';
 import { BoClient, MAIL_DOMAIN, startBackofficeApp, type BackofficeApp } from './backoffice-client.ts';
+import { repos } from '../helpers/db.ts';
 
 const nextYear = String((new Date().getUTCFullYear() + 2) % 100).padStart(2, '0');
 const unescape = (s: string) => s.replace(/&#x3D;/g, '=').replace(/&amp;/g, '&');
@@ -34,7 +35,7 @@ describe('PDF receipt downloads', function () {
 
   before(async () => {
     app = await startBackofficeApp({ receiptKeys: ring });
-    const merchants = createMerchantService({ mailDomain: MAIL_DOMAIN });
+    const merchants = createMerchantService({ repos, mailDomain: MAIL_DOMAIN });
     const m = await merchants.create({ name: 'Caffè Però', email: 'cassa@pero.example', locale: 'it', timezone: 'Europe/Rome' });
     merchant = (await Merchant.findById(m.id).lean<MerchantDoc>())!;
     admin = new BoClient(app.base);

@@ -30,6 +30,7 @@ import { createReceiptProofs, JWKS_PATH } from '../../src/services/receipt-proof
 import { createReceiptKeyRing } from '../../src/services/signing-keys.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { runCli } from '../helpers/paymail-process.ts';
+import { repos } from '../helpers/db.ts';
 
 const KEYS: LinkKey[] = [{ kid: 'rv1', secret: 'receipt-verify-secret-receipt-verify-secret' }];
 const nextYear = String((new Date().getUTCFullYear() + 2) % 100).padStart(2, '0');
@@ -75,8 +76,8 @@ describe('signed receipts: page, mail, keys and verification', function () {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const proofs = createReceiptProofs({ keys: ring, publicUrl: base });
-    const orders = createOrderService({ publicUrl: base, mailDomain: 'paymail.test', maxLinkLifetimeDays: 60, linkKeys: KEYS });
-    const checkout = createCheckoutService({
+    const orders = createOrderService({ repos, publicUrl: base, mailDomain: 'paymail.test', maxLinkLifetimeDays: 60, linkKeys: KEYS });
+    const checkout = createCheckoutService({ repos,
       acquirer: createSandboxAcquirer({ latencyMs: 0 }),
       linkKeys: KEYS,
       mailDomain: 'paymail.test',
@@ -92,7 +93,7 @@ describe('signed receipts: page, mail, keys and verification', function () {
     });
     server.on('request', app.callback());
 
-    const created = await createMerchantService({ mailDomain: 'paymail.test' }).create({ name: 'Bottega Rossi & Figli', email: 'shop@rossi.example' });
+    const created = await createMerchantService({ repos, mailDomain: 'paymail.test' }).create({ name: 'Bottega Rossi & Figli', email: 'shop@rossi.example' });
     const merchant = (await Merchant.findById(created.id).lean<MerchantDoc>())!;
     const r = await orders.create(merchant, { amountMinor: 12990, currency: 'EUR', reference: 'A-1001', customerEmail: 'anna@example.org' }, { key: 'rv:1' });
     const paid = await checkout.pay({ order: r.order, merchant }, { number: '4242 4242 4242 4242', expiry: `09/${nextYear}`, cvc: '123', holder: 'Anna Rossi' }, '127.0.0.1');

@@ -26,6 +26,7 @@ import { createOrderService } from '../../src/services/order.service.ts';
 import { createSealedRequestService, type SealedRequestService } from '../../src/services/sealed-request.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { readmeSnippet } from '../helpers/readme-snippet.ts';
+import { repos } from '../helpers/db.ts';
 
 const KEYS: LinkKey[] = [{ kid: 'test1', secret: 'sealed-test-secret-sealed-test-secret' }];
 const MAIL_DOMAIN = 'paymail.test';
@@ -51,7 +52,7 @@ describe('sealed payment requests from merchant websites', function () {
   let merchant: MerchantDoc;
   let sealKey: string;
   let sealed: SealedRequestService;
-  const merchants = createMerchantService({ mailDomain: MAIL_DOMAIN, now });
+  const merchants = createMerchantService({ repos, mailDomain: MAIL_DOMAIN, now });
   let seq = 0;
   let dir: string;
 
@@ -60,9 +61,9 @@ describe('sealed payment requests from merchant websites', function () {
     server = http.createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const orders = createOrderService({ publicUrl: base, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkKeys: KEYS });
-    const checkout = createCheckoutService({ acquirer: createSandboxAcquirer({ latencyMs: 5 }), linkKeys: KEYS, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor });
-    sealed = createSealedRequestService({ orders, now });
+    const orders = createOrderService({ repos, publicUrl: base, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkKeys: KEYS });
+    const checkout = createCheckoutService({ repos, acquirer: createSandboxAcquirer({ latencyMs: 5 }), linkKeys: KEYS, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor });
+    sealed = createSealedRequestService({ repos, orders, now });
     const app = createHttpApp({
       logger: createLogger('warn', { write: () => {} }),
       views: createViews({ templatesDir: path.resolve('templates') }),
@@ -274,7 +275,7 @@ describe('sealed payment requests from merchant websites', function () {
   });
 
   it('orders from mail have no return button', async () => {
-    const orders = createOrderService({ publicUrl: base, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkKeys: KEYS });
+    const orders = createOrderService({ repos, publicUrl: base, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkKeys: KEYS });
     const { order, link } = await orders.create(merchant, { amountMinor: 100, currency: 'EUR', reference: 'MAIL-1' }, { key: 'test:mail-1' });
     await Order.updateOne({ _id: order._id }, { $set: { status: 'cancelled', cancelledAt: new Date(), openReference: order._id } });
     assert.doesNotMatch(await (await fetch(link)).text(), /button-return/);

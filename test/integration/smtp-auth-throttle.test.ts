@@ -19,6 +19,7 @@ import { createMerchantService, type CreatedMerchant } from '../../src/services/
 import { createOrderService } from '../../src/services/order.service.ts';
 import { createSmtpAuthThrottle } from '../../src/services/smtp-auth-throttle.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
+import { repos } from '../helpers/db.ts';
 
 const MAIL_DOMAIN = 'paymail.test';
 const BASE_DELAY_MS = 100;
@@ -36,19 +37,19 @@ describe('SMTP AUTH throttle (submission door)', function () {
   let target: CreatedMerchant;
   /** The throttles' clock runs `offset` ms ahead, so a test can let the window pass. */
   let offset = 0;
-  const orders = createOrderService({ publicUrl: 'http://localhost:3000', mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkKeys: [{ kid: 't1', secret: 's'.repeat(32) }] });
-  const intake = createIntakeService({ orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger: createLogger('silent') });
+  const orders = createOrderService({ repos, publicUrl: 'http://localhost:3000', mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkKeys: [{ kid: 't1', secret: 's'.repeat(32) }] });
+  const intake = createIntakeService({ repos, orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger: createLogger('silent') });
 
   before(async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'paymail-auth-throttle-'));
-    const merchants = createMerchantService({ mailDomain: MAIL_DOMAIN });
+    const merchants = createMerchantService({ repos, mailDomain: MAIL_DOMAIN });
     shop = await merchants.create({ name: 'Shop', email: 'owner@shop.example' });
     target = await merchants.create({ name: 'Target', email: 'owner@target.example' });
     const tls = await loadSmtpTls({ smtpTls: undefined, dataDir, production: false, hostname: MAIL_DOMAIN });
     // Two doors, each with its own throttle object: two instances on one database.
     for (let i = 0; i < 2; i++) {
-      const authThrottle = createSmtpAuthThrottle({ baseDelayMs: BASE_DELAY_MS, maxDelayMs: 4 * BASE_DELAY_MS, now: () => new Date(Date.now() + offset) });
-      const server = createSubmissionServer({ merchants, intake, mailDomain: MAIL_DOMAIN, maxMessageBytes: 64 * 1024, tls, production: false, logger, authThrottle });
+      const authThrottle = createSmtpAuthThrottle({ repos, baseDelayMs: BASE_DELAY_MS, maxDelayMs: 4 * BASE_DELAY_MS, now: () => new Date(Date.now() + offset) });
+      const server = createSubmissionServer({ repos, merchants, intake, mailDomain: MAIL_DOMAIN, maxMessageBytes: 64 * 1024, tls, production: false, logger, authThrottle });
       servers.push(server);
       ports.push(await listen(server, 0));
     }
@@ -123,7 +124,7 @@ describe('SMTP AUTH throttle (submission door)', function () {
     const codes = await Promise.all(Array.from({ length: 12 }, (_, i) => attempt('127.0.0.1', shop.smtpUser, shop.smtpPassword, i % 2)));
     assert.deepEqual(codes.map((c) => c.code), Array(12).fill(235));
     // The same fact recorded by many at once (the scrypt bound spaces the logins above out).
-    const throttle = createSmtpAuthThrottle();
+    const throttle = createSmtpAuthThrottle({ repos });
     for (let round = 0; round < 5; round++) {
       await Promise.all(Array.from({ length: 8 }, () => throttle.recordSuccess(`racer${round}`, '127.0.0.9')));
     }

@@ -21,6 +21,7 @@ import { createOrderService } from '../../src/services/order.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.ts';
 import { rawClient, type RawClient } from '../helpers/smtp-raw-client.ts';
+import { repos } from '../helpers/db.ts';
 
 const MAIL_DOMAIN = 'paymail.test';
 const SIZE_LIMIT = 16 * 1024;
@@ -30,14 +31,14 @@ describe('SMTP protocol limits', function () {
   this.timeout(20_000);
   useTestDatabase();
   const logger = createLogger('silent');
-  const orders = createOrderService({
+  const orders = createOrderService({ repos,
     publicUrl: 'http://localhost:3000',
     mailDomain: MAIL_DOMAIN,
     maxLinkLifetimeDays: 60,
     linkKeys: [{ kid: 't1', secret: 's'.repeat(32) }],
   });
-  const intake = createIntakeService({ orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
-  const merchants = createMerchantService({ mailDomain: MAIL_DOMAIN });
+  const intake = createIntakeService({ repos, orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
+  const merchants = createMerchantService({ repos, mailDomain: MAIL_DOMAIN });
   let dns: TestDnsServer;
   let dataDir: string;
   let tls: TlsMaterial;
@@ -67,7 +68,7 @@ describe('SMTP protocol limits', function () {
     {
       name: 'submission',
       create: () =>
-        createSubmissionServer({ merchants, intake, mailDomain: MAIL_DOMAIN, maxMessageBytes: SIZE_LIMIT, tls, production: false, logger, limits: LIMITS }),
+        createSubmissionServer({ repos, merchants, intake, mailDomain: MAIL_DOMAIN, maxMessageBytes: SIZE_LIMIT, tls, production: false, logger, limits: LIMITS }),
       async hello(c) {
         assert.equal((await c.read()).code, 220);
         assert.equal((await c.cmd('EHLO client.limits.example')).code, 250);
@@ -78,7 +79,7 @@ describe('SMTP protocol limits', function () {
     {
       name: 'mx',
       create: () =>
-        createMxServer({
+        createMxServer({ repos,
           intake,
           authenticator: createMailAuthenticator({ mta: MAIL_DOMAIN, resolver: createDnsResolver({ servers: [dns.address], timeoutMs: 1_000, tries: 1 }) }),
           findMerchantByAlias,

@@ -22,6 +22,7 @@ import { createOrderService } from '../../src/services/order.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.ts';
 import { rawClient } from '../helpers/smtp-raw-client.ts';
+import { repos } from '../helpers/db.ts';
 
 const MAIL_DOMAIN = 'paymail.test';
 
@@ -44,13 +45,13 @@ describe('SMTP MX door', function () {
   this.timeout(20_000);
   const db = useTestDatabase();
   const logger = createLogger('silent');
-  const orders = createOrderService({
+  const orders = createOrderService({ repos,
     publicUrl: 'http://localhost:3000',
     mailDomain: MAIL_DOMAIN,
     maxLinkLifetimeDays: 60,
     linkKeys: [{ kid: 't1', secret: 's'.repeat(32) }],
   });
-  const intake = createIntakeService({ orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
+  const intake = createIntakeService({ repos, orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
   const shopKey = dkimKey();
   const evilKey = dkimKey();
   let dns: TestDnsServer;
@@ -78,7 +79,7 @@ describe('SMTP MX door', function () {
     });
     for (const name of ['flaky.example', 'k1._domainkey.flaky.example', '_dmarc.flaky.example']) dns.fail(name);
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'paymail-mx-test-'));
-    const merchants = createMerchantService({ mailDomain: MAIL_DOMAIN });
+    const merchants = createMerchantService({ repos, mailDomain: MAIL_DOMAIN });
     shop = await merchants.create({
       name: 'Shop',
       email: 'owner@shop.example',
@@ -87,7 +88,7 @@ describe('SMTP MX door', function () {
     other = await merchants.create({ name: 'Other', email: 'owner@other.example', senderDomains: ['evil.example'] });
     const tls = await loadSmtpTls({ smtpTls: undefined, dataDir, production: false, hostname: MAIL_DOMAIN });
     const authenticator = createMailAuthenticator({ mta: MAIL_DOMAIN, resolver: createDnsResolver({ servers: [dns.address], timeoutMs: 1_000, tries: 1 }) });
-    server = createMxServer({ intake, authenticator, findMerchantByAlias, mailDomain: MAIL_DOMAIN, maxMessageBytes: 64 * 1024, tls, logger });
+    server = createMxServer({ repos, intake, authenticator, findMerchantByAlias, mailDomain: MAIL_DOMAIN, maxMessageBytes: 64 * 1024, tls, logger });
     port = await listen(server, 0);
   });
   afterEach(() => intake.idle());

@@ -16,6 +16,7 @@ import { createMerchantService, type CreatedMerchant } from '../../src/services/
 import { createOrderService } from '../../src/services/order.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { rawClient, type Reply } from '../helpers/smtp-raw-client.ts';
+import { repos } from '../helpers/db.ts';
 
 const MAIL_DOMAIN = 'paymail.test';
 const LIMIT = 32 * 1024;
@@ -29,22 +30,22 @@ describe('SMTP submission door', function () {
   let port: number;
   let shop: CreatedMerchant;
   let other: CreatedMerchant;
-  const orders = createOrderService({
+  const orders = createOrderService({ repos,
     publicUrl: 'http://localhost:3000',
     mailDomain: MAIL_DOMAIN,
     maxLinkLifetimeDays: 60,
     linkKeys: [{ kid: 't1', secret: 's'.repeat(32) }],
   });
-  const intake = createIntakeService({ orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
+  const intake = createIntakeService({ repos, orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
   let n = 0;
 
   before(async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'paymail-smtp-test-'));
-    const merchants = createMerchantService({ mailDomain: MAIL_DOMAIN });
+    const merchants = createMerchantService({ repos, mailDomain: MAIL_DOMAIN });
     shop = await merchants.create({ name: 'Shop', email: 'owner@shop.example' });
     other = await merchants.create({ name: 'Other', email: 'owner@other.example' });
     const tls = await loadSmtpTls({ smtpTls: undefined, dataDir, production: false, hostname: MAIL_DOMAIN });
-    server = createSubmissionServer({ merchants, intake, mailDomain: MAIL_DOMAIN, maxMessageBytes: LIMIT, tls, production: false, logger });
+    server = createSubmissionServer({ repos, merchants, intake, mailDomain: MAIL_DOMAIN, maxMessageBytes: LIMIT, tls, production: false, logger });
     port = await listen(server, 0);
   });
   afterEach(() => intake.idle());

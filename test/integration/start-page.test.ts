@@ -10,6 +10,7 @@ import { createViews } from '../../src/http/views.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createSandboxAcquirer } from '../../src/services/acquirer/sandbox-acquirer.ts';
 import { createCheckoutService } from '../../src/services/checkout.service.ts';
+import { repos } from '../helpers/db.ts';
 
 const KEYS = [{ kid: 'sp1', secret: 'start-page-secret-start-page-secret' }];
 
@@ -18,7 +19,7 @@ async function start(production: boolean) {
     logger: createLogger('silent'),
     views: createViews({ templatesDir: path.resolve('templates') }),
     checkout: {
-      service: createCheckoutService({ acquirer: createSandboxAcquirer(), linkKeys: KEYS, mailDomain: 'paymail.test', linkFor: () => '' }),
+      service: createCheckoutService({ repos, acquirer: createSandboxAcquirer(), linkKeys: KEYS, mailDomain: 'paymail.test', linkFor: () => '' }),
       csrfKey: deriveCsrfKey(KEYS[0]!.secret),
     },
     production,

@@ -23,6 +23,7 @@ import { createReceiptProofs } from '../../src/services/receipt-proof.service.ts
 import { createReceiptKeyRing } from '../../src/services/signing-keys.ts';
 import { generateKeyPairSync } from 'node:crypto';
 import { useTestDatabase } from '../helpers/db.ts';
+import { repos } from '../helpers/db.ts';
 
 // ---- the merchant's side: an independent verifier (no paymail code) ----
 
@@ -111,15 +112,15 @@ describe('webhooks', function () {
   let noHook: MerchantDoc;
   let clock = new Date();
   const now = () => clock;
-  const events = createEventsService({ now });
-  const orders = createOrderService({ publicUrl: 'http://127.0.0.1:9', mailDomain: 'paymail.test', maxLinkLifetimeDays: 60, linkKeys: KEYS });
+  const events = createEventsService({ repos, now });
+  const orders = createOrderService({ repos, publicUrl: 'http://127.0.0.1:9', mailDomain: 'paymail.test', maxLinkLifetimeDays: 60, linkKeys: KEYS });
   const ring = createReceiptKeyRing(generateKeyPairSync('ed25519').privateKey);
   const proofs = createReceiptProofs({ keys: ring, publicUrl: 'http://127.0.0.1:9' });
   let seq = 0;
 
   const worker = (over: Partial<Parameters<typeof createWebhookWorker>[0]> = {}): WebhookWorker =>
     // The receiver listens on 127.0.0.1: allowed here as WEBHOOK_ALLOW_PRIVATE=true allows it.
-    createWebhookWorker({ logger, now, timeoutMs: 2_000, backoff: () => 10_000, allowPrivateTargets: true, ...over });
+    createWebhookWorker({ repos, logger, now, timeoutMs: 2_000, backoff: () => 10_000, allowPrivateTargets: true, ...over });
 
   async function newOrder(m: MerchantDoc = merchant, customerEmail = 'anna@example.org'): Promise<OrderDoc> {
     seq++;
@@ -130,7 +131,7 @@ describe('webhooks', function () {
 
   before(async () => {
     url = await receiver.listen();
-    const ms = createMerchantService({ mailDomain: 'paymail.test' });
+    const ms = createMerchantService({ repos, mailDomain: 'paymail.test' });
     const a = await ms.create({ name: 'Hotel Bellavista', email: 'desk@bellavista.example', webhookUrl: url });
     const b = await ms.create({ name: 'No Hooks Shop', email: 'shop@nohooks.example' });
     merchant = (await Merchant.findById(a.id).lean<MerchantDoc>())!;
@@ -145,7 +146,7 @@ describe('webhooks', function () {
   });
 
   it('fires payment.failed and payment.succeeded from real payments, signed and verifiable', async () => {
-    const checkout = createCheckoutService({
+    const checkout = createCheckoutService({ repos,
       acquirer: createSandboxAcquirer({ latencyMs: 0 }),
       linkKeys: KEYS,
       mailDomain: 'paymail.test',
@@ -314,7 +315,7 @@ describe('webhooks', function () {
   });
 
   it('runs in the background: start() delivers a queued event without an explicit runOnce', async () => {
-    const w = createWebhookWorker({ logger, pollMs: 50, allowPrivateTargets: true });
+    const w = createWebhookWorker({ repos, logger, pollMs: 50, allowPrivateTargets: true });
     w.start();
     try {
       const { id } = (await events.orderExpired(await newOrder(), merchant))!;

@@ -14,6 +14,7 @@ import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { flood, ms, startOrderProbe, startProbedPaymail, type ProbedPaymail, type SmtpTarget } from './flood.ts';
 import { KINDS } from './hostile-mails.ts';
+import { repos } from '../helpers/db.ts';
 
 const COUNT = Number(process.env.ROBUSTNESS_COUNT ?? 40);
 const SEED = Number(process.env.ROBUSTNESS_SEED ?? 20260601);
@@ -35,7 +36,7 @@ describe('robustness: hostile mails through the submission door', function () {
   let target: SmtpTarget;
 
   before(async () => {
-    const m = await createMerchantService({ mailDomain: MAIL_DOMAIN }).create({ name: 'Robust shop', email: 'desk@robust.example' });
+    const m = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({ name: 'Robust shop', email: 'desk@robust.example' });
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'paymail-robustness-'));
     app = await startProbedPaymail({
       MONGODB_URI: db.uri(),

@@ -46,6 +46,7 @@ import {
   userIdParam,
 } from './backoffice.validators.ts';
 import { can, type Permission } from './permissions.ts';
+import { type Repositories } from '../../db/repositories.ts';
 
 declare module 'koa' {
   interface DefaultState {
@@ -79,6 +80,8 @@ const NOTICES = [
 ] as const;
 
 export interface BackofficeRouterDeps {
+  /** The storage seam (src/db/repositories.ts). */
+  repos: Repositories;
   auth: BackofficeAuthService;
   orderAdmin: OrderAdminService;
   refunds: RefundService;

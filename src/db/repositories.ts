@@ -1,0 +1,28 @@
+// The storage seam. One repository per aggregate; services, jobs, SMTP doors and routes receive
+// them as dependencies and never touch mongoose or a model. The engine-specific tricks (claims as
+// referee on FerretDB, `_id`-first filters, due queues) live inside the repositories.
+import { createClaimsRepository } from './claims.repository.ts';
+import { createInboundRepository } from './inbound.repository.ts';
+import { createLimitsRepository } from './limits.repository.ts';
+import { createMerchantsRepository } from './merchants.repository.ts';
+import { createOrdersRepository } from './orders.repository.ts';
+import { createOutboxRepository } from './outbox.repository.ts';
+import { createRecapsRepository } from './recaps.repository.ts';
+import { createUsersRepository } from './users.repository.ts';
+import { createWebhooksRepository } from './webhooks.repository.ts';
+
+export function createRepositories() {
+  return {
+    orders: createOrdersRepository(),
+    merchants: createMerchantsRepository(),
+    users: createUsersRepository(),
+    limits: createLimitsRepository(),
+    inbound: createInboundRepository(),
+    outbox: createOutboxRepository(),
+    webhooks: createWebhooksRepository(),
+    recaps: createRecapsRepository(),
+    claims: createClaimsRepository(),
+  };
+}
+
+export type Repositories = ReturnType<typeof createRepositories>;
