@@ -11,6 +11,7 @@ import { runP2 } from './p2-checkout-get.ts';
 import { runP3 } from './p3-mail-render.ts';
 import { runP4 } from './p4-checkout-under-ingest.ts';
 import { runP5 } from './p5-recap.ts';
+import { runRoundTrips } from './round-trips.ts';
 
 const ALL: Array<[string, () => Promise<BenchResult>]> = [
   ['P3', runP3],
@@ -18,6 +19,7 @@ const ALL: Array<[string, () => Promise<BenchResult>]> = [
   ['P2', runP2],
   ['P4', runP4],
   ['P5', runP5],
+  ['RT', runRoundTrips],
 ];
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim().toUpperCase());
 const results: BenchResult[] = [];

@@ -17,7 +17,7 @@ import { deriveCsrfKey } from './http/middleware/csrf.ts';
 import { createViews } from './http/views.ts';
 import { loadSmtpTls } from './inbound/tls.ts';
 import { createDnsResolver, createMailAuthenticator } from './inbound/mail-auth.ts';
-import { createMxServer, findMerchantByAlias } from './inbound/mx-server.ts';
+import { createMxServer } from './inbound/mx-server.ts';
 import { close as closeSmtp, listen as listenSmtp } from './inbound/smtp-common.ts';
 import { createSubmissionServer } from './inbound/submission-server.ts';
 import { createExpiryJob } from './jobs/expiry.job.ts';
@@ -194,7 +194,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     const mx = createMxServer({ repos,
       intake,
       authenticator: createMailAuthenticator({ mta: config.mailDomain, resolver: createDnsResolver({ servers: config.dnsServers }) }),
-      findMerchantByAlias,
+      findMerchantByAlias: repos.merchants.findByAlias,
       mailDomain: config.mailDomain,
       maxMessageBytes: config.maxMessageBytes,
       tls,

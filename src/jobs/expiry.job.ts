@@ -8,7 +8,7 @@
 //   address is known and the order is still pending. The outbox dedupe key `reminder:<orderId>`
 //   makes it exactly once across runs and instances.
 import { Claim, claimOnce, unappliedClaims } from '../db/claims.ts';
-import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
+import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
 import { type Logger } from '../logger.ts';
 import { enqueueMail } from '../mail/outbox.ts';
@@ -55,7 +55,7 @@ export function createExpiryJob(deps: ExpiryJobDeps) {
 
   async function merchantOf(id: string): Promise<MerchantDoc | null> {
     // Per run only: a merchant's address or webhook may change between runs.
-    if (!merchants.has(id)) merchants.set(id, await Merchant.findById(id).lean<MerchantDoc>());
+    if (!merchants.has(id)) merchants.set(id, await deps.repos.merchants.findById(id));
     return merchants.get(id) ?? null;
   }
 

@@ -19,7 +19,7 @@ import { type Logger } from '../logger.ts';
 import { outboxEvents } from '../mail/outbox.ts';
 import { type MailRenderer } from '../mail/renderer.ts';
 import { isPermanentRejection, type MailTransport } from '../mail/transport.ts';
-import { HELD_MAIL_TEMPLATES, isSuspended, releaseHeldMail } from '../services/merchant-suspension.service.ts';
+import { HELD_MAIL_TEMPLATES, releaseHeldMail } from '../services/merchant-suspension.service.ts';
 import { createPollLoop } from './poll-loop.ts';
 import { type Repositories } from '../db/repositories.ts';
 
@@ -198,8 +198,8 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
       return;
     }
     // A suspended merchant's reminders and recaps wait, parked out of the queue, for its resume.
-    if (doc.merchantId && HELD_MAIL_TEMPLATES.has(doc.template) && (await isSuspended(doc.merchantId))) {
-      if ((await settle(doc, { status: 'held' }, ['leaseUntil', 'leaseOwner'])) && !(await isSuspended(doc.merchantId))) {
+    if (doc.merchantId && HELD_MAIL_TEMPLATES.has(doc.template) && (await deps.repos.merchants.isSuspended(doc.merchantId))) {
+      if ((await settle(doc, { status: 'held' }, ['leaseUntil', 'leaseOwner'])) && !(await deps.repos.merchants.isSuspended(doc.merchantId))) {
         await releaseHeldMail(doc._id, now());
       }
       mlog.info({ merchantId: doc.merchantId }, 'outbox mail held: merchant suspended');

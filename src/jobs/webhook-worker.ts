@@ -10,11 +10,10 @@ import { updateByIdIf } from '../db/by-id.ts';
 import { claimLease } from '../db/claims.ts';
 import { writeUntilStored } from '../db/durable-write.ts';
 import { WebhookDue, dueEntries, dueItem, followItem, isDueItem, reconcileDue, setDue } from '../db/due-queue.ts';
-import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
 import { WebhookAttempt, WebhookDelivery, type WebhookDeliveryDoc } from '../db/models/webhook.model.ts';
 import { type Logger } from '../logger.ts';
 import { webhookEvents } from '../services/events.service.ts';
-import { isSuspended, releaseHeldWebhook } from '../services/merchant-suspension.service.ts';
+import { releaseHeldWebhook } from '../services/merchant-suspension.service.ts';
 import { DEFAULT_WEBHOOK_TIMEOUT_MS, postWebhook, type AttemptResult } from '../services/webhook.service.ts';
 import { type Resolver } from '../services/webhook-target.ts';
 import { backoffDelay } from './outbox-worker.ts';
@@ -112,11 +111,11 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
 
   async function handle(doc: WebhookDeliveryDoc): Promise<void> {
     const dlog = log.child({ eventId: doc._id, type: doc.type, attempt: doc.attempts });
-    const merchant = await Merchant.findById(doc.merchantId, { webhookUrl: 1, webhookSecret: 1, previousWebhookSecret: 1, previousSecretUntil: 1, status: 1 }).lean<MerchantDoc>();
+    const merchant = await deps.repos.merchants.webhookTarget(doc.merchantId);
     // A suspended merchant's events wait, parked out of the queue, for its resume (no attempt recorded).
     if (merchant?.status === 'suspended') {
       await settle(doc, { status: 'held' });
-      if (!(await isSuspended(doc.merchantId))) await releaseHeldWebhook(doc._id, now());
+      if (!(await deps.repos.merchants.isSuspended(doc.merchantId))) await releaseHeldWebhook(doc._id, now());
       dlog.info({ merchantId: doc.merchantId }, 'webhook held: merchant suspended');
       return;
     }

@@ -23,11 +23,9 @@ import { verifyLink, type LinkKey, type LinkParams } from '../domain/pay-link.ts
 import { updateByIdIf } from '../db/by-id.ts';
 import { Claim, claimOnce, markApplied, unappliedClaims } from '../db/claims.ts';
 import { Challenge, type ChallengeDoc } from '../db/models/challenge.model.ts';
-import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
+import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
-import { PaymentFailure } from '../db/models/rate-limit.model.ts';
 import { type EventsService } from './events.service.ts';
-import { isSuspended } from './merchant-suspension.service.ts';
 import {
   closeClaimKey,
   CLOSE_KINDS,
@@ -182,7 +180,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
     const at = Date.now();
     const hit = merchantCache.get(id);
     if (hit && hit.until > at) return hit.merchant;
-    const merchant = await Merchant.findById(id).lean<MerchantDoc>();
+    const merchant = await deps.repos.merchants.findById(id);
     if (merchantCache.size >= MERCHANT_CACHE_MAX) merchantCache.delete(merchantCache.keys().next().value!);
     merchantCache.set(id, { until: at + MERCHANT_CACHE_MS, merchant });
     return merchant;
@@ -239,22 +237,16 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
 
   /** One document per declined attempt (its key: recorded once). */
   async function recordFailure(key: string, orderId: string, clientIp: string, code: DeclineCode, at: Date): Promise<void> {
-    try {
-      await PaymentFailure.create({ _id: key, orderId, clientIp, code, at });
-    } catch (e) {
-      if ((e as { code?: number }).code !== 11000) throw e;
-    }
+    await deps.repos.limits.recordPaymentFailure(key, { orderId, clientIp, code, at });
   }
 
   /** Seconds until the window holds fewer than `max` failures matching `filter` (0: not limited). */
-  async function limitedFor(filter: Record<string, unknown>, max: number, at: Date): Promise<number> {
+  async function limitedFor(filter: { orderId: string } | { clientIp: string }, max: number, at: Date): Promise<number> {
     const since = new Date(at.getTime() - limits.windowMs);
-    const q = { ...filter, at: { $gt: since } };
-    const count = await PaymentFailure.countDocuments(q);
-    if (count < max) return 0;
     // The window frees up when the failure that makes the count reach `max` leaves it.
-    const oldest = await PaymentFailure.find(q).sort({ at: 1 }).skip(count - max).limit(1).lean();
-    const leavesAt = (oldest[0]?.at.getTime() ?? at.getTime()) + limits.windowMs;
+    const reached = await deps.repos.limits.paymentFailureLimitedSince(filter, since, max);
+    if (reached === undefined) return 0;
+    const leavesAt = (reached?.getTime() ?? at.getTime()) + limits.windowMs;
     return Math.max(1, Math.ceil((leavesAt - at.getTime()) / 1000));
   }
 
@@ -280,7 +272,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
       const order = await Order.findById(target.order._id).lean<OrderDoc>();
       if (!order || order.status !== 'pending' || order.expiresAt <= now()) return { kind: 'closed', order };
       // The page's merchant may be up to MERCHANT_CACHE_MS old: a suspension must stop payments now.
-      if (await isSuspended(order.merchantId)) return { kind: 'suspended' };
+      if (await deps.repos.merchants.isSuspended(order.merchantId)) return { kind: 'suspended' };
       const limited = await rateLimit(order._id, clientIp);
       if (limited) return limited;
       return authorizeAndRecord(order, target.merchant, valid.card, valid.email, clientIp, opts.moto === true);
@@ -310,7 +302,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
       if (state.kind !== 'pending') return { kind: 'challenge-gone', reason: state.kind };
       const order = await Order.findById(target.order._id).lean<OrderDoc>();
       if (!order || order.status !== 'pending' || order.expiresAt <= now()) return { kind: 'closed', order };
-      if (await isSuspended(order.merchantId)) return { kind: 'suspended' };
+      if (await deps.repos.merchants.isSuspended(order.merchantId)) return { kind: 'suspended' };
       const payload: ChallengeChoice = { challengeId, authenticated, clientIp };
       if (!(await claimOnce(challengeClaimKey(challengeId), { kind: '3ds', subject: order._id, payload: { ...payload } }, now()))) {
         return { kind: 'challenge-gone', reason: 'used' };
@@ -348,9 +340,9 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
   /** Deletes rate-limit records older than the window and long-expired challenges (no TTL index). */
   async function sweep(): Promise<{ failures: number; challenges: number }> {
     const at = now().getTime();
-    const failures = await PaymentFailure.deleteMany({ at: { $lt: new Date(at - limits.windowMs) } });
+    const failures = await deps.repos.limits.prunePaymentFailures(new Date(at - limits.windowMs));
     const challenges = await Challenge.deleteMany({ expiresAt: { $lt: new Date(at - 86_400_000) } });
-    return { failures: failures.deletedCount, challenges: challenges.deletedCount };
+    return { failures, challenges: challenges.deletedCount };
   }
 
   async function authorizeAndRecord(
@@ -484,7 +476,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
       const choice = c.payload as ChallengeChoice | undefined;
       const challenge = choice ? await Challenge.findById(choice.challengeId).lean<ChallengeDoc>() : null;
       const order = challenge ? await Order.findById(challenge.orderId).lean<OrderDoc>() : null;
-      const merchant = order ? await Merchant.findById(order.merchantId).lean<MerchantDoc>() : null;
+      const merchant = order ? await deps.repos.merchants.findById(order.merchantId) : null;
       if (!choice || !challenge || !order || !merchant) {
         await markApplied(String(c._id));
         continue;

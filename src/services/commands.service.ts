@@ -5,7 +5,7 @@
 import { parseExpiry } from '../domain/duration.ts';
 import { type ParsedCommand } from '../domain/commands.ts';
 import { Claim, claimOnce, markApplied } from '../db/claims.ts';
-import { type MerchantDoc } from '../db/models/merchant.model.ts';
+import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
 import { enqueueMail } from '../mail/outbox.ts';
 import { createOrderTransitions } from './order-transitions.ts';

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { nanoid } from 'nanoid';
 import { WebhookDue, addDue, removeDue } from '../db/due-queue.ts';
-import { type MerchantDoc } from '../db/models/merchant.model.ts';
+import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type OrderDoc } from '../db/models/order.model.ts';
 import { WebhookDelivery, type WebhookEventType } from '../db/models/webhook.model.ts';
 import { webhookOrder, type WebhookEvent } from './webhook.service.ts';

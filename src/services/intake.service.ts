@@ -21,8 +21,7 @@ import {
   readRaw,
   type InboundMessageDoc,
 } from '../db/models/inbound-message.model.ts';
-import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
-import { sweepReplySlots, takeReplySlot } from '../db/models/reply-brake.model.ts';
+import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { repliesSuppressed } from '../metrics.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
 import { type Logger } from '../logger.ts';
@@ -409,9 +408,9 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     const at = now();
     if (at.getTime() - lastSlotSweep > 600_000) {
       lastSlotSweep = at.getTime();
-      await sweepReplySlots(at);
+      await deps.repos.limits.sweepReplySlots(at);
     }
-    return takeReplySlot(sender, replyLimitPerHour, id, at);
+    return deps.repos.limits.takeReplySlot(sender, replyLimitPerHour, id, at);
   }
 
   async function handle(msg: InboundMessageDoc, merchant: MerchantDoc, raw?: Buffer): Promise<HandleResult> {
@@ -538,7 +537,7 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     const msg = await InboundMessage.findById(id, { status: 1, result: 1, merchantId: 1, messageId: 1 }).lean<InboundMessageDoc>();
     const orderIds = msg?.result?.orderIds ?? [];
     if (msg?.status !== 'processed' || orderIds.length === 0) return;
-    const merchant = await Merchant.findById(msg.merchantId).lean<MerchantDoc>();
+    const merchant = await deps.repos.merchants.findById(msg.merchantId);
     if (!merchant) return;
     const found = await Order.find({ _id: { $in: orderIds }, merchantId: merchant._id }).lean<OrderDoc[]>();
     const byId = new Map(found.map((o) => [o._id, o]));
@@ -567,7 +566,7 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     const msg = await claim(id);
     if (!msg) return { status: 'skipped' };
     try {
-      const merchant = await Merchant.findById(msg.merchantId).lean<MerchantDoc>();
+      const merchant = await deps.repos.merchants.findById(msg.merchantId);
       if (!merchant) throw new AppError('INTAKE_MERCHANT_GONE', `merchant ${msg.merchantId} no longer exists`);
       const result = await handle(msg, merchant, raw);
       // Processed: that fact must reach the database however long it is away, or the lease would

@@ -2,11 +2,9 @@
 // time zone, recap hour, sender domains, webhook URL), webhook secret rotation with a grace
 // period, the merchant's users and roles, and the webhook log with replay. Everything is scoped to
 // the logged-in user's merchant.
-import mongoose from 'mongoose';
 import { z } from 'zod';
-import { Merchant, DELIVERY_MODES, type MerchantDoc } from '../db/models/merchant.model.ts';
-import { MerchantUser, ROLES, type Role } from '../db/models/merchant-user.model.ts';
-import { Session } from '../db/models/session.model.ts';
+import { type MerchantDoc } from '../db/merchants.repository.ts';
+import { DELIVERY_MODES, ROLES, type DeliveryMode, type Role } from '../domain/merchant.ts';
 import { WebhookAttempt, WebhookDelivery, type WebhookAttemptDoc, type WebhookDeliveryDoc } from '../db/models/webhook.model.ts';
 import { WebhookDue, dueAt } from '../db/due-queue.ts';
 import { updateByIdIf } from '../db/by-id.ts';
@@ -67,6 +65,7 @@ const invalid = (problems: FieldProblem[]) =>
 
 export function createMerchantAdminService(deps: MerchantAdminDeps) {
   const now = deps.now ?? (() => new Date());
+  const { merchants, users } = deps.repos;
 
   // ---- settings ------------------------------------------------------------------------------
 
@@ -98,14 +97,15 @@ export function createMerchantAdminService(deps: MerchantAdminDeps) {
       });
     }
     if (problems.length) throw invalid(problems);
-    const updated = await Merchant.findOneAndUpdate(
-      { _id: merchant._id },
-      {
-        $set: { delivery: input.delivery, linkLifetimeDays: days, locale: input.locale, timezone, recapHour: hour, senderDomains: domains, ...(url ? { webhookUrl: url } : {}) },
-        ...(url ? {} : { $unset: { webhookUrl: 1 } }),
-      },
-      { returnDocument: 'after' },
-    ).lean<MerchantDoc>();
+    const updated = await merchants.updateSettings(merchant._id, {
+      delivery: input.delivery as DeliveryMode,
+      linkLifetimeDays: days,
+      locale: input.locale,
+      timezone,
+      recapHour: hour,
+      senderDomains: domains,
+      ...(url ? { webhookUrl: url } : {}),
+    });
     if (!updated) throw new AppError('MERCHANT_NOT_FOUND', 'no such merchant', { httpStatus: 404 });
     return updated;
   }
@@ -116,22 +116,18 @@ export function createMerchantAdminService(deps: MerchantAdminDeps) {
    * can update its verifier without losing events.
    */
   async function rotateWebhookSecret(merchant: MerchantDoc): Promise<{ secret: string; previousValidUntil: Date }> {
-    const current = await Merchant.findById(merchant._id, { webhookSecret: 1 }).lean<MerchantDoc>();
-    if (!current) throw new AppError('MERCHANT_NOT_FOUND', 'no such merchant', { httpStatus: 404 });
     const secret = `whsec_${newSecret(32)}`;
     const previousValidUntil = new Date(now().getTime() + WEBHOOK_SECRET_GRACE_MS);
-    await Merchant.updateOne(
-      { _id: merchant._id },
-      { $set: { webhookSecret: secret, previousWebhookSecret: current.webhookSecret, previousSecretUntil: previousValidUntil } },
-    );
+    if (!(await merchants.rotateWebhookSecret(merchant._id, secret, previousValidUntil))) {
+      throw new AppError('MERCHANT_NOT_FOUND', 'no such merchant', { httpStatus: 404 });
+    }
     return { secret, previousValidUntil };
   }
 
   // ---- users ---------------------------------------------------------------------------------
 
   async function listUsers(merchant: Pick<MerchantDoc, '_id'>): Promise<UserRow[]> {
-    const users = await MerchantUser.find({ merchantId: merchant._id }).sort({ email: 1 }).lean();
-    return users.map((u) => ({ id: String(u._id), email: u.email, role: u.role as Role, createdAt: (u as { createdAt?: Date }).createdAt }));
+    return (await users.listByMerchant(merchant._id)).map((u) => ({ id: u.id, email: u.email, role: u.role, createdAt: u.createdAt }));
   }
 
   function checkRole(role: string): Role {
@@ -140,8 +136,7 @@ export function createMerchantAdminService(deps: MerchantAdminDeps) {
   }
 
   async function findUser(merchant: Pick<MerchantDoc, '_id'>, userId: string) {
-    if (!mongoose.isValidObjectId(userId) || !/^[a-f0-9]{24}$/.test(userId)) throw new AppError('USER_NOT_FOUND', 'no such user', { httpStatus: 404 });
-    const user = await MerchantUser.findOne({ _id: userId, merchantId: merchant._id }).lean();
+    const user = await users.findInMerchant(merchant._id, userId);
     if (!user) throw new AppError('USER_NOT_FOUND', 'no such user', { httpStatus: 404 });
     return user;
   }
@@ -152,38 +147,37 @@ export function createMerchantAdminService(deps: MerchantAdminDeps) {
     if (!z.email().safeParse(email).success) throw new AppError('USER_EMAIL_INVALID', 'expected an e-mail address', { httpStatus: 422 });
     const role = checkRole(roleInput);
     const password = newSecret(16);
-    try {
-      const u = await MerchantUser.create({ merchantId: merchant._id, email, passwordHash: await hashPassword(password), role });
-      return { user: { id: String(u._id), email, role }, password };
-    } catch (e) {
-      if ((e as { code?: number }).code === 11000) throw new AppError('USER_EXISTS', 'a user with this e-mail address exists', { httpStatus: 409 });
-      throw e;
-    }
+    const id = await users.insert({ merchantId: merchant._id, email, passwordHash: await hashPassword(password), role });
+    if (!id) throw new AppError('USER_EXISTS', 'a user with this e-mail address exists', { httpStatus: 409 });
+    return { user: { id, email, role }, password };
   }
 
   /** The last admin may not lose the role, and nobody changes or removes themselves here. */
   async function assertNotLastAdmin(merchant: Pick<MerchantDoc, '_id'>, user: { role: string }) {
-    if (user.role === 'admin' && (await MerchantUser.countDocuments({ merchantId: merchant._id, role: 'admin' })) <= 1) {
+    if (user.role === 'admin' && (await users.countAdmins(merchant._id)) <= 1) {
       throw new AppError('USER_LAST_ADMIN', 'the merchant must keep at least one admin', { httpStatus: 409 });
     }
   }
 
   async function changeRole(merchant: Pick<MerchantDoc, '_id'>, actorId: string, userId: string, roleInput: string): Promise<void> {
     const role = checkRole(roleInput);
-    const user = await findUser(merchant, userId);
-    if (String(user._id) === actorId) throw new AppError('USER_SELF', 'you cannot change your own role', { httpStatus: 409 });
-    if (user.role === role) return;
-    if (role !== 'admin') await assertNotLastAdmin(merchant, user);
-    await MerchantUser.updateOne({ _id: user._id, merchantId: merchant._id }, { $set: { role } });
+    // From the role read; when another admin changed it meanwhile, the checks run again on theirs.
+    for (let tries = 0; tries < 3; tries++) {
+      const user = await findUser(merchant, userId);
+      if (user.id === actorId) throw new AppError('USER_SELF', 'you cannot change your own role', { httpStatus: 409 });
+      if (user.role === role) return;
+      if (role !== 'admin') await assertNotLastAdmin(merchant, user);
+      if (await users.changeRole(merchant._id, user.id, user.role, role)) return;
+    }
+    throw new Error(`user ${userId}: the role kept changing while it was being changed`);
   }
 
   async function removeUser(merchant: Pick<MerchantDoc, '_id'>, actorId: string, userId: string): Promise<void> {
     const user = await findUser(merchant, userId);
-    if (String(user._id) === actorId) throw new AppError('USER_SELF', 'you cannot remove yourself', { httpStatus: 409 });
+    if (user.id === actorId) throw new AppError('USER_SELF', 'you cannot remove yourself', { httpStatus: 409 });
     await assertNotLastAdmin(merchant, user);
-    await MerchantUser.deleteOne({ _id: user._id, merchantId: merchant._id });
-    // Their open sessions end now (resolve() would also refuse them: the user is gone).
-    await Session.deleteMany({ userId: String(user._id) });
+    // Their open sessions end with them (resolve() would also refuse them: the user is gone).
+    await users.remove(merchant._id, user.id);
   }
 
   // ---- webhook log ---------------------------------------------------------------------------

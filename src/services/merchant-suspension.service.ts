@@ -9,7 +9,7 @@
 // Race: a worker may park an item just after resume() looked for held items. So a worker re-reads
 // the merchant after parking and releases the item itself when the merchant is active again;
 // resume() sets the status first and releases second, so one of the two always sees the other.
-import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
+import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
 import { Outbox, type OutboxDoc } from '../db/models/outbox.model.ts';
 import { WebhookDelivery, type WebhookDeliveryDoc } from '../db/models/webhook.model.ts';
@@ -27,12 +27,6 @@ export const SUSPENDED_SMTP_REPLY = '5.7.1 this merchant account is suspended: p
 export const HELD_MAIL_TEMPLATES: ReadonlySet<string> = new Set(['reminder', 'daily-recap']);
 
 export const MAX_REASON_LENGTH = 500;
-
-/** A fresh read (never cached): a suspension must take effect at once. */
-export async function isSuspended(merchantId: string): Promise<boolean> {
-  const m = await Merchant.findById(merchantId, { status: 1 }).lean<Pick<MerchantDoc, 'status'>>();
-  return m?.status === 'suspended';
-}
 
 /** A held mail made due now; a reminder whose order can no longer be paid is dropped instead. */
 export async function releaseHeldMail(id: unknown, at = new Date()): Promise<boolean> {
@@ -69,6 +63,8 @@ export interface SuspensionState {
   id: string;
   name: string;
   status: 'active' | 'suspended';
+  /** False when the merchant already was in that state (its suspension's time and reason stay). */
+  changed: boolean;
   reason?: string;
   suspendedAt?: string;
   /** resume(): how many held mails and webhook events were sent on their way. */
@@ -78,30 +74,40 @@ export interface SuspensionState {
 export function createMerchantSuspensionService(deps: { repos: Repositories; now?: () => Date }) {
   const now = deps.now ?? (() => new Date());
 
+  const { merchants } = deps.repos;
+
   async function find(id: string): Promise<MerchantDoc> {
-    const m = await Merchant.findById(id).lean<MerchantDoc>();
+    const m = await merchants.findById(id);
     if (!m) throw new AppError('MERCHANT_NOT_FOUND', `no merchant "${id}" (see: paymail merchant list)`, { httpStatus: 404 });
     return m;
   }
 
+  const stateOf = (m: MerchantDoc, changed: boolean): SuspensionState => ({
+    id: m._id,
+    name: m.name,
+    status: m.status === 'suspended' ? 'suspended' : 'active',
+    changed,
+    ...(m.suspendedReason ? { reason: m.suspendedReason } : {}),
+    ...(m.suspendedAt ? { suspendedAt: new Date(m.suspendedAt).toISOString() } : {}),
+  });
+
+  /** Active → suspended. An already suspended merchant keeps its suspension (time and reason): changed false. */
   async function suspend(id: string, reason?: string): Promise<SuspensionState> {
-    const m = await find(id);
     const text = reason?.trim();
     if (text && text.length > MAX_REASON_LENGTH) {
       throw new AppError('SUSPENSION_REASON_INVALID', `--reason: at most ${MAX_REASON_LENGTH} characters`, { httpStatus: 422 });
     }
-    const at = now();
-    await Merchant.updateOne(
-      { _id: m._id },
-      { $set: { status: 'suspended', suspendedAt: at, ...(text ? { suspendedReason: text } : {}) }, ...(text ? {} : { $unset: { suspendedReason: 1 } }) },
-    );
-    return { id: m._id, name: m.name, status: 'suspended', ...(text ? { reason: text } : {}), suspendedAt: at.toISOString() };
+    const suspended = await merchants.suspend(id, now(), text || undefined);
+    return suspended ? stateOf(suspended, true) : stateOf(await find(id), false);
   }
 
-  /** Active again; then every held mail and webhook event of the merchant is made due. */
+  /**
+   * Active again; then every held mail and webhook event of the merchant is made due (also when it
+   * was active already: items a worker parked in a race are released either way).
+   */
   async function resume(id: string): Promise<SuspensionState> {
-    const m = await find(id);
-    await Merchant.updateOne({ _id: m._id }, { $set: { status: 'active' }, $unset: { suspendedAt: 1, suspendedReason: 1 } });
+    const resumed = await merchants.resume(id);
+    const m = resumed ?? (await find(id));
     const at = now();
     // A scan on FerretDB (not by _id); resuming is rare and the held set small.
     let mails = 0;
@@ -112,7 +118,7 @@ export function createMerchantSuspensionService(deps: { repos: Repositories; now
     for (const d of await WebhookDelivery.find({ merchantId: m._id, status: 'held' }, { _id: 1 }).lean<Array<{ _id: string }>>()) {
       if (await releaseHeldWebhook(d._id, at)) webhooks++;
     }
-    return { id: m._id, name: m.name, status: 'active', released: { mails, webhooks } };
+    return { id: m._id, name: m.name, status: 'active', changed: !!resumed, released: { mails, webhooks } };
   }
 
   return { suspend, resume };

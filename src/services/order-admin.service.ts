@@ -4,7 +4,7 @@
 import { Readable } from 'node:stream';
 import { nanoid } from 'nanoid';
 import { updateByIdIf } from '../db/by-id.ts';
-import { type MerchantDoc } from '../db/models/merchant.model.ts';
+import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { Order, type OrderDoc, type OrderStatus } from '../db/models/order.model.ts';
 import { Outbox } from '../db/models/outbox.model.ts';
 import { zoneOffset } from '../domain/duration.ts';

@@ -16,7 +16,7 @@
 // (throw, or kill the process) and check that the repair finishes it exactly once.
 import { claimOnce, Claim, markApplied, unappliedClaims } from '../db/claims.ts';
 import { updateByIdIf } from '../db/by-id.ts';
-import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
+import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
 import { type CheckedCard } from '../domain/card.ts';
 import { enqueueMail } from '../mail/outbox.ts';
@@ -104,7 +104,7 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
   const fault = async (point: string) => {
     if (deps.faults) await deps.faults(point);
   };
-  const merchantOf = (id: string) => Merchant.findById(id).lean<MerchantDoc>();
+  const merchantOf = (id: string) => deps.repos.merchants.findById(id);
 
   /** Mails need a domain; a service built without one must not silently skip its mails. */
   function mailDomain(): string {

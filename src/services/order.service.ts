@@ -12,7 +12,7 @@ import { type OrderDraft } from '../domain/order-draft.ts';
 import { newOrderReference, orderIdFor } from '../domain/ids.ts';
 import { mapLimit } from '../domain/map-limit.ts';
 import { payLinkUrl, type LinkKey } from '../domain/pay-link.ts';
-import { type MerchantDoc } from '../db/models/merchant.model.ts';
+import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
 import { enqueueMail } from '../mail/outbox.ts';
 import { orderFacts } from './order-transitions.ts';

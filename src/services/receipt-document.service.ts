@@ -1,7 +1,7 @@
 // A paid order's receipt facts — what the receipt mails carry and the PDF receipt shows — and the
 // PDF rendered again from them for the download links (the checkout's receipt page and the back
 // office). PDFs are never stored: the same order gives the same facts and so the same document.
-import { type MerchantDoc } from '../db/models/merchant.model.ts';
+import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type OrderDoc } from '../db/models/order.model.ts';
 import { type MailRenderer } from '../mail/renderer.ts';
 import { type ReceiptPdf } from '../mail/receipt-pdf.ts';

@@ -1,7 +1,7 @@
 // Issues and checks the signed payment proof of a paid order (format: src/domain/receipt-proof.ts).
 // Tokens are computed on demand: Ed25519 is deterministic, so the receipt mail, the receipt page
 // and the webhook all carry the same token for the same key without storing it.
-import { type MerchantDoc } from '../db/models/merchant.model.ts';
+import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type OrderDoc } from '../db/models/order.model.ts';
 import { signReceipt, verifyReceiptToken, type ReceiptClaims, type ReceiptVerification } from '../domain/receipt-proof.ts';
 import { type ReceiptKeyRing } from './signing-keys.ts';

@@ -20,7 +20,7 @@
 // idempotency key, so asking again gets the first answer, never a second refund.
 import { createHash } from 'node:crypto';
 import { Claim, claimOnce, markApplied, unappliedClaims } from '../db/claims.ts';
-import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
+import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { Order, type OrderDoc } from '../db/models/order.model.ts';
 import { Refund, type RefundDoc } from '../db/models/refund.model.ts';
 import { type Acquirer } from '../domain/acquirer.ts';
@@ -134,7 +134,7 @@ export function createRefundService(deps: RefundServiceDeps) {
       const key = String(c._id);
       const seq = Number(/:(\d+)$/.exec(key)?.[1] ?? NaN);
       const order = await Order.findById(String(c.subject)).lean<OrderDoc>();
-      const merchant = order ? await Merchant.findById(order.merchantId).lean<MerchantDoc>() : null;
+      const merchant = order ? await deps.repos.merchants.findById(order.merchantId) : null;
       if (!order?.payment?.authCode || !merchant || !Number.isInteger(seq) || !deps.acquirer.refund) {
         await markApplied(key);
         continue;

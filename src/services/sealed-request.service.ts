@@ -7,10 +7,8 @@ import { z } from 'zod';
 import { AppError, type FieldProblem } from '../domain/errors.ts';
 import { isCurrency } from '../domain/money.ts';
 import { computeSeal, sealMatches } from '../domain/seal.ts';
-import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
+import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type OrderDoc } from '../db/models/order.model.ts';
-import { pruneNonces, recordNonce } from '../db/models/seal-nonce.model.ts';
-import { isSuspended } from './merchant-suspension.service.ts';
 import { SUPPORTED_LOCALES } from './merchant.service.ts';
 import { type OrderService } from './order.service.ts';
 import { type Repositories } from '../db/repositories.ts';
@@ -95,7 +93,7 @@ export function createSealedRequestService(deps: SealedRequestDeps) {
     const fields = flatFields(body);
     const at = now();
     const id = fields['merchant'];
-    const merchant = id && id.length <= 64 ? await Merchant.findById(id).lean<MerchantDoc>() : null;
+    const merchant = id && id.length <= 64 ? await deps.repos.merchants.findById(id) : null;
     const keys = merchant ? keysOf(merchant, at) : [];
     if (!sealMatches(keys.length ? keys : [UNKNOWN_MERCHANT_KEY], fields) || !merchant || keys.length === 0) {
       throw refused('SEAL_INVALID', 403, 'the seal does not match the fields and the merchant');
@@ -113,8 +111,8 @@ export function createSealedRequestService(deps: SealedRequestDeps) {
     if (Math.abs(at.getTime() / 1000 - f.ts) > SEAL_WINDOW_SEC) {
       throw refused('SEAL_STALE', 400, `ts is more than ${SEAL_WINDOW_SEC / 60} minutes away from paymail's clock`);
     }
-    if (await isSuspended(merchant._id)) throw refused('MERCHANT_SUSPENDED', 403, 'this merchant cannot take payments at the moment');
-    if (!(await recordNonce(merchant._id, f.nonce, at))) throw refused('SEAL_REPLAYED', 403, 'this nonce was used before');
+    if (await deps.repos.merchants.isSuspended(merchant._id)) throw refused('MERCHANT_SUSPENDED', 403, 'this merchant cannot take payments at the moment');
+    if (!(await deps.repos.limits.recordNonce(merchant._id, f.nonce, at))) throw refused('SEAL_REPLAYED', 403, 'this nonce was used before');
     const r = await deps.orders.create(
       merchant,
       {
@@ -154,7 +152,7 @@ export function createSealedRequestService(deps: SealedRequestDeps) {
   }
 
   /** Forgets nonces long past the ts window (FerretDB has no TTL index). */
-  const sweep = () => pruneNonces(new Date(now().getTime() - NONCE_KEEP_MS));
+  const sweep = () => deps.repos.limits.pruneNonces(new Date(now().getTime() - NONCE_KEEP_MS));
 
   return { accept, returnLink, sweep };
 }
