@@ -2,7 +2,6 @@
 // `startPaymail` returns the bound ports and a graceful `stop` (used by main.ts and the e2e tests).
 import http from 'node:http';
 import { type AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { type Config } from './config.ts';
 import { followReachability } from './db/reachability.ts';
 import { connectDatabase } from './db/connection.ts';
@@ -25,6 +24,7 @@ import { createRecapJob } from './jobs/recap.job.ts';
 import { createOutboxWorker } from './jobs/outbox-worker.ts';
 import { createWebhookWorker } from './jobs/webhook-worker.ts';
 import { type Logger } from './logger.ts';
+import { TEMPLATES_DIR } from './paths.ts';
 import { setMetricsLogger } from './metrics.ts';
 import { createMailRenderer } from './mail/renderer.ts';
 import { createMailTransport } from './mail/transport.ts';
@@ -47,7 +47,7 @@ import { createOrderService } from './services/order.service.ts';
 import { createReceiptDocuments } from './services/receipt-document.service.ts';
 import { createSealedRequestService } from './services/sealed-request.service.ts';
 
-export const TEMPLATES_DIR = fileURLToPath(new URL('../templates/', import.meta.url));
+export { TEMPLATES_DIR };
 /**
  * Unfinished transitions older than this are finished at start-up. Not 0: another instance may be
  * in the middle of one (finishing it twice would still be harmless — every step is idempotent).
@@ -160,7 +160,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     // /readyz and /metrics (src/http/ops.routes.ts; /healthz is in app.ts).
     setMetricsLogger(logger.child({ component: 'metrics' }));
     const ops = createOpsRouter({ repos, outboxHealthy: () => worker.healthy() });
-    const extraRouters = [ops, backoffice, createProofRouter({ keys: receiptKeys, proofs, templatesDir: TEMPLATES_DIR }), ...(!config.production && transport.mode === 'capture' ? [devMailRouter()] : [])];
+    const extraRouters = [ops, backoffice, createProofRouter({ keys: receiptKeys, proofs, templatesDir: TEMPLATES_DIR }), ...(!config.production && transport.mode === 'capture' ? [devMailRouter({ repos })] : [])];
     // Merchant websites: sealed requests to /pay/sealed and the buyer's sealed return.
     const sealed = createSealedRequestService({ repos, orders });
     const app = createHttpApp({ logger, views, checkout: { service: checkout, csrfKey: deriveCsrfKey(linkKeys[0]!.secret), sealed, receipts }, extraRouters, production: config.production, proxy: config.trustProxy });

@@ -158,6 +158,8 @@ async function runSuspension(command: 'suspend' | 'resume', args: string[]): Pro
     if (values.json) process.stdout.write(`${JSON.stringify(state, null, 2)}\n`);
     else if (state.released) {
       process.stdout.write(`Merchant ${state.name} (${state.id}) resumed; ${state.released.mails} held mail(s) and ${state.released.webhooks} held webhook event(s) released.\n`);
+    } else if (!state.changed) {
+      process.stdout.write(`Merchant ${state.name} (${state.id}) was already suspended${state.suspendedAt ? ` since ${state.suspendedAt}` : ''}${state.reason ? `: ${state.reason}` : ''}; nothing changed.\n`);
     } else process.stdout.write(`Merchant ${state.name} (${state.id}) suspended${state.reason ? `: ${state.reason}` : ''}.\n`);
     return 0;
   } finally {

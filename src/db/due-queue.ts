@@ -18,13 +18,15 @@
 //   A crash between settling the item and updating the entry is repaired by the next claim,
 //   which sees the item's real state.
 import mongoose, { Schema, type Model } from 'mongoose';
+import { claimLease } from './claims.ts';
 
 export interface DueEntry {
   _id: unknown;
   /** When the item should next be looked at. */
   due: Date;
-  /** The item's creation time: due work goes out oldest first. */
+  /** The item's creation time: due work goes out oldest first (within its priority). */
   created: Date;
+  prio?: number | null;
 }
 
 /** Entries without an item older than this are leftovers of a crashed enqueue. */
@@ -36,11 +38,14 @@ function queueSchema(idType: typeof Schema.Types.ObjectId | typeof String) {
       _id: { type: idType, required: true },
       due: { type: Date, required: true },
       created: { type: Date, required: true },
+      /** 0 = urgent (pay-links, receipts, replies), 1 = bulk (recaps, reminders); absent = 0. */
+      prio: { type: Number },
     },
     { versionKey: false },
   );
   // MongoDB uses it for the due read; FerretDB v1 scans regardless (the queue is kept small).
   schema.index({ due: 1, created: 1 });
+  schema.index({ prio: 1, created: 1 });
   return schema;
 }
 
@@ -70,17 +75,17 @@ export function nextLookAt(d: QueueItemState): Date | undefined {
 }
 
 /** Inserts the entry (idempotent: an existing entry is left as it is). */
-export async function addDue(queue: DueModel, id: unknown, due: Date, created: Date): Promise<void> {
+export async function addDue(queue: DueModel, id: unknown, due: Date, created: Date, prio = 0): Promise<void> {
   try {
-    await queue.create({ _id: id, due, created });
+    await queue.create({ _id: id, due, created, ...(prio ? { prio } : {}) });
   } catch (e) {
     if ((e as { code?: number }).code !== 11000) throw e;
   }
 }
 
-/** Due entries, oldest item first. */
+/** Due entries, urgent ones first, then oldest item first. */
 export async function dueEntries(queue: DueModel, at: Date, limit: number): Promise<DueEntry[]> {
-  return queue.find({ due: { $lte: at } }).sort({ created: 1, _id: 1 }).limit(limit).lean<DueEntry[]>();
+  return queue.find({ due: { $lte: at } }).sort({ prio: 1, created: 1, _id: 1 }).limit(limit).lean<DueEntry[]>();
 }
 
 /** Makes the item due at `at` (an entry is created when there is none, e.g. a replayed item). */
@@ -145,3 +150,88 @@ export async function reconcileDue(queue: DueModel, items: DueModel, now: Date):
   }
   return added;
 }
+
+/**
+ * The leased work queue over an item collection and its due queue: what the outbox and webhook
+ * repositories share. Every transition is one conditional update with the expected prior state in
+ * the filter (atomic on MongoDB); on FerretDB, whose conditional updates are not atomic, the claim
+ * `<kind>:<id>:<attempts>` (src/db/claims.ts) referees the take first.
+ */
+export function createLeasedQueue<T extends QueueItemState & { _id: unknown; attempts: number }>(opts: {
+  kind: string;
+  items: DueModel;
+  queue: DueModel;
+}) {
+  const { kind, items, queue } = opts;
+
+  /** Pending and due, or 'sending' whose lease ran out, as a filter. */
+  const dueFilter = (at: Date) => ({
+    $or: [
+      { status: 'pending', nextAttemptAt: { $lte: at } },
+      { status: 'sending', leaseUntil: { $lt: at } },
+    ],
+  });
+
+  /**
+   * Takes the entry's item for `owner` until `at + leaseMs`; null when it is not due (the entry
+   * is then brought in step with the item), or another worker took it first.
+   */
+  async function claim(entry: DueEntry, owner: string, leaseMs: number, at: Date): Promise<T | null> {
+    const current = await dueItem<T>(queue, items, entry, at);
+    if (!current) return null;
+    const attempts = current.attempts ?? 0;
+    if (!(await claimLease(`${kind}:${String(entry._id)}:${attempts}`, leaseMs, { owner }, at))) return null;
+    const leaseUntil = new Date(at.getTime() + leaseMs);
+    const doc = await items
+      .findOneAndUpdate(
+        { _id: entry._id, attempts: attempts === 0 ? { $in: [0, null] } : attempts, ...dueFilter(at) },
+        { $set: { status: 'sending', leaseUntil, leaseOwner: owner, attempts: attempts + 1 } },
+        { returnDocument: 'after' },
+      )
+      .lean<T>();
+    if (!doc) return null;
+    // Other instances skip it until the lease ends (then a crashed worker's item is taken again).
+    await setDue(queue, entry._id, leaseUntil);
+    return doc;
+  }
+
+  /**
+   * Applies `set`/`unset` to an item `owner` still holds under attempt `attempts` (the lease is in
+   * the filter: after a take-over nothing is written); the updated item, or null.
+   */
+  async function settle(id: unknown, owner: string, attempts: number, set: Record<string, unknown>, unset: string[] = []): Promise<T | null> {
+    const r = await items
+      .findOneAndUpdate(
+        { _id: id, status: 'sending', leaseOwner: owner, attempts },
+        { $set: set, $unset: Object.fromEntries([...unset, 'leaseUntil', 'leaseOwner'].map((k) => [k, 1])) },
+        { returnDocument: 'after' },
+      )
+      .lean<T>();
+    // The due entry follows the item; a crash before this line is repaired by the next claim.
+    if (r) await followItem(queue, id, r);
+    return r;
+  }
+
+  /** A held item made due at `at` (with `set` besides); false when it was not held. */
+  async function release(id: unknown, at: Date, set: Record<string, unknown> = {}): Promise<boolean> {
+    const r = await items.updateOne({ _id: id, status: 'held' }, { $set: { status: 'pending', nextAttemptAt: at, ...set } });
+    if (r.modifiedCount === 0) return false;
+    await dueAt(queue, id, at);
+    return true;
+  }
+
+  return {
+    /** Due entries, urgent first, then oldest first: the candidates for claim(). */
+    candidates: (at: Date, limit: number) => dueEntries(queue, at, limit),
+    claim,
+    settle,
+    release,
+    /** Every unfinished item gets its entry (run once at worker start); how many were added. */
+    reconcile: (now: Date) => reconcileDue(queue, items, now),
+    addDue: (id: unknown, at: Date, prio = 0) => addDue(queue, id, at, at, prio),
+    removeDue: (id: unknown) => removeDue(queue, id),
+    dueAt: (id: unknown, at: Date) => dueAt(queue, id, at),
+  };
+}
+
+export type LeasedQueue<T extends QueueItemState & { _id: unknown; attempts: number }> = ReturnType<typeof createLeasedQueue<T>>;

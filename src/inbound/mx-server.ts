@@ -5,7 +5,6 @@
 // smtp-common.ts give the size limit (552), recipient limit (452), 421 when full or closing, and
 // 250 only after the raw message is stored (451 when it cannot be).
 import { type SMTPServer, type SMTPServerSession } from 'smtp-server';
-import { Merchant } from '../db/models/merchant.model.ts';
 import { type Logger } from '../logger.ts';
 import { type IntakeService } from '../services/intake.service.ts';
 import { SUSPENDED_SMTP_REPLY } from '../services/merchant-suspension.service.ts';
@@ -13,20 +12,16 @@ import { type MailAuthenticator } from './mail-auth.ts';
 import { createSmtpDoor, type DoorLimits, smtpError, storeMessage } from './smtp-common.ts';
 import { type Repositories } from '../db/repositories.ts';
 
-/** What the MX door needs to know about the merchant behind an alias. */
-export interface MxMerchant {
-  id: string;
-  senderDomains: readonly string[];
-  /** Suspended by the operator: its mail is refused with 550 5.7.1 at RCPT. */
-  suspended?: boolean;
-}
+import { type MxMerchant } from '../db/merchants.repository.ts';
+
+export type { MxMerchant };
 
 export interface MxServerDeps {
   /** The storage seam (src/db/repositories.ts). */
   repos: Repositories;
   intake: IntakeService;
   authenticator: MailAuthenticator;
-  /** The merchant owning an alias (lower case), or undefined. */
+  /** The merchant owning an alias (lower case), or undefined (in production: repos.merchants.findByAlias). */
   findMerchantByAlias(alias: string): Promise<MxMerchant | undefined>;
   mailDomain: string;
   maxMessageBytes: number;
@@ -43,12 +38,6 @@ export function aliasOf(address: string, mailDomain: string): string | undefined
   if (at < 0 || address.slice(at + 1).toLowerCase() !== mailDomain.toLowerCase()) return undefined;
   const m = /^orders\+([a-z0-9]+)$/i.exec(address.slice(0, at));
   return m ? m[1]!.toLowerCase() : undefined;
-}
-
-/** The default directory: merchants by alias, straight from the merchants collection. */
-export async function findMerchantByAlias(alias: string): Promise<MxMerchant | undefined> {
-  const m = await Merchant.findOne({ alias }, { _id: 1, senderDomains: 1, status: 1 }).lean<{ _id: string; senderDomains?: string[]; status?: string }>();
-  return m ? { id: m._id, senderDomains: m.senderDomains ?? [], suspended: m.status === 'suspended' } : undefined;
 }
 
 /** The merchant a transaction is for, keyed by its envelope (replaced by smtp-server at every reset). */

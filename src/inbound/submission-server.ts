@@ -7,7 +7,7 @@ import { type SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { type Logger } from '../logger.ts';
 import { type IntakeService } from '../services/intake.service.ts';
 import { inboundAddress, type MerchantService } from '../services/merchant.service.ts';
-import { isSuspended, SUSPENDED_SMTP_REPLY } from '../services/merchant-suspension.service.ts';
+import { SUSPENDED_SMTP_REPLY } from '../services/merchant-suspension.service.ts';
 import { createSmtpDoor, type DoorLimits, smtpError, storeMessage } from './smtp-common.ts';
 import { isAppError } from '../domain/errors.ts';
 import { type Repositories } from '../db/repositories.ts';
@@ -114,7 +114,7 @@ export function createSubmissionServer(deps: SubmissionServerDeps): SMTPServer {
       // Read per transaction, not at AUTH: a session opened before the suspension is refused too.
       let suspended: boolean;
       try {
-        suspended = await isSuspended(merchant.merchantId);
+        suspended = await deps.repos.merchants.isSuspended(merchant.merchantId);
       } catch (err) {
         log.error({ err }, 'merchant lookup failed');
         throw smtpError(451, '4.3.0 try again later');

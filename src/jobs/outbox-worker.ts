@@ -10,11 +10,8 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { isAppError } from '../domain/errors.ts';
-import { updateByIdIf } from '../db/by-id.ts';
-import { OutboxDue, dueEntries, dueItem, followItem, isDueItem as isDue, reconcileDue, setDue, type DueEntry } from '../db/due-queue.ts';
-import { claimLease } from '../db/claims.ts';
 import { writeUntilStored } from '../db/durable-write.ts';
-import { CapturedMail, Outbox, type OutboxDoc } from '../db/models/outbox.model.ts';
+import { type OutboxDoc } from '../db/outbox.repository.ts';
 import { type Logger } from '../logger.ts';
 import { outboxEvents } from '../mail/outbox.ts';
 import { type MailRenderer } from '../mail/renderer.ts';
@@ -95,6 +92,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
   const now = deps.now ?? (() => new Date());
   const backoff = deps.backoff ?? ((n: number) => backoffDelay(n));
   const log = deps.logger.child({ component: 'outbox-worker', owner: ownerId });
+  const { outbox } = deps.repos;
 
   /** Set by stop(): a drain in progress ends after the mail being sent. */
   let closing = false;
@@ -105,77 +103,40 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
 
   // Due entries from the last read of the due queue (src/db/due-queue.ts), oldest mail first: one
   // read serves up to CANDIDATES claims.
-  let candidates: DueEntry[] = [];
+  let candidates: Awaited<ReturnType<typeof outbox.dueCandidates>> = [];
   const CANDIDATES = 50;
 
   /**
    * Takes the oldest due mail (pending and due, or 'sending' with an expired lease: its sender
-   * crashed). The claim document `outbox:<id>:<attempts>` is the referee, because FerretDB's
-   * conditional updates are not atomic (see src/db/claims.ts); a lost claim moves on to the next.
-   * Every read and write of a mail is by _id; only the small due queue is scanned.
+   * crashed); a mail another worker took first moves on to the next.
    */
   async function claim(): Promise<OutboxDoc | null> {
     const at = now();
     for (let reads = 0; reads < 2; reads++) {
       if (candidates.length === 0) {
         if (reads > 0) return null;
-        candidates = await dueEntries(OutboxDue, at, CANDIDATES);
+        candidates = await outbox.dueCandidates(at, CANDIDATES);
         lastPollAt = Date.now();
       }
       while (candidates.length > 0) {
         const c = candidates.shift()!;
-        // Not due (finished, rescheduled or leased since, or never enqueued): the entry was fixed.
-        const current = await dueItem<OutboxDoc>(OutboxDue, Outbox, c, at);
-        if (!current) continue;
-        const attempts = current.attempts ?? 0;
-        if (!(await claimLease(`outbox:${String(c._id)}:${attempts}`, leaseMs, { owner: ownerId }, at))) continue;
-        // Re-checked by _id: another worker may have moved it between our read and our claim.
-        const leaseUntil = new Date(at.getTime() + leaseMs);
-        const doc = await updateByIdIf<OutboxDoc>(
-          Outbox,
-          c._id,
-          (d) => (d.attempts ?? 0) === attempts && isDue(d, at),
-          { $set: { status: 'sending', leaseUntil, leaseOwner: ownerId, attempts: attempts + 1 } },
-        );
-        if (!doc) continue;
-        // Other instances skip it until the lease ends (then a crashed send is picked up again).
-        await setDue(OutboxDue, c._id, leaseUntil);
-        return doc;
+        const doc = await outbox.claim(c, ownerId, leaseMs, at);
+        if (doc) return doc;
       }
     }
     return null;
-  }
-
-  /** Updates a mail this worker still holds; false when the lease was lost meanwhile. */
-  async function settle(doc: OutboxDoc, set: Record<string, unknown>, unset: string[]): Promise<boolean> {
-    const r = await updateByIdIf<OutboxDoc>(
-      Outbox,
-      doc._id,
-      (d) => d.status === 'sending' && d.leaseOwner === ownerId,
-      { $set: set, $unset: Object.fromEntries(unset.map((k) => [k, 1])) },
-    );
-    if (r === null) return false;
-    // The due entry follows the mail; a crash before this line is repaired by the next claim.
-    await followItem(OutboxDue, doc._id, r);
-    return true;
-  }
-
-  /** True when the mail is already marked sent by this worker's attempt (same attempt count). */
-  async function isSentBy(doc: OutboxDoc): Promise<boolean> {
-    const current = await Outbox.findById(doc._id, { status: 1, attempts: 1 }).lean<OutboxDoc>();
-    return current?.status === 'sent' && current.attempts === doc.attempts;
   }
 
   async function fail(doc: OutboxDoc, err: unknown, permanent: boolean, mlog: Logger): Promise<void> {
     const dead = permanent || doc.attempts >= maxAttempts;
     const lastError = describeError(err);
     if (dead) {
-      await settle(doc, { status: 'dead', lastError }, ['leaseUntil', 'leaseOwner']);
+      await outbox.markDead(doc, ownerId, lastError);
       mlog.error({ err: lastError, permanent }, 'outbox mail is dead: giving up');
       return;
     }
     const nextAttemptAt = new Date(now().getTime() + backoff(doc.attempts));
-    await settle(doc, { status: 'pending', nextAttemptAt, lastError }, ['leaseUntil', 'leaseOwner']);
+    await outbox.retryLater(doc, ownerId, nextAttemptAt, lastError);
     // The next claim reads the queue afresh, oldest first, so this mail keeps its place.
     candidates = [];
     if (isRelayDown(err)) {
@@ -199,8 +160,8 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
     }
     // A suspended merchant's reminders and recaps wait, parked out of the queue, for its resume.
     if (doc.merchantId && HELD_MAIL_TEMPLATES.has(doc.template) && (await deps.repos.merchants.isSuspended(doc.merchantId))) {
-      if ((await settle(doc, { status: 'held' }, ['leaseUntil', 'leaseOwner'])) && !(await deps.repos.merchants.isSuspended(doc.merchantId))) {
-        await releaseHeldMail(doc._id, now());
+      if ((await outbox.hold(doc, ownerId)) && !(await deps.repos.merchants.isSuspended(doc.merchantId))) {
+        await releaseHeldMail(deps.repos, doc._id, now());
       }
       mlog.info({ merchantId: doc.merchantId }, 'outbox mail held: merchant suspended');
       return;
@@ -231,17 +192,12 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
       await fail(doc, err, permanent, mlog);
       return;
     }
-    const set: Record<string, unknown> = { status: 'sent', sentAt: now() };
     // The relay has the mail: from here on that fact must reach the database, however long it is
-    // away, or the lease would run out and the mail go out twice (src/db/durable-write.ts).
-    const durably = <T>(write: () => Promise<T>) => writeUntilStored(write, { stopping: () => closing, log: mlog, what: 'mail sent' });
-    if (result.mode === 'capture') {
-      const captured = result.captured;
-      await durably(() => CapturedMail.replaceOne({ _id: doc._id }, captured, { upsert: true }));
-      set.captured = { subject: captured.subject };
-    }
-    // A retried write that had been applied before its answer was lost finds the mail sent.
-    const marked = await durably(async () => (await settle(doc, set, ['leaseUntil', 'leaseOwner', 'lastError'])) || (await isSentBy(doc)));
+    // away, or the lease would run out and the mail go out twice (src/db/durable-write.ts). A
+    // retried write that had been applied before its answer was lost finds the mail sent.
+    const sentAt = now();
+    const captured = result.mode === 'capture' ? result.captured : undefined;
+    const marked = await writeUntilStored(() => outbox.markSent(doc, ownerId, sentAt, captured), { stopping: () => closing, log: mlog, what: 'mail sent' });
     if (!marked) {
       // Sent, but our lease expired and someone else claimed it: the same Message-ID lets the
       // receiving side recognise the duplicate. Leases outlast transport timeouts to avoid this.
@@ -279,7 +235,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
   /** Mails stored before the due queue existed get their entries once, before the first claim. */
   let reconciled = false;
   async function reconcile(): Promise<void> {
-    const added = await reconcileDue(OutboxDue, Outbox, now());
+    const added = await outbox.reconcile(now());
     if (added > 0) log.info({ added }, 'outbox due queue: entries added for unfinished mail');
     reconciled = true;
   }

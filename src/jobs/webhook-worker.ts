@@ -6,11 +6,8 @@
 // signature is recomputed with the attempt time.
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { updateByIdIf } from '../db/by-id.ts';
-import { claimLease } from '../db/claims.ts';
 import { writeUntilStored } from '../db/durable-write.ts';
-import { WebhookDue, dueEntries, dueItem, followItem, isDueItem, reconcileDue, setDue } from '../db/due-queue.ts';
-import { WebhookAttempt, WebhookDelivery, type WebhookDeliveryDoc } from '../db/models/webhook.model.ts';
+import { type WebhookDeliveryDoc } from '../db/webhooks.repository.ts';
 import { type Logger } from '../logger.ts';
 import { webhookEvents } from '../services/events.service.ts';
 import { releaseHeldWebhook } from '../services/merchant-suspension.service.ts';
@@ -58,53 +55,38 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
   const now = deps.now ?? (() => new Date());
   const backoff = deps.backoff ?? ((n: number) => backoffDelay(n));
   const log = deps.logger.child({ component: 'webhook-worker', owner: ownerId });
+  const { webhooks } = deps.repos;
   let lastPollOk = true;
   let lastPollAt = Date.now();
   let closing = false;
 
   /**
-   * Takes one due delivery; the claim `webhook:<id>:<attempts>` is the referee (see claims.ts).
-   * Due work is found in the small due queue (src/db/due-queue.ts); deliveries are read and
-   * written by _id only (FerretDB scans for any other filter).
+   * Takes one due delivery (the repository referees racing workers).
    */
   async function claim(): Promise<WebhookDeliveryDoc | null> {
     const at = now();
     // Generous: entries skipped as not due (or young orphans) must not hide the due ones behind them.
-    const candidates = await dueEntries(WebhookDue, at, Math.max(50, concurrency * 2));
+    const candidates = await webhooks.dueCandidates(at, Math.max(50, concurrency * 2));
     lastPollAt = Date.now();
     for (const c of candidates) {
-      const current = await dueItem<WebhookDeliveryDoc>(WebhookDue, WebhookDelivery, c, at);
-      if (!current) continue;
-      const attempts = current.attempts ?? 0;
-      if (!(await claimLease(`webhook:${c._id}:${attempts}`, leaseMs, { owner: ownerId }, at))) continue;
-      const leaseUntil = new Date(at.getTime() + leaseMs);
-      const doc = await updateByIdIf<WebhookDeliveryDoc>(
-        WebhookDelivery,
-        c._id,
-        (d) => (d.attempts ?? 0) === attempts && isDueItem(d, at),
-        { $set: { status: 'sending', leaseUntil, leaseOwner: ownerId, attempts: attempts + 1 } },
-      );
-      if (!doc) continue;
-      await setDue(WebhookDue, c._id, leaseUntil);
-      return doc;
+      const doc = await webhooks.claim(c, ownerId, leaseMs, at);
+      if (doc) return doc;
     }
     return null;
   }
 
-  async function settle(doc: WebhookDeliveryDoc, set: Record<string, unknown>): Promise<void> {
-    const r = await updateByIdIf<WebhookDeliveryDoc>(
-      WebhookDelivery,
-      doc._id,
-      (d) => d.status === 'sending' && d.leaseOwner === ownerId,
-      { $set: set, $unset: { leaseUntil: 1, leaseOwner: 1 } },
-    );
-    if (r) await followItem(WebhookDue, doc._id, r);
+  async function settle(
+    doc: WebhookDeliveryDoc,
+    outcome: Parameters<typeof webhooks.settle>[2],
+    extra: Record<string, unknown> = {},
+  ): Promise<boolean> {
+    return webhooks.settle(doc, ownerId, outcome, extra);
   }
 
   /** Deliveries stored before the due queue existed get their entries once, before the first claim. */
   let reconciled = false;
   async function reconcile(): Promise<void> {
-    const added = await reconcileDue(WebhookDue, WebhookDelivery, now());
+    const added = await webhooks.reconcile(now());
     if (added > 0) log.info({ added }, 'webhook due queue: entries added for unfinished deliveries');
     reconciled = true;
   }
@@ -115,7 +97,7 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
     // A suspended merchant's events wait, parked out of the queue, for its resume (no attempt recorded).
     if (merchant?.status === 'suspended') {
       await settle(doc, { status: 'held' });
-      if (!(await deps.repos.merchants.isSuspended(doc.merchantId))) await releaseHeldWebhook(doc._id, now());
+      if (!(await deps.repos.merchants.isSuspended(doc.merchantId))) await releaseHeldWebhook(deps.repos, doc._id, now());
       dlog.info({ merchantId: doc.merchantId }, 'webhook held: merchant suspended');
       return;
     }
@@ -140,8 +122,7 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
         target: { allowPrivate: deps.allowPrivateTargets ?? false, resolve: deps.resolve },
       });
     }
-    await WebhookAttempt.create({
-      _id: `${doc._id}:${doc.attempts}`,
+    await webhooks.recordAttempt({
       deliveryId: doc._id,
       merchantId: doc.merchantId,
       attempt: doc.attempts,
@@ -159,7 +140,7 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
     if (result.ok) {
       // Acknowledged: that fact must reach the database however long it is away, or the lease
       // would run out and the event be delivered again (src/db/durable-write.ts).
-      await writeUntilStored(() => settle(doc, { status: 'delivered', deliveredAt: now(), ...outcome }), {
+      await writeUntilStored(() => settle(doc, { status: 'delivered' }, { deliveredAt: now(), ...outcome }), {
         stopping: () => closing,
         log: dlog,
         what: 'webhook delivered',
@@ -169,11 +150,11 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
     }
     const next = new Date(now().getTime() + backoff(doc.attempts));
     if (!merchant?.webhookUrl || next > doc.giveUpAt) {
-      await settle(doc, { status: 'dead', ...outcome });
+      await settle(doc, { status: 'dead' }, outcome);
       dlog.error({ statusCode: result.statusCode, err: result.error }, 'webhook undeliverable: giving up');
       return;
     }
-    await settle(doc, { status: 'pending', nextAttemptAt: next, ...outcome });
+    await settle(doc, { status: 'pending', nextAttemptAt: next }, outcome);
     dlog.warn({ statusCode: result.statusCode, err: result.error, nextAttemptAt: next }, 'webhook attempt failed: will retry');
   }
 

@@ -2,9 +2,7 @@
 // dedupe key makes enqueueing idempotent, so re-running a step after a crash never sends twice.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import mongoose from 'mongoose';
-import { OutboxDue, addDue, removeDue } from '../db/due-queue.ts';
-import { Outbox, type OutboxDoc } from '../db/models/outbox.model.ts';
+import { createOutboxRepository, type MailPriority, type OutboxDoc, type OutboxRepository } from '../db/outbox.repository.ts';
 
 export type MailTemplate = 'paylink' | 'receipt-customer' | 'receipt-merchant' | 'intake-reply' | 'reminder' | 'order-expired' | 'command-reply' | 'daily-recap';
 
@@ -23,32 +21,31 @@ export interface MailRequest {
   orderId?: string;
 }
 
-/** Emits 'enqueued' so an in-process worker can start at once instead of waiting for its poll. */
+/**
+ * Emits 'enqueued' (with the mail's priority) so an in-process worker can start at once instead
+ * of waiting for its poll.
+ */
 export const outboxEvents = new EventEmitter();
+
+/** Mail that can wait behind mail a person is waiting for (pay-links, receipts, replies). */
+export const BULK_TEMPLATES: ReadonlySet<MailTemplate> = new Set(['daily-recap', 'reminder']);
+
+export const mailPriority = (template: string): MailPriority => (BULK_TEMPLATES.has(template as MailTemplate) ? 1 : 0);
+
+// The outbox repository holds no state: callers without an injected one share this instance.
+const sharedOutbox = createOutboxRepository();
 
 export function newMessageId(domain: string): string {
   return `<${Date.now().toString(36)}.${randomBytes(9).toString('base64url')}@${domain}>`;
 }
 
 /**
- * Inserts the mail unless one with the same dedupe key exists; returns the stored document.
- * Its due-queue entry (src/db/due-queue.ts) goes in first, so a crash in between never leaves a
- * mail the worker cannot find.
+ * Inserts the mail unless one with the same dedupe key exists (then the stored one is returned);
+ * bulk templates queue behind the rest (BULK_TEMPLATES).
  */
-export async function enqueueMail(req: MailRequest, mailDomain: string): Promise<OutboxDoc> {
-  const _id = new mongoose.Types.ObjectId();
-  const at = new Date();
-  await addDue(OutboxDue, _id, at, at);
-  try {
-    const doc = await Outbox.create({ _id, ...req, messageId: newMessageId(mailDomain), status: 'pending', nextAttemptAt: at, createdAt: at });
-    outboxEvents.emit('enqueued');
-    return doc.toObject() as OutboxDoc;
-  } catch (e) {
-    await removeDue(OutboxDue, _id).catch(() => {});
-    if ((e as { code?: number }).code === 11000) {
-      const existing = await Outbox.findOne({ dedupeKey: req.dedupeKey }).lean<OutboxDoc>();
-      if (existing) return existing;
-    }
-    throw e;
-  }
+export async function enqueueMail(req: MailRequest, mailDomain: string, outbox: OutboxRepository = sharedOutbox): Promise<OutboxDoc> {
+  const prio = mailPriority(req.template);
+  const r = await outbox.enqueue({ ...req, messageId: newMessageId(mailDomain) }, prio);
+  if (r.created) outboxEvents.emit('enqueued', prio);
+  return r.mail;
 }

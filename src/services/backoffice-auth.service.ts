@@ -6,14 +6,11 @@
 // locked for LOCK_BASE, doubling with every further failure, up to LOCK_MAX. While locked, log-ins
 // are refused without checking the password, so the lock cannot be used as a password oracle.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { nanoid } from 'nanoid';
 import { AppError } from '../domain/errors.ts';
 import { hashPassword, verifyPassword } from '../domain/password.ts';
-import { LoginFailure } from '../db/models/login-attempt.model.ts';
-import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
-import { MerchantUser, type Role } from '../db/models/merchant-user.model.ts';
-import { Session, type SessionDoc } from '../db/models/session.model.ts';
+import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type Repositories } from '../db/repositories.ts';
+import { type Role } from '../domain/merchant.ts';
 
 export interface LockoutPolicy {
   /** Failures per account within the window before it locks. */
@@ -85,19 +82,21 @@ export function createBackofficeAuthService(deps: BackofficeAuthDeps) {
   const lockout: LockoutPolicy = { ...DEFAULT_LOCKOUT, ...deps.lockout };
   const sessions: SessionPolicy = { ...DEFAULT_SESSION, ...deps.session };
   const minLength = deps.minPasswordLength ?? MIN_PASSWORD_LENGTH;
+  const { users, merchants } = deps.repos;
   // Verified against when the e-mail is unknown, so timing does not tell which accounts exist.
   const dummyHash = hashPassword(newToken());
 
   /** The time until which `field = value` is locked, if it is. */
   async function lockedUntil(field: 'email' | 'ip', value: string, threshold: number): Promise<Date | undefined> {
     const at = now();
-    const filter = { [field]: value, at: { $gt: new Date(at.getTime() - lockout.windowMs) } };
-    const failures = await LoginFailure.countDocuments(filter);
+    const by = field === 'email' ? { email: value } : { ip: value };
+    const since = new Date(at.getTime() - lockout.windowMs);
+    const failures = await users.countLoginFailures(by, since);
     if (failures < threshold) return undefined;
-    const last = await LoginFailure.findOne(filter).sort({ at: -1 }).lean();
-    if (!last) return undefined;
+    const lastAt = await users.lastLoginFailureAt(by, since);
+    if (!lastAt) return undefined;
     const lockMs = Math.min(lockout.baseLockMs * 2 ** Math.min(failures - threshold, 30), lockout.maxLockMs);
-    const until = new Date(last.at.getTime() + lockMs);
+    const until = new Date(lastAt.getTime() + lockMs);
     return until > at ? until : undefined;
   }
 
@@ -113,12 +112,12 @@ export function createBackofficeAuthService(deps: BackofficeAuthDeps) {
     }
   }
 
-  const recordFailure = (email: string, ip: string) => LoginFailure.create({ _id: nanoid(), email, ip, at: now() });
+  const recordFailure = (email: string, ip: string) => users.recordLoginFailure(email, ip, now());
 
   async function createSession(user: BackofficeUser, meta: { ip?: string; userAgent?: string }): Promise<string> {
     const token = newToken();
     const at = now();
-    await Session.create({
+    await users.createSession({
       _id: sessionKey(token),
       userId: user.id,
       merchantId: user.merchantId,
@@ -136,54 +135,54 @@ export function createBackofficeAuthService(deps: BackofficeAuthDeps) {
   async function login(emailInput: string, password: string, meta: { ip: string; userAgent?: string }): Promise<string> {
     const email = emailInput.trim().toLowerCase().slice(0, 254);
     await assertNotLocked(email, meta.ip);
-    const user = email ? await MerchantUser.findOne({ email }).lean() : null;
+    const user = email ? await users.findByEmail(email) : null;
     const ok = await verifyPassword(password, user?.passwordHash ?? (await dummyHash));
-    const merchant = user && ok ? await Merchant.findById(user.merchantId).lean<MerchantDoc>() : null;
+    const merchant = user && ok ? await merchants.findById(user.merchantId) : null;
     // A suspended merchant still logs in: the back office shows the state (and its history).
     if (!user || !ok || !merchant) {
       await recordFailure(email, meta.ip);
       throw new AppError('AUTH_INVALID_CREDENTIALS', 'wrong e-mail or password', { httpStatus: 401 });
     }
     // A success forgives the account's earlier failures (not the address's: that is a different signal).
-    await LoginFailure.deleteMany({ email });
+    await users.forgiveLoginFailures(email);
     // Housekeeping without TTL indexes (FerretDB has none): expired sessions, failures past the window.
-    await Session.deleteMany({ expiresAt: { $lt: now() } });
-    await LoginFailure.deleteMany({ at: { $lt: new Date(now().getTime() - lockout.windowMs) } });
-    return createSession({ id: String(user._id), email: user.email, role: user.role, merchantId: user.merchantId }, meta);
+    await users.pruneSessions(now());
+    await users.pruneLoginFailures(new Date(now().getTime() - lockout.windowMs));
+    return createSession({ id: user.id, email: user.email, role: user.role, merchantId: user.merchantId }, meta);
   }
 
   /** The session behind a cookie token, or undefined; slides its expiry forward. */
   async function resolve(token: string | undefined): Promise<AuthContext | undefined> {
     if (!token || token.length > 100) return undefined;
     const id = sessionKey(token);
-    const s = await Session.findById(id).lean<SessionDoc>();
+    const s = await users.findSession(id);
     const at = now();
     if (!s) return undefined;
     if (s.expiresAt <= at) {
-      await Session.deleteOne({ _id: id });
+      await users.endSession(id);
       return undefined;
     }
-    const user = await MerchantUser.findById(s.userId).lean();
-    const merchant = user ? await Merchant.findById(user.merchantId).lean<MerchantDoc>() : null;
+    const user = await users.findById(s.userId);
+    const merchant = user ? await merchants.findById(user.merchantId) : null;
     if (!user || !merchant || user.merchantId !== s.merchantId) {
-      await Session.deleteOne({ _id: id });
+      await users.endSession(id);
       return undefined;
     }
     if (at.getTime() - s.lastSeenAt.getTime() >= sessions.touchEveryMs) {
       const expiresAt = new Date(Math.min(at.getTime() + sessions.idleMs, s.createdAt.getTime() + sessions.maxMs));
-      // A lost write here (two requests touching at once) only costs a minute of sliding.
-      await Session.updateOne({ _id: id }, { $set: { lastSeenAt: at, expiresAt } });
+      // From the use read: of two requests touching at once, one slides it (nearly the same times).
+      await users.touchSession(id, s.lastSeenAt, at, expiresAt);
     }
     return {
       sessionId: id,
       csrfToken: s.csrfToken,
-      user: { id: String(user._id), email: user.email, role: user.role, merchantId: user.merchantId },
+      user: { id: user.id, email: user.email, role: user.role, merchantId: user.merchantId },
       merchant,
     };
   }
 
   async function logout(auth: Pick<AuthContext, 'sessionId'>): Promise<void> {
-    await Session.deleteOne({ _id: auth.sessionId });
+    await users.endSession(auth.sessionId);
   }
 
   /** Changes the user's password; every other session of the user ends. */
@@ -199,13 +198,17 @@ export function createBackofficeAuthService(deps: BackofficeAuthDeps) {
     if (input.next !== input.confirm) throw new AppError('PASSWORD_MISMATCH', 'the two new passwords differ', { httpStatus: 422 });
     // A session holder guessing the current password is throttled like a log-in.
     await assertNotLocked(auth.user.email, ip);
-    const user = await MerchantUser.findById(auth.user.id).lean();
+    const user = await users.findById(auth.user.id);
     if (!user || !(await verifyPassword(input.current, user.passwordHash))) {
       await recordFailure(auth.user.email, ip);
       throw new AppError('PASSWORD_CURRENT_WRONG', 'the current password is wrong', { httpStatus: 422 });
     }
-    await MerchantUser.updateOne({ _id: user._id }, { $set: { passwordHash: await hashPassword(input.next) } });
-    await Session.deleteMany({ userId: auth.user.id, _id: { $ne: auth.sessionId } });
+    // Replaces the hash that was checked: if another session changed the password meanwhile, the
+    // current password given here is no longer the current one.
+    if (!(await users.changePasswordHash(user.id, user.passwordHash, await hashPassword(input.next)))) {
+      throw new AppError('PASSWORD_CURRENT_WRONG', 'the current password is wrong', { httpStatus: 422 });
+    }
+    await users.endOtherSessions(auth.user.id, auth.sessionId);
   }
 
   return { login, resolve, logout, changePassword, minPasswordLength: minLength };

@@ -4,10 +4,9 @@
 // The event id and body are fixed here; the webhook worker only re-signs them per attempt.
 import { EventEmitter } from 'node:events';
 import { nanoid } from 'nanoid';
-import { WebhookDue, addDue, removeDue } from '../db/due-queue.ts';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
-import { type OrderDoc } from '../db/models/order.model.ts';
-import { WebhookDelivery, type WebhookEventType } from '../db/models/webhook.model.ts';
+import { type OrderDoc } from '../db/orders.repository.ts';
+import { type WebhookEventType } from '../db/webhooks.repository.ts';
 import { webhookOrder, type WebhookEvent } from './webhook.service.ts';
 import { type Repositories } from '../db/repositories.ts';
 
@@ -52,31 +51,20 @@ export function createEventsService(deps: EventsServiceDeps) {
       created: Math.floor(at.getTime() / 1000),
       data: { order: webhookOrder(order), ...extra },
     };
-    // Its due-queue entry first (src/db/due-queue.ts): a crash in between leaves an entry the
-    // worker drops, never a delivery it cannot find.
-    await addDue(WebhookDue, event.id, at, at);
-    try {
-      await WebhookDelivery.create({
+    const stored = await deps.repos.webhooks.enqueue(
+      {
         _id: event.id,
         dedupeKey,
         type,
         merchantId: merchant._id,
         orderId: order._id,
         body: JSON.stringify(event),
-        status: 'pending',
-        attempts: 0,
-        nextAttemptAt: at,
         giveUpAt: new Date(at.getTime() + WEBHOOK_RETRY_WINDOW_MS),
-      });
-    } catch (e) {
-      await removeDue(WebhookDue, event.id).catch(() => {});
-      if ((e as { code?: number }).code !== 11000) throw e;
-      const existing = await WebhookDelivery.findOne({ dedupeKey }, { _id: 1 }).lean<{ _id: string }>();
-      if (existing) return { id: existing._id, created: false };
-      throw e;
-    }
-    webhookEvents.emit('queued');
-    return { id: event.id, created: true };
+      },
+      at,
+    );
+    if (stored.created) webhookEvents.emit('queued');
+    return stored;
   }
 
   return {

@@ -2,28 +2,16 @@
 // door answers 250 only after it returns); processing runs afterwards, is claimed with a lease,
 // and is resumable, so a crash between "stored" and "order created" loses nothing.
 import { createHash } from 'node:crypto';
-import mongoose from 'mongoose';
 import { AppError, isAppError, type FieldProblem } from '../domain/errors.ts';
 import { batchFormat, parseBatch } from '../domain/batch.ts';
 import { automaticMailReason, senderAddress, type AutomaticMailReason } from '../domain/auto-mail.ts';
 import { parseCommand } from '../domain/commands.ts';
 import { readOrderMail, type OrderDraft } from '../domain/order-mail.ts';
-import { updateByIdIf } from '../db/by-id.ts';
 import { isDatabaseUnavailable, writeUntilStored } from '../db/durable-write.ts';
-import { claimLease } from '../db/claims.ts';
-import { isDatabaseReachable } from '../db/reachability.ts';
-import {
-  InboundMessage,
-  RAW_CHUNK_BYTES,
-  deleteRawChunks,
-  insertRawChunk,
-  rawChunkRanges,
-  readRaw,
-  type InboundMessageDoc,
-} from '../db/models/inbound-message.model.ts';
+import { RAW_CHUNK_BYTES, rawChunkRanges, type EarlierMessage, type InboundMessageDoc } from '../db/inbound.repository.ts';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { repliesSuppressed } from '../metrics.ts';
-import { Order, type OrderDoc } from '../db/models/order.model.ts';
+import { type OrderDoc } from '../db/orders.repository.ts';
 import { type Logger } from '../logger.ts';
 import { enqueueMail } from '../mail/outbox.ts';
 import { parseInboundMail, type ParsedInboundMail } from '../mail/parse-worker.ts';
@@ -152,14 +140,8 @@ export function bodyHash(raw: Buffer): string {
   return createHash('sha256').update(raw.subarray(start)).digest('hex');
 }
 
-type EarlierMessage = Pick<InboundMessageDoc, '_id' | 'bodyHash' | 'rawChunks'>;
-
-/** 'received', or 'processing' whose lease ran out (its worker died). */
-function isClaimable(d: Pick<InboundMessageDoc, 'status' | 'leaseUntil'>, at: Date): boolean {
-  return d.status === 'received' || (d.status === 'processing' && !!d.leaseUntil && new Date(d.leaseUntil) < at);
-}
-
 export function createIntakeService(deps: IntakeServiceDeps) {
+  const inbound = deps.repos.inbound;
   const now = deps.now ?? (() => new Date());
   // Short, because a message whose worker died waits this long before another takes it over;
   // processing is idempotent (orders per source key, mails per dedupe key), so a slow worker
@@ -243,7 +225,7 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     if (closing) throw new AppError('INTAKE_CLOSING', 'shutting down', { smtpCode: 421 });
     // Mongoose would queue the write while disconnected; the sender is better served by a 451 now.
     // readyState stays 1 while the server is down: the driver's own view answers at once.
-    if (!isDatabaseReachable(InboundMessage.db)) {
+    if (!inbound.reachable()) {
       throw new AppError('INTAKE_STORE_UNAVAILABLE', 'the database is unavailable', { smtpCode: 451, httpStatus: 503 });
     }
     const messageId = extractMessageId(req.raw);
@@ -253,21 +235,19 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     // Raw bytes first (chunks `<id>:0…n-1`), then the small metadata document that makes the
     // message exist and names its chunk count; all before the 250. A crash in between leaves
     // orphan chunks, never a message without bytes.
-    const _id = new mongoose.Types.ObjectId();
-    const id = String(_id);
+    const id = inbound.newId();
     const ranges = rawChunkRanges(req.raw.length, rawChunkBytes);
     let written = 0;
     try {
       for (const [n, [start, end]] of ranges.entries()) {
-        const write = () => insertRawChunk(id, n, req.raw.subarray(start, end));
+        const write = () => inbound.insertRawChunk(id, n, req.raw.subarray(start, end));
         await (ranges.length > 1 ? inLane(write) : withTimeout(write(), storeTimeoutMs));
         written = n + 1;
         await deps.afterRawChunk?.(n, ranges.length);
       }
       const create = (key: string, reused: boolean) =>
         withTimeout(
-          InboundMessage.create({
-            _id,
+          inbound.create(id, {
             merchantId: req.merchantId,
             door: req.door,
             messageKey: key,
@@ -293,7 +273,7 @@ export function createIntakeService(deps: IntakeServiceDeps) {
       }
       if (duplicateOf) {
         // A duplicate delivery: the chunks we just wrote are not needed.
-        await deleteRawChunks(id, written).catch((err) => log.warn({ err, inboundId: id }, 'could not delete the raw chunks of a duplicate'));
+        await inbound.deleteRawChunks(id, written).catch((err) => log.warn({ err, inboundId: id }, 'could not delete the raw chunks of a duplicate'));
         result = { id: String(duplicateOf._id), duplicate: true };
       } else {
         result = { id, duplicate: false };
@@ -321,7 +301,7 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     if ((e as { code?: number }).code !== 11000) {
       throw new AppError('INTAKE_STORE_UNAVAILABLE', 'the message could not be stored', { smtpCode: 451, httpStatus: 503, cause: e });
     }
-    const existing = await InboundMessage.findOne({ merchantId, messageKey }, { _id: 1, bodyHash: 1, rawChunks: 1 }).lean<EarlierMessage>();
+    const existing = await inbound.findByKey(merchantId, messageKey);
     if (!existing) throw new AppError('INTAKE_STORE_UNAVAILABLE', 'the message could not be stored', { smtpCode: 451, cause: e });
     return existing;
   }
@@ -329,32 +309,23 @@ export function createIntakeService(deps: IntakeServiceDeps) {
   /** Whether an earlier message has this body; one stored before body hashes is read back once. */
   async function sameBody(msg: EarlierMessage, sha: string): Promise<boolean> {
     if (msg.bodyHash) return msg.bodyHash === sha;
-    const full = await InboundMessage.findById(msg._id, { rawChunks: 1, raw: 1 }).lean<InboundMessageDoc>();
-    return !!full && bodyHash(await readRaw(full)) === sha;
+    const raw = await inbound.rawOf(msg._id);
+    return !!raw && bodyHash(raw) === sha;
   }
 
   /**
-   * Takes the message for processing: 'received', or 'processing' whose lease ran out. The claim
-   * document `inbound:<id>:<attempts>` referees racing workers (FerretDB's conditional updates
-   * are not atomic; see src/db/claims.ts).
+   * Takes the message for processing: 'received', or 'processing' whose lease ran out (the
+   * repository referees racing workers).
    */
   async function claim(id: string): Promise<InboundMessageDoc | null> {
-    const at = now();
-    const current = await InboundMessage.findById(id, { status: 1, leaseUntil: 1, attempts: 1 }).lean<InboundMessageDoc>();
-    if (!current || !isClaimable(current, at)) return null;
-    const attempts = current.attempts ?? 0;
-    if (!(await claimLease(`inbound:${id}:${attempts}`, leaseMs, {}, at))) {
+    const taken = await inbound.claim(id, leaseMs, now());
+    if (taken === 'held') {
       // Held: by a live worker (the re-check then finds it processed), or by one that died
       // between claiming and marking the message (taken over once the claim's lease lapses).
       schedule(id, leaseMs + 1_000);
       return null;
     }
-    return updateByIdIf<InboundMessageDoc>(
-      InboundMessage,
-      id,
-      (d) => (d.attempts ?? 0) === attempts && isClaimable(d, at),
-      { $set: { status: 'processing', leaseUntil: new Date(at.getTime() + leaseMs), attempts: attempts + 1 } },
-    );
+    return taken;
   }
 
   function entry(order: OrderDoc, link: string, duplicate?: 'source' | 'reference', extra: Partial<CreatedEntry> = {}): CreatedEntry {
@@ -415,7 +386,7 @@ export function createIntakeService(deps: IntakeServiceDeps) {
 
   async function handle(msg: InboundMessageDoc, merchant: MerchantDoc, raw?: Buffer): Promise<HandleResult> {
     const id = String(msg._id);
-    const bytes = raw ?? (await readRaw(msg));
+    const bytes = raw ?? (await inbound.readRaw(msg));
     // RFC 3834: auto-replies, bounces and list mail are never answered (an answer feeds a loop).
     const envelopeFrom = msg.envelope?.mailFrom ?? undefined;
     const automatic = automaticMailReason(bytes, envelopeFrom);
@@ -534,12 +505,12 @@ export function createIntakeService(deps: IntakeServiceDeps) {
    * was processed: nothing is created; the merchant is answered once with the existing links.
    */
   async function answerRedelivery(id: string): Promise<void> {
-    const msg = await InboundMessage.findById(id, { status: 1, result: 1, merchantId: 1, messageId: 1 }).lean<InboundMessageDoc>();
+    const msg = await inbound.findOutcome(id);
     const orderIds = msg?.result?.orderIds ?? [];
     if (msg?.status !== 'processed' || orderIds.length === 0) return;
     const merchant = await deps.repos.merchants.findById(msg.merchantId);
     if (!merchant) return;
-    const found = await Order.find({ _id: { $in: orderIds }, merchantId: merchant._id }).lean<OrderDoc[]>();
+    const found = await deps.repos.orders.manyOfMerchant(merchant._id, orderIds);
     const byId = new Map(found.map((o) => [o._id, o]));
     const created = orderIds.flatMap((oid) => {
       const o = byId.get(oid);
@@ -573,14 +544,11 @@ export function createIntakeService(deps: IntakeServiceDeps) {
       // run out and the message be processed again (src/db/durable-write.ts).
       await writeUntilStored(
         () =>
-          updateByIdIf<InboundMessageDoc>(
-            InboundMessage,
+          inbound.markProcessed(
             msg._id,
-            (d) => d.status === 'processing',
-            {
-              $set: { status: 'processed', processedAt: now(), result: { orderIds: result.orderIds, problems: result.problems, ...(result.silenced ? { silenced: result.silenced } : {}) } },
-              $unset: { leaseUntil: 1, lastError: 1 },
-            },
+            msg.attempts ?? 1,
+            { orderIds: result.orderIds, problems: result.problems, ...(result.silenced ? { silenced: result.silenced } : {}) },
+            now(),
           ),
         {
           stopping: () => closing,
@@ -599,12 +567,7 @@ export function createIntakeService(deps: IntakeServiceDeps) {
       const giveUp =
         !isDatabaseUnavailable(e) &&
         (attempts >= maxAttempts || isAppError(e, 'INTAKE_MERCHANT_GONE') || isAppError(e, 'MAIL_PARSE_FAILED'));
-      const released = await updateByIdIf<InboundMessageDoc>(
-        InboundMessage,
-        msg._id,
-        (d) => d.status === 'processing',
-        { $set: { status: giveUp ? 'failed' : 'received', lastError: error.slice(0, 1000) }, $unset: { leaseUntil: 1 } },
-      ).then(
+      const released = await inbound.release(msg._id, attempts, giveUp, error).then(
         () => true,
         (err) => (log.error({ err, inboundId: id }, 'could not release inbound message'), false),
       );
@@ -618,17 +581,10 @@ export function createIntakeService(deps: IntakeServiceDeps) {
 
   /** Processes everything stored but not finished (after a crash or restart); returns how many. */
   async function resumePending(limit = 1000): Promise<number> {
-    const at = now();
-    const pending = await InboundMessage.find(
-      { $or: [{ status: 'received' }, { status: 'processing', leaseUntil: { $lt: at } }] },
-      { _id: 1 },
-    )
-      .sort({ receivedAt: 1 })
-      .limit(limit)
-      .lean();
-    for (const m of pending) {
+    const pending = await inbound.unfinished(now(), limit);
+    for (const id of pending) {
       if (closing) break;
-      await processMessage(String(m._id));
+      await processMessage(id);
     }
     return pending.length;
   }

@@ -5,8 +5,7 @@
 import { z } from 'zod';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { DELIVERY_MODES, ROLES, type DeliveryMode, type Role } from '../domain/merchant.ts';
-import { WebhookAttempt, WebhookDelivery, type WebhookAttemptDoc, type WebhookDeliveryDoc } from '../db/models/webhook.model.ts';
-import { WebhookDue, dueAt } from '../db/due-queue.ts';
+import { type WebhookAttemptDoc, type WebhookDeliveryDoc } from '../db/webhooks.repository.ts';
 import { updateByIdIf } from '../db/by-id.ts';
 import { AppError, isAppError, type FieldProblem } from '../domain/errors.ts';
 import { newSecret } from '../domain/ids.ts';
@@ -184,11 +183,7 @@ export function createMerchantAdminService(deps: MerchantAdminDeps) {
 
   /** The latest deliveries with their attempts (two queries: FerretDB has no $lookup). */
   async function webhookLog(merchant: Pick<MerchantDoc, '_id'>): Promise<WebhookLogEntry[]> {
-    const deliveries = await WebhookDelivery.find({ merchantId: merchant._id }).sort({ createdAt: -1, _id: -1 }).limit(WEBHOOK_LOG_SIZE).lean<Array<WebhookDeliveryDoc & { createdAt?: Date }>>();
-    const attempts = deliveries.length
-      ? await WebhookAttempt.find({ merchantId: merchant._id, deliveryId: { $in: deliveries.map((d) => d._id) } }).sort({ attempt: 1 }).lean<WebhookAttemptDoc[]>()
-      : [];
-    return deliveries.map((d) => ({ ...d, attemptList: attempts.filter((a) => a.deliveryId === d._id) }));
+    return deps.repos.webhooks.log(merchant._id, WEBHOOK_LOG_SIZE);
   }
 
   /**
@@ -196,20 +191,12 @@ export function createMerchantAdminService(deps: MerchantAdminDeps) {
    * A delivery being sent right now is left alone.
    */
   async function replayWebhook(merchant: Pick<MerchantDoc, '_id'>, eventId: string): Promise<void> {
-    const found = await WebhookDelivery.findById(eventId, { status: 1, merchantId: 1 }).lean<WebhookDeliveryDoc>();
-    const d = found?.merchantId === merchant._id ? found : null;
+    const d = await deps.repos.webhooks.findForMerchant(merchant._id, eventId);
     if (!d) throw new AppError('WEBHOOK_NOT_FOUND', 'no such webhook delivery', { httpStatus: 404 });
     if (d.status === 'sending') throw new AppError('WEBHOOK_IN_FLIGHT', 'this delivery is being sent right now', { httpStatus: 409 });
     const at = now();
-    const replayed = await updateByIdIf<WebhookDeliveryDoc>(
-      WebhookDelivery,
-      eventId,
-      (x) => x.merchantId === merchant._id && x.status !== 'sending',
-      { $set: { status: 'pending', nextAttemptAt: at, giveUpAt: new Date(at.getTime() + WEBHOOK_RETRY_WINDOW_MS) } },
-    );
+    const replayed = await deps.repos.webhooks.replay(merchant._id, eventId, at, new Date(at.getTime() + WEBHOOK_RETRY_WINDOW_MS));
     if (!replayed) throw new AppError('WEBHOOK_IN_FLIGHT', 'this delivery is being sent right now', { httpStatus: 409 });
-    // Back in the worker's due queue (finished deliveries have no entry).
-    await dueAt(WebhookDue, eventId, at);
     webhookEvents.emit('queued');
   }
 

@@ -10,14 +10,9 @@
 // the merchant after parking and releases the item itself when the merchant is active again;
 // resume() sets the status first and releases second, so one of the two always sees the other.
 import { type MerchantDoc } from '../db/merchants.repository.ts';
-import { Order, type OrderDoc } from '../db/models/order.model.ts';
-import { Outbox, type OutboxDoc } from '../db/models/outbox.model.ts';
-import { WebhookDelivery, type WebhookDeliveryDoc } from '../db/models/webhook.model.ts';
-import { OutboxDue, WebhookDue, dueAt } from '../db/due-queue.ts';
-import { updateByIdIf } from '../db/by-id.ts';
 import { type Repositories } from '../db/repositories.ts';
 import { AppError } from '../domain/errors.ts';
-import { outboxEvents } from '../mail/outbox.ts';
+import { mailPriority, outboxEvents } from '../mail/outbox.ts';
 import { WEBHOOK_RETRY_WINDOW_MS, webhookEvents } from './events.service.ts';
 
 /** The SMTP reply text both doors give a suspended merchant's mail. */
@@ -29,32 +24,24 @@ export const HELD_MAIL_TEMPLATES: ReadonlySet<string> = new Set(['reminder', 'da
 export const MAX_REASON_LENGTH = 500;
 
 /** A held mail made due now; a reminder whose order can no longer be paid is dropped instead. */
-export async function releaseHeldMail(id: unknown, at = new Date()): Promise<boolean> {
-  const doc = await Outbox.findById(id, { template: 1, orderId: 1, status: 1 }).lean<OutboxDoc>();
-  if (doc?.status !== 'held') return false;
+export async function releaseHeldMail(repos: Pick<Repositories, 'outbox' | 'orders'>, id: unknown, at = new Date()): Promise<boolean> {
+  const doc = await repos.outbox.findHeld(id);
+  if (!doc) return false;
   if (doc.template === 'reminder' && doc.orderId) {
-    const order = await Order.findById(doc.orderId, { status: 1, expiresAt: 1 }).lean<OrderDoc>();
+    const order = await repos.orders.stateOf(doc.orderId);
     if (!order || order.status !== 'pending' || order.expiresAt <= at) {
-      await updateByIdIf<OutboxDoc>(Outbox, id, (d) => d.status === 'held', {
-        $set: { status: 'dead', lastError: 'reminder dropped: the order could no longer be paid when the merchant was resumed' },
-      });
+      await repos.outbox.dropHeld(id, 'reminder dropped: the order could no longer be paid when the merchant was resumed');
       return false;
     }
   }
-  const released = await updateByIdIf<OutboxDoc>(Outbox, id, (d) => d.status === 'held', { $set: { status: 'pending', nextAttemptAt: at } });
-  if (!released) return false;
-  await dueAt(OutboxDue, id, at);
-  outboxEvents.emit('enqueued');
+  if (!(await repos.outbox.releaseHeld(id, at))) return false;
+  outboxEvents.emit('enqueued', mailPriority(doc.template));
   return true;
 }
 
 /** A held webhook made due now, with a fresh retry window (the wait was not the merchant's endpoint's fault). */
-export async function releaseHeldWebhook(id: string, at = new Date()): Promise<boolean> {
-  const released = await updateByIdIf<WebhookDeliveryDoc>(WebhookDelivery, id, (d) => d.status === 'held', {
-    $set: { status: 'pending', nextAttemptAt: at, giveUpAt: new Date(at.getTime() + WEBHOOK_RETRY_WINDOW_MS) },
-  });
-  if (!released) return false;
-  await dueAt(WebhookDue, id, at);
+export async function releaseHeldWebhook(repos: Pick<Repositories, 'webhooks'>, id: string, at = new Date()): Promise<boolean> {
+  if (!(await repos.webhooks.releaseHeld(id, at, new Date(at.getTime() + WEBHOOK_RETRY_WINDOW_MS)))) return false;
   webhookEvents.emit('queued');
   return true;
 }
@@ -111,12 +98,12 @@ export function createMerchantSuspensionService(deps: { repos: Repositories; now
     const at = now();
     // A scan on FerretDB (not by _id); resuming is rare and the held set small.
     let mails = 0;
-    for (const d of await Outbox.find({ merchantId: m._id, status: 'held' }, { _id: 1 }).lean<Array<{ _id: unknown }>>()) {
-      if (await releaseHeldMail(d._id, at)) mails++;
+    for (const id of await deps.repos.outbox.heldIds(m._id)) {
+      if (await releaseHeldMail(deps.repos, id, at)) mails++;
     }
     let webhooks = 0;
-    for (const d of await WebhookDelivery.find({ merchantId: m._id, status: 'held' }, { _id: 1 }).lean<Array<{ _id: string }>>()) {
-      if (await releaseHeldWebhook(d._id, at)) webhooks++;
+    for (const id of await deps.repos.webhooks.heldIds(m._id)) {
+      if (await releaseHeldWebhook(deps.repos, id, at)) webhooks++;
     }
     return { id: m._id, name: m.name, status: 'active', changed: !!resumed, released: { mails, webhooks } };
   }

@@ -4,9 +4,9 @@ import { AppError } from '../domain/errors.ts';
 import { newAlias, newMerchantId, newSecret } from '../domain/ids.ts';
 import { isCurrency } from '../domain/money.ts';
 import { hashPassword, verifyPassword } from '../domain/password.ts';
-import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
-import { MerchantUser } from '../db/models/merchant-user.model.ts';
+import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type Repositories } from '../db/repositories.ts';
+import { DELIVERY_MODES } from '../domain/merchant.ts';
 
 export const SUPPORTED_LOCALES = ['en', 'it', 'fr', 'de', 'es'] as const;
 
@@ -28,7 +28,7 @@ export const CreateMerchantInput = z.object({
   currency: z.string().trim().toUpperCase().refine(isCurrency, 'expected an ISO 4217 currency code').default('EUR'),
   locale: z.enum(SUPPORTED_LOCALES, { message: `expected one of ${SUPPORTED_LOCALES.join(', ')}` }).default('en'),
   timezone: z.string().refine(validTimezone, 'expected an IANA time zone such as Europe/Rome').default('Europe/Rome'),
-  delivery: z.enum(['merchant', 'customer'], { message: 'expected merchant or customer' }).default('merchant'),
+  delivery: z.enum(DELIVERY_MODES, { message: 'expected merchant or customer' }).default('merchant'),
   webhookUrl: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }).optional(),
   linkLifetimeDays: z.number().int().min(1).max(60).default(7),
 });
@@ -66,6 +66,8 @@ const newSealKey = () => `seal_${newSecret(32)}`;
 
 export function createMerchantService(deps: { repos: Repositories; mailDomain: string; now?: () => Date }) {
   const now = deps.now ?? (() => new Date());
+  const { merchants, users } = deps.repos;
+  const emailTaken = (email: string) => new AppError('MERCHANT_EMAIL_TAKEN', `email: ${email} already has a back-office log-in`, { httpStatus: 409 });
   return {
     async create(input: CreateMerchantInput): Promise<CreatedMerchant> {
       const parsed = CreateMerchantInput.safeParse(input);
@@ -81,10 +83,8 @@ export function createMerchantService(deps: { repos: Repositories; mailDomain: s
       const adminPassword = newSecret(16);
       const webhookSecret = `whsec_${newSecret(32)}`;
       const sealKey = newSealKey();
-      if (await MerchantUser.exists({ email: m.email })) {
-        throw new AppError('MERCHANT_EMAIL_TAKEN', `email: ${m.email} already has a back-office log-in`, { httpStatus: 409 });
-      }
-      await Merchant.create({
+      if (await users.emailTaken(m.email)) throw emailTaken(m.email);
+      await merchants.insert({
         _id: id,
         name: m.name,
         email: m.email,
@@ -95,20 +95,22 @@ export function createMerchantService(deps: { repos: Repositories; mailDomain: s
         timezone: m.timezone,
         delivery: m.delivery,
         linkLifetimeDays: m.linkLifetimeDays,
-        webhookUrl: m.webhookUrl,
+        ...(m.webhookUrl ? { webhookUrl: m.webhookUrl } : {}),
         webhookSecret,
         sealKey,
         smtpUser,
         smtpPasswordHash: await hashPassword(smtpPassword),
       });
+      let adminId: string | null;
       try {
-        await MerchantUser.create({ merchantId: id, email: m.email, passwordHash: await hashPassword(adminPassword), role: 'admin' });
+        adminId = await users.insert({ merchantId: id, email: m.email, passwordHash: await hashPassword(adminPassword), role: 'admin' });
       } catch (e) {
-        await Merchant.deleteOne({ _id: id });
-        if ((e as { code?: number }).code === 11000) {
-          throw new AppError('MERCHANT_EMAIL_TAKEN', `email: ${m.email} already has a back-office log-in`, { httpStatus: 409 });
-        }
+        await merchants.remove(id);
         throw e;
+      }
+      if (!adminId) {
+        await merchants.remove(id);
+        throw emailTaken(m.email);
       }
       return {
         id,
@@ -132,7 +134,7 @@ export function createMerchantService(deps: { repos: Repositories; mailDomain: s
     },
 
     async list() {
-      const all = await Merchant.find({}).sort({ createdAt: 1 }).lean<MerchantDoc[]>();
+      const all = await merchants.listAll();
       return all.map((m) => ({
         id: m._id,
         name: m.name,
@@ -147,7 +149,7 @@ export function createMerchantService(deps: { repos: Repositories; mailDomain: s
         senderDomains: m.senderDomains,
         webhookUrl: m.webhookUrl ?? null,
         status: m.status,
-        createdAt: (m as { createdAt?: Date }).createdAt?.toISOString(),
+        createdAt: m.createdAt?.toISOString(),
       }));
     },
 
@@ -157,16 +159,11 @@ export function createMerchantService(deps: { repos: Repositories; mailDomain: s
      * (as the webhook secret's rotation). Returns are sealed with the new key at once.
      */
     async rotateSealKey(id: string): Promise<{ id: string; sealKey: string; previousValidUntil: Date }> {
-      const current = await Merchant.findById(id, { sealKey: 1 }).lean<MerchantDoc>();
-      if (!current) throw new AppError('MERCHANT_NOT_FOUND', `no such merchant: ${id}`, { httpStatus: 404 });
       const sealKey = newSealKey();
       const previousValidUntil = new Date(now().getTime() + SEAL_KEY_GRACE_MS);
-      await Merchant.updateOne(
-        { _id: id },
-        current.sealKey
-          ? { $set: { sealKey, previousSealKey: current.sealKey, previousSealKeyUntil: previousValidUntil } }
-          : { $set: { sealKey } },
-      );
+      if (!(await merchants.rotateSealKey(id, sealKey, previousValidUntil))) {
+        throw new AppError('MERCHANT_NOT_FOUND', `no such merchant: ${id}`, { httpStatus: 404 });
+      }
       return { id, sealKey, previousValidUntil };
     },
 
@@ -175,7 +172,7 @@ export function createMerchantService(deps: { repos: Repositories; mailDomain: s
      * A suspended merchant still logs in: the door refuses its mail with a reply that says why.
      */
     async authenticateSmtp(user: string, password: string): Promise<MerchantDoc | undefined> {
-      const m = await Merchant.findOne({ smtpUser: user.toLowerCase() }).lean<MerchantDoc>();
+      const m = await merchants.findBySmtpUser(user);
       const ok = await verifyPassword(password, m?.smtpPasswordHash ?? DUMMY_HASH);
       return m && ok ? m : undefined;
     },

@@ -3,14 +3,13 @@
 // merchant of the logged-in user (tenant isolation lives here, not in the routes).
 import { Readable } from 'node:stream';
 import { nanoid } from 'nanoid';
-import { updateByIdIf } from '../db/by-id.ts';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
-import { Order, type OrderDoc, type OrderStatus } from '../db/models/order.model.ts';
-import { Outbox } from '../db/models/outbox.model.ts';
+import { type OrderDoc, type OrderSearch } from '../db/orders.repository.ts';
 import { zoneOffset } from '../domain/duration.ts';
 import { AppError } from '../domain/errors.ts';
 import { toMajorString } from '../domain/money.ts';
 import { type OrderDraft } from '../domain/order-draft.ts';
+import { type OrderStatus } from '../domain/order-status.ts';
 import { CLOSE_KINDS, createOrderTransitions, type FaultHook } from './order-transitions.ts';
 import { type OrderService } from './order.service.ts';
 import { type Repositories } from '../db/repositories.ts';
@@ -84,8 +83,6 @@ export function dayRange(from: string | undefined, to: string | undefined, tz: s
   };
 }
 
-const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
 const notFound = () => new AppError('ORDER_NOT_FOUND', 'no such order', { httpStatus: 404 });
 
 // ---- CSV -------------------------------------------------------------------------------------
@@ -123,43 +120,31 @@ export function createOrderAdminService(deps: OrderAdminDeps) {
   const now = deps.now ?? (() => new Date());
   const transitions = createOrderTransitions({ repos: deps.repos, events: deps.events, faults: deps.faults, now });
 
-  function query(merchant: MerchantDoc, f: OrderFilters): Record<string, unknown> {
-    const q: Record<string, unknown> = { merchantId: merchant._id };
-    if (f.status) q['status'] = f.status;
+  function search(merchant: MerchantDoc, f: OrderFilters): OrderSearch {
     const created = dayRange(f.from, f.to, merchant.timezone);
-    if (created) q['createdAt'] = created;
-    if (f.minAmountMinor !== undefined || f.maxAmountMinor !== undefined) {
-      q['amountMinor'] = {
-        ...(f.minAmountMinor !== undefined ? { $gte: f.minAmountMinor } : {}),
-        ...(f.maxAmountMinor !== undefined ? { $lte: f.maxAmountMinor } : {}),
-      };
-    }
-    if (f.reference) q['reference'] = { $regex: escapeRegex(f.reference), $options: 'i' };
-    if (f.customer) {
-      const re = { $regex: escapeRegex(f.customer), $options: 'i' };
-      q['$or'] = [{ 'customer.email': re }, { 'customer.name': re }];
-    }
-    return q;
+    return {
+      status: f.status,
+      createdFrom: created?.$gte,
+      createdBefore: created?.$lt,
+      minAmountMinor: f.minAmountMinor,
+      maxAmountMinor: f.maxAmountMinor,
+      reference: f.reference,
+      customer: f.customer,
+    };
   }
 
   /** Newest first; two queries (count, then the page) because FerretDB has no $facet. */
   async function list(merchant: MerchantDoc, filters: OrderFilters, page = 1): Promise<OrderPage> {
-    const q = query(merchant, filters);
-    const total = await Order.countDocuments(q);
+    const q = search(merchant, filters);
+    const total = await deps.repos.orders.count(merchant._id, q);
     const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
     const current = Math.min(Math.max(1, Math.floor(page)), pages);
-    const orders = await Order.find(q)
-      .sort({ createdAt: -1, _id: -1 })
-      .skip((current - 1) * PAGE_SIZE)
-      .limit(PAGE_SIZE)
-      .lean<OrderDoc[]>();
+    const orders = await deps.repos.orders.search(merchant._id, q, { skip: (current - 1) * PAGE_SIZE, limit: PAGE_SIZE });
     return { orders, total, page: current, pages, pageSize: PAGE_SIZE };
   }
 
   async function find(merchant: MerchantDoc, orderId: string): Promise<OrderDoc> {
-    // By _id alone, then the tenant check (FerretDB scans any other filter).
-    const byId = await Order.findById(orderId).lean<OrderDoc>();
-    const order = byId?.merchantId === merchant._id ? byId : null;
+    const order = await deps.repos.orders.ofMerchant(merchant._id, orderId);
     if (!order) throw notFound();
     return order;
   }
@@ -167,10 +152,7 @@ export function createOrderAdminService(deps: OrderAdminDeps) {
   /** The order and the mails sent about it (pay-links, receipts), oldest first. */
   async function detail(merchant: MerchantDoc, orderId: string) {
     const order = await find(merchant, orderId);
-    const mails = await Outbox.find({ orderId: order._id, merchantId: merchant._id })
-      .select({ captured: 0, data: 0 })
-      .sort({ createdAt: 1 })
-      .lean();
+    const mails = await deps.repos.outbox.forOrder(order._id, merchant._id);
     return { order, mails, link: order.status === 'pending' ? deps.orders.linkFor(order) : undefined };
   }
 
@@ -220,13 +202,9 @@ export function createOrderAdminService(deps: OrderAdminDeps) {
     const max = new Date(at.getTime() + deps.maxLinkLifetimeDays * DAY);
     const capped = wanted > max;
     const expiresAt = capped ? max : wanted;
-    const updated = await updateByIdIf<OrderDoc>(
-      Order,
-      order._id,
-      (o) => o.merchantId === merchant._id && o.status === 'pending',
-      { $set: { expiresAt, linkExpiresAt: Math.floor(expiresAt.getTime() / 1000) } },
-    );
-    if (!updated) throw new AppError('ORDER_NOT_EXTENDABLE', 'the order was closed meanwhile', { httpStatus: 409 });
+    // Only over the expiry read above: a payment, cancellation or other extension meanwhile wins.
+    const updated = await deps.repos.orders.extendExpiry(order._id, { expiresAt: order.expiresAt, merchantId: merchant._id }, expiresAt);
+    if (!updated) throw new AppError('ORDER_NOT_EXTENDABLE', 'the order was closed or changed meanwhile', { httpStatus: 409 });
     return { order: updated, capped };
   }
 
@@ -237,16 +215,16 @@ export function createOrderAdminService(deps: OrderAdminDeps) {
 
   /** The CSV of the merchant's orders created on local days [from, to], streamed from a cursor. */
   function exportCsv(merchant: MerchantDoc, from: string, to: string): Readable {
-    const q = { merchantId: merchant._id, createdAt: dayRange(from, to, merchant.timezone) };
+    const [start, end] = [zonedDayStart(from, merchant.timezone), zonedDayEnd(to, merchant.timezone)];
     async function* lines() {
       // A UTF-8 byte-order mark first, so spreadsheet programs read accented names correctly.
       yield `\uFEFF${csvLine([...CSV_COLUMNS])}`;
-      const cursor = Order.find(q).sort({ createdAt: 1, _id: 1 }).lean<OrderDoc[]>().cursor({ batchSize: 200 });
+      const cursor = deps.repos.orders.createdBetween(merchant._id, start, end);
       try {
         // Lines are grouped into ~16 kB chunks: one write per row would cost more than the rows.
         let chunk = '';
         for await (const o of cursor) {
-          chunk += csvLine(csvRow(o as OrderDoc & { createdAt?: Date }));
+          chunk += csvLine(csvRow(o));
           if (chunk.length >= 16_384) {
             yield chunk;
             chunk = '';

@@ -2,11 +2,9 @@
 // `windowMs` from one client address, or against one user name from anywhere, AUTH is answered
 // 454 4.7.0 after a delay that doubles with every further failure, and the password is not
 // checked at all (no scrypt work for the attacker). Failures are documents in the database
-// (src/db/models/smtp-auth-failure.model.ts), so every instance counts the same attempts.
+// (src/db/limits.repository.ts), so every instance counts the same attempts.
 // An address that logged in as a user before keeps getting in while that user is under attack
 // from elsewhere: the per-user limit must not hand attackers a way to lock a merchant out.
-import { nanoid } from 'nanoid';
-import { SmtpAuthFailure, SmtpAuthKnown } from '../db/models/smtp-auth-failure.model.ts';
 import { type Repositories } from '../db/repositories.ts';
 
 export interface SmtpAuthThrottleOptions {
@@ -41,18 +39,16 @@ export const SMTP_AUTH_THROTTLE_DEFAULTS = {
 /** Old failures are deleted at most this often per process (a query, not a TTL index). */
 const SWEEP_EVERY_MS = 60_000;
 
-const knownKey = (user: string, ip: string) => `${user} ${ip}`;
-
 export function createSmtpAuthThrottle(opts: SmtpAuthThrottleOptions) {
   const p = { ...SMTP_AUTH_THROTTLE_DEFAULTS, ...opts };
   const now = opts.now ?? (() => new Date());
+  const { limits } = opts.repos;
   let lastSweep = 0;
 
   const normalise = (user: string) => user.trim().toLowerCase().slice(0, 254);
   // Counting stops a little past the threshold: the delay is capped anyway.
   const countCap = p.threshold + Math.ceil(Math.log2(p.maxDelayMs / p.baseDelayMs)) + 1;
-  const count = (filter: Record<string, unknown>, since: Date) =>
-    SmtpAuthFailure.countDocuments({ ...filter, at: { $gt: since } }, { limit: countCap });
+  const count = (by: { ip: string } | { user: string }, since: Date) => limits.countSmtpAuthFailures(by, since, countCap);
 
   function decision(scope: ThrottleDecision['scope'], failures: number): ThrottleDecision {
     const delayMs = Math.min(p.maxDelayMs, p.baseDelayMs * 2 ** Math.max(0, failures - p.threshold));
@@ -67,8 +63,8 @@ export function createSmtpAuthThrottle(opts: SmtpAuthThrottleOptions) {
     const [byAddress, byUser] = await Promise.all([count({ ip }, since), user ? count({ user }, since) : Promise.resolve(0)]);
     if (byAddress >= p.threshold) return decision('address', byAddress);
     if (byUser >= p.threshold) {
-      const known = await SmtpAuthKnown.findById(knownKey(user, ip)).lean<{ at: Date }>();
-      if (known && at.getTime() - new Date(known.at).getTime() < p.knownAddressMs) return undefined;
+      const knownAt = await limits.smtpAuthKnownAt(user, ip);
+      if (knownAt && at.getTime() - knownAt.getTime() < p.knownAddressMs) return undefined;
       return decision('user', byUser);
     }
     return undefined;
@@ -77,25 +73,16 @@ export function createSmtpAuthThrottle(opts: SmtpAuthThrottleOptions) {
   /** Records a failed (or refused) attempt. */
   async function recordFailure(userInput: string, ip: string): Promise<void> {
     const at = now();
-    await SmtpAuthFailure.create({ _id: nanoid(), user: normalise(userInput), ip, at });
+    await limits.recordSmtpAuthFailure(normalise(userInput), ip, at);
     if (at.getTime() - lastSweep > SWEEP_EVERY_MS) {
       lastSweep = at.getTime();
-      await SmtpAuthFailure.deleteMany({ at: { $lt: new Date(at.getTime() - p.windowMs) } });
+      await limits.pruneSmtpAuthFailures(new Date(at.getTime() - p.windowMs));
     }
   }
 
   /** Remembers the address as the user's own (one write by _id). */
   async function recordSuccess(userInput: string, ip: string): Promise<void> {
-    const key = knownKey(normalise(userInput), ip);
-    const at = now();
-    try {
-      await SmtpAuthKnown.replaceOne({ _id: key }, { _id: key, at }, { upsert: true });
-    } catch (e) {
-      // Two logins recording the same fact at once: both upserts insert, one loses on the unique
-      // _id (FerretDB, and MongoDB in some cases). The record exists: bring its time forward.
-      if ((e as { code?: number }).code !== 11000) throw e;
-      await SmtpAuthKnown.updateOne({ _id: key }, { $max: { at } });
-    }
+    await limits.recordSmtpAuthKnown(normalise(userInput), ip, now());
   }
 
   return { check, recordFailure, recordSuccess };

@@ -7,8 +7,8 @@ import https from 'node:https';
 import { type LookupAddress } from 'node:dns';
 import { type LookupFunction } from 'node:net';
 import { isAppError } from '../domain/errors.ts';
-import { type OrderDoc } from '../db/models/order.model.ts';
-import { type WebhookEventType } from '../db/models/webhook.model.ts';
+import { type OrderDoc } from '../db/orders.repository.ts';
+import { type WebhookEventType } from '../db/webhooks.repository.ts';
 import { checkWebhookTarget, type ResolvedAddress, type WebhookTargetPolicy } from './webhook-target.ts';
 
 export const SIGNATURE_HEADER = 'Paymail-Signature';

@@ -88,7 +88,7 @@ describe('/dev/mail', function () {
     await Outbox.collection.updateOne({ _id: pending._id }, { $set: { createdAt: new Date(Date.now() + 1_000) } });
 
     const app = new Koa();
-    app.use(devMailRouter().routes());
+    app.use(devMailRouter({ repos }).routes());
     server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -16,7 +16,7 @@ import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
 import { Outbox, type OutboxDoc } from '../../src/db/models/outbox.model.ts';
 import { WebhookAttempt, WebhookDelivery, type WebhookDeliveryDoc } from '../../src/db/models/webhook.model.ts';
 import { createMailAuthenticator, createDnsResolver } from '../../src/inbound/mail-auth.ts';
-import { createMxServer, findMerchantByAlias } from '../../src/inbound/mx-server.ts';
+import { createMxServer } from '../../src/inbound/mx-server.ts';
 import { close, createSubmissionServer, listen } from '../../src/inbound/submission-server.ts';
 import { loadSmtpTls } from '../../src/inbound/tls.ts';
 import { createExpiryJob } from '../../src/jobs/expiry.job.ts';
@@ -132,7 +132,7 @@ describe('suspended merchants', function () {
         logger,
       });
       const authenticator = createMailAuthenticator({ mta: MAIL_DOMAIN, resolver: createDnsResolver({ servers: [dns.address], timeoutMs: 1_000, tries: 1 }) });
-      mx = createMxServer({ repos, intake, authenticator, findMerchantByAlias, mailDomain: MAIL_DOMAIN, maxMessageBytes: 64 * 1024, tls, logger });
+      mx = createMxServer({ repos, intake, authenticator, findMerchantByAlias: repos.merchants.findByAlias, mailDomain: MAIL_DOMAIN, maxMessageBytes: 64 * 1024, tls, logger });
       [submissionPort, mxPort] = await Promise.all([listen(submission, 0), listen(mx, 0)]);
     });
     after(async () => {

@@ -10,7 +10,7 @@ import { type SMTPServer } from 'smtp-server';
 import { InboundMessage } from '../../src/db/models/inbound-message.model.ts';
 import { Order } from '../../src/db/models/order.model.ts';
 import { createDnsResolver, createMailAuthenticator } from '../../src/inbound/mail-auth.ts';
-import { createMxServer, findMerchantByAlias } from '../../src/inbound/mx-server.ts';
+import { createMxServer } from '../../src/inbound/mx-server.ts';
 import { close, type DoorLimits, listen } from '../../src/inbound/smtp-common.ts';
 import { createSubmissionServer } from '../../src/inbound/submission-server.ts';
 import { loadSmtpTls, type TlsMaterial } from '../../src/inbound/tls.ts';
@@ -82,7 +82,7 @@ describe('SMTP protocol limits', function () {
         createMxServer({ repos,
           intake,
           authenticator: createMailAuthenticator({ mta: MAIL_DOMAIN, resolver: createDnsResolver({ servers: [dns.address], timeoutMs: 1_000, tries: 1 }) }),
-          findMerchantByAlias,
+          findMerchantByAlias: repos.merchants.findByAlias,
           mailDomain: MAIL_DOMAIN,
           maxMessageBytes: SIZE_LIMIT,
           tls,

@@ -12,7 +12,7 @@ import { type SMTPServer } from 'smtp-server';
 import { InboundMessage } from '../../src/db/models/inbound-message.model.ts';
 import { Order } from '../../src/db/models/order.model.ts';
 import { createDnsResolver, createMailAuthenticator, judgeAuthentication } from '../../src/inbound/mail-auth.ts';
-import { aliasOf, createMxServer, findMerchantByAlias } from '../../src/inbound/mx-server.ts';
+import { aliasOf, createMxServer } from '../../src/inbound/mx-server.ts';
 import { close, listen } from '../../src/inbound/smtp-common.ts';
 import { loadSmtpTls } from '../../src/inbound/tls.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -88,7 +88,7 @@ describe('SMTP MX door', function () {
     other = await merchants.create({ name: 'Other', email: 'owner@other.example', senderDomains: ['evil.example'] });
     const tls = await loadSmtpTls({ smtpTls: undefined, dataDir, production: false, hostname: MAIL_DOMAIN });
     const authenticator = createMailAuthenticator({ mta: MAIL_DOMAIN, resolver: createDnsResolver({ servers: [dns.address], timeoutMs: 1_000, tries: 1 }) });
-    server = createMxServer({ repos, intake, authenticator, findMerchantByAlias, mailDomain: MAIL_DOMAIN, maxMessageBytes: 64 * 1024, tls, logger });
+    server = createMxServer({ repos, intake, authenticator, findMerchantByAlias: repos.merchants.findByAlias, mailDomain: MAIL_DOMAIN, maxMessageBytes: 64 * 1024, tls, logger });
     port = await listen(server, 0);
   });
   afterEach(() => intake.idle());

@@ -1,7 +1,7 @@
 import mongoose, { Schema, type InferSchemaType } from 'mongoose';
+import { ROLES } from '../../domain/merchant.ts';
 
-export const ROLES = ['viewer', 'operator', 'accountant', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
+export { ROLES, type Role } from '../../domain/merchant.ts';
 
 const MerchantUserSchema = new Schema(
   {

@@ -1,7 +1,7 @@
 import mongoose, { Schema, type InferSchemaType } from 'mongoose';
+import { DELIVERY_MODES, MERCHANT_STATUSES } from '../../domain/merchant.ts';
 
-export const DELIVERY_MODES = ['merchant', 'customer'] as const;
-export type DeliveryMode = (typeof DELIVERY_MODES)[number];
+export { DELIVERY_MODES, type DeliveryMode } from '../../domain/merchant.ts';
 
 const MerchantSchema = new Schema(
   {
@@ -31,7 +31,7 @@ const MerchantSchema = new Schema(
     previousSealKeyUntil: { type: Date },
     smtpUser: { type: String, required: true, unique: true },
     smtpPasswordHash: { type: String, required: true },
-    status: { type: String, enum: ['active', 'suspended'], default: 'active' },
+    status: { type: String, enum: MERCHANT_STATUSES, default: 'active' },
     /** Set by `paymail merchant suspend` (the reason is shown to the merchant in the back office). */
     suspendedAt: { type: Date },
     suspendedReason: { type: String },

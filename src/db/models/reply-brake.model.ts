@@ -2,6 +2,7 @@
 // 3834 §2: responders must not loop). Each answer takes a numbered slot `<sender> <hour> <n>`
 // by inserting it under that _id: inserts are atomic on FerretDB and MongoDB (unlike $inc), so
 // instances share the count, and the slot look-up is by _id alone. Old slots are deleted by query.
+// Taken and swept by src/db/limits.repository.ts.
 import mongoose, { Schema } from 'mongoose';
 
 const ReplySlotSchema = new Schema(
@@ -17,24 +18,3 @@ ReplySlotSchema.index({ at: 1 });
 
 export const ReplySlot = mongoose.model('ReplySlot', ReplySlotSchema, 'reply_slots');
 
-/**
- * Takes one of `limit` answer slots of `sender` for the clock hour of `at`; false when all are
- * taken (the brake holds). Fixed hours: at most 2 × limit answers can fall in any 60 minutes.
- */
-export async function takeReplySlot(sender: string, limit: number, inboundId: string, at: Date): Promise<boolean> {
-  const hour = Math.floor(at.getTime() / 3_600_000);
-  for (let n = 0; n < limit; n++) {
-    try {
-      await ReplySlot.create({ _id: `${sender} ${hour} ${n}`, inboundId, at });
-      return true;
-    } catch (e) {
-      if ((e as { code?: number }).code !== 11000) throw e;
-    }
-  }
-  return false;
-}
-
-/** Deletes slots of past hours (no TTL index on FerretDB). */
-export async function sweepReplySlots(at: Date): Promise<void> {
-  await ReplySlot.deleteMany({ at: { $lt: new Date(at.getTime() - 2 * 3_600_000) } });
-}

@@ -1,7 +1,7 @@
 // The one permission table of the back office. Every route names one permission; the router
 // refuses (403) a role not listed here before the handler runs. Roles as in the SIPS back
 // offices: consultation (viewer), operations (operator), accounting (accountant), admin.
-import { type Role } from '../../db/models/merchant-user.model.ts';
+import { type Role } from '../../domain/merchant.ts';
 
 export const PERMISSIONS = {
   /** Orders list and detail. */

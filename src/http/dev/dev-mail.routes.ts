@@ -5,8 +5,7 @@
 // blocks scripts, because mail HTML carries merchant-provided text.
 import { Router, type RouterContext } from '@koa/router';
 import Handlebars from 'handlebars';
-import mongoose from 'mongoose';
-import { CapturedMail, Outbox, type OutboxDoc } from '../../db/models/outbox.model.ts';
+import { type OutboxRepository } from '../../db/outbox.repository.ts';
 import { type CapturedAttachment } from '../../mail/transport.ts';
 
 const esc = (v: unknown): string => Handlebars.Utils.escapeExpression(v == null ? '' : String(v));
@@ -76,7 +75,6 @@ function notFound(ctx: RouterContext, what: string): void {
 
 /** As stored: lean reads give the bytes back as a BSON Binary, not a Buffer. */
 type StoredAttachment = Omit<CapturedAttachment, 'content'> & { content?: Buffer | { buffer: Uint8Array } | null };
-type CapturedCopy = { from?: string; to?: string; cc?: string; subject?: string; html?: string; text?: string; attachments?: StoredAttachment[] };
 
 /** A type we pass on as is (`type/subtype` plus simple parameters); anything else is served as bytes. */
 const SAFE_CONTENT_TYPE = /^[\w.+-]+\/[\w.+-]+(?:\s*;\s*[\w.+-]+=(?:[\w.+-]+|"[\w.+ -]*"))*$/;
@@ -103,15 +101,6 @@ function attachmentBytes(a: StoredAttachment): Buffer | undefined {
   return Buffer.isBuffer(c) ? c : Buffer.from(c.buffer);
 }
 
-/** The outbox document with its full captured copy (kept in `captured_mail`) merged in. */
-async function findMail(id: string): Promise<(Omit<OutboxDoc, 'captured'> & { captured?: CapturedCopy }) | null> {
-  if (!mongoose.isValidObjectId(id) || !/^[0-9a-f]{24}$/i.test(id)) return null;
-  const [m, copy] = await Promise.all([Outbox.findById(id).lean<OutboxDoc>(), CapturedMail.findById(id).lean<CapturedCopy>()]);
-  if (!m) return null;
-  const { captured: _subjectOnly, ...rest } = m;
-  return copy ? { ...rest, captured: copy } : rest;
-}
-
 /** http(s) links of the text part, so a developer can open the pay-link from the page. */
 function linksIn(text: string): string[] {
   return [...new Set(text.match(/https?:\/\/[^\s<>"')\]]+/g) ?? [])];
@@ -132,21 +121,19 @@ function attachmentList(id: string, attachments: StoredAttachment[]): string {
 }
 
 export interface DevMailRouterOptions {
+  /** The storage seam's outbox (src/db/outbox.repository.ts). */
+  repos: { outbox: OutboxRepository };
   /** How many mails the list shows (newest first). */
   limit?: number;
 }
 
-export function devMailRouter(opts: DevMailRouterOptions = {}): Router {
+export function devMailRouter(opts: DevMailRouterOptions): Router {
+  const findMail = (id: string) => opts.repos.outbox.withCapture(id);
   const limit = opts.limit ?? 200;
   const router = new Router();
 
   router.get('/dev/mail', async (ctx) => {
-    const mails = await Outbox.find({}, {
-      template: 1, status: 1, to: 1, cc: 1, locale: 1, attempts: 1, createdAt: 1, sentAt: 1, 'captured.subject': 1,
-    })
-      .sort({ createdAt: -1, _id: -1 })
-      .limit(limit)
-      .lean<Array<OutboxDoc & { createdAt?: Date }>>();
+    const mails = await opts.repos.outbox.recent(limit);
     const rows = mails
       .map((m) => {
         const id = esc(String(m._id));
