@@ -56,6 +56,12 @@ const EnvSchema = z.object({
     .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/, 'expected a domain name')
     .default('paymail.localhost'),
   OUTBOUND_SMTP_URL: optionalString.pipe(z.string().regex(/^smtps?:\/\//, 'expected smtp:// or smtps://').optional()),
+  // Open connections to the relay, reused for many mails (one STARTTLS and AUTH each, not per mail).
+  OUTBOUND_SMTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100).default(5),
+  // Outbox mails the work runner sends at once (at most one per relay connection is useful).
+  OUTBOX_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(5),
+  // Webhook deliveries the work runner makes at once (a slow merchant must not hold the others up).
+  WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(4),
   LINK_SIGNING_KEYS: signingKeys,
   DNS_SERVERS: hostPortList,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -93,92 +99,39 @@ const EnvSchema = z.object({
 });
 
 export type Env = z.input<typeof EnvSchema>;
+type ParsedEnv = z.output<typeof EnvSchema>;
 
-export interface Config {
-  readonly env: 'development' | 'production' | 'test';
-  readonly production: boolean;
-  readonly mongodbUri: string | undefined;
-  readonly dataDir: string;
-  readonly httpPort: number;
-  readonly publicUrl: string;
-  readonly smtpMxPort: number;
-  readonly smtpSubmissionPort: number;
-  readonly mailDomain: string;
-  readonly outboundSmtpUrl: string | undefined;
-  readonly linkSigningKeys: ReadonlyArray<{ kid: string; secret: string }> | undefined;
-  readonly dnsServers: ReadonlyArray<string> | undefined;
-  readonly logLevel: string;
-  readonly maxMessageBytes: number;
-  readonly maxLinkLifetimeDays: number;
-  readonly smtpTls: { keyFile: string; certFile: string } | undefined;
-  readonly ferretdbBin: string | undefined;
-  /** Log database commands slower than this many ms (0: off); field names only, never values. */
-  readonly slowQueryMs: number;
-  readonly slowQueryFile: string | undefined;
-  /** Tests only: the step boundary at which the process kills itself (refused in production). */
-  readonly faultPoint: string | undefined;
-  /** Ed25519 PKCS#8 PEM signing payment proofs (or the file holding it); generated in development. */
-  readonly receiptSigningKey: string | undefined;
-  readonly receiptSigningKeyFile: string | undefined;
-  /** JWKS of retired receipt keys that must keep verifying. */
-  readonly receiptPublicKeysFile: string | undefined;
-  /** Behind a reverse proxy: take the client address from X-Forwarded-For (rate limits, logs). */
-  readonly trustProxy: boolean;
-  /** Let webhooks go to loopback, private, link-local… addresses (development and tests only). */
-  readonly webhookAllowPrivate: boolean;
-  /** DKIM signing of every outgoing mail for MAIL_DOMAIN; undefined when the relay signs (or nobody). */
-  readonly dkim: { selector: string; privateKey: string | undefined; privateKeyFile: string | undefined } | undefined;
-}
+/** Rules that span variables; each names the variable to fix. */
+const COMBINATION_RULES: ReadonlyArray<{ variable: string; uses: ReadonlyArray<keyof ParsedEnv>; broken: (e: ParsedEnv) => boolean; message: string }> = [
+  { variable: 'LINK_SIGNING_KEYS', uses: ['NODE_ENV', 'LINK_SIGNING_KEYS'], broken: (e) => e.NODE_ENV === 'production' && !e.LINK_SIGNING_KEYS, message: 'required when NODE_ENV=production (kid:secret,...)' },
+  { variable: 'PUBLIC_URL', uses: ['NODE_ENV', 'PUBLIC_URL'], broken: (e) => e.NODE_ENV === 'production' && !e.PUBLIC_URL.startsWith('https://'), message: 'must be https:// when NODE_ENV=production' },
+  { variable: 'SMTP_TLS_KEY_FILE/SMTP_TLS_CERT_FILE', uses: ['SMTP_TLS_KEY_FILE', 'SMTP_TLS_CERT_FILE'], broken: (e) => Boolean(e.SMTP_TLS_KEY_FILE) !== Boolean(e.SMTP_TLS_CERT_FILE), message: 'set both or neither' },
+  { variable: 'OUTBOUND_SMTP_URL', uses: ['NODE_ENV', 'OUTBOUND_SMTP_URL'], broken: (e) => e.NODE_ENV === 'production' && !e.OUTBOUND_SMTP_URL, message: 'required when NODE_ENV=production (mail is only captured in development)' },
+  { variable: 'SMTP_TLS_CERT_FILE', uses: ['NODE_ENV', 'SMTP_TLS_KEY_FILE'], broken: (e) => e.NODE_ENV === 'production' && !e.SMTP_TLS_KEY_FILE, message: 'required when NODE_ENV=production (with SMTP_TLS_KEY_FILE)' },
+  { variable: 'FAULT_POINT', uses: ['NODE_ENV', 'FAULT_POINT'], broken: (e) => e.NODE_ENV === 'production' && Boolean(e.FAULT_POINT), message: 'a test hook that kills the process; never set it when NODE_ENV=production' },
+  { variable: 'RECEIPT_SIGNING_KEY/RECEIPT_SIGNING_KEY_FILE', uses: ['RECEIPT_SIGNING_KEY', 'RECEIPT_SIGNING_KEY_FILE'], broken: (e) => Boolean(e.RECEIPT_SIGNING_KEY && e.RECEIPT_SIGNING_KEY_FILE), message: 'set one or neither' },
+  { variable: 'RECEIPT_SIGNING_KEY_FILE', uses: ['NODE_ENV', 'RECEIPT_SIGNING_KEY', 'RECEIPT_SIGNING_KEY_FILE'], broken: (e) => e.NODE_ENV === 'production' && !e.RECEIPT_SIGNING_KEY && !e.RECEIPT_SIGNING_KEY_FILE, message: 'required when NODE_ENV=production (or RECEIPT_SIGNING_KEY)' },
+  { variable: 'DKIM_PRIVATE_KEY/DKIM_PRIVATE_KEY_FILE', uses: ['DKIM_PRIVATE_KEY', 'DKIM_PRIVATE_KEY_FILE'], broken: (e) => Boolean(e.DKIM_PRIVATE_KEY && e.DKIM_PRIVATE_KEY_FILE), message: 'set one or neither' },
+  { variable: 'DKIM_SELECTOR', uses: ['DKIM_SELECTOR', 'DKIM_PRIVATE_KEY', 'DKIM_PRIVATE_KEY_FILE'], broken: (e) => Boolean(e.DKIM_SELECTOR) !== Boolean(e.DKIM_PRIVATE_KEY || e.DKIM_PRIVATE_KEY_FILE), message: 'set it together with DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE (or none of them)' },
+  // No silent embedded database in production: the data must live in the operator's MongoDB.
+  { variable: 'MONGODB_URI', uses: ['NODE_ENV', 'MONGODB_URI'], broken: (e) => e.NODE_ENV === 'production' && !e.MONGODB_URI, message: 'required when NODE_ENV=production (mongodb://…; the embedded database is for development and tests only)' },
+];
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
-
-/** Builds the config from an environment (process.env by default); throws ConfigError. */
-export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
-  const parsed = EnvSchema.safeParse(source);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const variable = String(issue.path[0] ?? 'environment');
-    const given = source[variable];
-    const shown = variable === 'LINK_SIGNING_KEYS' || variable === 'RECEIPT_SIGNING_KEY' || variable === 'DKIM_PRIVATE_KEY' || given === undefined ? '' : ` (got "${given}")`;
-    throw new ConfigError(`invalid ${variable}${shown}: ${issue.message}`);
-  }
-  const e = parsed.data;
-  const production = e.NODE_ENV === 'production';
-  if (production && !e.LINK_SIGNING_KEYS) {
-    throw new ConfigError('invalid LINK_SIGNING_KEYS: required when NODE_ENV=production (kid:secret,...)');
-  }
-  if (production && !e.PUBLIC_URL.startsWith('https://')) {
-    throw new ConfigError(`invalid PUBLIC_URL (got "${e.PUBLIC_URL}"): must be https:// when NODE_ENV=production`);
-  }
-  if (Boolean(e.SMTP_TLS_KEY_FILE) !== Boolean(e.SMTP_TLS_CERT_FILE)) {
-    throw new ConfigError('invalid SMTP_TLS_KEY_FILE/SMTP_TLS_CERT_FILE: set both or neither');
-  }
-  if (production && !e.OUTBOUND_SMTP_URL) {
-    throw new ConfigError('invalid OUTBOUND_SMTP_URL: required when NODE_ENV=production (mail is only captured in development)');
-  }
-  if (production && !e.SMTP_TLS_KEY_FILE) {
-    throw new ConfigError('invalid SMTP_TLS_CERT_FILE: required when NODE_ENV=production (with SMTP_TLS_KEY_FILE)');
-  }
-  if (production && e.FAULT_POINT) {
-    throw new ConfigError('invalid FAULT_POINT: a test hook that kills the process; never set it when NODE_ENV=production');
-  }
-  if (e.RECEIPT_SIGNING_KEY && e.RECEIPT_SIGNING_KEY_FILE) {
-    throw new ConfigError('invalid RECEIPT_SIGNING_KEY/RECEIPT_SIGNING_KEY_FILE: set one or neither');
-  }
-  if (production && !e.RECEIPT_SIGNING_KEY && !e.RECEIPT_SIGNING_KEY_FILE) {
-    throw new ConfigError('invalid RECEIPT_SIGNING_KEY_FILE: required when NODE_ENV=production (or RECEIPT_SIGNING_KEY)');
-  }
-  if (e.DKIM_PRIVATE_KEY && e.DKIM_PRIVATE_KEY_FILE) {
-    throw new ConfigError('invalid DKIM_PRIVATE_KEY/DKIM_PRIVATE_KEY_FILE: set one or neither');
-  }
-  if (Boolean(e.DKIM_SELECTOR) !== Boolean(e.DKIM_PRIVATE_KEY || e.DKIM_PRIVATE_KEY_FILE)) {
-    throw new ConfigError('invalid DKIM_SELECTOR: set it together with DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE (or none of them)');
-  }
-  return Object.freeze({
+const ConfigSchema = EnvSchema.superRefine(
+  (e, ctx) => {
+    // Runs even when single variables failed, so one start-up lists every problem; a rule that
+    // reads a variable which failed on its own is skipped (that variable is already reported).
+    const failed = new Set(ctx.issues?.map((i) => i.path?.[0]) ?? []);
+    for (const rule of COMBINATION_RULES) {
+      if (rule.uses.some((v) => failed.has(v))) continue;
+      if (rule.broken(e)) ctx.addIssue({ code: 'custom', path: [rule.variable], message: rule.message });
+    }
+  },
+  { when: () => true },
+).transform((e) =>
+  Object.freeze({
     env: e.NODE_ENV,
-    production,
+    production: e.NODE_ENV === 'production',
     mongodbUri: e.MONGODB_URI,
     dataDir: path.resolve(e.DATA_DIR),
     httpPort: e.HTTP_PORT,
@@ -187,6 +140,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     smtpSubmissionPort: e.SMTP_SUBMISSION_PORT,
     mailDomain: e.MAIL_DOMAIN,
     outboundSmtpUrl: e.OUTBOUND_SMTP_URL,
+    /** Pooled relay connections (src/mail/transport.ts). */
+    outboundSmtpMaxConnections: e.OUTBOUND_SMTP_MAX_CONNECTIONS,
+    /** Work runner lanes per queue (src/jobs/work-runner.ts). */
+    outboxConcurrency: e.OUTBOX_CONCURRENCY,
+    webhookConcurrency: e.WEBHOOK_CONCURRENCY,
     linkSigningKeys: e.LINK_SIGNING_KEYS ? Object.freeze(e.LINK_SIGNING_KEYS) : undefined,
     dnsServers: e.DNS_SERVERS ? Object.freeze(e.DNS_SERVERS) : undefined,
     logLevel: e.LOG_LEVEL,
@@ -197,16 +155,45 @@ export function loadConfig(source: Record<string, string | undefined> = process.
         ? Object.freeze({ keyFile: e.SMTP_TLS_KEY_FILE, certFile: e.SMTP_TLS_CERT_FILE })
         : undefined,
     ferretdbBin: e.FERRETDB_BIN,
+    /** Log database commands slower than this many ms (0: off); field names only, never values. */
     slowQueryMs: e.SLOW_QUERY_MS,
     slowQueryFile: e.SLOW_QUERY_FILE,
+    /** Tests only: the step boundary at which the process kills itself (refused in production). */
     faultPoint: e.FAULT_POINT,
+    /** Ed25519 PKCS#8 PEM signing payment proofs (or the file holding it); generated in development. */
     receiptSigningKey: e.RECEIPT_SIGNING_KEY,
     receiptSigningKeyFile: e.RECEIPT_SIGNING_KEY_FILE,
+    /** JWKS of retired receipt keys that must keep verifying. */
     receiptPublicKeysFile: e.RECEIPT_PUBLIC_KEYS_FILE,
+    /** Behind a reverse proxy: take the client address from X-Forwarded-For (rate limits, logs). */
     trustProxy: e.TRUST_PROXY,
+    /** Let webhooks go to loopback, private, link-local… addresses (development and tests only). */
     webhookAllowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
+    /** DKIM signing of every outgoing mail for MAIL_DOMAIN; undefined when the relay signs (or nobody). */
     dkim: e.DKIM_SELECTOR
       ? Object.freeze({ selector: e.DKIM_SELECTOR, privateKey: e.DKIM_PRIVATE_KEY, privateKeyFile: e.DKIM_PRIVATE_KEY_FILE })
       : undefined,
+  }),
+);
+
+/** The frozen config object; its shape is the schema's output, so the two cannot drift apart. */
+export type Config = z.output<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const SECRET_VARIABLES = new Set(['LINK_SIGNING_KEYS', 'RECEIPT_SIGNING_KEY', 'DKIM_PRIVATE_KEY']);
+
+/** Builds the config from an environment (process.env by default); throws ConfigError listing every problem on one line. */
+export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+  const parsed = ConfigSchema.safeParse(source);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => {
+    const variable = String(issue.path[0] ?? 'environment');
+    const given = source[variable];
+    const shown = SECRET_VARIABLES.has(variable) || given === undefined ? '' : ` (got "${given}")`;
+    return `invalid ${variable}${shown}: ${issue.message}`;
   });
+  throw new ConfigError(problems.join('; '));
 }

@@ -1,7 +1,6 @@
 // The Koa application (no listen: main.ts and tests bind it). Middleware order matters: request id
 // and logger first, then security headers (koa-helmet) and the error mapper, static assets, the form body
 // parser, /healthz, the checkout routes and whatever routers the composition root adds.
-import { fileURLToPath } from 'node:url';
 import { bodyParser } from '@koa/bodyparser';
 import { type Router } from '@koa/router';
 import Koa from 'koa';
@@ -12,10 +11,11 @@ import { errorHandler } from './middleware/error-handler.ts';
 import { requestContext } from './middleware/request-context.ts';
 import { createSecurityHeaders } from './middleware/security-headers.ts';
 import { staticAssets } from './middleware/static-assets.ts';
+import { PUBLIC_DIR } from '../paths.ts';
 import { langLinks } from './checkout/checkout.view-model.ts';
 import { acceptedLanguages, type Views } from './views.ts';
 
-export const DEFAULT_PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
+export const DEFAULT_PUBLIC_DIR = PUBLIC_DIR;
 
 export interface HttpAppOptions {
   logger: Logger;

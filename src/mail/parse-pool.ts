@@ -63,7 +63,9 @@ export const DEFAULT_PARSE_TIMEOUT_MS = 20_000;
 /** Longest a new worker may take to load (tsx + mailparser, ~0.3–1 s) before its message fails. */
 const BOOT_TIMEOUT_MS = 30_000;
 
-const WORKER_URL = new URL('./parse-worker.ts', import.meta.url);
+// Compiled (dist/, production) the worker is plain JavaScript beside this file; from the sources it needs tsx.
+const COMPILED = import.meta.url.endsWith('.js');
+const WORKER_URL = new URL(COMPILED ? './parse-worker.js' : './parse-worker.ts', import.meta.url);
 // Node 20 applies neither `--import tsx` nor the parent's loader to a worker's entry module, so each
 // worker (a CommonJS eval script) registers tsx's ESM hooks itself, then imports the TypeScript
 // worker file. The hooks' module is found through tsx's package.json (not import.meta.resolve:
@@ -72,7 +74,9 @@ const TSX_PACKAGE = createRequire(import.meta.url).resolve('tsx/package.json');
 const TSX_API = pathToFileURL(
   path.join(path.dirname(TSX_PACKAGE), (JSON.parse(readFileSync(TSX_PACKAGE, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports['./esm/api']!.import.default),
 );
-const BOOT = `import(${JSON.stringify(TSX_API.href)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
+const BOOT = COMPILED
+  ? `import(${JSON.stringify(WORKER_URL.href)});`
+  : `import(${JSON.stringify(TSX_API.href)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
 
 export function createParsePool(opts: ParsePoolOptions = {}): ParsePool {
   const size = Math.max(1, opts.size ?? Math.min(2, os.availableParallelism()));

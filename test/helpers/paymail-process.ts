@@ -15,8 +15,9 @@ export interface PaymailProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startPaymail(env: Record<string, string>, timeoutMs = 60_000): Promise<PaymailProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts')], {
+/** `entry`: a compiled main.js (`npm run build`) run by plain node instead of src/main.ts under tsx. */
+export async function startPaymail(env: Record<string, string>, timeoutMs = 60_000, entry?: string): Promise<PaymailProcess> {
+  const child = spawn(process.execPath, entry ? [entry] : ['--import', 'tsx', path.join(ROOT, 'src/main.ts')], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
