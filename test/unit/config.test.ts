@@ -87,6 +87,33 @@ describe('config', () => {
     });
   }
 
+  it('production without MONGODB_URI is refused, naming the variable (no embedded database in production)', () => {
+    const production = {
+      NODE_ENV: 'production',
+      LINK_SIGNING_KEYS: 'k1:0123456789abcdef0123456789abcdef',
+      PUBLIC_URL: 'https://pay.example.com',
+      OUTBOUND_SMTP_URL: 'smtp://relay.example.com:587',
+      SMTP_TLS_KEY_FILE: '/etc/paymail/tls.key',
+      SMTP_TLS_CERT_FILE: '/etc/paymail/tls.crt',
+      RECEIPT_SIGNING_KEY_FILE: '/etc/paymail/receipt.pem',
+    };
+    assert.throws(() => loadConfig(production), (e: unknown) => e instanceof ConfigError && /^invalid MONGODB_URI: required when NODE_ENV=production/.test(e.message));
+    assert.equal(loadConfig({ ...production, MONGODB_URI: 'mongodb://db1/paymail' }).production, true);
+  });
+
+  it('reports every problem at once, on one line', () => {
+    assert.throws(
+      () => loadConfig({ HTTP_PORT: 'eighty', SMTP_MX_PORT: '70000', NODE_ENV: 'production', PUBLIC_URL: 'http://pay.example.com' }),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError);
+        const named = [...e.message.matchAll(/invalid ([A-Z_/]+)/g)].map((m) => m[1]);
+        assert.deepEqual(named, ['HTTP_PORT', 'SMTP_MX_PORT', 'LINK_SIGNING_KEYS', 'PUBLIC_URL', 'OUTBOUND_SMTP_URL', 'SMTP_TLS_CERT_FILE', 'RECEIPT_SIGNING_KEY_FILE', 'MONGODB_URI']);
+        assert.ok(!e.message.includes('\n'));
+        return true;
+      },
+    );
+  });
+
   it('never echoes the signing secret in its error', () => {
     assert.throws(() => loadConfig({ LINK_SIGNING_KEYS: 'k1:tooshortsecret' }), (e: Error) => !e.message.includes('tooshortsecret'));
   });
