@@ -14,7 +14,8 @@ export async function mochaGlobalSetup(): Promise<void> {
     process.env.PAYMAIL_TEST_DB_URI = process.env.TEST_MONGODB_URI;
     return;
   }
-  const binary = await ensureFerretdb((l) => console.log(l));
+  // FERRETDB_BIN (as for the app, src/config.ts): run the tests on a given build, e.g. a new patch level.
+  const binary = process.env.FERRETDB_BIN || (await ensureFerretdb((l) => console.log(l)));
   dir = await mkdtemp(path.join(process.env.PAYMAIL_TEST_TMP ?? os.tmpdir(), 'paymail-test-db-'));
   db = await startEmbeddedFerretdb({ binary, dir });
   process.env.PAYMAIL_TEST_DB_URI = db.uri;

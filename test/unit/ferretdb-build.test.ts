@@ -2,10 +2,11 @@
 // file it changes: applied when the upstream line is there, and a build error (not a warning and
 // a binary whose _id look-ups scan) when it is not.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { FerretdbBuildError, patchIdLookups } from '../../src/db/ferretdb-build.ts';
+import { FerretdbBuildError, patchIdLookups, patchIdPushdown } from '../../src/db/ferretdb-build.ts';
 
 const UPSTREAM = `package metadata\n\nconst (\n\tDefaultColumn = "_ferretdb_sjson"\n\tIDColumn = DefaultColumn + "->'$._id'"\n)\n`;
 
@@ -39,6 +40,50 @@ describe('FerretDB build patch (patchIdLookups)', () => {
         assert.match(e.message, /metadata\.go/);
         return true;
       });
+    });
+  }
+});
+
+// The second patch (patchIdPushdown): the one-key `_id` push-down of the SQLite collection's Query
+// and Explain becomes "any filter with one top-level _id", through a helper file it adds.
+const ONE_KEY = `\tif params.Filter.Len() == 1 {\n\t\tv, _ := params.Filter.Get("_id")\n\t\tswitch v.(type) {\n`;
+const COLLECTION = `package sqlite\n\nfunc (c *collection) Query() {\n${ONE_KEY}\t\t}\n\t}\n}\n\nfunc (c *collection) Explain() {\n${ONE_KEY}\t\t}\n\t}\n}\n`;
+
+describe('FerretDB build patch (patchIdPushdown)', () => {
+  let src = '';
+  const dir = () => path.join(src, 'internal', 'backends', 'sqlite');
+  beforeEach(async () => {
+    src = await mkdtemp(path.join(os.tmpdir(), 'paymail-patch-'));
+    await mkdir(dir(), { recursive: true });
+  });
+  afterEach(() => rm(src, { recursive: true, force: true }));
+
+  it('pushes the _id of any filter down in Query and Explain, through the added helper', async () => {
+    await writeFile(path.join(dir(), 'collection.go'), COLLECTION);
+    assert.match(await patchIdPushdown(src), /patched/);
+    const text = await readFile(path.join(dir(), 'collection.go'), 'utf8');
+    assert.equal(text.split('if v, ok := paymailIDEquality(params.Filter); ok {').length - 1, 2, text);
+    assert.ok(!text.includes('params.Filter.Len() == 1'), text);
+    const helper = await readFile(path.join(dir(), 'paymail_id_pushdown.go'), 'utf8');
+    assert.match(helper, /^package sqlite$/m);
+    assert.match(helper, /func paymailIDEquality\(filter \*types\.Document\) \(any, bool\)/);
+  });
+
+  const misses: Array<[string, string | undefined]> = [
+    ['the push-down changed upstream', COLLECTION.replaceAll('params.Filter.Len() == 1', 'params.Filter.Len() > 0')],
+    ['only one of the two push-downs is there', COLLECTION.replace(ONE_KEY, '')],
+    ['the file is missing', undefined],
+  ];
+  for (const [name, content] of misses) {
+    it(`fails the build with a clear message when ${name}`, async () => {
+      if (content !== undefined) await writeFile(path.join(dir(), 'collection.go'), content);
+      await assert.rejects(patchIdPushdown(src), (e: unknown) => {
+        assert.ok(e instanceof FerretdbBuildError, String(e));
+        assert.match(e.message, /push-down patch/);
+        assert.match(e.message, /collection\.go/);
+        return true;
+      });
+      assert.ok(!existsSync(path.join(dir(), 'paymail_id_pushdown.go')));
     });
   }
 });
