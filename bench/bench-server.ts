@@ -23,7 +23,10 @@ if (mode === 'paymail') {
   const app = await startPaymail(config, createLogger(config.logLevel));
   stop = app.stop;
   console.log(`BENCH_READY ${JSON.stringify(app.ports)}`);
-} else if (mode === 'sink') {
+} else if (mode === 'sink' || mode === 'durable-sink') {
+  // 'durable-sink': each message is stored with one insert into MONGODB_URI's database before the
+  // 250, the least a server that must not lose an accepted mail does (P1's baseline).
+  const store = mode === 'durable-sink' ? await openSinkStore(process.env.MONGODB_URI!) : undefined;
   const tls = await loadSmtpTls({ smtpTls: undefined, dataDir: process.env.DATA_DIR!, production: false, hostname: 'sink.bench' });
   const server = new SMTPServer({
     key: tls.key,
@@ -34,12 +37,22 @@ if (mode === 'paymail') {
     logger: false,
     onAuth: (_auth, _session, cb) => cb(null, { user: 'bench' }),
     onData(stream, _session, cb) {
-      stream.on('data', () => {});
-      stream.once('end', () => cb(null, '2.0.0 discarded'));
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => store && chunks.push(c));
+      stream.once('end', () => {
+        if (!store) return cb(null, '2.0.0 discarded');
+        store.insert(Buffer.concat(chunks)).then(
+          () => cb(null, '2.0.0 stored'),
+          (err: unknown) => cb(Object.assign(new Error('4.3.0 not stored'), { responseCode: 451, cause: err })),
+        );
+      });
     },
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  stop = () => new Promise<void>((r) => server.close(() => r()));
+  stop = async () => {
+    await new Promise<void>((r) => server.close(() => r()));
+    await store?.close();
+  };
   console.log(`BENCH_READY ${JSON.stringify({ submission: (server.server.address() as AddressInfo).port })}`);
 } else if (mode === 'koa') {
   await mongoose.connect(process.env.MONGODB_URI!, { serverSelectionTimeoutMS: 10_000, autoIndex: false });
@@ -62,6 +75,17 @@ if (mode === 'paymail') {
   console.log(`BENCH_READY ${JSON.stringify({ http: (server.address() as AddressInfo).port })}`);
 } else {
   throw new Error(`unknown mode ${mode}`);
+}
+
+/** The durable sink's store: one insert per message (raw bytes, arrival time) into `sink_messages`. */
+async function openSinkStore(uri: string) {
+  await mongoose.connect(uri, { serverSelectionTimeoutMS: 10_000, autoIndex: false });
+  const messages = mongoose.connection.db!.collection('sink_messages');
+  let n = 0;
+  return {
+    insert: (raw: Buffer) => messages.insertOne({ _id: `${process.pid}-${n++}` as never, raw, at: new Date() }),
+    close: () => mongoose.disconnect(),
+  };
 }
 
 process.once('SIGTERM', () => {

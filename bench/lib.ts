@@ -82,7 +82,7 @@ export interface ServerProcess {
 }
 
 /** Starts bench/bench-server.ts in `mode` (paymail | sink | koa) and waits for its ports line. */
-export async function startServer(mode: 'paymail' | 'sink' | 'koa', env: Record<string, string>): Promise<ServerProcess> {
+export async function startServer(mode: 'paymail' | 'sink' | 'durable-sink' | 'koa', env: Record<string, string>): Promise<ServerProcess> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), `paymail-bench-${mode}-`));
 // BENCH_CPU_PROF=<dir>: the servers write V8 CPU profiles there (for "profile, fix").
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
