@@ -133,7 +133,11 @@ export function createMerchantsRepository() {
     /** A new seal key; the current one (if any) keeps verifying until `previousUntil`. False: no such merchant. */
     rotateSealKey: (id: string, sealKey: string, previousUntil: Date) => rotateSecret('seal', id, sealKey, previousUntil),
 
-    /** Active → suspended; null when the merchant was not active (already suspended, or gone). */
+    /**
+     * Active → suspended; null when the merchant was not active (already suspended, or gone). Not
+     * refereed on FerretDB: two suspensions in the same instant may both apply there, and the later
+     * one's time and reason stay (nothing a caller relies on).
+     */
     suspend(id: string, at: Date, reason?: string): Promise<MerchantDoc | null> {
       return Merchant.findOneAndUpdate(
         // Not `status: 'active'`: merchants stored before the status field count as active.
