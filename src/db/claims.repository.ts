@@ -1,6 +1,17 @@
 // Claims: once-only markers refereed by a unique _id, and the journal of state transitions
 // (claim → apply → queue side effects → mark applied) the crash repair replays (src/db/claims.ts).
-import { claimLease, claimOnce, markApplied, unappliedClaims } from './claims.ts';
+import { Claim, claimLease, claimOnce, markApplied, unappliedClaims } from './claims.ts';
+
+/** A claim as stored. */
+export interface StoredClaim {
+  _id: string;
+  at: Date;
+  owner?: string;
+  kind?: string;
+  subject?: string;
+  payload?: Record<string, unknown>;
+  applied?: boolean;
+}
 
 export function createClaimsRepository() {
   return {
@@ -11,6 +22,16 @@ export function createClaimsRepository() {
     markApplied,
     /** Claims of `kind` older than `olderThanMs` whose effect was never marked applied. */
     unapplied: unappliedClaims,
+    /** The claim `key` as stored (holder, kind, payload, applied), or null. */
+    get: (key: string) => Claim.findById(key).lean<StoredClaim>(),
+    exists: async (key: string): Promise<boolean> => (await Claim.exists({ _id: key })) !== null,
+    /** Replaces the payload of claim `key` (only its holder writes it), marking it applied when asked. */
+    async setPayload(key: string, payload: Record<string, unknown>, opts: { applied?: boolean } = {}): Promise<void> {
+      await Claim.updateOne({ _id: key }, { $set: { payload, ...(opts.applied ? { applied: true } : {}) } });
+    },
+    /** The claims `<prefix>0`, `<prefix>1`, … (numbered slots, e.g. the refunds of an order). */
+    numbered: (prefix: string) =>
+      Claim.find({ _id: { $regex: `^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\d+$` } }, { _id: 1, payload: 1 }).lean<StoredClaim[]>(),
   };
 }
 

@@ -1,7 +1,209 @@
-// Orders with their payment, attempts and history; refunds; 3-D Secure challenges.
-// All database access for this aggregate; callers get it injected (src/db/repositories.ts).
+// Orders with their payment, attempts and history. All database access for this aggregate; callers
+// get it injected (src/db/repositories.ts). Refunds and 3-D Secure challenges have their own
+// repositories (refunds.repository.ts, challenges.repository.ts).
+//
+// Every state transition is ONE conditional update with the expected prior state in the filter
+// (`{_id, status: 'pending'}`), returning the updated order or null when the order is not (any
+// longer) in that state: atomic on MongoDB in one round trip. FerretDB v1 applies an update as a
+// read-modify-write without a lock (src/db/claims.ts), so there the close claims of
+// src/services/order-transitions.ts referee which transition runs; the filter still keeps a
+// transition from overwriting a state it did not expect. Filters that contain `_id` use the primary
+// key on MongoDB; on FerretDB once the build's `_id` push-down patch is in (src/db/ferretdb-build.ts).
+import { orderIdFor } from '../domain/ids.ts';
+import { type OrderStatus } from '../domain/order-status.ts';
+import { Order, type OrderDoc } from './models/order.model.ts';
+
+export type { OrderDoc } from './models/order.model.ts';
+
+/** A new order as the order service builds it (src/services/order.service.ts). */
+export interface NewOrder {
+  _id: string;
+  publicId: string;
+  merchantId: string;
+  reference: string;
+  openReference: string;
+  sourceKey: string;
+  amountMinor: number;
+  currency: string;
+  description?: string | undefined;
+  customer: { email?: string | undefined; name?: string | undefined };
+  locale: string;
+  localeGiven: boolean;
+  delivery: 'merchant' | 'customer';
+  status: 'pending';
+  expiresAt: Date;
+  linkExpiresAt: number;
+  source: { inboundMessageId?: string | undefined; messageId?: string | undefined; subject?: string | undefined };
+  returnUrls?: { success?: string | undefined; cancel?: string | undefined };
+}
+
+/** One payment attempt as stored on the order; one with a `key` is stored once. */
+export type AttemptRecord = Record<string, unknown> & { key?: string };
+
+/** What a payment writes on the order it closes (the close claim's payload, src/services/order-transitions.ts). */
+export interface PaidUpdate {
+  payment: Record<string, unknown>;
+  customerEmail?: string | undefined;
+  attempt: AttemptRecord;
+}
+
+/** The back office's order search; every bound optional. Dates are instants (the caller converts local days). */
+export interface OrderSearch {
+  status?: OrderStatus | undefined;
+  createdFrom?: Date | undefined;
+  createdBefore?: Date | undefined;
+  minAmountMinor?: number | undefined;
+  maxAmountMinor?: number | undefined;
+  /** Part of the reference, any case. */
+  reference?: string | undefined;
+  /** Part of the customer's name or e-mail address, any case. */
+  customer?: string | undefined;
+}
+
+/** The fields the expiry job reads of a pending order (expiry and reminder). */
+const EXPIRY_FIELDS = {
+  _id: 1, merchantId: 1, reference: 1, amountMinor: 1, currency: 1, description: 1, customer: 1, locale: 1, expiresAt: 1,
+  linkExpiresAt: 1, publicId: 1, createdAt: 1,
+} as const;
+
+const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const after = { returnDocument: 'after' } as const;
+
+function searchFilter(merchantId: string, f: OrderSearch): Record<string, unknown> {
+  const q: Record<string, unknown> = { merchantId };
+  if (f.status) q['status'] = f.status;
+  if (f.createdFrom || f.createdBefore) {
+    q['createdAt'] = { ...(f.createdFrom ? { $gte: f.createdFrom } : {}), ...(f.createdBefore ? { $lt: f.createdBefore } : {}) };
+  }
+  if (f.minAmountMinor !== undefined || f.maxAmountMinor !== undefined) {
+    q['amountMinor'] = {
+      ...(f.minAmountMinor !== undefined ? { $gte: f.minAmountMinor } : {}),
+      ...(f.maxAmountMinor !== undefined ? { $lte: f.maxAmountMinor } : {}),
+    };
+  }
+  if (f.reference) q['reference'] = { $regex: escapeRegex(f.reference), $options: 'i' };
+  if (f.customer) {
+    const re = { $regex: escapeRegex(f.customer), $options: 'i' };
+    q['$or'] = [{ 'customer.email': re }, { 'customer.name': re }];
+  }
+  return q;
+}
+
 export function createOrdersRepository() {
-  return {};
+  const byId = (id: string) => Order.findById(id).lean<OrderDoc>();
+
+  /** pending → `status`, freeing the reference for a new order (see openReference in the model). */
+  const close = (orderId: string, status: Exclude<OrderStatus, 'pending'>, set: Record<string, unknown>, push?: Record<string, unknown>) =>
+    Order.findOneAndUpdate(
+      { _id: orderId, status: 'pending' },
+      { $set: { ...set, status, openReference: orderId }, ...(push ? { $push: push } : {}) },
+      after,
+    ).lean<OrderDoc>();
+
+  return {
+    /** Stores a new order; a duplicate source or open reference throws the driver's 11000. */
+    async insert(doc: NewOrder): Promise<OrderDoc> {
+      return (await Order.create(doc)).toObject() as OrderDoc;
+    },
+
+    /** Stores new orders, each on its own: the unique indexes refuse some, the rest are stored, then this throws. */
+    async insertMany(docs: NewOrder[]): Promise<void> {
+      await Order.insertMany(docs, { ordered: false });
+    },
+
+    byId,
+
+    async exists(id: string): Promise<boolean> {
+      return (await Order.exists({ _id: id })) !== null;
+    },
+
+    /** Only the state of an order (cheap): its status and expiry. */
+    stateOf: (id: string) => Order.findById(id, { status: 1, expiresAt: 1 }).lean<Pick<OrderDoc, '_id' | 'status' | 'expiresAt'>>(),
+
+    /** The order of `merchantId` with this id; null for another merchant's (tenant isolation). */
+    ofMerchant: (merchantId: string, orderId: string) => Order.findOne({ _id: orderId, merchantId }).lean<OrderDoc>(),
+
+    /** The orders with these ids that belong to `merchantId`. */
+    manyOfMerchant: (merchantId: string, ids: readonly string[]) =>
+      Order.find({ _id: { $in: [...ids] }, merchantId }).lean<OrderDoc[]>(),
+
+    /** The order a pay-link names: by primary key (`ord_<publicId>`), else by publicId (orders from before ids were derived). */
+    async forCheckout(publicId: string): Promise<OrderDoc | null> {
+      const found = await byId(orderIdFor(publicId));
+      return found?.publicId === publicId ? found : Order.findOne({ publicId }).lean<OrderDoc>();
+    },
+
+    /** The order created from source `sourceKey` (an index look-up, not by primary key). */
+    bySource: (merchantId: string, sourceKey: string) => Order.findOne({ merchantId, sourceKey }).lean<OrderDoc>(),
+
+    /** The open order with this reference (at most one per merchant). */
+    openByReference: (merchantId: string, reference: string) =>
+      Order.findOne({ merchantId, openReference: reference }).lean<OrderDoc>(),
+
+    /** The newest order with this reference, exactly or in any case. */
+    async newestByReference(merchantId: string, reference: string, opts: { anyCase?: boolean } = {}): Promise<OrderDoc | null> {
+      const ref = opts.anyCase ? { $regex: `^${escapeRegex(reference)}$`, $options: 'i' } : reference;
+      const [o] = await Order.find({ merchantId, reference: ref }).sort({ createdAt: -1 }).limit(1).lean<OrderDoc[]>();
+      return o ?? null;
+    },
+
+    /** One page of the back office's search, newest first, and the number of matches (FerretDB has no $facet). */
+    async search(merchantId: string, f: OrderSearch, page: { skip: number; limit: number }): Promise<OrderDoc[]> {
+      return Order.find(searchFilter(merchantId, f)).sort({ createdAt: -1, _id: -1 }).skip(page.skip).limit(page.limit).lean<OrderDoc[]>();
+    },
+    count: (merchantId: string, f: OrderSearch) => Order.countDocuments(searchFilter(merchantId, f)),
+
+    /** The merchant's orders created in [from, before), oldest first, from a cursor (close it when done early). */
+    createdBetween(merchantId: string, from: Date, before: Date) {
+      return Order.find({ merchantId, createdAt: { $gte: from, $lt: before } })
+        .sort({ createdAt: 1, _id: 1 })
+        .lean<OrderDoc[]>()
+        .cursor({ batchSize: 200 }) as AsyncIterable<OrderDoc> & { close(): Promise<void> };
+    },
+
+    /** Pending orders that expire by `by`, soonest first, with what expiry and reminders need. */
+    pendingExpiringBy: (by: Date) =>
+      Order.find({ status: 'pending', expiresAt: { $lte: by } }, EXPIRY_FIELDS).sort({ expiresAt: 1 }).lean<OrderDoc[]>(),
+
+    // ---- transitions: one conditional update each; the updated order, or null ----------------
+
+    /** pending → paid: the payment, the customer's address when typed at checkout, the approved attempt. */
+    markPaid(orderId: string, p: PaidUpdate): Promise<OrderDoc | null> {
+      return close(orderId, 'paid', { payment: p.payment, ...(p.customerEmail ? { 'customer.email': p.customerEmail } : {}) }, { attempts: p.attempt });
+    },
+
+    /** pending → expired. */
+    markExpired: (orderId: string, expiredAt: Date): Promise<OrderDoc | null> => close(orderId, 'expired', { expiredAt }),
+
+    /** pending → cancelled. */
+    markCancelled: (orderId: string, cancelledAt: Date): Promise<OrderDoc | null> => close(orderId, 'cancelled', { cancelledAt }),
+
+    /** The customer's first interaction: viewedAt on a pending order not viewed before. */
+    markViewed(orderId: string, viewedAt: Date): Promise<OrderDoc | null> {
+      return Order.findOneAndUpdate({ _id: orderId, status: 'pending', viewedAt: null }, { $set: { viewedAt } }, after).lean<OrderDoc>();
+    },
+
+    /** Appends an attempt; one with a `key` only when no attempt with that key is there yet. True when appended. */
+    async addAttempt(orderId: string, attempt: AttemptRecord): Promise<boolean> {
+      // `$nor` rather than `$ne`: FerretDB v1 matches `{'attempts.key': {$ne: k}}` when ANY attempt
+      // has another key (measured: orders-repository.test.ts); `$nor` of the equality is right on both.
+      const filter = attempt.key ? { _id: orderId, $nor: [{ 'attempts.key': attempt.key }] } : { _id: orderId };
+      return (await Order.updateOne(filter, { $push: { attempts: attempt } })).modifiedCount > 0;
+    },
+
+    /**
+     * A new expiry for a pending order, only if it still has the expiry the caller read (`expected`;
+     * and belongs to `merchantId` when given): a concurrent change is never overwritten. Both fields:
+     * expiresAt is what checkout checks, linkExpiresAt what a new link is signed with.
+     */
+    extendExpiry(orderId: string, expected: { expiresAt: Date; merchantId?: string }, expiresAt: Date): Promise<OrderDoc | null> {
+      return Order.findOneAndUpdate(
+        { _id: orderId, status: 'pending', expiresAt: expected.expiresAt, ...(expected.merchantId ? { merchantId: expected.merchantId } : {}) },
+        { $set: { expiresAt, linkExpiresAt: Math.floor(expiresAt.getTime() / 1000) } },
+        after,
+      ).lean<OrderDoc>();
+    },
+  };
 }
 
 export type OrdersRepository = ReturnType<typeof createOrdersRepository>;

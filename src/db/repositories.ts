@@ -1,6 +1,7 @@
 // The storage seam. One repository per aggregate; services, jobs, SMTP doors and routes receive
 // them as dependencies and never touch mongoose or a model. The engine-specific tricks (claims as
 // referee on FerretDB, `_id`-first filters, due queues) live inside the repositories.
+import { createChallengesRepository } from './challenges.repository.ts';
 import { createClaimsRepository } from './claims.repository.ts';
 import { createInboundRepository } from './inbound.repository.ts';
 import { createLimitsRepository } from './limits.repository.ts';
@@ -8,12 +9,15 @@ import { createMerchantsRepository } from './merchants.repository.ts';
 import { createOrdersRepository } from './orders.repository.ts';
 import { createOutboxRepository } from './outbox.repository.ts';
 import { createRecapsRepository } from './recaps.repository.ts';
+import { createRefundsRepository } from './refunds.repository.ts';
 import { createUsersRepository } from './users.repository.ts';
 import { createWebhooksRepository } from './webhooks.repository.ts';
 
 export function createRepositories() {
   return {
     orders: createOrdersRepository(),
+    refunds: createRefundsRepository(),
+    challenges: createChallengesRepository(),
     merchants: createMerchantsRepository(),
     users: createUsersRepository(),
     limits: createLimitsRepository(),

@@ -7,9 +7,8 @@
 // - Remind: once, 24 hours before expiry, the customer gets a reminder with the link when their
 //   address is known and the order is still pending. The outbox dedupe key `reminder:<orderId>`
 //   makes it exactly once across runs and instances.
-import { Claim, claimOnce, unappliedClaims } from '../db/claims.ts';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
-import { Order, type OrderDoc } from '../db/models/order.model.ts';
+import { type OrderDoc } from '../db/orders.repository.ts';
 import { type Logger } from '../logger.ts';
 import { enqueueMail } from '../mail/outbox.ts';
 import { type EventsService } from '../services/events.service.ts';
@@ -52,6 +51,7 @@ export function createExpiryJob(deps: ExpiryJobDeps) {
   const batch = deps.batch ?? BATCH;
   const merchants = new Map<string, MerchantDoc | null>();
   const transitions = createOrderTransitions({ repos: deps.repos, events: deps.events, mailDomain: deps.mailDomain, faults: deps.faults, now });
+  const { orders, claims } = deps.repos;
 
   async function merchantOf(id: string): Promise<MerchantDoc | null> {
     // Per run only: a merchant's address or webhook may change between runs.
@@ -64,19 +64,14 @@ export function createExpiryJob(deps: ExpiryJobDeps) {
    * both expiry and reminders (on FerretDB every such filter reads the whole orders collection).
    */
   async function pendingSoon(at: Date): Promise<OrderDoc[]> {
-    return Order.find(
-      { status: 'pending', expiresAt: { $lte: new Date(at.getTime() + REMINDER_LEAD_MS) } },
-      { _id: 1, merchantId: 1, reference: 1, amountMinor: 1, currency: 1, description: 1, customer: 1, locale: 1, expiresAt: 1, linkExpiresAt: 1, publicId: 1, createdAt: 1 },
-    )
-      .sort({ expiresAt: 1 })
-      .lean<OrderDoc[]>();
+    return orders.pendingExpiringBy(new Date(at.getTime() + REMINDER_LEAD_MS));
   }
 
   async function expireDue(at: Date, soon: OrderDoc[]): Promise<number> {
     let expired = 0;
     // Expiries a run left unfinished (it crashed, or a write failed): finished now, each side
     // effect once (src/services/order-transitions.ts).
-    for (const c of await unappliedClaims(CLOSE_KINDS.expired, 60_000, at)) {
+    for (const c of await claims.unapplied(CLOSE_KINDS.expired, 60_000, at)) {
       const p = c.payload as { expiredAt?: Date } | undefined;
       if (await transitions.finishExpired(String(c.subject), new Date(p?.expiredAt ?? c.at))) expired++;
     }
@@ -108,7 +103,7 @@ export function createExpiryJob(deps: ExpiryJobDeps) {
       if (queued >= batch) break;
       // The marker is written after the mail is queued: a crash in between queues it again,
       // which the outbox dedupe key absorbs. Read by _id (cheap on FerretDB).
-      if (await Claim.exists({ _id: reminderMarker(order._id) })) {
+      if (await claims.exists(reminderMarker(order._id))) {
         reminded.add(order._id);
         continue;
       }
@@ -127,7 +122,7 @@ export function createExpiryJob(deps: ExpiryJobDeps) {
         },
         deps.mailDomain,
       );
-      await claimOnce(reminderMarker(order._id), { kind: 'reminder-queued', subject: order._id }, at);
+      await claims.once(reminderMarker(order._id), { kind: 'reminder-queued', subject: order._id }, at);
       reminded.add(order._id);
       queued++;
     }

@@ -18,13 +18,11 @@ import { z } from 'zod';
 import { type Acquirer, type AuthorizeResult, type DeclineCode } from '../domain/acquirer.ts';
 import { checkCard, type CheckedCard } from '../domain/card.ts';
 import { type FieldProblem } from '../domain/errors.ts';
-import { newReceiptNumber, orderIdFor } from '../domain/ids.ts';
+import { newReceiptNumber } from '../domain/ids.ts';
 import { verifyLink, type LinkKey, type LinkParams } from '../domain/pay-link.ts';
-import { updateByIdIf } from '../db/by-id.ts';
-import { Claim, claimOnce, markApplied, unappliedClaims } from '../db/claims.ts';
-import { Challenge, type ChallengeDoc } from '../db/models/challenge.model.ts';
+import { type ChallengeDoc } from '../db/challenges.repository.ts';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
-import { Order, type OrderDoc } from '../db/models/order.model.ts';
+import { type OrderDoc } from '../db/orders.repository.ts';
 import { type EventsService } from './events.service.ts';
 import {
   closeClaimKey,
@@ -161,6 +159,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
   const serialised = createKeyedQueue();
   const limits: RateLimits = { ...DEFAULT_RATE_LIMITS, ...deps.limits };
   const challengeTtlMs = deps.challengeTtlMs ?? DEFAULT_CHALLENGE_TTL_MS;
+  const { orders, challenges, claims } = deps.repos;
   const transitions = createOrderTransitions({ repos: deps.repos,
     events: deps.events,
     mailDomain: deps.mailDomain,
@@ -190,10 +189,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
   async function open(publicId: string, query: Partial<Record<keyof LinkParams, unknown>>): Promise<LinkState> {
     const link = verifyLink(deps.linkKeys, publicId, query);
     if (!link.ok) return { kind: 'not-found', reason: link.reason };
-    // By primary key (orders are `ord_<publicId>`, src/services/order.service.ts); orders stored
-    // before ids were derived that way are found by their publicId (a collection scan on FerretDB).
-    const byId = await Order.findById(orderIdFor(publicId)).lean<OrderDoc>();
-    const order = byId?.publicId === publicId ? byId : await Order.findOne({ publicId }).lean<OrderDoc>();
+    const order = await orders.forCheckout(publicId);
     if (!order) return { kind: 'not-found', reason: 'unknown-order' };
     if (order.amountMinor !== link.claims.amountMinor || order.currency !== link.claims.currency) {
       return { kind: 'not-found', reason: 'claims-mismatch' };
@@ -227,12 +223,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
 
   /** Appends an attempt; one with a `key` is appended once, however often this runs. */
   async function recordAttempt(orderId: string, attempt: Record<string, unknown>): Promise<void> {
-    const key = attempt.key as string | undefined;
-    if (!key) {
-      await Order.updateOne({ _id: orderId }, { $push: { attempts: attempt } });
-      return;
-    }
-    await updateByIdIf<OrderDoc>(Order, orderId, (o) => !(o.attempts ?? []).some((a) => a.key === key), { $push: { attempts: attempt } });
+    await orders.addAttempt(orderId, attempt);
   }
 
   /** One document per declined attempt (its key: recorded once). */
@@ -269,7 +260,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
     return serialised(target.order._id, async () => {
       // The snapshot may be stale once our turn comes (a double-submitted form): check again, so
       // the second submission sees the payment instead of authorising the card a second time.
-      const order = await Order.findById(target.order._id).lean<OrderDoc>();
+      const order = await orders.byId(target.order._id);
       if (!order || order.status !== 'pending' || order.expiresAt <= now()) return { kind: 'closed', order };
       // The page's merchant may be up to MERCHANT_CACHE_MS old: a suspension must stop payments now.
       if (await deps.repos.merchants.isSuspended(order.merchantId)) return { kind: 'suspended' };
@@ -281,7 +272,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
 
   /** The challenge `challengeId` of this order, for the challenge page. */
   async function findChallenge(target: OpenOrder, challengeId: string): Promise<ChallengeState> {
-    const challenge = await Challenge.findOne({ _id: challengeId, orderId: target.order._id }).lean<ChallengeDoc>();
+    const challenge = await challenges.ofOrder(target.order._id, challengeId);
     if (!challenge) return { kind: 'unknown' };
     if (challenge.status !== 'pending') return { kind: 'used' };
     if (challenge.expiresAt <= now()) return { kind: 'expired' };
@@ -300,11 +291,11 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
     return serialised(target.order._id, async () => {
       const state = await findChallenge(target, challengeId);
       if (state.kind !== 'pending') return { kind: 'challenge-gone', reason: state.kind };
-      const order = await Order.findById(target.order._id).lean<OrderDoc>();
+      const order = await orders.byId(target.order._id);
       if (!order || order.status !== 'pending' || order.expiresAt <= now()) return { kind: 'closed', order };
       if (await deps.repos.merchants.isSuspended(order.merchantId)) return { kind: 'suspended' };
       const payload: ChallengeChoice = { challengeId, authenticated, clientIp };
-      if (!(await claimOnce(challengeClaimKey(challengeId), { kind: '3ds', subject: order._id, payload: { ...payload } }, now()))) {
+      if (!(await claims.once(challengeClaimKey(challengeId), { kind: '3ds', subject: order._id, payload: { ...payload } }, now()))) {
         return { kind: 'challenge-gone', reason: 'used' };
       }
       await fault('3ds:challenge-claimed');
@@ -322,7 +313,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
       authenticated: choice.authenticated,
     });
     await fault('3ds:completed');
-    await Challenge.updateOne({ _id: challenge._id }, { $set: { status: result.outcome === 'approved' ? 'passed' : 'failed' } });
+    await challenges.finish(challenge._id, result.outcome === 'approved' ? 'passed' : 'failed');
     const outcome = await settle(order, merchant, result, {
       kept: { ...challenge.card } as StoredCard,
       holder: challenge.holder,
@@ -333,7 +324,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
       attemptKey: challengeClaimKey(challenge._id),
     });
     await fault('3ds:finished');
-    await markApplied(challengeClaimKey(challenge._id));
+    await claims.markApplied(challengeClaimKey(challenge._id));
     return outcome;
   }
 
@@ -341,8 +332,8 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
   async function sweep(): Promise<{ failures: number; challenges: number }> {
     const at = now().getTime();
     const failures = await deps.repos.limits.prunePaymentFailures(new Date(at - limits.windowMs));
-    const challenges = await Challenge.deleteMany({ expiresAt: { $lt: new Date(at - 86_400_000) } });
-    return { failures, challenges: challenges.deletedCount };
+    const expired = await challenges.deleteExpiredBefore(new Date(at - 86_400_000));
+    return { failures, challenges: expired };
   }
 
   async function authorizeAndRecord(
@@ -398,7 +389,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
         await recordAttempt(order._id, { ...base, outcome: 'error', declineCode: 'ACQUIRER_UNAVAILABLE', message: result.message });
         return { kind: 'refused', outcome: 'error', code: 'ACQUIRER_UNAVAILABLE' };
       }
-      await Challenge.create({
+      await challenges.insert({
         _id: result.challengeId,
         orderId: order._id,
         publicId: order.publicId,
@@ -426,11 +417,11 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
     // finished by the repair instead of leaving a charged card on an unpaid order
     // (src/services/order-transitions.ts).
     const key = closeClaimKey(order._id);
-    let won = await claimOnce(key, { kind: CLOSE_KINDS.paid, subject: order._id, payload: { ...close } }, at);
+    let won = await claims.once(key, { kind: CLOSE_KINDS.paid, subject: order._id, payload: { ...close } }, at);
     if (!won) {
       // The repair settling a 3-D Secure payment again finds its own claim from before the crash:
       // the same authorisation, so the same payment.
-      const held = await Claim.findById(key).lean();
+      const held = await claims.get(key);
       const mine = held?.kind === CLOSE_KINDS.paid ? (held.payload as PaidClose | undefined) : undefined;
       if (mine?.payment?.authCode === result.authCode) [close, won] = [mine, true];
     }
@@ -441,7 +432,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
     }
     await deps.acquirer.void(result.authCode);
     await recordAfterClose(order._id, key, { ...base, outcome: 'lost-race', authCode: result.authCode, message: 'authorisation voided' });
-    return { kind: 'lost-race', order: await Order.findById(order._id).lean<OrderDoc>() };
+    return { kind: 'lost-race', order: await orders.byId(order._id) };
   }
 
   /**
@@ -452,15 +443,15 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
    */
   async function recordAfterClose(orderId: string, key: string, attempt: Record<string, unknown>): Promise<void> {
     const deadline = Date.now() + 3000;
-    let claim = await Claim.findById(key).lean();
+    let claim = await claims.get(key);
     while (claim && !claim.applied && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
-      claim = await Claim.findById(key).lean();
+      claim = await claims.get(key);
     }
     await recordAttempt(orderId, attempt);
     const winner = claim?.kind === CLOSE_KINDS.paid ? (claim.payload as PaidClose | undefined) : undefined;
     if (winner?.payment) {
-      const order = await Order.findById(orderId, { status: 1 }).lean<OrderDoc>();
+      const order = await orders.stateOf(orderId);
       if (order?.status === 'pending') await transitions.applyPaid(orderId, winner);
     }
   }
@@ -472,13 +463,13 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
    */
   async function repairInterrupted(olderThanMs = 60_000): Promise<number> {
     let repaired = 0;
-    for (const c of await unappliedClaims('3ds', olderThanMs, now())) {
+    for (const c of await claims.unapplied('3ds', olderThanMs, now())) {
       const choice = c.payload as ChallengeChoice | undefined;
-      const challenge = choice ? await Challenge.findById(choice.challengeId).lean<ChallengeDoc>() : null;
-      const order = challenge ? await Order.findById(challenge.orderId).lean<OrderDoc>() : null;
+      const challenge = choice ? await challenges.byId(choice.challengeId) : null;
+      const order = challenge ? await orders.byId(challenge.orderId) : null;
       const merchant = order ? await deps.repos.merchants.findById(order.merchantId) : null;
       if (!choice || !challenge || !order || !merchant) {
-        await markApplied(String(c._id));
+        await claims.markApplied(String(c._id));
         continue;
       }
       await serialised(order._id, () => finishChallenge(order, merchant, challenge, choice));

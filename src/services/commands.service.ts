@@ -4,9 +4,8 @@
 // not cancel, resend or extend twice, and the answer (template command-reply) is queued once.
 import { parseExpiry } from '../domain/duration.ts';
 import { type ParsedCommand } from '../domain/commands.ts';
-import { Claim, claimOnce, markApplied } from '../db/claims.ts';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
-import { Order, type OrderDoc } from '../db/models/order.model.ts';
+import { type OrderDoc } from '../db/orders.repository.ts';
 import { enqueueMail } from '../mail/outbox.ts';
 import { createOrderTransitions } from './order-transitions.ts';
 import { type OrderEvents } from './order-admin.service.ts';
@@ -63,23 +62,20 @@ function attemptsSummary(order: OrderDoc) {
   };
 }
 
-const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
 export function createCommandService(deps: CommandServiceDeps) {
   const now = deps.now ?? (() => new Date());
   const transitions = createOrderTransitions({ repos: deps.repos, events: deps.events, now });
+  const { orders, claims } = deps.repos;
 
   /** The order a reference names: the open one, else the newest with it; also by order id. */
   async function findOrder(merchantId: string, ref: string): Promise<OrderDoc | null> {
-    const open = await Order.findOne({ merchantId, openReference: ref }).lean<OrderDoc>();
+    const open = await orders.openByReference(merchantId, ref);
     if (open) return open;
-    const newest = async (filter: Record<string, unknown>) =>
-      (await Order.find({ merchantId, ...filter }).sort({ createdAt: -1 }).limit(1).lean<OrderDoc[]>())[0] ?? null;
     // Merchants retype references from memory: "ord-12" finds "ORD-12".
     return (
-      (await newest({ reference: ref })) ??
-      (await newest({ reference: { $regex: `^${escapeRegex(ref)}$`, $options: 'i' } })) ??
-      (await Order.findById(ref).lean<OrderDoc>().then((o) => (o?.merchantId === merchantId ? o : null)))
+      (await orders.newestByReference(merchantId, ref)) ??
+      (await orders.newestByReference(merchantId, ref, { anyCase: true })) ??
+      (await orders.ofMerchant(merchantId, ref))
     );
   }
 
@@ -94,7 +90,7 @@ export function createCommandService(deps: CommandServiceDeps) {
     // claim of ours is this message's (now, or before a crash): finishing it is idempotent.
     const held = await transitions.claimCancel(order._id, owner, at);
     if (held.owner !== owner) {
-      const current = await Order.findById(order._id).lean<OrderDoc>();
+      const current = await orders.byId(order._id);
       if (current?.status === 'cancelled') return 'COMMAND_ALREADY_CANCELLED';
       // The claim belongs to a payment (possibly still being recorded) or to the expiry.
       return current?.status === 'expired' ? 'COMMAND_ORDER_EXPIRED' : 'COMMAND_ALREADY_PAID';
@@ -110,8 +106,8 @@ export function createCommandService(deps: CommandServiceDeps) {
     // The new expiry is fixed by the first processing of this message and replayed after that.
     const key = `command:${ctx.inboundId}:extend`;
     type Decided = { expiresAt: Date; capped: boolean; previousExpiresAt?: Date; kept?: boolean };
-    const existing = await Claim.findById(key).lean<{ payload?: Decided }>();
-    let decided = existing?.payload;
+    const existing = await claims.get(key);
+    let decided = existing?.payload as Decided | undefined;
     if (!decided) {
       const r = parseExpiry(argument ?? '', { now: at, maxLifetimeDays: deps.maxLinkLifetimeDays, timeZone: merchant.timezone });
       if (!r.ok) return { code: 'COMMAND_DURATION_INVALID', message: r.message } as const;
@@ -119,20 +115,18 @@ export function createCommandService(deps: CommandServiceDeps) {
       // shorter expiry is set in the back office).
       const kept = r.expiresAt.getTime() <= order.expiresAt.getTime();
       decided = { expiresAt: kept ? order.expiresAt : r.expiresAt, capped: r.capped && !kept, previousExpiresAt: order.expiresAt, kept };
-      if (!(await claimOnce(key, { kind: 'command-extend', subject: order._id, payload: decided }, at))) {
-        decided = (await Claim.findById(key).lean<{ payload: Decided }>())!.payload;
+      if (!(await claims.once(key, { kind: 'command-extend', subject: order._id, payload: { ...decided } }, at))) {
+        decided = (await claims.get(key))!.payload as unknown as Decided;
       }
     }
     const expiresAt = new Date(decided.expiresAt);
     const previousExpiresAt = new Date(decided.previousExpiresAt ?? order.expiresAt);
     if (!decided.kept) {
-      // Both: expiresAt is what checkout checks, linkExpiresAt what the new link is signed with.
-      await Order.updateOne(
-        { _id: order._id, status: 'pending' },
-        { $set: { expiresAt, linkExpiresAt: Math.floor(expiresAt.getTime() / 1000) } },
-      );
+      // Only over the expiry it was decided from: a replay after it was applied, or a change made
+      // meanwhile (the back office, a payment), is left as it is.
+      await orders.extendExpiry(order._id, { expiresAt: previousExpiresAt }, expiresAt);
     }
-    await markApplied(key);
+    await claims.markApplied(key);
     return { code: decided.kept ? 'COMMAND_EXPIRY_KEPT' : 'COMMAND_EXTENDED', capped: decided.capped, previousExpiresAt } as const;
   }
 
@@ -163,7 +157,7 @@ export function createCommandService(deps: CommandServiceDeps) {
       } else code = status === 'paid' ? 'COMMAND_ALREADY_PAID' : status === 'cancelled' ? 'COMMAND_ALREADY_CANCELLED' : 'COMMAND_ORDER_EXPIRED';
     }
     // Re-read: the reply shows the order as the command left it.
-    const order = found ? ((await Order.findById(found._id).lean<OrderDoc>()) ?? found) : undefined;
+    const order = found ? ((await orders.byId(found._id)) ?? found) : undefined;
     await enqueueMail(
       {
         dedupeKey: `command-reply:${ctx.inboundId}`,

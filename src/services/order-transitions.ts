@@ -14,10 +14,8 @@
 //
 // Fault points (`faults`) sit at every step boundary so that tests can crash a transition there
 // (throw, or kill the process) and check that the repair finishes it exactly once.
-import { claimOnce, Claim, markApplied, unappliedClaims } from '../db/claims.ts';
-import { updateByIdIf } from '../db/by-id.ts';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
-import { Order, type OrderDoc } from '../db/models/order.model.ts';
+import { type OrderDoc } from '../db/orders.repository.ts';
 import { type CheckedCard } from '../domain/card.ts';
 import { enqueueMail } from '../mail/outbox.ts';
 import { type ReceiptProofs } from './receipt-proof.service.ts';
@@ -105,6 +103,7 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
     if (deps.faults) await deps.faults(point);
   };
   const merchantOf = (id: string) => deps.repos.merchants.findById(id);
+  const { orders, claims } = deps.repos;
 
   /** Mails need a domain; a service built without one must not silently skip its mails. */
   function mailDomain(): string {
@@ -155,22 +154,14 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
   }
 
   /** Records the payment on a still-pending order (only the holder of its close claim calls this). */
-  async function applyPaid(orderId: string, p: PaidClose): Promise<OrderDoc | null> {
-    const set: Record<string, unknown> = {
-      status: 'paid',
-      // Closing the order frees its reference for a new order (see openReference in the model).
-      openReference: orderId,
-      payment: p.payment,
-    };
-    if (p.customerEmail) set['customer.email'] = p.customerEmail;
-    // Read and written by _id alone (src/db/by-id.ts): the close claim referees, not the filter.
-    return updateByIdIf<OrderDoc>(Order, orderId, (o) => o.status === 'pending', { $set: set, $push: { attempts: p.attempt } });
+  function applyPaid(orderId: string, p: PaidClose): Promise<OrderDoc | null> {
+    return orders.markPaid(orderId, { payment: { ...p.payment }, customerEmail: p.customerEmail, attempt: p.attempt });
   }
 
   /** The order when it is (now) in `status` by this very transition; null when something else closed it. */
   async function closedBy(orderId: string, applied: OrderDoc | null, status: OrderDoc['status'], mine: (o: OrderDoc) => boolean) {
     if (applied) return applied;
-    const current = await Order.findById(orderId).lean<OrderDoc>();
+    const current = await orders.byId(orderId);
     return current && current.status === status && mine(current) ? current : null;
   }
 
@@ -187,19 +178,13 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
       const merchant = await merchantOf(order.merchantId);
       if (merchant) await queueReceipts(order, merchant, p.holder, flow);
     }
-    await markApplied(closeClaimKey(orderId));
+    await claims.markApplied(closeClaimKey(orderId));
     return order;
   }
 
   /** Steps 2–4 of an expiry whose close claim was won: expired, order.expired, the merchant's mail. */
   async function finishExpired(orderId: string, expiredAt: Date): Promise<OrderDoc | null> {
-    const applied = await updateByIdIf<OrderDoc>(
-      Order,
-      orderId,
-      (o) => o.status === 'pending',
-      // Closing frees the reference for a new order (see openReference in the order model).
-      { $set: { status: 'expired', openReference: orderId, expiredAt } },
-    );
+    const applied = await orders.markExpired(orderId, expiredAt);
     const order = await closedBy(orderId, applied, 'expired', () => true);
     await fault('expire:applied');
     const merchant = order ? await merchantOf(order.merchantId) : null;
@@ -220,19 +205,13 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
       );
       await fault('expire:mail');
     }
-    await markApplied(closeClaimKey(orderId));
+    await claims.markApplied(closeClaimKey(orderId));
     return order;
   }
 
   /** Steps 2–4 of a cancellation whose close claim was won: cancelled, then order.cancelled. */
   async function finishCancelled(orderId: string, cancelledAt: Date): Promise<OrderDoc | null> {
-    const applied = await updateByIdIf<OrderDoc>(
-      Order,
-      orderId,
-      (o) => o.status === 'pending',
-      // Closing the order frees its reference for a new order (see openReference in the model).
-      { $set: { status: 'cancelled', openReference: orderId, cancelledAt } },
-    );
+    const applied = await orders.markCancelled(orderId, cancelledAt);
     const order = await closedBy(orderId, applied, 'cancelled', () => true);
     await fault('cancel:applied');
     if (order) {
@@ -240,7 +219,7 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
       if (merchant) await deps.events?.orderCancelled?.(order, merchant);
       await fault('cancel:event');
     }
-    await markApplied(closeClaimKey(orderId));
+    await claims.markApplied(closeClaimKey(orderId));
     return order;
   }
 
@@ -250,26 +229,26 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
    * viewed before or closed (a paid, cancelled or expired order is never viewed).
    */
   async function finishViewed(orderId: string, viewedAt: Date): Promise<OrderDoc | null> {
-    const applied = await updateByIdIf<OrderDoc>(Order, orderId, (o) => o.status === 'pending' && !o.viewedAt, { $set: { viewedAt } });
-    const current = applied ?? (await Order.findById(orderId).lean<OrderDoc>());
+    const applied = await orders.markViewed(orderId, viewedAt);
+    const current = applied ?? (await orders.byId(orderId));
     const order = current?.viewedAt && new Date(current.viewedAt).getTime() === viewedAt.getTime() ? current : null;
     if (order) {
       const merchant = await merchantOf(order.merchantId);
       if (merchant) await deps.events?.orderViewed?.(order, merchant);
     }
-    await markApplied(viewedClaimKey(orderId));
+    await claims.markApplied(viewedClaimKey(orderId));
     return order;
   }
 
   /** The customer's first interaction: the order when this call recorded it, else null. */
   async function recordViewed(orderId: string, at: Date): Promise<OrderDoc | null> {
-    if (!(await claimOnce(viewedClaimKey(orderId), { kind: VIEWED_KIND, subject: orderId, payload: { viewedAt: at } }, at))) return null;
+    if (!(await claims.once(viewedClaimKey(orderId), { kind: VIEWED_KIND, subject: orderId, payload: { viewedAt: at } }, at))) return null;
     return finishViewed(orderId, at);
   }
 
   /** Step 1 of an expiry: true when this caller closes the order. */
   async function claimExpiry(orderId: string, at: Date, owner?: string): Promise<boolean> {
-    const won = await claimOnce(closeClaimKey(orderId), { kind: CLOSE_KINDS.expired, subject: orderId, ...(owner ? { owner } : {}), payload: { expiredAt: at } }, at);
+    const won = await claims.once(closeClaimKey(orderId), { kind: CLOSE_KINDS.expired, subject: orderId, ...(owner ? { owner } : {}), payload: { expiredAt: at } }, at);
     if (won) await fault('expire:claimed');
     return won;
   }
@@ -281,15 +260,16 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
    */
   async function claimCancel(orderId: string, owner: string, at: Date): Promise<{ kind?: string; owner?: string; cancelledAt: Date }> {
     const key = closeClaimKey(orderId);
-    if (await claimOnce(key, { kind: CLOSE_KINDS.cancelled, subject: orderId, owner, payload: { cancelledAt: at } }, at)) {
+    if (await claims.once(key, { kind: CLOSE_KINDS.cancelled, subject: orderId, owner, payload: { cancelledAt: at } }, at)) {
       await fault('cancel:claimed');
       return { kind: CLOSE_KINDS.cancelled, owner, cancelledAt: at };
     }
-    const claim = await Claim.findById(key).lean<{ kind?: string; owner?: string; payload?: { cancelledAt?: Date } }>();
+    const claim = await claims.get(key);
+    const cancelledAt = (claim?.payload as { cancelledAt?: Date } | undefined)?.cancelledAt;
     return {
       ...(claim?.kind ? { kind: claim.kind } : {}),
       ...(claim?.owner ? { owner: claim.owner } : {}),
-      cancelledAt: claim?.payload?.cancelledAt ? new Date(claim.payload.cancelledAt) : at,
+      cancelledAt: cancelledAt ? new Date(cancelledAt) : at,
     };
   }
 
@@ -301,19 +281,19 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
   async function repair(olderThanMs = 60_000): Promise<RepairCounts> {
     const counts: RepairCounts = { paid: 0, expired: 0, cancelled: 0 };
     const at = now();
-    for (const c of await unappliedClaims(CLOSE_KINDS.paid, olderThanMs, at)) {
+    for (const c of await claims.unapplied(CLOSE_KINDS.paid, olderThanMs, at)) {
       if (await finishPaid(String(c.subject), c.payload as unknown as PaidClose, 'pay')) counts.paid++;
     }
-    for (const c of await unappliedClaims(CLOSE_KINDS.expired, olderThanMs, at)) {
+    for (const c of await claims.unapplied(CLOSE_KINDS.expired, olderThanMs, at)) {
       const p = c.payload as { expiredAt?: Date } | undefined;
       if (await finishExpired(String(c.subject), new Date(p?.expiredAt ?? c.at))) counts.expired++;
     }
-    for (const c of await unappliedClaims(CLOSE_KINDS.cancelled, olderThanMs, at)) {
+    for (const c of await claims.unapplied(CLOSE_KINDS.cancelled, olderThanMs, at)) {
       const p = c.payload as { cancelledAt?: Date } | undefined;
       if (await finishCancelled(String(c.subject), new Date(p?.cancelledAt ?? c.at))) counts.cancelled++;
     }
     // Not a close, so not counted: an interrupted `viewed` is finished all the same.
-    for (const c of await unappliedClaims(VIEWED_KIND, olderThanMs, at)) {
+    for (const c of await claims.unapplied(VIEWED_KIND, olderThanMs, at)) {
       const p = c.payload as { viewedAt?: Date } | undefined;
       await finishViewed(String(c.subject), new Date(p?.viewedAt ?? c.at));
     }

@@ -13,7 +13,7 @@ import { newOrderReference, orderIdFor } from '../domain/ids.ts';
 import { mapLimit } from '../domain/map-limit.ts';
 import { payLinkUrl, type LinkKey } from '../domain/pay-link.ts';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
-import { Order, type OrderDoc } from '../db/models/order.model.ts';
+import { type NewOrder, type OrderDoc } from '../db/orders.repository.ts';
 import { enqueueMail } from '../mail/outbox.ts';
 import { orderFacts } from './order-transitions.ts';
 import { type Repositories } from '../db/repositories.ts';
@@ -71,6 +71,7 @@ export function createOrderService(deps: OrderServiceDeps) {
   const now = deps.now ?? (() => new Date());
   // Its own key, derived from the current link key: public ids stay unguessable (126 bits).
   const idKey = createHmac('sha256', deps.linkKeys[0]?.secret ?? '').update('paymail-order-id-v1').digest();
+  const { orders } = deps.repos;
 
   /** The unguessable public id of the order a source creates: 21 characters like nanoid's. */
   function publicIdFor(merchantId: string, sourceKey: string): string {
@@ -79,7 +80,7 @@ export function createOrderService(deps: OrderServiceDeps) {
 
   /** The order this source created, by primary key; null when none (or created under an older key). */
   async function findBySourceFast(merchantId: string, sourceKey: string): Promise<OrderDoc | null> {
-    const o = await Order.findById(orderIdFor(publicIdFor(merchantId, sourceKey))).lean<OrderDoc>();
+    const o = await orders.byId(orderIdFor(publicIdFor(merchantId, sourceKey)));
     return o && o.merchantId === merchantId && o.sourceKey === sourceKey ? o : null;
   }
 
@@ -125,8 +126,7 @@ export function createOrderService(deps: OrderServiceDeps) {
     if (existing) return { order: existing, link: linkFor(existing), created: false, duplicateOf: 'source' };
     const doc = newOrderDoc(merchant, draft, source, now());
     try {
-      const created = await Order.create(doc);
-      const order = created.toObject() as OrderDoc;
+      const order = await orders.insert(doc);
       await queueCreatedMail(order, merchant, source, opts);
       return { order, link: linkFor(order), created: true };
     } catch (e) {
@@ -135,9 +135,9 @@ export function createOrderService(deps: OrderServiceDeps) {
       // link key), or a reference that is still open. Rare, so the scans are acceptable here.
       const bySource =
         (await findBySourceFast(merchant._id, source.key)) ??
-        (await Order.findOne({ merchantId: merchant._id, sourceKey: source.key }).lean<OrderDoc>());
+        (await orders.bySource(merchant._id, source.key));
       if (bySource) return { order: bySource, link: linkFor(bySource), created: false, duplicateOf: 'source' };
-      const open = await Order.findOne({ merchantId: merchant._id, openReference: doc.reference }).lean<OrderDoc>();
+      const open = await orders.openByReference(merchant._id, doc.reference);
       if (open) return { order: open, link: linkFor(open), created: false, duplicateOf: 'reference' };
       throw e;
     }
@@ -174,12 +174,12 @@ export function createOrderService(deps: OrderServiceDeps) {
     let inserted = new Set(fresh.map((f) => f.doc._id));
     if (fresh.length > 0) {
       try {
-        await Order.insertMany(fresh.map((f) => f.doc), { ordered: false });
+        await orders.insertMany(fresh.map((f) => f.doc));
       } catch (e) {
         if ((e as { code?: number }).code !== 11000 && !(e as { writeErrors?: unknown }).writeErrors) throw e;
         // Which rows made it is read back rather than decoded from the driver's error shape.
         const ids = [...inserted];
-        const there = await mapLimit(ids, 8, async (id) => (await Order.exists({ _id: id })) !== null);
+        const there = await mapLimit(ids, 8, (id) => orders.exists(id));
         inserted = new Set(ids.filter((_, k) => there[k]));
       }
     }
@@ -199,7 +199,7 @@ export function createOrderService(deps: OrderServiceDeps) {
   }
 
   /** The document of a new order; throws ORDER_EXPIRY_PAST for an expiry already gone. */
-  function newOrderDoc(merchant: MerchantDoc, draft: OrderDraft, source: OrderSource, at: Date) {
+  function newOrderDoc(merchant: MerchantDoc, draft: OrderDraft, source: OrderSource, at: Date): NewOrder {
     const maxExpiry = new Date(at.getTime() + deps.maxLinkLifetimeDays * DAY);
     let expiresAt = draft.expiresAt ?? new Date(at.getTime() + merchant.linkLifetimeDays * DAY);
     if (expiresAt > maxExpiry) expiresAt = maxExpiry;

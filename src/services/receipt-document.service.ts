@@ -2,7 +2,7 @@
 // PDF rendered again from them for the download links (the checkout's receipt page and the back
 // office). PDFs are never stored: the same order gives the same facts and so the same document.
 import { type MerchantDoc } from '../db/merchants.repository.ts';
-import { type OrderDoc } from '../db/models/order.model.ts';
+import { type OrderDoc } from '../db/orders.repository.ts';
 import { type MailRenderer } from '../mail/renderer.ts';
 import { type ReceiptPdf } from '../mail/receipt-pdf.ts';
 import { type ReceiptProofs } from './receipt-proof.service.ts';

@@ -2,7 +2,7 @@
 // Tokens are computed on demand: Ed25519 is deterministic, so the receipt mail, the receipt page
 // and the webhook all carry the same token for the same key without storing it.
 import { type MerchantDoc } from '../db/merchants.repository.ts';
-import { type OrderDoc } from '../db/models/order.model.ts';
+import { type OrderDoc } from '../db/orders.repository.ts';
 import { signReceipt, verifyReceiptToken, type ReceiptClaims, type ReceiptVerification } from '../domain/receipt-proof.ts';
 import { type ReceiptKeyRing } from './signing-keys.ts';
 

@@ -19,10 +19,9 @@
 // repairInterrupted() runs the unfinished ones again: the acquirer call carries the claim as its
 // idempotency key, so asking again gets the first answer, never a second refund.
 import { createHash } from 'node:crypto';
-import { Claim, claimOnce, markApplied, unappliedClaims } from '../db/claims.ts';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
-import { Order, type OrderDoc } from '../db/models/order.model.ts';
-import { Refund, type RefundDoc } from '../db/models/refund.model.ts';
+import { type OrderDoc } from '../db/orders.repository.ts';
+import { type RefundDoc } from '../db/refunds.repository.ts';
 import { type Acquirer } from '../domain/acquirer.ts';
 import { AppError } from '../domain/errors.ts';
 import { type EventsService } from './events.service.ts';
@@ -62,11 +61,11 @@ interface Reservation {
 export const refundClaimKey = (orderId: string, seq: number): string => `refund:${orderId}:${seq}`;
 /** Our id of the refund stored for claim `key`: the same on every run of the same refund. */
 const refundDocId = (key: string): string => `rf_${createHash('sha256').update(key).digest('base64url').slice(0, 22)}`;
-const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 export function createRefundService(deps: RefundServiceDeps) {
   const now = deps.now ?? (() => new Date());
   const maxTries = deps.maxSlotTries ?? 50;
+  const { orders, refunds, claims } = deps.repos;
   const fault = async (point: string) => {
     if (deps.faults) await deps.faults(point);
   };
@@ -85,18 +84,18 @@ export function createRefundService(deps: RefundServiceDeps) {
   ): Promise<{ ok: true; refund: RefundDoc } | { ok: false; code: string; message: string }> {
     let kept = reservation;
     if (kept.status === 'failed') {
-      await markApplied(key);
+      await claims.markApplied(key);
       return { ok: false, code: 'REFUND_REFUSED', message: 'refused earlier' };
     }
     if (kept.status === 'reserved' || !kept.refundId) {
       const result = await deps.acquirer.refund!({ authCode: order.payment!.authCode!, amountMinor: kept.amountMinor, currency: order.currency, idempotencyKey: key });
       await fault('refund:acquired');
       if (!result.ok) {
-        await Claim.updateOne({ _id: key }, { $set: { payload: { ...kept, status: 'failed' }, applied: true } });
+        await claims.setPayload(key, { ...kept, status: 'failed' }, { applied: true });
         return { ok: false, code: result.code, message: result.message };
       }
       kept = { ...kept, status: 'succeeded', refundId: result.refundId };
-      await Claim.updateOne({ _id: key }, { $set: { payload: kept } });
+      await claims.setPayload(key, { ...kept });
       await fault('refund:recorded');
     }
     const at = kept.at ? new Date(kept.at) : now();
@@ -112,16 +111,12 @@ export function createRefundService(deps: RefundServiceDeps) {
       at,
       ...(kept.reason ? { reason: kept.reason } : {}),
     };
-    try {
-      await Refund.create(doc);
-    } catch (e) {
-      if ((e as { code?: number }).code !== 11000) throw e;
-    }
+    await refunds.record(doc);
     await fault('refund:stored');
     await deps.events?.refundSucceeded(order, merchant, { id: doc._id, amountMinor: doc.amountMinor, currency: doc.currency, at });
     await fault('refund:event');
-    await markApplied(key);
-    return { ok: true, refund: doc as RefundDoc };
+    await claims.markApplied(key);
+    return { ok: true, refund: doc };
   }
 
   /**
@@ -130,13 +125,13 @@ export function createRefundService(deps: RefundServiceDeps) {
    */
   async function repairInterrupted(olderThanMs = 60_000): Promise<number> {
     let repaired = 0;
-    for (const c of await unappliedClaims('refund', olderThanMs, now())) {
+    for (const c of await claims.unapplied('refund', olderThanMs, now())) {
       const key = String(c._id);
       const seq = Number(/:(\d+)$/.exec(key)?.[1] ?? NaN);
-      const order = await Order.findById(String(c.subject)).lean<OrderDoc>();
+      const order = await orders.byId(String(c.subject));
       const merchant = order ? await deps.repos.merchants.findById(order.merchantId) : null;
       if (!order?.payment?.authCode || !merchant || !Number.isInteger(seq) || !deps.acquirer.refund) {
-        await markApplied(key);
+        await claims.markApplied(key);
         continue;
       }
       const reservation = { by: c.owner ?? undefined, at: c.at, ...(c.payload as Reservation) } as Reservation;
@@ -147,25 +142,23 @@ export function createRefundService(deps: RefundServiceDeps) {
 
   /** The slots taken for an order: how many, and the amount they hold (failed ones excluded). */
   async function reservations(orderId: string): Promise<{ slots: number; reservedMinor: number }> {
-    const claims = await Claim.find({ _id: { $regex: `^${escapeRegex(`refund:${orderId}:`)}\\d+$` } }, { _id: 1, payload: 1 }).lean();
+    const slots = await claims.numbered(`refund:${orderId}:`);
     let reservedMinor = 0;
-    for (const c of claims) {
+    for (const c of slots) {
       const r = c.payload as Reservation | undefined;
       if (r && r.status !== 'failed') reservedMinor += r.amountMinor;
     }
-    return { slots: claims.length, reservedMinor };
+    return { slots: slots.length, reservedMinor };
   }
 
   /** The refunds of an order, oldest first, and their total. */
   async function forOrder(merchant: Pick<MerchantDoc, '_id'>, orderId: string): Promise<{ refunds: RefundDoc[]; refundedMinor: number }> {
-    const refunds = await Refund.find({ orderId, merchantId: merchant._id }).sort({ seq: 1 }).lean<RefundDoc[]>();
-    return { refunds, refundedMinor: refunds.reduce((s, r) => s + r.amountMinor, 0) };
+    const list = await refunds.forOrder(merchant._id, orderId);
+    return { refunds: list, refundedMinor: list.reduce((s, r) => s + r.amountMinor, 0) };
   }
 
   async function refund(merchant: MerchantDoc, orderId: string, input: RefundInput): Promise<RefundDoc> {
-    // By _id alone, then the tenant check (FerretDB scans any other filter).
-    const byId = await Order.findById(orderId).lean<OrderDoc>();
-    const order = byId?.merchantId === merchant._id ? byId : null;
+    const order = await orders.ofMerchant(merchant._id, orderId);
     if (!order) throw new AppError('ORDER_NOT_FOUND', 'no such order', { httpStatus: 404 });
     if (order.status !== 'paid' || !order.payment?.authCode) {
       throw new AppError('REFUND_NOT_PAID', `the order is ${order.status}`, { httpStatus: 409 });
@@ -187,7 +180,7 @@ export function createRefundService(deps: RefundServiceDeps) {
       const key = refundClaimKey(order._id, slots);
       const at = now();
       const reservation: Reservation = { amountMinor: input.amountMinor, status: 'reserved', by: input.by, at, ...(input.reason ? { reason: input.reason } : {}) };
-      if (!(await claimOnce(key, { kind: 'refund', subject: order._id, owner: input.by, payload: { ...reservation } }, at))) {
+      if (!(await claims.once(key, { kind: 'refund', subject: order._id, owner: input.by, payload: { ...reservation } }, at))) {
         // Another refund took slot n: re-read (its amount now counts) and try the next slot.
         await new Promise((r) => setTimeout(r, 2 + Math.random() * 8));
         continue;

@@ -8,7 +8,7 @@ import { AppError, type FieldProblem } from '../domain/errors.ts';
 import { isCurrency } from '../domain/money.ts';
 import { computeSeal, sealMatches } from '../domain/seal.ts';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
-import { type OrderDoc } from '../db/models/order.model.ts';
+import { type OrderDoc } from '../db/orders.repository.ts';
 import { SUPPORTED_LOCALES } from './merchant.service.ts';
 import { type OrderService } from './order.service.ts';
 import { type Repositories } from '../db/repositories.ts';

@@ -1,7 +1,7 @@
 import mongoose, { Schema, type InferSchemaType } from 'mongoose';
+import { ORDER_STATUSES } from '../../domain/order-status.ts';
 
-export const ORDER_STATUSES = ['pending', 'paid', 'cancelled', 'expired'] as const;
-export type OrderStatus = (typeof ORDER_STATUSES)[number];
+export { ORDER_STATUSES, type OrderStatus } from '../../domain/order-status.ts';
 
 /** What may be kept of a card: never the full number or the CVC. */
 const CardSchema = new Schema(

@@ -10,7 +10,7 @@ import { Router, type RouterContext } from '@koa/router';
 import { nanoid } from 'nanoid';
 import { z } from 'zod';
 import { type MerchantDoc } from '../../db/merchants.repository.ts';
-import { ORDER_STATUSES } from '../../db/models/order.model.ts';
+import { ORDER_STATUSES } from '../../domain/order-status.ts';
 import { AppError, isAppError } from '../../domain/errors.ts';
 import { isCurrency, parseAmount } from '../../domain/money.ts';
 import { type OrderDraft } from '../../domain/order-draft.ts';

@@ -2,7 +2,7 @@
 // string; repeated or oversized values become '' so a hostile request cannot reach a service
 // with anything but plain, short strings. Business checks (amounts, dates) stay in the routes.
 import { z } from 'zod';
-import { ORDER_STATUSES } from '../../db/models/order.model.ts';
+import { ORDER_STATUSES } from '../../domain/order-status.ts';
 
 const field = (max: number) => z.string().max(max).catch('');
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/).catch('');

@@ -2,7 +2,7 @@
 // money with Intl, dates in the merchant's time zone, the timeline of one order.
 import { maskCard } from '../../domain/card.ts';
 import { formatMoney } from '../../domain/money.ts';
-import { type OrderDoc } from '../../db/models/order.model.ts';
+import { type OrderDoc } from '../../db/orders.repository.ts';
 import { type OrderPage } from '../../services/order-admin.service.ts';
 import { type BackofficeViews } from './backoffice.views.ts';
 

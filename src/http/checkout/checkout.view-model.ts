@@ -4,7 +4,7 @@ import { type FieldProblem } from '../../domain/errors.ts';
 import { maskCard } from '../../domain/card.ts';
 import { formatMoney } from '../../domain/money.ts';
 import { type MerchantDoc } from '../../db/merchants.repository.ts';
-import { type OrderDoc } from '../../db/models/order.model.ts';
+import { type OrderDoc } from '../../db/orders.repository.ts';
 import { type Views } from '../views.ts';
 
 export interface LangLink {
