@@ -19,7 +19,7 @@ import { receiptPdfFilename, renderReceiptPdf, type ReceiptPdf, type ReceiptPdfC
 export const MAIL_TEMPLATES: readonly MailTemplate[] = ['paylink', 'receipt-customer', 'receipt-merchant', 'intake-reply', 'reminder', 'order-expired', 'command-reply', 'daily-recap'];
 export const MAIL_LOCALES = ['en', 'it', 'fr', 'de', 'es'] as const;
 export const DEFAULT_TIME_ZONE = 'Europe/Rome';
-/** The pay-link QR image: level M, fixed mask (see qr-png.ts), shown at 160 px, drawn at ≥ 360 px. */
+/** The pay-link QR image: qrcode's symbol at level M (see qr-png.ts), shown at 160 px, drawn at ≥ 360 px. */
 export const QR_OPTIONS: QrPngOptions = { errorCorrectionLevel: 'M', margin: 1, width: 360, dark: '#111827', light: '#ffffff' };
 
 export interface MailAttachment {
@@ -795,7 +795,7 @@ export async function createMailRenderer(opts: MailRendererOptions): Promise<Mai
         filename: 'pay-link-qr.png',
         contentType: 'image/png',
         cid: qrCid,
-        // Encoded and written by src/mail/qr-png.ts: qrcode's encoder and PNG were most of the render's CPU.
+        // qrcode's symbol as a 1-bit PNG (src/mail/qr-png.ts): qrcode's own RGBA PNG was most of the render's CPU.
         content: qrPng(prep.qrLink, QR_OPTIONS),
       });
     }
