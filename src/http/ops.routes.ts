@@ -6,6 +6,7 @@ import { Router } from '@koa/router';
 import mongoose from 'mongoose';
 import { registry } from '../metrics.ts';
 import { type Repositories } from '../db/repositories.ts';
+import { withTimeout } from '../domain/with-timeout.ts';
 
 export interface OpsRoutesDeps {
   /** The storage seam (src/db/repositories.ts). */
@@ -23,14 +24,6 @@ export async function pingMongoose(): Promise<void> {
   await db.command({ ping: 1 });
 }
 
-function withTimeout(p: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
 export function createOpsRouter(deps: OpsRoutesDeps): Router {
   const ping = deps.pingDatabase ?? pingMongoose;
   const timeoutMs = deps.pingTimeoutMs ?? 1_000;
@@ -39,7 +32,7 @@ export function createOpsRouter(deps: OpsRoutesDeps): Router {
   router.get('/readyz', async (ctx) => {
     const checks: Record<string, { ok: boolean; error?: string }> = {};
     try {
-      await withTimeout(ping(), timeoutMs);
+      await withTimeout(ping(), timeoutMs, 'database ping');
       checks.database = { ok: true };
     } catch (err) {
       checks.database = { ok: false, error: err instanceof Error ? err.message : String(err) };

@@ -19,6 +19,7 @@ import { createCommandService } from './commands.service.ts';
 import { type OrderEvents } from './order-admin.service.ts';
 import { type CreateOptions, type CreateResult, type OrderService, type OrderSource } from './order.service.ts';
 import { type Repositories } from '../db/repositories.ts';
+import { withTimeout } from '../domain/with-timeout.ts';
 
 export interface IntakeServiceDeps {
   /** The storage seam (src/db/repositories.ts). */
@@ -627,11 +628,3 @@ export function createIntakeService(deps: IntakeServiceDeps) {
   return { store, process: (id: string) => processMessage(id), resumePending, startSweep, idle, close };
 }
 export type IntakeService = ReturnType<typeof createIntakeService>;
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
