@@ -6,7 +6,6 @@ import { z } from 'zod';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { DELIVERY_MODES, ROLES, type DeliveryMode, type Role } from '../domain/merchant.ts';
 import { type WebhookAttemptDoc, type WebhookDeliveryDoc } from '../db/webhooks.repository.ts';
-import { updateByIdIf } from '../db/by-id.ts';
 import { AppError, isAppError, type FieldProblem } from '../domain/errors.ts';
 import { newSecret } from '../domain/ids.ts';
 import { hashPassword } from '../domain/password.ts';
