@@ -1,5 +1,7 @@
 // One error type for the whole service: a stable string `code` that tests and edges rely on,
-// plus optional protocol mappings. Each edge (SMTP hook, HTTP route) maps it once.
+// plus optional protocol mappings. Each edge (SMTP hook, HTTP route) maps it once; the defaults
+// of a code come from the registry (src/domain/error-codes.ts).
+import { errorCodeSpec } from './error-codes.ts';
 
 export interface AppErrorOptions {
   httpStatus?: number;
@@ -21,8 +23,9 @@ export class AppError extends Error {
   constructor(code: string, message: string, options: AppErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
-    this.httpStatus = options.httpStatus ?? 500;
-    this.smtpCode = options.smtpCode;
+    const spec = errorCodeSpec(code);
+    this.httpStatus = options.httpStatus ?? spec?.httpStatus ?? 500;
+    this.smtpCode = options.smtpCode ?? spec?.smtp?.code;
     this.expose = options.expose ?? this.httpStatus < 500;
     this.details = options.details;
   }

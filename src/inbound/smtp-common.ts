@@ -11,6 +11,7 @@ import {
   type SMTPServerOptions,
   type SMTPServerSession,
 } from 'smtp-server';
+import { errorCodeSpec } from '../domain/error-codes.ts';
 import { isAppError } from '../domain/errors.ts';
 import { type Logger } from '../logger.ts';
 import { countSmtpReply } from '../metrics.ts';
@@ -46,7 +47,7 @@ const isSmtpReplyError = (err: unknown): err is SmtpReplyError =>
   err instanceof Error && typeof (err as { responseCode?: unknown }).responseCode === 'number';
 
 const tooBig = (limit: number): SmtpReplyError => smtpError(552, `5.3.4 message too big: the limit is ${limit} bytes`);
-const SHUTTING_DOWN = '4.3.2 shutting down, try again later';
+const SHUTTING_DOWN = errorCodeSpec('INTAKE_CLOSING')!.smtp!.text;
 
 export interface SmtpDoorSpec {
   door: StoreRequest['door'];
@@ -107,10 +108,27 @@ export async function storeMessage(intake: IntakeService, req: StoreRequest): Pr
   return `2.0.0 stored as ${stored.id}${stored.duplicate ? ' (already received)' : ''}`;
 }
 
-/** Maps whatever a door's work threw to the reply: its own code, 421 when closing, else 451. */
+/**
+ * The reply for an AppError, from the error-code registry (src/domain/error-codes.ts): its SMTP
+ * reply, or for a code with only a per-error `smtpCode`, that code with a generic text. Undefined
+ * for an error the registry gives no SMTP meaning (the caller answers 451 and logs it).
+ */
+export function smtpReplyOf(err: unknown): SmtpReplyError | undefined {
+  if (!isAppError(err)) return undefined;
+  const reply = errorCodeSpec(err.code)?.smtp;
+  if (reply && (err.smtpCode === undefined || err.smtpCode === reply.code)) return smtpError(reply.code, reply.text);
+  if (err.smtpCode !== undefined) return smtpError(err.smtpCode, err.smtpCode >= 500 ? '5.0.0 refused' : '4.3.0 try again later');
+  return undefined;
+}
+
+/** Maps whatever a door's work threw to the reply: its own code, the registry's for an AppError, else 451. */
 function toReply(err: unknown, log: Logger): SmtpReplyError {
   if (isSmtpReplyError(err)) return err;
-  if (isAppError(err, 'INTAKE_CLOSING')) return smtpError(421, SHUTTING_DOWN);
+  const mapped = smtpReplyOf(err);
+  if (mapped) {
+    if (mapped.responseCode !== 421) log.warn({ err }, 'SMTP hook refused the message');
+    return mapped;
+  }
   log.error({ err }, 'SMTP hook failed');
   return smtpError(451, '4.3.0 try again later');
 }

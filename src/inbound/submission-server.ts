@@ -8,7 +8,7 @@ import { type Logger } from '../logger.ts';
 import { type IntakeService } from '../services/intake.service.ts';
 import { inboundAddress, type MerchantService } from '../services/merchant.service.ts';
 import { SUSPENDED_SMTP_REPLY } from '../services/merchant-suspension.service.ts';
-import { createSmtpDoor, type DoorLimits, smtpError, storeMessage } from './smtp-common.ts';
+import { createSmtpDoor, type DoorLimits, smtpError, smtpReplyOf, storeMessage } from './smtp-common.ts';
 import { isAppError } from '../domain/errors.ts';
 import { type Repositories } from '../db/repositories.ts';
 import { countSmtpReply, smtpAuthThrottled } from '../metrics.ts';
@@ -100,7 +100,7 @@ export function createSubmissionServer(deps: SubmissionServerDeps): SMTPServer {
               if (isAppError(err, 'PASSWORD_CHECK_BUSY')) slog.warn('SMTP authentication busy');
               else slog.error({ err }, 'SMTP authentication unavailable');
             }
-            const reply = refusal ? (err as Error & { responseCode: number }) : smtpError(454, '4.7.0 temporary authentication failure, try again later');
+            const reply = refusal ? (err as Error & { responseCode: number }) : (smtpReplyOf(err) ?? smtpError(454, '4.7.0 temporary authentication failure, try again later'));
             countSmtpReply('submission', 'auth', reply.responseCode);
             callback(reply);
           },

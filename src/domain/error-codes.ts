@@ -1,0 +1,65 @@
+// The registry of stable error codes (Stripe's `code`, RFC 9457's `type`): each code's HTTP status
+// and, for the codes a mail door can meet, its SMTP reply. AppError takes its defaults from here and
+// both edges map through it: the HTTP error handler answers `httpStatus`, the SMTP doors answer the
+// reply (src/inbound/smtp-common.ts smtpReplyOf). A code missing here is a 500 / 451 "try again".
+
+export interface SmtpReply {
+  /** Basic reply code (4xx: the sender retries; 5xx: it gives up). */
+  code: number;
+  /** Enhanced status code (RFC 3463) and text. */
+  text: string;
+}
+
+export interface ErrorCodeSpec {
+  httpStatus: number;
+  smtp?: SmtpReply;
+}
+
+const TRY_LATER = 'try again later';
+
+export const ERROR_CODES: Readonly<Record<string, ErrorCodeSpec>> = Object.freeze({
+  // Mail intake and the SMTP doors.
+  INTAKE_CLOSING: { httpStatus: 503, smtp: { code: 421, text: `4.3.2 shutting down, ${TRY_LATER}` } },
+  INTAKE_STORE_UNAVAILABLE: { httpStatus: 503, smtp: { code: 451, text: `4.3.0 the message could not be stored, ${TRY_LATER}` } },
+  PASSWORD_CHECK_BUSY: { httpStatus: 503, smtp: { code: 454, text: `4.7.0 temporary authentication failure, ${TRY_LATER}` } },
+  // Log-in and users.
+  AUTH_INVALID_CREDENTIALS: { httpStatus: 401 },
+  AUTH_LOCKED: { httpStatus: 429 },
+  FORBIDDEN: { httpStatus: 403 },
+  NOT_FOUND: { httpStatus: 404 },
+  PASSWORD_CURRENT_WRONG: { httpStatus: 422 },
+  PASSWORD_MISMATCH: { httpStatus: 422 },
+  PASSWORD_TOO_LONG: { httpStatus: 422 },
+  PASSWORD_TOO_SHORT: { httpStatus: 422 },
+  ROLE_INVALID: { httpStatus: 422 },
+  USER_EMAIL_INVALID: { httpStatus: 422 },
+  USER_EXISTS: { httpStatus: 409 },
+  USER_LAST_ADMIN: { httpStatus: 409 },
+  USER_NOT_FOUND: { httpStatus: 404 },
+  USER_SELF: { httpStatus: 409 },
+  // Merchants and their settings.
+  MERCHANT_EMAIL_TAKEN: { httpStatus: 409 },
+  MERCHANT_INVALID: { httpStatus: 400 },
+  MERCHANT_NOT_FOUND: { httpStatus: 404 },
+  SUSPENSION_REASON_INVALID: { httpStatus: 422 },
+  WEBHOOK_HOST_UNRESOLVED: { httpStatus: 422 },
+  WEBHOOK_IN_FLIGHT: { httpStatus: 409 },
+  WEBHOOK_NOT_FOUND: { httpStatus: 404 },
+  WEBHOOK_URL_INVALID: { httpStatus: 422 },
+  // Orders, refunds, receipts.
+  DATE_INVALID: { httpStatus: 422 },
+  ORDER_EXPIRY_PAST: { httpStatus: 422 },
+  ORDER_NOT_CANCELLABLE: { httpStatus: 409 },
+  ORDER_NOT_EXTENDABLE: { httpStatus: 409 },
+  ORDER_NOT_FOUND: { httpStatus: 404 },
+  ORDER_NOT_PAYABLE: { httpStatus: 409 },
+  RECEIPT_NOT_FOUND: { httpStatus: 404 },
+  REFUND_AMOUNT_INVALID: { httpStatus: 422 },
+  REFUND_NOT_PAID: { httpStatus: 409 },
+  REFUND_REFUSED: { httpStatus: 409 },
+  REFUND_UNSUPPORTED: { httpStatus: 409 },
+});
+
+export function errorCodeSpec(code: string): ErrorCodeSpec | undefined {
+  return Object.hasOwn(ERROR_CODES, code) ? ERROR_CODES[code] : undefined;
+}
