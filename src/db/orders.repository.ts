@@ -7,8 +7,8 @@
 // longer) in that state: atomic on MongoDB in one round trip. FerretDB v1 applies an update as a
 // read-modify-write without a lock (src/db/claims.ts), so there the close claims of
 // src/services/order-transitions.ts referee which transition runs; the filter still keeps a
-// transition from overwriting a state it did not expect. Filters that contain `_id` use the primary
-// key on MongoDB; on FerretDB once the build's `_id` push-down patch is in (src/db/ferretdb-build.ts).
+// transition from overwriting a state it did not expect. Filters that contain `_id` are primary-key
+// look-ups on both engines (FerretDB: the build's `_id` push-down patch, src/db/ferretdb-build.ts).
 import { orderIdFor } from '../domain/ids.ts';
 import { type OrderStatus } from '../domain/order-status.ts';
 import { Order, type OrderDoc } from './models/order.model.ts';

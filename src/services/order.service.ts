@@ -3,8 +3,8 @@
 // An order's ids are derived from its source (merchant + source key) with a keyed hash: the
 // public id is `publicIdFor(...)` and the _id is `ord_<publicId>`. Re-processing a source (a crash
 // after the order was created, a redelivered batch) finds the order by primary key, and the
-// checkout finds it by primary key from the pay-link: on FerretDB v1 (SQLite) only exact `{_id}`
-// filters avoid a scan of the whole collection. The unique indexes stay the referees; a key
+// checkout finds it by primary key from the pay-link: on FerretDB v1 (SQLite) only filters with an
+// `_id` equality avoid a scan of the whole collection. The unique indexes stay the referees; a key
 // rotation only sends lookups of older orders down the slower path.
 import { createHmac } from 'node:crypto';
 import { AppError } from '../domain/errors.ts';
