@@ -13,6 +13,7 @@ import { type OrderStatus } from '../domain/order-status.ts';
 import { CLOSE_KINDS, createOrderTransitions, type FaultHook } from './order-transitions.ts';
 import { type OrderService } from './order.service.ts';
 import { type Repositories } from '../db/repositories.ts';
+import { csvCell, csvLine } from '../domain/csv.ts';
 
 const DAY = 86_400_000;
 export const PAGE_SIZE = 25;
@@ -92,18 +93,8 @@ export const CSV_COLUMNS = [
   'expires_at', 'paid_at', 'receipt_number', 'card_brand', 'card_last4', 'card_country', 'auth_code', 'cancelled_at', 'source',
 ] as const;
 
-/**
- * One CSV cell (RFC 4180 quoting). Text that a spreadsheet would run as a formula (= + - @, or a
- * leading tab/CR) gets a leading apostrophe: descriptions and names come from e-mails.
- */
-export function csvCell(value: unknown): string {
-  if (value === undefined || value === null) return '';
-  let s = value instanceof Date ? value.toISOString() : String(value);
-  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\r\n]/.test(s) || s !== s.trim() ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-export const csvLine = (cells: unknown[]): string => `${cells.map(csvCell).join(',')}\r\n`;
+// The one CSV writer (quoting and the spreadsheet formula guard): src/domain/csv.ts.
+export { csvCell, csvLine };
 
 function csvRow(o: OrderDoc & { createdAt?: Date }): unknown[] {
   const card = o.payment?.card;

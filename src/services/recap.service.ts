@@ -26,6 +26,7 @@ import { toMajorString } from '../domain/money.ts';
 import { type Logger } from '../logger.ts';
 import { enqueueMail } from '../mail/outbox.ts';
 import { type Repositories } from '../db/repositories.ts';
+import { csvCell } from '../domain/csv.ts';
 
 export const RECAP_LOOKBACK_DAYS = 7;
 export const RECAP_LIST_LIMIT = 200;
@@ -193,12 +194,8 @@ function localIsoFast(ms: number, timeZone: string): string {
 
 // ---- CSV ----
 
-/** RFC 4180 quoting, plus a guard against spreadsheet formulas in text cells. */
-function csvText(v: string | null | undefined): string {
-  let s = v ?? '';
-  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\r\n;]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
+// Text cells: the one CSV writer's quoting and formula guard (src/domain/csv.ts).
+const csvText = csvCell;
 
 export const RECAP_CSV_HEADER = [
   'record',
