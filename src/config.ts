@@ -58,8 +58,9 @@ const EnvSchema = z.object({
   OUTBOUND_SMTP_URL: optionalString.pipe(z.string().regex(/^smtps?:\/\//, 'expected smtp:// or smtps://').optional()),
   // Open connections to the relay, reused for many mails (one STARTTLS and AUTH each, not per mail).
   OUTBOUND_SMTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100).default(5),
-  // Outbox mails the work runner sends at once (at most one per relay connection is useful).
-  OUTBOX_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(5),
+  // Outbox mails the work runner sends at once (at most one per relay connection is useful). 1 keeps
+  // strict creation order and at most one mail repeated after a crash; more trade that for throughput.
+  OUTBOX_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(1),
   // Webhook deliveries the work runner makes at once (a slow merchant must not hold the others up).
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(4),
   LINK_SIGNING_KEYS: signingKeys,

@@ -109,12 +109,13 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     // DKIM_* set: every mail is signed here for MAIL_DOMAIN (else the relay may sign; docs/operations.md).
     const dkim = await loadDkimSigning(config);
     if (dkim) logger.info({ domain: dkim.domainName, selector: dkim.keySelector, publish: dkimTxtRecord(dkim.privateKey) }, 'outgoing mail is DKIM-signed');
-    const transport = createMailTransport({ outboundSmtpUrl: config.outboundSmtpUrl, production: config.production, dkim });
+    const transport = createMailTransport({ outboundSmtpUrl: config.outboundSmtpUrl, production: config.production, dkim, maxConnections: config.outboundSmtpMaxConnections });
     const worker = createOutboxWorker({ repos,
       renderer,
       transport,
       from: `paymail <no-reply@${config.mailDomain}>`,
       logger: logger.child({ component: 'outbox' }),
+      concurrency: config.outboxConcurrency,
     });
     cleanups.push(async () => {
       await worker.stop();
@@ -225,7 +226,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     cleanups.push(async () => clearInterval(repairTimer));
     worker.start();
     // Webhooks and expiry/reminders; stopped before the outbox worker (cleanups run in reverse).
-    const webhooks = createWebhookWorker({ repos, logger: logger.child({ component: 'webhooks' }), allowPrivateTargets: config.webhookAllowPrivate });
+    const webhooks = createWebhookWorker({ repos, logger: logger.child({ component: 'webhooks' }), allowPrivateTargets: config.webhookAllowPrivate, concurrency: config.webhookConcurrency });
     webhooks.start();
     cleanups.push(() => webhooks.stop());
     const expiry = createExpiryJob({ repos,

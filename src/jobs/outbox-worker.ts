@@ -1,14 +1,12 @@
-// Sending side of the durable outbox. A worker claims one due mail at a time (a once-only claim
-// document, then a lease in the mail, so any number of instances can run), renders it, sends it
-// with its fixed Message-ID, and marks it sent; a failure backs off exponentially, and a mail
-// that keeps failing ends 'dead' instead of retrying for ever.
+// Sending side of the durable outbox: the work runner's handler for mail (src/jobs/work-runner.ts
+// claims due mail under a lease, urgent before bulk, `concurrency` at a time). The handler renders
+// a mail, sends it with its fixed Message-ID, and marks it sent; a failure backs off
+// exponentially, and a mail that keeps failing ends 'dead' instead of retrying for ever.
 //
 // Permanent failures go dead at once instead of after maxAttempts: a 5xx from the relay at MAIL
 // FROM / RCPT TO / DATA (it refused this very message; see isPermanentRejection) and mail data the
 // renderer rejects (re-rendering the same data gives the same error). Everything else, including
 // 5xx about authentication or TLS, is treated as transient: fixing the set-up fixes the send.
-import { randomBytes } from 'node:crypto';
-import os from 'node:os';
 import { isAppError } from '../domain/errors.ts';
 import { writeUntilStored } from '../db/durable-write.ts';
 import { type OutboxDoc } from '../db/outbox.repository.ts';
@@ -17,7 +15,7 @@ import { outboxEvents } from '../mail/outbox.ts';
 import { type MailRenderer } from '../mail/renderer.ts';
 import { isPermanentRejection, type MailTransport } from '../mail/transport.ts';
 import { HELD_MAIL_TEMPLATES, releaseHeldMail } from '../services/merchant-suspension.service.ts';
-import { createPollLoop } from './poll-loop.ts';
+import { createWorkRunner, newOwnerId, type WorkContext, type WorkRunner } from './work-runner.ts';
 import { type Repositories } from '../db/repositories.ts';
 
 export interface OutboxWorkerDeps {
@@ -31,6 +29,8 @@ export interface OutboxWorkerDeps {
   /** How long a claimed mail belongs to this worker; longer than the transport's timeouts. */
   leaseMs?: number;
   pollMs?: number;
+  /** Mails sent at once (OUTBOX_CONCURRENCY); default 1, strictly oldest first. */
+  concurrency?: number;
   /** 75 attempts ≈ 3 days with the default back-off (10 s doubling, capped at 1 h). */
   maxAttempts?: number;
   ownerId?: string;
@@ -39,15 +39,8 @@ export interface OutboxWorkerDeps {
   backoff?: (attempt: number) => number;
 }
 
-export interface OutboxWorker {
-  readonly ownerId: string;
-  start(): void;
-  /** Stops polling and waits for the mail being sent, if any. */
-  stop(): Promise<void>;
-  /** Claims and sends until nothing is due; returns how many mails it handled (sent or not). */
-  runOnce(): Promise<number>;
-  healthy(): boolean;
-}
+/** runOnce(): claims and sends until nothing is due; returns how many mails it handled (sent or not). */
+export type OutboxWorker = WorkRunner;
 
 export const BACKOFF_BASE_MS = 10_000;
 export const BACKOFF_MAX_MS = 3_600_000;
@@ -86,48 +79,14 @@ export function isRelayDown(err: unknown): boolean {
 
 export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
   const leaseMs = deps.leaseMs ?? 60_000;
-  const pollMs = deps.pollMs ?? 1_000;
   const maxAttempts = deps.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
-  const ownerId = deps.ownerId ?? `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  const ownerId = deps.ownerId ?? newOwnerId();
   const now = deps.now ?? (() => new Date());
   const backoff = deps.backoff ?? ((n: number) => backoffDelay(n));
   const log = deps.logger.child({ component: 'outbox-worker', owner: ownerId });
   const { outbox } = deps.repos;
 
-  /** Set by stop(): a drain in progress ends after the mail being sent. */
-  let closing = false;
-  let lastPollOk = true;
-  let lastPollAt = Date.now();
-  /** While the relay is down (isRelayDown), nothing is sent before this time (ms). */
-  let pausedUntil = 0;
-
-  // Due entries from the last read of the due queue (src/db/due-queue.ts), oldest mail first: one
-  // read serves up to CANDIDATES claims.
-  let candidates: Awaited<ReturnType<typeof outbox.dueCandidates>> = [];
-  const CANDIDATES = 50;
-
-  /**
-   * Takes the oldest due mail (pending and due, or 'sending' with an expired lease: its sender
-   * crashed); a mail another worker took first moves on to the next.
-   */
-  async function claim(): Promise<OutboxDoc | null> {
-    const at = now();
-    for (let reads = 0; reads < 2; reads++) {
-      if (candidates.length === 0) {
-        if (reads > 0) return null;
-        candidates = await outbox.dueCandidates(at, CANDIDATES);
-        lastPollAt = Date.now();
-      }
-      while (candidates.length > 0) {
-        const c = candidates.shift()!;
-        const doc = await outbox.claim(c, ownerId, leaseMs, at);
-        if (doc) return doc;
-      }
-    }
-    return null;
-  }
-
-  async function fail(doc: OutboxDoc, err: unknown, permanent: boolean, mlog: Logger): Promise<void> {
+  async function fail(doc: OutboxDoc, err: unknown, permanent: boolean, mlog: Logger, ctx: WorkContext): Promise<void> {
     const dead = permanent || doc.attempts >= maxAttempts;
     const lastError = describeError(err);
     if (dead) {
@@ -138,24 +97,24 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
     const nextAttemptAt = new Date(now().getTime() + backoff(doc.attempts));
     await outbox.retryLater(doc, ownerId, nextAttemptAt, lastError);
     // The next claim reads the queue afresh, oldest first, so this mail keeps its place.
-    candidates = [];
+    ctx.rewind();
     if (isRelayDown(err)) {
       // The relay itself is unavailable: hold the whole queue until this mail's next attempt,
       // so that when the relay is back the mails leave oldest first (this one leads), instead of
       // each backing off on its own and the order being lost to jitter.
-      pausedUntil = nextAttemptAt.getTime();
+      ctx.pauseUntil(nextAttemptAt);
       mlog.warn({ err: lastError, nextAttemptAt }, 'outbound relay unavailable: queue paused until the next attempt');
       return;
     }
     mlog.warn({ err: lastError, nextAttemptAt }, 'outbox send failed: will retry');
   }
 
-  async function handle(doc: OutboxDoc): Promise<void> {
+  async function handle(doc: OutboxDoc, ctx: WorkContext): Promise<void> {
     // Identifiers only: bodies and addresses stay in the database.
     const mlog = log.child({ outboxId: String(doc._id), template: doc.template, attempt: doc.attempts, messageId: doc.messageId });
     if (doc.attempts > maxAttempts) {
       // Reclaimed again and again after its lease expired: something crashes the sender on it.
-      await fail(doc, new Error('lease expired too many times'), true, mlog);
+      await fail(doc, new Error('lease expired too many times'), true, mlog, ctx);
       return;
     }
     // A suspended merchant's reminders and recaps wait, parked out of the queue, for its resume.
@@ -189,7 +148,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
     } catch (err) {
       const permanent =
         isPermanentRejection(err) || isAppError(err, 'MAIL_DATA_INVALID') || isAppError(err, 'MAIL_TEMPLATE_UNKNOWN');
-      await fail(doc, err, permanent, mlog);
+      await fail(doc, err, permanent, mlog, ctx);
       return;
     }
     // The relay has the mail: from here on that fact must reach the database, however long it is
@@ -197,7 +156,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
     // retried write that had been applied before its answer was lost finds the mail sent.
     const sentAt = now();
     const captured = result.mode === 'capture' ? result.captured : undefined;
-    const marked = await writeUntilStored(() => outbox.markSent(doc, ownerId, sentAt, captured), { stopping: () => closing, log: mlog, what: 'mail sent' });
+    const marked = await writeUntilStored(() => outbox.markSent(doc, ownerId, sentAt, captured), { stopping: () => ctx.closing, log: mlog, what: 'mail sent' });
     if (!marked) {
       // Sent, but our lease expired and someone else claimed it: the same Message-ID lets the
       // receiving side recognise the duplicate. Leases outlast transport timeouts to avoid this.
@@ -211,68 +170,19 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
     }
   }
 
-  async function runOnce(): Promise<number> {
-    let handled = 0;
-    if (!reconciled) await reconcile();
-    for (;;) {
-      if (closing) break;
-      if (now().getTime() < pausedUntil) {
-        lastPollAt = Date.now();
-        break;
-      }
-      const doc = await claim();
-      if (!doc) break;
-      await handle(doc);
-      handled++;
-      // Progress is health: a worker draining a long backlog after an outage is working, not
-      // failing (readiness would otherwise stay false until the backlog is gone).
-      lastPollOk = true;
-    }
-    lastPollOk = true;
-    return handled;
-  }
-
-  /** Mails stored before the due queue existed get their entries once, before the first claim. */
-  let reconciled = false;
-  async function reconcile(): Promise<void> {
-    const added = await outbox.reconcile(now());
-    if (added > 0) log.info({ added }, 'outbox due queue: entries added for unfinished mail');
-    reconciled = true;
-  }
-
-  const loop = createPollLoop(
-    async () => {
-      try {
-        await runOnce();
-      } catch (err) {
-        lastPollOk = false;
-        throw err;
-      }
-    },
-    pollMs,
-    (err) => log.error({ err: describeError(err) }, 'outbox poll failed'),
-  );
-  // A mail enqueued in this process must not wait for the next poll.
-  const onEnqueued = () => loop.kick();
-
-  function start(): void {
-    if (loop.running) return;
-    closing = false;
-    outboxEvents.on('enqueued', onEnqueued);
-    loop.start();
-  }
-
-  async function stop(): Promise<void> {
-    closing = true;
-    outboxEvents.off('enqueued', onEnqueued);
-    await loop.stop();
-    closing = false;
-  }
-
-  function healthy(): boolean {
-    // Polls at least every pollMs; a send is bounded by the transport's timeouts, below leaseMs.
-    return loop.running && lastPollOk && Date.now() - lastPollAt < leaseMs + 2 * pollMs;
-  }
-
-  return { ownerId, start, stop, runOnce, healthy };
+  return createWorkRunner<OutboxDoc>({
+    name: 'outbox',
+    store: outbox,
+    handle,
+    logger: deps.logger,
+    leaseMs,
+    ownerId,
+    now,
+    ...(deps.pollMs !== undefined ? { pollMs: deps.pollMs } : {}),
+    concurrency: deps.concurrency ?? 1,
+    // While the relay is down one mail finds out, not `concurrency` of them.
+    probeFirst: true,
+    // A mail enqueued in this process must not wait for the next poll.
+    wake: { emitter: outboxEvents, event: 'enqueued' },
+  });
 }

@@ -1,11 +1,9 @@
-// Delivers queued webhook events (webhook_deliveries) to the merchant's URL. Like the outbox
-// worker: a once-only claim per (event, attempt) picks the one worker that sends, then a lease in
-// the delivery lets a crashed worker's event be taken again. Every attempt is recorded as its
+// Delivers queued webhook events (webhook_deliveries) to the merchant's URL: the work runner's
+// handler for webhooks (src/jobs/work-runner.ts claims due deliveries under a lease, so a crashed
+// worker's event is taken again). Every attempt is recorded as its
 // own document; non-2xx, timeouts and network errors back off exponentially (10 s doubling to
 // 1 h) until a 2xx or three days after the event. The body and event id never change; the
 // signature is recomputed with the attempt time.
-import { randomBytes } from 'node:crypto';
-import os from 'node:os';
 import { writeUntilStored } from '../db/durable-write.ts';
 import { type WebhookDeliveryDoc } from '../db/webhooks.repository.ts';
 import { type Logger } from '../logger.ts';
@@ -14,7 +12,7 @@ import { releaseHeldWebhook } from '../services/merchant-suspension.service.ts';
 import { DEFAULT_WEBHOOK_TIMEOUT_MS, postWebhook, type AttemptResult } from '../services/webhook.service.ts';
 import { type Resolver } from '../services/webhook-target.ts';
 import { backoffDelay } from './outbox-worker.ts';
-import { createPollLoop } from './poll-loop.ts';
+import { createWorkRunner, newOwnerId, type WorkContext, type WorkRunner } from './work-runner.ts';
 import { type Repositories } from '../db/repositories.ts';
 
 export interface WebhookWorkerDeps {
@@ -37,43 +35,18 @@ export interface WebhookWorkerDeps {
   resolve?: Resolver;
 }
 
-export interface WebhookWorker {
-  readonly ownerId: string;
-  start(): void;
-  stop(): Promise<void>;
-  /** Claims and sends until nothing is due; returns how many attempts it made. */
-  runOnce(): Promise<number>;
-  healthy(): boolean;
-}
+/** runOnce(): claims and sends until nothing is due; returns how many attempts it made. */
+export type WebhookWorker = WorkRunner;
 
 export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
   const timeoutMs = deps.timeoutMs ?? DEFAULT_WEBHOOK_TIMEOUT_MS;
   const leaseMs = deps.leaseMs ?? timeoutMs + 30_000;
-  const pollMs = deps.pollMs ?? 1_000;
   const concurrency = deps.concurrency ?? 4;
-  const ownerId = deps.ownerId ?? `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  const ownerId = deps.ownerId ?? newOwnerId();
   const now = deps.now ?? (() => new Date());
   const backoff = deps.backoff ?? ((n: number) => backoffDelay(n));
   const log = deps.logger.child({ component: 'webhook-worker', owner: ownerId });
   const { webhooks } = deps.repos;
-  let lastPollOk = true;
-  let lastPollAt = Date.now();
-  let closing = false;
-
-  /**
-   * Takes one due delivery (the repository referees racing workers).
-   */
-  async function claim(): Promise<WebhookDeliveryDoc | null> {
-    const at = now();
-    // Generous: entries skipped as not due (or young orphans) must not hide the due ones behind them.
-    const candidates = await webhooks.dueCandidates(at, Math.max(50, concurrency * 2));
-    lastPollAt = Date.now();
-    for (const c of candidates) {
-      const doc = await webhooks.claim(c, ownerId, leaseMs, at);
-      if (doc) return doc;
-    }
-    return null;
-  }
 
   async function settle(
     doc: WebhookDeliveryDoc,
@@ -83,15 +56,7 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
     return webhooks.settle(doc, ownerId, outcome, extra);
   }
 
-  /** Deliveries stored before the due queue existed get their entries once, before the first claim. */
-  let reconciled = false;
-  async function reconcile(): Promise<void> {
-    const added = await webhooks.reconcile(now());
-    if (added > 0) log.info({ added }, 'webhook due queue: entries added for unfinished deliveries');
-    reconciled = true;
-  }
-
-  async function handle(doc: WebhookDeliveryDoc): Promise<void> {
+  async function handle(doc: WebhookDeliveryDoc, ctx: WorkContext): Promise<void> {
     const dlog = log.child({ eventId: doc._id, type: doc.type, attempt: doc.attempts });
     const merchant = await deps.repos.merchants.webhookTarget(doc.merchantId);
     // A suspended merchant's events wait, parked out of the queue, for its resume (no attempt recorded).
@@ -141,7 +106,7 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
       // Acknowledged: that fact must reach the database however long it is away, or the lease
       // would run out and the event be delivered again (src/db/durable-write.ts).
       await writeUntilStored(() => settle(doc, { status: 'delivered' }, { deliveredAt: now(), ...outcome }), {
-        stopping: () => closing,
+        stopping: () => ctx.closing,
         log: dlog,
         what: 'webhook delivered',
       });
@@ -158,50 +123,17 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
     dlog.warn({ statusCode: result.statusCode, err: result.error, nextAttemptAt: next }, 'webhook attempt failed: will retry');
   }
 
-  /** `concurrency` lanes, each claiming and sending until nothing is due. */
-  async function runOnce(): Promise<number> {
-    let attempts = 0;
-    if (!reconciled) await reconcile();
-    const lane = async () => {
-      for (;;) {
-        if (closing) return;
-        const doc = await claim();
-        if (!doc) return;
-        await handle(doc);
-        attempts++;
-      }
-    };
-    await Promise.all(Array.from({ length: concurrency }, lane));
-    lastPollOk = true;
-    return attempts;
-  }
-
-  const loop = createPollLoop(
-    async () => {
-      await runOnce();
-    },
-    pollMs,
-    (err) => {
-      lastPollOk = false;
-      log.error({ err }, 'webhook poll failed');
-    },
-  );
-  const onQueued = () => loop.kick();
-
-  return {
+  return createWorkRunner<WebhookDeliveryDoc>({
+    name: 'webhooks',
+    store: webhooks,
+    handle,
+    logger: deps.logger,
+    leaseMs,
     ownerId,
-    runOnce,
-    start() {
-      closing = false;
-      webhookEvents.on('queued', onQueued);
-      loop.start();
-    },
-    async stop() {
-      closing = true;
-      webhookEvents.off('queued', onQueued);
-      await loop.stop();
-      closing = false;
-    },
-    healthy: () => loop.running && lastPollOk && Date.now() - lastPollAt < leaseMs + 2 * pollMs,
-  };
+    now,
+    ...(deps.pollMs !== undefined ? { pollMs: deps.pollMs } : {}),
+    // Different merchants must not wait on a slow one.
+    concurrency,
+    wake: { emitter: webhookEvents, event: 'queued' },
+  });
 }

@@ -1,6 +1,8 @@
 // Outbound transport: relays through OUTBOUND_SMTP_URL with nodemailer, or, in development when
 // no relay is configured, builds the message all the same and hands back a copy to capture for
 // /dev/mail. The outbox worker decides what to store; this file only talks SMTP or MIME.
+// Relayed mail goes through a pool of open connections (nodemailer `pool: true`): one TCP
+// connection, STARTTLS and AUTH serve many mails instead of one each.
 import nodemailer from 'nodemailer';
 import { AppError } from '../domain/errors.ts';
 import { type DkimSigning } from './dkim.ts';
@@ -87,6 +89,14 @@ export interface MailTransportOptions {
    * default): a send that outlives its lease could be claimed and sent again by another worker.
    */
   timeouts?: { connectionMs?: number; greetingMs?: number; socketMs?: number };
+  /** Relay connections kept open and reused (OUTBOUND_SMTP_MAX_CONNECTIONS; default 5). */
+  maxConnections?: number;
+  /**
+   * A pooled connection with no mail for this long is closed (default 5 s): a busy queue keeps its
+   * connections, a quiet one holds none open at the relay (and a relay restart is not met with
+   * stale connections).
+   */
+  idleMs?: number;
   /** DKIM-sign every mail (d= MAIL_DOMAIN; see src/mail/dkim.ts); unset when the relay signs. */
   dkim?: DkimSigning | undefined;
 }
@@ -178,7 +188,12 @@ export function createMailTransport(opts: MailTransportOptions): MailTransport {
   const t = opts.timeouts ?? {};
   const smtp = nodemailer.createTransport({
     url: opts.outboundSmtpUrl,
-    pool: false,
+    pool: true,
+    maxConnections: opts.maxConnections ?? 5,
+    // A connection is replaced after this many mails (nodemailer's default), so a relay's
+    // per-session limits are never reached.
+    maxMessages: 100,
+    idleTimeout: opts.idleMs ?? 5_000,
     connectionTimeout: t.connectionMs ?? 15_000,
     greetingTimeout: t.greetingMs ?? 15_000,
     socketTimeout: t.socketMs ?? 30_000,
