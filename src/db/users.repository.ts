@@ -40,6 +40,8 @@ const record = (u: StoredUser | null): UserRecord | null => (u ? toRecord(u) : n
 /** User ids are ObjectIds in hex; anything else names nobody (and must not reach a cast). */
 const isUserId = (id: string) => /^[a-f0-9]{24}$/.test(id) && isValidObjectId(id);
 
+const adminCount = (merchantId: string) => MerchantUser.countDocuments({ merchantId, role: 'admin' }).exec();
+
 export function createUsersRepository() {
   return {
     // ---- users ---------------------------------------------------------------------------------
@@ -65,7 +67,7 @@ export function createUsersRepository() {
       return (await MerchantUser.find({ merchantId }).sort({ email: 1 }).lean<StoredUser[]>()).map(toRecord);
     },
 
-    countAdmins: (merchantId: string) => MerchantUser.countDocuments({ merchantId, role: 'admin' }).exec(),
+    countAdmins: adminCount,
 
     /** The new user's id; null when the e-mail address already has a log-in (unique). */
     async insert(user: NewUser): Promise<string | null> {
@@ -77,19 +79,38 @@ export function createUsersRepository() {
       }
     },
 
-    /** `from` → `to` for a user of the merchant; false when the role was not `from` any more. */
-    async changeRole(merchantId: string, id: string, from: Role, to: Role): Promise<boolean> {
-      if (!isUserId(id)) return false;
-      return (await MerchantUser.updateOne({ _id: id, merchantId, role: from }, { $set: { role: to } })).modifiedCount === 1;
+    /**
+     * `from` → `to` for a user of the merchant. 'stale': the role was not `from` any more. Keeps
+     * the merchant's last admin: the count after the write sees every concurrent demotion or
+     * removal, and the change is undone when none is left ('last-admin'); a check before the write
+     * alone would let two admins demote or remove each other at once.
+     */
+    async changeRole(merchantId: string, id: string, from: Role, to: Role): Promise<'changed' | 'stale' | 'last-admin'> {
+      if (!isUserId(id)) return 'stale';
+      if ((await MerchantUser.updateOne({ _id: id, merchantId, role: from }, { $set: { role: to } })).modifiedCount !== 1) return 'stale';
+      if (from === 'admin' && to !== 'admin' && (await adminCount(merchantId)) === 0) {
+        await MerchantUser.updateOne({ _id: id, merchantId, role: to }, { $set: { role: 'admin' } });
+        return 'last-admin';
+      }
+      return 'changed';
     },
 
-    /** Removes the user and ends their sessions; false when they were gone already. */
-    async remove(merchantId: string, id: string): Promise<boolean> {
-      if (!isUserId(id)) return false;
-      const { deletedCount } = await MerchantUser.deleteOne({ _id: id, merchantId });
+    /**
+     * Removes the user and ends their sessions. 'gone': no such user; 'last-admin': they were the
+     * merchant's last admin (checked after the delete, as changeRole; the user is put back).
+     */
+    async remove(merchantId: string, id: string): Promise<'removed' | 'gone' | 'last-admin'> {
+      if (!isUserId(id)) return 'gone';
+      // The deleted document as it was when deleted: its role then decides, and it can be put back.
+      const user = await MerchantUser.findOneAndDelete({ _id: id, merchantId }).lean<StoredUser>();
+      if (!user) return 'gone';
+      if (user.role === 'admin' && (await adminCount(merchantId)) === 0) {
+        await MerchantUser.collection.insertOne(user as never);
+        return 'last-admin';
+      }
       // Their open sessions end now (a session of a removed user is refused anyway).
       await Session.deleteMany({ userId: id });
-      return deletedCount === 1;
+      return 'removed';
     },
 
     /** Replaces the password hash that was checked; false when it changed meanwhile. */

@@ -150,11 +150,14 @@ export function createMerchantAdminService(deps: MerchantAdminDeps) {
     return { user: { id, email, role }, password };
   }
 
-  /** The last admin may not lose the role, and nobody changes or removes themselves here. */
+  const lastAdmin = () => new AppError('USER_LAST_ADMIN', 'the merchant must keep at least one admin', { httpStatus: 409 });
+
+  /**
+   * The last admin may not lose the role, and nobody changes or removes themselves here. Checked
+   * first (the usual refusal), and again by the repository after the write (two admins at once).
+   */
   async function assertNotLastAdmin(merchant: Pick<MerchantDoc, '_id'>, user: { role: string }) {
-    if (user.role === 'admin' && (await users.countAdmins(merchant._id)) <= 1) {
-      throw new AppError('USER_LAST_ADMIN', 'the merchant must keep at least one admin', { httpStatus: 409 });
-    }
+    if (user.role === 'admin' && (await users.countAdmins(merchant._id)) <= 1) throw lastAdmin();
   }
 
   async function changeRole(merchant: Pick<MerchantDoc, '_id'>, actorId: string, userId: string, roleInput: string): Promise<void> {
@@ -165,7 +168,9 @@ export function createMerchantAdminService(deps: MerchantAdminDeps) {
       if (user.id === actorId) throw new AppError('USER_SELF', 'you cannot change your own role', { httpStatus: 409 });
       if (user.role === role) return;
       if (role !== 'admin') await assertNotLastAdmin(merchant, user);
-      if (await users.changeRole(merchant._id, user.id, user.role, role)) return;
+      const changed = await users.changeRole(merchant._id, user.id, user.role, role);
+      if (changed === 'last-admin') throw lastAdmin();
+      if (changed === 'changed') return;
     }
     throw new Error(`user ${userId}: the role kept changing while it was being changed`);
   }
@@ -175,7 +180,7 @@ export function createMerchantAdminService(deps: MerchantAdminDeps) {
     if (user.id === actorId) throw new AppError('USER_SELF', 'you cannot remove yourself', { httpStatus: 409 });
     await assertNotLastAdmin(merchant, user);
     // Their open sessions end with them (resolve() would also refuse them: the user is gone).
-    await users.remove(merchant._id, user.id);
+    if ((await users.remove(merchant._id, user.id)) === 'last-admin') throw lastAdmin();
   }
 
   // ---- webhook log ---------------------------------------------------------------------------
