@@ -1,0 +1,91 @@
+// Back office: log-in (double-submit CSRF cookie, the session has no token yet), log-out, and
+// the password change.
+import { type Router } from '@koa/router';
+import { AppError, isAppError } from '../../domain/errors.ts';
+import { newToken, tokensEqual } from '../../services/backoffice-auth.service.ts';
+import { LoginForm, PasswordForm, parse } from './backoffice.validators.ts';
+import { BACKOFFICE_PREFIX, LOGIN_CSRF_COOKIE, SESSION_COOKIE, type BackofficeKit, type BackofficeRouterDeps, type Ctx } from './backoffice.kit.ts';
+
+/** Only a path inside the back office may be a post-log-in destination (no open redirect). */
+function safeNext(next: string | undefined): string {
+  if (next && /^\/backoffice(\/[\w\-./?=&%~+:@]*)?$/.test(next) && !next.includes('//') && !next.includes('/..')) return next;
+  return `${BACKOFFICE_PREFIX}/orders`;
+}
+
+export function registerAuthRoutes(router: Router, deps: BackofficeRouterDeps, kit: BackofficeKit): void {
+  const { auth: authService } = deps;
+  const { t, setCookie, page, guarded, redirect } = kit;
+
+  function renderLogin(ctx: Ctx, status: number, data: { email?: string; next?: string; problem?: string }) {
+    let token = ctx.cookies.get(LOGIN_CSRF_COOKIE);
+    if (!token || !/^[\w-]{43}$/.test(token)) {
+      token = newToken();
+      setCookie(ctx, LOGIN_CSRF_COOKIE, token);
+    }
+    page(ctx, status, 'login', { title: t('login.title'), csrf: token, email: data.email ?? '', next: data.next ?? '', problem: data.problem });
+  }
+
+  router.get('/login', async (ctx) => {
+    if (await authService.resolve(ctx.cookies.get(SESSION_COOKIE))) return redirect(ctx, `${BACKOFFICE_PREFIX}/orders`);
+    renderLogin(ctx, 200, { next: typeof ctx.query['next'] === 'string' ? ctx.query['next'] : '' });
+  });
+
+  router.post('/login', async (ctx) => {
+    const form = parse(LoginForm, ctx.request.body);
+    if (!tokensEqual(form._csrf, ctx.cookies.get(LOGIN_CSRF_COOKIE))) {
+      throw new AppError('CSRF_INVALID', 'the form has expired; reload the page and try again', { httpStatus: 403 });
+    }
+    try {
+      const token = await authService.login(form.email, form.password, { ip: ctx.ip, userAgent: ctx.get('user-agent') });
+      setCookie(ctx, SESSION_COOKIE, token);
+      ctx.state.log.info({ email: form.email.trim().toLowerCase() }, 'back-office log-in');
+      return redirect(ctx, safeNext(form.next));
+    } catch (e) {
+      if (isAppError(e, 'AUTH_INVALID_CREDENTIALS')) {
+        ctx.state.log.info({ code: e.code }, 'back-office log-in refused');
+        return renderLogin(ctx, 401, { email: form.email, next: form.next, problem: t('problem.AUTH_INVALID_CREDENTIALS') });
+      }
+      if (isAppError(e, 'AUTH_LOCKED')) {
+        const retryAfterSec = (e.details as { retryAfterSec: number }).retryAfterSec;
+        ctx.state.log.warn({ code: e.code, retryAfterSec }, 'back-office log-in locked');
+        ctx.set('Retry-After', String(retryAfterSec));
+        const minutes = Math.max(1, Math.ceil(retryAfterSec / 60));
+        return renderLogin(ctx, 429, { email: form.email, next: form.next, problem: t('problem.AUTH_LOCKED', { minutes }) });
+      }
+      throw e;
+    }
+  });
+
+  router.post(
+    '/logout',
+    guarded('account', async (ctx, auth) => {
+      await authService.logout(auth);
+      setCookie(ctx, SESSION_COOKIE, '', 0);
+      ctx.state.backoffice = undefined;
+      redirect(ctx, `${BACKOFFICE_PREFIX}/login`);
+    }),
+  );
+
+  const renderPassword = (ctx: Ctx, status: number, problem?: string) =>
+    page(ctx, status, 'password', { title: t('password.title'), navKey: 'account', problem, min: authService.minPasswordLength });
+
+  router.get('/password', guarded('account', async (ctx) => renderPassword(ctx, 200)));
+
+  router.post(
+    '/password',
+    guarded('account', async (ctx, auth) => {
+      const form = parse(PasswordForm, ctx.request.body);
+      try {
+        await authService.changePassword(auth, form, ctx.ip);
+      } catch (e) {
+        if (isAppError(e) && (e.httpStatus === 422 || e.httpStatus === 429)) {
+          return renderPassword(ctx, e.httpStatus, t(`problem.${e.code}`, { min: authService.minPasswordLength, minutes: 1 }));
+        }
+        throw e;
+      }
+      redirect(ctx, `${BACKOFFICE_PREFIX}/password?done=passwordChanged`);
+    }),
+  );
+
+  router.get('/', guarded('account', async (ctx) => redirect(ctx, `${BACKOFFICE_PREFIX}/orders`)));
+}

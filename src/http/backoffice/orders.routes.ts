@@ -1,0 +1,187 @@
+// Back office: the order list, an order's detail page and PDF receipt, the actions on one order
+// (cancel, resend, extend) and the CSV export.
+import { type Router } from '@koa/router';
+import { ORDER_STATUSES } from '../../domain/order-status.ts';
+import { AppError, isAppError } from '../../domain/errors.ts';
+import { formatMoney, parseAmount, toMajorString } from '../../domain/money.ts';
+import { type AuthContext } from '../../services/backoffice-auth.service.ts';
+import { zonedDay, type OrderFilters } from '../../services/order-admin.service.ts';
+import { sendReceiptPdf } from '../receipt-download.ts';
+import { orderRow, orderSummary, pager, timeline } from './backoffice.view-model.ts';
+import { ExportQuery, ExtendForm, OrderFilterQuery, parse } from './backoffice.validators.ts';
+import { can, type Permission } from './permissions.ts';
+import { BACKOFFICE_PREFIX, DAY, type BackofficeKit, type BackofficeRouterDeps, type Ctx } from './backoffice.kit.ts';
+
+export function registerOrderRoutes(router: Router, deps: BackofficeRouterDeps, kit: BackofficeKit) {
+  const { orderAdmin, refunds, views } = deps;
+  const { now, locale, t, page, guarded, redirect, orderId } = kit;
+
+  // ---- orders --------------------------------------------------------------------------------
+
+  router.get(
+    '/orders',
+    guarded('orders.read', async (ctx, auth) => {
+      const q = parse(OrderFilterQuery, ctx.query);
+      const m = auth.merchant;
+      const problems: string[] = [];
+      const amount = (text: string, label: string): number | undefined => {
+        if (!text.trim()) return undefined;
+        const r = parseAmount(text, m.currency);
+        if (r.ok) return r.money.amountMinor;
+        problems.push(t('orders.amountProblem', { field: label, value: text }));
+        return undefined;
+      };
+      const filters: OrderFilters = {
+        status: q.status || undefined,
+        from: q.from || undefined,
+        to: q.to || undefined,
+        minAmountMinor: amount(q.min, t('orders.min')),
+        maxAmountMinor: amount(q.max, t('orders.max')),
+        reference: q.reference.trim() || undefined,
+        customer: q.customer.trim() || undefined,
+      };
+      const result = await orderAdmin.list(m, filters, q.page);
+      const keep = new URLSearchParams();
+      for (const k of ['status', 'from', 'to', 'min', 'max', 'reference', 'customer'] as const) if (q[k]) keep.set(k, String(q[k]));
+      page(ctx, 200, 'orders', {
+        title: t('orders.title'),
+        navKey: 'orders',
+        filters: q,
+        statuses: ORDER_STATUSES.map((s) => ({ value: s, label: t(`status.${s}`), selected: s === q.status })),
+        problems,
+        rows: result.orders.map((o) => orderRow(views, o, locale(), m.timezone)),
+        pager: pager(result, keep),
+        countText: result.total === 1 ? t('orders.countOne') : t('orders.count', { count: result.total }),
+        filtered: keep.size > 0,
+        canCreate: can(auth.user.role, 'orders.create'),
+      });
+    }),
+  );
+
+  async function renderDetail(ctx: Ctx, auth: AuthContext, id: string, status: number, problem?: string) {
+    const m = auth.merchant;
+    const { order, mails, link } = await orderAdmin.detail(m, id);
+    const { refunds: refundList, refundedMinor } = await refunds.forOrder(m, order._id);
+    const refundableMinor = order.status === 'paid' ? Math.max(0, order.amountMinor - refundedMinor) : 0;
+    const open = order.status === 'pending' && order.expiresAt.getTime() > now().getTime();
+    const role = auth.user.role;
+    const actions = {
+      cancel: order.status === 'pending' && can(role, 'orders.cancel'),
+      resend: open && can(role, 'orders.resend'),
+      extend: open && can(role, 'orders.extend'),
+      refund: refundableMinor > 0 && can(role, 'orders.refund'),
+      moto: open && can(role, 'orders.moto'),
+    };
+    page(ctx, status, 'order', {
+      title: t('order.title', { reference: order.reference }),
+      navKey: 'orders',
+      order: orderSummary(views, order, locale(), m.timezone),
+      receiptPdf: order.status === 'paid' ? `${BACKOFFICE_PREFIX}/orders/${encodeURIComponent(order._id)}/receipt.pdf` : undefined,
+      timeline: timeline(views, order, mails, locale(), m.timezone, refundList),
+      link,
+      problem,
+      actions: { ...actions, any: actions.cancel || actions.resend || actions.extend || actions.refund || actions.moto },
+      refunded:
+        refundedMinor > 0
+          ? {
+              total: formatMoney(refundedMinor, order.currency, locale()),
+              label: refundableMinor === 0 ? t('refund.full') : t('refund.partial'),
+              refundable: refundableMinor > 0 ? formatMoney(refundableMinor, order.currency, locale()) : undefined,
+            }
+          : undefined,
+      refundDefault: toMajorString(refundableMinor, order.currency),
+      refundMax: formatMoney(refundableMinor, order.currency, locale()),
+      extendDefault: zonedDay(new Date(Math.max(order.expiresAt.getTime(), now().getTime()) + m.linkLifetimeDays * DAY), m.timezone),
+      extendMin: zonedDay(now(), m.timezone),
+      extendMax: zonedDay(new Date(now().getTime() + deps.maxLinkLifetimeDays * DAY), m.timezone),
+    });
+  }
+
+  router.get(
+    '/orders/:id',
+    guarded('orders.read', async (ctx, auth) => renderDetail(ctx, auth, orderId(ctx), 200)),
+  );
+
+  // The PDF receipt again, in the merchant's language: the one the receipt mails carried.
+  router.get(
+    '/orders/:id/receipt.pdf',
+    guarded('orders.read', async (ctx, auth) => {
+      const pdf = await deps.receipts.pdfFor(await orderAdmin.order(auth.merchant, orderId(ctx)), auth.merchant, locale());
+      if (!pdf) throw new AppError('RECEIPT_NOT_FOUND', 'the order is not paid', { httpStatus: 404 });
+      sendReceiptPdf(ctx, pdf);
+    }),
+  );
+
+  /** An action on one order: done → back to the order (303); refused (409/422) → the order with why. */
+  function orderAction(permission: Permission, run: (ctx: Ctx, auth: AuthContext, id: string) => Promise<string>) {
+    return guarded(permission, async (ctx, auth) => {
+      const id = orderId(ctx);
+      let notice: string;
+      try {
+        notice = await run(ctx, auth, id);
+      } catch (e) {
+        if (isAppError(e) && (e.httpStatus === 409 || e.httpStatus === 422)) {
+          ctx.state.log.info({ orderId: id, code: e.code }, 'back-office action refused');
+          return renderDetail(ctx, auth, id, e.httpStatus, t(`problem.${e.code}`));
+        }
+        throw e;
+      }
+      ctx.state.log.info({ orderId: id, action: notice, userId: auth.user.id }, 'back-office action');
+      redirect(ctx, `${BACKOFFICE_PREFIX}/orders/${encodeURIComponent(id)}?done=${notice}`);
+    });
+  }
+
+  router.post(
+    '/orders/:id/cancel',
+    orderAction('orders.cancel', async (_ctx, auth, id) => {
+      await orderAdmin.cancel(auth.merchant, id, `user:${auth.user.id}`);
+      return 'cancelled';
+    }),
+  );
+
+  router.post(
+    '/orders/:id/resend',
+    orderAction('orders.resend', async (_ctx, auth, id) => {
+      await orderAdmin.resend(auth.merchant, id);
+      return 'resent';
+    }),
+  );
+
+  router.post(
+    '/orders/:id/extend',
+    orderAction('orders.extend', async (ctx, auth, id) => {
+      const form = parse(ExtendForm, ctx.request.body);
+      if (!form.expires) throw new AppError('DATE_INVALID', 'expected a date', { httpStatus: 422 });
+      const { capped } = await orderAdmin.extend(auth.merchant, id, form.expires);
+      return capped ? 'extendedCapped' : 'extended';
+    }),
+  );
+
+  // ---- export --------------------------------------------------------------------------------
+
+  const renderExport = (ctx: Ctx, auth: AuthContext, status: number, values: { from: string; to: string }, problem?: string) =>
+    page(ctx, status, 'export', { title: t('export.title'), navKey: 'export', values, problem, timezone: auth.merchant.timezone });
+
+  router.get(
+    '/export',
+    guarded('orders.export', async (ctx, auth) => {
+      const today = zonedDay(now(), auth.merchant.timezone);
+      renderExport(ctx, auth, 200, { from: `${today.slice(0, 8)}01`, to: today });
+    }),
+  );
+
+  router.get(
+    '/export.csv',
+    guarded('orders.export', async (ctx, auth) => {
+      const q = parse(ExportQuery, ctx.query);
+      if (!q.from || !q.to || q.from > q.to) return renderExport(ctx, auth, 422, q, t('problem.EXPORT_RANGE_INVALID'));
+      ctx.state.log.info({ from: q.from, to: q.to, userId: auth.user.id }, 'back-office export');
+      ctx.type = 'text/csv; charset=utf-8';
+      ctx.set('Content-Disposition', `attachment; filename="orders-${q.from}-to-${q.to}.csv"`);
+      ctx.body = orderAdmin.exportCsv(auth.merchant, q.from, q.to);
+    }),
+  );
+
+  return { orderAction };
+}
+export type OrderAction = ReturnType<typeof registerOrderRoutes>['orderAction'];

@@ -1,0 +1,78 @@
+// Back office: the merchant's settings and the webhook secret rotation (admin).
+import { type Router } from '@koa/router';
+import { type MerchantDoc } from '../../db/merchants.repository.ts';
+import { isAppError } from '../../domain/errors.ts';
+import { DELIVERY_MODES } from '../../domain/merchant.ts';
+import { type AuthContext } from '../../services/backoffice-auth.service.ts';
+import { SUPPORTED_LOCALES } from '../../services/merchant.service.ts';
+import { shortDate } from './backoffice.view-model.ts';
+import { SettingsForm, parse } from './backoffice.validators.ts';
+import { BACKOFFICE_PREFIX, type BackofficeKit, type BackofficeRouterDeps, type Ctx } from './backoffice.kit.ts';
+
+export function registerSettingsRoutes(router: Router, deps: BackofficeRouterDeps, kit: BackofficeKit): void {
+  const { merchantAdmin } = deps;
+  const { now, locale, t, page, guarded, redirect } = kit;
+
+  function settingsValues(m: MerchantDoc) {
+    return {
+      delivery: String(m.delivery),
+      linkLifetimeDays: String(m.linkLifetimeDays),
+      locale: m.locale,
+      timezone: m.timezone,
+      recapHour: String(m.recapHour ?? 7),
+      senderDomains: (m.senderDomains ?? []).join('\n'),
+      webhookUrl: m.webhookUrl ?? '',
+    };
+  }
+
+  function renderSettings(ctx: Ctx, auth: AuthContext, status: number, extra: { values?: ReturnType<typeof settingsValues>; problems?: Array<{ field: string; message: string }>; newSecret?: string; graceUntil?: string } = {}) {
+    const m = auth.merchant;
+    const values = extra.values ?? settingsValues(m);
+    page(ctx, status, 'settings', {
+      title: t('settings.title'),
+      navKey: 'settings',
+      values,
+      problems: extra.problems,
+      newSecret: extra.newSecret,
+      graceUntil: extra.graceUntil,
+      maxDays: deps.maxLinkLifetimeDays,
+      deliveries: DELIVERY_MODES.map((d) => ({ value: d, label: t(`delivery.${d}`), selected: d === values.delivery })),
+      locales: SUPPORTED_LOCALES.map((lc) => ({ value: lc, selected: lc === values.locale })),
+      previousValid:
+        m.previousWebhookSecret && m.previousSecretUntil && m.previousSecretUntil > now()
+          ? shortDate(m.previousSecretUntil, locale(), m.timezone)
+          : undefined,
+    });
+  }
+
+  router.get('/settings', guarded('settings', async (ctx, auth) => renderSettings(ctx, auth, 200)));
+
+  router.post(
+    '/settings',
+    guarded('settings', async (ctx, auth) => {
+      const form = parse(SettingsForm, ctx.request.body);
+      try {
+        await merchantAdmin.updateSettings(auth.merchant, form);
+      } catch (e) {
+        if (isAppError(e, 'SETTINGS_INVALID')) {
+          const problems = (e.details as { problems: Array<{ field: string; code: string; message: string }> }).problems;
+          return renderSettings(ctx, auth, 422, { values: { ...form }, problems: problems.map((p) => ({ field: p.field, message: t(`settings.problem.${p.code}`, { max: deps.maxLinkLifetimeDays, reason: p.message }) })) });
+        }
+        throw e;
+      }
+      ctx.state.log.info({ userId: auth.user.id }, 'settings changed');
+      redirect(ctx, `${BACKOFFICE_PREFIX}/settings?done=settingsSaved`);
+    }),
+  );
+
+  router.post(
+    '/settings/webhook-secret',
+    guarded('settings', async (ctx, auth) => {
+      const { secret, previousValidUntil } = await merchantAdmin.rotateWebhookSecret(auth.merchant);
+      ctx.state.log.info({ userId: auth.user.id }, 'webhook secret rotated');
+      // Shown once, on this answer only (no redirect: the secret must not travel in a URL).
+      const fresh = { ...auth, merchant: { ...auth.merchant, webhookSecret: secret, previousSecretUntil: previousValidUntil } } as AuthContext;
+      renderSettings(ctx, fresh, 200, { newSecret: secret, graceUntil: shortDate(previousValidUntil, locale(), auth.merchant.timezone) });
+    }),
+  );
+}
