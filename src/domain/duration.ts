@@ -1,5 +1,6 @@
 // Link lifetimes as merchants write them: "48h", "3 days", "3 giorni", "2 Wochen", or an expiry
 // date "2026-12-31" / "31/12/2026" (valid through the end of that day in the merchant's time zone).
+import { zoneOffset } from './time-zone.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -31,22 +32,7 @@ const fold = (s: string) =>
     .replace(/[\u0300-\u036f]/g, '')
     .toLowerCase();
 
-/** Offset (ms) of `timeZone` from UTC at the given instant. */
-export function zoneOffset(at: Date, timeZone: string): number {
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  }).formatToParts(at);
-  const get = (t: string) => Number(parts.find((p) => p.type === t)?.value ?? 0);
-  const asUtc = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
-  return asUtc - Math.floor(at.getTime() / 1000) * 1000;
-}
+export { zoneOffset };
 
 /** The last second of a calendar day in a time zone, or undefined when the date does not exist. */
 function endOfDay(year: number, month: number, day: number, timeZone: string | undefined): Date | undefined {

@@ -1,7 +1,9 @@
 // Calendar days in a merchant's IANA time zone. A local day runs from local midnight to the next
 // local midnight, so it lasts 23 or 25 hours on DST change days; instants are found from the
 // zone's UTC offset (zoneOffset, two passes so a guess on the wrong side of a change settles).
-import { zoneOffset } from './duration.ts';
+import { zoneOffset } from './time-zone.ts';
+
+export { isTimeZone } from './time-zone.ts';
 
 const DAY_MS = 24 * 3600_000;
 const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
@@ -11,15 +13,6 @@ export function isLocalDate(s: string): boolean {
   if (!m) return false;
   const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
   return d.toISOString().slice(0, 10) === s;
-}
-
-export function isTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The local calendar date (YYYY-MM-DD) of an instant in a zone. */

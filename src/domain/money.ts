@@ -1,5 +1,6 @@
 // Money is an integer amount of minor units plus an ISO 4217 currency; never floats.
 import { type FieldProblem } from './errors.ts';
+import { numberFormat } from './intl-cache.ts';
 
 /** ISO 4217 minor units for currencies that differ from 2, plus the common ones we accept. */
 const MINOR_UNITS: Record<string, number> = {
@@ -141,20 +142,8 @@ export function parseAmount(input: string, defaultCurrency: string, explicitCurr
 export function formatMoney(amountMinor: number, currency: string, locale = 'en'): string {
   const digits = minorUnits(currency);
   // Building an Intl.NumberFormat costs far more than using one (bench P3): cached, bounded.
-  const key = `${locale}|${currency}`;
-  let f = MONEY_FORMATS.get(key);
-  if (!f) {
-    f = new Intl.NumberFormat(locale, {
-      style: 'currency',
-      currency,
-      minimumFractionDigits: digits,
-      maximumFractionDigits: digits,
-    });
-    if (MONEY_FORMATS.size < 1_000) MONEY_FORMATS.set(key, f);
-  }
-  return f.format(amountMinor / 10 ** digits);
+  return numberFormat(locale, { style: 'currency', currency, minimumFractionDigits: digits, maximumFractionDigits: digits }).format(amountMinor / 10 ** digits);
 }
-const MONEY_FORMATS = new Map<string, Intl.NumberFormat>();
 
 /** Major-unit string with a dot, for CSV and machine-readable places ("129.90"). */
 export function toMajorString(amountMinor: number, currency: string): string {

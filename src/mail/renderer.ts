@@ -15,6 +15,8 @@ import { formatMoney, isCurrency } from '../domain/money.ts';
 import { renderBarChart } from '../domain/recap-chart.ts';
 import { type MailTemplate } from './outbox.ts';
 import { receiptPdfFilename, renderReceiptPdf, type ReceiptPdf, type ReceiptPdfContent } from './receipt-pdf.ts';
+import { dateTimeFormat } from '../domain/intl-cache.ts';
+import { isTimeZone } from '../domain/time-zone.ts';
 
 export const MAIL_TEMPLATES: readonly MailTemplate[] = ['paylink', 'receipt-customer', 'receipt-merchant', 'intake-reply', 'reminder', 'order-expired', 'command-reply', 'daily-recap'];
 export const MAIL_LOCALES = ['en', 'it', 'fr', 'de', 'es'] as const;
@@ -225,40 +227,14 @@ interface Ctx {
   timeZone: string;
 }
 
-// Intl formatters are costly to build (bench P3): zones once checked and formatters are cached.
-const VALID_ZONES = new Set<string>();
-const DATE_TIME_FORMATS = new Map<string, Intl.DateTimeFormat>();
-
+// Intl formatters are costly to build (bench P3): zones and formatters come from the shared caches.
 function validTimeZone(tz: string | null | undefined): string {
-  if (!tz) return DEFAULT_TIME_ZONE;
-  if (VALID_ZONES.has(tz)) return tz;
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: tz });
-    if (VALID_ZONES.size < 1_000) VALID_ZONES.add(tz);
-    return tz;
-  } catch {
-    return DEFAULT_TIME_ZONE;
-  }
+  return tz && isTimeZone(tz) ? tz : DEFAULT_TIME_ZONE;
 }
 
 export function formatDateTime(date: Date, intl: string, timeZone: string): string {
   // Explicit parts rather than dateStyle so the zone name can be shown: readers may live elsewhere.
-  const key = `${intl}|${timeZone}`;
-  let f = DATE_TIME_FORMATS.get(key);
-  if (!f) {
-    f = new Intl.DateTimeFormat(intl, {
-      year: 'numeric',
-      month: 'long',
-      day: 'numeric',
-      hour: '2-digit',
-      minute: '2-digit',
-      timeZone,
-      timeZoneName: 'short',
-    });
-    // Bounded: locales × zones seen; a hostile zone list cannot grow it without end.
-    if (DATE_TIME_FORMATS.size < 1_000) DATE_TIME_FORMATS.set(key, f);
-  }
-  return f.format(date);
+  return dateTimeFormat(intl, { year: 'numeric', month: 'long', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZone, timeZoneName: 'short' }).format(date);
 }
 
 function countryName(code: string, intl: string): string {
@@ -443,8 +419,8 @@ function recapPreparer(raw: Record<string, unknown>, ctx: Ctx, t: Strings): Prep
   const money = (minor: number, cur: string) => formatMoney(minor, cur, ctx.intl);
   // The calendar date itself, not an instant: formatted in UTC so no zone shifts it.
   const day = (iso: string, weekday: 'long' | 'short') =>
-    new Intl.DateTimeFormat(ctx.intl, weekday === 'long' ? { weekday, year: 'numeric', month: 'long', day: 'numeric', timeZone: 'UTC' } : { weekday, day: 'numeric', timeZone: 'UTC' }).format(new Date(`${iso}T12:00:00Z`));
-  const time = (at: Date) => new Intl.DateTimeFormat(ctx.intl, { hour: '2-digit', minute: '2-digit', timeZone: ctx.timeZone, timeZoneName: 'short' }).format(at);
+    dateTimeFormat(ctx.intl, weekday === 'long' ? { weekday, year: 'numeric', month: 'long', day: 'numeric', timeZone: 'UTC' } : { weekday, day: 'numeric', timeZone: 'UTC' }).format(new Date(`${iso}T12:00:00Z`));
+  const time = (at: Date) => dateTimeFormat(ctx.intl, { hour: '2-digit', minute: '2-digit', timeZone: ctx.timeZone, timeZoneName: 'short' }).format(at);
   const card = (c: z.output<typeof RecapCard>) => (c && c.last4 ? maskCard(brandName(c.brand), c.last4).trim() : '');
   const sum = (totals: Array<{ currency: string; totalMinor: number }>) => totals.map((x) => money(x.totalMinor, x.currency)).join(' + ') || money(0, d.chart.currency);
   const more = (shown: number, count: number) => (count > shown ? fill(str('more'), { n: count - shown }) : '');

@@ -13,21 +13,13 @@ import { WEBHOOK_RETRY_WINDOW_MS, webhookEvents } from './events.service.ts';
 import { SUPPORTED_LOCALES } from './merchant.service.ts';
 import { checkWebhookTarget, type WebhookTargetPolicy } from './webhook-target.ts';
 import { type Repositories } from '../db/repositories.ts';
+import { isTimeZone } from '../domain/time-zone.ts';
 
 /** How long the previous webhook secret keeps signing after a rotation. */
 export const WEBHOOK_SECRET_GRACE_MS = 24 * 3600_000;
 export const WEBHOOK_LOG_SIZE = 50;
 
 const DOMAIN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/;
-
-function validTimezone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The settings form as typed (strings); checked here, field by field. */
 export interface SettingsInput {
@@ -77,7 +69,7 @@ export function createMerchantAdminService(deps: MerchantAdminDeps) {
     }
     if (!(SUPPORTED_LOCALES as readonly string[]).includes(input.locale)) bad('locale', 'LOCALE_INVALID', `expected one of ${SUPPORTED_LOCALES.join(', ')}`);
     const timezone = input.timezone.trim();
-    if (!timezone || !validTimezone(timezone)) bad('timezone', 'TIMEZONE_INVALID', 'expected an IANA time zone such as Europe/Rome');
+    if (!timezone || !isTimeZone(timezone)) bad('timezone', 'TIMEZONE_INVALID', 'expected an IANA time zone such as Europe/Rome');
     const hour = Number(input.recapHour);
     if (!/^\d{1,2}$/.test(input.recapHour.trim()) || hour > 23) bad('recapHour', 'RECAP_HOUR_INVALID', 'expected an hour from 0 to 23');
     const domains = [...new Set(input.senderDomains.split(/[\s,;]+/).map((d) => d.trim().toLowerCase()).filter(Boolean))];

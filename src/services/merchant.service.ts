@@ -7,17 +7,9 @@ import { hashPassword, verifyPassword } from '../domain/password.ts';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type Repositories } from '../db/repositories.ts';
 import { DELIVERY_MODES } from '../domain/merchant.ts';
+import { isTimeZone } from '../domain/time-zone.ts';
 
 export const SUPPORTED_LOCALES = ['en', 'it', 'fr', 'de', 'es'] as const;
-
-function validTimezone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export const CreateMerchantInput = z.object({
   name: z.string().trim().min(1, 'a name is required').max(120),
@@ -27,7 +19,7 @@ export const CreateMerchantInput = z.object({
     .default([]),
   currency: z.string().trim().toUpperCase().refine(isCurrency, 'expected an ISO 4217 currency code').default('EUR'),
   locale: z.enum(SUPPORTED_LOCALES, { message: `expected one of ${SUPPORTED_LOCALES.join(', ')}` }).default('en'),
-  timezone: z.string().refine(validTimezone, 'expected an IANA time zone such as Europe/Rome').default('Europe/Rome'),
+  timezone: z.string().refine(isTimeZone, 'expected an IANA time zone such as Europe/Rome').default('Europe/Rome'),
   delivery: z.enum(DELIVERY_MODES, { message: 'expected merchant or customer' }).default('merchant'),
   webhookUrl: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }).optional(),
   linkLifetimeDays: z.number().int().min(1).max(60).default(7),

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { nanoid } from 'nanoid';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type OrderDoc, type OrderSearch } from '../db/orders.repository.ts';
-import { zoneOffset } from '../domain/duration.ts';
+import { localDate, localTime } from '../domain/local-day.ts';
 import { AppError } from '../domain/errors.ts';
 import { toMajorString } from '../domain/money.ts';
 import { type OrderDraft } from '../domain/order-draft.ts';
@@ -56,19 +56,12 @@ export interface OrderAdminDeps {
 
 /** The instant a local day (YYYY-MM-DD) starts in `tz`, DST changes included. */
 export function zonedDayStart(day: string, tz: string): Date {
-  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
-  if (!m) throw new AppError('DATE_INVALID', `expected YYYY-MM-DD, got "${day}"`, { httpStatus: 422 });
-  const guess = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
-  let t = guess - zoneOffset(new Date(guess), tz);
-  // The offset at the guessed instant may differ from the one at local midnight (DST): settle it.
-  t = guess - zoneOffset(new Date(t), tz);
-  return new Date(t);
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new AppError('DATE_INVALID', `expected YYYY-MM-DD, got "${day}"`, { httpStatus: 422 });
+  return localTime(day, 0, tz);
 }
 
 /** The local date (YYYY-MM-DD) of an instant in `tz`. */
-export function zonedDay(date: Date, tz: string): string {
-  return new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).format(date);
-}
+export const zonedDay = (date: Date, tz: string): string => localDate(date, tz);
 
 const nextDay = (day: string): string => new Date(Date.parse(`${day}T00:00:00Z`) + DAY).toISOString().slice(0, 10);
 

@@ -27,6 +27,7 @@ import { type Logger } from '../logger.ts';
 import { enqueueMail } from '../mail/outbox.ts';
 import { type Repositories } from '../db/repositories.ts';
 import { csvCell } from '../domain/csv.ts';
+import { zoneOffset } from '../domain/time-zone.ts';
 
 export const RECAP_LOOKBACK_DAYS = 7;
 export const RECAP_LIST_LIMIT = 200;
@@ -133,19 +134,9 @@ function createdAtOf(m: MerchantDoc): Date | undefined {
 
 const QUARTER_HOUR = 15 * 60_000;
 const offsetCaches = new Map<string, Map<number, number>>();
-const formatters = new Map<string, Intl.DateTimeFormat>();
 
-/** As zoneOffset (src/domain/duration.ts), with one formatter per zone instead of one per call. */
-function zoneOffsetCached(ms: number, timeZone: string): number {
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
-    formatters.set(timeZone, f);
-  }
-  const parts = f.formatToParts(new Date(ms));
-  const get = (t: string) => Number(parts.find((p) => p.type === t)?.value ?? 0);
-  return Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second')) - Math.floor(ms / 1000) * 1000;
-}
+/** zoneOffset (src/domain/time-zone.ts: one cached formatter per zone) at a millisecond instant. */
+const zoneOffsetCached = (ms: number, timeZone: string): number => zoneOffset(new Date(ms), timeZone);
 
 /**
  * The zone's offset, memoised per quarter hour (offsets change only on quarter-hour boundaries).

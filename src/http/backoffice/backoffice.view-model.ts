@@ -5,6 +5,7 @@ import { formatMoney } from '../../domain/money.ts';
 import { type OrderDoc } from '../../db/orders.repository.ts';
 import { type OrderPage } from '../../services/order-admin.service.ts';
 import { type BackofficeViews } from './backoffice.views.ts';
+import { dateTimeFormat } from '../../domain/intl-cache.ts';
 
 type Stamped = { createdAt?: Date; updatedAt?: Date };
 
@@ -12,9 +13,9 @@ export function shortDate(date: Date | undefined | null, locale: string, timeZon
   if (!date) return '';
   const opts: Intl.DateTimeFormatOptions = { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' };
   try {
-    return new Intl.DateTimeFormat(locale, { ...opts, timeZone }).format(date);
+    return dateTimeFormat(locale, { ...opts, timeZone }).format(date);
   } catch {
-    return new Intl.DateTimeFormat(locale, { ...opts, timeZone: 'UTC' }).format(date);
+    return dateTimeFormat(locale, { ...opts, timeZone: 'UTC' }).format(date);
   }
 }
 

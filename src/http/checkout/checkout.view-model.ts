@@ -6,6 +6,7 @@ import { formatMoney } from '../../domain/money.ts';
 import { type MerchantDoc } from '../../db/merchants.repository.ts';
 import { type OrderDoc } from '../../db/orders.repository.ts';
 import { type Views } from '../views.ts';
+import { dateTimeFormat } from '../../domain/intl-cache.ts';
 
 export interface LangLink {
   code: string;
@@ -32,20 +33,15 @@ export function formatDate(date: Date, locale: string, timeZone: string): string
     minute: '2-digit',
     timeZoneName: 'short',
   };
-  // Building an Intl.DateTimeFormat costs more than the rest of the page's view model (bench P2): cached, bounded.
-  const key = `${locale}|${timeZone}`;
-  let f = DATE_FORMATS.get(key);
-  if (!f) {
-    try {
-      f = new Intl.DateTimeFormat(locale, { ...opts, timeZone });
-    } catch {
-      f = new Intl.DateTimeFormat(locale, { ...opts, timeZone: 'UTC' });
-    }
-    if (DATE_FORMATS.size < 1_000) DATE_FORMATS.set(key, f);
+  // Building an Intl.DateTimeFormat costs more than the rest of the page's view model (bench P2): cached.
+  let f: Intl.DateTimeFormat;
+  try {
+    f = dateTimeFormat(locale, { ...opts, timeZone });
+  } catch {
+    f = dateTimeFormat(locale, { ...opts, timeZone: 'UTC' });
   }
   return f.format(date);
 }
-const DATE_FORMATS = new Map<string, Intl.DateTimeFormat>();
 
 /** "Italy" / "Italia" for "IT"; the code itself when Intl does not know it. */
 export function countryName(code: string, locale: string): string {

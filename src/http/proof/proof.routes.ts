@@ -10,6 +10,7 @@ import { JWKS_PATH, VERIFY_PATH, type ReceiptProofs } from '../../services/recei
 import { type ReceiptKeyRing } from '../../services/signing-keys.ts';
 import { formatDate, langLinks } from '../checkout/checkout.view-model.ts';
 import { acceptedLanguages, createViews, type Views } from '../views.ts';
+import { canonicalTimeZone } from '../../domain/time-zone.ts';
 
 /**
  * The zone the paid time is shown in: the `tz=` of the verify link (the merchant's zone, which the
@@ -20,11 +21,7 @@ import { acceptedLanguages, createViews, type Views } from '../views.ts';
  */
 function displayZone(raw: unknown): string {
   if (typeof raw !== 'string' || raw.length === 0 || raw.length > 64) return 'UTC';
-  try {
-    return new Intl.DateTimeFormat('en', { timeZone: raw }).resolvedOptions().timeZone;
-  } catch {
-    return 'UTC';
-  }
+  return canonicalTimeZone(raw) ?? 'UTC';
 }
 
 export interface ProofRouterDeps {
