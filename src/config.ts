@@ -70,6 +70,13 @@ const EnvSchema = z.object({
   // in memory while it is received and again, decoded, while it is parsed.
   MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(50 * 1024 * 1024).default(10 * 1024 * 1024),
   MAX_LINK_LIFETIME_DAYS: z.coerce.number().int().min(1).max(365).default(60),
+  // Retention (src/db/retention.ts): days before old records are pruned. Claims at least 14, past
+  // the daily recap's 7-day look-back.
+  RETENTION_CLAIMS_DAYS: z.coerce.number().int().min(14).max(3650).default(90),
+  RETENTION_SESSIONS_DAYS: z.coerce.number().int().min(0).max(3650).default(7),
+  RETENTION_LOGIN_ATTEMPTS_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  RETENTION_RATE_LIMIT_DAYS: z.coerce.number().int().min(1).max(3650).default(7),
+  RETENTION_OUTBOX_BODY_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   SMTP_TLS_KEY_FILE: optionalString,
   SMTP_TLS_CERT_FILE: optionalString,
   FERRETDB_BIN: optionalString,
@@ -151,6 +158,14 @@ const ConfigSchema = EnvSchema.superRefine(
     logLevel: e.LOG_LEVEL,
     maxMessageBytes: e.MAX_MESSAGE_BYTES,
     maxLinkLifetimeDays: e.MAX_LINK_LIFETIME_DAYS,
+    /** Ages (days) after which src/jobs/retention.job.ts prunes old records. */
+    retention: Object.freeze({
+      claimsDays: e.RETENTION_CLAIMS_DAYS,
+      sessionsDays: e.RETENTION_SESSIONS_DAYS,
+      loginAttemptsDays: e.RETENTION_LOGIN_ATTEMPTS_DAYS,
+      rateLimitDays: e.RETENTION_RATE_LIMIT_DAYS,
+      outboxBodyDays: e.RETENTION_OUTBOX_BODY_DAYS,
+    }),
     smtpTls:
       e.SMTP_TLS_KEY_FILE && e.SMTP_TLS_CERT_FILE
         ? Object.freeze({ keyFile: e.SMTP_TLS_KEY_FILE, certFile: e.SMTP_TLS_CERT_FILE })

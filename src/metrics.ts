@@ -1,16 +1,13 @@
 // Prometheus metrics (prom-client), one registry per process. SMTP replies are counted as they
-// happen; everything that lives in the database (orders by status, payment attempts by outcome,
-// outbox depth and age, webhook failures) is counted by query at scrape time, so several
-// instances on one database report the same truth and nothing is lost on a restart. Those
-// queries are bounded (maxTimeMS) and cached for a few seconds, so a scrape storm cannot load
-// the database.
-import mongoose from 'mongoose';
+// happen; everything that lives in the database is read from it at scrape time, so several
+// instances on one database report the same truth and nothing is lost on a restart: orders by
+// status and payment attempts by outcome from running totals kept in the database
+// (src/db/counters.ts; a scrape used to scan every order and attempt), outbox depth and age from
+// the small due queue, dead mails and webhook failures by indexed counts. Those reads are bounded
+// (maxTimeMS) and cached for a few seconds, so a scrape storm cannot load the database.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { ORDER_STATUSES, Order } from './db/models/order.model.ts';
+import { dbConnected, metricsSnapshot } from './db/counters.ts';
 import { passwordHashLoad } from './domain/password.ts';
-import { OutboxDue } from './db/due-queue.ts';
-import { Outbox } from './db/models/outbox.model.ts';
-import { WebhookAttempt, WebhookDelivery } from './db/models/webhook.model.ts';
 import { type Logger } from './logger.ts';
 
 export const registry = new Registry();
@@ -104,33 +101,18 @@ function queryFailed(err: unknown): undefined {
 
 async function query(): Promise<Snapshot | undefined> {
   // Disconnected: leave the figures out rather than queue queries in the driver (readyz says why).
-  if (mongoose.connection.readyState !== 1) return undefined;
-  const [orderCounts, payments, outboxDepth, oldest, outboxDead, webhookFailedAttempts, webhookDeadDeliveries] = await Promise.all([
-    // One pass over the orders (FerretDB scans the collection for every filter; one $sum per
-    // $group is all FerretDB v1.24 computes, which is all this needs).
-    Order.aggregate<{ _id: string; n: number }>([{ $group: { _id: '$status', n: { $sum: 1 } } }]).option({ maxTimeMS: QUERY_MS }),
-    Order.aggregate<{ _id: string; n: number }>([
-      { $match: { 'attempts.0': { $exists: true } } },
-      { $unwind: '$attempts' },
-      { $group: { _id: '$attempts.outcome', n: { $sum: 1 } } },
-    ]).option({ maxTimeMS: QUERY_MS }),
-    // The due queue holds exactly the unsent mails (src/db/due-queue.ts): small, unlike the outbox.
-    OutboxDue.countDocuments({}).maxTimeMS(QUERY_MS),
-    OutboxDue.findOne({}).sort({ created: 1 }).select({ created: 1 }).maxTimeMS(QUERY_MS).lean(),
-    Outbox.countDocuments({ status: 'dead' }).maxTimeMS(QUERY_MS),
-    WebhookAttempt.countDocuments({ ok: false }).maxTimeMS(QUERY_MS),
-    WebhookDelivery.countDocuments({ status: 'dead' }).maxTimeMS(QUERY_MS),
-  ]);
-  const oldestAt = (oldest as { created?: Date } | null)?.created;
-  const byStatus = new Map(orderCounts.map((c) => [String(c._id), c.n]));
+  if (!dbConnected()) return undefined;
+  // Orders and attempts from running totals (src/db/counters.ts), not a scan of the orders.
+  const s = await metricsSnapshot(QUERY_MS);
+  const oldestAt = s.outboxOldestCreated;
   return {
-    orders: Object.fromEntries(ORDER_STATUSES.map((st) => [st, byStatus.get(st) ?? 0])),
-    payments: Object.fromEntries(payments.map((p) => [String(p._id), p.n])),
-    outboxDepth,
+    orders: s.orders,
+    payments: s.payments,
+    outboxDepth: s.outboxDepth,
     outboxOldestPendingAgeSeconds: oldestAt ? Math.max(0, (Date.now() - oldestAt.getTime()) / 1000) : 0,
-    outboxDead,
-    webhookFailedAttempts,
-    webhookDeadDeliveries,
+    outboxDead: s.outboxDead,
+    webhookFailedAttempts: s.webhookFailedAttempts,
+    webhookDeadDeliveries: s.webhookDeadDeliveries,
   };
 }
 
@@ -162,10 +144,10 @@ function dbGauge(name: string, help: string, set: (g: Gauge<string>, s: Snapshot
   });
 }
 
-dbGauge('paymail_orders', 'Orders by status (database count at scrape time)', (g, s) => {
+dbGauge('paymail_orders', 'Orders by status (running totals in the database)', (g, s) => {
   for (const [status, n] of Object.entries(s.orders)) g.set({ status }, n);
 }, ['status']);
-dbGauge('paymail_payment_attempts', 'Payment attempts by outcome (database count at scrape time)', (g, s) => {
+dbGauge('paymail_payment_attempts', 'Payment attempts by outcome (running totals in the database)', (g, s) => {
   for (const [outcome, n] of Object.entries(s.payments)) g.set({ outcome }, n);
 }, ['outcome']);
 dbGauge('paymail_outbox_depth', 'Outbound mails not yet sent (pending or sending)', (g, s) => g.set(s.outboxDepth));

@@ -21,6 +21,7 @@ import { close as closeSmtp, listen as listenSmtp } from './inbound/smtp-common.
 import { createSubmissionServer } from './inbound/submission-server.ts';
 import { createExpiryJob } from './jobs/expiry.job.ts';
 import { createRecapJob } from './jobs/recap.job.ts';
+import { createRetentionJob } from './jobs/retention.job.ts';
 import { createOutboxWorker } from './jobs/outbox-worker.ts';
 import { createWebhookWorker } from './jobs/webhook-worker.ts';
 import { type Logger } from './logger.ts';
@@ -242,6 +243,10 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     const recapJob = createRecapJob({ repos, mailDomain: config.mailDomain, logger });
     recapJob.start();
     cleanups.push(() => recapJob.stop());
+    // Retention: old claims, sessions, login attempts, rate-limit records, sent mails' bodies.
+    const retentionJob = createRetentionJob({ repos, ages: config.retention, logger });
+    retentionJob.start();
+    cleanups.push(() => retentionJob.stop());
 
     const ports = { http: (httpServer.address() as AddressInfo).port, submission: submissionPort, mx: mxPort };
     logger.info(

@@ -4,7 +4,6 @@
 // merchants") goes to stderr on a terminal; one result line per merchant to stdout, errors to stderr.
 // Exit 0 when done, 1 on an error (unknown merchant, day not over), 2 on a usage error.
 import { parseArgs } from 'node:util';
-import { Merchant } from '../db/models/merchant.model.ts';
 import { createRepositories } from '../db/repositories.ts';
 import { isLocalDate } from '../domain/local-day.ts';
 import { createRecapService } from '../services/recap.service.ts';
@@ -44,10 +43,9 @@ export async function runRecapCli(args: string[], io: RecapCliIo, deps: RecapCli
   const now = deps.now ?? (() => new Date());
   const db = await deps.connect();
   try {
-    const recap = createRecapService({ repos: createRepositories(), mailDomain: deps.mailDomain, owner: 'cli' });
-    const ids = values.all
-      ? (await Merchant.find({ status: 'active' }, { _id: 1 }).sort({ _id: 1 }).lean<Array<{ _id: string }>>()).map((m) => m._id)
-      : [values.merchant!];
+    const repos = createRepositories();
+    const recap = createRecapService({ repos, mailDomain: deps.mailDomain, owner: 'cli' });
+    const ids = values.all ? await repos.recaps.activeMerchantIds() : [values.merchant!];
     // One call for all: the recaps come from one pass over the orders (see recap.service.ts).
     let failed = 0;
     let done = 0;

@@ -22,6 +22,8 @@ const ClaimSchema = new Schema(
   { versionKey: false },
 );
 ClaimSchema.index({ kind: 1, applied: 1, at: 1 });
+// Which recap days are claimed already (src/db/recaps.repository.ts, claimedKeys).
+ClaimSchema.index({ kind: 1, 'payload.date': 1 });
 
 export const Claim = mongoose.model('Claim', ClaimSchema, 'claims');
 

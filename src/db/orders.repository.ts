@@ -11,6 +11,7 @@
 // look-ups on both engines (FerretDB: the build's `_id` push-down patch, src/db/ferretdb-build.ts).
 import { orderIdFor } from '../domain/ids.ts';
 import { type OrderStatus } from '../domain/order-status.ts';
+import { bumpCounters } from './counters.ts';
 import { Order, type OrderDoc } from './models/order.model.ts';
 
 export type { OrderDoc } from './models/order.model.ts';
@@ -89,26 +90,46 @@ function searchFilter(merchantId: string, f: OrderSearch): Record<string, unknow
   return q;
 }
 
+/** The /metrics total an appended attempt adds to (`attempts:<outcome>`). */
+const attemptCount = (a: unknown): Record<string, number> => {
+  const outcome = (a as { outcome?: unknown } | undefined)?.outcome;
+  return typeof outcome === 'string' ? { [`attempts:${outcome}`]: 1 } : {};
+};
+
 export function createOrdersRepository() {
   const byId = (id: string) => Order.findById(id).lean<OrderDoc>();
 
   /** pending → `status`, freeing the reference for a new order (see openReference in the model). */
-  const close = (orderId: string, status: Exclude<OrderStatus, 'pending'>, set: Record<string, unknown>, push?: Record<string, unknown>) =>
-    Order.findOneAndUpdate(
+  const close = async (orderId: string, status: Exclude<OrderStatus, 'pending'>, set: Record<string, unknown>, push?: Record<string, unknown>) => {
+    const done = await Order.findOneAndUpdate(
       { _id: orderId, status: 'pending' },
       { $set: { ...set, status, openReference: orderId }, ...(push ? { $push: push } : {}) },
       after,
     ).lean<OrderDoc>();
+    // /metrics totals (src/db/counters.ts): only the caller whose update won counts it.
+    if (done) await bumpCounters({ 'orders:pending': -1, [`orders:${status}`]: 1, ...attemptCount(push?.attempts) });
+    return done;
+  };
 
   return {
     /** Stores a new order; a duplicate source or open reference throws the driver's 11000. */
     async insert(doc: NewOrder): Promise<OrderDoc> {
-      return (await Order.create(doc)).toObject() as OrderDoc;
+      const created = (await Order.create(doc)).toObject() as OrderDoc;
+      await bumpCounters({ 'orders:pending': 1 });
+      return created;
     },
 
     /** Stores new orders, each on its own: the unique indexes refuse some, the rest are stored, then this throws. */
     async insertMany(docs: NewOrder[]): Promise<void> {
-      await Order.insertMany(docs, { ordered: false });
+      try {
+        await Order.insertMany(docs, { ordered: false });
+        await bumpCounters({ 'orders:pending': docs.length });
+      } catch (e) {
+        const err = e as { insertedDocs?: unknown[]; result?: { insertedCount?: number } };
+        const stored = err.insertedDocs?.length ?? err.result?.insertedCount ?? 0;
+        await bumpCounters({ 'orders:pending': stored });
+        throw e;
+      }
     },
 
     byId,
@@ -188,7 +209,9 @@ export function createOrdersRepository() {
       // `$nor` rather than `$ne`: FerretDB v1 matches `{'attempts.key': {$ne: k}}` when ANY attempt
       // has another key (measured: orders-repository.test.ts); `$nor` of the equality is right on both.
       const filter = attempt.key ? { _id: orderId, $nor: [{ 'attempts.key': attempt.key }] } : { _id: orderId };
-      return (await Order.updateOne(filter, { $push: { attempts: attempt } })).modifiedCount > 0;
+      const added = (await Order.updateOne(filter, { $push: { attempts: attempt } })).modifiedCount > 0;
+      if (added) await bumpCounters(attemptCount(attempt));
+      return added;
     },
 
     /**

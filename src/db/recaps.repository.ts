@@ -1,7 +1,200 @@
-// Daily recaps: which merchant-days were mailed.
+// Daily recaps: which merchant-days were mailed (claims `recap:<merchant>:<date>`), the stored day
+// totals of the 7-day chart (`recap_days`), and the recap's read model of orders and refunds.
 // All database access for this aggregate; callers get it injected (src/db/repositories.ts).
+//
+// Indexes (declared in the models, checked by test/integration/query-indexes.test.ts): the pass
+// over the orders is an `$or` with one branch per money event (created, paid, expired, viewed,
+// attempted in the window); each branch has its own index on `orders` (`createdAt`,
+// `payment.paidAt`, `expiredAt`, `viewedAt`, `attempts.at`), so MongoDB answers it with an OR of
+// index range scans over the window's orders only. That beats a ledger collection of money events
+// here: no second write per payment, attempt or expiry (and no second document to keep consistent
+// with the order), and the pass still reads each order once. Refunds by `at`, claims by
+// `{kind, payload.date}`, stored days by `date`.
+import { Claim, markApplied, unappliedClaims } from './claims.ts';
+import { Merchant, type MerchantDoc } from './models/merchant.model.ts';
+import { Order } from './models/order.model.ts';
+import { RecapDay, recapDayId, type RecapDayDoc } from './models/recap-day.model.ts';
+import { Refund } from './models/refund.model.ts';
+
+export type { RecapDayDoc } from './models/recap-day.model.ts';
+export { recapDayId } from './models/recap-day.model.ts';
+
+interface CardFacts {
+  brand?: string | null;
+  last4?: string | null;
+  country?: string | null;
+}
+
+/** The fields of an order the recap reads (the pass's projection). */
+export interface RecapOrder {
+  _id: string;
+  merchantId: string;
+  reference: string;
+  status: string;
+  amountMinor: number;
+  currency: string;
+  description?: string | null;
+  customer?: { name?: string | null; email?: string | null } | null;
+  createdAt?: Date;
+  expiredAt?: Date | null;
+  viewedAt?: Date | null;
+  payment?: { paidAt?: Date | null; card?: CardFacts | null } | null;
+  attempts?: Array<{ at: Date; outcome: string; declineCode?: string | null; card?: CardFacts | null }> | null;
+}
+
+const PASS_PROJECTION = {
+  _id: 1,
+  merchantId: 1,
+  reference: 1,
+  status: 1,
+  amountMinor: 1,
+  currency: 1,
+  description: 1,
+  customer: 1,
+  createdAt: 1,
+  expiredAt: 1,
+  viewedAt: 1,
+  payment: 1,
+  attempts: 1,
+};
+
+/** A refund as the recap reads it. */
+export interface RecapRefund {
+  _id: string;
+  orderId: string;
+  merchantId: string;
+  amountMinor: number;
+  currency: string;
+  at: Date;
+}
+
+/** A time window [from, before). */
+export interface Window {
+  from: Date;
+  before: Date;
+}
+
+/** `merchantIds` undefined: all merchants (no merchant filter). */
+const ofMerchants = (merchantIds: string[] | undefined) => (merchantIds ? { merchantId: { $in: merchantIds } } : {});
+
 export function createRecapsRepository() {
-  return {};
+  return {
+    // ---- read model: orders and refunds -------------------------------------------------------
+
+    /**
+     * THE pass: every order created, viewed, expired or attempted in `window`, or paid in
+     * `paidWindow` (wider: chart days not stored yet), plus the orders `alsoIds` (few), streamed.
+     */
+    ordersTouched(q: { merchantIds?: string[]; window: Window; paidWindow: Window; alsoIds?: string[] }): AsyncIterable<RecapOrder> {
+      const range = { $gte: q.window.from, $lt: q.window.before };
+      const or: Record<string, unknown>[] = [
+        { createdAt: range },
+        { 'payment.paidAt': { $gte: q.paidWindow.from, $lt: q.paidWindow.before } },
+        { expiredAt: range },
+        { viewedAt: range },
+        { 'attempts.at': range },
+      ];
+      if (q.alsoIds?.length) or.push({ _id: { $in: q.alsoIds } });
+      return Order.collection.find<RecapOrder>({ ...ofMerchants(q.merchantIds), $or: or } as never, { projection: PASS_PROJECTION, batchSize: 1000 });
+    },
+
+    /** One order as the recap reads it (a refunded order the pass did not meet). */
+    order: (id: string) => Order.collection.findOne<RecapOrder>({ _id: id as never }, { projection: PASS_PROJECTION }),
+
+    /** Refunds made in `window`. */
+    refundsIn(q: { merchantIds?: string[]; window: Window }): AsyncIterable<RecapRefund> {
+      return Refund.find({ ...ofMerchants(q.merchantIds), at: { $gte: q.window.from, $lt: q.window.before } })
+        .lean<RecapRefund[]>()
+        .cursor();
+    },
+
+    // ---- merchants ----------------------------------------------------------------------------
+
+    /** Active merchants (those recapped), streamed. */
+    activeMerchants: (): AsyncIterable<MerchantDoc> => Merchant.find({ status: 'active' }).lean<MerchantDoc[]>().cursor(),
+
+    /** Ids of the active merchants, in id order (`paymail recap send --all`). */
+    async activeMerchantIds(): Promise<string[]> {
+      return (await Merchant.find({ status: 'active' }, { _id: 1 }).sort({ _id: 1 }).lean<Array<{ _id: string }>>()).map((m) => m._id);
+    },
+
+    /** The merchants with these ids (any status). */
+    async merchantsByIds(ids: string[]): Promise<MerchantDoc[]> {
+      if (ids.length === 0) return [];
+      // By _id one at a time while few (FerretDB reads exactly those); else one read.
+      if (ids.length <= 20) {
+        const found = await Promise.all(ids.map((id) => Merchant.findById(id).lean<MerchantDoc>()));
+        return found.filter((m): m is MerchantDoc => m !== null);
+      }
+      return Merchant.find({ _id: { $in: ids } }).lean<MerchantDoc[]>();
+    },
+
+    // ---- stored day totals --------------------------------------------------------------------
+
+    /** Stored day totals with `from <= date <= to` (local dates). */
+    storedDays: (q: { merchantIds?: string[]; from: string; to: string }): AsyncIterable<RecapDayDoc> =>
+      RecapDay.find({ ...ofMerchants(q.merchantIds), date: { $gte: q.from, $lte: q.to } })
+        .lean<RecapDayDoc[]>()
+        .cursor(),
+
+    /** Stores settled days' totals; a day another run stored already is left alone. */
+    async storeDays(days: RecapDayDoc[]): Promise<void> {
+      if (days.length === 0) return;
+      await RecapDay.collection.insertMany(days as never[], { ordered: false }).catch((e: { code?: number; writeErrors?: Array<{ code?: number }> }) => {
+        const errs = e.writeErrors ?? [e];
+        if (!errs.every((w) => w.code === 11000)) throw e;
+      });
+    },
+
+    /** Deletes stored days before `date`. */
+    async pruneDaysBefore(date: string): Promise<void> {
+      await RecapDay.deleteMany({ date: { $lt: date } });
+    },
+
+    // ---- claims: which merchant-days were mailed ----------------------------------------------
+
+    /**
+     * Inserts the claims in one batch; returns the keys this caller won. A duplicate _id means
+     * another caller has it (the insert of each document is atomic on FerretDB and MongoDB alike).
+     */
+    async claim(claims: Array<{ key: string; merchantId: string; date: string; kind: 'recap' | 'recap-resend' }>, now: Date, owner?: string): Promise<Set<string>> {
+      const won = new Set<string>();
+      if (claims.length === 0) return won;
+      const docs = claims.map((c) => ({ _id: c.key, at: now, kind: c.kind, subject: c.merchantId, payload: { date: c.date }, applied: false, ...(owner ? { owner } : {}) }));
+      const lost = new Set<number>();
+      try {
+        await Claim.collection.insertMany(docs as never[], { ordered: false });
+      } catch (e) {
+        const errs = (e as { writeErrors?: Array<{ code?: number; index: number }> | { code?: number; index: number } }).writeErrors;
+        const list = Array.isArray(errs) ? errs : errs ? [errs] : undefined;
+        if (!list || !list.every((w) => w.code === 11000)) throw e;
+        for (const w of list) lost.add(w.index);
+      }
+      for (const [i, c] of claims.entries()) if (!lost.has(i)) won.add(c.key);
+      return won;
+    },
+
+    /** Marks the claims' mails enqueued (one write for a batch). */
+    async markApplied(keys: string[]): Promise<void> {
+      if (keys.length === 1) await markApplied(keys[0]!);
+      else if (keys.length > 1) await Claim.collection.updateMany({ _id: { $in: keys as never[] } }, { $set: { applied: true } });
+    },
+
+    /** Keys of the claims of `kind` for local dates `from` on, or in `dates`. */
+    claimedKeys(kind: 'recap' | 'recap-resend', dates: { from: string } | { in: string[] }): AsyncIterable<{ _id: string }> {
+      const date = 'from' in dates ? { $gte: dates.from } : { $in: dates.in };
+      return Claim.find({ kind, 'payload.date': date }, { _id: 1 }).lean<Array<{ _id: string }>>().cursor();
+    },
+
+    /** Claims of `kind` older than `olderThanMs` whose mail was never marked enqueued. */
+    async stuckClaims(kind: 'recap' | 'recap-resend', olderThanMs: number, now: Date): Promise<Array<{ key: string; merchantId: string; date: string }>> {
+      return (await unappliedClaims(kind, olderThanMs, now)).map((c) => ({
+        key: String(c._id),
+        merchantId: String(c.subject),
+        date: String((c.payload as { date?: unknown } | undefined)?.date ?? ''),
+      }));
+    },
+  };
 }
 
 export type RecapsRepository = ReturnType<typeof createRecapsRepository>;

@@ -10,6 +10,7 @@ import { createOrdersRepository } from './orders.repository.ts';
 import { createOutboxRepository } from './outbox.repository.ts';
 import { createRecapsRepository } from './recaps.repository.ts';
 import { createRefundsRepository } from './refunds.repository.ts';
+import { createRetentionRepository } from './retention.ts';
 import { createUsersRepository } from './users.repository.ts';
 import { createWebhooksRepository } from './webhooks.repository.ts';
 
@@ -26,6 +27,8 @@ export function createRepositories() {
     webhooks: createWebhooksRepository(),
     recaps: createRecapsRepository(),
     claims: createClaimsRepository(),
+    /** Pruning of what only matters for a while (src/jobs/retention.job.ts). */
+    retention: createRetentionRepository(),
   };
 }
 

@@ -15,11 +15,8 @@
 // - The 7-day chart reads earlier days' totals from `recap_days` (stored by earlier runs); days
 //   not stored yet widen the pass's payment window, and are stored for the next runs.
 import { mapLimit } from '../domain/map-limit.ts';
-import { Claim, markApplied, unappliedClaims } from '../db/claims.ts';
-import { Merchant, type MerchantDoc } from '../db/models/merchant.model.ts';
-import { Order } from '../db/models/order.model.ts';
-import { RecapDay, recapDayId, type RecapDayDoc } from '../db/models/recap-day.model.ts';
-import { Refund } from '../db/models/refund.model.ts';
+import { type MerchantDoc } from '../db/merchants.repository.ts';
+import { recapDayId, type RecapDayDoc, type RecapOrder, type RecapRefund } from '../db/recaps.repository.ts';
 import { AppError } from '../domain/errors.ts';
 import { addDays, isLocalDate, isTimeZone, localDate } from '../domain/local-day.ts';
 import { toMajorString } from '../domain/money.ts';
@@ -204,46 +201,9 @@ export const RECAP_CSV_HEADER = [
   'description',
 ];
 
-/** The fields of an order the recap reads (the pass's projection). */
-interface PassOrder {
-  _id: string;
-  merchantId: string;
-  reference: string;
-  status: string;
-  amountMinor: number;
-  currency: string;
-  description?: string | null;
-  customer?: { name?: string | null; email?: string | null } | null;
-  createdAt?: Date;
-  expiredAt?: Date | null;
-  viewedAt?: Date | null;
-  payment?: { paidAt?: Date | null; card?: CardFacts | null } | null;
-  attempts?: Array<{ at: Date; outcome: string; declineCode?: string | null; card?: CardFacts | null }> | null;
-}
-const PASS_PROJECTION = {
-  _id: 1,
-  merchantId: 1,
-  reference: 1,
-  status: 1,
-  amountMinor: 1,
-  currency: 1,
-  description: 1,
-  customer: 1,
-  createdAt: 1,
-  expiredAt: 1,
-  viewedAt: 1,
-  payment: 1,
-  attempts: 1,
-};
-
-interface RefundRow {
-  _id: string;
-  orderId: string;
-  merchantId: string;
-  amountMinor: number;
-  currency: string;
-  at: Date;
-}
+/** The fields of an order the recap reads (the pass's projection, src/db/recaps.repository.ts). */
+type PassOrder = RecapOrder;
+type RefundRow = RecapRefund;
 
 function csvRow(record: 'payment' | 'order' | 'refund', atMs: number, o: PassOrder, timeZone: string): string {
   const card = record === 'order' ? undefined : o.payment?.card;
@@ -461,7 +421,8 @@ class MerchantDays {
 
 export function createRecapService(deps: RecapServiceDeps) {
   const log = deps.logger?.child({ component: 'recap' });
-  /** Recap claims known to exist (claims are never deleted): later runs skip them without a read. */
+  const store = deps.repos.recaps;
+  /** Recap claims known to exist (pruned only long after the look-back): later runs skip them without a read. */
   const knownClaims = new Set<string>();
 
   /**
@@ -486,17 +447,17 @@ export function createRecapService(deps: RecapServiceDeps) {
       if (!days.has(id)) days.set(id, new MerchantDays(r.merchant));
     }
     const merchantIds = [...byMerchant.keys()];
-    const few = merchantIds.length <= FEW_MERCHANTS ? { merchantId: { $in: merchantIds } } : {};
+    const few = merchantIds.length <= FEW_MERCHANTS ? merchantIds : undefined;
     const start = Math.min(...recaps.map((r) => r.start));
     const end = Math.max(...recaps.map((r) => r.end));
-    const range = { $gte: new Date(start), $lt: new Date(end) };
+    const window = { from: new Date(start), before: new Date(end) };
 
     // Stored day totals for the charts (one read of the small `recap_days`).
     const chartDates = (r: DayRecap) => Array.from({ length: RECAP_CHART_DAYS }, (_, k) => addDays(r.date, k - RECAP_CHART_DAYS + 1));
     const wanted = new Set(recaps.flatMap((r) => chartDates(r).slice(0, -1).map((d) => recapDayId(r.merchant._id, d))));
     const firstChart = recaps.map((r) => chartDates(r)[0]!).sort()[0]!;
     const lastDate = recaps.map((r) => r.date).sort().at(-1)!;
-    const stored = RecapDay.find({ ...few, date: { $gte: firstChart, $lte: lastDate } }).lean<RecapDayDoc[]>().cursor();
+    const stored = store.storedDays({ merchantIds: few, from: firstChart, to: lastDate });
     for await (const d of stored) {
       const md = days.get(d.merchantId);
       if (!md || !wanted.has(d._id) || d.timeZone !== md.timeZone) continue;
@@ -517,7 +478,7 @@ export function createRecapService(deps: RecapServiceDeps) {
 
     // Refunds made in the window, and which orders they need.
     const refundOrderIds = new Set<string>();
-    for await (const r of Refund.find({ ...few, at: range }).lean<RefundRow[]>().cursor()) {
+    for await (const r of store.refundsIn({ merchantIds: few, window })) {
       for (const rec of byMerchant.get(r.merchantId) ?? []) {
         if (!rec.has(new Date(r.at).getTime())) continue;
         rec.refunds.push(r);
@@ -528,17 +489,10 @@ export function createRecapService(deps: RecapServiceDeps) {
     lap('refunds');
     // THE pass: every order any of these recaps needs, streamed once.
     const refundOrders = new Map<string, PassOrder>();
-    const or: Record<string, unknown>[] = [
-      { createdAt: range },
-      { 'payment.paidAt': { $gte: new Date(paidFrom), $lt: new Date(end) } },
-      { expiredAt: range },
-      { viewedAt: range },
-      { 'attempts.at': range },
-    ];
     // Few refunded orders: in the pass. Many: not as an $in (FerretDB would test the list against
     // every order); those the pass did not meet anyway are read by _id afterwards.
-    if (refundOrderIds.size > 0 && refundOrderIds.size <= 50) or.push({ _id: { $in: [...refundOrderIds] } });
-    const cursor = Order.collection.find<PassOrder>({ ...few, $or: or }, { projection: PASS_PROJECTION, batchSize: 1000 });
+    const alsoIds = refundOrderIds.size > 0 && refundOrderIds.size <= 50 ? [...refundOrderIds] : undefined;
+    const cursor = store.ordersTouched({ merchantIds: few, window, paidWindow: { from: new Date(paidFrom), before: new Date(end) }, alsoIds });
     for await (const o of cursor) {
       const rs = byMerchant.get(o.merchantId);
       if (!rs) continue;
@@ -553,7 +507,7 @@ export function createRecapService(deps: RecapServiceDeps) {
     lap('orders');
     const missing = [...refundOrderIds].filter((id) => !refundOrders.has(id));
     await mapLimit(missing, ENQUEUE_CONCURRENCY, async (id) => {
-      const o = await Order.collection.findOne<PassOrder>({ _id: id as never }, { projection: PASS_PROJECTION });
+      const o = await store.order(id);
       if (o) refundOrders.set(o._id, o);
     });
 
@@ -576,12 +530,7 @@ export function createRecapService(deps: RecapServiceDeps) {
         settled.push({ _id: recapDayId(md.merchant._id, date), merchantId: md.merchant._id, date, timeZone: md.timeZone, paid: [...d.totals.values()], at: now });
       }
     }
-    if (settled.length > 0) {
-      await RecapDay.collection.insertMany(settled as never[], { ordered: false }).catch((e: { code?: number; writeErrors?: Array<{ code?: number }> }) => {
-        const errs = e.writeErrors ?? [e];
-        if (!errs.every((w) => w.code === 11000)) throw e;
-      });
-    }
+    await store.storeDays(settled);
     lap('assembleAndStore');
     return out;
   }
@@ -617,7 +566,7 @@ export function createRecapService(deps: RecapServiceDeps) {
     const flushApplied = async () => {
       const keys = applied;
       applied = [];
-      if (keys.length) await Claim.collection.updateMany({ _id: { $in: keys as never[] } }, { $set: { applied: true } });
+      await store.markApplied(keys);
     };
     await mapLimit(jobs, ENQUEUE_CONCURRENCY, async (job, i) => {
       await enqueueMail(mailOf(job.merchant, data[i]!, job.key), deps.mailDomain);
@@ -637,22 +586,13 @@ export function createRecapService(deps: RecapServiceDeps) {
    * Inserts the claims in one batch; returns the keys this caller won. A duplicate _id means
    * another caller has it (the insert of each document is atomic on FerretDB and MongoDB alike).
    */
-  async function claimMany(claims: Array<{ key: string; merchantId: string; date: string; kind: string }>, now: Date): Promise<Set<string>> {
+  async function claimMany(claims: Array<{ key: string; merchantId: string; date: string; kind: 'recap' | 'recap-resend' }>, now: Date): Promise<Set<string>> {
     const won = new Set<string>();
     if (claims.length === 0) return won;
-    const docs = claims.map((c) => ({ _id: c.key, at: now, kind: c.kind, subject: c.merchantId, payload: { date: c.date }, applied: false, ...(deps.owner ? { owner: deps.owner } : {}) }));
-    const lost = new Set<number>();
-    try {
-      await Claim.collection.insertMany(docs as never[], { ordered: false });
-    } catch (e) {
-      const errs = (e as { writeErrors?: Array<{ code?: number; index: number }> | { code?: number; index: number } }).writeErrors;
-      const list = Array.isArray(errs) ? errs : errs ? [errs] : undefined;
-      if (!list || !list.every((w) => w.code === 11000)) throw e;
-      for (const w of list) lost.add(w.index);
-    }
-    for (const [i, c] of claims.entries()) {
+    const taken = await store.claim(claims, now, deps.owner);
+    for (const c of claims) {
       knownClaims.add(c.key);
-      if (!lost.has(i)) won.add(c.key);
+      if (taken.has(c.key)) won.add(c.key);
     }
     return won;
   }
@@ -675,23 +615,11 @@ export function createRecapService(deps: RecapServiceDeps) {
 
   /** Claims whose winner died before the mail was enqueued: to be finished (dedupe keeps them single). */
   async function stuckClaims(now: Date): Promise<Array<{ key: string; merchantId: string; date: string }>> {
-    const out: Array<{ key: string; merchantId: string; date: string }> = [];
-    for (const kind of ['recap', 'recap-resend']) {
-      for (const c of await unappliedClaims(kind, RECOVER_AFTER_MS, now)) {
-        out.push({ key: String(c._id), merchantId: String(c.subject), date: String((c.payload as { date?: unknown } | undefined)?.date ?? '') });
-      }
-    }
-    return out;
+    return [...(await store.stuckClaims('recap', RECOVER_AFTER_MS, now)), ...(await store.stuckClaims('recap-resend', RECOVER_AFTER_MS, now))];
   }
 
   async function merchantsById(ids: string[]): Promise<Map<string, MerchantDoc>> {
-    const unique = [...new Set(ids)];
-    if (unique.length === 0) return new Map();
-    // By _id one at a time while few (FerretDB reads exactly those); else one read.
-    const list =
-      unique.length <= 20
-        ? (await Promise.all(unique.map((id) => Merchant.findById(id).lean<MerchantDoc>()))).filter((m): m is MerchantDoc => m !== null)
-        : await Merchant.find({ _id: { $in: unique } }).lean<MerchantDoc[]>();
+    const list = await store.merchantsByIds([...new Set(ids)]);
     return new Map(list.map((m) => [m._id, m]));
   }
 
@@ -704,13 +632,13 @@ export function createRecapService(deps: RecapServiceDeps) {
       return merchant && isLocalDate(s.date) ? [{ merchant, date: s.date, key: s.key }] : [];
     });
     const n = await enqueueAll(jobs, now);
-    for (const s of stuck) if (!jobs.some((j) => j.key === s.key)) await markApplied(s.key);
+    for (const s of stuck) if (!jobs.some((j) => j.key === s.key)) await store.markApplied([s.key]);
     return n;
   }
 
   /** Drops stored day totals nobody's chart will read again (only in runs that recapped). */
   async function prune(now: Date): Promise<void> {
-    await RecapDay.deleteMany({ date: { $lt: addDays(now.toISOString().slice(0, 10), -RECAP_DAYS_KEEP) } });
+    await store.pruneDaysBefore(addDays(now.toISOString().slice(0, 10), -RECAP_DAYS_KEEP));
   }
 
   /** One pass of the job: every active merchant's due recaps, including missed days, and stuck claims. */
@@ -720,7 +648,7 @@ export function createRecapService(deps: RecapServiceDeps) {
     const stuck = await stuckClaims(now);
     const candidates: Array<{ merchant: MerchantDoc; date: string; key: string }> = [];
     const active = new Map<string, MerchantDoc>();
-    for await (const merchant of Merchant.find({ status: 'active' }).lean<MerchantDoc[]>().cursor()) {
+    for await (const merchant of store.activeMerchants()) {
       active.set(merchant._id, merchant);
       for (const date of dueDates(merchant, now)) {
         const key = recapKey(merchant._id, date);
@@ -730,7 +658,7 @@ export function createRecapService(deps: RecapServiceDeps) {
     // Which of them were claimed already (by an earlier run, another instance, the CLI): one read.
     if (candidates.length > 0) {
       const oldest = candidates.reduce((o, c) => (c.date < o ? c.date : o), candidates[0]!.date);
-      const taken = Claim.find({ kind: 'recap', 'payload.date': { $gte: oldest } }, { _id: 1 }).lean<Array<{ _id: string }>>().cursor();
+      const taken = store.claimedKeys('recap', { from: oldest });
       for await (const c of taken) knownClaims.add(c._id);
       if (knownClaims.size > 200_000) knownClaims.clear();
     }
@@ -752,7 +680,7 @@ export function createRecapService(deps: RecapServiceDeps) {
       // Claims left unapplied: a later run finishes them.
       log?.error({ err, recaps: jobs.length }, 'recaps failed; will retry');
     }
-    for (const s of stuck) if (!recoverJobs.some((j) => j.key === s.key)) await markApplied(s.key);
+    for (const s of stuck) if (!recoverJobs.some((j) => j.key === s.key)) await store.markApplied([s.key]);
     if (jobs.length > 0) await prune(now).catch((err: unknown) => log?.warn({ err }, 'pruning recap_days failed'));
     // Phase timings (ms): where a slow run spends its time.
     if (sent || recovered) log?.info({ sent, recovered, ms: Math.round(performance.now() - t0), timings }, 'recaps enqueued');
@@ -795,7 +723,7 @@ export function createRecapService(deps: RecapServiceDeps) {
       // Resend numbers taken so far, from one read; a collision with a concurrent operator moves on.
       const taken = new Map<string, number>();
       const dates = [...new Set(resend.map((x) => x.r.date))];
-      for await (const c of Claim.find({ kind: 'recap-resend', 'payload.date': { $in: dates } }, { _id: 1 }).lean<Array<{ _id: string }>>().cursor()) {
+      for await (const c of store.claimedKeys('recap-resend', { in: dates })) {
         const m = /^(.*):resend:(\d+)$/.exec(c._id);
         if (m) taken.set(m[1]!, Math.max(taken.get(m[1]!) ?? 0, Number(m[2])));
       }

@@ -102,6 +102,16 @@ OrderSchema.index({ merchantId: 1, openReference: 1 }, { unique: true });
 OrderSchema.index({ merchantId: 1, sourceKey: 1 }, { unique: true });
 OrderSchema.index({ merchantId: 1, createdAt: -1 });
 OrderSchema.index({ status: 1, expiresAt: 1 });
+// Reply commands find an order by reference (newest first) when it is not the open one.
+OrderSchema.index({ merchantId: 1, reference: 1, createdAt: -1 });
+// The daily recap's pass (src/db/recaps.repository.ts) is an $or over the money events of a day
+// window for all merchants at once: one index per branch, so MongoDB scans only the window.
+// Sparse where the field is set on few orders (FerretDB accepts and ignores the option).
+OrderSchema.index({ createdAt: 1 });
+OrderSchema.index({ 'payment.paidAt': 1 }, { sparse: true });
+OrderSchema.index({ expiredAt: 1 }, { sparse: true });
+OrderSchema.index({ viewedAt: 1 }, { sparse: true });
+OrderSchema.index({ 'attempts.at': 1 }, { sparse: true });
 
 export type OrderDoc = InferSchemaType<typeof OrderSchema> & { _id: string };
 export const Order = mongoose.model('Order', OrderSchema, 'orders');

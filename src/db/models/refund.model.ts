@@ -24,6 +24,8 @@ const RefundSchema = new Schema(
 );
 RefundSchema.index({ orderId: 1, seq: 1 }, { unique: true });
 RefundSchema.index({ merchantId: 1, at: -1 });
+// The daily recap reads the refunds of a window for all merchants at once.
+RefundSchema.index({ at: 1 });
 
 export type RefundDoc = InferSchemaType<typeof RefundSchema> & { _id: string };
 export const Refund = mongoose.model('Refund', RefundSchema, 'refunds');

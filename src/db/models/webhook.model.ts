@@ -66,6 +66,8 @@ const WebhookAttemptSchema = new Schema(
 );
 WebhookAttemptSchema.index({ deliveryId: 1, attempt: 1 });
 WebhookAttemptSchema.index({ merchantId: 1, at: -1 });
+// /metrics counts the failed attempts (src/db/counters.ts).
+WebhookAttemptSchema.index({ ok: 1 });
 
 export type WebhookAttemptDoc = InferSchemaType<typeof WebhookAttemptSchema> & { _id: string };
 export const WebhookAttempt = mongoose.model('WebhookAttempt', WebhookAttemptSchema, 'webhook_attempts');

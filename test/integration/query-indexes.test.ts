@@ -1,0 +1,243 @@
+// Every query the app sends has an index (production is MongoDB: a query without one is a
+// collection scan). A representative run — merchant, intake of orders, a view, payments approved
+// and declined, a refund, a reply command, a cancel, the expiry, the daily recap, the back office's
+// search, the retention job, the metrics scrape — goes through the real services while the driver's command
+// monitoring (`monitorCommands`, `commandStarted`) records each find/aggregate/update/delete/
+// findAndModify/count/distinct. Each query shape (collection, equality/range/other fields of the
+// filter, `$or` branches, sort) must be served by a declared index (the mongoose schemas'
+// `indexes()` plus `_id`) whose first key is one of its equality or range fields — for an `$or`,
+// every branch (with the fields ANDed beside it). Reads of a whole collection by design are listed
+// in BY_DESIGN with the reason. The shapes are printed.
+import assert from 'node:assert/strict';
+import mongoose from 'mongoose';
+import { MODELS } from '../../src/db/connection.ts';
+import { rebuildCounters } from '../../src/db/counters.ts';
+import { createRepositories } from '../../src/db/repositories.ts';
+import { invalidateMetricsCache, registry } from '../../src/metrics.ts';
+import { Merchant, type MerchantDoc } from '../../src/db/models/merchant.model.ts';
+import { Order } from '../../src/db/models/order.model.ts';
+import { type LinkKey } from '../../src/domain/pay-link.ts';
+import { createExpiryJob } from '../../src/jobs/expiry.job.ts';
+import { createLogger } from '../../src/logger.ts';
+import { createSandboxAcquirer } from '../../src/services/acquirer/sandbox-acquirer.ts';
+import { createCheckoutService, type CheckoutForm } from '../../src/services/checkout.service.ts';
+import { createCommandService } from '../../src/services/commands.service.ts';
+import { createEventsService } from '../../src/services/events.service.ts';
+import { createMerchantService } from '../../src/services/merchant.service.ts';
+import { createOrderAdminService } from '../../src/services/order-admin.service.ts';
+import { createOrderService } from '../../src/services/order.service.ts';
+import { createRecapService } from '../../src/services/recap.service.ts';
+import { createRefundService } from '../../src/services/refund.service.ts';
+import { testDbUri } from '../helpers/db.ts';
+
+const KEYS: LinkKey[] = [{ kid: 'qi1', secret: 'query-indexes-test-secret-query-indexes' }];
+const MAIL_DOMAIN = 'paymail.test';
+const EXPIRY = `09/${String((new Date().getUTCFullYear() + 2) % 100).padStart(2, '0')}`;
+
+const QUERY_COMMANDS: Record<string, string> = {
+  find: 'filter',
+  count: 'query',
+  distinct: 'query',
+  delete: 'deletes',
+  update: 'updates',
+  findAndModify: 'query',
+  aggregate: 'pipeline',
+};
+
+/** A query's fields: equality, range, other operators ($regex, $exists, $ne, …), and $or branches. */
+interface Shape {
+  coll: string;
+  cmd: string;
+  eq: string[];
+  range: string[];
+  other: string[];
+  or: Shape[];
+  sort: string[];
+}
+
+const RANGE = new Set(['$gt', '$gte', '$lt', '$lte']);
+const EQ = new Set(['$eq', '$in']);
+
+function shapeOf(coll: string, cmd: string, filter: Record<string, unknown> = {}, sort: Record<string, unknown> = {}): Shape {
+  const s: Shape = { coll, cmd, eq: [], range: [], other: [], or: [], sort: Object.keys(sort) };
+  for (const [k, v] of Object.entries(filter)) {
+    if (k === '$or') {
+      for (const b of v as Record<string, unknown>[]) s.or.push(shapeOf(coll, cmd, b));
+    } else if (k === '$and') {
+      for (const b of v as Record<string, unknown>[]) {
+        const sub = shapeOf(coll, cmd, b);
+        s.eq.push(...sub.eq);
+        s.range.push(...sub.range);
+        s.other.push(...sub.other);
+        s.or.push(...sub.or);
+      }
+    } else if (k.startsWith('$')) {
+      continue; // $comment and the like
+    } else if (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date) && Object.keys(v).some((o) => o.startsWith('$'))) {
+      const ops = Object.keys(v);
+      const re = (v as { $regex?: unknown; $options?: string }).$regex;
+      // An anchored, case-sensitive regex is a prefix: an index range scan on MongoDB.
+      if (ops.includes('$regex') && String(re instanceof RegExp ? re.source : re).startsWith('^') && !/i/.test((v as { $options?: string }).$options ?? (re instanceof RegExp ? re.flags : ''))) s.range.push(k);
+      else if (ops.every((o) => EQ.has(o))) s.eq.push(k);
+      else if (ops.every((o) => RANGE.has(o))) s.range.push(k);
+      else s.other.push(`${k}:${ops.join(',')}`);
+    } else s.eq.push(k);
+  }
+  return s;
+}
+
+const label = (s: Shape): string => {
+  const parts = [...s.eq.map((f) => `${f}=`), ...s.range.map((f) => `${f}<>`), ...s.other];
+  if (s.or.length) parts.push(`$or[${s.or.map((b) => label({ ...b, sort: [] }).replace(/^\S+ \S+ /, '')).join(' | ')}]`);
+  return `${s.coll} ${s.cmd} {${parts.join(', ')}}${s.sort.length ? ` sort ${s.sort.join(',')}` : ''}`;
+};
+
+/** The declared indexes of each collection: their key lists (first key first). */
+function declaredIndexes(): Map<string, string[][]> {
+  const out = new Map<string, string[][]>();
+  for (const m of Object.values(mongoose.models)) {
+    const list = out.get(m.collection.collectionName) ?? [['_id']];
+    for (const [keys] of m.schema.indexes()) list.push(Object.keys(keys));
+    for (const [path, type] of Object.entries(m.schema.paths)) {
+      const o = (type as { options?: { index?: unknown; unique?: unknown } }).options;
+      if (o?.index || o?.unique) list.push([path]);
+    }
+    out.set(m.collection.collectionName, list);
+  }
+  return out;
+}
+
+function supported(s: Shape, indexes: string[][]): boolean {
+  if (s.or.length) return s.or.every((b) => supported({ ...b, eq: [...s.eq, ...b.eq], range: [...s.range, ...b.range], or: [] }, indexes));
+  const usable = new Set([...s.eq, ...s.range]);
+  return indexes.some((ix) => usable.has(ix[0]!));
+}
+
+/** Whole-collection reads by design, with the reason (matched on the printed shape). */
+const BY_DESIGN: Array<[RegExp, string]> = [
+  [/^merchants find \{status=\}$/, 'the daily recap reads every active merchant (all of them are recapped)'],
+  [/^counters find \{\}$/, '/metrics reads its running totals: one small document per order status and attempt outcome'],
+  [/^outbox_due (count|find) \{\}( sort created)?$/, '/metrics: depth and oldest entry of the due queue, which holds only the unsent mails'],
+];
+
+describe('every query the app sends has an index', function () {
+  this.timeout(120_000);
+  const seen = new Map<string, Shape>();
+  let recording = true;
+  const logger = createLogger('silent');
+
+  before(async function () {
+    this.timeout(60_000);
+    await mongoose.connect(testDbUri(), { serverSelectionTimeoutMS: 10_000, autoIndex: false, monitorCommands: true });
+    await Promise.all(MODELS.map((m) => m.createIndexes()));
+    // A deployment counts its orders once for /metrics (src/db/counters.ts); from then on, totals.
+    await rebuildCounters();
+    mongoose.connection.getClient().on('commandStarted', (e) => {
+      const key = QUERY_COMMANDS[e.commandName];
+      if (!key || !recording) return;
+      const c = e.command as Record<string, unknown>;
+      const coll = String(c[e.commandName]);
+      const add = (s: Shape) => seen.set(label(s), s);
+      if (e.commandName === 'update' || e.commandName === 'delete') {
+        for (const u of c[key] as Array<{ q: Record<string, unknown> }>) add(shapeOf(coll, e.commandName, u.q));
+      } else if (e.commandName === 'aggregate') {
+        const pipeline = c.pipeline as Array<Record<string, unknown>>;
+        const match = pipeline[0]?.$match as Record<string, unknown> | undefined;
+        const sort = (pipeline[0]?.$match ? pipeline[1] : pipeline[0])?.$sort as Record<string, unknown> | undefined;
+        add(shapeOf(coll, 'aggregate', match, sort));
+      } else {
+        add(shapeOf(coll, e.commandName, c[key] as Record<string, unknown>, c.sort as Record<string, unknown>));
+      }
+    });
+  });
+  after(async () => {
+    await mongoose.connection.dropDatabase().catch(() => {});
+    await mongoose.disconnect();
+  });
+
+  it('records a representative run and finds an index for each query shape', async () => {
+    const repos = createRepositories();
+    const acquirer = createSandboxAcquirer();
+    const events = createEventsService({ repos });
+    const orders = createOrderService({ repos, publicUrl: 'http://127.0.0.1:1', mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkKeys: KEYS });
+    const limits = { failuresPerOrder: 1000, failuresPerClient: 1000 };
+    const checkout = createCheckoutService({ repos, acquirer, linkKeys: KEYS, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor, events, limits });
+    const refunds = createRefundService({ repos, acquirer, events });
+    const orderAdmin = createOrderAdminService({ repos, orders, maxLinkLifetimeDays: 60, events });
+    const commands = createCommandService({ repos, orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, events });
+    const expiry = createExpiryJob({ repos, events, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor, logger });
+    const recap = createRecapService({ repos, mailDomain: MAIL_DOMAIN, logger });
+
+    const created = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({ name: 'Index Hotel', email: 'desk@index.example', timezone: 'Europe/Rome' });
+    await Merchant.updateOne({ _id: created.id }, { $set: { webhookUrl: 'https://hooks.index.example/paymail', createdAt: new Date(Date.now() - 3 * 86_400_000) } });
+    const merchant = (await Merchant.findById(created.id).lean<MerchantDoc>())!;
+
+    let seq = 0;
+    const newOrder = async () => {
+      seq += 1;
+      const r = await orders.create(merchant, { amountMinor: 12_990, currency: 'EUR', reference: `QI-${seq}`, description: 'Room', customerEmail: `g${seq}@index.example`, customerName: 'Guest' }, { key: `qi:${seq}` });
+      return r.order;
+    };
+    const card = (number: string): CheckoutForm => ({ number, expiry: EXPIRY, cvc: '913', holder: 'Anna Rossi', email: 'anna@index.example' });
+    const open = async (o: { publicId: string }) => {
+      const state = await checkout.open(o.publicId, Object.fromEntries(new URL(orders.linkFor(o as never)).searchParams));
+      assert.equal(state.kind, 'payable');
+      return state as Extract<typeof state, { kind: 'payable' }>;
+    };
+
+    // Intake and checkout: a declined then an approved payment, a refund.
+    const paid = await newOrder();
+    await checkout.pay(await open(paid), card('4000000000000002'), '127.0.0.1').catch(() => {});
+    await checkout.pay(await open(paid), card('4242424242424242'), '127.0.0.1');
+    await refunds.refund(merchant, paid._id, { amountMinor: 2_000, by: 'op@index.example' });
+    // A reply command by reference, a cancel from the back office, an expiry.
+    const cancelled = await newOrder();
+    await commands.findOrder(merchant._id, 'qi-2');
+    await commands.findOrder(merchant._id, 'QI-1');
+    await orderAdmin.cancel(merchant, cancelled._id, 'op@index.example');
+    const expiring = await newOrder();
+    await Order.updateOne({ _id: expiring._id }, { $set: { expiresAt: new Date(Date.now() - 1000) } });
+    await expiry.runOnce();
+    // The crash repair's scans of unfinished transitions.
+    await checkout.repairInterrupted(0);
+    await refunds.repairInterrupted(0);
+    // The back office's search and count; the daily recap (days of the last week are due).
+    await repos.orders.search(merchant._id, {}, { skip: 0, limit: 20 });
+    await repos.orders.count(merchant._id, {});
+    await recap.runDue(new Date(Date.now() + 2 * 86_400_000));
+    // Many merchants: the recap's pass without a merchant filter.
+    await recap.buildRecaps(
+      Array.from({ length: 101 }, (_, i) => ({ merchant: { ...merchant, _id: `${merchant._id}-${i}` }, date: new Date(Date.now() - 86_400_000).toISOString().slice(0, 10) })),
+      new Date(Date.now() + 2 * 86_400_000),
+    );
+
+    // The retention job's pass.
+    await repos.retention.prune({ claimsDays: 90, sessionsDays: 7, loginAttemptsDays: 30, rateLimitDays: 7, outboxBodyDays: 30 }, new Date());
+    // The metrics scrape.
+    invalidateMetricsCache();
+    const scraped = await registry.metrics();
+    recording = false;
+
+    // The running totals /metrics shows are those of the orders themselves.
+    const sample = (name: string, label: string, value: string) => Number(new RegExp(`^${name}\\{${label}="${value}"\\} (\\S+)$`, 'm').exec(scraped)?.[1] ?? 0);
+    for (const st of ['pending', 'paid', 'cancelled', 'expired'] as const) {
+      assert.equal(sample('paymail_orders', 'status', st), await Order.countDocuments({ status: st }), `orders ${st}`);
+    }
+    const outcomes = await Order.aggregate<{ _id: string; n: number }>([{ $unwind: '$attempts' }, { $group: { _id: '$attempts.outcome', n: { $sum: 1 } } }]);
+    assert.ok(outcomes.length >= 2, JSON.stringify(outcomes));
+    for (const o of outcomes) assert.equal(sample('paymail_payment_attempts', 'outcome', o._id), o.n, `attempts ${o._id}`);
+
+    const indexes = declaredIndexes();
+    const lines: string[] = [];
+    const missing: string[] = [];
+    for (const [name, s] of [...seen].sort(([a], [b]) => a.localeCompare(b))) {
+      const byDesign = BY_DESIGN.find(([re]) => re.test(name));
+      const ok = supported(s, indexes.get(s.coll) ?? [['_id']]);
+      lines.push(`${ok ? 'indexed  ' : byDesign ? 'by design' : 'NO INDEX '} ${name}${byDesign && !ok ? `  (${byDesign[1]})` : ''}`);
+      if (!ok && !byDesign) missing.push(name);
+    }
+    console.log(`      query shapes (${seen.size}):\n${lines.map((l) => `        ${l}`).join('\n')}`);
+    assert.ok(seen.size > 20, `a representative run sends more than ${seen.size} query shapes`);
+    assert.deepEqual(missing, [], `query shapes without a declared index:\n${missing.join('\n')}`);
+  });
+});
