@@ -1,0 +1,20 @@
+// What a template's preparer gives the renderer (src/mail/renderer.ts): placeholder values for its
+// locale strings, the view its Handlebars templates read, and what the mail carries besides.
+import { type ReceiptFacts } from '../contracts.ts';
+import { type Ctx, type Strings } from '../format.ts';
+import type { MailAttachment } from '../renderer.ts';
+
+export interface Prepared {
+  /** Placeholder values for this template's strings (`{amount}`, `{merchant}`, …). */
+  vars: Record<string, string | number>;
+  /** Variant strings shown under a generic name, e.g. { subject: 'subjectCustomer' }. */
+  pick?: Record<string, string>;
+  view: Record<string, unknown>;
+  qrLink?: string;
+  /** Files and inline images this mail carries besides the QR code. */
+  attachments?: MailAttachment[];
+  /** A receipt mail's facts: the PDF receipt is attached, rendered from them. */
+  receipt?: ReceiptFacts;
+}
+
+export type Preparer = (data: Record<string, unknown>, ctx: Ctx, t: Strings) => Prepared;
