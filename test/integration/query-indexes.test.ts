@@ -1,8 +1,9 @@
 // Every query the app sends has an index (production is MongoDB: a query without one is a
-// collection scan). A representative run — merchant, intake of orders, a view, payments approved
-// and declined, a refund, a reply command, a cancel, the expiry, the daily recap, the back office's
-// search, the retention job, the metrics scrape — goes through the real services while the driver's command
-// monitoring (`monitorCommands`, `commandStarted`) records each find/aggregate/update/delete/
+// collection scan). A representative run — a merchant, orders created by the order service (what
+// intake calls), the checkout opened and paid (declined, then approved), a refund, a reply command
+// finding orders by reference, a cancel, the expiry, the crash repair, the daily recap (few and
+// many merchants), the back office's search, the retention job, the metrics scrape — goes through
+// the real services while the driver's command monitoring (`monitorCommands`, `commandStarted`) records each find/aggregate/update/delete/
 // findAndModify/count/distinct. Each query shape (collection, equality/range/other fields of the
 // filter, `$or` branches, sort) must be served by a declared index (the mongoose schemas'
 // `indexes()` plus `_id`) whose first key is one of its equality or range fields — for an `$or`,
