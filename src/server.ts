@@ -156,6 +156,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       checkout,
       receipts,
       views: createBackofficeViews(TEMPLATES_DIR),
+      csrfKey: deriveCsrfKey(linkKeys[0]!.secret),
       production: config.production,
       maxLinkLifetimeDays: config.maxLinkLifetimeDays,
     });

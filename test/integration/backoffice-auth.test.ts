@@ -92,6 +92,28 @@ describe('back office: log-in and sessions', function () {
     assert.equal(noCookie.status, 403);
   });
 
+  it('refuses a log-in whose CSRF cookie was planted with a known value (the token is keyed, not a copy of the cookie)', async () => {
+    const u = await newUser();
+    // A sibling site can set cookies for the domain: a plain double-submit (field = cookie) would pass.
+    const known = 'planted-by-a-sibling-subdomain-0001';
+    const c = new BoClient(a.base, new Map([['pm_csrf', known], ['pm_bo_login', known]]));
+    const r = await c.post('/backoffice/login', { email: u.email, password: u.password, _csrf: known });
+    assert.equal(r.status, 403);
+    assert.ok(!c.cookies.has('pm_bo_session'));
+  });
+
+  it('takes a form token only in the session it was issued for', async () => {
+    const u = await newUser();
+    const first = new BoClient(a.base);
+    assert.equal((await first.login(u.email, u.password)).status, 303);
+    const second = new BoClient(a.base, new Map(first.cookies));
+    second.cookies.delete('pm_bo_session');
+    assert.equal((await second.login(u.email, u.password)).status, 303);
+    // Same browser cookie, another session: the first session's token is refused there.
+    const r = await second.post('/backoffice/password', { _csrf: first.csrf, current: u.password, next: 'a new long password', confirm: 'a new long password' });
+    assert.equal(r.status, 403);
+  });
+
   it('sends anonymous visitors to the log-in page and back, never off-site', async () => {
     const u = await newUser();
     const c = new BoClient(a.base);

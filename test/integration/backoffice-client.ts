@@ -78,6 +78,7 @@ export async function startBackofficeApp(
     checkout,
     receipts,
     views: createBackofficeViews(templatesDir),
+    csrfKey: deriveCsrfKey(KEYS[0]!.secret),
     production: false,
     maxLinkLifetimeDays: MAX_DAYS,
     now,

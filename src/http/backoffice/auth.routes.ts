@@ -1,10 +1,9 @@
-// Back office: log-in (double-submit CSRF cookie, the session has no token yet), log-out, and
+// Back office: log-in (CSRF token scoped to the log-in form, the session does not exist yet), log-out, and
 // the password change.
 import { type Router } from '@koa/router';
 import { AppError, isAppError } from '../../domain/errors.ts';
-import { newToken, tokensEqual } from '../../services/backoffice-auth.service.ts';
 import { LoginForm, PasswordForm, parse } from './backoffice.validators.ts';
-import { BACKOFFICE_PREFIX, LOGIN_CSRF_COOKIE, SESSION_COOKIE, type BackofficeKit, type BackofficeRouterDeps, type Ctx } from './backoffice.kit.ts';
+import { BACKOFFICE_PREFIX, SESSION_COOKIE, type BackofficeKit, type BackofficeRouterDeps, type Ctx } from './backoffice.kit.ts';
 
 /** Only a path inside the back office may be a post-log-in destination (no open redirect). */
 function safeNext(next: string | undefined): string {
@@ -14,15 +13,10 @@ function safeNext(next: string | undefined): string {
 
 export function registerAuthRoutes(router: Router, deps: BackofficeRouterDeps, kit: BackofficeKit): void {
   const { auth: authService } = deps;
-  const { t, setCookie, page, guarded, redirect } = kit;
+  const { t, setCookie, page, guarded, redirect, csrf, csrfScope } = kit;
 
   function renderLogin(ctx: Ctx, status: number, data: { email?: string; next?: string; problem?: string }) {
-    let token = ctx.cookies.get(LOGIN_CSRF_COOKIE);
-    if (!token || !/^[\w-]{43}$/.test(token)) {
-      token = newToken();
-      setCookie(ctx, LOGIN_CSRF_COOKIE, token);
-    }
-    page(ctx, status, 'login', { title: t('login.title'), csrf: token, email: data.email ?? '', next: data.next ?? '', problem: data.problem });
+    page(ctx, status, 'login', { title: t('login.title'), csrf: csrf.token(ctx, csrfScope(undefined)), email: data.email ?? '', next: data.next ?? '', problem: data.problem });
   }
 
   router.get('/login', async (ctx) => {
@@ -32,7 +26,7 @@ export function registerAuthRoutes(router: Router, deps: BackofficeRouterDeps, k
 
   router.post('/login', async (ctx) => {
     const form = parse(LoginForm, ctx.request.body);
-    if (!tokensEqual(form._csrf, ctx.cookies.get(LOGIN_CSRF_COOKIE))) {
+    if (!csrf.verify(ctx, csrfScope(undefined), form._csrf)) {
       throw new AppError('CSRF_INVALID', 'the form has expired; reload the page and try again', { httpStatus: 403 });
     }
     try {

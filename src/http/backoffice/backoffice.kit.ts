@@ -3,7 +3,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { type RouterContext } from '@koa/router';
 import { AppError } from '../../domain/errors.ts';
-import { tokensEqual, type AuthContext, type BackofficeAuthService } from '../../services/backoffice-auth.service.ts';
+import { type AuthContext, type BackofficeAuthService } from '../../services/backoffice-auth.service.ts';
+import { createCsrf } from '../middleware/csrf.ts';
 import { type OrderAdminService } from '../../services/order-admin.service.ts';
 import { type CheckoutService } from '../../services/checkout.service.ts';
 import { type MerchantAdminService } from '../../services/merchant-admin.service.ts';
@@ -24,7 +25,6 @@ declare module 'koa' {
 
 export const BACKOFFICE_PREFIX = '/backoffice';
 export const SESSION_COOKIE = 'pm_bo_session';
-export const LOGIN_CSRF_COOKIE = 'pm_bo_login';
 /**
  * The language of the page being built: the browser's until the user is known, then the
  * merchant's locale (a per-user language would go first, once users have one). Held per request
@@ -58,6 +58,8 @@ export interface BackofficeRouterDeps {
   /** The PDF receipt of a paid order, downloadable from its detail page. */
   receipts: ReceiptDocuments;
   views: BackofficeViews;
+  /** Key of the CSRF tokens: the checkout's one scheme (deriveCsrfKey from the link-signing secret). */
+  csrfKey: Buffer;
   /** Secure cookies in production (HTTPS). */
   production: boolean;
   maxLinkLifetimeDays: number;
@@ -72,6 +74,10 @@ export function createBackofficeKit(deps: BackofficeRouterDeps) {
   const now = deps.now ?? (() => new Date());
   const locale = (): PageLocale => requestLocale.getStore()?.locale ?? DEFAULT_LOCALE;
   const t = (key: string, vars?: Record<string, unknown>) => views.t(locale(), key, vars);
+  // The one CSRF scheme (src/http/middleware/csrf.ts): HMAC of the browser's CSRF cookie and a scope —
+  // the log-in form, or the session (its server-side secret), so a token only serves its own session.
+  const csrf = createCsrf(deps.csrfKey);
+  const csrfScope = (auth: AuthContext | undefined): string => (auth ? `backoffice:session:${auth.csrfToken}` : 'backoffice:login');
 
   function setCookie(ctx: Ctx, name: string, value: string, maxAgeSec?: number): void {
     const parts = [`${name}=${value}`, `Path=${BACKOFFICE_PREFIX}`, 'HttpOnly', 'SameSite=Lax'];
@@ -113,7 +119,7 @@ export function createBackofficeKit(deps: BackofficeRouterDeps) {
                 auth.merchant.status === 'suspended'
                   ? { text: t('suspended.banner'), reason: auth.merchant.suspendedReason ? t('suspended.reason', { reason: auth.merchant.suspendedReason }) : '' }
                   : undefined,
-              csrf: auth.csrfToken,
+              csrf: csrf.token(ctx, csrfScope(auth)),
               nav: nav(auth, data.navKey ?? ''),
             },
           }
@@ -140,7 +146,7 @@ export function createBackofficeKit(deps: BackofficeRouterDeps) {
       if (store) store.locale = pageLocale(auth.merchant.locale);
       if (ctx.method === 'POST') {
         const token = body(ctx)['_csrf'];
-        if (!tokensEqual(typeof token === 'string' ? token : undefined, auth.csrfToken)) {
+        if (!csrf.verify(ctx, csrfScope(auth), token)) {
           throw new AppError('CSRF_INVALID', 'the form has expired; reload the page and try again', { httpStatus: 403 });
         }
       }
@@ -163,6 +169,6 @@ export function createBackofficeKit(deps: BackofficeRouterDeps) {
     return id;
   };
 
-  return { now, locale, t, setCookie, page, toLogin, body, guarded, redirect, orderId };
+  return { now, locale, t, setCookie, page, toLogin, body, guarded, redirect, orderId, csrf, csrfScope };
 }
 export type BackofficeKit = ReturnType<typeof createBackofficeKit>;

@@ -21,7 +21,7 @@ import { registerSettingsRoutes } from './settings.routes.ts';
 import { registerUserRoutes } from './users.routes.ts';
 import { registerWebhookRoutes } from './webhooks.routes.ts';
 
-export { BACKOFFICE_PREFIX, LOGIN_CSRF_COOKIE, SESSION_COOKIE, type BackofficeRouterDeps } from './backoffice.kit.ts';
+export { BACKOFFICE_PREFIX, SESSION_COOKIE, type BackofficeRouterDeps } from './backoffice.kit.ts';
 
 export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
   const router = new Router({ prefix: BACKOFFICE_PREFIX });
