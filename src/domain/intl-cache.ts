@@ -21,3 +21,19 @@ export function dateTimeFormat(locale: string, options: Intl.DateTimeFormatOptio
 export function numberFormat(locale: string, options: Intl.NumberFormatOptions): Intl.NumberFormat {
   return cached(`n|${locale}|${JSON.stringify(options)}`, () => new Intl.NumberFormat(locale, options));
 }
+
+const regionNames = new Map<string, Intl.DisplayNames>();
+
+/** "Italy" / "Italia" for "IT" (any case); the code itself when Intl does not know it. */
+export function countryName(code: string, locale: string): string {
+  try {
+    let names = regionNames.get(locale);
+    if (!names) {
+      names = new Intl.DisplayNames([locale], { type: 'region' });
+      if (regionNames.size < MAX_ENTRIES) regionNames.set(locale, names);
+    }
+    return names.of(code.toUpperCase()) ?? code;
+  } catch {
+    return code;
+  }
+}

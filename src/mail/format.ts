@@ -1,7 +1,7 @@
 // Formatting helpers of the mail renderer: locale resolution, time zones, Intl date/country
 // formatting, `{name}` placeholder filling (compiled once per locale section), plural forms and
 // one-line subjects.
-import { dateTimeFormat } from '../domain/intl-cache.ts';
+import { countryName, dateTimeFormat } from '../domain/intl-cache.ts';
 import { isTimeZone } from '../domain/time-zone.ts';
 
 export const MAIL_LOCALES = ['en', 'it', 'fr', 'de', 'es'] as const;
@@ -25,13 +25,7 @@ export function formatDateTime(date: Date, intl: string, timeZone: string): stri
   return dateTimeFormat(intl, { year: 'numeric', month: 'long', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZone, timeZoneName: 'short' }).format(date);
 }
 
-export function countryName(code: string, intl: string): string {
-  try {
-    return new Intl.DisplayNames([intl], { type: 'region' }).of(code.toUpperCase()) ?? code;
-  } catch {
-    return code;
-  }
-}
+export { countryName };
 
 /** Replaces `{name}` placeholders; the result is still escaped by Handlebars when shown in HTML. */
 export function fill(template: string, vars: Record<string, string | number>): string {

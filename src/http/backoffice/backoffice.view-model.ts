@@ -5,7 +5,7 @@ import { formatMoney } from '../../domain/money.ts';
 import { type OrderDoc } from '../../db/orders.repository.ts';
 import { type OrderPage } from '../../services/order-admin.service.ts';
 import { type BackofficeViews } from './backoffice.views.ts';
-import { dateTimeFormat } from '../../domain/intl-cache.ts';
+import { countryName, dateTimeFormat } from '../../domain/intl-cache.ts';
 
 type Stamped = { createdAt?: Date; updatedAt?: Date };
 
@@ -19,20 +19,13 @@ export function shortDate(date: Date | undefined | null, locale: string, timeZon
   }
 }
 
-function countryName(code: string | undefined | null, locale: string): string {
-  if (!code) return '';
-  try {
-    return new Intl.DisplayNames([locale], { type: 'region' }).of(code.toUpperCase()) ?? code;
-  } catch {
-    return code;
-  }
-}
+const countryOf = (code: string | undefined | null, locale: string): string => (code ? countryName(code, locale) : '');
 
 type Card = { brand?: string | null; last4?: string | null; country?: string | null } | undefined | null;
 
 function cardText(card: Card, locale: string): string {
   if (!card?.brand || !card.last4) return '';
-  const country = countryName(card.country, locale);
+  const country = countryOf(card.country, locale);
   return country ? `${maskCard(card.brand, card.last4)} · ${country}` : maskCard(card.brand, card.last4);
 }
 

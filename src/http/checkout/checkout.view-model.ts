@@ -6,7 +6,7 @@ import { formatMoney } from '../../domain/money.ts';
 import { type MerchantDoc } from '../../db/merchants.repository.ts';
 import { type OrderDoc } from '../../db/orders.repository.ts';
 import { type Views } from '../views.ts';
-import { dateTimeFormat } from '../../domain/intl-cache.ts';
+import { countryName, dateTimeFormat } from '../../domain/intl-cache.ts';
 
 export interface LangLink {
   code: string;
@@ -43,14 +43,8 @@ export function formatDate(date: Date, locale: string, timeZone: string): string
   return f.format(date);
 }
 
-/** "Italy" / "Italia" for "IT"; the code itself when Intl does not know it. */
-export function countryName(code: string, locale: string): string {
-  try {
-    return new Intl.DisplayNames([locale], { type: 'region' }).of(code) ?? code;
-  } catch {
-    return code;
-  }
-}
+/** "Italy" / "Italia" for "IT"; the code itself when Intl does not know it (src/domain/intl-cache.ts). */
+export { countryName };
 
 export function orderSummary(order: OrderDoc, merchant: MerchantDoc, locale: string) {
   return {
