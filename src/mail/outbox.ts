@@ -3,12 +3,14 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createOutboxRepository, type MailPriority, type OutboxDoc, type OutboxRepository } from '../db/outbox.repository.ts';
+import { type MailDataOf, validateMailData } from './contracts.ts';
 
 export type MailTemplate = 'paylink' | 'receipt-customer' | 'receipt-merchant' | 'intake-reply' | 'reminder' | 'order-expired' | 'command-reply' | 'daily-recap';
 
-export interface MailRequest {
+/** A mail to queue; with a literal template its data is typed by that template's contract (src/mail/contracts.ts). */
+export interface MailRequest<T extends MailTemplate = MailTemplate> {
   dedupeKey: string;
-  template: MailTemplate;
+  template: T;
   locale: string;
   to: string[];
   cc?: string[];
@@ -16,7 +18,7 @@ export interface MailRequest {
   inReplyTo?: string;
   references?: string[];
   /** Template data: raw values (minor units, ISO dates); the renderer formats them for the locale. */
-  data: Record<string, unknown>;
+  data: MailDataOf<T>;
   merchantId?: string;
   orderId?: string;
 }
@@ -41,11 +43,13 @@ export function newMessageId(domain: string): string {
 
 /**
  * Inserts the mail unless one with the same dedupe key exists (then the stored one is returned);
- * bulk templates queue behind the rest (BULK_TEMPLATES).
+ * bulk templates queue behind the rest (BULK_TEMPLATES). Data that breaks its template's contract
+ * is refused here (MAIL_DATA_INVALID naming the template and fields), not in the worker.
  */
-export async function enqueueMail(req: MailRequest, mailDomain: string, outbox: OutboxRepository = sharedOutbox): Promise<OutboxDoc> {
+export async function enqueueMail<T extends MailTemplate>(req: MailRequest<T>, mailDomain: string, outbox: OutboxRepository = sharedOutbox): Promise<OutboxDoc> {
+  validateMailData(req.template, req.data);
   const prio = mailPriority(req.template);
-  const r = await outbox.enqueue({ ...req, messageId: newMessageId(mailDomain) }, prio);
+  const r = await outbox.enqueue({ ...req, data: req.data as Record<string, unknown>, messageId: newMessageId(mailDomain) }, prio);
   if (r.created) outboxEvents.emit('enqueued', prio);
   return r.mail;
 }

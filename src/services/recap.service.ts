@@ -541,7 +541,7 @@ export function createRecapService(deps: RecapServiceDeps) {
   }
 
   function mailOf(merchant: MerchantDoc, data: RecapData, dedupeKey: string) {
-    return { dedupeKey, template: 'daily-recap' as const, locale: merchant.locale, to: [merchant.email], merchantId: merchant._id, data: data as unknown as Record<string, unknown> };
+    return { dedupeKey, template: 'daily-recap' as const, locale: merchant.locale, to: [merchant.email], merchantId: merchant._id, data };
   }
 
   /**

@@ -14,7 +14,7 @@ export function receiptFacts(order: OrderDoc, merchant: MerchantDoc, proofs?: Pr
   const payment = order.payment!;
   const proof = proofs?.tokenFor(order, merchant);
   return {
-    receiptNumber: payment.receiptNumber,
+    receiptNumber: payment.receiptNumber!,
     merchantName: merchant.name,
     merchantEmail: merchant.email,
     reference: order.reference,
@@ -23,7 +23,7 @@ export function receiptFacts(order: OrderDoc, merchant: MerchantDoc, proofs?: Pr
     description: order.description ?? '',
     card: {
       brand: payment.card?.brand,
-      last4: payment.card?.last4,
+      last4: payment.card?.last4 as string,
       expMonth: payment.card?.expMonth,
       expYear: payment.card?.expYear,
       ...(payment.card?.country ? { country: payment.card.country } : {}),

@@ -7,7 +7,7 @@ import { CapturedMail, Outbox, type OutboxDoc } from '../../src/db/models/outbox
 import { OutboxDue } from '../../src/db/due-queue.ts';
 import { backoffDelay, createOutboxWorker, isRelayDown, type OutboxWorkerDeps } from '../../src/jobs/outbox-worker.ts';
 import { createLogger } from '../../src/logger.ts';
-import { enqueueMail, type MailRequest } from '../../src/mail/outbox.ts';
+import { enqueueMail, type MailRequest, newMessageId } from '../../src/mail/outbox.ts';
 import { createMailRenderer, type MailRenderer } from '../../src/mail/renderer.ts';
 import { createMailTransport } from '../../src/mail/transport.ts';
 import { repos, useTestDatabase } from '../helpers/db.ts';
@@ -158,12 +158,34 @@ describe('outbox worker', function () {
   }
 
   it('marks mail with data the renderer refuses dead without sending it', async () => {
-    const doc = await enqueueMail(paylinkRequest(4, { data: { merchantName: 'x' } }), DOMAIN);
+    // enqueueMail refuses such data now (next test): this is mail stored before it did.
+    const doc = (await repos.outbox.enqueue({ ...paylinkRequest(4), data: { merchantName: 'x' }, messageId: newMessageId(DOMAIN) })).mail;
     assert.equal(await worker().runOnce(), 1);
     const d = await load(doc._id);
     assert.equal(d.status, 'dead');
     assert.match(d.lastError ?? '', /MAIL_DATA_INVALID/);
     assert.equal(relay.attempts.length, 0);
+  });
+
+  it('refuses at enqueue a pay-link mail with a missing or invalid field, naming the template and field', async () => {
+    const { link: _link, ...noLink } = paylinkRequest(30).data as Record<string, unknown>;
+    const cases: Array<{ data: Record<string, unknown>; field: RegExp }> = [
+      { data: noLink, field: /paylink mail data invalid at link:/ },
+      { data: { ...paylinkRequest(31).data, amountMinor: 12.5 }, field: /paylink mail data invalid at amountMinor:/ },
+      { data: { ...paylinkRequest(32).data, currency: 'EURO', expiresAt: 'someday' }, field: /paylink mail data invalid at currency: .*; expiresAt: expected an ISO date/ },
+    ];
+    for (const [i, c] of cases.entries()) {
+      // The data as an untyped caller would pass it (a typed caller's compiler already refuses it).
+      const req = { ...paylinkRequest(30 + i), data: c.data } as MailRequest;
+      await assert.rejects(enqueueMail(req, DOMAIN), (err: unknown) => {
+        assert.ok(isAppError(err, 'MAIL_DATA_INVALID'), String(err));
+        assert.match(err.message, c.field);
+        return true;
+      });
+    }
+    // Nothing was queued: the caller learnt of it, no worker will.
+    assert.equal(await Outbox.countDocuments({}), 0);
+    assert.equal(await OutboxDue.countDocuments({}), 0);
   });
 
   it('reclaims a mail whose sender crashed (expired lease) but not one with a live lease', async () => {

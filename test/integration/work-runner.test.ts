@@ -35,8 +35,14 @@ function paylink(n: number): MailRequest {
   };
 }
 
-/** A bulk mail as far as the queue is concerned (its data is never rendered in these tests). */
-const recap = (n: number): MailRequest => ({ dedupeKey: `recap:wr_${n}`, template: 'daily-recap', locale: 'en', to: [`m${n}@merchant.test`], data: {} });
+/** A bulk mail as far as the queue is concerned (its data is never rendered in these tests, but enqueueMail checks it). */
+const recap = (n: number): MailRequest => ({
+  dedupeKey: `recap:wr_${n}`,
+  template: 'daily-recap',
+  locale: 'en',
+  to: [`m${n}@merchant.test`],
+  data: { merchantName: `Shop ${n}`, date: '2031-02-27', payments: {}, failed: { count: 0, items: [] }, expired: { count: 0, items: [] }, chart: { currency: 'EUR', days: [] } },
+});
 
 /** A sink that counts TCP connections and notes each mail's subject in arrival order. */
 async function countingSink() {
