@@ -94,12 +94,19 @@ export function createWorkRunner<T>(opts: WorkRunnerOptions<T>): WorkRunner {
   // share it; one read at a time.
   let candidates: Candidate[] = [];
   let reading: Promise<void> | undefined;
+  /** Bumped by every rewind: a read that started before it is stale (it cannot see the new work). */
+  let generation = 0;
 
   async function refill(): Promise<void> {
     reading ??= (async () => {
       try {
-        candidates = await store.dueCandidates(now(), batch);
-        lastPollAt = Date.now();
+        for (let tries = 0; tries < 3; tries++) {
+          const gen = generation;
+          const read = await store.dueCandidates(now(), batch);
+          lastPollAt = Date.now();
+          candidates = read;
+          if (gen === generation) break;
+        }
       } finally {
         reading = undefined;
       }
@@ -107,8 +114,15 @@ export function createWorkRunner<T>(opts: WorkRunnerOptions<T>): WorkRunner {
     await reading;
   }
 
-  /** The next due item for this runner; null when nothing (more) is due. */
-  async function claimNext(): Promise<T | null> {
+  // Urgent items (priority 0) being handled: bulk items wait for them, so that on one event loop
+  // an urgent mail's render and send do not share the CPU with `concurrency - 1` bulk ones.
+  let urgentInFlight = 0;
+  let urgentDone: Array<() => void> = [];
+  const isBulk = (c: Candidate) => (c.prio ?? 0) > 0;
+  const urgentSettled = () => new Promise<void>((r) => urgentDone.push(r));
+
+  /** The next due item for this runner and its candidate; null when nothing (more) is due. */
+  async function claimNext(): Promise<{ item: T; c: Candidate } | null> {
     for (let reads = 0; reads < 2; reads++) {
       if (candidates.length === 0) {
         if (reads > 0) return null;
@@ -116,9 +130,13 @@ export function createWorkRunner<T>(opts: WorkRunnerOptions<T>): WorkRunner {
       }
       while (candidates.length > 0) {
         if (closing || paused()) return null;
+        if (urgentInFlight > 0 && isBulk(candidates[0]!)) {
+          await urgentSettled();
+          continue;
+        }
         const c = candidates.shift()!;
         const item = await store.claim(c, ownerId, leaseMs, now());
-        if (item) return item;
+        if (item) return { item, c };
       }
     }
     return null;
@@ -134,10 +152,12 @@ export function createWorkRunner<T>(opts: WorkRunnerOptions<T>): WorkRunner {
     pauseUntil(until) {
       pausedUntil = Math.max(pausedUntil, until.getTime());
       candidates = [];
+      generation++;
       if (opts.probeFirst) serial = true;
     },
     rewind() {
       candidates = [];
+      generation++;
     },
   };
 
@@ -145,9 +165,19 @@ export function createWorkRunner<T>(opts: WorkRunnerOptions<T>): WorkRunner {
   async function lane(max = Infinity): Promise<number> {
     let handled = 0;
     while (handled < max && !closing && !paused()) {
-      const item = await claimNext();
-      if (!item) break;
-      await opts.handle(item, ctx);
+      const next = await claimNext();
+      if (!next) break;
+      const urgent = !isBulk(next.c);
+      if (urgent) urgentInFlight++;
+      try {
+        await opts.handle(next.item, ctx);
+      } finally {
+        if (urgent && --urgentInFlight === 0) {
+          const waiting = urgentDone;
+          urgentDone = [];
+          for (const r of waiting) r();
+        }
+      }
       handled++;
       // Progress is health: a runner draining a long backlog after an outage is working, not
       // failing (readiness would otherwise stay false until the backlog is gone).
@@ -194,7 +224,7 @@ export function createWorkRunner<T>(opts: WorkRunnerOptions<T>): WorkRunner {
   // Work queued in this process must not wait for the next poll; urgent work must not wait behind
   // bulk candidates already read.
   const onWake = (prio?: number) => {
-    if (!prio && candidates.some((c) => (c.prio ?? 0) > 0)) candidates = [];
+    if (!prio && (reading || candidates.some(isBulk))) ctx.rewind();
     loop.kick();
   };
 
