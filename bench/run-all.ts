@@ -1,4 +1,4 @@
-// `npm run bench`: runs P3, P1, P2, P4 and P5 one after the other (each bounded in count and time,
+// `npm run bench`: runs P3, P1, P2, P4, P5, P6 and P7 one after the other (each bounded in count and time,
 // 127.0.0.1 only, one shared database server), prints every figure and writes bench/results.md.
 // BENCH_ONLY=P1,P3 runs a subset. The intake robustness flood is separate: `npm run bench:intake`.
 import { writeFile } from 'node:fs/promises';
@@ -11,6 +11,8 @@ import { runP2 } from './p2-checkout-get.ts';
 import { runP3 } from './p3-mail-render.ts';
 import { runP4 } from './p4-checkout-under-ingest.ts';
 import { runP5 } from './p5-recap.ts';
+import { runP6 } from './p6-outbox-drain.ts';
+import { runP7 } from './p7-paylink-latency.ts';
 import { runRoundTrips } from './round-trips.ts';
 
 const ALL: Array<[string, () => Promise<BenchResult>]> = [
@@ -19,6 +21,8 @@ const ALL: Array<[string, () => Promise<BenchResult>]> = [
   ['P2', runP2],
   ['P4', runP4],
   ['P5', runP5],
+  ['P6', runP6],
+  ['P7', runP7],
   ['RT', runRoundTrips],
 ];
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim().toUpperCase());
@@ -46,7 +50,7 @@ const ran = new Set(results.map((r) => r.id));
 const top = old.includes(MARK) ? old.slice(0, old.indexOf(MARK)) : old;
 const keptRows = only ? top.split('\n').filter((l) => /^\| P\d /.test(l) && !ran.has(l.slice(2, 4))) : [];
 const keptSections = only
-  ? [...top.matchAll(/^## (P\d) —[\s\S]*?(?=^## |$(?![\s\S]))/gm)].filter((m) => !ran.has(m[1]!)).map((m) => m[0].trimEnd())
+  ? [...top.matchAll(/^## (P\d)\b[^\n]*—[\s\S]*?(?=^## |$(?![\s\S]))/gm)].filter((m) => !ran.has(m[1]!)).map((m) => m[0].trimEnd())
   : [];
 const env = `node ${process.version}, ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? '?'}), ${os.platform()} ${os.release()}`;
 const md = [
