@@ -1,0 +1,84 @@
+// The daily recap's data: what the mail shows about a merchant's local day (RecapData, the shape
+// of the 'daily-recap' contract in src/mail/contracts.ts), and the plain facts it is computed from
+// (the merchant, and orders and refunds as the recap pass reads them, src/db/recaps.repository.ts).
+
+/** The merchant fields the recap reads (a merchant document has them). */
+export interface RecapMerchant {
+  _id: string;
+  name: string;
+  currency?: string | null;
+  timezone?: string | null;
+}
+
+export interface CardFacts {
+  brand?: string | null;
+  last4?: string | null;
+  country?: string | null;
+}
+
+/** The fields of an order the recap reads (the pass's projection). */
+export interface RecapOrderFacts {
+  _id: string;
+  merchantId: string;
+  reference: string;
+  status: string;
+  amountMinor: number;
+  currency: string;
+  description?: string | null;
+  customer?: { name?: string | null; email?: string | null } | null;
+  createdAt?: Date;
+  expiredAt?: Date | null;
+  viewedAt?: Date | null;
+  payment?: { paidAt?: Date | null; card?: CardFacts | null } | null;
+  attempts?: Array<{ at: Date; outcome: string; declineCode?: string | null; card?: CardFacts | null }> | null;
+}
+
+/** A refund as the recap reads it. */
+export interface RecapRefundFacts {
+  _id: string;
+  orderId: string;
+  merchantId: string;
+  amountMinor: number;
+  currency: string;
+  at: Date;
+}
+
+export interface RecapTotal {
+  currency: string;
+  count: number;
+  totalMinor: number;
+}
+
+export interface RecapData {
+  merchantName: string;
+  date: string;
+  timeZone: string;
+  /** 24, or 23/25 on a DST change day. */
+  hours: number;
+  /** Orders created that day, by status and currency. */
+  orders: Array<RecapTotal & { status: string }>;
+  payments: {
+    totals: RecapTotal[];
+    count: number;
+    items: Array<{ at: string; reference: string; orderId: string; amountMinor: number; currency: string; card: CardFacts | null }>;
+  };
+  /** Refunds made that day (positive amounts); the template hides the section when empty. */
+  refunds: {
+    totals: RecapTotal[];
+    count: number;
+    items: Array<{ at: string; reference: string; orderId: string; amountMinor: number; currency: string; card: CardFacts | null }>;
+  };
+  failed: {
+    count: number;
+    items: Array<{ at: string; reference: string; amountMinor: number; currency: string; outcome: string; declineCode: string; card: CardFacts | null }>;
+  };
+  expired: {
+    count: number;
+    items: Array<{ at: string; reference: string; amountMinor: number; currency: string; customer: string }>;
+  };
+  /** Orders the customer first opened that day (viewedAt) and that were not paid by its end. */
+  opened: { count: number };
+  /** Payments total per day (oldest first, the recapped day last) in the merchant's currency. */
+  chart: { currency: string; days: Array<{ date: string; totalMinor: number; count: number }> };
+  csv: { filename: string; content: string };
+}

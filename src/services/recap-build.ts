@@ -1,0 +1,139 @@
+// The recap mail data, assembled: every recap of a run built from ONE streamed read of the orders
+// touched in the run's day windows and one of the refunds (through the recap repository),
+// aggregated per merchant and day in memory (src/domain/recap-day.ts). The 7-day chart reads
+// earlier days' totals from `recap_days`; days not stored yet are counted in the pass and stored
+// for the next runs once settled.
+import { type MerchantDoc } from '../db/merchants.repository.ts';
+import { recapDayId, type RecapDayDoc, type RecapOrder } from '../db/recaps.repository.ts';
+import { type Repositories } from '../db/repositories.ts';
+import { addDays } from '../domain/local-day.ts';
+import { mapLimit } from '../domain/map-limit.ts';
+import { type RecapData } from '../domain/recap-data.ts';
+import { DayRecap, MerchantDays } from '../domain/recap-day.ts';
+import { dayBounds } from '../domain/recap-local-time.ts';
+
+export const RECAP_CHART_DAYS = 7;
+/** A day's totals are stored only once it ended this long ago (payments being written at midnight). */
+const SETTLE_MS = 10 * 60_000;
+/** Refunded orders the pass did not meet, read by _id at once (their round trips overlap). */
+const READ_CONCURRENCY = 8;
+/** Up to this many merchants, the reads also filter by merchant (an index on MongoDB). */
+const FEW_MERCHANTS = 100;
+
+/** The fields of an order the recap reads (the pass's projection, src/db/recaps.repository.ts). */
+type PassOrder = RecapOrder;
+
+/** `buildRecaps` over the recap repository. */
+export function createRecapBuilder(store: Repositories['recaps']) {
+  /**
+   * Builds the recaps of (merchant, date) pairs from one pass over the orders and one over the
+   * refunds; results in the order given. Days' totals counted on the way are stored in
+   * `recap_days` once they are settled at `now`.
+   */
+  async function buildRecaps(items: Array<{ merchant: MerchantDoc; date: string }>, now = new Date(), timings: Record<string, number> = {}): Promise<RecapData[]> {
+    if (items.length === 0) return [];
+    let mark = performance.now();
+    const lap = (name: string) => {
+      const t = performance.now();
+      timings[name] = Math.round(t - mark);
+      mark = t;
+    };
+    const recaps = items.map((i) => new DayRecap(i.merchant, i.date));
+    const byMerchant = new Map<string, DayRecap[]>();
+    const days = new Map<string, MerchantDays>();
+    for (const r of recaps) {
+      const id = r.merchant._id;
+      byMerchant.set(id, [...(byMerchant.get(id) ?? []), r]);
+      if (!days.has(id)) days.set(id, new MerchantDays(r.merchant));
+    }
+    const merchantIds = [...byMerchant.keys()];
+    const few = merchantIds.length <= FEW_MERCHANTS ? merchantIds : undefined;
+    const start = Math.min(...recaps.map((r) => r.start));
+    const end = Math.max(...recaps.map((r) => r.end));
+    const window = { from: new Date(start), before: new Date(end) };
+
+    // Stored day totals for the charts (one read of the small `recap_days`).
+    const chartDates = (r: DayRecap) => Array.from({ length: RECAP_CHART_DAYS }, (_, k) => addDays(r.date, k - RECAP_CHART_DAYS + 1));
+    const wanted = new Set(recaps.flatMap((r) => chartDates(r).slice(0, -1).map((d) => recapDayId(r.merchant._id, d))));
+    const firstChart = recaps.map((r) => chartDates(r)[0]!).sort()[0]!;
+    const lastDate = recaps.map((r) => r.date).sort().at(-1)!;
+    const stored = store.storedDays({ merchantIds: few, from: firstChart, to: lastDate });
+    for await (const d of stored) {
+      const md = days.get(d.merchantId);
+      if (!md || !wanted.has(d._id) || d.timeZone !== md.timeZone) continue;
+      md.stored.set(d.date, new Map(d.paid.map((p) => [p.currency, { currency: p.currency, count: p.count, totalMinor: p.totalMinor }])));
+    }
+    for (const r of recaps) {
+      const md = days.get(r.merchant._id)!;
+      for (const [k, date] of chartDates(r).entries()) {
+        // The recapped day is always counted: its payments are read for the recap anyway.
+        if (k < RECAP_CHART_DAYS - 1 && md.stored.has(date)) continue;
+        if (md.counted.has(date)) continue;
+        const b = dayBounds(date, md.timeZone);
+        md.counted.set(date, { start: b.start, end: b.end, totals: new Map() });
+      }
+    }
+    const paidFrom = Math.min(start, ...[...days.values()].map((d) => d.from()));
+    lap('storedDays');
+
+    // Refunds made in the window, and which orders they need.
+    const refundOrderIds = new Set<string>();
+    for await (const r of store.refundsIn({ merchantIds: few, window })) {
+      for (const rec of byMerchant.get(r.merchantId) ?? []) {
+        if (!rec.has(new Date(r.at).getTime())) continue;
+        rec.refunds.push(r);
+        refundOrderIds.add(r.orderId);
+      }
+    }
+
+    lap('refunds');
+    // THE pass: every order any of these recaps needs, streamed once.
+    const refundOrders = new Map<string, PassOrder>();
+    // Few refunded orders: in the pass. Many: not as an $in (FerretDB would test the list against
+    // every order); those the pass did not meet anyway are read by _id afterwards.
+    const alsoIds = refundOrderIds.size > 0 && refundOrderIds.size <= 50 ? [...refundOrderIds] : undefined;
+    const cursor = store.ordersTouched({ merchantIds: few, window, paidWindow: { from: new Date(paidFrom), before: new Date(end) }, alsoIds });
+    for await (const o of cursor) {
+      const rs = byMerchant.get(o.merchantId);
+      if (!rs) continue;
+      if (refundOrderIds.has(o._id)) {
+        refundOrders.set(o._id, { _id: o._id, merchantId: o.merchantId, reference: o.reference, status: o.status, amountMinor: o.amountMinor, currency: o.currency, description: o.description ?? null, customer: o.customer ?? null, payment: o.payment ? { card: o.payment.card ?? null } : null });
+      }
+      for (const r of rs) r.addOrder(o);
+      const paid = o.payment?.paidAt ? new Date(o.payment.paidAt).getTime() : NaN;
+      if (Number.isFinite(paid)) days.get(o.merchantId)!.count(paid, o.currency, o.amountMinor);
+    }
+
+    lap('orders');
+    const missing = [...refundOrderIds].filter((id) => !refundOrders.has(id));
+    await mapLimit(missing, READ_CONCURRENCY, async (id) => {
+      const o = await store.order(id);
+      if (o) refundOrders.set(o._id, o);
+    });
+
+    lap('refundOrders');
+    const out = recaps.map((r) => {
+      const md = days.get(r.merchant._id)!;
+      return r.finish(refundOrders, (currency) =>
+        chartDates(r).map((date) => {
+          const t = md.totals(date)?.get(currency);
+          return { date, totalMinor: t?.totalMinor ?? 0, count: t?.count ?? 0 };
+        }),
+      );
+    });
+
+    // Store the settled days counted here; an existing document (another run's) is left alone.
+    const settled: RecapDayDoc[] = [];
+    for (const md of days.values()) {
+      for (const [date, d] of md.counted) {
+        if (d.end + SETTLE_MS > now.getTime()) continue;
+        settled.push({ _id: recapDayId(md.merchant._id, date), merchantId: md.merchant._id, date, timeZone: md.timeZone, paid: [...d.totals.values()], at: now });
+      }
+    }
+    await store.storeDays(settled);
+    lap('assembleAndStore');
+    return out;
+  }
+
+  return buildRecaps;
+}
