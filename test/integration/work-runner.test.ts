@@ -10,6 +10,7 @@ import { enqueueMail, type MailRequest } from '../../src/mail/outbox.ts';
 import { createMailRenderer, type MailRenderer } from '../../src/mail/renderer.ts';
 import { createMailTransport } from '../../src/mail/transport.ts';
 import { repos, useTestDatabase } from '../helpers/db.ts';
+import { startSmtpSink } from '../helpers/smtp-sink.ts';
 
 const DOMAIN = 'paymail.test';
 const FROM = `paymail <no-reply@${DOMAIN}>`;
@@ -125,6 +126,31 @@ describe('work runner: outbox queue', function () {
     } finally {
       transport.close();
       await sink.close();
+    }
+  });
+
+  it('with several lanes, one probe finds the relay down; once it is back the held mails leave strictly oldest first', async () => {
+    const relay = await startSmtpSink();
+    relay.rejectWith((n) => (n <= 2 ? 421 : undefined));
+    const transport = createMailTransport({ outboundSmtpUrl: relay.url, production: false, maxConnections: 3 });
+    let offset = 0;
+    try {
+      const docs = [];
+      for (let n = 20; n < 26; n++) docs.push(await enqueueMail(paylink(n), DOMAIN));
+      const w = createOutboxWorker({ repos, renderer, transport, from: FROM, logger, concurrency: 3, now: () => new Date(Date.now() + offset) });
+      assert.equal(await w.runOnce(), 1, 'one probe, not three mails at once');
+      const due = async () => (await Outbox.findById(docs[0]!._id).lean<OutboxDoc>())!.nextAttemptAt.getTime() - Date.now() + 1;
+      offset = await due();
+      assert.equal(await w.runOnce(), 1, 'still down: the oldest mail alone again');
+      offset = await due();
+      assert.equal(await w.runOnce(), 6);
+      assert.deepEqual(
+        relay.received.map((m) => m.parsed.subject?.match(/WR-\d+/)?.[0]),
+        docs.map((_, i) => `WR-${20 + i}`),
+      );
+    } finally {
+      transport.close();
+      await relay.close();
     }
   });
 });
