@@ -135,7 +135,7 @@ describe('work runner: outbox queue', function () {
     const transport = createMailTransport({ outboundSmtpUrl: relay.url, production: false, maxConnections: 3 });
     let offset = 0;
     try {
-      const docs = [];
+      const docs: OutboxDoc[] = [];
       for (let n = 20; n < 26; n++) docs.push(await enqueueMail(paylink(n), DOMAIN));
       const w = createOutboxWorker({ repos, renderer, transport, from: FROM, logger, concurrency: 3, now: () => new Date(Date.now() + offset) });
       assert.equal(await w.runOnce(), 1, 'one probe, not three mails at once');
