@@ -35,3 +35,10 @@ export function isDatabaseReachable(conn: mongoose.Connection = mongoose.connect
   if (conn.readyState !== 1) return false;
   return track(conn.getClient() as unknown as MongoClient).up;
 }
+
+/** Pings the database of the default mongoose connection (/readyz); a closed connection fails at once. */
+export async function pingDatabase(): Promise<void> {
+  const db = mongoose.connection.db;
+  if (mongoose.connection.readyState !== 1 || !db) throw new Error('not connected');
+  await db.command({ ping: 1 });
+}

@@ -3,9 +3,9 @@
 // (process up) stays in app.ts. /metrics is not protected: expose the HTTP port publicly only
 // through a reverse proxy that blocks /metrics (docs/operations.md).
 import { Router } from '@koa/router';
-import mongoose from 'mongoose';
 import { registry } from '../metrics.ts';
 import { type Repositories } from '../db/repositories.ts';
+import { pingDatabase } from '../db/reachability.ts';
 import { withTimeout } from '../domain/with-timeout.ts';
 
 export interface OpsRoutesDeps {
@@ -17,15 +17,8 @@ export interface OpsRoutesDeps {
   pingTimeoutMs?: number;
 }
 
-/** Pings the database of the default mongoose connection; a closed connection fails at once. */
-export async function pingMongoose(): Promise<void> {
-  const db = mongoose.connection.db;
-  if (mongoose.connection.readyState !== 1 || !db) throw new Error('not connected');
-  await db.command({ ping: 1 });
-}
-
 export function createOpsRouter(deps: OpsRoutesDeps): Router {
-  const ping = deps.pingDatabase ?? pingMongoose;
+  const ping = deps.pingDatabase ?? pingDatabase;
   const timeoutMs = deps.pingTimeoutMs ?? 1_000;
   const router = new Router();
 
