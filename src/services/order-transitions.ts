@@ -14,13 +14,14 @@
 //
 // Fault points (`faults`) sit at every step boundary so that tests can crash a transition there
 // (throw, or kill the process) and check that the repair finishes it exactly once.
-import { type MerchantDoc } from '../db/merchants.repository.ts';
+// The side effects of step 3 (receipts, mails, webhook events) are queued by
+// src/services/order-effects.ts.
 import { type OrderDoc } from '../db/orders.repository.ts';
-import { type CheckedCard } from '../domain/card.ts';
-import { enqueueMail } from '../mail/outbox.ts';
-import { type ReceiptProofs } from './receipt-proof.service.ts';
-import { receiptFacts } from './receipt-document.service.ts';
 import { type Repositories } from '../db/repositories.ts';
+import { type CheckedCard } from '../domain/card.ts';
+import { createTransitionEffects, type PaidFlow, type TransitionEffectsDeps } from './order-effects.ts';
+
+export { orderFacts, type PaidFlow, type TransitionEvents } from './order-effects.ts';
 
 /** Called at each step boundary with the point's name; a test hook throws or kills there. */
 export type FaultHook = (point: string) => void | Promise<void>;
@@ -46,7 +47,6 @@ export const FAULT_POINTS = {
   cancel: ['cancel:claimed', 'cancel:applied', 'cancel:event'],
   refund: ['refund:claimed', 'refund:acquired', 'refund:recorded', 'refund:stored', 'refund:event'],
 } as const;
-export type PaidFlow = 'pay' | '3ds';
 
 export type StoredCard = Pick<CheckedCard, 'brand' | 'bin' | 'last4' | 'expMonth' | 'expYear' | 'country'>;
 
@@ -68,25 +68,9 @@ export const CLOSE_KINDS = { paid: 'order-close', expired: 'order-expire', cance
 export const viewedClaimKey = (orderId: string): string => `order:${orderId}:viewed`;
 export const VIEWED_KIND = 'order-viewed';
 
-/** The webhook events the transitions fire (src/services/events.service.ts). */
-export interface TransitionEvents {
-  orderViewed?(order: OrderDoc, merchant: MerchantDoc): Promise<unknown>;
-  paymentSucceeded?(order: OrderDoc, merchant: MerchantDoc, receipt: { proof?: string | undefined }): Promise<unknown>;
-  orderExpired?(order: OrderDoc, merchant: MerchantDoc): Promise<unknown>;
-  orderCancelled?(order: OrderDoc, merchant: MerchantDoc): Promise<unknown>;
-}
-
-export interface OrderTransitionsDeps {
+export interface OrderTransitionsDeps extends TransitionEffectsDeps {
   /** The storage seam (src/db/repositories.ts). */
   repos: Repositories;
-  /** Webhook events; none when absent (or only those a caller's transitions fire). */
-  events?: TransitionEvents | undefined;
-  /** Outbound mail domain (Message-IDs); needed by the transitions that mail (paid, expired). */
-  mailDomain?: string | undefined;
-  /** The pay-link of an order (it shows the receipt once paid); goes into the receipt mails. */
-  linkFor?: ((order: OrderDoc) => string) | undefined;
-  /** Signs the payment proof carried by the receipts; none when absent. */
-  proofs?: ReceiptProofs | undefined;
   faults?: FaultHook | undefined;
   now?: (() => Date) | undefined;
 }
@@ -105,53 +89,7 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
   const merchantOf = (id: string) => deps.repos.merchants.findById(id);
   const { orders, claims } = deps.repos;
 
-  /** Mails need a domain; a service built without one must not silently skip its mails. */
-  function mailDomain(): string {
-    if (!deps.mailDomain) throw new Error('order transitions: mailDomain is required to queue mail');
-    return deps.mailDomain;
-  }
-
-  /** Receipts to the customer (when known) and the merchant, and payment.succeeded; idempotent. */
-  async function queueReceipts(order: OrderDoc, merchant: MerchantDoc, holder: string, flow: PaidFlow): Promise<void> {
-    const customerEmail = order.customer?.email ?? '';
-    // The same facts the receipt PDF is rendered from again for a download (receipt-document.service.ts).
-    const data = {
-      ...receiptFacts(order, merchant, deps.proofs),
-      customerEmail,
-      customerName: order.customer?.name || holder,
-      link: deps.linkFor ? deps.linkFor(order) : '',
-    };
-    const proof = data.proof;
-    const common = { merchantId: merchant._id, orderId: order._id, data };
-    if (customerEmail) {
-      await enqueueMail(
-        {
-          ...common,
-          dedupeKey: `receipt:${order._id}:customer`,
-          template: 'receipt-customer',
-          locale: order.locale,
-          to: [customerEmail],
-          replyTo: merchant.email,
-        },
-        mailDomain(),
-      );
-    }
-    await fault(`${flow}:receipt-customer`);
-    await enqueueMail(
-      {
-        ...common,
-        dedupeKey: `receipt:${order._id}:merchant`,
-        template: 'receipt-merchant',
-        locale: merchant.locale,
-        to: [merchant.email],
-        ...(customerEmail ? { replyTo: customerEmail } : {}),
-      },
-      mailDomain(),
-    );
-    await fault(`${flow}:receipt-merchant`);
-    await deps.events?.paymentSucceeded?.(order, merchant, { proof });
-    await fault(`${flow}:event`);
-  }
+  const { queueReceipts, queueExpired } = createTransitionEffects(deps, fault);
 
   /** Records the payment on a still-pending order (only the holder of its close claim calls this). */
   function applyPaid(orderId: string, p: PaidClose): Promise<OrderDoc | null> {
@@ -188,23 +126,7 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
     const order = await closedBy(orderId, applied, 'expired', () => true);
     await fault('expire:applied');
     const merchant = order ? await merchantOf(order.merchantId) : null;
-    if (order && merchant) {
-      await deps.events?.orderExpired?.(order, merchant);
-      await fault('expire:event');
-      await enqueueMail(
-        {
-          dedupeKey: `order-expired:${order._id}`,
-          template: 'order-expired',
-          locale: merchant.locale,
-          to: [merchant.email],
-          merchantId: merchant._id,
-          orderId: order._id,
-          data: { ...orderFacts(order, merchant), customerEmail: order.customer?.email ?? '' },
-        },
-        mailDomain(),
-      );
-      await fault('expire:mail');
-    }
+    if (order && merchant) await queueExpired(order, merchant);
     await claims.markApplied(closeClaimKey(orderId));
     return order;
   }
@@ -303,17 +225,3 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
   return { queueReceipts, applyPaid, finishPaid, finishExpired, finishCancelled, finishViewed, recordViewed, claimExpiry, claimCancel, repair, fault };
 }
 export type OrderTransitions = ReturnType<typeof createOrderTransitions>;
-
-/** What the pay-link, reminder and order-expired mails tell about an order (raw values; the renderer formats). */
-export function orderFacts(order: OrderDoc, merchant: MerchantDoc) {
-  return {
-    merchantName: merchant.name,
-    reference: order.reference,
-    amountMinor: order.amountMinor,
-    currency: order.currency,
-    description: order.description ?? '',
-    customerName: order.customer?.name ?? '',
-    expiresAt: order.expiresAt.toISOString(),
-    timeZone: merchant.timezone,
-  };
-}

@@ -1,0 +1,115 @@
+// The side effects an order transition queues (step 3 in src/services/order-transitions.ts):
+// the receipt mails and payment.succeeded of a payment, order.expired and the merchant's mail of
+// an expiry. Each under a deterministic dedupe key, so queueing twice is queueing once; a fault
+// point after each one, where the crash tests stop a transition.
+import { type MerchantDoc } from '../db/merchants.repository.ts';
+import { type OrderDoc } from '../db/orders.repository.ts';
+import { enqueueMail } from '../mail/outbox.ts';
+import { type ReceiptProofs } from './receipt-proof.service.ts';
+import { receiptFacts } from './receipt-document.service.ts';
+
+export type PaidFlow = 'pay' | '3ds';
+
+/** The webhook events the transitions fire (src/services/events.service.ts). */
+export interface TransitionEvents {
+  orderViewed?(order: OrderDoc, merchant: MerchantDoc): Promise<unknown>;
+  paymentSucceeded?(order: OrderDoc, merchant: MerchantDoc, receipt: { proof?: string | undefined }): Promise<unknown>;
+  orderExpired?(order: OrderDoc, merchant: MerchantDoc): Promise<unknown>;
+  orderCancelled?(order: OrderDoc, merchant: MerchantDoc): Promise<unknown>;
+}
+
+export interface TransitionEffectsDeps {
+  /** Webhook events; none when absent (or only those a caller's transitions fire). */
+  events?: TransitionEvents | undefined;
+  /** Outbound mail domain (Message-IDs); needed by the transitions that mail (paid, expired). */
+  mailDomain?: string | undefined;
+  /** The pay-link of an order (it shows the receipt once paid); goes into the receipt mails. */
+  linkFor?: ((order: OrderDoc) => string) | undefined;
+  /** Signs the payment proof carried by the receipts; none when absent. */
+  proofs?: ReceiptProofs | undefined;
+}
+
+export function createTransitionEffects(deps: TransitionEffectsDeps, fault: (point: string) => Promise<void>) {
+  /** Mails need a domain; a service built without one must not silently skip its mails. */
+  function mailDomain(): string {
+    if (!deps.mailDomain) throw new Error('order transitions: mailDomain is required to queue mail');
+    return deps.mailDomain;
+  }
+
+  /** Receipts to the customer (when known) and the merchant, and payment.succeeded; idempotent. */
+  async function queueReceipts(order: OrderDoc, merchant: MerchantDoc, holder: string, flow: PaidFlow): Promise<void> {
+    const customerEmail = order.customer?.email ?? '';
+    // The same facts the receipt PDF is rendered from again for a download (receipt-document.service.ts).
+    const data = {
+      ...receiptFacts(order, merchant, deps.proofs),
+      customerEmail,
+      customerName: order.customer?.name || holder,
+      link: deps.linkFor ? deps.linkFor(order) : '',
+    };
+    const proof = data.proof;
+    const common = { merchantId: merchant._id, orderId: order._id, data };
+    if (customerEmail) {
+      await enqueueMail(
+        {
+          ...common,
+          dedupeKey: `receipt:${order._id}:customer`,
+          template: 'receipt-customer',
+          locale: order.locale,
+          to: [customerEmail],
+          replyTo: merchant.email,
+        },
+        mailDomain(),
+      );
+    }
+    await fault(`${flow}:receipt-customer`);
+    await enqueueMail(
+      {
+        ...common,
+        dedupeKey: `receipt:${order._id}:merchant`,
+        template: 'receipt-merchant',
+        locale: merchant.locale,
+        to: [merchant.email],
+        ...(customerEmail ? { replyTo: customerEmail } : {}),
+      },
+      mailDomain(),
+    );
+    await fault(`${flow}:receipt-merchant`);
+    await deps.events?.paymentSucceeded?.(order, merchant, { proof });
+    await fault(`${flow}:event`);
+  }
+
+  /** order.expired and the merchant's mail about the expired order; idempotent. */
+  async function queueExpired(order: OrderDoc, merchant: MerchantDoc): Promise<void> {
+    await deps.events?.orderExpired?.(order, merchant);
+    await fault('expire:event');
+    await enqueueMail(
+      {
+        dedupeKey: `order-expired:${order._id}`,
+        template: 'order-expired',
+        locale: merchant.locale,
+        to: [merchant.email],
+        merchantId: merchant._id,
+        orderId: order._id,
+        data: { ...orderFacts(order, merchant), customerEmail: order.customer?.email ?? '' },
+      },
+      mailDomain(),
+    );
+    await fault('expire:mail');
+  }
+
+  return { queueReceipts, queueExpired };
+}
+
+/** What the pay-link, reminder and order-expired mails tell about an order (raw values; the renderer formats). */
+export function orderFacts(order: OrderDoc, merchant: MerchantDoc) {
+  return {
+    merchantName: merchant.name,
+    reference: order.reference,
+    amountMinor: order.amountMinor,
+    currency: order.currency,
+    description: order.description ?? '',
+    customerName: order.customer?.name ?? '',
+    expiresAt: order.expiresAt.toISOString(),
+    timeZone: merchant.timezone,
+  };
+}
