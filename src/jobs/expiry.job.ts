@@ -121,6 +121,7 @@ export function createExpiryJob(deps: ExpiryJobDeps) {
           data: { ...orderFacts(order, merchant), link: deps.linkFor(order) },
         },
         deps.mailDomain,
+        deps.repos.outbox,
       );
       await claims.once(reminderMarker(order._id), { kind: 'reminder-queued', subject: order._id }, at);
       reminded.add(order._id);

@@ -2,7 +2,7 @@
 // dedupe key makes enqueueing idempotent, so re-running a step after a crash never sends twice.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { createOutboxRepository, type MailPriority, type OutboxDoc, type OutboxRepository } from '../db/outbox.repository.ts';
+import { type MailPriority, type OutboxDoc, type OutboxRepository } from '../db/outbox.repository.ts';
 import { type MailDataOf, validateMailData } from './contracts.ts';
 
 export type MailTemplate = 'paylink' | 'receipt-customer' | 'receipt-merchant' | 'intake-reply' | 'reminder' | 'order-expired' | 'command-reply' | 'daily-recap';
@@ -34,9 +34,6 @@ export const BULK_TEMPLATES: ReadonlySet<MailTemplate> = new Set(['daily-recap',
 
 export const mailPriority = (template: string): MailPriority => (BULK_TEMPLATES.has(template as MailTemplate) ? 1 : 0);
 
-// The outbox repository holds no state: callers without an injected one share this instance.
-const sharedOutbox = createOutboxRepository();
-
 export function newMessageId(domain: string): string {
   return `<${Date.now().toString(36)}.${randomBytes(9).toString('base64url')}@${domain}>`;
 }
@@ -46,7 +43,7 @@ export function newMessageId(domain: string): string {
  * bulk templates queue behind the rest (BULK_TEMPLATES). Data that breaks its template's contract
  * is refused here (MAIL_DATA_INVALID naming the template and fields), not in the worker.
  */
-export async function enqueueMail<T extends MailTemplate>(req: MailRequest<T>, mailDomain: string, outbox: OutboxRepository = sharedOutbox): Promise<OutboxDoc> {
+export async function enqueueMail<T extends MailTemplate>(req: MailRequest<T>, mailDomain: string, outbox: OutboxRepository): Promise<OutboxDoc> {
   validateMailData(req.template, req.data);
   const prio = mailPriority(req.template);
   const r = await outbox.enqueue({ ...req, data: req.data as Record<string, unknown>, messageId: newMessageId(mailDomain) }, prio);

@@ -193,6 +193,7 @@ export function createCommandService(deps: CommandServiceDeps) {
         },
       },
       deps.mailDomain,
+      deps.repos.outbox,
     );
     return { code, ...(order ? { orderId: order._id } : {}) };
   }

@@ -183,6 +183,7 @@ export function createMessageHandler(deps: IntakeServiceDeps, now: () => Date) {
           data: { subject, created, problems, notices, ...(batch ? { batch } : {}), timeZone: merchant.timezone },
         },
         deps.mailDomain,
+        deps.repos.outbox,
       );
     }
     return { orderIds, problems, replied, ...(braked ? { silenced: 'loop-brake' as const } : {}) };

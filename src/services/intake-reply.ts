@@ -76,5 +76,6 @@ export async function answerRedelivery(deps: ReplyDeps, id: string): Promise<voi
       data: { subject: found[0]?.source?.subject ?? '', created, problems: [], timeZone: merchant.timezone },
     },
     deps.mailDomain,
+    deps.repos.outbox,
   );
 }

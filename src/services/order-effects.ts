@@ -4,6 +4,7 @@
 // point after each one, where the crash tests stop a transition.
 import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type OrderDoc } from '../db/orders.repository.ts';
+import { type Repositories } from '../db/repositories.ts';
 import { enqueueMail } from '../mail/outbox.ts';
 import { type ReceiptProofs } from './receipt-proof.service.ts';
 import { receiptFacts } from './receipt-document.service.ts';
@@ -19,6 +20,8 @@ export interface TransitionEvents {
 }
 
 export interface TransitionEffectsDeps {
+  /** The storage seam (src/db/repositories.ts): the side effects are queued in its outbox. */
+  repos: Pick<Repositories, 'outbox'>;
   /** Webhook events; none when absent (or only those a caller's transitions fire). */
   events?: TransitionEvents | undefined;
   /** Outbound mail domain (Message-IDs); needed by the transitions that mail (paid, expired). */
@@ -59,6 +62,7 @@ export function createTransitionEffects(deps: TransitionEffectsDeps, fault: (poi
           replyTo: merchant.email,
         },
         mailDomain(),
+        deps.repos.outbox,
       );
     }
     await fault(`${flow}:receipt-customer`);
@@ -72,6 +76,7 @@ export function createTransitionEffects(deps: TransitionEffectsDeps, fault: (poi
         ...(customerEmail ? { replyTo: customerEmail } : {}),
       },
       mailDomain(),
+      deps.repos.outbox,
     );
     await fault(`${flow}:receipt-merchant`);
     await deps.events?.paymentSucceeded?.(order, merchant, { proof });
@@ -93,6 +98,7 @@ export function createTransitionEffects(deps: TransitionEffectsDeps, fault: (poi
         data: { ...orderFacts(order, merchant), customerEmail: order.customer?.email ?? '' },
       },
       mailDomain(),
+      deps.repos.outbox,
     );
     await fault('expire:mail');
   }

@@ -110,6 +110,7 @@ export function createOrderService(deps: OrderServiceDeps) {
         data: { ...orderFacts(order, merchant), link: linkFor(order), toCustomer },
       },
       deps.mailDomain,
+      deps.repos.outbox,
     );
   }
 

@@ -103,7 +103,7 @@ export function createRecapService(deps: RecapServiceDeps) {
       await store.markApplied(keys);
     };
     await mapLimit(jobs, ENQUEUE_CONCURRENCY, async (job, i) => {
-      await enqueueMail(mailOf(job.merchant, data[i]!, job.key), deps.mailDomain);
+      await enqueueMail(mailOf(job.merchant, data[i]!, job.key), deps.mailDomain, deps.repos.outbox);
       // The data is in the outbox: let it go.
       (data as Array<RecapData | undefined>)[i] = undefined;
       applied.push(job.key);

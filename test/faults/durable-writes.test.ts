@@ -103,6 +103,7 @@ describe('fault: the database goes away right after the work was done', function
         },
       },
       DOMAIN,
+      repos.outbox,
     );
     // The relay's 250 goes out only once the database is down: the "sent" write meets the outage.
     let first = true;

@@ -78,11 +78,11 @@ describe('/dev/mail', function () {
       from: `paymail <no-reply@${DOMAIN}>`,
       logger: createLogger('silent'),
     });
-    sentId = String((await enqueueMail(request(1, 'Shop <b>Bold</b>'), DOMAIN))._id);
-    recapId = String((await enqueueMail(recapRequest(), DOMAIN))._id);
+    sentId = String((await enqueueMail(request(1, 'Shop <b>Bold</b>'), DOMAIN, repos.outbox))._id);
+    recapId = String((await enqueueMail(recapRequest(), DOMAIN, repos.outbox))._id);
     assert.equal(await worker.runOnce(), 2);
     // Enqueued after the worker ran: still pending, and newer.
-    const pending = await enqueueMail(request(2, 'Later Shop'), DOMAIN);
+    const pending = await enqueueMail(request(2, 'Later Shop'), DOMAIN, repos.outbox);
     pendingId = String(pending._id);
     // Through the driver: mongoose treats createdAt as immutable.
     await Outbox.collection.updateOne({ _id: pending._id }, { $set: { createdAt: new Date(Date.now() + 1_000) } });

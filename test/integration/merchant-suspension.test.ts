@@ -342,7 +342,7 @@ describe('suspended merchants', function () {
       await createExpiryJob({ repos, events: createEventsService({ repos }), mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor, logger, now: clock }).runOnce();
       await createRecapService({ repos, mailDomain: MAIL_DOMAIN }).sendMany([{ merchantId: created.id }], { now: new Date(Date.now() + 2 * 24 * 3600_000) });
       // A receipt-like mail about a payment already made goes out regardless.
-      await enqueueMail({ dedupeKey: `test-intake:${seq}`, template: 'intake-reply', locale: 'en', to: ['desk@aurora.example'], merchantId: created.id, data: { subject: 'x' } }, MAIL_DOMAIN);
+      await enqueueMail({ dedupeKey: `test-intake:${seq}`, template: 'intake-reply', locale: 'en', to: ['desk@aurora.example'], merchantId: created.id, data: { subject: 'x' } }, MAIL_DOMAIN, repos.outbox);
       const worker = outboxWorker();
       await worker.runOnce();
       const reminder = await mail(`reminder:${order._id}`);

@@ -62,7 +62,7 @@ describe('outgoing mail headers', function () {
 
   /** Enqueues `req`, lets a real worker send it through `transport` options, returns the raw mail. */
   async function sendThrough(req: MailRequest, opts: Partial<MailTransportOptions> = {}) {
-    const doc = await enqueueMail(req, DOMAIN);
+    const doc = await enqueueMail(req, DOMAIN, repos.outbox);
     const worker = createOutboxWorker({ repos,
       renderer,
       transport: createMailTransport({ outboundSmtpUrl: relay.url, production: false, ...opts }),

@@ -83,6 +83,7 @@ describe('outbox worker', function () {
     const doc = await enqueueMail(
       paylinkRequest(1, { cc: ['boss@merchant.test'], inReplyTo: '<order-1@merchant.test>', references: ['<order-1@merchant.test>'] }),
       DOMAIN,
+      repos.outbox,
     );
     assert.equal(await worker().runOnce(), 1);
     const sent = await load(doc._id);
@@ -106,7 +107,7 @@ describe('outbox worker', function () {
 
   it('retries a temporary rejection with back-off, keeping the Message-ID, then sends', async () => {
     relay.rejectWith((n) => (n <= 2 ? 451 : undefined));
-    const doc = await enqueueMail(paylinkRequest(2), DOMAIN);
+    const doc = await enqueueMail(paylinkRequest(2), DOMAIN, repos.outbox);
     const w = worker();
 
     assert.equal(await w.runOnce(), 1);
@@ -143,7 +144,7 @@ describe('outbox worker', function () {
   for (const [name, code, maxAttempts, attempts] of dead) {
     it(`gives up (dead) on ${name}`, async () => {
       relay.rejectWith(() => code);
-      const doc = await enqueueMail(paylinkRequest(3), DOMAIN);
+      const doc = await enqueueMail(paylinkRequest(3), DOMAIN, repos.outbox);
       const w = worker({ maxAttempts });
       for (let i = 0; i < maxAttempts + 1; i++) {
         await w.runOnce();
@@ -177,7 +178,7 @@ describe('outbox worker', function () {
     for (const [i, c] of cases.entries()) {
       // The data as an untyped caller would pass it (a typed caller's compiler already refuses it).
       const req = { ...paylinkRequest(30 + i), data: c.data } as MailRequest;
-      await assert.rejects(enqueueMail(req, DOMAIN), (err: unknown) => {
+      await assert.rejects(enqueueMail(req, DOMAIN, repos.outbox), (err: unknown) => {
         assert.ok(isAppError(err, 'MAIL_DATA_INVALID'), String(err));
         assert.match(err.message, c.field);
         return true;
@@ -189,8 +190,8 @@ describe('outbox worker', function () {
   });
 
   it('reclaims a mail whose sender crashed (expired lease) but not one with a live lease', async () => {
-    const crashed = await enqueueMail(paylinkRequest(5), DOMAIN);
-    const busy = await enqueueMail(paylinkRequest(6), DOMAIN);
+    const crashed = await enqueueMail(paylinkRequest(5), DOMAIN, repos.outbox);
+    const busy = await enqueueMail(paylinkRequest(6), DOMAIN, repos.outbox);
     const lease = (until: number) => ({ status: 'sending', leaseOwner: 'crashed-host:1', leaseUntil: new Date(until), attempts: 1 });
     await Outbox.updateOne({ _id: crashed._id }, { $set: lease(Date.now() - 1_000) });
     await Outbox.updateOne({ _id: busy._id }, { $set: lease(Date.now() + 30_000) });
@@ -205,7 +206,7 @@ describe('outbox worker', function () {
 
   it('sends the oldest mail first', async () => {
     const ids = [];
-    for (const n of [7, 8, 9]) ids.push((await enqueueMail(paylinkRequest(n), DOMAIN))._id);
+    for (const n of [7, 8, 9]) ids.push((await enqueueMail(paylinkRequest(n), DOMAIN, repos.outbox))._id);
     // Created in the order 9, 7, 8 whatever the insertion order.
     const base = Date.now() - 60_000;
     for (const [i, offset] of [[0, 1_000], [1, 2_000], [2, 0]] as const) {
@@ -218,12 +219,12 @@ describe('outbox worker', function () {
   });
 
   it('sends one mail for one dedupe key', async () => {
-    const a = await enqueueMail(paylinkRequest(10), DOMAIN);
-    const b = await enqueueMail(paylinkRequest(10, { to: ['other@merchant.test'] }), DOMAIN);
+    const a = await enqueueMail(paylinkRequest(10), DOMAIN, repos.outbox);
+    const b = await enqueueMail(paylinkRequest(10, { to: ['other@merchant.test'] }), DOMAIN, repos.outbox);
     assert.equal(String(a._id), String(b._id));
     const w = worker();
     assert.equal(await w.runOnce(), 1);
-    await enqueueMail(paylinkRequest(10), DOMAIN);
+    await enqueueMail(paylinkRequest(10), DOMAIN, repos.outbox);
     assert.equal(await w.runOnce(), 0);
     assert.equal(relay.received.length, 1);
     assert.equal(await Outbox.countDocuments({}), 1);
@@ -236,7 +237,7 @@ describe('outbox worker', function () {
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(w.healthy(), true);
     const started = Date.now();
-    const doc = await enqueueMail(paylinkRequest(11), DOMAIN);
+    const doc = await enqueueMail(paylinkRequest(11), DOMAIN, repos.outbox);
     while (relay.received.length === 0 && Date.now() - started < 5_000) await new Promise((r) => setTimeout(r, 20));
     assert.equal(relay.received.length, 1, 'sent long before the 60 s poll');
     await w.stop();
@@ -245,7 +246,7 @@ describe('outbox worker', function () {
   });
 
   it('captures the mail instead of relaying when no OUTBOUND_SMTP_URL is set', async () => {
-    const doc = await enqueueMail(paylinkRequest(12, { cc: ['cc@merchant.test'] }), DOMAIN);
+    const doc = await enqueueMail(paylinkRequest(12, { cc: ['cc@merchant.test'] }), DOMAIN, repos.outbox);
     const w = worker({ transport: createMailTransport({ production: false }) });
     assert.equal(await w.runOnce(), 1);
     const d = await load(doc._id);
@@ -272,7 +273,7 @@ describe('outbox worker', function () {
   it('sends each mail once when several workers race for the same outbox', async function () {
     this.timeout(60_000);
     const docs = [];
-    for (let n = 100; n < 124; n++) docs.push(await enqueueMail(paylinkRequest(n), DOMAIN));
+    for (let n = 100; n < 124; n++) docs.push(await enqueueMail(paylinkRequest(n), DOMAIN, repos.outbox));
     const workers = [worker({ ownerId: 'a' }), worker({ ownerId: 'b' }), worker({ ownerId: 'c' })];
     const handled = await Promise.all(workers.map((w) => w.runOnce()));
     assert.equal(handled.reduce((a, b) => a + b, 0), docs.length, `handled per worker: ${handled.join(', ')}`);
@@ -295,7 +296,7 @@ describe('outbox worker', function () {
       // 421 = "service not available": the relay as a whole, not this mail.
       relay.rejectWith((n) => (n <= 2 ? 421 : undefined));
       const docs = [];
-      for (const n of [21, 22, 23]) docs.push(await enqueueMail(paylinkRequest(n), DOMAIN));
+      for (const n of [21, 22, 23]) docs.push(await enqueueMail(paylinkRequest(n), DOMAIN, repos.outbox));
       const w = worker();
 
       assert.equal(await w.runOnce(), 1, 'the first failure pauses the queue');
@@ -318,7 +319,7 @@ describe('outbox worker', function () {
       await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', () => resolve()));
       const port = (closed.address() as net.AddressInfo).port;
       await new Promise<void>((resolve) => closed.close(() => resolve()));
-      const docs = [await enqueueMail(paylinkRequest(24), DOMAIN), await enqueueMail(paylinkRequest(25), DOMAIN)];
+      const docs = [await enqueueMail(paylinkRequest(24), DOMAIN, repos.outbox), await enqueueMail(paylinkRequest(25), DOMAIN, repos.outbox)];
       const w = worker({ transport: createMailTransport({ outboundSmtpUrl: `smtp://127.0.0.1:${port}`, production: false }) });
       assert.equal(await w.runOnce(), 1);
       const first = await load(docs[0]!._id);
@@ -346,7 +347,7 @@ describe('outbox worker', function () {
       const long = new Date(Date.now() - 5 * 60_000);
       await OutboxDue.create({ _id: orphan, due: long, created: long });
       // A mail written before the due queue existed (no entry): a new worker reconciles at start.
-      const legacy = await enqueueMail(paylinkRequest(26), DOMAIN);
+      const legacy = await enqueueMail(paylinkRequest(26), DOMAIN, repos.outbox);
       await OutboxDue.deleteOne({ _id: legacy._id });
       assert.equal(await worker().runOnce(), 1);
       assert.equal((await load(legacy._id)).status, 'sent');

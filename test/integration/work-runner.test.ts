@@ -89,8 +89,8 @@ describe('work runner: outbox queue', function () {
   });
 
   it('offers urgent mail (pay-links) before bulk mail (recaps) queued earlier', async () => {
-    const bulk = [await enqueueMail(recap(1), DOMAIN), await enqueueMail(recap(2), DOMAIN)];
-    const urgent = await enqueueMail(paylink(1), DOMAIN);
+    const bulk = [await enqueueMail(recap(1), DOMAIN, repos.outbox), await enqueueMail(recap(2), DOMAIN, repos.outbox)];
+    const urgent = await enqueueMail(paylink(1), DOMAIN, repos.outbox);
     const due = await repos.outbox.dueCandidates(new Date(Date.now() + 1_000), 10);
     assert.deepEqual(
       due.map((c) => String(c._id)),
@@ -99,7 +99,7 @@ describe('work runner: outbox queue', function () {
   });
 
   it('settles only under the lease: after a take-over the old holder writes nothing', async () => {
-    await enqueueMail(paylink(2), DOMAIN);
+    await enqueueMail(paylink(2), DOMAIN, repos.outbox);
     const [entry] = await repos.outbox.dueCandidates(new Date(), 1);
     const mine = await repos.outbox.claim(entry!, 'a', 60_000, new Date());
     assert.ok(mine);
@@ -117,7 +117,7 @@ describe('work runner: outbox queue', function () {
     const sink = await countingSink();
     const transport = createMailTransport({ outboundSmtpUrl: sink.url, production: false, maxConnections: 2 });
     try {
-      for (let n = 10; n < 16; n++) await enqueueMail(paylink(n), DOMAIN);
+      for (let n = 10; n < 16; n++) await enqueueMail(paylink(n), DOMAIN, repos.outbox);
       const w = createOutboxWorker({ repos, renderer, transport, from: FROM, logger, concurrency: 2 });
       assert.equal(await w.runOnce(), 6);
       assert.equal(sink.subjects.length, 6);
@@ -136,7 +136,7 @@ describe('work runner: outbox queue', function () {
     let offset = 0;
     try {
       const docs: OutboxDoc[] = [];
-      for (let n = 20; n < 26; n++) docs.push(await enqueueMail(paylink(n), DOMAIN));
+      for (let n = 20; n < 26; n++) docs.push(await enqueueMail(paylink(n), DOMAIN, repos.outbox));
       const w = createOutboxWorker({ repos, renderer, transport, from: FROM, logger, concurrency: 3, now: () => new Date(Date.now() + offset) });
       assert.equal(await w.runOnce(), 1, 'one probe, not three mails at once');
       const due = async () => (await Outbox.findById(docs[0]!._id).lean<OutboxDoc>())!.nextAttemptAt.getTime() - Date.now() + 1;
