@@ -5,7 +5,9 @@
 import { z } from 'zod';
 import { AppError } from '../domain/errors.ts';
 import { isCurrency } from '../domain/money.ts';
-import type { MailTemplate } from './outbox.ts';
+
+/** Every mail paymail sends; the outbox stores the name, the renderer has one template each. */
+export type MailTemplate = 'paylink' | 'receipt-customer' | 'receipt-merchant' | 'intake-reply' | 'reminder' | 'order-expired' | 'command-reply' | 'daily-recap';
 
 export const MAIL_TEMPLATES: readonly MailTemplate[] = ['paylink', 'receipt-customer', 'receipt-merchant', 'intake-reply', 'reminder', 'order-expired', 'command-reply', 'daily-recap'];
 

@@ -3,9 +3,9 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { type MailPriority, type OutboxDoc, type OutboxRepository } from '../db/outbox.repository.ts';
-import { type MailDataOf, validateMailData } from './contracts.ts';
+import { type MailDataOf, type MailTemplate, validateMailData } from './contracts.ts';
 
-export type MailTemplate = 'paylink' | 'receipt-customer' | 'receipt-merchant' | 'intake-reply' | 'reminder' | 'order-expired' | 'command-reply' | 'daily-recap';
+export type { MailTemplate } from './contracts.ts';
 
 /** A mail to queue; with a literal template its data is typed by that template's contract (src/mail/contracts.ts). */
 export interface MailRequest<T extends MailTemplate = MailTemplate> {

@@ -12,7 +12,7 @@ import mjml2html from 'mjml';
 import { qrPng, type QrPngOptions } from './qr-png.ts';
 import { AppError } from '../domain/errors.ts';
 import { formatMoney } from '../domain/money.ts';
-import { type MailTemplate } from './outbox.ts';
+import { type MailTemplate } from './contracts.ts';
 import { receiptPdfFilename, renderReceiptPdf, type ReceiptPdf } from './receipt-pdf.ts';
 import { isTemplate, MAIL_TEMPLATES, parseMailData as parse, ReceiptData, type ReceiptFacts } from './contracts.ts';
 import { compileSection, type CompiledSection, type Ctx, deepMerge, fillAll, formatDateTime, MAIL_LOCALES, oneLine, resolveLocale, type Strings, validTimeZone } from './format.ts';
@@ -25,15 +25,9 @@ export { DEFAULT_TIME_ZONE, formatDateTime, MAIL_LOCALES, replySubject } from '.
 /** The pay-link QR image: qrcode's symbol at level M (see qr-png.ts), shown at 160 px, drawn at ≥ 360 px. */
 export const QR_OPTIONS: QrPngOptions = { errorCorrectionLevel: 'M', margin: 1, width: 360, dark: '#111827', light: '#ffffff' };
 
-export interface MailAttachment {
-  filename: string;
-  content: Buffer;
-  contentType: string;
-  /** Content-ID referenced from the HTML as `cid:<cid>` (inline image). */
-  cid: string;
-  /** 'attachment' for files the reader saves (the recap CSV); inline images by default. */
-  disposition?: 'inline' | 'attachment';
-}
+import { type MailAttachment } from './preparers/types.ts';
+
+export type { MailAttachment };
 
 export interface RenderedMail {
   subject: string;

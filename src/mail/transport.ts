@@ -6,7 +6,7 @@
 import nodemailer from 'nodemailer';
 import { AppError } from '../domain/errors.ts';
 import { type DkimSigning } from './dkim.ts';
-import { type MailAttachment } from './renderer.ts';
+import { type MailAttachment } from './preparers/types.ts';
 
 export interface OutboundMessage {
   from: string;

@@ -13,7 +13,7 @@ import { parseInboundMail } from '../mail/parse-worker.ts';
 import { createCommandService } from './commands.service.ts';
 import { type CreateOptions, type OrderSource } from './order.service.ts';
 import { describe, type CreatedEntry } from './intake-reply.ts';
-import type { IntakeServiceDeps } from './intake.service.ts';
+import type { IntakeServiceDeps } from './intake-deps.ts';
 
 export type HandleResult = { orderIds: string[]; problems: FieldProblem[]; replied: boolean; command?: string; silenced?: SilenceReason };
 

@@ -31,7 +31,7 @@ export interface RawStoreOptions {
   inbound: InboundRepository;
   logger: Logger;
   now: () => Date;
-  /** See IntakeServiceDeps (intake.service.ts). */
+  /** See IntakeServiceDeps (intake-deps.ts). */
   storeTimeoutMs: number;
   rawChunkBytes: number;
   bigMailPause: number;

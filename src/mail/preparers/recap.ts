@@ -7,7 +7,7 @@ import { formatMoney } from '../../domain/money.ts';
 import { renderBarChart } from '../../domain/recap-chart.ts';
 import { DailyRecapData, parseMailData as parse, type RecapCard } from '../contracts.ts';
 import { countryName, type Ctx, fill, type Strings } from '../format.ts';
-import type { MailAttachment } from '../renderer.ts';
+import type { MailAttachment } from './types.ts';
 import { type Prepared } from './types.ts';
 
 export function recapPreparer(raw: Record<string, unknown>, ctx: Ctx, t: Strings): Prepared {

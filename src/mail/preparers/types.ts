@@ -2,7 +2,6 @@
 // locale strings, the view its Handlebars templates read, and what the mail carries besides.
 import { type ReceiptFacts } from '../contracts.ts';
 import { type Ctx, type Strings } from '../format.ts';
-import type { MailAttachment } from '../renderer.ts';
 
 export interface Prepared {
   /** Placeholder values for this template's strings (`{amount}`, `{merchant}`, …). */
@@ -18,3 +17,13 @@ export interface Prepared {
 }
 
 export type Preparer = (data: Record<string, unknown>, ctx: Ctx, t: Strings) => Prepared;
+
+export interface MailAttachment {
+  filename: string;
+  content: Buffer;
+  contentType: string;
+  /** Content-ID referenced from the HTML as `cid:<cid>` (inline image). */
+  cid: string;
+  /** 'attachment' for files the reader saves (the recap CSV); inline images by default. */
+  disposition?: 'inline' | 'attachment';
+}
