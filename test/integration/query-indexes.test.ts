@@ -2,7 +2,11 @@
 // collection scan). A representative run — a merchant, orders created by the order service (what
 // intake calls), the checkout opened and paid (declined, then approved), a refund, a reply command
 // finding orders by reference, a cancel, the expiry, the crash repair, the daily recap (few and
-// many merchants), the back office's search, the retention job, the metrics scrape — goes through
+// many merchants), the back office's search, the SMTP intake through a real submission door (an
+// order mail, a duplicate, a reply command, a wrong password for the AUTH throttle, the start-up
+// resume), a sealed request and its nonce sweep, back-office logins, pages and a logout, the
+// outbox and webhook work runners against a local SMTP sink and HTTP receiver (one retry each)
+// across a suspension's hold and release, the retention job, the metrics scrape — goes through
 // the real services while the driver's command monitoring (`monitorCommands`, `commandStarted`) records each find/aggregate/update/delete/
 // findAndModify/count/distinct. Each query shape (collection, equality/range/other fields of the
 // filter, `$or` branches, sort) must be served by a declared index (the mongoose schemas'
@@ -10,7 +14,14 @@
 // every branch (with the fields ANDed beside it). Reads of a whole collection by design are listed
 // in BY_DESIGN with the reason. The shapes are printed.
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import { type AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import mongoose from 'mongoose';
+import nodemailer from 'nodemailer';
 import { MODELS } from '../../src/db/connection.ts';
 import { rebuildCounters } from '../../src/db/counters.ts';
 import { createRepositories } from '../../src/db/repositories.ts';
@@ -19,6 +30,16 @@ import { Merchant, type MerchantDoc } from '../../src/db/models/merchant.model.t
 import { Order } from '../../src/db/models/order.model.ts';
 import { type LinkKey } from '../../src/domain/pay-link.ts';
 import { createExpiryJob } from '../../src/jobs/expiry.job.ts';
+import { createOutboxWorker } from '../../src/jobs/outbox-worker.ts';
+import { createWebhookWorker } from '../../src/jobs/webhook-worker.ts';
+import { close as closeDoor, createSubmissionServer, listen } from '../../src/inbound/submission-server.ts';
+import { loadSmtpTls } from '../../src/inbound/tls.ts';
+import { createMailRenderer } from '../../src/mail/renderer.ts';
+import { createMailTransport } from '../../src/mail/transport.ts';
+import { createIntakeService } from '../../src/services/intake.service.ts';
+import { createMerchantSuspensionService } from '../../src/services/merchant-suspension.service.ts';
+import { createSealedRequestService } from '../../src/services/sealed-request.service.ts';
+import { createSmtpAuthThrottle } from '../../src/services/smtp-auth-throttle.service.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createSandboxAcquirer } from '../../src/services/acquirer/sandbox-acquirer.ts';
 import { createCheckoutService, type CheckoutForm } from '../../src/services/checkout.service.ts';
@@ -30,6 +51,8 @@ import { createOrderService } from '../../src/services/order.service.ts';
 import { createRecapService } from '../../src/services/recap.service.ts';
 import { createRefundService } from '../../src/services/refund.service.ts';
 import { testDbUri } from '../helpers/db.ts';
+import { startSmtpSink } from '../helpers/smtp-sink.ts';
+import { BoClient, startBackofficeApp } from './backoffice-client.ts';
 
 const KEYS: LinkKey[] = [{ kid: 'qi1', secret: 'query-indexes-test-secret-query-indexes' }];
 const MAIL_DOMAIN = 'paymail.test';
@@ -118,7 +141,8 @@ function supported(s: Shape, indexes: string[][]): boolean {
 const BY_DESIGN: Array<[RegExp, string]> = [
   [/^merchants find \{status=\}$/, 'the daily recap reads every active merchant (all of them are recapped)'],
   [/^counters find \{\}$/, '/metrics reads its running totals: one small document per order status and attempt outcome'],
-  [/^outbox_due (count|find) \{\}( sort created)?$/, '/metrics: depth and oldest entry of the due queue, which holds only the unsent mails'],
+  [/^webhook_due find \{\}$/, "the webhook runner's start-up reconcile (reconcileDue) reads the ids of its due queue once: it holds only the undelivered webhooks"],
+  [/^outbox_due (count|find) \{\}( sort created)?$/, "/metrics: depth and oldest entry of the due queue, and the outbox runner's start-up reconcile (reconcileDue) reading its ids once: it holds only the unsent mails"],
 ];
 
 describe('every query the app sends has an index', function () {
@@ -169,8 +193,21 @@ describe('every query the app sends has an index', function () {
     const expiry = createExpiryJob({ repos, events, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor, logger });
     const recap = createRecapService({ repos, mailDomain: MAIL_DOMAIN, logger });
 
+    // A local webhook receiver (the first delivery is answered 500, so one is retried).
+    let hooks = 0;
+    const receiver = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        hooks += 1;
+        res.statusCode = hooks === 1 ? 500 : 200;
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/paymail`;
+
     const created = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({ name: 'Index Hotel', email: 'desk@index.example', timezone: 'Europe/Rome' });
-    await Merchant.updateOne({ _id: created.id }, { $set: { webhookUrl: 'https://hooks.index.example/paymail', createdAt: new Date(Date.now() - 3 * 86_400_000) } });
+    await Merchant.updateOne({ _id: created.id }, { $set: { webhookUrl: hookUrl, createdAt: new Date(Date.now() - 3 * 86_400_000) } });
     const merchant = (await Merchant.findById(created.id).lean<MerchantDoc>())!;
 
     let seq = 0;
@@ -211,6 +248,86 @@ describe('every query the app sends has an index', function () {
       Array.from({ length: 101 }, (_, i) => ({ merchant: { ...merchant, _id: `${merchant._id}-${i}` }, date: new Date(Date.now() - 86_400_000).toISOString().slice(0, 10) })),
       new Date(Date.now() + 2 * 86_400_000),
     );
+
+    // The SMTP intake through a real submission door: a wrong password (AUTH throttle records),
+    // an order mail (stored raw, claimed, parsed, order created, pay-link queued), the same mail
+    // again (a duplicate), a reply command; then the start-up resume of unfinished messages.
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'paymail-query-indexes-'));
+    const intake = createIntakeService({ repos, orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
+    const merchants = createMerchantService({ repos, mailDomain: MAIL_DOMAIN });
+    const authThrottle = createSmtpAuthThrottle({ repos, baseDelayMs: 1, maxDelayMs: 2 });
+    const tls = await loadSmtpTls({ smtpTls: undefined, dataDir, production: false, hostname: MAIL_DOMAIN });
+    const door = createSubmissionServer({ repos, merchants, intake, mailDomain: MAIL_DOMAIN, maxMessageBytes: 64 * 1024, tls, production: false, logger, authThrottle });
+    const port = await listen(door, 0);
+    const submit = (mail: { subject: string; text: string; messageId: string }, pass = created.smtpPassword) =>
+      nodemailer
+        .createTransport({ host: '127.0.0.1', port, secure: false, auth: { user: created.smtpUser, pass }, tls: { rejectUnauthorized: false } })
+        .sendMail({ from: 'desk@index.example', to: created.inboundAddress, ...mail });
+    await assert.rejects(submit({ subject: 'Order', text: 'Amount: 1', messageId: '<qi-wrong@index.example>' }, 'wrong password'));
+    const orderMail = { subject: 'Order', text: 'Amount: 49.00\nReference: QI-SMTP-1\nDescription: Dinner', messageId: '<qi-smtp-1@index.example>' };
+    assert.match((await submit(orderMail)).response, /^250 /);
+    await intake.idle();
+    assert.match((await submit(orderMail)).response, /^250 /);
+    await intake.idle();
+    await submit({ subject: 'Re: Pay-link for order QI-SMTP-1', text: 'STATUS QI-SMTP-1', messageId: '<qi-smtp-2@index.example>' });
+    await intake.idle();
+    assert.equal(await Order.countDocuments({ merchantId: merchant._id, reference: 'QI-SMTP-1' }), 1);
+    await intake.resumePending();
+
+    // A sealed request from the merchant's website (its nonce recorded), then the nonce sweep.
+    const sealed = createSealedRequestService({ repos, orders });
+    const fields: Record<string, string> = {
+      merchant: merchant._id,
+      reference: 'QI-WEB-1',
+      amount: '4590',
+      currency: 'EUR',
+      description: 'Tea',
+      success_url: 'https://shop.index.example/ok',
+      cancel_url: 'https://shop.index.example/ko',
+      ts: String(Math.floor(Date.now() / 1000)),
+      nonce: 'qi-nonce-0001',
+    };
+    const sealText = Object.keys(fields).sort().map((k) => `${k}=${fields[k]}`).join('\n');
+    await sealed.accept({ ...fields, seal: createHmac('sha256', merchant.sealKey!).update(sealText, 'utf8').digest('hex') });
+    await sealed.sweep();
+
+    // The back office: a failed and a good login (login attempts, user and session look-ups), a page, a logout.
+    const bo = await startBackofficeApp();
+    const client = new BoClient(bo.base);
+    assert.equal((await client.login(created.adminEmail, 'not the password')).status, 401);
+    assert.equal((await client.login(created.adminEmail, created.adminPassword)).status, 303);
+    assert.equal((await client.get('/backoffice/orders')).status, 200);
+    await client.post('/backoffice/logout', {});
+    await bo.close();
+
+    // The outbox and webhook work runners (src/jobs/work-runner.ts) against a local SMTP sink and
+    // the local receiver, while the merchant is suspended (the recap mail and the webhooks are
+    // held), then after the resume (released); the first mail and webhook are retried.
+    const renderer = await createMailRenderer({ templatesDir: path.resolve(import.meta.dirname, '../../templates'), publicUrl: 'http://127.0.0.1:1' });
+    const sink = await startSmtpSink();
+    sink.rejectWith((n) => (n === 1 ? 451 : undefined));
+    let offset = 0;
+    const clock = () => new Date(Date.now() + offset);
+    const mailer = createOutboxWorker({ repos, renderer, transport: createMailTransport({ outboundSmtpUrl: sink.url, production: false }), from: `paymail <no-reply@${MAIL_DOMAIN}>`, logger, now: clock });
+    const webhooks = createWebhookWorker({ repos, logger, now: clock, timeoutMs: 2_000, backoff: () => 1_000, allowPrivateTargets: true });
+    const drain = async () => {
+      for (let i = 0; i < 20 && (await mailer.runOnce()) + (await webhooks.runOnce()) > 0; i++);
+    };
+    const suspension = createMerchantSuspensionService({ repos });
+    await suspension.suspend(merchant._id, 'query-indexes test');
+    await drain();
+    const resumed = await suspension.resume(merchant._id);
+    assert.ok((resumed.released?.mails ?? 0) + (resumed.released?.webhooks ?? 0) > 0, JSON.stringify(resumed.released));
+    offset = 2 * 3_600_000;
+    await drain();
+    assert.ok(sink.received.length > 0 && sink.attempts.length > sink.received.length, 'mails sent, one retried');
+    assert.ok(hooks >= 2, 'webhooks delivered, one retried');
+    await sink.close();
+    await closeDoor(door);
+    await intake.close();
+    receiver.closeAllConnections();
+    await new Promise((r) => receiver.close(r));
+    await rm(dataDir, { recursive: true, force: true });
 
     // The retention job's pass.
     await repos.retention.prune({ claimsDays: 90, sessionsDays: 7, loginAttemptsDays: 30, rateLimitDays: 7, outboxBodyDays: 30 }, new Date());
