@@ -1,15 +1,12 @@
-// Server-rendered pages: templates/pages/*.hbs compiled once at start-up with a dedicated
-// Handlebars instance (HTML escaping on), one layout, partials from pages/partials/, and a `t`
-// helper reading templates/locales/<lc>/<namespace>.json for the page's locale.
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
+// Server-rendered pages: templates/pages/*.hbs through the shared page engine (page-engine.ts:
+// a dedicated Handlebars instance, one layout, partials from pages/partials/, compiled once at
+// start-up) with a `t` helper reading templates/locales/<lc>/<namespace>.json for the page's
+// locale through the one page-string lookup (page-strings.ts).
 import path from 'node:path';
-import Handlebars from 'handlebars';
+import { createPageEngine } from './page-engine.ts';
+import { createPageStrings, resolvePageLocale, PAGE_LOCALES, type PageLocale } from './page-strings.ts';
 
-export const PAGE_LOCALES = ['en', 'it', 'fr', 'de', 'es'] as const;
-export type PageLocale = (typeof PAGE_LOCALES)[number];
-export const DEFAULT_LOCALE: PageLocale = 'en';
-
-type Dictionary = Record<string, string>;
+export { PAGE_LOCALES, DEFAULT_LOCALE, type PageLocale } from './page-strings.ts';
 
 export interface ViewsOptions {
   templatesDir: string;
@@ -48,79 +45,14 @@ export function acceptedLanguages(header: string | undefined): string[] {
     .map((l) => l.tag);
 }
 
-/** Flattens nested JSON into dotted keys ("form.number"). */
-function flatten(obj: unknown, prefix: string, out: Dictionary): Dictionary {
-  if (typeof obj === 'string') out[prefix] = obj;
-  else if (obj && typeof obj === 'object') {
-    for (const [k, v] of Object.entries(obj)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
-  }
-  return out;
-}
-
-function interpolate(text: string, vars: Record<string, unknown> | undefined): string {
-  if (!vars) return text;
-  return text.replace(/\{(\w+)\}/g, (m, name: string) => (name in vars ? String(vars[name] ?? '') : m));
-}
-
 export function createViews(opts: ViewsOptions): Views {
-  const pagesDir = path.join(opts.templatesDir, 'pages');
-  const localesDir = path.join(opts.templatesDir, 'locales');
-  const namespaces = opts.namespaces ?? ['checkout'];
-
-  const dictionaries = new Map<string, Dictionary>();
-  for (const lc of PAGE_LOCALES) {
-    const dict: Dictionary = {};
-    for (const ns of namespaces) {
-      const file = path.join(localesDir, lc, `${ns}.json`);
-      if (existsSync(file)) flatten(JSON.parse(readFileSync(file, 'utf8')), '', dict);
-    }
-    dictionaries.set(lc, dict);
-  }
-  const english = dictionaries.get(DEFAULT_LOCALE) ?? {};
-
-  function t(locale: string, key: string, vars?: Record<string, unknown>): string {
-    const text = dictionaries.get(locale)?.[key] ?? english[key] ?? key;
-    return interpolate(text, vars);
-  }
-
-  const hbs = Handlebars.create();
-  // {{t "form.pay" amount=amountText}}: the result is a plain string, so Handlebars escapes it.
-  hbs.registerHelper('t', function (this: unknown, key: unknown, options: Handlebars.HelperOptions) {
-    const root = options.data?.root as { locale?: string } | undefined;
-    return t(root?.locale ?? DEFAULT_LOCALE, String(key), options.hash as Record<string, unknown>);
-  });
-  hbs.registerHelper('eq', (a: unknown, b: unknown) => a === b);
-
-  const partialsDir = path.join(pagesDir, 'partials');
-  if (existsSync(partialsDir)) {
-    for (const f of readdirSync(partialsDir).filter((n) => n.endsWith('.hbs'))) {
-      hbs.registerPartial(path.basename(f, '.hbs'), readFileSync(path.join(partialsDir, f), 'utf8'));
-    }
-  }
-  const compile = (file: string) => hbs.compile(readFileSync(file, 'utf8'), { strict: false, preventIndent: true });
-  const layout = compile(path.join(pagesDir, 'layout.hbs'));
-  const pages = new Map<string, HandlebarsTemplateDelegate>();
-  for (const f of readdirSync(pagesDir).filter((n) => n.endsWith('.hbs') && n !== 'layout.hbs')) {
-    pages.set(path.basename(f, '.hbs'), compile(path.join(pagesDir, f)));
-  }
-
+  const { t } = createPageStrings({ localesDir: path.join(opts.templatesDir, 'locales'), namespaces: opts.namespaces ?? ['checkout'] });
+  const engine = createPageEngine({ pagesDir: path.join(opts.templatesDir, 'pages'), t });
   return {
     locales: PAGE_LOCALES,
-    resolveLocale(...candidates: unknown[]): PageLocale {
-      for (const c of candidates) {
-        if (typeof c !== 'string') continue;
-        const lc = c.trim().toLowerCase().slice(0, 2);
-        if ((PAGE_LOCALES as readonly string[]).includes(lc)) return lc as PageLocale;
-      }
-      return DEFAULT_LOCALE;
-    },
+    resolveLocale: resolvePageLocale,
     t,
-    has: (page) => pages.has(page),
-    render(page, data) {
-      const tpl = pages.get(page);
-      if (!tpl) throw new Error(`no page template "${page}"`);
-      const body = tpl(data);
-      return layout({ ...data, body: new hbs.SafeString(body) });
-    },
+    has: engine.has,
+    render: engine.render,
   };
 }

@@ -10,7 +10,7 @@ import { type CheckoutService } from '../../services/checkout.service.ts';
 import { type MerchantAdminService } from '../../services/merchant-admin.service.ts';
 import { type RefundService } from '../../services/refund.service.ts';
 import { type ReceiptDocuments } from '../../services/receipt-document.service.ts';
-import { DEFAULT_LOCALE, PAGE_LOCALES, type PageLocale } from '../views.ts';
+import { DEFAULT_LOCALE, resolvePageLocale, type PageLocale } from '../page-strings.ts';
 import { type BackofficeViews } from './backoffice.views.ts';
 import { orderIdParam } from './backoffice.validators.ts';
 import { can, type Permission } from './permissions.ts';
@@ -34,8 +34,7 @@ export const requestLocale = new AsyncLocalStorage<{ locale: PageLocale }>();
 
 /** The first candidate that is one of the five page languages ("it-IT" → "it"). */
 export function pageLocale(...candidates: Array<string | null | undefined>): PageLocale {
-  const lc = candidates.map((c) => c?.trim().toLowerCase().slice(0, 2)).find((c) => (PAGE_LOCALES as readonly string[]).includes(c ?? ''));
-  return (lc as PageLocale | undefined) ?? DEFAULT_LOCALE;
+  return resolvePageLocale(...candidates);
 }
 
 export const DAY = 86_400_000;
