@@ -15,32 +15,13 @@ import { Merchant, type MerchantDoc } from './models/merchant.model.ts';
 import { Order } from './models/order.model.ts';
 import { RecapDay, recapDayId, type RecapDayDoc } from './models/recap-day.model.ts';
 import { Refund } from './models/refund.model.ts';
+import { type RecapOrderFacts, type RecapRefundFacts } from '../domain/recap-data.ts';
 
 export type { RecapDayDoc } from './models/recap-day.model.ts';
 export { recapDayId } from './models/recap-day.model.ts';
 
-interface CardFacts {
-  brand?: string | null;
-  last4?: string | null;
-  country?: string | null;
-}
-
-/** The fields of an order the recap reads (the pass's projection). */
-export interface RecapOrder {
-  _id: string;
-  merchantId: string;
-  reference: string;
-  status: string;
-  amountMinor: number;
-  currency: string;
-  description?: string | null;
-  customer?: { name?: string | null; email?: string | null } | null;
-  createdAt?: Date;
-  expiredAt?: Date | null;
-  viewedAt?: Date | null;
-  payment?: { paidAt?: Date | null; card?: CardFacts | null } | null;
-  attempts?: Array<{ at: Date; outcome: string; declineCode?: string | null; card?: CardFacts | null }> | null;
-}
+/** The fields of an order the recap reads (the pass's projection), as the recap aggregate takes them. */
+export type RecapOrder = RecapOrderFacts;
 
 const PASS_PROJECTION = {
   _id: 1,
@@ -59,14 +40,7 @@ const PASS_PROJECTION = {
 };
 
 /** A refund as the recap reads it. */
-export interface RecapRefund {
-  _id: string;
-  orderId: string;
-  merchantId: string;
-  amountMinor: number;
-  currency: string;
-  at: Date;
-}
+export type RecapRefund = RecapRefundFacts;
 
 /** A time window [from, before). */
 export interface Window {

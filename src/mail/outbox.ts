@@ -2,25 +2,16 @@
 // dedupe key makes enqueueing idempotent, so re-running a step after a crash never sends twice.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { type MailPriority, type OutboxDoc, type OutboxRepository } from '../db/outbox.repository.ts';
+import { type MailPriority, type NewMail, type OutboxDoc, type OutboxRepository } from '../db/outbox.repository.ts';
 import { type MailDataOf, type MailTemplate, validateMailData } from './contracts.ts';
 
 export type { MailTemplate } from './contracts.ts';
 
 /** A mail to queue; with a literal template its data is typed by that template's contract (src/mail/contracts.ts). */
-export interface MailRequest<T extends MailTemplate = MailTemplate> {
-  dedupeKey: string;
+export interface MailRequest<T extends MailTemplate = MailTemplate> extends Omit<NewMail, 'template' | 'data' | 'messageId'> {
   template: T;
-  locale: string;
-  to: string[];
-  cc?: string[];
-  replyTo?: string;
-  inReplyTo?: string;
-  references?: string[];
   /** Template data: raw values (minor units, ISO dates); the renderer formats them for the locale. */
   data: MailDataOf<T>;
-  merchantId?: string;
-  orderId?: string;
 }
 
 /**

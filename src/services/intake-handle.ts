@@ -8,11 +8,10 @@ import { readOrderMail, type OrderDraft } from '../domain/order-mail.ts';
 import { type InboundMessageDoc } from '../db/inbound.repository.ts';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { repliesSuppressed } from '../metrics.ts';
-import { enqueueMail } from '../mail/outbox.ts';
 import { parseInboundMail } from '../mail/parse-worker.ts';
 import { createCommandService } from './commands.service.ts';
 import { type CreateOptions, type OrderSource } from './order.service.ts';
-import { describe, type CreatedEntry } from './intake-reply.ts';
+import { describe, queueIntakeReply, type CreatedEntry } from './intake-reply.ts';
 import type { IntakeServiceDeps } from './intake-deps.ts';
 
 export type HandleResult = { orderIds: string[]; problems: FieldProblem[]; replied: boolean; command?: string; silenced?: SilenceReason };
@@ -171,20 +170,12 @@ export function createMessageHandler(deps: IntakeServiceDeps, now: () => Date) {
     if (braked) silence(id, 'loop-brake', sender);
     const replied = wanted && !braked;
     if (replied) {
-      await enqueueMail(
-        {
-          dedupeKey: `intake-reply:${id}`,
-          template: 'intake-reply',
-          locale: merchant.locale,
-          to: [merchant.email],
-          ...(messageId ? { inReplyTo: messageId, references: [messageId] } : {}),
-          merchantId: merchant._id,
-          ...(orderIds[0] ? { orderId: orderIds[0] } : {}),
-          data: { subject, created, problems, notices, ...(batch ? { batch } : {}), timeZone: merchant.timezone },
-        },
-        deps.mailDomain,
-        deps.repos.outbox,
-      );
+      await queueIntakeReply(deps, merchant, {
+        dedupeKey: `intake-reply:${id}`,
+        messageId,
+        orderIds,
+        data: { subject, created, problems, notices, ...(batch ? { batch } : {}), timeZone: merchant.timezone },
+      });
     }
     return { orderIds, problems, replied, ...(braked ? { silenced: 'loop-brake' as const } : {}) };
   }

@@ -1,7 +1,9 @@
 // Reply composition for the intake: the lines of the merchant's answer (one per created or
 // already existing order) and the answer to a redelivery of a message processed before.
+import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type OrderDoc } from '../db/orders.repository.ts';
 import { type Repositories } from '../db/repositories.ts';
+import { type MailDataOf } from '../mail/contracts.ts';
 import { enqueueMail } from '../mail/outbox.ts';
 import { type CreateOptions, type CreateResult, type OrderService } from './order.service.ts';
 
@@ -41,6 +43,29 @@ export function describe(r: CreateResult, opts: CreateOptions, extra: Partial<Cr
   });
 }
 
+/** The merchant's answer to an order mail, threaded under it and tied to its first order. */
+export function queueIntakeReply(
+  deps: Pick<ReplyDeps, 'repos' | 'mailDomain'>,
+  merchant: MerchantDoc,
+  reply: { dedupeKey: string; messageId: string | undefined; orderIds: readonly string[]; data: MailDataOf<'intake-reply'> },
+) {
+  const { messageId, orderIds } = reply;
+  return enqueueMail(
+    {
+      dedupeKey: reply.dedupeKey,
+      template: 'intake-reply',
+      locale: merchant.locale,
+      to: [merchant.email],
+      ...(messageId ? { inReplyTo: messageId, references: [messageId] } : {}),
+      merchantId: merchant._id,
+      ...(orderIds[0] ? { orderId: orderIds[0] } : {}),
+      data: reply.data,
+    },
+    deps.mailDomain,
+    deps.repos.outbox,
+  );
+}
+
 export interface ReplyDeps {
   repos: Repositories;
   orders: OrderService;
@@ -64,18 +89,10 @@ export async function answerRedelivery(deps: ReplyDeps, id: string): Promise<voi
     return o ? [entry(o, deps.orders.linkFor(o), 'source')] : [];
   });
   const messageId = msg.messageId ?? undefined;
-  await enqueueMail(
-    {
-      dedupeKey: `intake-reply:${id}:redelivered`,
-      template: 'intake-reply',
-      locale: merchant.locale,
-      to: [merchant.email],
-      ...(messageId ? { inReplyTo: messageId, references: [messageId] } : {}),
-      merchantId: merchant._id,
-      ...(orderIds[0] ? { orderId: orderIds[0] } : {}),
-      data: { subject: found[0]?.source?.subject ?? '', created, problems: [], timeZone: merchant.timezone },
-    },
-    deps.mailDomain,
-    deps.repos.outbox,
-  );
+  await queueIntakeReply(deps, merchant, {
+    dedupeKey: `intake-reply:${id}:redelivered`,
+    messageId,
+    orderIds,
+    data: { subject: found[0]?.source?.subject ?? '', created, problems: [], timeZone: merchant.timezone },
+  });
 }
