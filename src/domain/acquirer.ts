@@ -29,15 +29,36 @@ export interface AuthorizeRequest {
   amountMinor: number;
   currency: string;
   card: AuthorizeCard;
+  /**
+   * The customer asked to save the card (consent ticked on the checkout): on approval the acquirer
+   * keeps it in its vault and answers a token in `savedCard`. Only acquirers with `savedCards`.
+   */
+  saveCard?: CardToSave;
+}
+
+/** Who the card is saved for: paymail's customer code (`cus_…`) and the customer's address. */
+export interface CardToSave {
+  customerCode: string;
+  email: string;
 }
 
 export type AuthorizeResult =
-  | { outcome: 'approved'; authCode: string }
+  /** `savedCard`: the vault token when the request asked to save the card (never the number). */
+  | { outcome: 'approved'; authCode: string; savedCard?: { token: string } }
   | { outcome: 'declined'; code: DeclineCode; message: string }
   /** The acquirer could not decide (network, processing error): the customer may retry. */
   | { outcome: 'error'; code: DeclineCode; message: string }
   /** The issuer wants 3-D Secure: the customer must pass a challenge first. */
-  | { outcome: 'challenge'; challengeId: string; message: string };
+  | {
+      outcome: 'challenge';
+      challengeId: string;
+      message: string;
+      /**
+       * Where the buyer authenticates when the challenge is the acquirer's own page (a real 3-D
+       * Secure redirect); absent for the sandbox, whose challenge page paymail serves.
+       */
+      redirectUrl?: string;
+    };
 
 /**
  * The outcome of a 3-D Secure challenge, handed back to the acquirer for the authorisation it
@@ -53,8 +74,35 @@ export interface ChallengeCompletion {
   authenticated: boolean;
 }
 
+/** A payment with a card the acquirer keeps in its vault (one-click or merchant-initiated). */
+export interface SavedCardCharge {
+  orderId: string;
+  amountMinor: number;
+  currency: string;
+  /** The vault token answered when the card was saved. */
+  token: string;
+  /** One-click: the security code when the acquirer asks for it (`cvcRequired`). Never persisted. */
+  cvc?: string;
+  /** `customer`: one-click with the buyer present; `merchant`: "a scadenza", without the buyer. */
+  initiator: 'customer' | 'merchant';
+  /** The same key asks for the same charge (a repeat answers the first result). */
+  idempotencyKey: string;
+}
+
+/** The vault side of an acquirer: only the acquirer ever holds the card itself. */
+export interface SavedCardVault {
+  /** True when a one-click payment must carry the security code again. */
+  readonly cvcRequired: boolean;
+  charge(req: SavedCardCharge): Promise<AuthorizeResult>;
+  /** Deletes the card from the vault; removing an unknown token is not an error. */
+  remove(token: string): Promise<void>;
+}
+
 export interface Acquirer {
+  /** Stored on each payment, so refunds and voids go to the acquirer that took it. */
   readonly name: string;
+  /** Present when the acquirer can keep cards for later payments. */
+  readonly savedCards?: SavedCardVault;
   authorize(req: AuthorizeRequest): Promise<AuthorizeResult>;
   /**
    * Finishes an authorisation that answered `challenge`: approved, or declined (THREE_DS_FAILED).

@@ -52,7 +52,7 @@ export type StoredCard = Pick<CheckedCard, 'brand' | 'bin' | 'last4' | 'expMonth
 
 /** What a won close claim of a payment applies to the order (stored on the claim; no dotted keys). */
 export interface PaidClose {
-  payment: { receiptNumber: string; authCode: string; paidAt: Date; card: StoredCard; moto?: boolean };
+  payment: { receiptNumber: string; authCode: string; paidAt: Date; card: StoredCard; moto?: boolean; acquirer?: string };
   customerEmail?: string;
   attempt: Record<string, unknown>;
   holder: string;

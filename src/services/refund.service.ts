@@ -23,6 +23,7 @@ import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type OrderDoc } from '../db/orders.repository.ts';
 import { type RefundDoc } from '../db/refunds.repository.ts';
 import { type Acquirer } from '../domain/acquirer.ts';
+import { LEGACY_ACQUIRER, type AcquirerDirectory } from './acquirer/directory.ts';
 import { AppError } from '../domain/errors.ts';
 import { type EventsService } from './events.service.ts';
 import { type FaultHook } from './order-transitions.ts';
@@ -31,7 +32,10 @@ import { type Repositories } from '../db/repositories.ts';
 export interface RefundServiceDeps {
   /** The storage seam (src/db/repositories.ts). */
   repos: Repositories;
+  /** The acquirer used when there is no directory (tests may give one with only `refund`). */
   acquirer: Pick<Acquirer, 'refund'>;
+  /** Per-merchant acquirers: a refund goes to the acquirer named on the payment. */
+  acquirers?: AcquirerDirectory;
   events?: Pick<EventsService, 'refundSucceeded'>;
   now?: () => Date;
   /** Test hook at every step boundary of a refund (FAULT_POINTS.refund). */
@@ -70,6 +74,11 @@ export function createRefundService(deps: RefundServiceDeps) {
     if (deps.faults) await deps.faults(point);
   };
 
+  /** The acquirer that took the order's payment. */
+  async function refunder(merchant: MerchantDoc, order: OrderDoc): Promise<Pick<Acquirer, 'refund'>> {
+    return deps.acquirers ? deps.acquirers.forMerchant(merchant, order.payment?.acquirer ?? LEGACY_ACQUIRER) : deps.acquirer;
+  }
+
   /**
    * Everything after the slot's claim, idempotent: the acquirer (asked under the claim as its
    * idempotency key, unless its answer is already kept), the refund document, refund.succeeded,
@@ -88,7 +97,7 @@ export function createRefundService(deps: RefundServiceDeps) {
       return { ok: false, code: 'REFUND_REFUSED', message: 'refused earlier' };
     }
     if (kept.status === 'reserved' || !kept.refundId) {
-      const result = await deps.acquirer.refund!({ authCode: order.payment!.authCode!, amountMinor: kept.amountMinor, currency: order.currency, idempotencyKey: key });
+      const result = await (await refunder(merchant, order)).refund!({ authCode: order.payment!.authCode!, amountMinor: kept.amountMinor, currency: order.currency, idempotencyKey: key });
       await fault('refund:acquired');
       if (!result.ok) {
         await claims.setPayload(key, { ...kept, status: 'failed' }, { applied: true });
@@ -130,7 +139,7 @@ export function createRefundService(deps: RefundServiceDeps) {
       const seq = Number(/:(\d+)$/.exec(key)?.[1] ?? NaN);
       const order = await orders.byId(String(c.subject));
       const merchant = order ? await deps.repos.merchants.findById(order.merchantId) : null;
-      if (!order?.payment?.authCode || !merchant || !Number.isInteger(seq) || !deps.acquirer.refund) {
+      if (!order?.payment?.authCode || !merchant || !Number.isInteger(seq) || !(await refunder(merchant, order)).refund) {
         await claims.markApplied(key);
         continue;
       }
@@ -166,7 +175,7 @@ export function createRefundService(deps: RefundServiceDeps) {
     if (!Number.isSafeInteger(input.amountMinor) || input.amountMinor <= 0) {
       throw new AppError('REFUND_AMOUNT_INVALID', 'the amount must be more than zero', { httpStatus: 422 });
     }
-    if (!deps.acquirer.refund) throw new AppError('REFUND_UNSUPPORTED', 'the acquirer cannot refund', { httpStatus: 409 });
+    if (!(await refunder(merchant, order)).refund) throw new AppError('REFUND_UNSUPPORTED', 'the acquirer cannot refund', { httpStatus: 409 });
 
     for (let attempt = 0; attempt < maxTries; attempt++) {
       const { slots, reservedMinor } = await reservations(order._id);

@@ -21,6 +21,8 @@ const ChallengeSchema = new Schema(
     holder: { type: String, required: true },
     /** The customer's address typed on the form, when the order had none. */
     customerEmail: String,
+    /** The acquirer that asked for the challenge and completes it (absent: the sandbox, before acquirers were per merchant). */
+    acquirer: String,
     status: { type: String, enum: ['pending', 'passed', 'failed'], required: true, default: 'pending' },
     createdAt: { type: Date, required: true },
     expiresAt: { type: Date, required: true },

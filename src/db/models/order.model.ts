@@ -87,6 +87,8 @@ const OrderSchema = new Schema(
       card: CardSchema,
       /** Mail/telephone order: the card was keyed in by an operator in the back office. */
       moto: Boolean,
+      /** The acquirer that took the payment (absent on payments before acquirers were per merchant: the sandbox). */
+      acquirer: String,
     },
     cancelledAt: Date,
     expiredAt: Date,

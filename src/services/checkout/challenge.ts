@@ -4,6 +4,7 @@ import { type ChallengeDoc } from '../../db/challenges.repository.ts';
 import { type MerchantDoc } from '../../db/merchants.repository.ts';
 import { type OrderDoc } from '../../db/orders.repository.ts';
 import { type StoredCard } from '../order-transitions.ts';
+import { acquirerFor, LEGACY_ACQUIRER } from '../acquirer/directory.ts';
 import { type CheckoutCore } from './core.ts';
 import { type CheckoutPayments } from './payment.ts';
 import { type ChallengeState, type CheckoutServiceDeps, type OpenOrder, type PayResult } from './types.ts';
@@ -58,7 +59,8 @@ export function createCheckoutChallenges(deps: CheckoutServiceDeps, core: Checko
 
   /** Everything after the challenge's claim; idempotent, so the repair can run it again. */
   async function finishChallenge(order: OrderDoc, merchant: MerchantDoc, challenge: ChallengeDoc, choice: ChallengeChoice): Promise<PayResult> {
-    const result = await deps.acquirer.completeChallenge({
+    const acquirer = await acquirerFor(deps, merchant, challenge.acquirer ?? LEGACY_ACQUIRER);
+    const result = await acquirer.completeChallenge({
       challengeId: challenge._id,
       orderId: order._id,
       amountMinor: order.amountMinor,
@@ -73,6 +75,7 @@ export function createCheckoutChallenges(deps: CheckoutServiceDeps, core: Checko
       email: challenge.customerEmail ?? undefined,
       clientIp: choice.clientIp,
       challengeId: challenge._id,
+      acquirer: acquirer.name,
       // One attempt (and one payment.failed) per challenge, however often this runs.
       attemptKey: challengeClaimKey(challenge._id),
     });

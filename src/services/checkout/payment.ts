@@ -9,6 +9,7 @@ import { newReceiptNumber } from '../../domain/ids.ts';
 import { type MerchantDoc } from '../../db/merchants.repository.ts';
 import { type OrderDoc } from '../../db/orders.repository.ts';
 import { closeClaimKey, CLOSE_KINDS, type PaidClose, type StoredCard } from '../order-transitions.ts';
+import { acquirerFor } from '../acquirer/directory.ts';
 import { type CheckoutCore } from './core.ts';
 import { type CheckoutForm, type CheckoutServiceDeps, type OpenOrder, type PayResult } from './types.ts';
 
@@ -96,7 +97,8 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
     clientIp: string,
     moto = false,
   ): Promise<PayResult> {
-    const result = await deps.acquirer.authorize({
+    const acquirer = await acquirerFor(deps, merchant);
+    const result = await acquirer.authorize({
       orderId: order._id,
       amountMinor: order.amountMinor,
       currency: order.currency,
@@ -104,7 +106,7 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
     });
     // A crash here leaves an authorisation nobody captures; it lapses at the acquirer.
     if (result.outcome === 'approved') await fault('pay:authorized');
-    return settle(order, merchant, result, { kept: storedCard(card), holder: card.holder, email, clientIp, ...(moto ? { moto } : {}) });
+    return settle(order, merchant, result, { kept: storedCard(card), holder: card.holder, email, clientIp, acquirer: acquirer.name, ...(moto ? { moto } : {}) });
   }
 
   /** Records what the acquirer answered (first request or after a challenge) and acts on it. */
@@ -119,6 +121,8 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
       clientIp: string;
       challengeId?: string;
       moto?: boolean;
+      /** The acquirer that answered `result` (kept on the payment for its refunds). */
+      acquirer: string;
       /** Makes a declined attempt's records idempotent (the 3-D Secure repair settles again). */
       attemptKey?: string;
     },
@@ -148,6 +152,7 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
         clientIp,
         card: kept,
         holder: ctx.holder,
+        acquirer: ctx.acquirer,
         ...(ctx.email ? { customerEmail: ctx.email } : {}),
         status: 'pending',
         createdAt: at,
@@ -159,7 +164,7 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
 
     const flow = ctx.challengeId ? '3ds' : 'pay';
     let close: PaidClose = {
-      payment: { receiptNumber: newReceiptNumber(), authCode: result.authCode, paidAt: at, card: kept, ...(ctx.moto ? { moto: true } : {}) },
+      payment: { receiptNumber: newReceiptNumber(), authCode: result.authCode, paidAt: at, card: kept, acquirer: ctx.acquirer, ...(ctx.moto ? { moto: true } : {}) },
       ...(ctx.email ? { customerEmail: ctx.email } : {}),
       attempt: { ...base, outcome: 'approved', authCode: result.authCode },
       holder: ctx.holder,
@@ -182,7 +187,7 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
       const paid = await transitions.finishPaid(order._id, close, flow);
       if (paid) return { kind: 'paid', order: paid };
     }
-    await deps.acquirer.void(result.authCode);
+    await (await acquirerFor(deps, merchant, ctx.acquirer)).void(result.authCode);
     await recordAfterClose(order._id, key, { ...base, outcome: 'lost-race', authCode: result.authCode, message: 'authorisation voided' });
     return { kind: 'lost-race', order: await orders.byId(order._id) };
   }

@@ -1,6 +1,7 @@
 // The checkout's public types: its dependencies, what the customer typed, and the answers of
 // opening a pay-link, paying and finding a 3-D Secure challenge (src/services/checkout.service.ts).
-import { type Acquirer, type DeclineCode } from '../../domain/acquirer.ts';
+import { type DeclineCode } from '../../domain/acquirer.ts';
+import { type AcquirerDeps } from '../acquirer/directory.ts';
 import { type FieldProblem } from '../../domain/errors.ts';
 import { type LinkKey } from '../../domain/pay-link.ts';
 import { type ChallengeDoc } from '../../db/challenges.repository.ts';
@@ -11,10 +12,9 @@ import { type EventsService } from '../events.service.ts';
 import { type FaultHook } from '../order-transitions.ts';
 import { type ReceiptProofs } from '../receipt-proof.service.ts';
 
-export interface CheckoutServiceDeps {
+export interface CheckoutServiceDeps extends AcquirerDeps {
   /** The storage seam (src/db/repositories.ts). */
   repos: Repositories;
-  acquirer: Acquirer;
   /** Verifying keys for pay-links (all of them: old key ids keep verifying after a rotation). */
   linkKeys: readonly LinkKey[];
   mailDomain: string;
