@@ -16,6 +16,8 @@ export interface UserRecord {
   email: string;
   role: Role;
   passwordHash: string;
+  /** The user's own back-office language; absent: the merchant's. */
+  locale?: string;
   createdAt?: Date;
 }
 
@@ -26,13 +28,14 @@ export interface NewUser {
   role: Role;
 }
 
-type StoredUser = NewUser & { _id: unknown; createdAt?: Date };
+type StoredUser = NewUser & { _id: unknown; createdAt?: Date; locale?: string | null };
 const toRecord = (u: StoredUser): UserRecord => ({
   id: String(u._id),
   merchantId: u.merchantId,
   email: u.email,
   role: u.role,
   passwordHash: u.passwordHash,
+  ...(u.locale ? { locale: u.locale } : {}),
   ...(u.createdAt ? { createdAt: u.createdAt } : {}),
 });
 const record = (u: StoredUser | null): UserRecord | null => (u ? toRecord(u) : null);
@@ -117,6 +120,13 @@ export function createUsersRepository() {
     async changePasswordHash(id: string, checkedHash: string, passwordHash: string): Promise<boolean> {
       if (!isUserId(id)) return false;
       return (await MerchantUser.updateOne({ _id: id, passwordHash: checkedHash }, { $set: { passwordHash } })).modifiedCount === 1;
+    },
+
+    /** Sets (or, with undefined, clears) the user's back-office language. */
+    async setLocale(merchantId: string, id: string, locale: string | undefined): Promise<boolean> {
+      if (!isUserId(id)) return false;
+      const update = locale ? { $set: { locale } } : { $unset: { locale: 1 } };
+      return (await MerchantUser.updateOne({ _id: id, merchantId }, update)).matchedCount === 1;
     },
 
     // ---- sessions ------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ export const ERROR_CODES: Readonly<Record<string, ErrorCodeSpec>> = Object.freez
   NOT_FOUND: { httpStatus: 404 },
   PASSWORD_CURRENT_WRONG: { httpStatus: 422 },
   PASSWORD_MISMATCH: { httpStatus: 422 },
+  LANGUAGE_INVALID: { httpStatus: 422 },
   PASSWORD_TOO_LONG: { httpStatus: 422 },
   PASSWORD_TOO_SHORT: { httpStatus: 422 },
   ROLE_INVALID: { httpStatus: 422 },
@@ -58,6 +59,25 @@ export const ERROR_CODES: Readonly<Record<string, ErrorCodeSpec>> = Object.freez
   REFUND_NOT_PAID: { httpStatus: 409 },
   REFUND_REFUSED: { httpStatus: 409 },
   REFUND_UNSUPPORTED: { httpStatus: 409 },
+  // The server API (/api/v1): keys, requests, idempotency, rate limit.
+  API_KEY_INVALID: { httpStatus: 401 },
+  API_KEY_NOT_FOUND: { httpStatus: 404 },
+  API_KEY_READ_ONLY: { httpStatus: 403 },
+  API_RATE_LIMITED: { httpStatus: 429 },
+  API_ROUTE_NOT_FOUND: { httpStatus: 404 },
+  API_METHOD_NOT_ALLOWED: { httpStatus: 405 },
+  BODY_INVALID_JSON: { httpStatus: 400 },
+  BODY_TOO_LARGE: { httpStatus: 413 },
+  UNSUPPORTED_MEDIA_TYPE: { httpStatus: 415 },
+  VALIDATION_FAILED: { httpStatus: 422 },
+  CURSOR_INVALID: { httpStatus: 400 },
+  IDEMPOTENCY_KEY_INVALID: { httpStatus: 400 },
+  IDEMPOTENCY_KEY_REUSED: { httpStatus: 409 },
+  IDEMPOTENCY_IN_PROGRESS: { httpStatus: 409 },
+  ORDER_REFERENCE_EXISTS: { httpStatus: 409 },
+  MERCHANT_SUSPENDED: { httpStatus: 403 },
+  REFUND_EXCEEDS_PAID: { httpStatus: 409 },
+  REFUND_BUSY: { httpStatus: 409 },
 });
 
 export function errorCodeSpec(code: string): ErrorCodeSpec | undefined {

@@ -11,6 +11,7 @@ import { hashPassword, verifyPassword } from '../domain/password.ts';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type Repositories } from '../db/repositories.ts';
 import { type Role } from '../domain/merchant.ts';
+import { SUPPORTED_LOCALES } from './merchant.service.ts';
 
 export interface LockoutPolicy {
   /** Failures per account within the window before it locks. */
@@ -56,6 +57,8 @@ export interface BackofficeUser {
   email: string;
   role: Role;
   merchantId: string;
+  /** The user's own back-office language; absent: the merchant's. */
+  locale?: string;
 }
 
 /** What a request carries once its session cookie has been resolved. */
@@ -176,7 +179,7 @@ export function createBackofficeAuthService(deps: BackofficeAuthDeps) {
     return {
       sessionId: id,
       csrfToken: s.csrfToken,
-      user: { id: user.id, email: user.email, role: user.role, merchantId: user.merchantId },
+      user: { id: user.id, email: user.email, role: user.role, merchantId: user.merchantId, ...(user.locale ? { locale: user.locale } : {}) },
       merchant,
     };
   }
@@ -211,6 +214,16 @@ export function createBackofficeAuthService(deps: BackofficeAuthDeps) {
     await users.endOtherSessions(auth.user.id, auth.sessionId);
   }
 
-  return { login, resolve, logout, changePassword, minPasswordLength: minLength };
+  /** Sets the user's own back-office language; '' goes back to the merchant's. */
+  async function setLanguage(auth: AuthContext, language: string): Promise<void> {
+    if (language && !(SUPPORTED_LOCALES as readonly string[]).includes(language)) {
+      throw new AppError('LANGUAGE_INVALID', `expected one of ${SUPPORTED_LOCALES.join(', ')}`, { httpStatus: 422 });
+    }
+    if (!(await users.setLocale(auth.user.merchantId, auth.user.id, language || undefined))) {
+      throw new AppError('UNAUTHENTICATED', 'the user no longer exists', { httpStatus: 401 });
+    }
+  }
+
+  return { login, resolve, logout, changePassword, setLanguage, minPasswordLength: minLength };
 }
 export type BackofficeAuthService = ReturnType<typeof createBackofficeAuthService>;

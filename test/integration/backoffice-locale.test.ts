@@ -1,10 +1,11 @@
-// The back office speaks the merchant's language: an Italian merchant's pages after log-in (orders,
+// The back office speaks the merchant’s language unless a user chose their own: an Italian merchant's pages after log-in (orders,
 // an order with its history, settings, card by phone) are in Italian, with Italian dates and amounts, and no
 // translation key reaches the page. The log-in page, before anyone is known, follows the browser.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Merchant, type MerchantDoc } from '../../src/db/models/merchant.model.ts';
+import { createMerchantAdminService } from '../../src/services/merchant-admin.service.ts';
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { BoClient, MAIL_DOMAIN, startBackofficeApp, textOf, type BackofficeApp } from './backoffice-client.ts';
@@ -91,6 +92,43 @@ describe('back office: the merchant’s language', function () {
     const text = textOf((await client.get(`/backoffice/orders/${orderId}`)).html);
     const month = new Intl.DateTimeFormat('it', { month: 'short', timeZone: 'Europe/Rome' }).format(new Date());
     assert.ok(text.includes(month), `Italian month "${month}" missing`);
+  });
+
+  it('each user may choose their own language; the others keep the merchant’s', async () => {
+    const created = await createMerchantAdminService({ repos, maxLinkLifetimeDays: 60 }).addUser(merchant, 'night-desk@bellavista.example', 'operator');
+    const night = new BoClient(app.base);
+    assert.equal((await night.login(created.user.email, created.password)).status, 303);
+    let account = await night.get('/backoffice/password');
+    assert.match(account.html, /<html lang="it">/);
+    // The picker offers the merchant's default (named in the page's language) and each language in its own words.
+    assert.match(account.html, /<option value="" selected>Quella predefinita dell(?:&#x27;|')attività \(Italiano\)<\/option>/);
+    assert.match(account.html, /<option value="de" lang="de">Deutsch<\/option>/);
+
+    const saved = await night.post('/backoffice/account/language', { language: 'de' });
+    assert.equal(saved.status, 303);
+    assert.equal(saved.location, '/backoffice/password?done=languageSaved');
+    account = await night.get(saved.location);
+    assert.match(account.html, /<html lang="de">/);
+    assert.ok(textOf(account.html).includes('Ihre Sprache wurde gespeichert.'));
+    assert.match(account.html, /<option value="de" lang="de" selected>Deutsch<\/option>/);
+    const orders = await night.get('/backoffice/orders');
+    assert.match(orders.html, /<html lang="de">/);
+    assert.ok(textOf(orders.html).includes('Bestellungen'));
+    // German numbers on the German page: 12.345,00 € (the merchant's currency, the user's language).
+    assert.ok(textOf(orders.html).includes('12.345,00 €'));
+    assert.deepEqual(rawKeys(orders.html), []);
+
+    // The admin (no choice of their own) still sees Italian.
+    assert.match((await client.get('/backoffice/orders')).html, /<html lang="it">/);
+
+    // Not a language on offer: refused, nothing changed; '' goes back to the merchant's.
+    assert.equal((await night.post('/backoffice/account/language', { language: 'xx' })).status, 422);
+    assert.match((await night.get('/backoffice/orders')).html, /<html lang="de">/);
+    assert.equal((await night.post('/backoffice/account/language', { language: '' })).status, 303);
+    assert.match((await night.get('/backoffice/orders')).html, /<html lang="it">/);
+    // Without the form's CSRF token nothing changes.
+    assert.equal((await night.post('/backoffice/account/language', { language: 'fr', _csrf: 'forged' })).status, 403);
+    assert.match((await night.get('/backoffice/orders')).html, /<html lang="it">/);
   });
 
   it('the log-in page follows the browser’s language, else English', async () => {

@@ -9,6 +9,8 @@ const MerchantUserSchema = new Schema(
     email: { type: String, required: true, lowercase: true, trim: true, unique: true },
     passwordHash: { type: String, required: true },
     role: { type: String, enum: ROLES, required: true },
+    /** The back office's language for this user; absent: the merchant's locale. */
+    locale: { type: String },
   },
   { timestamps: true, versionKey: false },
 );

@@ -1,9 +1,10 @@
 // Back office: log-in (CSRF token scoped to the log-in form, the session does not exist yet), log-out, and
-// the password change.
+// the account page (password change, the user's own language).
 import { type Router } from '@koa/router';
 import { AppError, isAppError } from '../../domain/errors.ts';
-import { LoginForm, PasswordForm, parse } from './backoffice.validators.ts';
-import { BACKOFFICE_PREFIX, SESSION_COOKIE, type BackofficeKit, type BackofficeRouterDeps, type Ctx } from './backoffice.kit.ts';
+import { PAGE_LOCALES } from '../page-strings.ts';
+import { LanguageForm, LoginForm, PasswordForm, parse } from './backoffice.validators.ts';
+import { BACKOFFICE_PREFIX, SESSION_COOKIE, pageLocale, type BackofficeKit, type BackofficeRouterDeps, type Ctx } from './backoffice.kit.ts';
 
 /** Only a path inside the back office may be a post-log-in destination (no open redirect). */
 function safeNext(next: string | undefined): string {
@@ -60,10 +61,29 @@ export function registerAuthRoutes(router: Router, deps: BackofficeRouterDeps, k
     }),
   );
 
-  const renderPassword = (ctx: Ctx, status: number, problem?: string) =>
-    page(ctx, status, 'password', { title: t('password.title'), navKey: 'account', problem, min: authService.minPasswordLength });
+  const renderPassword = (ctx: Ctx, status: number, problem?: string) => {
+    const auth = ctx.state.backoffice!;
+    const own = auth.user.locale ?? '';
+    const merchantDefault = t('password.language.merchantDefault', { language: t(`password.languageNames.${pageLocale(auth.merchant.locale)}`) });
+    const languages = [
+      { value: '', label: merchantDefault, selected: own === '' },
+      // Each language in its own words (and marked so), as language pickers do.
+      ...PAGE_LOCALES.map((lc) => ({ value: lc, lang: lc, label: t(`password.languageNames.${lc}`), selected: own === lc })),
+    ];
+    page(ctx, status, 'password', { title: t('password.title'), navKey: 'account', problem, min: authService.minPasswordLength, languages });
+  };
 
   router.get('/password', guarded('account', async (ctx) => renderPassword(ctx, 200)));
+
+  router.post(
+    '/account/language',
+    guarded('account', async (ctx, auth) => {
+      const form = parse(LanguageForm, ctx.request.body);
+      await authService.setLanguage(auth, form.language);
+      ctx.state.log.info({ userId: auth.user.id, language: form.language || 'merchant default' }, 'back-office language changed');
+      redirect(ctx, `${BACKOFFICE_PREFIX}/password?done=languageSaved`);
+    }),
+  );
 
   router.post(
     '/password',

@@ -42,7 +42,7 @@ export const DAY = 86_400_000;
 /** Notices shown after a redirect (?done=…); anything else in the query is ignored. */
 const NOTICES = [
   'cancelled', 'resent', 'extended', 'extendedCapped', 'created', 'passwordChanged',
-  'refunded', 'motoPaid', 'settingsSaved', 'roleChanged', 'userRemoved', 'replayed',
+  'refunded', 'motoPaid', 'settingsSaved', 'roleChanged', 'userRemoved', 'replayed', 'languageSaved',
 ] as const;
 
 export interface BackofficeRouterDeps {
@@ -142,7 +142,7 @@ export function createBackofficeKit(deps: BackofficeRouterDeps) {
       ctx.state.backoffice = auth;
       // From here on the merchant's language, also for the error page should the checks below refuse.
       const store = requestLocale.getStore();
-      if (store) store.locale = pageLocale(auth.merchant.locale);
+      if (store) store.locale = pageLocale(auth.user.locale, auth.merchant.locale);
       if (ctx.method === 'POST') {
         const token = body(ctx)['_csrf'];
         if (!csrf.verify(ctx, csrfScope(auth), token)) {

@@ -11,6 +11,8 @@ export const LoginForm = z.object({ email: field(254), password: field(200), _cs
 
 export const PasswordForm = z.object({ current: field(200), next: field(250), confirm: field(250), _csrf: field(100) });
 
+export const LanguageForm = z.object({ language: field(10), _csrf: field(100) });
+
 export const OrderFilterQuery = z.object({
   status: z.enum(ORDER_STATUSES).or(z.literal('')).catch(''),
   from: day,
