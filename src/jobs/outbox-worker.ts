@@ -25,6 +25,11 @@ export interface OutboxWorkerDeps {
   transport: MailTransport;
   /** From header, e.g. `paymail <no-reply@paymail.localhost>`. */
   from: string;
+  /**
+   * The envelope sender of a mail: its VERP return path `bounce+<id>@MAIL_DOMAIN` (verp.returnPath
+   * in server.ts), so bounces come back to the MX door naming the mail. Unset: the From address.
+   */
+  returnPath?: (mailId: string) => string;
   logger: Logger;
   /** How long a claimed mail belongs to this worker; longer than the transport's timeouts. */
   leaseMs?: number;
@@ -140,6 +145,8 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
         inReplyTo: doc.inReplyTo ?? undefined,
         references: doc.references ?? [],
         messageId: doc.messageId,
+        ...(doc.listUnsubscribe ? { listUnsubscribe: doc.listUnsubscribe } : {}),
+        ...(deps.returnPath ? { returnPath: deps.returnPath(String(doc._id)) } : {}),
         subject: rendered.subject,
         html: rendered.html,
         text: rendered.text,

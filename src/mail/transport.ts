@@ -18,11 +18,19 @@ export interface OutboundMessage {
   /** Fixed when the mail was enqueued, so a retry after a crash carries the same Message-ID. */
   messageId: string;
   /**
+   * The SMTP envelope sender (MAIL FROM), the mail's own return path `bounce+<id>@MAIL_DOMAIN`
+   * (src/domain/verp.ts), so a bounce names the mail it is about; the From header is unchanged.
+   * Unset: nodemailer takes the From address.
+   */
+  returnPath?: string | undefined;
+  /**
    * RFC 3834 marking: 'auto-replied' for an answer to someone's mail, 'auto-generated' for the
    * rest. Default: 'auto-replied' when the mail answers a message (inReplyTo), else 'auto-generated'.
    * Every mail paymail sends is automatic, so it is never left out.
    */
   autoSubmitted?: 'auto-generated' | 'auto-replied' | undefined;
+  /** One-click unsubscribe URL (RFC 8058): List-Unsubscribe: <url> and List-Unsubscribe-Post: List-Unsubscribe=One-Click. */
+  listUnsubscribe?: string | undefined;
   subject: string;
   html: string;
   text: string;
@@ -117,13 +125,18 @@ export function inlineCidImages(html: string, attachments: MailAttachment[]): st
 function mailOptions(msg: OutboundMessage) {
   return {
     from: msg.from,
+    // An explicit envelope replaces the one nodemailer derives, so it names every recipient too.
+    ...(msg.returnPath ? { envelope: { from: msg.returnPath, to: msg.to, cc: msg.cc } } : {}),
     to: msg.to,
     cc: msg.cc.length > 0 ? msg.cc : undefined,
     replyTo: msg.replyTo || undefined,
     inReplyTo: msg.inReplyTo || undefined,
     references: msg.references && msg.references.length > 0 ? msg.references : undefined,
     messageId: msg.messageId,
-    headers: { 'Auto-Submitted': msg.autoSubmitted ?? (msg.inReplyTo ? 'auto-replied' : 'auto-generated') },
+    headers: {
+      'Auto-Submitted': msg.autoSubmitted ?? (msg.inReplyTo ? 'auto-replied' : 'auto-generated'),
+      ...(msg.listUnsubscribe ? { 'List-Unsubscribe': `<${msg.listUnsubscribe}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' } : {}),
+    },
     subject: msg.subject,
     html: msg.html,
     text: msg.text,
