@@ -70,6 +70,8 @@ const EnvSchema = z.object({
   // in memory while it is received and again, decoded, while it is parsed.
   MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(50 * 1024 * 1024).default(10 * 1024 * 1024),
   MAX_LINK_LIFETIME_DAYS: z.coerce.number().int().min(1).max(365).default(60),
+  // Server API (/api/v1): requests per API key and minute, counted across instances in the database.
+  API_RATE_LIMIT: z.coerce.number().int().min(1).max(100_000).default(120),
   // Retention (src/db/retention.ts): days before old records are pruned. Claims at least 14, past
   // the daily recap's 7-day look-back.
   RETENTION_CLAIMS_DAYS: z.coerce.number().int().min(14).max(3650).default(90),
@@ -158,6 +160,8 @@ const ConfigSchema = EnvSchema.superRefine(
     logLevel: e.LOG_LEVEL,
     maxMessageBytes: e.MAX_MESSAGE_BYTES,
     maxLinkLifetimeDays: e.MAX_LINK_LIFETIME_DAYS,
+    /** Server API requests per API key and minute (src/http/api/). */
+    apiRateLimit: e.API_RATE_LIMIT,
     /** Ages (days) after which src/jobs/retention.job.ts prunes old records. */
     retention: Object.freeze({
       claimsDays: e.RETENTION_CLAIMS_DAYS,

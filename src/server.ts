@@ -7,6 +7,7 @@ import { followReachability } from './db/reachability.ts';
 import { connectDatabase } from './db/connection.ts';
 import { createRepositories } from './db/repositories.ts';
 import { createHttpApp } from './http/app.ts';
+import { createApiRouter } from './http/api/api.routes.ts';
 import { createBackofficeRouter } from './http/backoffice/backoffice.routes.ts';
 import { createBackofficeViews } from './http/backoffice/backoffice.views.ts';
 import { devMailRouter } from './http/dev/dev-mail.routes.ts';
@@ -32,6 +33,7 @@ import { createMailTransport } from './mail/transport.ts';
 import { dkimTxtRecord, loadDkimSigning } from './mail/dkim.ts';
 import { createParsePool, type ParsePool } from './mail/parse-pool.ts';
 import { createSandboxAcquirer } from './services/acquirer/sandbox-acquirer.ts';
+import { createApiKeyService } from './services/api-key.service.ts';
 import { createBackofficeAuthService } from './services/backoffice-auth.service.ts';
 import { createCheckoutService } from './services/checkout.service.ts';
 import { createEventsService } from './services/events.service.ts';
@@ -148,9 +150,11 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     // The PDF receipt again for the checkout's receipt page and the back office (never stored).
     const receipts = createReceiptDocuments({ renderer, proofs });
     // Merchant back office under /backoffice: sessions live in the database, so instances share them.
+    const orderAdmin = createOrderAdminService({ repos, orders, maxLinkLifetimeDays: config.maxLinkLifetimeDays, events, ...(faults ? { faults } : {}) });
+    const apiKeys = createApiKeyService({ repos });
     const backoffice = createBackofficeRouter({ repos,
       auth: createBackofficeAuthService({ repos }),
-      orderAdmin: createOrderAdminService({ repos, orders, maxLinkLifetimeDays: config.maxLinkLifetimeDays, events, ...(faults ? { faults } : {}) }),
+      orderAdmin,
       refunds,
       merchantAdmin: createMerchantAdminService({ repos, maxLinkLifetimeDays: config.maxLinkLifetimeDays, webhookTargets: { allowPrivate: config.webhookAllowPrivate } }),
       checkout,
@@ -163,7 +167,9 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     // /readyz and /metrics (src/http/ops.routes.ts; /healthz is in app.ts).
     setMetricsLogger(logger.child({ component: 'metrics' }));
     const ops = createOpsRouter({ repos, outboxHealthy: () => worker.healthy() });
-    const extraRouters = [ops, backoffice, createProofRouter({ keys: receiptKeys, proofs, templatesDir: TEMPLATES_DIR }), ...(!config.production && transport.mode === 'capture' ? [devMailRouter({ repos })] : [])];
+    // The server API under /api/v1 (src/http/api/): the same order, cancel and refund services.
+    const api = createApiRouter({ repos, apiKeys, orders, orderAdmin, refunds, publicUrl: config.publicUrl, maxLinkLifetimeDays: config.maxLinkLifetimeDays, rateLimit: config.apiRateLimit });
+    const extraRouters = [ops, api, backoffice, createProofRouter({ keys: receiptKeys, proofs, templatesDir: TEMPLATES_DIR }), ...(!config.production && transport.mode === 'capture' ? [devMailRouter({ repos })] : [])];
     // Merchant websites: sealed requests to /pay/sealed and the buyer's sealed return.
     const sealed = createSealedRequestService({ repos, orders });
     const app = createHttpApp({ logger, views, checkout: { service: checkout, csrfKey: deriveCsrfKey(linkKeys[0]!.secret), sealed, receipts }, extraRouters, production: config.production, proxy: config.trustProxy });

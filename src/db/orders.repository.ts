@@ -174,6 +174,28 @@ export function createOrdersRepository() {
     },
     count: (merchantId: string, f: OrderSearch) => Order.countDocuments(searchFilter(merchantId, f)),
 
+    /**
+     * One page of the server API's order list: newest first in a stable order (createdAt, then
+     * _id), from after the `after` position (the last order of the previous page), on the
+     * (merchantId, createdAt) index.
+     */
+    async page(
+      merchantId: string,
+      f: { status?: OrderStatus | undefined; since?: Date | undefined; after?: { createdAt: Date; id: string } | undefined },
+      limit: number,
+    ): Promise<OrderDoc[]> {
+      const q: Record<string, unknown> = { merchantId };
+      if (f.status) q['status'] = f.status;
+      if (f.since) q['createdAt'] = { $gte: f.since };
+      if (f.after) {
+        q['$or'] = [
+          { createdAt: { $lt: f.after.createdAt } },
+          { createdAt: f.after.createdAt, _id: { $lt: f.after.id } },
+        ];
+      }
+      return Order.find(q).sort({ createdAt: -1, _id: -1 }).limit(limit).lean<OrderDoc[]>();
+    },
+
     /** The merchant's orders created in [from, before), oldest first, from a cursor (close it when done early). */
     createdBetween(merchantId: string, from: Date, before: Date) {
       return Order.find({ merchantId, createdAt: { $gte: from, $lt: before } })

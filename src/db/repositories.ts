@@ -1,6 +1,7 @@
 // The storage seam. One repository per aggregate; services, jobs, SMTP doors and routes receive
 // them as dependencies and never touch mongoose or a model. The engine-specific tricks (claims as
 // referee on FerretDB, `_id`-first filters, due queues) live inside the repositories.
+import { createApiKeysRepository } from './api-keys.repository.ts';
 import { createChallengesRepository } from './challenges.repository.ts';
 import { createClaimsRepository } from './claims.repository.ts';
 import { createInboundRepository } from './inbound.repository.ts';
@@ -27,6 +28,8 @@ export function createRepositories() {
     webhooks: createWebhooksRepository(),
     recaps: createRecapsRepository(),
     claims: createClaimsRepository(),
+    /** The server API: keys (hashes only), Idempotency-Key records, the per-key rate limit. */
+    apiKeys: createApiKeysRepository(),
     /** Pruning of what only matters for a while (src/jobs/retention.job.ts). */
     retention: createRetentionRepository(),
   };

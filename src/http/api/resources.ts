@@ -1,0 +1,105 @@
+// The server API's resources as zod schemas: the one description of what /api/v1 answers, from
+// which both the TypeScript types of the route handlers and the OpenAPI document's
+// components.schemas (src/http/api/openapi.ts) come, so the two cannot drift apart.
+//
+// Two registries: `requestSchemas` (bodies the API accepts: strict, unknown fields are refused)
+// and `responseSchemas` (what it answers: open, so fields can be added without breaking clients).
+// A new resource is one schema registered here (or in its area's file) with its component id.
+import { z } from 'zod';
+import { ORDER_STATUSES } from '../../domain/order-status.ts';
+
+export interface SchemaMeta {
+  id: string;
+  description?: string;
+}
+
+export const requestSchemas = z.registry<SchemaMeta>();
+export const responseSchemas = z.registry<SchemaMeta>();
+
+const instant = z.iso.datetime().describe('An instant in UTC (RFC 3339).');
+const nullableString = z.string().nullable();
+
+export const Money = {
+  amount: z.number().int().describe('In minor units of the currency (cents for EUR).'),
+  currency: z.string().regex(/^[A-Z]{3}$/).describe('ISO 4217 code.'),
+};
+
+export const CardSummary = z
+  .looseObject({
+    brand: nullableString.describe('visa, mastercard, amex, …'),
+    last4: nullableString,
+  })
+  .register(responseSchemas, { id: 'CardSummary', description: 'The card that paid, masked: never the number or the security code.' });
+
+export const Payment = z
+  .looseObject({
+    card: CardSummary.nullable(),
+    authCode: nullableString.describe("The acquirer's authorisation code."),
+    paidAt: instant,
+    receiptNumber: nullableString,
+  })
+  .register(responseSchemas, { id: 'Payment' });
+
+export const Refund = z
+  .looseObject({
+    id: z.string(),
+    ...Money,
+    createdAt: instant,
+  })
+  .register(responseSchemas, { id: 'Refund' });
+
+export const Customer = z
+  .looseObject({
+    email: nullableString,
+    name: nullableString,
+  })
+  .register(responseSchemas, { id: 'Customer' });
+
+export const Order = z
+  .looseObject({
+    id: z.string().describe("paymail's order id."),
+    reference: z.string().describe("The merchant's reference."),
+    status: z.enum(ORDER_STATUSES),
+    ...Money,
+    description: nullableString,
+    customer: Customer,
+    language: z.string().describe('The language of the checkout page and the mails (en, it, fr, de, es).'),
+    url: nullableString.describe('The pay-link while the order is pending, else null.'),
+    expiresAt: instant,
+    createdAt: instant,
+    cancelledAt: instant.nullable(),
+    expiredAt: instant.nullable(),
+    payment: Payment.nullable().describe('Null until paid.'),
+    refunds: z.array(Refund).describe('Oldest first.'),
+    refundedAmount: z.number().int().describe('The sum of the refunds, in minor units.'),
+  })
+  .register(responseSchemas, { id: 'Order' });
+export type OrderResource = z.output<typeof Order>;
+
+export const OrderList = z
+  .looseObject({
+    data: z.array(Order).describe('Newest first.'),
+    nextCursor: nullableString.describe('Pass as `cursor` for the next page; null on the last page.'),
+  })
+  .register(responseSchemas, { id: 'OrderList' });
+
+export const FieldProblem = z
+  .looseObject({
+    field: z.string().describe('The field, as a dotted path (e.g. customer.email).'),
+    message: z.string(),
+  })
+  .register(responseSchemas, { id: 'FieldProblem' });
+
+export const Problem = z
+  .looseObject({
+    type: z.string().describe('A URI naming the kind of problem: <PUBLIC_URL>/api/v1/problems/<code>.'),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    instance: z.string().describe('The request path.'),
+    code: z.string().describe('The stable error code (the README lists them).'),
+    requestId: z.string().optional(),
+    errors: z.array(FieldProblem).optional().describe('Every problem of the request, for VALIDATION_FAILED.'),
+  })
+  .register(responseSchemas, { id: 'Problem', description: 'RFC 9457 problem details, with the stable `code`.' });
+export type ProblemBody = z.output<typeof Problem>;

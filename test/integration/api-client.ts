@@ -1,0 +1,108 @@
+// Test harness for the server API's integration tests (not a test file itself): an in-process
+// paymail HTTP app with /api/v1 mounted on a real port (the same services as src/server.ts wires:
+// order creation, back-office cancel, refunds, events), a merchant with API keys, and a small
+// JSON client. Another area of the API builds its tests on the same harness.
+import http from 'node:http';
+import { type AddressInfo } from 'node:net';
+import path from 'node:path';
+import { type MerchantDoc } from '../../src/db/merchants.repository.ts';
+import { type LinkKey } from '../../src/domain/pay-link.ts';
+import { createApiRouter } from '../../src/http/api/api.routes.ts';
+import { createHttpApp } from '../../src/http/app.ts';
+import { deriveCsrfKey } from '../../src/http/middleware/csrf.ts';
+import { createViews } from '../../src/http/views.ts';
+import { createLogger } from '../../src/logger.ts';
+import { createSandboxAcquirer, type SandboxAcquirer } from '../../src/services/acquirer/sandbox-acquirer.ts';
+import { createApiKeyService, type ApiKeyService } from '../../src/services/api-key.service.ts';
+import { createCheckoutService, type CheckoutService } from '../../src/services/checkout.service.ts';
+import { createEventsService } from '../../src/services/events.service.ts';
+import { createMerchantService, type CreatedMerchant } from '../../src/services/merchant.service.ts';
+import { createOrderAdminService } from '../../src/services/order-admin.service.ts';
+import { createOrderService, type OrderService } from '../../src/services/order.service.ts';
+import { createRefundService, type RefundService } from '../../src/services/refund.service.ts';
+import { repos } from '../helpers/db.ts';
+
+export const API_KEYS: LinkKey[] = [{ kid: 'api1', secret: 'api-test-secret-api-test-secret-api-test' }];
+export const API_MAIL_DOMAIN = 'paymail.test';
+export const API_MAX_DAYS = 60;
+
+export interface ApiReply<T = any> {
+  status: number;
+  headers: Headers;
+  /** The parsed JSON body (undefined when there is none). */
+  body: T;
+  text: string;
+}
+
+export interface ApiApp {
+  base: string;
+  orders: OrderService;
+  checkout: CheckoutService;
+  refunds: RefundService;
+  acquirer: SandboxAcquirer;
+  apiKeys: ApiKeyService;
+  /** A merchant created with the merchant service (its credentials as created). */
+  newMerchant(name?: string): Promise<{ created: CreatedMerchant; merchant: MerchantDoc }>;
+  /** One HTTP request to the app: JSON in, JSON out. */
+  request<T = any>(method: string, pathAndQuery: string, opts?: { key?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<ApiReply<T>>;
+  close(): Promise<void>;
+}
+
+/** One paymail HTTP instance with the server API on 127.0.0.1:<random>. */
+export async function startApiApp(opts: { now?: () => Date; rateLimit?: number } = {}): Promise<ApiApp> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const now = opts.now ?? (() => new Date());
+  const orders = createOrderService({ repos, publicUrl: base, mailDomain: API_MAIL_DOMAIN, maxLinkLifetimeDays: API_MAX_DAYS, linkKeys: API_KEYS, now });
+  const acquirer = createSandboxAcquirer({ latencyMs: 5 });
+  const events = createEventsService({ repos, now });
+  const checkout = createCheckoutService({ repos, acquirer, events, linkKeys: API_KEYS, mailDomain: API_MAIL_DOMAIN, linkFor: orders.linkFor });
+  const refunds = createRefundService({ repos, acquirer, events, now });
+  const orderAdmin = createOrderAdminService({ repos, orders, maxLinkLifetimeDays: API_MAX_DAYS, events, now });
+  const apiKeys = createApiKeyService({ repos, now });
+  const api = createApiRouter({ repos, apiKeys, orders, orderAdmin, refunds, publicUrl: base, maxLinkLifetimeDays: API_MAX_DAYS, rateLimit: opts.rateLimit ?? 10_000, now });
+  const app = createHttpApp({
+    logger: createLogger('silent'),
+    views: createViews({ templatesDir: path.resolve('templates') }),
+    checkout: { service: checkout, csrfKey: deriveCsrfKey(API_KEYS[0]!.secret) },
+    extraRouters: [api],
+    production: false,
+  });
+  server.on('request', app.callback());
+  const merchants = createMerchantService({ repos, mailDomain: API_MAIL_DOMAIN, now });
+  let n = 0;
+  return {
+    base,
+    orders,
+    checkout,
+    refunds,
+    acquirer,
+    apiKeys,
+    async newMerchant(name = 'API Shop') {
+      n += 1;
+      const created = await merchants.create({ name, email: `shop${n}-${Date.now()}@api.example`, locale: 'en' });
+      return { created, merchant: (await repos.merchants.findById(created.id))! };
+    },
+    async request(method, pathAndQuery, o = {}) {
+      const headers: Record<string, string> = { accept: 'application/json', ...(o.headers ?? {}) };
+      if (o.key) headers['authorization'] = `Bearer ${o.key}`;
+      let body: string | undefined = o.rawBody;
+      if (o.body !== undefined) body = JSON.stringify(o.body);
+      if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+      const res = await fetch(`${base}${pathAndQuery}`, { method, headers, redirect: 'manual', ...(body !== undefined ? { body } : {}) });
+      const text = await res.text();
+      let parsed: unknown;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        parsed = undefined;
+      }
+      return { status: res.status, headers: res.headers, body: parsed as never, text };
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
