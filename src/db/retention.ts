@@ -7,9 +7,12 @@
 // - sessions `sessionsDays` after they expired; login failures (back office and SMTP AUTH) and
 //   rate-limit records (payment failures, reply slots) after their ages — well past the windows
 //   the limits look at.
+// - the server API's Idempotency-Key records after the 24 hours they answer for, and its per-request
+//   rate-limit records an hour after their one-minute window.
 // - sent outbox mails keep their row (its dedupe key is what stops a second send) but lose their
 //   body (`data`, the mail's content) `outboxBodyDays` after they were sent.
 import { Claim } from './claims.ts';
+import { ApiIdempotency, ApiRateHit } from './models/api-key.model.ts';
 import { LoginFailure } from './models/login-attempt.model.ts';
 import { Outbox } from './models/outbox.model.ts';
 import { PaymentFailure } from './models/rate-limit.model.ts';
@@ -29,6 +32,9 @@ export interface RetentionAges {
 }
 
 const DAY = 86_400_000;
+/** Idempotency-Key records answer for 24 hours (src/http/api/api.kit.ts); API rate-limit records for a minute. */
+const IDEMPOTENCY_MS = DAY;
+const API_RATE_HIT_MS = 3_600_000;
 
 export function createRetentionRepository() {
   return {
@@ -37,7 +43,7 @@ export function createRetentionRepository() {
       const before = (days: number) => new Date(now.getTime() - days * DAY);
       const loginBefore = before(ages.loginAttemptsDays);
       const limitBefore = before(ages.rateLimitDays);
-      const [claims, sessions, loginFailures, smtpAuthFailures, paymentFailures, replySlots, outboxBodies] = await Promise.all([
+      const [claims, sessions, loginFailures, smtpAuthFailures, paymentFailures, replySlots, outboxBodies, idempotencyKeys, apiRateHits] = await Promise.all([
         Claim.deleteMany({ kind: { $in: [...PRUNABLE_CLAIM_KINDS] }, applied: true, at: { $lt: before(ages.claimsDays) } }),
         Session.deleteMany({ expiresAt: { $lt: before(ages.sessionsDays) } }),
         LoginFailure.deleteMany({ at: { $lt: loginBefore } }),
@@ -49,13 +55,16 @@ export function createRetentionRepository() {
           { status: 'sent', sentAt: { $lt: before(ages.outboxBodyDays) }, bodyPrunedAt: { $exists: false } },
           { $set: { data: {}, bodyPrunedAt: now } },
         ),
+        ApiIdempotency.deleteMany({ at: { $lt: new Date(now.getTime() - IDEMPOTENCY_MS) } }),
+        ApiRateHit.deleteMany({ at: { $lt: new Date(now.getTime() - API_RATE_HIT_MS) } }),
       ]);
       return {
         claims: claims.deletedCount,
         sessions: sessions.deletedCount,
         loginFailures: loginFailures.deletedCount + smtpAuthFailures.deletedCount,
-        rateLimits: paymentFailures.deletedCount + replySlots.deletedCount,
+        rateLimits: paymentFailures.deletedCount + replySlots.deletedCount + apiRateHits.deletedCount,
         outboxBodies: outboxBodies.modifiedCount,
+        idempotencyKeys: idempotencyKeys.deletedCount,
       };
     },
   };

@@ -4,6 +4,7 @@
 // of sent mails (their dedupe keys) stay.
 import assert from 'node:assert/strict';
 import { Claim } from '../../src/db/claims.ts';
+import { ApiIdempotency, ApiRateHit } from '../../src/db/models/api-key.model.ts';
 import { LoginFailure } from '../../src/db/models/login-attempt.model.ts';
 import { Outbox } from '../../src/db/models/outbox.model.ts';
 import { PaymentFailure } from '../../src/db/models/rate-limit.model.ts';
@@ -58,9 +59,19 @@ describe('retention job', function () {
     const mail = (id: string, status: string, sentAt?: Date) => ({ _id: id, dedupeKey: `k:${id}`, template: 'receipt', locale: 'en', to: ['c@x'], data: { orderId: 'o1', secret: 'body' }, messageId: `<${id}@x>`, status, attempts: 1, nextAttemptAt: ago(30), ...(sentAt ? { sentAt } : {}) });
     await Outbox.collection.insertMany([mail('m-old', 'sent', ago(21)), mail('m-new', 'sent', ago(19)), mail('m-dead', 'dead'), mail('m-pending', 'pending')] as never[]);
 
+    // The server API: Idempotency-Key records answer for 24 hours, rate-limit records for a minute.
+    await ApiIdempotency.collection.insertMany([
+      { _id: 'm1 idem-old', merchantId: 'm1', requestHash: 'h', state: 'done', status: 201, body: {}, at: new Date(now.getTime() - 25 * 3_600_000) },
+      { _id: 'm1 idem-new', merchantId: 'm1', requestHash: 'h', state: 'done', status: 201, body: {}, at: new Date(now.getTime() - 23 * 3_600_000) },
+    ] as never[]);
+    await ApiRateHit.collection.insertMany([
+      { _id: 'ah-old', keyId: 'ak_1', at: new Date(now.getTime() - 2 * 3_600_000) },
+      { _id: 'ah-new', keyId: 'ak_1', at: new Date(now.getTime() - 30_000) },
+    ] as never[]);
+
     const job = createRetentionJob({ repos, ages, logger: createLogger('silent'), now: () => now });
     const pruned = await job.runOnce();
-    assert.deepEqual(pruned, { claims: 2, sessions: 1, loginFailures: 2, rateLimits: 2, outboxBodies: 1 });
+    assert.deepEqual(pruned, { claims: 2, sessions: 1, loginFailures: 2, rateLimits: 3, outboxBodies: 1, idempotencyKeys: 1 });
 
     assert.deepEqual(await ids(Claim), ['close:o1', 'recap:m1:2026-05-25', 'recap:m2:2026-04-01', 'refund:o1:0']);
     assert.deepEqual(await ids(Session), ['s-just-expired', 's-live']);
@@ -68,6 +79,8 @@ describe('retention job', function () {
     assert.deepEqual(await ids(SmtpAuthFailure), ['sf-new']);
     assert.deepEqual(await ids(PaymentFailure), ['pf-new']);
     assert.deepEqual(await ids(ReplySlot), ['rs-new']);
+    assert.deepEqual(await ids(ApiIdempotency), ['m1 idem-new']);
+    assert.deepEqual(await ids(ApiRateHit), ['ah-new']);
     // Every mail row stays (its dedupe key stops a second send); only the old sent one lost its body.
     const mails = new Map((await Outbox.collection.find({}).toArray()).map((m) => [String(m._id), m as { data?: object; dedupeKey?: string }]));
     assert.equal(mails.size, 4);
@@ -76,7 +89,7 @@ describe('retention job', function () {
     for (const id of ['m-new', 'm-dead', 'm-pending']) assert.deepEqual(mails.get(id)!.data, { orderId: 'o1', secret: 'body' }, id);
 
     // Idempotent: a second pass finds nothing more.
-    assert.deepEqual(await job.runOnce(), { claims: 0, sessions: 0, loginFailures: 0, rateLimits: 0, outboxBodies: 0 });
+    assert.deepEqual(await job.runOnce(), { claims: 0, sessions: 0, loginFailures: 0, rateLimits: 0, outboxBodies: 0, idempotencyKeys: 0 });
   });
 
   it('refuses a claims age inside the daily recap look-back', () => {
