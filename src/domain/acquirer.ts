@@ -34,6 +34,11 @@ export interface AuthorizeRequest {
    * keeps it in its vault and answers a token in `savedCard`. Only acquirers with `savedCards`.
    */
   saveCard?: CardToSave;
+  /**
+   * Where an acquirer with its own 3-D Secure page sends the buyer back (the pay-link's return
+   * endpoint, absolute); the acquirer adds its own query parameters.
+   */
+  returnUrl?: string;
 }
 
 /** Who the card is saved for: paymail's customer code (`cus_…`) and the customer's address. */
@@ -70,7 +75,11 @@ export interface ChallengeCompletion {
   orderId: string;
   amountMinor: number;
   currency: string;
-  /** True when the customer passed the issuer's authentication. */
+  /**
+   * True when the customer passed the issuer's authentication (the sandbox's page). An acquirer
+   * whose own page authenticated the buyer (a `redirectUrl` challenge) decides from its own record
+   * of the payment instead: true then only means the buyer came back.
+   */
   authenticated: boolean;
 }
 
@@ -87,6 +96,8 @@ export interface SavedCardCharge {
   initiator: 'customer' | 'merchant';
   /** The same key asks for the same charge (a repeat answers the first result). */
   idempotencyKey: string;
+  /** One-click: where the acquirer's own 3-D Secure page sends the buyer back (as AuthorizeRequest). */
+  returnUrl?: string;
 }
 
 /** The vault side of an acquirer: only the acquirer ever holds the card itself. */
