@@ -49,7 +49,7 @@ export interface ApiApp {
 }
 
 /** One paymail HTTP instance with the server API on 127.0.0.1:<random>. */
-export async function startApiApp(opts: { now?: () => Date; rateLimit?: number } = {}): Promise<ApiApp> {
+export async function startApiApp(opts: { now?: () => Date; rateLimit?: number; idempotencyWaitMs?: number } = {}): Promise<ApiApp> {
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -61,7 +61,7 @@ export async function startApiApp(opts: { now?: () => Date; rateLimit?: number }
   const refunds = createRefundService({ repos, acquirer, events, now });
   const orderAdmin = createOrderAdminService({ repos, orders, maxLinkLifetimeDays: API_MAX_DAYS, events, now });
   const apiKeys = createApiKeyService({ repos, now });
-  const api = createApiRouter({ repos, apiKeys, orders, orderAdmin, refunds, publicUrl: base, maxLinkLifetimeDays: API_MAX_DAYS, rateLimit: opts.rateLimit ?? 10_000, now });
+  const api = createApiRouter({ repos, apiKeys, orders, orderAdmin, refunds, publicUrl: base, maxLinkLifetimeDays: API_MAX_DAYS, rateLimit: opts.rateLimit ?? 10_000, idempotencyWaitMs: opts.idempotencyWaitMs, now });
   const app = createHttpApp({
     logger: createLogger('silent'),
     views: createViews({ templatesDir: path.resolve('templates') }),
@@ -103,6 +103,44 @@ export async function startApiApp(opts: { now?: () => Date; rateLimit?: number }
     async close() {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/**
+ * Checks answers against the OpenAPI document the API serves: the status must be documented for
+ * the operation, and the body must match the schema of that status and content type (JSON Schema
+ * 2020-12 with ajv, as OpenAPI 3.1 specifies).
+ */
+export async function loadConformance(app: Pick<ApiApp, 'request'>) {
+  const { Ajv2020 } = await import('ajv/dist/2020.js');
+  const { default: addFormats } = await import('ajv-formats');
+  const doc = (await app.request('GET', '/api/v1/openapi.json')).body as {
+    paths: Record<string, Record<string, { responses: Record<string, { $ref?: string; content?: Record<string, { schema: object }> }> }>>;
+    components: { responses: Record<string, { content: Record<string, { schema: object }> }> };
+  };
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  (addFormats as unknown as (a: unknown) => void)(ajv);
+  ajv.addSchema(doc as object, 'openapi');
+  const checked = new Set<string>();
+  return {
+    doc,
+    /** Which operations and statuses were checked (for a coverage assertion). */
+    checked,
+    check(res: ApiReply, method: string, pathTemplate: string): void {
+      const op = doc.paths[pathTemplate]?.[method.toLowerCase()];
+      if (!op) throw new Error(`${method} ${pathTemplate} is not in the OpenAPI document`);
+      let response = op.responses[String(res.status)];
+      if (!response) throw new Error(`${method} ${pathTemplate}: status ${res.status} is not documented (${res.text.slice(0, 200)})`);
+      if (response.$ref) response = doc.components.responses[response.$ref.split('/').pop()!]!;
+      const type = (res.headers.get('content-type') ?? '').split(';')[0]!.trim();
+      const media = response.content?.[type];
+      if (!media) throw new Error(`${method} ${pathTemplate} ${res.status}: content type ${type} is not documented`);
+      const ref = (media.schema as { $ref?: string }).$ref;
+      const validate = ref ? ajv.getSchema(`openapi${ref}`) : ajv.compile(media.schema);
+      if (!validate) throw new Error(`no schema ${ref}`);
+      if (!validate(res.body)) throw new Error(`${method} ${pathTemplate} ${res.status}: body does not match ${ref}: ${ajv.errorsText(validate.errors)}\n${res.text.slice(0, 500)}`);
+      checked.add(`${method.toUpperCase()} ${pathTemplate} ${res.status}`);
     },
   };
 }

@@ -17,8 +17,6 @@ export const API_PREFIX = '/api/v1';
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3600_000;
 /** A request holding a key this long without an answer is taken to have died (a crash). */
 const IDEMPOTENCY_STALE_MS = 60_000;
-/** How long a duplicate waits for the first request's answer before answering 409 in progress. */
-const IDEMPOTENCY_WAIT_MS = 10_000;
 const MAX_BODY_BYTES = 64 * 1024;
 
 export interface ApiRouterDeps {
@@ -31,6 +29,8 @@ export interface ApiRouterDeps {
   maxLinkLifetimeDays: number;
   /** Requests per API key and minute (API_RATE_LIMIT). */
   rateLimit: number;
+  /** How long a duplicate waits for the first request's answer (default 10 s). */
+  idempotencyWaitMs?: number;
   now?: () => Date;
 }
 
@@ -117,7 +117,7 @@ export function sendAnswer(ctx: Context, a: ApiAnswer): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export function createIdempotency(deps: Pick<ApiRouterDeps, 'repos' | 'publicUrl'> & { now: () => Date }) {
+export function createIdempotency(deps: Pick<ApiRouterDeps, 'repos' | 'publicUrl' | 'idempotencyWaitMs'> & { now: () => Date }) {
   const store = deps.repos.apiKeys;
 
   /**
@@ -138,7 +138,7 @@ export function createIdempotency(deps: Pick<ApiRouterDeps, 'repos' | 'publicUrl
     const id = `${merchant._id} ${header}`;
     const requestHash = createHash('sha256').update(`${ctx.method} ${ctx.path}\n${canonical(await jsonBody(ctx))}`).digest('hex');
     let takeover = false;
-    const waitUntil = Date.now() + IDEMPOTENCY_WAIT_MS;
+    const waitUntil = Date.now() + (deps.idempotencyWaitMs ?? 10_000);
     for (;;) {
       const at = deps.now();
       const taken = await store.begin(id, merchant._id, requestHash, at);

@@ -30,7 +30,7 @@ const FALLBACK = 'api-fallback';
 export function createApiRouter(deps: ApiRouterDeps): Router {
   const now = deps.now ?? (() => new Date());
   const router = new Router({ prefix: API_PREFIX });
-  const idempotency = createIdempotency({ repos: deps.repos, publicUrl: deps.publicUrl, now });
+  const idempotency = createIdempotency({ repos: deps.repos, publicUrl: deps.publicUrl, idempotencyWaitMs: deps.idempotencyWaitMs, now });
   const openapi = JSON.stringify(buildOpenApiDocument({ publicUrl: deps.publicUrl, version: API_VERSION, paths: [paymentLinkPaths, orderPaths] }));
 
   router.use(problemMiddleware(deps.publicUrl));

@@ -26,7 +26,7 @@ export const Money = {
 
 export const CardSummary = z
   .looseObject({
-    brand: nullableString.describe('visa, mastercard, amex, …'),
+    brand: nullableString.describe('Visa, Mastercard, American Express, …'),
     last4: nullableString,
   })
   .register(responseSchemas, { id: 'CardSummary', description: 'The card that paid, masked: never the number or the security code.' });
