@@ -30,6 +30,8 @@ export interface ReceiptPdfContent {
   footer: string;
   /** The document's creation date: the payment's, so the bytes depend on the receipt alone. */
   createdAt: Date;
+  /** The merchant's look: a band of its accent at the top and its logo (PNG/JPEG bytes) above the heading. */
+  brand?: { accent?: string; logo?: Buffer };
 }
 
 export interface ReceiptPdf {
@@ -133,7 +135,18 @@ export function renderReceiptPdf(content: ReceiptPdfContent): Promise<Buffer> {
   const valueX = left + labelWidth + 12;
   const valueWidth = width - labelWidth - 12;
 
-  doc.font('Helvetica-Bold').fontSize(20).fillColor(INK).text(t(content.heading), left, PAGE.margin, { width });
+  let top = PAGE.margin;
+  if (content.brand?.accent) doc.rect(0, 0, PAGE.width, 8).fill(content.brand.accent);
+  if (content.brand?.logo) {
+    try {
+      // At most 40 pt high and 200 pt wide, proportions kept; a logo pdfkit cannot read is left out.
+      doc.image(content.brand.logo, left, top, { fit: [200, 40] });
+      top += 52;
+    } catch {
+      /* the receipt matters more than the logo */
+    }
+  }
+  doc.font('Helvetica-Bold').fontSize(20).fillColor(INK).text(t(content.heading), left, top, { width });
   doc.moveDown(0.6);
   doc.font('Helvetica-Bold').fontSize(14).text(t(content.merchantName), { width });
   if (content.contact) doc.font('Helvetica').fontSize(10).fillColor(MUTED).text(t(`${content.contact.label}: ${content.contact.value}`), { width });

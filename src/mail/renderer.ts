@@ -14,7 +14,8 @@ import { AppError } from '../domain/errors.ts';
 import { formatMoney } from '../domain/money.ts';
 import { type MailTemplate } from './contracts.ts';
 import { receiptPdfFilename, renderReceiptPdf, type ReceiptPdf } from './receipt-pdf.ts';
-import { isTemplate, MAIL_TEMPLATES, parseMailData as parse, ReceiptData, type ReceiptFacts } from './contracts.ts';
+import { BrandData, isTemplate, MAIL_TEMPLATES, parseMailData as parse, ReceiptData, type ReceiptFacts } from './contracts.ts';
+import { brandColours } from '../domain/brand.ts';
 import { compileSection, type CompiledSection, type Ctx, deepMerge, fillAll, formatDateTime, MAIL_LOCALES, oneLine, resolveLocale, type Strings, validTimeZone } from './format.ts';
 import { PREPARERS } from './preparers/index.ts';
 import { receiptPdfContent } from './preparers/receipt.ts';
@@ -53,6 +54,30 @@ export interface MailRenderer {
 export interface MailRendererOptions {
   templatesDir: string;
   publicUrl: string;
+  /** The bytes of a merchant's logo by its path (/brand/…), for the PDF receipt; no logo there without it. */
+  logos?: (logoPath: string) => Promise<Buffer | null>;
+}
+
+/**
+ * The button colours in templates/mail/partials/head.mjml are these placeholders, which appear
+ * nowhere else: after MJML compiled a template they become the merchant's accent and the text
+ * colour chosen for it (src/domain/brand.ts), so a look needs no compilation per merchant.
+ */
+const BUTTON_BACKGROUND = '#4338cb';
+const BUTTON_TEXT = '#fffffe';
+/** paymail's own button colours in mails (a merchant without a look of its own). */
+const DEFAULT_MAIL_BRAND = { accent: '#4338ca', onAccent: '#ffffff' };
+
+/** The template context's `brand`: button colours, and the logo as an absolute URL. */
+function mailBrandView(raw: unknown, publicUrl: string) {
+  const parsed = BrandData.safeParse(raw);
+  const b = parsed.success ? parsed.data : undefined;
+  const colours = b?.accent ? brandColours(b.accent) : DEFAULT_MAIL_BRAND;
+  return {
+    accent: colours.accent,
+    onAccent: colours.onAccent,
+    ...(b?.logoPath && b.logoWidth && b.logoHeight ? { logoUrl: `${publicUrl.replace(/\/$/, '')}${b.logoPath}`, logoWidth: b.logoWidth, logoHeight: b.logoHeight } : {}),
+  };
 }
 
 // ---- factory ----
@@ -128,7 +153,7 @@ export async function createMailRenderer(opts: MailRendererOptions): Promise<Mai
     }
     const textSource = await readFile(path.join(mailDir, `${name}.txt.hbs`), 'utf8');
     compiled.set(name, {
-      html: hbs.compile(out.html, { strict: false }),
+      html: hbs.compile(out.html.replaceAll(BUTTON_BACKGROUND, '{{brand.accent}}').replaceAll(BUTTON_TEXT, '{{brand.onAccent}}'), { strict: false }),
       // Plain text is not HTML: escaping would turn "&" into "&amp;".
       text: hbs.compile(textSource, { noEscape: true }),
     });
@@ -139,6 +164,8 @@ export async function createMailRenderer(opts: MailRendererOptions): Promise<Mai
     const sections = compiledStrings.get(lc)!;
     const vars = { merchant: d.merchantName, receiptNumber: d.receiptNumber, host: publicHost };
     const content = receiptPdfContent(d, ctx, fillAll(sections.get('common') ?? [], vars), fillAll(sections.get('receiptPdf') ?? [], vars));
+    const logo = d.brand?.logoPath && opts.logos ? await opts.logos(d.brand.logoPath).catch(() => null) : null;
+    if (d.brand?.accent || logo) content.brand = { ...(d.brand?.accent ? { accent: d.brand.accent } : {}), ...(logo ? { logo } : {}) };
     return { filename: receiptPdfFilename(d.receiptNumber), content: await renderReceiptPdf(content) };
   }
 
@@ -190,6 +217,7 @@ export async function createMailRenderer(opts: MailRendererOptions): Promise<Mai
       t,
       labels,
       qrCid,
+      brand: mailBrandView(req.data['brand'], opts.publicUrl),
       publicUrl: opts.publicUrl,
       publicHost,
     };

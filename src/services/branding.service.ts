@@ -45,6 +45,22 @@ export function brandView(merchant: Branded, publicUrl: string): BrandView {
   return view;
 }
 
+/** The look a mail to the merchant's customers carries (src/mail/contracts.ts BrandData); undefined: paymail's. */
+export function mailBrand(merchant: Branded): { accent?: string; logoPath?: string; logoWidth?: number; logoHeight?: number } | undefined {
+  const view = brandView(merchant, '');
+  if (!view.customAccent && !view.logo) return undefined;
+  return {
+    ...(view.customAccent ? { accent: view.colours.accent } : {}),
+    ...(view.logo ? { logoPath: view.logo.path, logoWidth: view.logo.width, logoHeight: view.logo.height } : {}),
+  };
+}
+
+/** `{ brand }` for a mail's data when the merchant has a look of its own (nothing added otherwise). */
+export function withBrand(merchant: Branded): { brand?: NonNullable<ReturnType<typeof mailBrand>> } {
+  const brand = mailBrand(merchant);
+  return brand ? { brand } : {};
+}
+
 /** The stylesheet of an accent: only the CSS variables public/checkout.css reads. */
 export function themeCss(colours: BrandColours): string {
   return `:root {\n  --accent: ${colours.accent};\n  --accent-dark: ${colours.accentHover};\n  --on-accent: ${colours.onAccent};\n  --accent-text: ${colours.accentText};\n}\n`;
@@ -74,6 +90,14 @@ export function createBrandingService(deps: { repos: Pick<Repositories, 'brand'>
     else if (input.removeLogo) await brand.removeLogo(merchant._id);
   }
 
-  return { update, logo: brand.logo };
+  /** A logo's bytes by its path (logoPath above), for the PDF receipt; null for any other path. */
+  async function logoByPath(path: string): Promise<Buffer | null> {
+    const m = /^\/brand\/([^/?#]+)\/logo-([0-9a-f]{64})\.(png|jpg)$/.exec(path);
+    if (!m) return null;
+    const logo = await brand.logo(decodeURIComponent(m[1]!), m[2]!);
+    return logo ? logo.bytes : null;
+  }
+
+  return { update, logo: brand.logo, logoByPath };
 }
 export type BrandingService = ReturnType<typeof createBrandingService>;

@@ -6,6 +6,7 @@ import { type OrderDoc } from '../db/orders.repository.ts';
 import { type MailRenderer } from '../mail/renderer.ts';
 import { type ReceiptPdf } from '../mail/receipt-pdf.ts';
 import { type ReceiptProofs } from './receipt-proof.service.ts';
+import { withBrand } from './branding.service.ts';
 
 type Proofs = Pick<ReceiptProofs, 'tokenFor' | 'verifyUrl'>;
 
@@ -32,6 +33,7 @@ export function receiptFacts(order: OrderDoc, merchant: MerchantDoc, proofs?: Pr
     paidAt: payment.paidAt!.toISOString(),
     timeZone: merchant.timezone,
     ...(proof ? { proof, verifyUrl: proofs!.verifyUrl(proof, merchant.timezone) } : {}),
+    ...withBrand(merchant),
   };
 }
 
