@@ -1,4 +1,4 @@
-// The `paymail` command for the service operator: merchant create / list / suspend / resume / rotate-seal-key.
+// The `paymail` command for the service operator: merchant create / list / suspend / resume / rotate-seal-key, apikey create / list / revoke.
 // Exit code 0 on success; otherwise non-zero with a one-line reason on stderr.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.ts';
@@ -8,6 +8,7 @@ import { isAppError } from '../domain/errors.ts';
 import { checkWebhookTarget } from '../services/webhook-target.ts';
 import { createMerchantService } from '../services/merchant.service.ts';
 import { createMerchantSuspensionService } from '../services/merchant-suspension.service.ts';
+import { APIKEY_USAGE, runApikeyCli } from './apikey.ts';
 import { RECEIPT_USAGE, runReceiptCli } from './receipt.ts';
 import { RECAP_USAGE, runRecapCli } from './recap.ts';
 
@@ -19,6 +20,7 @@ const USAGE = `usage:
   paymail merchant suspend ID [--reason TEXT] [--json]
   paymail merchant resume ID [--json]
   paymail merchant rotate-seal-key ID [--json]
+${APIKEY_USAGE}
 ${RECEIPT_USAGE}
 ${RECAP_USAGE}`;
 
@@ -40,6 +42,12 @@ async function main(argv: string[]): Promise<number> {
         connect: () => connectDatabase(config, { log: (l) => process.stderr.write(`${l}\n`), reuseRunning: true }),
       },
     );
+  }
+  if (group === 'apikey') {
+    const config = loadConfig();
+    return runApikeyCli([command ?? '', ...rest], { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) }, {
+      connect: () => connectDatabase(config, { log: (l) => process.stderr.write(`${l}\n`), reuseRunning: true }),
+    });
   }
   if (group === 'receipt') {
     return runReceiptCli([command ?? '', ...rest], {

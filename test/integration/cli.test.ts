@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { Merchant } from '../../src/db/models/merchant.model.ts';
 import { MerchantUser } from '../../src/db/models/merchant-user.model.ts';
 import { verifyPassword } from '../../src/domain/password.ts';
-import { useTestDatabase } from '../helpers/db.ts';
+import { createApiKeyService } from '../../src/services/api-key.service.ts';
+import { repos, useTestDatabase } from '../helpers/db.ts';
 import { runCli } from '../helpers/paymail-process.ts';
 
 describe('paymail CLI', function () {
@@ -65,6 +66,48 @@ describe('paymail CLI', function () {
     assert.equal(out.id, before._id);
     assert.match(out.sealKey as string, /^seal_/);
     assert.equal(typeof out.previousValidUntil, 'string');
+  });
+
+  it('apikey create --json prints { id, key } once and stores only its hash; list shows it; revoke ends it', async () => {
+    const merchant = (await Merchant.findOne({}).lean())!;
+    const r = await runCli(['apikey', 'create', '--merchant', merchant._id, '--read-only', '--json'], env());
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { id: string; key: string; readOnly: boolean };
+    assert.match(out.id, /^ak_[0-9A-Za-z]{16}$/);
+    assert.match(out.key, /^pm_[0-9A-Za-z]{16}_[0-9A-Za-z]{32}$/);
+    assert.equal(out.readOnly, true);
+    const keys = createApiKeyService({ repos });
+    const caller = await keys.authenticate(`Bearer ${out.key}`);
+    assert.equal(caller.merchant._id, merchant._id);
+    assert.equal(caller.key.readOnly, true);
+    const stored = JSON.stringify(await repos.apiKeys.listByMerchant(merchant._id));
+    assert.ok(!stored.includes(out.key.slice(20)), 'the key is stored in clear');
+
+    const list = await runCli(['apikey', 'list', '--merchant', merchant._id, '--json'], env());
+    assert.equal(list.code, 0, list.stderr);
+    const rows = JSON.parse(list.stdout) as Array<Record<string, unknown>>;
+    assert.deepEqual(rows.map((k) => [k.id, k.readOnly, k.revoked]), [[out.id, true, false]]);
+    assert.ok(!list.stdout.includes(out.key.slice(20)));
+
+    const revoke = await runCli(['apikey', 'revoke', out.id], env());
+    assert.equal(revoke.code, 0, revoke.stderr);
+    await assert.rejects(keys.authenticate(`Bearer ${out.key}`), { code: 'API_KEY_INVALID' });
+
+    const plain = await runCli(['apikey', 'create', '--merchant', merchant._id], env());
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.match(plain.stdout.trim(), /^pm_[0-9A-Za-z]{16}_[0-9A-Za-z]{32}$/);
+    assert.equal((await keys.authenticate(`Bearer ${plain.stdout.trim()}`)).key.readOnly, false);
+
+    for (const [args, re, code] of [
+      [['apikey', 'create', '--json'], /--merchant ID is required/, 2],
+      [['apikey', 'create', '--merchant', 'mer_nobody', '--json'], /no merchant mer_nobody/, 1],
+      [['apikey', 'revoke', 'ak_nothing'], /no API key ak_nothing/, 1],
+    ] as Array<[string[], RegExp, number]>) {
+      const bad = await runCli(args, env());
+      assert.equal(bad.code, code, args.join(' '));
+      assert.match(bad.stderr, re);
+      assert.equal(bad.stdout, '');
+    }
   });
 
   const failures: Array<[string[], RegExp, number]> = [
