@@ -91,9 +91,10 @@ describe('e2e: the merchant’s look on the checkout', function () {
         await pay.waitFor();
         const logo = page.locator('.merchant-logo img');
         assert.equal(await logo.count(), 1);
-        assert.equal(await logo.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), 240, 'the logo loaded');
-        const bg = await pay.evaluate((b) => getComputedStyle(b).backgroundColor);
-        const hex = `#${(bg.match(/\d+/g) ?? []).slice(0, 3).map((v) => Number(v).toString(16).padStart(2, '0')).join('')}`;
+        // (Evaluated in the page; the tests are type-checked without the DOM library.)
+        assert.equal(await logo.evaluate((img) => (img as unknown as { complete: boolean; naturalWidth: number }).naturalWidth), 240, 'the logo loaded');
+        const bg = await pay.evaluate((b) => (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(b).backgroundColor);
+        const hex = `#${(bg.match(/\d+/g) ?? []).slice(0, 3).map((v: string) => Number(v).toString(16).padStart(2, '0')).join('')}`;
         assert.equal(hex, accent, 'the Pay button wears the accent');
         await assertAccessible(page);
         await page.screenshot({ path: path.join(SHOTS, `checkout-branded-${accent.slice(1)}.png`), fullPage: true });
