@@ -43,6 +43,8 @@ import { type FaultHook } from './services/order-transitions.ts';
 import { createReceiptProofs } from './services/receipt-proof.service.ts';
 import { loadReceiptKeys } from './services/signing-keys.ts';
 import { createIntakeService } from './services/intake.service.ts';
+import { createBounceService } from './services/bounce.service.ts';
+import { createVerp, deriveVerpKey } from './domain/verp.ts';
 import { loadLinkKeys } from './services/link-keys.ts';
 import { createMerchantService } from './services/merchant.service.ts';
 import { createOrderAdminService } from './services/order-admin.service.ts';
@@ -97,7 +99,17 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     // after intake (cleanups run in reverse), which waits for the messages in flight.
     const parsePool = opts.parseInWorkers === false ? undefined : createParsePool({ logger: logger.child({ component: 'parse-pool' }) });
     if (parsePool) cleanups.push(() => parsePool.close());
+    // Per-mail return paths (VERP, issue 13 part 8): every link key verifies, the first one signs.
+    const verp = createVerp(linkKeys.map((k) => deriveVerpKey(k.secret)), config.mailDomain);
+    const bounces = createBounceService({
+      repos,
+      mailDomain: config.mailDomain,
+      events,
+      logger: logger.child({ component: 'bounces' }),
+      ...(parsePool ? { parseMail: (raw: Buffer) => parsePool.parse(raw) } : {}),
+    });
     const intake = createIntakeService({ repos,
+      bounces,
       orders,
       mailDomain: config.mailDomain,
       maxLinkLifetimeDays: config.maxLinkLifetimeDays,
@@ -117,6 +129,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       renderer,
       transport,
       from: `paymail <no-reply@${config.mailDomain}>`,
+      returnPath: verp.returnPath,
       logger: logger.child({ component: 'outbox' }),
       concurrency: config.outboxConcurrency,
     });
@@ -207,6 +220,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       mailDomain: config.mailDomain,
       maxMessageBytes: config.maxMessageBytes,
       tls,
+      verp,
       logger: logger.child({ component: 'smtp', door: 'mx' }),
     });
     const mxPort = await listenSmtp(mx, config.smtpMxPort, '0.0.0.0');

@@ -25,6 +25,9 @@ export interface NewInboundMessage {
   messageId?: string | undefined;
   bodyHash: string;
   messageIdReused?: boolean;
+  /** A bounce to a mail's return path (issue 13 part 8) and the outbox mail it is about. */
+  kind?: 'bounce';
+  bounceOf?: string;
   envelope: { mailFrom?: string | undefined; rcptTo: string[]; remoteAddress?: string | undefined; auth?: object | undefined };
   size: number;
   rawChunks: number;

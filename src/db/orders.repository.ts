@@ -248,6 +248,18 @@ export function createOrdersRepository() {
         after,
       ).lean<OrderDoc>();
     },
+    /**
+     * A corrected customer address for a pending order (`RESEND <ref> new@address`, issue 13 part
+     * 8), only over the address it was decided from (`expected`, null for none), so replaying the
+     * command never undoes a later change; the order is then delivered to the customer.
+     */
+    changeCustomerEmail(orderId: string, expected: { email: string | null }, email: string): Promise<OrderDoc | null> {
+      return Order.findOneAndUpdate(
+        { _id: orderId, status: 'pending', 'customer.email': expected.email },
+        { $set: { 'customer.email': email, delivery: 'customer' } },
+        after,
+      ).lean<OrderDoc>();
+    },
   };
 }
 

@@ -36,6 +36,19 @@ export interface CapturedCopy {
   attachments?: Array<{ filename: string; contentType: string; size: number; inline: boolean; content?: Buffer | { buffer: Uint8Array } | null }>;
 }
 
+/** What a bounce says about one mail (issue 13 part 8): when, which address, and why. */
+export interface BounceFacts {
+  at: Date;
+  recipient: string;
+  status?: string | undefined;
+  reason: string;
+  /** The stored inbound message that carried the bounce. */
+  inboundId: string;
+}
+
+/** The mail a bounce is about: its recipients, template and order. */
+export type BounceTarget = Pick<OutboxDoc, '_id' | 'template' | 'to' | 'cc' | 'merchantId' | 'orderId' | 'locale' | 'status' | 'bounce'>;
+
 /** Lower is sooner: 0 for mail a person waits for, 1 for bulk mail (recaps, reminders). */
 export type MailPriority = 0 | 1;
 
@@ -111,6 +124,21 @@ export function createOutboxRepository() {
     },
     /** The merchant's held mails (a scan on FerretDB; resuming is rare and the held set small). */
     heldIds: async (merchantId: string) => (await Outbox.find({ merchantId, status: 'held' }, { _id: 1 }).lean<Array<{ _id: unknown }>>()).map((d) => d._id),
+
+    /** What a bounce for mail `id` needs to know about it (the MX door checks it exists); null when unknown. */
+    bounceTarget: (id: string) =>
+      mongoose.isValidObjectId(id) && /^[0-9a-f]{24}$/i.test(id)
+        ? Outbox.findById(id, { template: 1, to: 1, cc: 1, merchantId: 1, orderId: 1, locale: 1, status: 1, bounce: 1 }).lean<BounceTarget>()
+        : Promise.resolve(null),
+    /** The mail's first permanent bounce; false when one is recorded already (it is never replaced). */
+    async recordBounce(id: string, bounce: BounceFacts): Promise<boolean> {
+      const r = await Outbox.updateOne({ _id: id, 'bounce.at': null }, { $set: { bounce } });
+      return r.modifiedCount > 0;
+    },
+    /** The mail's latest delay warning (informational). */
+    async recordDelay(id: string, delayed: BounceFacts): Promise<void> {
+      await Outbox.updateOne({ _id: id }, { $set: { delayed } });
+    },
 
     /** The mails about one order of the merchant (without bodies), oldest first. */
     forOrder: (orderId: string, merchantId: string) =>

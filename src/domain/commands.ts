@@ -1,5 +1,6 @@
 // Reply commands a merchant may mail instead of an order: `STATUS <ref>`, `CANCEL <ref>`,
-// `RESEND <ref>`, `EXTEND <ref> <duration>`, in the subject (after any "Re:"/"AW:"… prefixes) or
+// `RESEND <ref>`, `RESEND <ref> new@address` (issue 13 part 8: the pay-link to a corrected customer
+// address), `EXTEND <ref> <duration>`, in the subject (after any "Re:"/"AW:"… prefixes) or
 // as the first non-empty line of the body. Case-insensitive. The line must be the command and
 // nothing else, so a sentence such as "Cancel the blue one please" is never taken for one.
 import { htmlToText } from './html-to-text.ts';
@@ -11,7 +12,7 @@ export type CommandVerb = (typeof COMMAND_VERBS)[number];
 export interface ParsedCommand {
   verb: CommandVerb;
   reference: string;
-  /** EXTEND's duration or date ("3 days", "48h", "2026-12-31"); absent when not given. */
+  /** EXTEND's duration or date ("3 days", "48h", "2026-12-31"), RESEND's new address; absent when not given. */
   argument?: string;
   from: 'subject' | 'body';
 }
@@ -19,13 +20,21 @@ export interface ParsedCommand {
 // A reference is one token (what order mails accept, minus spaces); a duration is at most a few words.
 const LINE = /^(status|cancel|resend|extend)\s+([^\s<>]{1,64})(?:\s+(\S.{0,39}))?$/i;
 
+/** `RESEND <ref> <address>`: an address may be longer than LINE's short argument. */
+const RESEND_TO_LINE = /^(resend)\s+([^\s<>]{1,64})\s+(\S{1,254})$/i;
+
 function fromLine(line: string, from: ParsedCommand['from']): ParsedCommand | undefined {
   // Bold or quoted by a mail client ("*STATUS A-1*"): the markers are no part of the command.
-  const m = LINE.exec(line.trim().replace(/^[*_]+|[*_]+$/g, '').trim());
+  const bare = line.trim().replace(/^[*_]+|[*_]+$/g, '').trim();
+  const m = LINE.exec(bare) ?? RESEND_TO_LINE.exec(bare);
   if (!m) return undefined;
   const verb = m[1]!.toUpperCase() as CommandVerb;
   const argument = m[3]?.trim();
-  if (verb !== 'EXTEND' && argument !== undefined) return undefined;
+  // RESEND takes one address (`new@address`, `<new@address>`, `mailto:new@address`); a sentence
+  // after it ("resend it tomorrow") is no command. A malformed address still is one: the reply
+  // names the problem.
+  if (verb === 'RESEND' && argument !== undefined && !/^\S*@\S*$/.test(argument)) return undefined;
+  if (verb !== 'EXTEND' && verb !== 'RESEND' && argument !== undefined) return undefined;
   return { verb, reference: m[2]!, ...(argument ? { argument } : {}), from };
 }
 

@@ -4,6 +4,11 @@
 // sender domains) or it is refused with 550 5.7.1 and nothing is stored. The shared hooks in
 // smtp-common.ts give the size limit (552), recipient limit (452), 421 when full or closing, and
 // 250 only after the raw message is stored (451 when it cannot be).
+// Bounces (issue 13 part 8): RCPT TO a mail's return path `bounce+<id>-<tag>@MAIL_DOMAIN` is
+// accepted when the tag verifies and the mail exists (550 otherwise, so strangers cannot forge
+// bounces for arbitrary mails). No merchant alignment is asked of them: bounces come from
+// MAILER-DAEMON with the null sender. They are stored the same way and processed by the bounce
+// service (src/services/bounce.service.ts).
 import { type SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { type Logger } from '../logger.ts';
 import { type IntakeService } from '../services/intake.service.ts';
@@ -13,6 +18,7 @@ import { createSmtpDoor, type DoorLimits, smtpError, storeMessage } from './smtp
 import { type Repositories } from '../db/repositories.ts';
 
 import { type MxMerchant } from '../db/merchants.repository.ts';
+import { type Verp } from '../domain/verp.ts';
 
 export type { MxMerchant };
 
@@ -29,6 +35,8 @@ export interface MxServerDeps {
   logger: Logger;
   /** Greeting name; defaults to MAIL_DOMAIN. */
   hostname?: string;
+  /** The return paths of outgoing mail (server.ts); unset: no bounce address is accepted. */
+  verp?: Pick<Verp, 'mailIdOf' | 'isBounceAddress'>;
   limits?: DoorLimits;
 }
 
@@ -42,8 +50,11 @@ export function aliasOf(address: string, mailDomain: string): string | undefined
 
 /** The merchant a transaction is for, keyed by its envelope (replaced by smtp-server at every reset). */
 const transactionMerchant = new WeakMap<object, MxMerchant>();
+/** A bounce transaction: the outbox mail its return path names, and that mail's merchant. */
+const transactionBounce = new WeakMap<object, { mailId: string; merchantId: string }>();
 
 export function createMxServer(deps: MxServerDeps): SMTPServer {
+  const acceptBounce = (address: string, session: SMTPServerSession, log: Logger) => acceptBounceWith(deps, address, session, log);
   return createSmtpDoor({
     door: 'mx',
     name: deps.hostname ?? deps.mailDomain,
@@ -56,6 +67,8 @@ export function createMxServer(deps: MxServerDeps): SMTPServer {
     auth: { authOptional: true, disabledCommands: ['AUTH'] },
 
     async acceptRecipient(address, session, log) {
+      if (deps.verp?.isBounceAddress(address.address)) return acceptBounce(address.address, session, log);
+      if (transactionBounce.has(session.envelope)) throw smtpError(452, '4.5.3 one bounce per message, send the rest separately');
       const alias = aliasOf(address.address, deps.mailDomain);
       let merchant: MxMerchant | undefined;
       try {
@@ -74,6 +87,18 @@ export function createMxServer(deps: MxServerDeps): SMTPServer {
     },
 
     async deliver(raw, session, log) {
+      const bounce = transactionBounce.get(session.envelope);
+      if (bounce) {
+        const env = session.envelope;
+        log.info({ mailId: bounce.mailId, merchantId: bounce.merchantId }, 'bounce received');
+        return storeMessage(deps.intake, {
+          merchantId: bounce.merchantId,
+          door: 'mx',
+          raw,
+          envelope: { mailFrom: env.mailFrom ? env.mailFrom.address : undefined, rcptTo: env.rcptTo.map((r) => r.address), remoteAddress: session.remoteAddress },
+          bounce: { mailId: bounce.mailId },
+        });
+      }
       const merchant = transactionMerchant.get(session.envelope);
       if (!merchant) throw smtpError(503, '5.5.1 no valid recipients');
       const env = session.envelope;
@@ -105,6 +130,34 @@ export function createMxServer(deps: MxServerDeps): SMTPServer {
       });
     },
   });
+}
+
+/** Merchant id kept on a bounce for a mail that has none (no such mail is sent today). */
+const NO_MERCHANT = 'none';
+
+/**
+ * RCPT TO a return path: its tag must verify and its mail exist (550 5.1.1 otherwise, like any
+ * unknown mailbox); one mail per transaction (452 for another bounce or an order alias).
+ */
+async function acceptBounceWith(deps: MxServerDeps, address: string, session: SMTPServerSession, log: Logger): Promise<void> {
+  const mailId = deps.verp?.mailIdOf(address);
+  if (!mailId) {
+    log.info({ rcpt: address }, 'bounce address refused: unknown or forged');
+    throw smtpError(550, '5.1.1 no such mailbox');
+  }
+  let mail;
+  try {
+    mail = await deps.repos.outbox.bounceTarget(mailId);
+  } catch (err) {
+    log.error({ err }, 'outbox lookup failed');
+    throw smtpError(451, '4.3.0 try again later');
+  }
+  if (!mail) throw smtpError(550, '5.1.1 no such mailbox');
+  const bound = transactionBounce.get(session.envelope);
+  if ((bound && bound.mailId !== mailId) || transactionMerchant.has(session.envelope)) {
+    throw smtpError(452, '4.5.3 one bounce per message, send the rest separately');
+  }
+  transactionBounce.set(session.envelope, { mailId, merchantId: mail.merchantId ?? NO_MERCHANT });
 }
 
 /** The name the client gave in EHLO/HELO, when it gave one. */

@@ -7,9 +7,9 @@ import { AppError } from '../domain/errors.ts';
 import { isCurrency } from '../domain/money.ts';
 
 /** Every mail paymail sends; the outbox stores the name, the renderer has one template each. */
-export type MailTemplate = 'paylink' | 'receipt-customer' | 'receipt-merchant' | 'intake-reply' | 'reminder' | 'order-expired' | 'command-reply' | 'daily-recap';
+export type MailTemplate = 'paylink' | 'receipt-customer' | 'receipt-merchant' | 'intake-reply' | 'reminder' | 'order-expired' | 'command-reply' | 'daily-recap' | 'mail-bounced';
 
-export const MAIL_TEMPLATES: readonly MailTemplate[] = ['paylink', 'receipt-customer', 'receipt-merchant', 'intake-reply', 'reminder', 'order-expired', 'command-reply', 'daily-recap'];
+export const MAIL_TEMPLATES: readonly MailTemplate[] = ['paylink', 'receipt-customer', 'receipt-merchant', 'intake-reply', 'reminder', 'order-expired', 'command-reply', 'daily-recap', 'mail-bounced'];
 
 export function isTemplate(name: string): name is MailTemplate {
   return (MAIL_TEMPLATES as readonly string[]).includes(name);
@@ -141,6 +141,28 @@ export const CommandReplyData = z.object({
   timeZone,
 });
 
+/**
+ * Tells the merchant a mail about an order bounced for good (issue 13 part 8,
+ * src/services/bounce.service.ts) and how to send the pay-link to a corrected address.
+ */
+export const MailBouncedData = z.object({
+  merchantName: z.string(),
+  reference: z.string(),
+  amountMinor: z.number().int(),
+  currency,
+  description: text,
+  customerName: text,
+  /** The template of the mail that bounced (paylink, reminder, receipt-customer, …). */
+  mail: z.string(),
+  recipient: z.string(),
+  status: text,
+  reason: z.string(),
+  bouncedAt: isoDate,
+  /** Whether the order can still be paid (the RESEND command only helps then). */
+  payable: z.boolean(),
+  timeZone,
+});
+
 /** The daily recap (src/services/recap.service.ts builds it; RecapData is the same shape). */
 export const RecapCard = z.object({ brand: text, last4: text, country: text }).nullish();
 const RecapTotal = z.object({ currency, count: z.number().int(), totalMinor: z.number().int() });
@@ -180,6 +202,7 @@ export const MAIL_DATA = {
   'order-expired': OrderExpiredData,
   'command-reply': CommandReplyData,
   'daily-recap': DailyRecapData,
+  'mail-bounced': MailBouncedData,
 } as const satisfies Record<MailTemplate, z.ZodType>;
 
 /** The data a mail of template T is queued with (the schema's input: ISO strings or Dates, optional texts). */

@@ -10,6 +10,7 @@ import { enqueueMail } from '../mail/outbox.ts';
 import { createOrderTransitions } from './order-transitions.ts';
 import { type OrderEvents } from './order-admin.service.ts';
 import { type OrderService } from './order.service.ts';
+import { resendTo } from './command-resend.ts';
 import { type Repositories } from '../db/repositories.ts';
 
 /** Stable outcome codes; the reply's wording is chosen by them (templates/locales/<lc>/mail.json). */
@@ -17,6 +18,10 @@ export const COMMAND_CODES = [
   'COMMAND_STATUS',
   'COMMAND_CANCELLED',
   'COMMAND_RESENT',
+  /** RESEND <ref> new@address: the customer's address corrected, the pay-link sent there (issue 13 part 8). */
+  'COMMAND_RESENT_TO',
+  /** RESEND <ref> <address> whose address is none: the reply names the problem. */
+  'COMMAND_EMAIL_INVALID',
   'COMMAND_EXTENDED',
   /** EXTEND asked for an expiry earlier than the current one: extending never shortens a link. */
   'COMMAND_EXPIRY_KEPT',
@@ -143,6 +148,11 @@ export function createCommandService(deps: CommandServiceDeps) {
       code = r.code;
       if ('capped' in r && r.capped) extra.capped = true;
       if ('previousExpiresAt' in r && r.previousExpiresAt) extra.previousExpiresAt = r.previousExpiresAt.toISOString();
+      if ('message' in r) extra.message = r.message;
+    } else if (cmd.argument) {
+      const r = await resendTo(deps, found, merchant, cmd.argument, ctx, shownStatus(found, at), at);
+      code = r.code;
+      if ('resentTo' in r) extra.resentTo = r.resentTo;
       if ('message' in r) extra.message = r.message;
     } else {
       const status = shownStatus(found, at);

@@ -26,6 +26,18 @@ export interface EventsServiceDeps {
 
 type Merchant = Pick<MerchantDoc, '_id' | 'webhookUrl'>;
 
+/** A permanent bounce of one outbox mail about an order (src/services/bounce.service.ts). */
+export interface MailBounce {
+  /** The outbox mail that bounced: the event's dedupe key. */
+  mailId: string;
+  /** Its template (paylink, reminder, receipt-customer, …). */
+  template: string;
+  recipient: string;
+  status?: string | undefined;
+  reason: string;
+  at: Date;
+}
+
 export interface EmitResult {
   id: string;
   /** False when the event already existed (the call was a repeat). */
@@ -79,6 +91,17 @@ export function createEventsService(deps: EventsServiceDeps) {
         attempt: { outcome: attempt.outcome, declineCode: attempt.code, at: attempt.at.toISOString() },
       }),
     orderExpired: (order: OrderDoc, merchant: Merchant) => emit('order.expired', `order.expired:${order._id}`, merchant, order),
+    /** A mail about the order bounced for good (issue 13 part 8): once per bounced mail. */
+    mailBounced: (order: OrderDoc, merchant: Merchant, bounce: MailBounce) =>
+      emit('mail.bounced', `mail.bounced:${bounce.mailId}`, merchant, order, {
+        bounce: {
+          mail: bounce.template,
+          recipient: bounce.recipient,
+          status: bounce.status ?? null,
+          reason: bounce.reason,
+          at: bounce.at.toISOString(),
+        },
+      }),
     orderCancelled: (order: OrderDoc, merchant: Merchant) => emit('order.cancelled', `order.cancelled:${order._id}`, merchant, order),
     orderViewed: (order: OrderDoc, merchant: Merchant) => emit('order.viewed', `order.viewed:${order._id}`, merchant, order),
     refundSucceeded: (order: OrderDoc, merchant: Merchant, refund: { id: string; amountMinor: number; currency: string; at: Date }) =>

@@ -4,6 +4,7 @@ import { type Logger } from '../logger.ts';
 import { type ParsedInboundMail } from '../mail/parse-worker.ts';
 import { type OrderEvents } from './order-admin.service.ts';
 import { type OrderService } from './order.service.ts';
+import { type BounceService } from './bounce.service.ts';
 
 export interface IntakeServiceDeps {
   /** The storage seam (src/db/repositories.ts). */
@@ -43,4 +44,6 @@ export interface IntakeServiceDeps {
   parseMail?: (raw: Buffer) => Promise<ParsedInboundMail>;
   /** Loop brake: answers to mails that created no order, per sender address per clock hour. */
   replyLimitPerHour?: number;
+  /** Bounces to the mails' return paths (issue 13 part 8); stored by the MX door like order mail. */
+  bounces?: BounceService;
 }

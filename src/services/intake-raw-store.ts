@@ -19,6 +19,8 @@ export interface StoreRequest {
     /** MX door: the SPF/DKIM/DMARC/ARC summary that admitted the message (kept as is). */
     auth?: object | undefined;
   };
+  /** A bounce delivered to the return path of outbox mail `mailId` (issue 13 part 8), not order mail. */
+  bounce?: { mailId: string } | undefined;
 }
 
 export interface StoreResult {
@@ -95,6 +97,7 @@ export function createRawStore(opts: RawStoreOptions) {
             messageId,
             bodyHash: bodySha,
             ...(reused ? { messageIdReused: true } : {}),
+            ...(req.bounce ? { kind: 'bounce' as const, bounceOf: req.bounce.mailId } : {}),
             envelope: req.envelope,
             size: req.raw.length,
             rawChunks: ranges.length,

@@ -12,6 +12,7 @@ import { createMessageHandler, type SilenceReason } from './intake-handle.ts';
 import { createRawStore, type StoreRequest, type StoreResult } from './intake-raw-store.ts';
 import { answerRedelivery } from './intake-reply.ts';
 import { type IntakeServiceDeps } from './intake-deps.ts';
+import { type BounceOutcomeRecord } from './bounce.service.ts';
 
 export { bodyHash, extractMessageId } from './intake-message-key.ts';
 export type { StoreRequest, StoreResult } from './intake-raw-store.ts';
@@ -21,7 +22,7 @@ export type { IntakeServiceDeps } from './intake-deps.ts';
 
 
 export type ProcessOutcome =
-  | { status: 'processed'; orderIds: string[]; problems: FieldProblem[]; replied: boolean; command?: string; silenced?: SilenceReason }
+  | { status: 'processed'; orderIds: string[]; problems: FieldProblem[]; replied: boolean; command?: string; silenced?: SilenceReason; bounce?: BounceOutcomeRecord }
   | { status: 'skipped' }
   | { status: 'retry' | 'failed'; error: string };
 
@@ -87,7 +88,8 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     // so scheduling it again is harmless. A new message is processed from the bytes in hand:
     // reading megabytes back would cost the database as much again as storing them (P4).
     schedule(result.id, 0, result.duplicate ? undefined : req.raw);
-    if (result.duplicate) {
+    // A bounce delivered twice is recorded once and answered never (bounces are not mail to answer).
+    if (result.duplicate && !req.bounce) {
       const p = answerRedelivery(deps, result.id)
         .catch((err) => log.error({ err, inboundId: result.id }, 'could not answer a redelivered message'))
         .finally(() => running.delete(p));
@@ -116,9 +118,7 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     const msg = await claim(id);
     if (!msg) return { status: 'skipped' };
     try {
-      const merchant = await deps.repos.merchants.findById(msg.merchantId);
-      if (!merchant) throw new AppError('INTAKE_MERCHANT_GONE', `merchant ${msg.merchantId} no longer exists`);
-      const result = await handle(msg, merchant, raw);
+      const result = msg.kind === 'bounce' ? await handleBounce(msg, raw) : await handleOrderMail(msg, raw);
       // Processed: that fact must reach the database however long it is away, or the lease would
       // run out and the message be processed again (src/db/durable-write.ts).
       await writeUntilStored(
@@ -126,7 +126,12 @@ export function createIntakeService(deps: IntakeServiceDeps) {
           inbound.markProcessed(
             msg._id,
             msg.attempts ?? 1,
-            { orderIds: result.orderIds, problems: result.problems, ...(result.silenced ? { silenced: result.silenced } : {}) },
+            {
+              orderIds: result.orderIds,
+              problems: result.problems,
+              ...('silenced' in result && result.silenced ? { silenced: result.silenced } : {}),
+              ...('bounce' in result ? { bounce: result.bounce } : {}),
+            },
             now(),
           ),
         {
@@ -156,6 +161,19 @@ export function createIntakeService(deps: IntakeServiceDeps) {
       if (!giveUp) schedule(id, released ? Math.min(60_000, 1_000 * 2 ** attempts) : leaseMs + 1_000);
       return { status: giveUp ? 'failed' : 'retry', error };
     }
+  }
+
+  async function handleOrderMail(msg: InboundMessageDoc, raw: Buffer | undefined) {
+    const merchant = await deps.repos.merchants.findById(msg.merchantId);
+    if (!merchant) throw new AppError('INTAKE_MERCHANT_GONE', `merchant ${msg.merchantId} no longer exists`);
+    return handle(msg, merchant, raw);
+  }
+
+  /** A bounce to a mail's return path (issue 13 part 8): the bounce service records it and alerts once. */
+  async function handleBounce(msg: InboundMessageDoc, raw: Buffer | undefined) {
+    if (!deps.bounces) throw new Error('bounce processing is not configured');
+    const bounce = await deps.bounces.handle(msg, raw);
+    return { orderIds: [] as string[], problems: [] as FieldProblem[], replied: false, bounce };
   }
 
   /** Processes everything stored but not finished (after a crash or restart); returns how many. */

@@ -76,6 +76,12 @@ const DATA: Record<string, () => Record<string, unknown>> = {
   'intake-reply': () => intakeReply(),
   reminder: () => paylink(),
   'order-expired': () => ({ ...paylink(), customerEmail: 'anna@example.test' }),
+  'link-request': () => ({ ...paylink(), customerEmail: 'anna@example.test', backofficeLink: 'https://pay.example.test/backoffice/orders/ord_1' }),
+  'link-renewed': () => paylink(),
+  'mail-bounced': () => ({
+    merchantName: 'Bottega Rossi', reference: 'A-1001', amountMinor: 12990, currency: 'EUR', description: 'Two chairs', customerName: 'Anna',
+    mail: 'paylink', recipient: 'anna@example.test', status: '5.1.1', reason: '550 5.1.1 user unknown', bouncedAt: '2031-02-10T09:15:00.000Z', payable: true, timeZone: 'Europe/Rome',
+  }),
   'command-reply': () => ({
     subject: 'STATUS A-1',
     command: 'STATUS',
@@ -97,6 +103,9 @@ const SUBJECT_WORD: Record<string, Record<string, string>> = {
   'intake-reply': { en: 'Re: Orders for today', it: 'Re: Orders for today', fr: 'Re: Orders for today', de: 'Re: Orders for today', es: 'Re: Orders for today' },
   reminder: { en: 'Reminder', it: 'Promemoria', fr: 'Rappel', de: 'Erinnerung', es: 'Recordatorio' },
   'command-reply': { en: 'Re: STATUS A-1', it: 'Re: STATUS A-1', fr: 'Re: STATUS A-1', de: 'Re: STATUS A-1', es: 'Re: STATUS A-1' },
+  'mail-bounced': { en: 'Undeliverable', it: 'Non recapitabile', fr: 'Non distribuable', de: 'Unzustellbar', es: 'No entregable' },
+  'link-request': { en: 'asks for a new pay-link', it: 'chiede un nuovo link', fr: 'demande un nouveau lien', de: 'bittet um einen neuen', es: 'pide un nuevo enlace' },
+  'link-renewed': { en: 'new payment link', it: 'nuovo link di pagamento', fr: 'nouveau lien de paiement', de: 'neuer Zahlungslink', es: 'nuevo enlace de pago' },
   'order-expired': { en: 'expired unpaid', it: 'scaduto senza pagamento', fr: 'expiré sans paiement', de: 'unbezahlt abgelaufen', es: 'caducado sin pagar' },
 };
 

@@ -12,6 +12,13 @@ const InboundMessageSchema = new Schema(
      */
     messageKey: { type: String, required: true },
     messageId: { type: String },
+    /**
+     * 'bounce': a bounce or delay warning delivered to a mail's VERP return path (issue 13 part 8),
+     * processed by src/services/bounce.service.ts; absent for order mail. `bounceOf`: the outbox
+     * mail it is about (then `merchantId` is that mail's merchant, or 'none').
+     */
+    kind: { type: String, enum: ['bounce'] },
+    bounceOf: { type: String },
     /** SHA-256 of the bytes after the header block: tells a redelivery from a re-used Message-ID. */
     bodyHash: { type: String },
     /** Stored under a Message-ID that an earlier, different message of this merchant carried. */
@@ -44,6 +51,8 @@ const InboundMessageSchema = new Schema(
       problems: { type: Schema.Types.Mixed },
       /** Recorded without an answer: an automatic mail (RFC 3834) or the loop brake held it. */
       silenced: { type: String },
+      /** A bounce: what it said about its mail (outcome, recipient, status) and whether it alerted. */
+      bounce: { type: Schema.Types.Mixed },
     },
     receivedAt: { type: Date, required: true, default: () => new Date() },
     processedAt: { type: Date },

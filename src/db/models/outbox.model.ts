@@ -29,6 +29,13 @@ const OutboxSchema = new Schema(
     lastError: { type: String },
     sentAt: { type: Date },
     /**
+     * The first permanent bounce of this mail (issue 13 part 8, src/services/bounce.service.ts): set
+     * once, from the claim `bounce:<id>` that fixed its facts; the order's history shows it.
+     */
+    bounce: { at: Date, recipient: String, status: String, reason: String, inboundId: String },
+    /** The latest delay warning (a 4.x.x DSN): recorded and shown, never alerted on. */
+    delayed: { at: Date, recipient: String, status: String, reason: String, inboundId: String },
+    /**
      * Present when mail is captured for /dev/mail instead of relayed (development only): the
      * subject here for the list, the whole mail in `captured_mail` (same _id).
      */

@@ -11,6 +11,7 @@ export const WEBHOOK_EVENT_TYPES = [
   'order.cancelled',
   'order.viewed',
   'refund.succeeded',
+  'mail.bounced',
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 

@@ -66,7 +66,20 @@ interface MailLike extends Stamped {
   status: string;
   sentAt?: Date | null;
   lastError?: string | null;
+  /** A permanent bounce, or the latest delay warning, reported for this mail (issue 13 part 8). */
+  bounce?: BounceLike | null;
+  delayed?: BounceLike | null;
 }
+
+interface BounceLike {
+  at?: Date | null;
+  recipient?: string | null;
+  status?: string | null;
+  reason?: string | null;
+}
+
+/** Mails whose bounce has wording of its own; any other says "e-mail". */
+const BOUNCE_WORDED = new Set(['paylink', 'reminder', 'receipt-customer', 'receipt-merchant', 'link-renewed']);
 
 export interface TimelineEntry {
   at: Date;
@@ -107,6 +120,12 @@ export function timeline(
       detail: t(`timeline.mailState.${state}`),
       tone: state === 'failed' ? 'error' : state === 'sent' ? 'ok' : 'info',
     });
+    // What came back to the mail's return path: "pay-link undeliverable to <address>: <reason>".
+    const kind = BOUNCE_WORDED.has(m.template) ? m.template : 'other';
+    for (const [b, key, tone] of [[m.delayed, 'timeline.delayed', 'warn'], [m.bounce, `timeline.bounced.${kind}`, 'error']] as const) {
+      if (!b?.at) continue;
+      out.push({ at: b.at, text: t(key, { to: b.recipient ?? '', reason: b.reason ?? '' }), detail: b.status ?? '', tone });
+    }
   }
   for (const a of order.attempts ?? []) {
     const detail = [cardText(a.card, locale), a.declineCode ? t(`decline.${a.declineCode}`) : '', a.authCode ? t('timeline.authCode', { code: a.authCode }) : '']

@@ -2,6 +2,7 @@
 // the placeholder values and view its MJML/Handlebars templates read.
 import { type MailTemplate } from '../outbox.ts';
 import { orderExpiredPreparer, paylinkPreparer, reminderPreparer } from './paylink.ts';
+import { mailBouncedPreparer } from './bounce.ts';
 import { receiptPreparer } from './receipt.ts';
 import { recapPreparer } from './recap.ts';
 import { commandReplyPreparer, intakeReplyPreparer } from './replies.ts';
@@ -16,4 +17,5 @@ export const PREPARERS: Record<MailTemplate, Preparer> = {
   'order-expired': orderExpiredPreparer,
   'intake-reply': intakeReplyPreparer,
   'command-reply': commandReplyPreparer,
+  'mail-bounced': mailBouncedPreparer,
 };
