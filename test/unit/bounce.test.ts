@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { readBounce, verdictFor, cleanDiagnostic } from '../../src/domain/bounce.ts';
+import { parseCommand } from '../../src/domain/commands.ts';
 import { createVerp, deriveVerpKey } from '../../src/domain/verp.ts';
+import { commandAddress } from '../../src/services/command-resend.ts';
 import { parseInboundMail } from '../../src/mail/parse-worker.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/bounces/${name}`, import.meta.url));
@@ -151,5 +153,24 @@ describe('VERP return path', () => {
     assert.equal(verp.mailIdOf('orders+abc@paymail.example'), undefined);
     assert.ok(verp.isBounceAddress(`bounce+${id}-${flipped}@paymail.example`));
     assert.ok(!verp.isBounceAddress('orders+abc@paymail.example'));
+  });
+});
+
+describe('RESEND <ref> new@address', () => {
+  const cases: Array<[string, { subject?: string; text?: string }, unknown]> = [
+    ['first body line of a reply', { subject: 'Re: Undeliverable: the pay-link for order BK-4711', text: 'RESEND BK-4711 anna.rossi@example.org\n\n> The pay-link for order BK-4711' }, { verb: 'RESEND', reference: 'BK-4711', argument: 'anna.rossi@example.org', from: 'body' }],
+    ['in the subject, any case', { subject: 'resend BK-1 <Anna@Example.org>' }, { verb: 'RESEND', reference: 'BK-1', argument: '<Anna@Example.org>', from: 'subject' }],
+    ['a long address (beyond the short argument of EXTEND)', { subject: `RESEND BK-1 ${'a'.repeat(50)}@example.org` }, { verb: 'RESEND', reference: 'BK-1', argument: `${'a'.repeat(50)}@example.org`, from: 'subject' }],
+    ['a malformed address is still the command (the reply names it)', { subject: 'RESEND BK-1 anna@@example' }, { verb: 'RESEND', reference: 'BK-1', argument: 'anna@@example', from: 'subject' }],
+    ['a sentence after RESEND is no command', { subject: 'Resend BK-1 tomorrow please' }, undefined],
+    ['plain RESEND still works', { subject: 'RESEND BK-1' }, { verb: 'RESEND', reference: 'BK-1', from: 'subject' }],
+  ];
+  for (const [name, mail, expected] of cases) it(name, () => assert.deepEqual(parseCommand(mail), expected));
+
+  it('commandAddress accepts bare, <angled> and mailto: addresses, lower-cased; refuses the rest', () => {
+    assert.equal(commandAddress('Anna.Rossi@Example.org'), 'anna.rossi@example.org');
+    assert.equal(commandAddress('<anna@example.org>'), 'anna@example.org');
+    assert.equal(commandAddress('mailto:anna@example.org'), 'anna@example.org');
+    for (const bad of ['anna@@example.org', 'anna@', '@example.org', 'anna@example', 'a b@example.org']) assert.equal(commandAddress(bad), undefined, bad);
   });
 });
