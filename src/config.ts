@@ -64,6 +64,10 @@ const EnvSchema = z.object({
   // Webhook deliveries the work runner makes at once (a slow merchant must not hold the others up).
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(4),
   LINK_SIGNING_KEYS: signingKeys,
+  // Encrypts acquirer secrets at rest (AES-256-GCM): 32 bytes, hex or base64. Generated into DATA_DIR in development.
+  SECRETS_KEY: optionalString.pipe(
+    z.string().regex(/^([0-9a-fA-F]{64}|[A-Za-z0-9+/_-]{43}=?)$/, 'expected 32 bytes as 64 hex digits or base64 (openssl rand -hex 32)').optional(),
+  ),
   DNS_SERVERS: hostPortList,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Cap 50 MiB: raw mail is stored in chunks (no 16 MiB document limit), but a message is held
@@ -125,6 +129,7 @@ const COMBINATION_RULES: ReadonlyArray<{ variable: string; uses: ReadonlyArray<k
   { variable: 'DKIM_SELECTOR', uses: ['DKIM_SELECTOR', 'DKIM_PRIVATE_KEY', 'DKIM_PRIVATE_KEY_FILE'], broken: (e) => Boolean(e.DKIM_SELECTOR) !== Boolean(e.DKIM_PRIVATE_KEY || e.DKIM_PRIVATE_KEY_FILE), message: 'set it together with DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE (or none of them)' },
   // No silent embedded database in production: the data must live in the operator's MongoDB.
   { variable: 'MONGODB_URI', uses: ['NODE_ENV', 'MONGODB_URI'], broken: (e) => e.NODE_ENV === 'production' && !e.MONGODB_URI, message: 'required when NODE_ENV=production (mongodb://…; the embedded database is for development and tests only)' },
+  { variable: 'SECRETS_KEY', uses: ['NODE_ENV', 'SECRETS_KEY'], broken: (e) => e.NODE_ENV === 'production' && !e.SECRETS_KEY, message: 'required when NODE_ENV=production (32 bytes: openssl rand -hex 32); it encrypts the acquirers\' secret keys' },
 ];
 
 const ConfigSchema = EnvSchema.superRefine(
@@ -156,6 +161,8 @@ const ConfigSchema = EnvSchema.superRefine(
     outboxConcurrency: e.OUTBOX_CONCURRENCY,
     webhookConcurrency: e.WEBHOOK_CONCURRENCY,
     linkSigningKeys: e.LINK_SIGNING_KEYS ? Object.freeze(e.LINK_SIGNING_KEYS) : undefined,
+    /** Key of the acquirer secrets at rest (src/services/secrets-key.ts); generated in development. */
+    secretsKey: e.SECRETS_KEY,
     dnsServers: e.DNS_SERVERS ? Object.freeze(e.DNS_SERVERS) : undefined,
     logLevel: e.LOG_LEVEL,
     maxMessageBytes: e.MAX_MESSAGE_BYTES,
@@ -203,7 +210,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-const SECRET_VARIABLES = new Set(['LINK_SIGNING_KEYS', 'RECEIPT_SIGNING_KEY', 'DKIM_PRIVATE_KEY']);
+const SECRET_VARIABLES = new Set(['LINK_SIGNING_KEYS', 'SECRETS_KEY', 'RECEIPT_SIGNING_KEY', 'DKIM_PRIVATE_KEY']);
 
 /** Builds the config from an environment (process.env by default); throws ConfigError listing every problem on one line. */
 export function loadConfig(source: Record<string, string | undefined> = process.env): Config {

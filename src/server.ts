@@ -33,6 +33,11 @@ import { createMailTransport } from './mail/transport.ts';
 import { dkimTxtRecord, loadDkimSigning } from './mail/dkim.ts';
 import { createParsePool, type ParsePool } from './mail/parse-pool.ts';
 import { createSandboxAcquirer } from './services/acquirer/sandbox-acquirer.ts';
+import { createAcquirerSettings } from './services/acquirer/acquirer-settings.ts';
+import { createMerchantAcquirers } from './services/acquirer/merchant-acquirers.ts';
+import { createStripeWebhooks } from './services/acquirer/stripe-webhooks.ts';
+import { createStripeWebhookRouter } from './http/webhooks/stripe.routes.ts';
+import { loadSecretsKey } from './services/secrets-key.ts';
 import { createApiKeyService } from './services/api-key.service.ts';
 import { createBackofficeAuthService } from './services/backoffice-auth.service.ts';
 import { createCheckoutService } from './services/checkout.service.ts';
@@ -142,6 +147,14 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     // 'proof': the signed payment proof on the receipt page.
     const views = createViews({ templatesDir: TEMPLATES_DIR, namespaces: ['checkout', 'proof'] });
     const acquirer = createSandboxAcquirer();
+    // Per-merchant acquirers (README "Acquirers"): the sandbox, or Stripe with the merchant's own
+    // secret key, stored encrypted under SECRETS_KEY and decrypted only in memory.
+    const acquirerSettings = createAcquirerSettings({ repos, secretsKey: await loadSecretsKey(config) });
+    const acquirers = createMerchantAcquirers({
+      sandbox: acquirer,
+      settings: acquirerSettings,
+      onStripeResponse: (merchantId, e) => logger.debug({ merchantId, stripe: e }, 'stripe answered'),
+    });
     // FAULT_POINT (tests only): die like a crash at one step boundary of a state transition.
     const faults: FaultHook | undefined = config.faultPoint
       ? (point) => {
@@ -152,6 +165,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       : undefined;
     const checkout = createCheckoutService({ repos,
       acquirer,
+      acquirers,
       linkKeys,
       mailDomain: config.mailDomain,
       linkFor: (o) => orders.linkFor(o),
@@ -159,7 +173,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       proofs,
       ...(faults ? { faults } : {}),
     });
-    const refunds = createRefundService({ repos, acquirer, events, ...(faults ? { faults } : {}) });
+    const refunds = createRefundService({ repos, acquirer, acquirers, events, ...(faults ? { faults } : {}) });
     // The PDF receipt again for the checkout's receipt page and the back office (never stored).
     const receipts = createReceiptDocuments({ renderer, proofs });
     // Merchant back office under /backoffice: sessions live in the database, so instances share them.
@@ -183,6 +197,9 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     // The server API under /api/v1 (src/http/api/): the same order, cancel and refund services.
     const api = createApiRouter({ repos, apiKeys, orders, orderAdmin, refunds, publicUrl: config.publicUrl, maxLinkLifetimeDays: config.maxLinkLifetimeDays, rateLimit: config.apiRateLimit });
     const extraRouters = [ops, api, backoffice, createProofRouter({ keys: receiptKeys, proofs, templatesDir: TEMPLATES_DIR }), ...(!config.production && transport.mode === 'capture' ? [devMailRouter({ repos })] : [])];
+    // Stripe's webhooks (POST /webhooks/stripe/<merchant id>): late outcomes of 3-D Secure payments.
+    const stripeWebhooks = createStripeWebhooks({ repos, settings: acquirerSettings, checkout, logger: logger.child({ component: 'stripe-webhooks' }) });
+    extraRouters.push(createStripeWebhookRouter({ webhooks: stripeWebhooks }));
     // Merchant websites: sealed requests to /pay/sealed and the buyer's sealed return.
     const sealed = createSealedRequestService({ repos, orders });
     const app = createHttpApp({ logger, views, checkout: { service: checkout, csrfKey: deriveCsrfKey(linkKeys[0]!.secret), sealed, receipts }, extraRouters, production: config.production, proxy: config.trustProxy });

@@ -11,6 +11,7 @@ import { createMerchantSuspensionService } from '../services/merchant-suspension
 import { APIKEY_USAGE, runApikeyCli } from './apikey.ts';
 import { RECEIPT_USAGE, runReceiptCli } from './receipt.ts';
 import { RECAP_USAGE, runRecapCli } from './recap.ts';
+import { runSetAcquirerCli, SET_ACQUIRER_USAGE } from './acquirer.ts';
 
 const USAGE = `usage:
   paymail merchant create --name NAME --email ADDRESS [--sender-domain D]... [--currency EUR]
@@ -20,6 +21,7 @@ const USAGE = `usage:
   paymail merchant suspend ID [--reason TEXT] [--json]
   paymail merchant resume ID [--json]
   paymail merchant rotate-seal-key ID [--json]
+${SET_ACQUIRER_USAGE}
 ${APIKEY_USAGE}
 ${RECEIPT_USAGE}
 ${RECAP_USAGE}`;
@@ -57,6 +59,13 @@ async function main(argv: string[]): Promise<number> {
   }
   if (group === 'merchant' && (command === 'suspend' || command === 'resume')) return runSuspension(command, rest);
   if (group === 'merchant' && command === 'rotate-seal-key') return runRotateSealKey(rest);
+  if (group === 'merchant' && command === 'set-acquirer') {
+    const config = loadConfig();
+    return runSetAcquirerCli(rest, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) }, {
+      config,
+      connect: () => connectDatabase(config, { log: (l) => process.stderr.write(`${l}\n`), reuseRunning: true }),
+    });
+  }
   if (group !== 'merchant' || (command !== 'create' && command !== 'list')) {
     throw new UsageError(`unknown command "${[group, command].filter(Boolean).join(' ')}" (try: paymail help)`);
   }

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { claimLease } from './claims.ts';
 import { Merchant, type MerchantDoc } from './models/merchant.model.ts';
-import { type DeliveryMode } from '../domain/merchant.ts';
+import { type AcquirerName, type DeliveryMode } from '../domain/merchant.ts';
 
 export type { MerchantDoc } from './models/merchant.model.ts';
 
@@ -37,6 +37,16 @@ export type NewMerchant = Pick<
   MerchantDoc,
   '_id' | 'name' | 'email' | 'alias' | 'senderDomains' | 'currency' | 'locale' | 'timezone' | 'delivery' | 'linkLifetimeDays' | 'webhookSecret' | 'smtpUser' | 'smtpPasswordHash'
 > & { webhookUrl?: string; sealKey?: string };
+
+/** Stripe credentials to store (encrypted by the caller); null removes a field, undefined keeps it. */
+export interface StripeCredentialsUpdate {
+  secretKeyEnc?: string;
+  secretKeyHint?: string;
+  secretKeyRestricted?: boolean;
+  webhookSecretEnc?: string | null;
+  webhookSecretHint?: string | null;
+  apiBase?: string | null;
+}
 
 /** The fields a webhook attempt signs and sends with (read per attempt). */
 export type MerchantWebhookTarget = Pick<MerchantDoc, '_id' | 'webhookUrl' | 'webhookSecret' | 'previousWebhookSecret' | 'previousSecretUntil' | 'status'>;
@@ -145,6 +155,22 @@ export function createMerchantsRepository() {
         { $set: { status: 'suspended', suspendedAt: at, ...(reason ? { suspendedReason: reason } : {}) }, ...(reason ? {} : { $unset: { suspendedReason: 1 } }) },
         { returnDocument: 'after' },
       )
+        .lean<MerchantDoc>()
+        .exec();
+    },
+
+    /**
+     * The merchant's acquirer and, when given, new Stripe credentials (already encrypted; fields
+     * not given stay as they are). The merchant as it is now, or null when it is gone.
+     */
+    setAcquirer(id: string, acquirer: AcquirerName, stripe: StripeCredentialsUpdate = {}): Promise<MerchantDoc | null> {
+      const set: Record<string, unknown> = { acquirer };
+      const unset: Record<string, 1> = {};
+      for (const [k, v] of Object.entries(stripe)) {
+        if (v === null) unset[`stripe.${k}`] = 1;
+        else if (v !== undefined) set[`stripe.${k}`] = v;
+      }
+      return Merchant.findOneAndUpdate({ _id: id }, { $set: set, ...(Object.keys(unset).length ? { $unset: unset } : {}) }, { returnDocument: 'after' })
         .lean<MerchantDoc>()
         .exec();
     },

@@ -47,6 +47,14 @@ export const ERROR_CODES: Readonly<Record<string, ErrorCodeSpec>> = Object.freez
   WEBHOOK_IN_FLIGHT: { httpStatus: 409 },
   WEBHOOK_NOT_FOUND: { httpStatus: 404 },
   WEBHOOK_URL_INVALID: { httpStatus: 422 },
+  // Per-merchant acquirers (paymail merchant set-acquirer, the settings) and Stripe's webhooks.
+  ACQUIRER_INVALID: { httpStatus: 422 },
+  ACQUIRER_SECRET_KEY_REQUIRED: { httpStatus: 422 },
+  ACQUIRER_SECRET_KEY_INVALID: { httpStatus: 422 },
+  ACQUIRER_WEBHOOK_SECRET_INVALID: { httpStatus: 422 },
+  ACQUIRER_API_BASE_INVALID: { httpStatus: 422 },
+  ACQUIRER_NOT_CONFIGURED: { httpStatus: 409 },
+  STRIPE_WEBHOOK_INVALID: { httpStatus: 400 },
   // Orders, refunds, receipts.
   DATE_INVALID: { httpStatus: 422 },
   ORDER_EXPIRY_PAST: { httpStatus: 422 },

@@ -5,6 +5,10 @@
 export const DELIVERY_MODES = ['merchant', 'customer'] as const;
 export type DeliveryMode = (typeof DELIVERY_MODES)[number];
 
+/** The acquirers a merchant can take payments with (src/services/acquirer/). */
+export const ACQUIRER_NAMES = ['sandbox', 'stripe'] as const;
+export type AcquirerName = (typeof ACQUIRER_NAMES)[number];
+
 export const MERCHANT_STATUSES = ['active', 'suspended'] as const;
 export type MerchantStatus = (typeof MERCHANT_STATUSES)[number];
 

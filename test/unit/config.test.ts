@@ -98,7 +98,25 @@ describe('config', () => {
       RECEIPT_SIGNING_KEY_FILE: '/etc/paymail/receipt.pem',
     };
     assert.throws(() => loadConfig(production), (e: unknown) => e instanceof ConfigError && /^invalid MONGODB_URI: required when NODE_ENV=production/.test(e.message));
-    assert.equal(loadConfig({ ...production, MONGODB_URI: 'mongodb://db1/paymail' }).production, true);
+    assert.equal(loadConfig({ ...production, MONGODB_URI: 'mongodb://db1/paymail', SECRETS_KEY: '0'.repeat(64) }).production, true);
+  });
+
+  it('production without SECRETS_KEY is refused, naming the variable; a malformed key is refused and never echoed', () => {
+    const production = {
+      NODE_ENV: 'production',
+      MONGODB_URI: 'mongodb://db1/paymail',
+      LINK_SIGNING_KEYS: 'k1:0123456789abcdef0123456789abcdef',
+      PUBLIC_URL: 'https://pay.example.com',
+      OUTBOUND_SMTP_URL: 'smtp://relay.example.com:587',
+      SMTP_TLS_KEY_FILE: '/etc/paymail/tls.key',
+      SMTP_TLS_CERT_FILE: '/etc/paymail/tls.crt',
+      RECEIPT_SIGNING_KEY_FILE: '/etc/paymail/receipt.pem',
+    };
+    assert.throws(() => loadConfig(production), (e: unknown) => e instanceof ConfigError && /^invalid SECRETS_KEY: required when NODE_ENV=production/.test(e.message));
+    assert.throws(() => loadConfig({ SECRETS_KEY: 'short-secret-key' }), (e: unknown) => e instanceof ConfigError && /invalid SECRETS_KEY: expected 32 bytes/.test(e.message) && !e.message.includes('short-secret-key'));
+    const hex = 'ab'.repeat(32);
+    assert.equal(loadConfig({ ...production, SECRETS_KEY: hex }).secretsKey, hex);
+    assert.equal(loadConfig({ SECRETS_KEY: Buffer.alloc(32, 7).toString('base64') }).secretsKey, Buffer.alloc(32, 7).toString('base64'));
   });
 
   it('reports every problem at once, on one line', () => {
@@ -107,7 +125,7 @@ describe('config', () => {
       (e: unknown) => {
         assert.ok(e instanceof ConfigError);
         const named = [...e.message.matchAll(/invalid ([A-Z_/]+)/g)].map((m) => m[1]);
-        assert.deepEqual(named, ['HTTP_PORT', 'SMTP_MX_PORT', 'LINK_SIGNING_KEYS', 'PUBLIC_URL', 'OUTBOUND_SMTP_URL', 'SMTP_TLS_CERT_FILE', 'RECEIPT_SIGNING_KEY_FILE', 'MONGODB_URI']);
+        assert.deepEqual(named, ['HTTP_PORT', 'SMTP_MX_PORT', 'LINK_SIGNING_KEYS', 'PUBLIC_URL', 'OUTBOUND_SMTP_URL', 'SMTP_TLS_CERT_FILE', 'RECEIPT_SIGNING_KEY_FILE', 'MONGODB_URI', 'SECRETS_KEY']);
         assert.ok(!e.message.includes('\n'));
         return true;
       },

@@ -23,6 +23,8 @@ const ChallengeSchema = new Schema(
     customerEmail: String,
     /** The acquirer that asked for the challenge and completes it (absent: the sandbox, before acquirers were per merchant). */
     acquirer: String,
+    /** The acquirer's own 3-D Secure page (Stripe's redirect), to which the challenge page sends the buyer; absent: the sandbox's page. */
+    redirectUrl: String,
     status: { type: String, enum: ['pending', 'passed', 'failed'], required: true, default: 'pending' },
     createdAt: { type: Date, required: true },
     expiresAt: { type: Date, required: true },

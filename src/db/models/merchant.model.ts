@@ -1,5 +1,5 @@
 import mongoose, { Schema, type InferSchemaType } from 'mongoose';
-import { DELIVERY_MODES, MERCHANT_STATUSES } from '../../domain/merchant.ts';
+import { ACQUIRER_NAMES, DELIVERY_MODES, MERCHANT_STATUSES } from '../../domain/merchant.ts';
 
 export { DELIVERY_MODES, type DeliveryMode } from '../../domain/merchant.ts';
 
@@ -35,6 +35,36 @@ const MerchantSchema = new Schema(
     /** Set by `paymail merchant suspend` (the reason is shown to the merchant in the back office). */
     suspendedAt: { type: Date },
     suspendedReason: { type: String },
+    /** The merchant's own look (src/domain/brand.ts): accent colour and the current logo's facts (bytes in merchant_logos). */
+    branding: {
+      accent: { type: String },
+      logo: { sha256: String, type: { type: String }, width: Number, height: Number },
+    },
+    /** The acquirer of new payments (absent: the sandbox); set with `paymail merchant set-acquirer` or in the settings. */
+    acquirer: { type: String, enum: ACQUIRER_NAMES },
+    /**
+     * Stripe credentials, encrypted under SECRETS_KEY (src/domain/secret-box.ts); kept after a switch
+     * back to the sandbox, since refunds of earlier Stripe payments still go to Stripe.
+     */
+    stripe: {
+      type: new Schema(
+        {
+          secretKeyEnc: { type: String, required: true },
+          /**
+           * What is shown of the key without its type prefix (`test_…4242`, shown as `sk_test_…4242`),
+           * so that no `sk_` string at all is stored in clear.
+           */
+          secretKeyHint: { type: String, required: true },
+          /** A restricted key (rk_…) rather than a secret key (sk_…). */
+          secretKeyRestricted: { type: Boolean },
+          webhookSecretEnc: { type: String },
+          webhookSecretHint: { type: String },
+          /** Another API base (stripe-mock in tests, an egress proxy); absent: api.stripe.com. */
+          apiBase: { type: String },
+        },
+        { _id: false },
+      ),
+    },
   },
   { timestamps: true, versionKey: false },
 );

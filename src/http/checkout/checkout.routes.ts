@@ -12,6 +12,7 @@ import { type SealedRequestService } from '../../services/sealed-request.service
 import { type ReceiptDocuments } from '../../services/receipt-document.service.ts';
 import { sendReceiptPdf } from '../receipt-download.ts';
 import { createCsrf, CSRF_COOKIE, CSRF_FIELD } from '../middleware/csrf.ts';
+import { ACQUIRER_RETURN_LEAF, ACQUIRER_RETURN_PARAMS } from '../../services/acquirer/return-url.ts';
 import { acceptedLanguages, type Views } from '../views.ts';
 import { parseCheckoutForm } from './checkout.validators.ts';
 import { formatDate, formFields, langLinks, orderSummary, receiptView, type FormValues } from './checkout.view-model.ts';
@@ -295,6 +296,8 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
       card: c.card?.brand && c.card.last4 ? maskCard(c.card.brand, c.card.last4) : '',
       expiresIso: c.expiresAt.toISOString(),
       expiresText: formatDate(c.expiresAt, locale, state.merchant.timezone),
+      // The acquirer's own 3-D Secure page (Stripe): a link to it instead of the sandbox's buttons.
+      redirectUrl: c.redirectUrl ?? undefined,
       action: ctx.originalUrl,
       back: payLinkOf(ctx),
       csrf: csrf.token(ctx, state.order.publicId),
@@ -313,6 +316,21 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     }
     const result = await service.completeChallenge(state, ctx.params['challengeId'] ?? '', choice === 'pass', ctx.ip);
     respond(ctx, state, result);
+  });
+
+  // The buyer back from the acquirer's own 3-D Secure page (Stripe appends payment_intent=<the
+  // challenge id>). A GET without a CSRF token: it only asks the acquirer how the payment it holds
+  // ended, under the signed pay-link, and settles that (once: the challenge's claim; Stripe's
+  // webhook may have done it already, then this shows the outcome).
+  router.get(`${PAY_PATH}/:publicId/${ACQUIRER_RETURN_LEAF}`, async (ctx) => {
+    const challengeId = String(ctx.query['payment_intent'] ?? '');
+    const q = new URLSearchParams(ctx.querystring);
+    for (const p of ACQUIRER_RETURN_PARAMS) q.delete(p);
+    // From here on the pay-link's own query: the answer redirects to the pay-link, not back here.
+    ctx.querystring = q.toString();
+    const state = await service.open(publicIdOf(ctx), ctx.query);
+    if (state.kind !== 'payable') return renderState(ctx, state);
+    respond(ctx, state, await service.completeChallenge(state, challengeId, true, ctx.ip));
   });
 
   return router;

@@ -10,6 +10,7 @@ import { type MerchantDoc } from '../../db/merchants.repository.ts';
 import { type OrderDoc } from '../../db/orders.repository.ts';
 import { closeClaimKey, CLOSE_KINDS, type PaidClose, type StoredCard } from '../order-transitions.ts';
 import { acquirerFor } from '../acquirer/directory.ts';
+import { acquirerReturnUrl } from '../acquirer/return-url.ts';
 import { type CheckoutCore } from './core.ts';
 import { type CheckoutForm, type CheckoutServiceDeps, type OpenOrder, type PayResult } from './types.ts';
 
@@ -103,6 +104,8 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
       amountMinor: order.amountMinor,
       currency: order.currency,
       card: { number: card.number, cvc: card.cvc, expMonth: card.expMonth, expYear: card.expYear, holder: card.holder },
+      // For an acquirer with its own 3-D Secure page (Stripe): the buyer comes back here.
+      returnUrl: acquirerReturnUrl(deps.linkFor(order)),
     });
     // A crash here leaves an authorisation nobody captures; it lapses at the acquirer.
     if (result.outcome === 'approved') await fault('pay:authorized');
@@ -153,6 +156,7 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
         card: kept,
         holder: ctx.holder,
         acquirer: ctx.acquirer,
+        ...(result.redirectUrl ? { redirectUrl: result.redirectUrl } : {}),
         ...(ctx.email ? { customerEmail: ctx.email } : {}),
         status: 'pending',
         createdAt: at,
