@@ -10,6 +10,7 @@ import { Outbox } from '../../src/db/models/outbox.model.ts';
 import { Refund } from '../../src/db/models/refund.model.ts';
 import { WebhookDelivery } from '../../src/db/models/webhook.model.ts';
 import { hashPassword } from '../../src/domain/password.ts';
+import { createApiKeyService } from '../../src/services/api-key.service.ts';
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { BoClient, MAIL_DOMAIN, startBackofficeApp, textOf, type BackofficeApp, type Reply } from './backoffice-client.ts';
@@ -53,6 +54,8 @@ const deadDelivery = async ({ merchantId, orderId }: { merchantId: string; order
   });
   return { eventId };
 };
+/** A fresh API key of the merchant, for the revoke route. */
+const freshApiKey = async ({ merchantId }: { merchantId: string }) => ({ keyId: (await createApiKeyService({ repos }).create(merchantId)).id });
 const SETTINGS_FORM = { delivery: 'merchant', linkLifetimeDays: '7', locale: 'en', timezone: 'Europe/Rome', recapHour: '7', senderDomains: '', webhookUrl: '' };
 
 const isPage = (title: RegExp) => (r: Reply) => {
@@ -192,6 +195,27 @@ const MATRIX: RouteCase[] = [
       assert.equal((await WebhookDelivery.findById(params['eventId']).lean())!.status, 'pending');
     },
   },
+  { method: 'GET', path: '/backoffice/api-keys', allowed: ADMIN, expect: isPage(/Server API keys/) },
+  {
+    method: 'POST',
+    path: '/backoffice/api-keys',
+    allowed: ADMIN,
+    form: () => ({ label: 'matrix', readOnly: '1' }),
+    expect: (r) => {
+      assert.equal(r.status, 201);
+      assert.match(r.html, /pm_[0-9A-Za-z]{16}_[0-9A-Za-z]{32}/);
+    },
+  },
+  {
+    method: 'POST',
+    path: '/backoffice/api-keys/:keyId/revoke',
+    allowed: ADMIN,
+    params: freshApiKey,
+    expect: async (r, { params }) => {
+      assert.equal(r.status, 200);
+      assert.equal((await repos.apiKeys.byId(params['keyId']!))!.revoked, true);
+    },
+  },
   { method: 'GET', path: '/backoffice/export', allowed: ACCOUNTING, expect: isPage(/Export orders \(CSV\)/) },
   {
     method: 'GET',
@@ -285,6 +309,7 @@ describe('back office: roles on every route', function () {
       users: (await MerchantUser.find({ merchantId: merchant._id }).sort({ email: 1 }).lean()).map((u) => `${u.email}:${u.role}`),
       merchant: { secret: m.webhookSecret, updatedAt: (m as { updatedAt?: Date }).updatedAt?.getTime() },
       deliveries: (await WebhookDelivery.find({ merchantId: merchant._id }).sort({ _id: 1 }).lean()).map((d) => `${d._id}:${d.status}`),
+      apiKeys: (await repos.apiKeys.listByMerchant(merchant._id)).map((k) => `${k._id}:${k.revoked}`),
     };
   }
 

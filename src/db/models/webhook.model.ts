@@ -10,7 +10,6 @@ export const WEBHOOK_EVENT_TYPES = [
   'order.expired',
   'order.cancelled',
   'order.viewed',
-  'order.renewed',
   'refund.succeeded',
   'mail.bounced',
 ] as const;

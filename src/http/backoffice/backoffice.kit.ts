@@ -41,7 +41,7 @@ export const DAY = 86_400_000;
 
 /** Notices shown after a redirect (?done=…); anything else in the query is ignored. */
 const NOTICES = [
-  'cancelled', 'resent', 'resentTo', 'extended', 'extendedCapped', 'created', 'passwordChanged',
+  'cancelled', 'resent', 'extended', 'extendedCapped', 'created', 'passwordChanged',
   'refunded', 'motoPaid', 'settingsSaved', 'roleChanged', 'userRemoved', 'replayed', 'languageSaved',
 ] as const;
 
@@ -93,6 +93,7 @@ export function createBackofficeKit(deps: BackofficeRouterDeps) {
       { href: '/backoffice/settings', label: t('nav.settings'), key: 'settings', permission: 'settings' },
       { href: '/backoffice/users', label: t('nav.users'), key: 'users', permission: 'users' },
       { href: '/backoffice/webhooks', label: t('nav.webhooks'), key: 'webhooks', permission: 'settings' },
+      { href: '/backoffice/api-keys', label: t('nav.apiKeys'), key: 'apiKeys', permission: 'apiKeys' },
       { href: '/backoffice/password', label: t('nav.account'), key: 'account', permission: 'account' },
     ];
     return items.filter((i) => can(auth.user.role, i.permission)).map((i) => ({ ...i, current: i.key === current }));

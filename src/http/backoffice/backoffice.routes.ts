@@ -6,13 +6,14 @@
 // gets 403; a POST without the session's CSRF token gets 403. The log-in form itself has no
 // session yet, so it uses a double-submit token (a cookie that the form must echo).
 //
-// One module per area (auth, new-order, orders, refunds, settings, users, webhooks .routes.ts)
+// One module per area (api-keys, auth, new-order, orders, refunds, settings, users, webhooks .routes.ts)
 // registers its routes on the one router built here; the guard and rendering are in
 // backoffice.kit.ts.
 import { Router } from '@koa/router';
 import { isAppError } from '../../domain/errors.ts';
 import { acceptedLanguages } from '../views.ts';
 import { BACKOFFICE_PREFIX, createBackofficeKit, pageLocale, requestLocale, type BackofficeRouterDeps } from './backoffice.kit.ts';
+import { registerApiKeyRoutes } from './api-keys.routes.ts';
 import { registerAuthRoutes } from './auth.routes.ts';
 import { registerNewOrderRoutes } from './new-order.routes.ts';
 import { registerOrderRoutes } from './orders.routes.ts';
@@ -50,6 +51,7 @@ export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
   registerSettingsRoutes(router, deps, kit);
   registerUserRoutes(router, deps, kit);
   registerWebhookRoutes(router, deps, kit);
+  registerApiKeyRoutes(router, deps, kit);
 
   return router;
 }

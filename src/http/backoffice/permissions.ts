@@ -17,6 +17,8 @@ export const PERMISSIONS = {
   /** Merchant settings, webhook secret rotation, the webhook log and its replay. */
   settings: ['admin'],
   users: ['admin'],
+  /** The server API's keys: list, create (shown once), revoke. */
+  apiKeys: ['admin'],
   /** One's own account: password change, log-out. */
   account: ['viewer', 'operator', 'accountant', 'admin'],
 } as const satisfies Record<string, readonly Role[]>;
