@@ -52,6 +52,7 @@ import { createRecapService } from '../../src/services/recap.service.ts';
 import { createRefundService } from '../../src/services/refund.service.ts';
 import { testDbUri } from '../helpers/db.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
+import { startApiApp } from './api-client.ts';
 import { BoClient, startBackofficeApp } from './backoffice-client.ts';
 
 const KEYS: LinkKey[] = [{ kid: 'qi1', secret: 'query-indexes-test-secret-query-indexes' }];
@@ -328,6 +329,24 @@ describe('every query the app sends has an index', function () {
     receiver.closeAllConnections();
     await new Promise((r) => receiver.close(r));
     await rm(dataDir, { recursive: true, force: true });
+
+    // The server API (issue 12 part 2): a key, a pay-link under an Idempotency-Key and its replay,
+    // the order by reference, the list with filters and a cursor, a cancel and a refund, and the
+    // per-key rate limit (its count and, once refused, the window's edge).
+    const api = await startApiApp({ rateLimit: 12 });
+    const apiKey = (await api.apiKeys.create(merchant._id)).key;
+    const call = (method: string, p: string, body?: unknown, headers: Record<string, string> = {}) => api.request(method, `/api/v1${p}`, { key: apiKey, body, headers });
+    const link = { reference: 'QI-API-1', amount: 1500, currency: 'EUR', delivery: 'merchant' };
+    assert.equal((await call('POST', '/payment-links', link, { 'idempotency-key': 'qi-1' })).status, 201);
+    assert.equal((await call('POST', '/payment-links', link, { 'idempotency-key': 'qi-1' })).status, 201);
+    assert.equal((await call('GET', '/orders/QI-API-1')).status, 200);
+    const firstPage = await call('GET', `/orders?limit=1&status=pending&since=${encodeURIComponent(new Date(Date.now() - 86_400_000).toISOString())}`);
+    assert.equal((await call('GET', `/orders?limit=1&cursor=${firstPage.body.nextCursor}`)).status, 200);
+    assert.equal((await call('POST', '/orders/QI-API-1/cancel')).status, 200);
+    assert.equal((await call('POST', '/orders/QI-1/refunds', { amount: 100 })).status, 201);
+    for (let i = 0; i < 6; i++) await call('GET', '/orders/QI-1');
+    assert.equal((await call('GET', '/orders/QI-1')).status, 429);
+    await api.close();
 
     // The retention job's pass.
     await repos.retention.prune({ claimsDays: 90, sessionsDays: 7, loginAttemptsDays: 30, rateLimitDays: 7, outboxBodyDays: 30 }, new Date());
