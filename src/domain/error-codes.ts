@@ -34,6 +34,8 @@ export const ERROR_CODES: Readonly<Record<string, ErrorCodeSpec>> = Object.freez
   PASSWORD_TOO_SHORT: { httpStatus: 422 },
   ROLE_INVALID: { httpStatus: 422 },
   USER_EMAIL_INVALID: { httpStatus: 422 },
+  /** A corrected customer address that is none (back office, issue 13 part 8). */
+  CUSTOMER_EMAIL_INVALID: { httpStatus: 422 },
   USER_EXISTS: { httpStatus: 409 },
   USER_LAST_ADMIN: { httpStatus: 409 },
   USER_NOT_FOUND: { httpStatus: 404 },

@@ -12,6 +12,7 @@ import { type OrderDraft } from '../domain/order-draft.ts';
 import { type OrderStatus } from '../domain/order-status.ts';
 import { CLOSE_KINDS, createOrderTransitions, type FaultHook } from './order-transitions.ts';
 import { type OrderService } from './order.service.ts';
+import { commandAddress } from './command-resend.ts';
 import { type Repositories } from '../db/repositories.ts';
 import { csvCell, csvLine } from '../domain/csv.ts';
 
@@ -173,6 +174,22 @@ export function createOrderAdminService(deps: OrderAdminDeps) {
   }
 
   /**
+   * Sends the pay-link to a corrected customer address (issue 13 part 8, the back office's
+   * `RESEND <ref> new@address`): the order keeps the address and is delivered to the customer.
+   */
+  async function resendTo(merchant: MerchantDoc, orderId: string, email: string): Promise<OrderDoc> {
+    const address = commandAddress(email);
+    if (!address) throw new AppError('CUSTOMER_EMAIL_INVALID', 'expected an e-mail address', { httpStatus: 422 });
+    const order = await find(merchant, orderId);
+    assertPayable(order, 'ORDER_NOT_PAYABLE');
+    // Over the address shown: a change made meanwhile (a RESEND by mail) is not overwritten.
+    const changed = await deps.repos.orders.changeCustomerEmail(order._id, { email: order.customer?.email ?? null }, address);
+    if (!changed) throw new AppError('ORDER_NOT_PAYABLE', 'the order changed meanwhile', { httpStatus: 409 });
+    await deps.orders.queuePayLinkMail(changed, merchant, { dedupeKey: `paylink:${order._id}:resend:${nanoid(12)}` });
+    return changed;
+  }
+
+  /**
    * Moves the expiry of an open order to the end of local day `day`, capped at
    * MAX_LINK_LIFETIME_DAYS from now. The link is re-signed with the new expiry (the old one keeps
    * its own, earlier expiry), so the caller typically resends it.
@@ -222,6 +239,6 @@ export function createOrderAdminService(deps: OrderAdminDeps) {
     return Readable.from(lines(), { objectMode: false });
   }
 
-  return { list, detail, order: find, cancel, resend, extend, createLink, exportCsv };
+  return { list, detail, order: find, cancel, resend, resendTo, extend, createLink, exportCsv };
 }
 export type OrderAdminService = ReturnType<typeof createOrderAdminService>;

@@ -2,7 +2,8 @@
 // for customer delivery leaves with its VERP return path; the customer's mail server bounces it
 // (a Postfix DSN, delivered to paymail's MX door with the null sender); the merchant gets one mail
 // asking for a corrected address, the order's history in the back office (Chromium, JavaScript
-// off) says "Pay-link undeliverable to …", and `RESEND <ref> new@address` sends the link there.
+// off) says "Pay-link undeliverable to …", and `RESEND <ref> new@address` sends the link there,
+// as does the corrected address typed on the order page.
 // Screenshot: test-output/screenshots/backoffice-order-bounced.png.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -85,5 +86,23 @@ describe('e2e: an undeliverable customer address comes back to the merchant', fu
     const reply = await sink.waitFor((m) => m.to.includes('desk@bellavista.example') && /anna\.rossi@example\.org/.test(m.parsed.text ?? '') && /is now/.test(m.parsed.text ?? ''));
     assert.ok(reply);
     assert.equal((await Order.findById(order._id).lean<OrderDoc>())!.customer?.email, 'anna.rossi@example.org');
+
+    // The same correction from the back office's order page (JavaScript off).
+    await page.goto(`${base}/backoffice/orders/${encodeURIComponent(order._id)}`);
+    const field = page.getByLabel('Customer e-mail for the pay-link');
+    assert.equal(await field.inputValue(), 'anna.rossi@example.org');
+    // A malformed address is refused on the server too (the browser's own check bypassed).
+    const csrf = await page.locator('#resend-to-form input[name=_csrf]').inputValue();
+    const refused = await page.request.post(`${base}/backoffice/orders/${encodeURIComponent(order._id)}/resend-to`, { form: { email: 'anna@@example.org', _csrf: csrf }, maxRedirects: 0 });
+    assert.equal(refused.status(), 422);
+    assert.match(await refused.text(), /Enter the customer&#x27;s e-mail address|Enter the customer's e-mail address/);
+    await field.fill('anna.r@example.com');
+    await page.getByRole('button', { name: 'Send to this address' }).click();
+    await page.waitForLoadState();
+    assert.match((await page.locator('body').textContent()) ?? '', /The customer's address was changed and the pay-link queued for it\./);
+    await page.screenshot({ path: path.join(SHOTS, 'backoffice-order-resend-to.png'), fullPage: true });
+    const fromBackoffice = await sink.waitFor((m) => m.to.includes('anna.r@example.com'));
+    assert.match(fromBackoffice.envelope.from, /^bounce\+/);
+    assert.equal((await Order.findById(order._id).lean<OrderDoc>())!.customer?.email, 'anna.r@example.com');
   });
 });

@@ -41,7 +41,7 @@ export const DAY = 86_400_000;
 
 /** Notices shown after a redirect (?done=…); anything else in the query is ignored. */
 const NOTICES = [
-  'cancelled', 'resent', 'extended', 'extendedCapped', 'created', 'passwordChanged',
+  'cancelled', 'resent', 'resentTo', 'extended', 'extendedCapped', 'created', 'passwordChanged',
   'refunded', 'motoPaid', 'settingsSaved', 'roleChanged', 'userRemoved', 'replayed', 'languageSaved',
 ] as const;
 

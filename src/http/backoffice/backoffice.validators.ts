@@ -42,6 +42,8 @@ export const NewOrderForm = z.object({
 export type NewOrderForm = z.infer<typeof NewOrderForm>;
 
 export const ExtendForm = z.object({ expires: day, _csrf: field(100) });
+/** A corrected customer address for the pay-link (issue 13 part 8). */
+export const ResendToForm = z.object({ email: field(254), _csrf: field(100) });
 
 export const RefundForm = z.object({ amount: field(40), reason: field(200), _csrf: field(100) });
 

@@ -9,6 +9,7 @@ import { zonedDay, type OrderFilters } from '../../services/order-admin.service.
 import { sendReceiptPdf } from '../receipt-download.ts';
 import { orderRow, orderSummary, pager, timeline } from './backoffice.view-model.ts';
 import { ExportQuery, ExtendForm, OrderFilterQuery, parse } from './backoffice.validators.ts';
+import { ResendToForm } from './backoffice.validators.ts';
 import { can, type Permission } from './permissions.ts';
 import { BACKOFFICE_PREFIX, DAY, type BackofficeKit, type BackofficeRouterDeps, type Ctx } from './backoffice.kit.ts';
 
@@ -144,6 +145,16 @@ export function registerOrderRoutes(router: Router, deps: BackofficeRouterDeps, 
     orderAction('orders.resend', async (_ctx, auth, id) => {
       await orderAdmin.resend(auth.merchant, id);
       return 'resent';
+    }),
+  );
+
+  // A corrected customer address (issue 13 part 8): what `RESEND <ref> new@address` does by mail.
+  router.post(
+    '/orders/:id/resend-to',
+    orderAction('orders.resend', async (ctx, auth, id) => {
+      const form = parse(ResendToForm, ctx.request.body);
+      await orderAdmin.resendTo(auth.merchant, id, form.email);
+      return 'resentTo';
     }),
   );
 
