@@ -1,3 +1,4 @@
+// Over 300 lines: the composition root wires every service, door, route and job in one place, in start-up order.
 // Composition root: config → database → services → SMTP door, HTTP app, outbox worker.
 // `startPaymail` returns the bound ports and a graceful `stop` (used by main.ts and the e2e tests).
 import http from 'node:http';
@@ -12,6 +13,9 @@ import { createBackofficeRouter } from './http/backoffice/backoffice.routes.ts';
 import { createBackofficeViews } from './http/backoffice/backoffice.views.ts';
 import { devMailRouter } from './http/dev/dev-mail.routes.ts';
 import { createProofRouter } from './http/proof/proof.routes.ts';
+import { createRenewalRouter } from './http/checkout/renewal.routes.ts';
+import { remindersOffUrl } from './domain/reminder-link.ts';
+import { createRenewalService } from './services/renewal.service.ts';
 import { createOpsRouter } from './http/ops.routes.ts';
 import { deriveCsrfKey } from './http/middleware/csrf.ts';
 import { createViews } from './http/views.ts';
@@ -173,6 +177,8 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       proofs,
       ...(faults ? { faults } : {}),
     });
+    // Issue 13 part 4: the customer's request for a new link, and renewals (back office, EXTEND, automatic).
+    const renewals = createRenewalService({ repos, mailDomain: config.mailDomain, publicUrl: config.publicUrl, maxLinkLifetimeDays: config.maxLinkLifetimeDays, linkFor: (o) => orders.linkFor(o), events });
     const refunds = createRefundService({ repos, acquirer, acquirers, events, ...(faults ? { faults } : {}) });
     // The PDF receipt again for the checkout's receipt page and the back office (never stored).
     const receipts = createReceiptDocuments({ renderer, proofs });
@@ -186,6 +192,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       merchantAdmin: createMerchantAdminService({ repos, maxLinkLifetimeDays: config.maxLinkLifetimeDays, webhookTargets: { allowPrivate: config.webhookAllowPrivate } }),
       checkout,
       receipts,
+      renewals,
       views: createBackofficeViews(TEMPLATES_DIR),
       csrfKey: deriveCsrfKey(linkKeys[0]!.secret),
       production: config.production,
@@ -202,7 +209,8 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     extraRouters.push(createStripeWebhookRouter({ webhooks: stripeWebhooks }));
     // Merchant websites: sealed requests to /pay/sealed and the buyer's sealed return.
     const sealed = createSealedRequestService({ repos, orders });
-    const app = createHttpApp({ logger, views, checkout: { service: checkout, csrfKey: deriveCsrfKey(linkKeys[0]!.secret), sealed, receipts }, extraRouters, production: config.production, proxy: config.trustProxy });
+    extraRouters.push(createRenewalRouter({ repos, checkout, renewals, views, csrfKey: deriveCsrfKey(linkKeys[0]!.secret), linkKeys }));
+    const app = createHttpApp({ logger, views, checkout: { service: checkout, csrfKey: deriveCsrfKey(linkKeys[0]!.secret), sealed, receipts, askNewLink: true }, extraRouters, production: config.production, proxy: config.trustProxy });
     const httpServer = http.createServer(app.callback());
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);
@@ -262,6 +270,10 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       Promise.all([checkout.sweep(), sealed.sweep()]).catch((err: unknown) => logger.error({ err }, 'checkout sweep failed'));
     const repairTimer = setInterval(() => void repairPayments().then(sweepCheckout), 60_000);
     repairTimer.unref();
+    // Renewals a crash left half done (src/services/renewal.service.ts): finished within a minute or two.
+    const renewalTimer = setInterval(() => void renewals.repair().catch((err: unknown) => logger.error({ err }, 'renewal repair failed')), 60_000);
+    renewalTimer.unref();
+    cleanups.push(async () => clearInterval(renewalTimer));
     cleanups.push(async () => clearInterval(repairTimer));
     worker.start();
     // Webhooks and expiry/reminders; stopped before the outbox worker (cleanups run in reverse).
@@ -272,6 +284,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       events,
       mailDomain: config.mailDomain,
       linkFor: (o) => orders.linkFor(o),
+      remindersOffFor: (o) => remindersOffUrl(config.publicUrl, linkKeys, o.publicId),
       logger,
       ...(faults ? { faults } : {}),
     });

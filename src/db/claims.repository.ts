@@ -25,6 +25,10 @@ export function createClaimsRepository() {
     /** The claim `key` as stored (holder, kind, payload, applied), or null. */
     get: (key: string) => Claim.findById(key).lean<StoredClaim>(),
     exists: async (key: string): Promise<boolean> => (await Claim.exists({ _id: key })) !== null,
+    /** Deletes the claim `key` if it is of `kind` (an expired order's close claim, freed by its renewal). */
+    async release(key: string, kind: string): Promise<boolean> {
+      return (await Claim.deleteOne({ _id: key, kind })).deletedCount > 0;
+    },
     /** Replaces the payload of claim `key` (only its holder writes it), marking it applied when asked. */
     async setPayload(key: string, payload: Record<string, unknown>, opts: { applied?: boolean } = {}): Promise<void> {
       await Claim.updateOne({ _id: key }, { $set: { payload, ...(opts.applied ? { applied: true } : {}) } });

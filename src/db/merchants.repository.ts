@@ -137,6 +137,11 @@ export function createMerchantsRepository() {
         .exec();
     },
 
+    /** The reminder and renewal settings (issue 13 parts 3 and 4). */
+    updateReminderSettings(id: string, s: { remindersEnabled: boolean; reminderDaysBefore: number[]; unopenedReminderHours: number; autoRenewDays: number }): Promise<MerchantDoc | null> {
+      return Merchant.findOneAndUpdate({ _id: id }, { $set: s }, { returnDocument: 'after' }).lean<MerchantDoc>().exec();
+    },
+
     /** A new webhook secret; the current one keeps signing until `previousUntil`. False: no such merchant. */
     rotateWebhookSecret: (id: string, secret: string, previousUntil: Date) => rotateSecret('webhook', id, secret, previousUntil),
 

@@ -13,6 +13,9 @@ import { orderIdFor } from '../domain/ids.ts';
 import { type OrderStatus } from '../domain/order-status.ts';
 import { bumpCounters } from './counters.ts';
 import { Order, type OrderDoc } from './models/order.model.ts';
+import { createOrderRemindersRepository } from './order-reminders.repository.ts';
+
+export type { ReminderRecord, RenewalRecord } from './order-reminders.repository.ts';
 
 export type { OrderDoc } from './models/order.model.ts';
 
@@ -36,6 +39,9 @@ export interface NewOrder {
   linkExpiresAt: number;
   source: { inboundMessageId?: string | undefined; messageId?: string | undefined; subject?: string | undefined };
   returnUrls?: { success?: string | undefined; cancel?: string | undefined };
+  /** The order's own reminder plan (issue 13 part 3) and its first reminder check. */
+  reminderPlan?: { off?: boolean; daysBefore?: number[] } | undefined;
+  remindAt?: Date | undefined;
 }
 
 /** One payment attempt as stored on the order; one with a `key` is stored once. */
@@ -61,11 +67,6 @@ export interface OrderSearch {
   customer?: string | undefined;
 }
 
-/** The fields the expiry job reads of a pending order (expiry and reminder). */
-const EXPIRY_FIELDS = {
-  _id: 1, merchantId: 1, reference: 1, amountMinor: 1, currency: 1, description: 1, customer: 1, locale: 1, expiresAt: 1,
-  linkExpiresAt: 1, publicId: 1, createdAt: 1,
-} as const;
 
 const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const after = { returnDocument: 'after' } as const;
@@ -204,9 +205,8 @@ export function createOrdersRepository() {
         .cursor({ batchSize: 200 }) as AsyncIterable<OrderDoc> & { close(): Promise<void> };
     },
 
-    /** Pending orders that expire by `by`, soonest first, with what expiry and reminders need. */
-    pendingExpiringBy: (by: Date) =>
-      Order.find({ status: 'pending', expiresAt: { $lte: by } }, EXPIRY_FIELDS).sort({ expiresAt: 1 }).lean<OrderDoc[]>(),
+    // The expiry job's query, reminders and renewals (issue 13 parts 3 and 4).
+    ...createOrderRemindersRepository(),
 
     // ---- transitions: one conditional update each; the updated order, or null ----------------
 
@@ -241,10 +241,11 @@ export function createOrdersRepository() {
      * and belongs to `merchantId` when given): a concurrent change is never overwritten. Both fields:
      * expiresAt is what checkout checks, linkExpiresAt what a new link is signed with.
      */
-    extendExpiry(orderId: string, expected: { expiresAt: Date; merchantId?: string }, expiresAt: Date): Promise<OrderDoc | null> {
+    extendExpiry(orderId: string, expected: { expiresAt: Date; merchantId?: string }, expiresAt: Date, recheckRemindersAt: Date = new Date()): Promise<OrderDoc | null> {
       return Order.findOneAndUpdate(
         { _id: orderId, status: 'pending', expiresAt: expected.expiresAt, ...(expected.merchantId ? { merchantId: expected.merchantId } : {}) },
-        { $set: { expiresAt, linkExpiresAt: Math.floor(expiresAt.getTime() / 1000) } },
+        // The new expiry has its own reminder slots: the expiry job looks at the order again.
+        { $set: { expiresAt, linkExpiresAt: Math.floor(expiresAt.getTime() / 1000), remindAt: recheckRemindersAt } },
         after,
       ).lean<OrderDoc>();
     },

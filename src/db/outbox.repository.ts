@@ -22,6 +22,8 @@ export interface NewMail {
   merchantId?: string;
   orderId?: string;
   messageId: string;
+  /** One-click unsubscribe URL (RFC 8058): List-Unsubscribe and List-Unsubscribe-Post headers (reminders). */
+  listUnsubscribe?: string;
 }
 
 /** The full copy of a captured (development) mail, as /dev/mail shows it. */

@@ -35,9 +35,22 @@ const PASS_PROJECTION = {
   createdAt: 1,
   expiredAt: 1,
   viewedAt: 1,
+  expiresAt: 1,
   payment: 1,
   attempts: 1,
 };
+
+/** An open order as the recap's "expiring soon" and "opened but not paid" read it (from the pass). */
+export interface OpenToActOrder {
+  _id: string;
+  merchantId: string;
+  reference: string;
+  amountMinor: number;
+  currency: string;
+  customer?: { name?: string | null; email?: string | null } | null;
+  expiresAt: Date;
+  viewedAt?: Date | null;
+}
 
 /** A refund as the recap reads it. */
 export type RecapRefund = RecapRefundFacts;
@@ -59,7 +72,7 @@ export function createRecapsRepository() {
      * THE pass: every order created, viewed, expired or attempted in `window`, or paid in
      * `paidWindow` (wider: chart days not stored yet), plus the orders `alsoIds` (few), streamed.
      */
-    ordersTouched(q: { merchantIds?: string[]; window: Window; paidWindow: Window; alsoIds?: string[] }): AsyncIterable<RecapOrder> {
+    ordersTouched(q: { merchantIds?: string[]; window: Window; paidWindow: Window; alsoIds?: string[]; open?: { at: Date; by: Date } }): AsyncIterable<RecapOrder & { expiresAt?: Date }> {
       const range = { $gte: q.window.from, $lt: q.window.before };
       const or: Record<string, unknown>[] = [
         { createdAt: range },
@@ -69,7 +82,13 @@ export function createRecapsRepository() {
         { 'attempts.at': range },
       ];
       if (q.alsoIds?.length) or.push({ _id: { $in: q.alsoIds } });
-      return Order.collection.find<RecapOrder>({ ...ofMerchants(q.merchantIds), $or: or } as never, { projection: PASS_PROJECTION, batchSize: 1000 });
+      // Issue 13 part 7: the open orders to act on at the recap's time — expiring by `open.by`, or
+      // opened by the customer — in the same read ({status, expiresAt} serves both branches).
+      if (q.open) {
+        or.push({ status: 'pending', expiresAt: { $gt: q.open.at, $lte: q.open.by } });
+        or.push({ status: 'pending', expiresAt: { $gt: q.open.at }, viewedAt: { $type: 'date' } });
+      }
+      return Order.collection.find<RecapOrder & { expiresAt?: Date }>({ ...ofMerchants(q.merchantIds), $or: or } as never, { projection: PASS_PROJECTION, batchSize: 1000 });
     },
 
     /** One order as the recap reads it (a refunded order the pass did not meet). */

@@ -12,4 +12,6 @@ export interface OrderDraft {
   expiresAt?: Date | undefined;
   /** From a sealed website request: where the buyer returns after paying or a cancellation. */
   returnUrls?: { success: string; cancel: string } | undefined;
+  /** `Reminders: off` or `Reminders: 5, 2` (days before expiry): this order's own plan; absent: the merchant's settings. */
+  reminders?: { off?: boolean; daysBefore?: number[] } | undefined;
 }

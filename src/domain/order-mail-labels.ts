@@ -10,7 +10,8 @@ export type OrderField =
   | 'customerEmail'
   | 'language'
   | 'expiry'
-  | 'delivery';
+  | 'delivery'
+  | 'reminders';
 
 /** Problem codes of this parser, besides parseAmount's AMOUNT_* codes. */
 export const ORDER_MAIL_CODES = [
@@ -24,6 +25,7 @@ export const ORDER_MAIL_CODES = [
   'ORDER_EXPIRY_PAST',
   'ORDER_DELIVERY_UNKNOWN',
   'ORDER_FIELD_DUPLICATE',
+  'ORDER_REMINDERS_INVALID',
 ] as const;
 
 /** Codes of notices: things done to an accepted order that the merchant should know about. */
@@ -58,6 +60,7 @@ export const LABEL_FIELD = wordMap<OrderField>([
   ['language', 'language lang locale lingua langue sprache idioma'],
   ['expiry', 'expiry expires expiration expirydate expiresin validfor validuntil lifetime scadenza validita validoper validofino datadiscadenza valablejusquau validite gultigbis gultigkeit ablauf ablaufdatum caducidad vencimiento validohasta'],
   ['delivery', 'delivery sendto deliverto invio inviaa destinatario envoi envoyera zustellung sendenan versand envio enviara'],
+  ['reminders', 'reminders reminder promemoria promemorie solleciti sollecito rappels rappel relances erinnerungen erinnerung recordatorios recordatorio'],
 ]);
 
 export const LANGUAGE_CODE = wordMap([

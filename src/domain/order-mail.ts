@@ -16,6 +16,7 @@ import { htmlToText } from './html-to-text.ts';
 import { isCurrency, parseAmount } from './money.ts';
 import { isForwardSubject, segments } from './order-mail-boundaries.ts';
 import { type OrderDraft } from './order-draft.ts';
+import { parseReminderDays } from './reminders.ts';
 import { at, CURRENCY_SYMBOLS, DELIVERY_MODE, type FieldValue, LABEL_FIELD, labelKey, LANGUAGE_CODE, type OrderField } from './order-mail-labels.ts';
 
 export type { OrderDraft };
@@ -204,6 +205,13 @@ export function readOrderFields(
     const mode = DELIVERY_MODE.get(labelKey(delivery.value));
     if (mode) draft.delivery = mode;
     else problem('delivery', 'ORDER_DELIVERY_UNKNOWN', 'expected merchant (the link comes to you) or customer (straight to the customer)', delivery);
+  }
+
+  const reminders = get('reminders');
+  if (reminders) {
+    const r = parseReminderDays(reminders.value);
+    if (!r.ok) problem('reminders', 'ORDER_REMINDERS_INVALID', r.message, reminders);
+    else draft.reminders = r.off ? { off: true } : { daysBefore: r.days };
   }
 
   if (problems.length > 0 || draft.amountMinor === undefined || draft.currency === undefined) return { problems, notices };

@@ -78,6 +78,10 @@ export interface RecapData {
   };
   /** Orders the customer first opened that day (viewedAt) and that were not paid by its end. */
   opened: { count: number };
+  /** Issue 13 part 7, at the recap's time: open orders expiring within 24 hours (reply EXTEND to keep one open). */
+  expiringSoon?: { count: number; items: Array<{ reference: string; amountMinor: number; currency: string; expiresAt: string; customer: string }> };
+  /** Issue 13 part 7, at the recap's time: open orders the customer opened and has not paid. */
+  openedUnpaid?: { count: number; items: Array<{ reference: string; amountMinor: number; currency: string; viewedAt: string; expiresAt: string; customer: string }> };
   /** Payments total per day (oldest first, the recapped day last) in the merchant's currency. */
   chart: { currency: string; days: Array<{ date: string; totalMinor: number; count: number }> };
   csv: { filename: string; content: string };

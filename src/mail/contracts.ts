@@ -7,9 +7,9 @@ import { AppError } from '../domain/errors.ts';
 import { isCurrency } from '../domain/money.ts';
 
 /** Every mail paymail sends; the outbox stores the name, the renderer has one template each. */
-export type MailTemplate = 'paylink' | 'receipt-customer' | 'receipt-merchant' | 'intake-reply' | 'reminder' | 'order-expired' | 'command-reply' | 'daily-recap' | 'mail-bounced';
+export type MailTemplate = 'paylink' | 'receipt-customer' | 'receipt-merchant' | 'intake-reply' | 'reminder' | 'order-expired' | 'command-reply' | 'daily-recap' | 'link-request' | 'link-renewed' | 'mail-bounced';
 
-export const MAIL_TEMPLATES: readonly MailTemplate[] = ['paylink', 'receipt-customer', 'receipt-merchant', 'intake-reply', 'reminder', 'order-expired', 'command-reply', 'daily-recap', 'mail-bounced'];
+export const MAIL_TEMPLATES: readonly MailTemplate[] = ['paylink', 'receipt-customer', 'receipt-merchant', 'intake-reply', 'reminder', 'order-expired', 'command-reply', 'daily-recap', 'link-request', 'link-renewed', 'mail-bounced'];
 
 export function isTemplate(name: string): name is MailTemplate {
   return (MAIL_TEMPLATES as readonly string[]).includes(name);
@@ -67,11 +67,31 @@ export const ReceiptData = z.object({
   verifyUrl: text,
 });
 
-/** The customer's reminder, 24 hours before the pay-link expires: a pay-link mail's facts. */
-export const ReminderData = PaylinkData.omit({ toCustomer: true });
+/** A pay-link mail's facts without the delivery switch (the reminder and the renewed link). */
+const LinkFactsData = PaylinkData.omit({ toCustomer: true });
+
+/**
+ * The customer's reminder (issue 13 part 3): a pay-link mail's facts, which slot it is (before
+ * expiry, or the link not opened) and the stop-reminders link (absent in reminders queued before).
+ */
+export const ReminderData = LinkFactsData.extend({
+  kind: z.enum(['before', 'unopened']).nullish(),
+  daysBefore: z.number().int().nullish(),
+  remindersOffLink: text,
+});
 
 /** Tells the merchant a pay-link expired unpaid. */
-export const OrderExpiredData = ReminderData.omit({ link: true }).extend({ customerEmail: text });
+export const OrderExpiredData = LinkFactsData.omit({ link: true }).extend({ customerEmail: text });
+
+/** Tells the merchant the customer asks for a new link for an expired order (issue 13 part 4). */
+export const LinkRequestData = LinkFactsData.omit({ link: true }).extend({
+  customerEmail: text,
+  /** The order's page in the back office, where a button renews the link. */
+  backofficeLink: z.string().min(1),
+});
+
+/** The customer's renewed pay-link (issue 13 part 4). */
+export const LinkRenewedData = LinkFactsData;
 
 const FieldProblemData = z.object({
   field: z.string(),
@@ -188,6 +208,13 @@ export const DailyRecapData = z.object({
   }),
   // Recaps queued before "opened, not paid" existed have none.
   opened: z.object({ count: z.number().int() }).default({ count: 0 }),
+  // Issue 13 part 7 (absent in recaps queued before): open orders to act on at the recap's time.
+  expiringSoon: z
+    .object({ count: z.number().int(), items: z.array(z.object({ reference: z.string(), amountMinor: z.number().int(), currency, expiresAt: isoDate, customer: text })) })
+    .default({ count: 0, items: [] }),
+  openedUnpaid: z
+    .object({ count: z.number().int(), items: z.array(z.object({ reference: z.string(), amountMinor: z.number().int(), currency, viewedAt: isoDate, expiresAt: isoDate, customer: text })) })
+    .default({ count: 0, items: [] }),
   chart: z.object({ currency, days: z.array(z.object({ date: z.string(), totalMinor: z.number().int(), count: z.number().int() })) }),
   csv: z.object({ filename: z.string(), content: z.string() }).nullish(),
 });
@@ -203,6 +230,8 @@ export const MAIL_DATA = {
   'command-reply': CommandReplyData,
   'daily-recap': DailyRecapData,
   'mail-bounced': MailBouncedData,
+  'link-request': LinkRequestData,
+  'link-renewed': LinkRenewedData,
 } as const satisfies Record<MailTemplate, z.ZodType>;
 
 /** The data a mail of template T is queued with (the schema's input: ISO strings or Dates, optional texts). */

@@ -11,6 +11,7 @@ import { createOrderTransitions } from './order-transitions.ts';
 import { type OrderEvents } from './order-admin.service.ts';
 import { type OrderService } from './order.service.ts';
 import { resendTo } from './command-resend.ts';
+import { createRenewalService } from './renewal.service.ts';
 import { type Repositories } from '../db/repositories.ts';
 
 /** Stable outcome codes; the reply's wording is chosen by them (templates/locales/<lc>/mail.json). */
@@ -30,6 +31,8 @@ export const COMMAND_CODES = [
   'COMMAND_ALREADY_CANCELLED',
   'COMMAND_ORDER_EXPIRED',
   'COMMAND_DURATION_INVALID',
+  /** EXTEND on an expired order: open again with the new expiry, the customer mailed the new link (issue 13 part 4). */
+  'COMMAND_RENEWED',
 ] as const;
 export type CommandCode = (typeof COMMAND_CODES)[number];
 
@@ -71,6 +74,7 @@ export function createCommandService(deps: CommandServiceDeps) {
   const now = deps.now ?? (() => new Date());
   const transitions = createOrderTransitions({ repos: deps.repos, events: deps.events, now });
   const { orders, claims } = deps.repos;
+  const renewals = createRenewalService({ repos: deps.repos, mailDomain: deps.mailDomain, maxLinkLifetimeDays: deps.maxLinkLifetimeDays, linkFor: (o) => deps.orders.linkFor(o), events: deps.events, now });
 
   /** The order a reference names: the open one, else the newest with it; also by order id. */
   async function findOrder(merchantId: string, ref: string): Promise<OrderDoc | null> {
@@ -104,7 +108,20 @@ export function createCommandService(deps: CommandServiceDeps) {
     return 'COMMAND_CANCELLED';
   }
 
+  /** EXTEND of an expired order: renewed (expired -> pending), the customer mailed the new link. */
+  async function renewExpired(order: OrderDoc, argument: string | undefined, ctx: CommandContext, merchant: MerchantDoc, at: Date) {
+    const r = parseExpiry(argument ?? '', { now: at, maxLifetimeDays: deps.maxLinkLifetimeDays, timeZone: merchant.timezone });
+    if (!r.ok) return { code: 'COMMAND_DURATION_INVALID', message: r.message } as const;
+    const out = await renewals.renew(order, merchant, r.expiresAt, `command:${ctx.inboundId}`);
+    if (out.kind === 'renewed') return { code: 'COMMAND_RENEWED', capped: r.capped } as const;
+    const current = out.kind === 'not-expired' ? out.order : order;
+    // Renewed before by this very message (a redelivery), or closed otherwise meanwhile.
+    if (current.status === 'pending' && current.expiresAt > at) return { code: 'COMMAND_RENEWED', capped: false } as const;
+    return { code: current.status === 'paid' ? 'COMMAND_ALREADY_PAID' : current.status === 'cancelled' ? 'COMMAND_ALREADY_CANCELLED' : 'COMMAND_ORDER_EXPIRED' } as const;
+  }
+
   async function extend(order: OrderDoc, argument: string | undefined, ctx: CommandContext, merchant: MerchantDoc, at: Date) {
+    if (order.status === 'expired') return renewExpired(order, argument, ctx, merchant, at);
     if (order.status !== 'pending') {
       return { code: order.status === 'paid' ? 'COMMAND_ALREADY_PAID' : order.status === 'cancelled' ? 'COMMAND_ALREADY_CANCELLED' : 'COMMAND_ORDER_EXPIRED' } as const;
     }

@@ -90,7 +90,14 @@ export function createEventsService(deps: EventsServiceDeps) {
       emit('payment.failed', `payment.failed:${order._id}:${attempt.key ?? `${attempt.at.getTime()}:${nanoid(8)}`}`, merchant, order, {
         attempt: { outcome: attempt.outcome, declineCode: attempt.code, at: attempt.at.toISOString() },
       }),
-    orderExpired: (order: OrderDoc, merchant: Merchant) => emit('order.expired', `order.expired:${order._id}`, merchant, order),
+    // A renewed order (issue 13 part 4) that expires again fires again: one key per renewal.
+    orderExpired: (order: OrderDoc, merchant: Merchant) =>
+      emit('order.expired', `order.expired:${order._id}${order.renewals?.length ? `:r${order.renewals.length}` : ''}`, merchant, order),
+    /** The expired link was renewed (expired -> pending with a new expiry): once per renewal. */
+    orderRenewed: (order: OrderDoc, merchant: Merchant, renewal: { generation: number; by: string }) =>
+      emit('order.renewed', `order.renewed:${order._id}:${renewal.generation}`, merchant, order, {
+        renewal: { number: renewal.generation + 1, by: renewal.by.split(':')[0], expiresAt: order.expiresAt.toISOString() },
+      }),
     /** A mail about the order bounced for good (issue 13 part 8): once per bounced mail. */
     mailBounced: (order: OrderDoc, merchant: Merchant, bounce: MailBounce) =>
       emit('mail.bounced', `mail.bounced:${bounce.mailId}`, merchant, order, {

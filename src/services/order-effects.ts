@@ -89,7 +89,8 @@ export function createTransitionEffects(deps: TransitionEffectsDeps, fault: (poi
     await fault('expire:event');
     await enqueueMail(
       {
-        dedupeKey: `order-expired:${order._id}`,
+        // A renewed order that expires again is announced again (issue 13 part 4).
+        dedupeKey: `order-expired:${order._id}${order.renewals?.length ? `:r${order.renewals.length}` : ''}`,
         template: 'order-expired',
         locale: merchant.locale,
         to: [merchant.email],

@@ -12,6 +12,7 @@ import { type OrderDraft } from '../domain/order-draft.ts';
 import { newOrderReference, orderIdFor } from '../domain/ids.ts';
 import { mapLimit } from '../domain/map-limit.ts';
 import { payLinkUrl, type LinkKey } from '../domain/pay-link.ts';
+import { reminderSettingsOf, reminderSlots } from '../domain/reminders.ts';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type NewOrder, type OrderDoc } from '../db/orders.repository.ts';
 import { enqueueMail } from '../mail/outbox.ts';
@@ -66,6 +67,13 @@ export interface OrderServiceDeps {
 const DAY = 86_400_000;
 
 
+
+/** `remindAt` of a new order: its first reminder slot under the merchant's settings and its own plan. */
+function firstReminderCheck(merchant: MerchantDoc, draft: OrderDraft, createdAt: Date, expiresAt: Date): { remindAt?: Date } {
+  if (!draft.customerEmail) return {};
+  const [first] = reminderSlots({ createdAt, expiresAt, plan: draft.reminders }, reminderSettingsOf(merchant));
+  return first ? { remindAt: first.at } : {};
+}
 
 export function createOrderService(deps: OrderServiceDeps) {
   const now = deps.now ?? (() => new Date());
@@ -229,6 +237,9 @@ export function createOrderService(deps: OrderServiceDeps) {
       linkExpiresAt: Math.floor(expiresAt.getTime() / 1000),
       source: { inboundMessageId: source.inboundMessageId, messageId: source.messageId, subject: source.subject },
       ...(draft.returnUrls ? { returnUrls: draft.returnUrls } : {}),
+      ...(draft.reminders ? { reminderPlan: draft.reminders } : {}),
+      // The first reminder check (src/domain/reminders.ts); none without the customer's address.
+      ...firstReminderCheck(merchant, draft, at, expiresAt),
     };
     return doc;
   }

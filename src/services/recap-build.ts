@@ -4,7 +4,7 @@
 // earlier days' totals from `recap_days`; days not stored yet are counted in the pass and stored
 // for the next runs once settled.
 import { type MerchantDoc } from '../db/merchants.repository.ts';
-import { recapDayId, type RecapDayDoc, type RecapOrder } from '../db/recaps.repository.ts';
+import { type OpenToActOrder, recapDayId, type RecapDayDoc, type RecapOrder } from '../db/recaps.repository.ts';
 import { type Repositories } from '../db/repositories.ts';
 import { addDays } from '../domain/local-day.ts';
 import { mapLimit } from '../domain/map-limit.ts';
@@ -22,6 +22,30 @@ const FEW_MERCHANTS = 100;
 
 /** The fields of an order the recap reads (the pass's projection, src/db/recaps.repository.ts). */
 type PassOrder = RecapOrder;
+
+/** "Expiring in the next 24 hours" looks this far ahead of the recap's time. */
+const ACT_WINDOW_MS = 24 * 3_600_000;
+/** Items listed per section (the count says how many more). */
+const ACT_ITEMS = 20;
+
+const customerOf = (o: OpenToActOrder) => (o.customer?.name && o.customer.email ? `${o.customer.name} <${o.customer.email}>` : (o.customer?.name ?? o.customer?.email ?? ''));
+
+/** The recap's two "act on these" sections of one merchant's open orders (issue 13 part 7). */
+function openSections(open: OpenToActOrder[], at: Date): Pick<RecapData, 'expiringSoon' | 'openedUnpaid'> {
+  const by = at.getTime() + ACT_WINDOW_MS;
+  const expiring = open.filter((o) => new Date(o.expiresAt).getTime() <= by).sort((a, b) => new Date(a.expiresAt).getTime() - new Date(b.expiresAt).getTime());
+  const opened = open.filter((o) => o.viewedAt).sort((a, b) => new Date(b.viewedAt!).getTime() - new Date(a.viewedAt!).getTime());
+  return {
+    expiringSoon: {
+      count: expiring.length,
+      items: expiring.slice(0, ACT_ITEMS).map((o) => ({ reference: o.reference, amountMinor: o.amountMinor, currency: o.currency, expiresAt: new Date(o.expiresAt).toISOString(), customer: customerOf(o) })),
+    },
+    openedUnpaid: {
+      count: opened.length,
+      items: opened.slice(0, ACT_ITEMS).map((o) => ({ reference: o.reference, amountMinor: o.amountMinor, currency: o.currency, viewedAt: new Date(o.viewedAt!).toISOString(), expiresAt: new Date(o.expiresAt).toISOString(), customer: customerOf(o) })),
+    },
+  };
+}
 
 /** `buildRecaps` over the recap repository. */
 export function createRecapBuilder(store: Repositories['recaps']) {
@@ -92,10 +116,16 @@ export function createRecapBuilder(store: Repositories['recaps']) {
     // Few refunded orders: in the pass. Many: not as an $in (FerretDB would test the list against
     // every order); those the pass did not meet anyway are read by _id afterwards.
     const alsoIds = refundOrderIds.size > 0 && refundOrderIds.size <= 50 ? [...refundOrderIds] : undefined;
-    const cursor = store.ordersTouched({ merchantIds: few, window, paidWindow: { from: new Date(paidFrom), before: new Date(end) }, alsoIds });
+    // Issue 13 part 7: the same read brings the open orders to act on at the recap's time.
+    const open = { at: now, by: new Date(now.getTime() + ACT_WINDOW_MS) };
+    const toAct = new Map<string, OpenToActOrder[]>();
+    const cursor = store.ordersTouched({ merchantIds: few, window, paidWindow: { from: new Date(paidFrom), before: new Date(end) }, alsoIds, open });
     for await (const o of cursor) {
       const rs = byMerchant.get(o.merchantId);
       if (!rs) continue;
+      if (o.status === 'pending' && o.expiresAt && o.expiresAt > open.at && (o.expiresAt <= open.by || o.viewedAt)) {
+        toAct.set(o.merchantId, [...(toAct.get(o.merchantId) ?? []), { ...o, expiresAt: o.expiresAt }]);
+      }
       if (refundOrderIds.has(o._id)) {
         refundOrders.set(o._id, { _id: o._id, merchantId: o.merchantId, reference: o.reference, status: o.status, amountMinor: o.amountMinor, currency: o.currency, description: o.description ?? null, customer: o.customer ?? null, payment: o.payment ? { card: o.payment.card ?? null } : null });
       }
@@ -114,12 +144,13 @@ export function createRecapBuilder(store: Repositories['recaps']) {
     lap('refundOrders');
     const out = recaps.map((r) => {
       const md = days.get(r.merchant._id)!;
-      return r.finish(refundOrders, (currency) =>
+      const data = r.finish(refundOrders, (currency) =>
         chartDates(r).map((date) => {
           const t = md.totals(date)?.get(currency);
           return { date, totalMinor: t?.totalMinor ?? 0, count: t?.count ?? 0 };
         }),
       );
+      return { ...data, ...openSections(toAct.get(r.merchant._id) ?? [], now) };
     });
 
     // Store the settled days counted here; an existing document (another run's) is left alone.

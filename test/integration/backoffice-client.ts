@@ -7,7 +7,11 @@ import path from 'node:path';
 import { type LinkKey } from '../../src/domain/pay-link.ts';
 import { createBackofficeRouter } from '../../src/http/backoffice/backoffice.routes.ts';
 import { createBackofficeViews } from '../../src/http/backoffice/backoffice.views.ts';
+import { createRenewalRouter } from '../../src/http/checkout/renewal.routes.ts';
+import { createRenewalService, type RenewalService } from '../../src/services/renewal.service.ts';
 import { createHttpApp } from '../../src/http/app.ts';
+import { createBrandRouter } from '../../src/http/brand/brand.routes.ts';
+import { createBrandingService } from '../../src/services/branding.service.ts';
 import { deriveCsrfKey } from '../../src/http/middleware/csrf.ts';
 import { createViews } from '../../src/http/views.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -37,6 +41,7 @@ export interface BackofficeApp {
   refunds: RefundService;
   acquirer: SandboxAcquirer;
   router: ReturnType<typeof createBackofficeRouter>;
+  renewals: RenewalService;
   close(): Promise<void>;
 }
 
@@ -70,6 +75,8 @@ export async function startBackofficeApp(
     proofs,
   });
   const refunds = createRefundService({ repos, acquirer, events, now });
+  // Issue 13 part 4: renewals of expired links (the expired page's request, the order page's button).
+  const renewals = createRenewalService({ repos, mailDomain: MAIL_DOMAIN, publicUrl: base, maxLinkLifetimeDays: MAX_DAYS, linkFor: orders.linkFor, events, now });
   const router = createBackofficeRouter({ repos,
     auth: createBackofficeAuthService({ repos, now, ...opts.auth }),
     orderAdmin: createOrderAdminService({ repos, orders, maxLinkLifetimeDays: MAX_DAYS, now }),
@@ -77,6 +84,7 @@ export async function startBackofficeApp(
     merchantAdmin: createMerchantAdminService({ repos, maxLinkLifetimeDays: MAX_DAYS, now, webhookTargets: { allowPrivate: opts.webhookAllowPrivate ?? false } }),
     checkout,
     receipts,
+    renewals,
     views: createBackofficeViews(templatesDir),
     csrfKey: deriveCsrfKey(KEYS[0]!.secret),
     production: false,
@@ -86,8 +94,8 @@ export async function startBackofficeApp(
   const app = createHttpApp({
     logger: opts.logLines ? createLogger('debug', { write: (line: string) => void opts.logLines!.push(line) }) : createLogger('silent'),
     views: createViews({ templatesDir }),
-    checkout: { service: checkout, csrfKey: deriveCsrfKey(KEYS[0]!.secret), receipts },
-    extraRouters: [router],
+    checkout: { service: checkout, csrfKey: deriveCsrfKey(KEYS[0]!.secret), receipts, askNewLink: true },
+    extraRouters: [router, createRenewalRouter({ repos, checkout, renewals, views: createViews({ templatesDir }), csrfKey: deriveCsrfKey(KEYS[0]!.secret), linkKeys: KEYS }), createBrandRouter({ branding: createBrandingService({ repos }) })],
     production: false,
   });
   server.on('request', app.callback());
@@ -98,6 +106,7 @@ export async function startBackofficeApp(
     refunds,
     acquirer,
     router,
+    renewals,
     async close() {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));

@@ -1,7 +1,7 @@
 // Expiry and reminders with an injected clock, against the real database: pending orders past
 // their expiry become 'expired' by query (no TTL), exactly once even when a payment or another
 // instance races for the same close claim; order.expired fires and the merchant is mailed; the
-// customer's reminder goes out once, 24 hours before expiry, only when it makes sense.
+// customer's reminder goes out once per slot (src/domain/reminders.ts), only when it makes sense.
 import assert from 'node:assert/strict';
 import { Claim, claimOnce } from '../../src/db/claims.ts';
 import { Merchant, type MerchantDoc } from '../../src/db/models/merchant.model.ts';
@@ -66,6 +66,8 @@ describe('expiry and reminders', function () {
       locale: 'it',
       webhookUrl: 'https://verdi.example/hooks',
     });
+    // The tests of the reminder before expiry: no reminder for an unopened link (reminders.test.ts has it).
+    await Merchant.updateOne({ _id: created.id }, { $set: { unopenedReminderHours: 0 } });
     merchant = (await Merchant.findById(created.id).lean<MerchantDoc>())!;
   });
   beforeEach(() => {
@@ -159,7 +161,7 @@ describe('expiry and reminders', function () {
     assert.equal((await job(undefined, batch).runOnce()).reminded, 0);
   });
 
-  it('reminds the customer once, 24 hours before expiry, in the order language, with the link', async () => {
+  it('reminds the customer once, 1 day before expiry (the default 3 days is before this link existed), in the order language, with the link', async () => {
     const order = await newOrder(3 * 24 * HOUR, { customerEmail: 'anna@example.org', locale: 'de' });
     clock = new Date(order.expiresAt.getTime() - 25 * HOUR);
     await job().runOnce();
@@ -170,7 +172,7 @@ describe('expiry and reminders', function () {
     await job().runOnce();
     const sent = await mails('reminder', order._id);
     assert.equal(sent.length, 1, 'exactly once');
-    assert.equal(sent[0]!.dedupeKey, `reminder:${order._id}`);
+    assert.equal(sent[0]!.dedupeKey, `reminder:${order._id}:before-1d@${Math.floor(order.expiresAt.getTime() / 1000)}`);
     assert.deepEqual(sent[0]!.to, ['anna@example.org']);
     assert.equal(sent[0]!.replyTo, 'box@verdi.example');
     assert.equal(sent[0]!.locale, 'de');

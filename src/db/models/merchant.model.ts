@@ -18,6 +18,16 @@ const MerchantSchema = new Schema(
     recapHour: { type: Number, min: 0, max: 23, default: 7 },
     delivery: { type: String, enum: DELIVERY_MODES, required: true, default: 'merchant' },
     linkLifetimeDays: { type: Number, required: true, default: 7 },
+    /** Reminders to the customer (issue 13 part 3; defaults in src/domain/reminders.ts when absent). */
+    remindersEnabled: { type: Boolean },
+    /** Days before expiry, one reminder each (absent: 3 and 1; empty: none before expiry). */
+    reminderDaysBefore: { type: [Number], default: undefined },
+    /** One reminder this many hours after creation while the link was not opened (0: off; absent: 48). */
+    unopenedReminderHours: { type: Number, min: 0 },
+    /** Automatic renewal of an expired link when the customer asks for one: days (0 or absent: off, the merchant decides). */
+    autoRenewDays: { type: Number, min: 0 },
+    /** Saved cards (issue 12 part 3): the checkout offers "Save my card" and one-click payments. Off unless enabled. */
+    savedCardsEnabled: { type: Boolean, default: false },
     webhookUrl: { type: String },
     /** Used to sign webhooks, so it is kept (not hashed); shown to the operator at creation. */
     webhookSecret: { type: String, required: true },

@@ -97,6 +97,39 @@ const OrderSchema = new Schema(
      * never set by merely opening the link, which mail scanners do. Once, while pending.
      */
     viewedAt: Date,
+    /** The order's own reminder plan (`Reminders: off` or `Reminders: 5, 2`); absent: the merchant's settings. */
+    reminderPlan: {
+      off: Boolean,
+      daysBefore: { type: [Number], default: undefined },
+    },
+    /**
+     * When the expiry job looks at this order's reminders next (src/domain/reminders.ts); unset when
+     * none is left. A hint: the job decides with the settings of that moment.
+     */
+    remindAt: Date,
+    /** Reminders sent, one per slot (`before-3d@<expiry>`, `unopened`). */
+    reminders: {
+      type: [new Schema({ slot: { type: String, required: true }, slotAt: { type: Date, required: true }, at: { type: Date, required: true } }, { _id: false })],
+      default: undefined,
+    },
+    /** The customer stopped reminders for this order (the link in every reminder). */
+    remindersOffAt: Date,
+    /** The customer asked for a new link on the expired page (once per expiry: `generation` = renewals so far). */
+    renewalRequest: {
+      at: Date,
+      email: String,
+      generation: Number,
+    },
+    /** Renewals of the expired link: expired -> pending with a new expiry (issue 13 part 4). */
+    renewals: {
+      type: [
+        new Schema(
+          { at: { type: Date, required: true }, expiresAt: { type: Date, required: true }, previousExpiredAt: Date, by: { type: String, required: true } },
+          { _id: false },
+        ),
+      ],
+      default: undefined,
+    },
   },
   { timestamps: true, versionKey: false },
 );
@@ -104,6 +137,8 @@ OrderSchema.index({ merchantId: 1, openReference: 1 }, { unique: true });
 OrderSchema.index({ merchantId: 1, sourceKey: 1 }, { unique: true });
 OrderSchema.index({ merchantId: 1, createdAt: -1 });
 OrderSchema.index({ status: 1, expiresAt: 1 });
+// The expiry job's one query is an $or: pending orders expired, or whose reminder check is due.
+OrderSchema.index({ status: 1, remindAt: 1 });
 // Reply commands find an order by reference (newest first) when it is not the open one.
 OrderSchema.index({ merchantId: 1, reference: 1, createdAt: -1 });
 // The daily recap's pass (src/db/recaps.repository.ts) is an $or over the money events of a day

@@ -21,6 +21,8 @@ const OutboxSchema = new Schema(
     messageId: { type: String, required: true },
     merchantId: { type: String },
     orderId: { type: String },
+    /** One-click unsubscribe URL (RFC 8058): sent as List-Unsubscribe with List-Unsubscribe-Post (reminders). */
+    listUnsubscribe: { type: String },
     status: { type: String, enum: OUTBOX_STATUSES, required: true, default: 'pending' },
     attempts: { type: Number, required: true, default: 0 },
     nextAttemptAt: { type: Date, required: true, default: () => new Date() },

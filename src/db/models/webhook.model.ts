@@ -10,6 +10,7 @@ export const WEBHOOK_EVENT_TYPES = [
   'order.expired',
   'order.cancelled',
   'order.viewed',
+  'order.renewed',
   'refund.succeeded',
   'mail.bounced',
 ] as const;

@@ -62,6 +62,8 @@ export function pager(result: OrderPage, query: URLSearchParams) {
 
 interface MailLike extends Stamped {
   template: string;
+  /** A reminder's key says which slot it was (`reminder:<orderId>:before-3d@…` / `:unopened`). */
+  dedupeKey?: string | null;
   to: string[];
   status: string;
   sentAt?: Date | null;
@@ -98,6 +100,15 @@ interface RefundLike {
   reason?: string | null;
 }
 
+/** "Payment reminder (3 days before expiry) mailed to …", from the reminder's slot in its dedupe key. */
+function reminderText(t: (key: string, vars?: Record<string, unknown>) => string, m: MailLike): string {
+  const to = m.to.join(', ');
+  const slot = /^reminder:[^:]+:(.+)$/.exec(m.dedupeKey ?? '')?.[1];
+  if (slot === 'unopened') return t('timeline.reminderUnopened', { to });
+  const days = /^before-(\d+)d@/.exec(slot ?? '')?.[1];
+  return days ? t('timeline.reminderBefore', { to, days }) : t('timeline.mail.reminder', { to });
+}
+
 export function timeline(
   views: BackofficeViews,
   order: OrderDoc & Stamped,
@@ -116,7 +127,7 @@ export function timeline(
     const state = m.status === 'sent' ? 'sent' : m.status === 'dead' ? 'failed' : 'queued';
     out.push({
       at: m.sentAt ?? m.createdAt ?? created,
-      text: t(`timeline.mail.${m.template}`, { to: m.to.join(', ') }),
+      text: m.template === 'reminder' ? reminderText(t, m) : t(`timeline.mail.${m.template}`, { to: m.to.join(', ') }),
       detail: t(`timeline.mailState.${state}`),
       tone: state === 'failed' ? 'error' : state === 'sent' ? 'ok' : 'info',
     });
@@ -158,6 +169,15 @@ export function timeline(
   if (order.viewedAt) out.push({ at: order.viewedAt, text: t('timeline.viewed'), detail: '', tone: 'info' });
   if (order.cancelledAt) out.push({ at: order.cancelledAt, text: t('timeline.cancelled'), detail: '', tone: 'warn' });
   if (order.expiredAt) out.push({ at: order.expiredAt, text: t('timeline.expired'), detail: '', tone: 'warn' });
+  // Issue 13 parts 3 and 4: the customer stopped reminders, asked for a new link; renewals.
+  if (order.remindersOffAt) out.push({ at: order.remindersOffAt, text: t('timeline.remindersOff'), detail: '', tone: 'info' });
+  if (order.renewalRequest?.at) out.push({ at: order.renewalRequest.at, text: t('timeline.renewalRequested', { email: order.renewalRequest.email ?? '' }), detail: '', tone: 'info' });
+  for (const r of order.renewals ?? []) {
+    // The expiry a renewal undid (expiredAt is cleared when the order opens again).
+    if (r.previousExpiredAt) out.push({ at: r.previousExpiredAt, text: t('timeline.expired'), detail: '', tone: 'warn' });
+    const by = r.by.split(':')[0] ?? '';
+    out.push({ at: r.at, text: t('timeline.renewed', { expires: shortDate(r.expiresAt, locale, tz) }), detail: t(`timeline.renewedBy.${by}`), tone: 'ok' });
+  }
   return out
     .sort((a, b) => a.at.getTime() - b.at.getTime())
     .map((e) => ({ ...e, when: shortDate(e.at, locale, tz) }));

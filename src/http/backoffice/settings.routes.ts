@@ -5,13 +5,15 @@ import { isAppError } from '../../domain/errors.ts';
 import { DELIVERY_MODES } from '../../domain/merchant.ts';
 import { type AuthContext } from '../../services/backoffice-auth.service.ts';
 import { SUPPORTED_LOCALES } from '../../services/merchant.service.ts';
+import { createReminderSettingsService, reminderSettingsValues } from '../../services/reminder-settings.service.ts';
 import { shortDate } from './backoffice.view-model.ts';
-import { SettingsForm, parse } from './backoffice.validators.ts';
+import { ReminderSettingsForm, SettingsForm, parse } from './backoffice.validators.ts';
 import { BACKOFFICE_PREFIX, type BackofficeKit, type BackofficeRouterDeps, type Ctx } from './backoffice.kit.ts';
 
 export function registerSettingsRoutes(router: Router, deps: BackofficeRouterDeps, kit: BackofficeKit): void {
   const { merchantAdmin } = deps;
   const { now, locale, t, page, guarded, redirect } = kit;
+  const reminderSettings = createReminderSettingsService({ repos: deps.repos, maxLinkLifetimeDays: deps.maxLinkLifetimeDays, ...(deps.now ? { now: deps.now } : {}) });
 
   function settingsValues(m: MerchantDoc) {
     return {
@@ -25,10 +27,12 @@ export function registerSettingsRoutes(router: Router, deps: BackofficeRouterDep
     };
   }
 
-  function renderSettings(ctx: Ctx, auth: AuthContext, status: number, extra: { values?: ReturnType<typeof settingsValues>; problems?: Array<{ field: string; message: string }>; newSecret?: string; graceUntil?: string } = {}) {
+  function renderSettings(ctx: Ctx, auth: AuthContext, status: number, extra: { values?: ReturnType<typeof settingsValues>; problems?: Array<{ field: string; message: string }>; newSecret?: string; graceUntil?: string; reminders?: ReturnType<typeof reminderSettingsValues>; reminderProblems?: Array<{ message: string }> } = {}) {
     const m = auth.merchant;
     const values = extra.values ?? settingsValues(m);
     page(ctx, status, 'settings', {
+      reminders: extra.reminders ?? reminderSettingsValues(m),
+      reminderProblems: extra.reminderProblems,
       title: t('settings.title'),
       navKey: 'settings',
       values,
@@ -62,6 +66,26 @@ export function registerSettingsRoutes(router: Router, deps: BackofficeRouterDep
       }
       ctx.state.log.info({ userId: auth.user.id }, 'settings changed');
       redirect(ctx, `${BACKOFFICE_PREFIX}/settings?done=settingsSaved`);
+    }),
+  );
+
+  // Reminders and automatic renewal (issue 13 parts 3 and 4): their own form and notice.
+  router.post(
+    '/settings/reminders',
+    guarded('settings', async (ctx, auth) => {
+      const form = parse(ReminderSettingsForm, ctx.request.body);
+      try {
+        await reminderSettings.update(auth.merchant, form);
+      } catch (e) {
+        if (isAppError(e, 'SETTINGS_INVALID')) {
+          const problems = (e.details as { problems: Array<{ code: string }> }).problems;
+          const values = { enabled: form.enabled === '1', daysBefore: form.daysBefore, unopenedHours: form.unopenedHours, autoRenewDays: form.autoRenewDays };
+          return renderSettings(ctx, auth, 422, { reminders: values, reminderProblems: problems.map((p) => ({ message: t(`settings.reminders.problem.${p.code}`, { max: deps.maxLinkLifetimeDays }) })) });
+        }
+        throw e;
+      }
+      ctx.state.log.info({ userId: auth.user.id }, 'reminder settings changed');
+      redirect(ctx, `${BACKOFFICE_PREFIX}/settings?done=remindersSaved`);
     }),
   );
 

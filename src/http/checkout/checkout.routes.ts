@@ -1,3 +1,4 @@
+// Over 300 lines: every route under a pay-link in one place (pay, 3-D Secure, beacon, receipt PDF, sealed).
 // GET and POST /pay/:publicId — the hosted checkout — and GET and POST
 // /pay/:publicId/3ds/:challengeId — the sandbox 3-D Secure (ACS) page. Thin edge: the service
 // resolves the link (signature first, before any database work) and pays; this file checks the
@@ -15,6 +16,7 @@ import { createCsrf, CSRF_COOKIE, CSRF_FIELD } from '../middleware/csrf.ts';
 import { ACQUIRER_RETURN_LEAF, ACQUIRER_RETURN_PARAMS } from '../../services/acquirer/return-url.ts';
 import { acceptedLanguages, type Views } from '../views.ts';
 import { parseCheckoutForm } from './checkout.validators.ts';
+import { NEW_LINK_LEAF, newLinkView } from './renewal.routes.ts';
 import { formatDate, formFields, langLinks, orderSummary, receiptView, type FormValues } from './checkout.view-model.ts';
 
 export interface CheckoutRoutesDeps {
@@ -25,6 +27,8 @@ export interface CheckoutRoutesDeps {
   sealed?: SealedRequestService;
   /** The paid order's PDF receipt, downloadable from the receipt page; no link when absent. */
   receipts?: ReceiptDocuments;
+  /** The expired page offers "Ask <merchant> for a new link" (its POST: renewal.routes.ts). */
+  askNewLink?: boolean;
 }
 
 /** The one path taken without a CSRF token: merchant websites post to it, the seal authenticates. */
@@ -71,7 +75,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
    * A URL under this pay-link (the receipt PDF, the page's beacon) with the same signed query, so
    * only the link's holder can use it.
    */
-  const underLink = (ctx: Ctx, leaf: 'receipt.pdf' | 'viewed') =>
+  const underLink = (ctx: Ctx, leaf: 'receipt.pdf' | 'viewed' | typeof NEW_LINK_LEAF) =>
     `${PAY_PATH}/${encodeURIComponent(publicIdOf(ctx))}/${leaf}${ctx.querystring ? `?${ctx.querystring}` : ''}`;
   const challengeUrl = (ctx: Ctx, challengeId: string) =>
     `${PAY_PATH}/${encodeURIComponent(publicIdOf(ctx))}/3ds/${encodeURIComponent(challengeId)}${ctx.querystring ? `?${ctx.querystring}` : ''}`;
@@ -124,7 +128,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
         page(ctx, 410, 'cancelled', locale, 'cancelled.title', { vars, returnLink: returnTo('cancelled') });
         return;
       case 'expired':
-        page(ctx, 410, 'expired', locale, 'expired.title', { vars, returnLink: returnTo('expired') });
+        page(ctx, 410, 'expired', locale, 'expired.title', { vars, returnLink: returnTo('expired'), newLink: deps.askNewLink ? newLinkView(state.order, () => ({ action: underLink(ctx, NEW_LINK_LEAF), csrf: csrf.token(ctx, order.publicId), csrfField: CSRF_FIELD })) : undefined });
         return;
       case 'suspended':
         page(ctx, 403, 'suspended', locale, 'suspended.title', { vars });

@@ -1,7 +1,7 @@
 // One preparer per template: each parses its template's data (src/mail/contracts.ts) and builds
 // the placeholder values and view its MJML/Handlebars templates read.
 import { type MailTemplate } from '../outbox.ts';
-import { orderExpiredPreparer, paylinkPreparer, reminderPreparer } from './paylink.ts';
+import { linkRenewedPreparer, linkRequestPreparer, orderExpiredPreparer, paylinkPreparer, reminderPreparer } from './paylink.ts';
 import { mailBouncedPreparer } from './bounce.ts';
 import { receiptPreparer } from './receipt.ts';
 import { recapPreparer } from './recap.ts';
@@ -18,4 +18,6 @@ export const PREPARERS: Record<MailTemplate, Preparer> = {
   'intake-reply': intakeReplyPreparer,
   'command-reply': commandReplyPreparer,
   'mail-bounced': mailBouncedPreparer,
+  'link-request': linkRequestPreparer,
+  'link-renewed': linkRenewedPreparer,
 };

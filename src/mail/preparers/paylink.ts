@@ -3,7 +3,7 @@
 // expired unpaid.
 import { type z } from 'zod';
 import { formatMoney } from '../../domain/money.ts';
-import { OrderExpiredData, parseMailData as parse, PaylinkData, ReminderData } from '../contracts.ts';
+import { LinkRenewedData, LinkRequestData, OrderExpiredData, parseMailData as parse, PaylinkData, ReminderData } from '../contracts.ts';
 import { type Ctx, formatDateTime } from '../format.ts';
 import { type Preparer } from './types.ts';
 
@@ -12,7 +12,7 @@ const PAYLINK_PICK_CUSTOMER = Object.fromEntries(PAYLINK_PICKED.map((k) => [k, `
 const PAYLINK_PICK_MERCHANT = Object.fromEntries(PAYLINK_PICKED.map((k) => [k, `${k}Merchant`]));
 
 /** What the pay-link and its reminder both show: the order, formatted for the reader, and its link. */
-function linkFacts(d: z.output<typeof ReminderData>, ctx: Ctx) {
+function linkFacts(d: z.output<typeof LinkRenewedData>, ctx: Ctx) {
   const amount = formatMoney(d.amountMinor, d.currency, ctx.intl);
   const expires = formatDateTime(d.expiresAt, ctx.intl, ctx.timeZone);
   return {
@@ -40,7 +40,35 @@ export const paylinkPreparer: Preparer = (raw, ctx) => {
   };
 };
 
-export const reminderPreparer: Preparer = (raw, ctx) => linkFacts(parse(ReminderData, 'reminder', raw), ctx);
+/** The reminder says why it comes (days before expiry, or the link not opened) and how to stop reminders. */
+export const reminderPreparer: Preparer = (raw, ctx) => {
+  const d = parse(ReminderData, 'reminder', raw);
+  const { vars, view } = linkFacts(d, ctx);
+  const why = d.kind === 'unopened' ? 'whyUnopened' : d.daysBefore ? (d.daysBefore === 1 ? 'whyBeforeOne' : 'whyBefore') : '';
+  return {
+    vars: { ...vars, days: d.daysBefore ?? '' },
+    pick: why ? { why } : { why: 'none' },
+    view: { ...view, remindersOffLink: d.remindersOffLink },
+  };
+};
+
+/** The customer's renewed link (the expired one was renewed by the merchant or automatically). */
+export const linkRenewedPreparer: Preparer = (raw, ctx) => {
+  const { vars, view } = linkFacts(parse(LinkRenewedData, 'link-renewed', raw), ctx);
+  return { vars, view, qrLink: view.link };
+};
+
+/** Tells the merchant the customer asks for a new link, and how to give one. */
+export const linkRequestPreparer: Preparer = (raw, ctx) => {
+  const d = parse(LinkRequestData, 'link-request', raw);
+  const amount = formatMoney(d.amountMinor, d.currency, ctx.intl);
+  const expires = formatDateTime(d.expiresAt, ctx.intl, ctx.timeZone);
+  const customer = d.customerName && d.customerEmail ? `${d.customerName} <${d.customerEmail}>` : d.customerName || d.customerEmail;
+  return {
+    vars: { amount, merchant: d.merchantName, reference: d.reference, expires, customer },
+    view: { merchantName: d.merchantName, reference: d.reference, description: d.description, customer, amount, expires, backofficeLink: d.backofficeLink, command: `EXTEND ${d.reference} 7 days` },
+  };
+};
 
 export const orderExpiredPreparer: Preparer = (raw, ctx) => {
   const d = parse(OrderExpiredData, 'order-expired', raw);

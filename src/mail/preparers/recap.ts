@@ -29,6 +29,10 @@ export function recapPreparer(raw: Record<string, unknown>, ctx: Ctx, t: Strings
   const failed = d.failed.items.map((f) => ({ time: time(f.at), reference: f.reference, amount: money(f.amountMinor, f.currency), outcome: [outcomes[f.outcome] ?? f.outcome, f.declineCode].filter(Boolean).join(' · '), card: card(f.card) }));
   const expired = d.expired.items.map((e) => ({ time: time(e.at), reference: e.reference, amount: money(e.amountMinor, e.currency), customer: e.customer }));
   const statuses = group('statuses');
+  // Issue 13 part 7: open orders to act on (expiring within 24 hours; opened but not paid).
+  const at = (x: Date) => dateTimeFormat(ctx.intl, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', timeZone: ctx.timeZone }).format(x);
+  const expiringSoon = d.expiringSoon.items.map((e) => ({ expires: at(e.expiresAt), reference: e.reference, amount: money(e.amountMinor, e.currency), customer: e.customer, command: `EXTEND ${e.reference} 7 days` }));
+  const openedUnpaid = d.openedUnpaid.items.map((e) => ({ viewed: at(e.viewedAt), expires: at(e.expiresAt), reference: e.reference, amount: money(e.amountMinor, e.currency), customer: e.customer }));
   const chartCid = `recap-chart.${d.date}@paymail`;
   const attachments: MailAttachment[] = [
     { filename: `recap-chart-${d.date}.png`, contentType: 'image/png', cid: chartCid, content: renderBarChart(d.chart.days.map((x) => x.totalMinor)) },
@@ -43,6 +47,8 @@ export function recapPreparer(raw: Record<string, unknown>, ctx: Ctx, t: Strings
       failed: d.failed.count,
       expired: d.expired.count,
       opened: d.opened.count,
+      expiringCount: d.expiringSoon.count,
+      openedUnpaidCount: d.openedUnpaid.count,
       zone: ctx.timeZone,
       currency: d.chart.currency,
       file: d.csv?.filename ?? '',
@@ -59,6 +65,10 @@ export function recapPreparer(raw: Record<string, unknown>, ctx: Ctx, t: Strings
       failedMore: more(failed.length, d.failed.count),
       expired,
       expiredMore: more(expired.length, d.expired.count),
+      expiringSoon,
+      expiringMore: more(expiringSoon.length, d.expiringSoon.count),
+      openedUnpaid,
+      openedUnpaidMore: more(openedUnpaid.length, d.openedUnpaid.count),
       chartCid,
       chartDays: d.chart.days.map((x) => ({ day: day(x.date, 'short'), total: money(x.totalMinor, d.chart.currency), count: x.count })),
       hasCsv: Boolean(d.csv),
