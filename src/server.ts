@@ -60,6 +60,10 @@ import { createOrderAdminService } from './services/order-admin.service.ts';
 import { createOrderService } from './services/order.service.ts';
 import { createReceiptDocuments } from './services/receipt-document.service.ts';
 import { createSealedRequestService } from './services/sealed-request.service.ts';
+import { createSavedCardChargeService } from './services/saved-card-charge.service.ts';
+import { createSavedCardRemoval } from './services/saved-card-removal.service.ts';
+import { createCardRemovalRouter } from './http/checkout/card-removal.routes.ts';
+import { cardRemovalUrl } from './domain/card-removal.ts';
 
 export { TEMPLATES_DIR };
 /**
@@ -150,7 +154,8 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     // HTTP: checkout (and /dev/mail when mail is captured in development).
     // 'proof': the signed payment proof on the receipt page.
     const views = createViews({ templatesDir: TEMPLATES_DIR, namespaces: ['checkout', 'proof'] });
-    const acquirer = createSandboxAcquirer();
+    // The sandbox keeps saved cards in its own stored vault (issue 12 part 3), as a bank's would.
+    const acquirer = createSandboxAcquirer({ vault: repos.cardVault });
     // Per-merchant acquirers (README "Acquirers"): the sandbox, or Stripe with the merchant's own
     // secret key, stored encrypted under SECRETS_KEY and decrypted only in memory.
     const acquirerSettings = createAcquirerSettings({ repos, secretsKey: await loadSecretsKey(config) });
@@ -175,11 +180,16 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       linkFor: (o) => orders.linkFor(o),
       events,
       proofs,
+      // The link in a receipt that removes the saved card the payment used or saved.
+      cardRemovalUrl: (o) => cardRemovalUrl(config.publicUrl, linkKeys, o),
       ...(faults ? { faults } : {}),
     });
     // Issue 13 part 4: the customer's request for a new link, and renewals (back office, EXTEND, automatic).
     const renewals = createRenewalService({ repos, mailDomain: config.mailDomain, publicUrl: config.publicUrl, maxLinkLifetimeDays: config.maxLinkLifetimeDays, linkFor: (o) => orders.linkFor(o), events });
     const refunds = createRefundService({ repos, acquirer, acquirers, events, ...(faults ? { faults } : {}) });
+    // Saved cards (issue 12 part 3): merchant-initiated charges (back office, API) and the receipts' removal link.
+    const savedCardCharges = createSavedCardChargeService({ repos, orders, checkout, ...(faults ? { faults } : {}) });
+    const cardRemoval = createSavedCardRemoval({ repos, linkKeys, vaultOf: checkout.savedCardVault });
     // The PDF receipt again for the checkout's receipt page and the back office (never stored).
     const receipts = createReceiptDocuments({ renderer, proofs });
     // Merchant back office under /backoffice: sessions live in the database, so instances share them.
@@ -191,6 +201,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       refunds,
       merchantAdmin: createMerchantAdminService({ repos, maxLinkLifetimeDays: config.maxLinkLifetimeDays, webhookTargets: { allowPrivate: config.webhookAllowPrivate } }),
       checkout,
+      savedCardCharges,
       receipts,
       renewals,
       views: createBackofficeViews(TEMPLATES_DIR),
@@ -202,8 +213,8 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     setMetricsLogger(logger.child({ component: 'metrics' }));
     const ops = createOpsRouter({ repos, outboxHealthy: () => worker.healthy() });
     // The server API under /api/v1 (src/http/api/): the same order, cancel and refund services.
-    const api = createApiRouter({ repos, apiKeys, orders, orderAdmin, refunds, publicUrl: config.publicUrl, maxLinkLifetimeDays: config.maxLinkLifetimeDays, rateLimit: config.apiRateLimit });
-    const extraRouters = [ops, api, backoffice, createProofRouter({ keys: receiptKeys, proofs, templatesDir: TEMPLATES_DIR }), ...(!config.production && transport.mode === 'capture' ? [devMailRouter({ repos })] : [])];
+    const api = createApiRouter({ repos, apiKeys, orders, orderAdmin, refunds, savedCardCharges, publicUrl: config.publicUrl, maxLinkLifetimeDays: config.maxLinkLifetimeDays, rateLimit: config.apiRateLimit });
+    const extraRouters = [ops, api, backoffice, createCardRemovalRouter({ removal: cardRemoval, csrfKey: deriveCsrfKey(linkKeys[0]!.secret), templatesDir: TEMPLATES_DIR }), createProofRouter({ keys: receiptKeys, proofs, templatesDir: TEMPLATES_DIR }), ...(!config.production && transport.mode === 'capture' ? [devMailRouter({ repos })] : [])];
     // Stripe's webhooks (POST /webhooks/stripe/<merchant id>): late outcomes of 3-D Secure payments.
     const stripeWebhooks = createStripeWebhooks({ repos, settings: acquirerSettings, checkout, logger: logger.child({ component: 'stripe-webhooks' }) });
     extraRouters.push(createStripeWebhookRouter({ webhooks: stripeWebhooks }));
@@ -260,8 +271,8 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     // write left unfinished: finished with each side effect once (src/services/order-transitions.ts).
     // At start-up anything a few seconds old (the previous run is gone); then every minute.
     const repairPayments = (olderThanMs = 60_000) =>
-      Promise.all([checkout.repairInterrupted(olderThanMs), refunds.repairInterrupted(olderThanMs)]).then(
-        ([closed, refunded]) => closed + refunded > 0 && logger.warn({ closed, refunded }, 'finished transitions interrupted by a crash'),
+      Promise.all([checkout.repairInterrupted(olderThanMs), refunds.repairInterrupted(olderThanMs), savedCardCharges.repairInterrupted(olderThanMs)]).then(
+        ([closed, refunded, charged]) => closed + refunded + charged > 0 && logger.warn({ closed, refunded, charged }, 'finished transitions interrupted by a crash'),
         (err: unknown) => logger.error({ err }, 'transition repair failed'),
       );
     await repairPayments(STARTUP_REPAIR_AFTER_MS);

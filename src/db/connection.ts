@@ -23,6 +23,8 @@ import { RecapDay } from './models/recap-day.model.ts';
 import { SmtpAuthFailure, SmtpAuthKnown } from './models/smtp-auth-failure.model.ts';
 import { ReplySlot } from './models/reply-brake.model.ts';
 import { SealNonce } from './models/seal-nonce.model.ts';
+import { Customer } from './models/customer.model.ts';
+import { CardVaultEntry } from './models/card-vault.model.ts';
 import { ApiIdempotency, ApiKey, ApiRateHit } from './models/api-key.model.ts';
 
 export interface Database {
@@ -32,7 +34,7 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, InboundRaw, Outbox, CapturedMail, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure, Refund, OutboxDue, WebhookDue, RecapDay, SmtpAuthFailure, SmtpAuthKnown, ReplySlot, SealNonce, ApiKey, ApiIdempotency, ApiRateHit];
+export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, InboundRaw, Outbox, CapturedMail, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure, Refund, OutboxDue, WebhookDue, RecapDay, SmtpAuthFailure, SmtpAuthKnown, ReplySlot, SealNonce, Customer, CardVaultEntry, ApiKey, ApiIdempotency, ApiRateHit];
 
 export async function connectDatabase(
   config: Pick<Config, 'mongodbUri' | 'dataDir' | 'ferretdbBin'> & Partial<Pick<Config, 'slowQueryMs' | 'slowQueryFile'>>,

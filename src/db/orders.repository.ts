@@ -52,6 +52,8 @@ export interface PaidUpdate {
   payment: Record<string, unknown>;
   customerEmail?: string | undefined;
   attempt: AttemptRecord;
+  /** The customer whose saved card paid, or who saved the card paying (issue 12 part 3). */
+  customerCode?: string | undefined;
 }
 
 /** The back office's order search; every bound optional. Dates are instants (the caller converts local days). */
@@ -212,7 +214,12 @@ export function createOrdersRepository() {
 
     /** pending → paid: the payment, the customer's address when typed at checkout, the approved attempt. */
     markPaid(orderId: string, p: PaidUpdate): Promise<OrderDoc | null> {
-      return close(orderId, 'paid', { payment: p.payment, ...(p.customerEmail ? { 'customer.email': p.customerEmail } : {}) }, { attempts: p.attempt });
+      return close(
+        orderId,
+        'paid',
+        { payment: p.payment, ...(p.customerEmail ? { 'customer.email': p.customerEmail } : {}), ...(p.customerCode ? { customerCode: p.customerCode } : {}) },
+        { attempts: p.attempt },
+      );
     },
 
     /** pending → expired. */

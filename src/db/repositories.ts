@@ -3,7 +3,9 @@
 // referee on FerretDB, `_id`-first filters, due queues) live inside the repositories.
 import { createApiKeysRepository } from './api-keys.repository.ts';
 import { createChallengesRepository } from './challenges.repository.ts';
+import { createCardVaultRepository } from './card-vault.repository.ts';
 import { createClaimsRepository } from './claims.repository.ts';
+import { createCustomersRepository } from './customers.repository.ts';
 import { createInboundRepository } from './inbound.repository.ts';
 import { createLimitsRepository } from './limits.repository.ts';
 import { createMerchantsRepository } from './merchants.repository.ts';
@@ -28,6 +30,10 @@ export function createRepositories() {
     webhooks: createWebhooksRepository(),
     recaps: createRecapsRepository(),
     claims: createClaimsRepository(),
+    /** Customers and their saved cards (token, brand, last four, expiry, acquirer: never the card). */
+    customers: createCustomersRepository(),
+    /** The sandbox acquirer's own card vault (what its bank would keep; never a card number). */
+    cardVault: createCardVaultRepository(),
     /** The server API: keys (hashes only), Idempotency-Key records, the per-key rate limit. */
     apiKeys: createApiKeysRepository(),
     /** Pruning of what only matters for a while (src/jobs/retention.job.ts). */

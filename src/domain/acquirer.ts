@@ -11,6 +11,11 @@ export const DECLINE_CODES = [
   'ACQUIRER_UNAVAILABLE',
   /** The customer failed (or abandoned) the issuer's 3-D Secure challenge. */
   'THREE_DS_FAILED',
+  /**
+   * A charge without the customer present (merchant-initiated) of a card whose issuer wants 3-D
+   * Secure: the customer must pay on the pay-link instead.
+   */
+  'AUTHENTICATION_REQUIRED',
 ] as const;
 export type DeclineCode = (typeof DECLINE_CODES)[number];
 

@@ -69,6 +69,13 @@ export const ERROR_CODES: Readonly<Record<string, ErrorCodeSpec>> = Object.freez
   REFUND_NOT_PAID: { httpStatus: 409 },
   REFUND_REFUSED: { httpStatus: 409 },
   REFUND_UNSUPPORTED: { httpStatus: 409 },
+  // Saved cards (issue 12 part 3): merchant-initiated charges and the removal link.
+  CUSTOMER_NOT_FOUND: { httpStatus: 404 },
+  SAVED_CARD_NOT_FOUND: { httpStatus: 409 },
+  CHARGE_INVALID: { httpStatus: 422 },
+  CHARGE_CONFLICT: { httpStatus: 409 },
+  /** The acquirer declined a merchant-initiated charge: `declineCode` says why. */
+  PAYMENT_DECLINED: { httpStatus: 402 },
   // The server API (/api/v1): keys, requests, idempotency, rate limit.
   API_KEY_INVALID: { httpStatus: 401 },
   API_KEY_NOT_FOUND: { httpStatus: 404 },

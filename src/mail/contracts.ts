@@ -65,6 +65,8 @@ export const ReceiptData = z.object({
   /** Signed payment proof (src/domain/receipt-proof.ts) and the page that verifies it. */
   proof: text,
   verifyUrl: text,
+  /** The signed link removing the saved card this payment used or saved (customer's receipt only). */
+  removeCardUrl: text,
 });
 
 /** A pay-link mail's facts without the delivery switch (the reminder and the renewed link). */

@@ -23,9 +23,11 @@ import { createCheckoutCore } from './checkout/core.ts';
 import { createCheckoutOpen } from './checkout/open.ts';
 import { createCheckoutPayments } from './checkout/payment.ts';
 import { createCheckoutRepair } from './checkout/repair.ts';
+import { createCheckoutSavedCards } from './checkout/saved-card.ts';
 import { type CheckoutServiceDeps } from './checkout/types.ts';
 
 export { closeClaimKey };
+export { type OneClickForm, type SavedCardChargeRequest, type SavedCardOffer } from './checkout/saved-card.ts';
 export {
   DEFAULT_RATE_LIMITS,
   type ChallengeState,
@@ -45,6 +47,8 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
   const challengeFlow = createCheckoutChallenges(deps, core, payments);
   const { findChallenge, completeChallenge } = challengeFlow;
   const { sweep, repairInterrupted } = createCheckoutRepair(deps, core, challengeFlow);
-  return { open, pay, markViewed, findChallenge, completeChallenge, sweep, repairInterrupted, proofFor };
+  // Saved cards (issue 12 part 3): one-click offers and payments, merchant-initiated charges.
+  const { savedCardsFor, payWithSavedCard, chargeSaved, savedCardVault } = createCheckoutSavedCards(deps, core, payments);
+  return { open, pay, markViewed, findChallenge, completeChallenge, sweep, repairInterrupted, proofFor, savedCardsFor, payWithSavedCard, chargeSaved, savedCardVault };
 }
 export type CheckoutService = ReturnType<typeof createCheckoutService>;

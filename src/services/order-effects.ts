@@ -30,6 +30,8 @@ export interface TransitionEffectsDeps {
   linkFor?: ((order: OrderDoc) => string) | undefined;
   /** Signs the payment proof carried by the receipts; none when absent. */
   proofs?: ReceiptProofs | undefined;
+  /** The signed link that removes the saved card a payment used or saved (issue 12 part 3); undefined: none. */
+  cardRemovalUrl?: ((order: OrderDoc) => string | undefined) | undefined;
 }
 
 export function createTransitionEffects(deps: TransitionEffectsDeps, fault: (point: string) => Promise<void>) {
@@ -51,12 +53,15 @@ export function createTransitionEffects(deps: TransitionEffectsDeps, fault: (poi
     };
     const proof = data.proof;
     const common = { merchantId: merchant._id, orderId: order._id, data };
+    const removeCardUrl = deps.cardRemovalUrl?.(order);
     if (customerEmail) {
       await enqueueMail(
         {
           ...common,
           dedupeKey: `receipt:${order._id}:customer`,
           template: 'receipt-customer',
+          // Only the customer's receipt carries the link that removes a saved card.
+          ...(removeCardUrl ? { data: { ...data, removeCardUrl } } : {}),
           locale: order.locale,
           to: [customerEmail],
           replyTo: merchant.email,

@@ -17,6 +17,7 @@
 // The side effects of step 3 (receipts, mails, webhook events) are queued by
 // src/services/order-effects.ts.
 import { type OrderDoc } from '../db/orders.repository.ts';
+import { type SavedCardDoc } from '../db/customers.repository.ts';
 import { type Repositories } from '../db/repositories.ts';
 import { type CheckedCard } from '../domain/card.ts';
 import { createTransitionEffects, type PaidFlow, type TransitionEffectsDeps } from './order-effects.ts';
@@ -52,10 +53,24 @@ export type StoredCard = Pick<CheckedCard, 'brand' | 'bin' | 'last4' | 'expMonth
 
 /** What a won close claim of a payment applies to the order (stored on the claim; no dotted keys). */
 export interface PaidClose {
-  payment: { receiptNumber: string; authCode: string; paidAt: Date; card: StoredCard; moto?: boolean; acquirer?: string };
+  payment: {
+    receiptNumber: string;
+    authCode: string;
+    paidAt: Date;
+    card: StoredCard;
+    moto?: boolean;
+    acquirer?: string;
+    /** Saved cards (issue 12 part 3): the card paid with or saved, and who started a saved-card charge. */
+    savedCardId?: string;
+    initiator?: 'customer' | 'merchant';
+  };
   customerEmail?: string;
   attempt: Record<string, unknown>;
   holder: string;
+  /** The customer whose saved card paid, or who saved the card paying: set on the order. */
+  customerCode?: string;
+  /** A card saved by this payment: added to the customer when the order is paid (also by the repair). */
+  savedCard?: { customerCode: string; card: SavedCardDoc };
 }
 
 /** The claim that closes an order: paid, expired or cancelled, whoever inserts it first. */
@@ -93,7 +108,7 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
 
   /** Records the payment on a still-pending order (only the holder of its close claim calls this). */
   function applyPaid(orderId: string, p: PaidClose): Promise<OrderDoc | null> {
-    return orders.markPaid(orderId, { payment: { ...p.payment }, customerEmail: p.customerEmail, attempt: p.attempt });
+    return orders.markPaid(orderId, { payment: { ...p.payment }, customerEmail: p.customerEmail, attempt: p.attempt, customerCode: p.customerCode });
   }
 
   /** The order when it is (now) in `status` by this very transition; null when something else closed it. */
@@ -113,6 +128,8 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
     const order = await closedBy(orderId, applied, 'paid', (o) => o.payment?.receiptNumber === p.payment.receiptNumber);
     await fault(`${flow}:applied`);
     if (order) {
+      // Before the receipts, which carry the link that removes it; adding it again is a no-op.
+      if (p.savedCard) await deps.repos.customers.addCard(p.savedCard.customerCode, p.savedCard.card);
       const merchant = await merchantOf(order.merchantId);
       if (merchant) await queueReceipts(order, merchant, p.holder, flow);
     }

@@ -45,6 +45,8 @@ export interface WebhookOrder {
   cancelledAt: string | null;
   expiredAt: string | null;
   viewedAt: string | null;
+  /** The customer whose saved card paid, or who saved the card paying (`cus_…`); null otherwise. */
+  customerCode: string | null;
 }
 
 const iso = (d: Date | null | undefined): string | null => (d ? new Date(d).toISOString() : null);
@@ -83,6 +85,7 @@ export function webhookOrder(order: OrderDoc): WebhookOrder {
     expiredAt: iso(order.expiredAt),
     /** The customer's first interaction with the checkout (order.viewed); null until then. */
     viewedAt: iso(order.viewedAt),
+    customerCode: order.customerCode ?? null,
   };
 }
 

@@ -25,6 +25,10 @@ const ChallengeSchema = new Schema(
     acquirer: String,
     /** The acquirer's own 3-D Secure page (Stripe's redirect), to which the challenge page sends the buyer; absent: the sandbox's page. */
     redirectUrl: String,
+    /** The customer asked to save the card (the consent, carried to the payment the challenge finishes). */
+    saveFor: { customerCode: String, email: String },
+    /** A one-click payment with a saved card waiting for its challenge: which card. */
+    paidWith: { customerCode: String, cardId: String },
     status: { type: String, enum: ['pending', 'passed', 'failed'], required: true, default: 'pending' },
     createdAt: { type: Date, required: true },
     expiresAt: { type: Date, required: true },

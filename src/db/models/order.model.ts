@@ -31,6 +31,8 @@ const AttemptSchema = new Schema(
     clientIp: String,
     /** Taken by an operator over the phone (mail/telephone order) in the back office. */
     moto: Boolean,
+    /** A charge of a saved card: `customer` (one-click) or `merchant` (merchant-initiated, customer not present). */
+    initiator: String,
   },
   { _id: false },
 );
@@ -89,7 +91,13 @@ const OrderSchema = new Schema(
       moto: Boolean,
       /** The acquirer that took the payment (absent on payments before acquirers were per merchant: the sandbox). */
       acquirer: String,
+      /** The saved card this payment was made with, or saved (the customer's card id, `card_…`). */
+      savedCardId: String,
+      /** Made with a saved card: `customer` (one-click) or `merchant` (merchant-initiated). */
+      initiator: String,
     },
+    /** The customer (`cus_…`) whose saved card paid the order, or who saved the card paying it. */
+    customerCode: String,
     cancelledAt: Date,
     expiredAt: Date,
     /**

@@ -19,6 +19,8 @@ export const IDEMPOTENCY_WINDOW_MS = 24 * 3600_000;
 const IDEMPOTENCY_STALE_MS = 60_000;
 const MAX_BODY_BYTES = 64 * 1024;
 
+import { type SavedCardChargeService } from '../../services/saved-card-charge.service.ts';
+
 export interface ApiRouterDeps {
   repos: Repositories;
   apiKeys: ApiKeyService;
@@ -32,6 +34,8 @@ export interface ApiRouterDeps {
   /** How long a duplicate waits for the first request's answer (default 10 s). */
   idempotencyWaitMs?: number;
   now?: () => Date;
+  /** Merchant-initiated charges of saved cards (POST /customers/{code}/charges); the route is absent without it. */
+  savedCardCharges?: Pick<SavedCardChargeService, 'chargeSavedCard'>;
 }
 
 /** An answer as the handlers produce it, and as an Idempotency-Key record stores it. */

@@ -7,6 +7,7 @@ import { type AuthContext, type BackofficeAuthService } from '../../services/bac
 import { createCsrf } from '../middleware/csrf.ts';
 import { type OrderAdminService } from '../../services/order-admin.service.ts';
 import { type CheckoutService } from '../../services/checkout.service.ts';
+import { type SavedCardChargeService } from '../../services/saved-card-charge.service.ts';
 import { type MerchantAdminService } from '../../services/merchant-admin.service.ts';
 import { type RefundService } from '../../services/refund.service.ts';
 import { type ReceiptDocuments } from '../../services/receipt-document.service.ts';
@@ -42,7 +43,7 @@ export const DAY = 86_400_000;
 /** Notices shown after a redirect (?done=…); anything else in the query is ignored. */
 const NOTICES = [
   'cancelled', 'resent', 'resentTo', 'extended', 'extendedCapped', 'created', 'passwordChanged',
-  'refunded', 'motoPaid', 'settingsSaved', 'roleChanged', 'userRemoved', 'replayed', 'languageSaved',
+  'refunded', 'motoPaid', 'charged', 'settingsSaved', 'roleChanged', 'userRemoved', 'replayed', 'languageSaved',
 ] as const;
 
 export interface BackofficeRouterDeps {
@@ -54,6 +55,8 @@ export interface BackofficeRouterDeps {
   merchantAdmin: MerchantAdminService;
   /** The checkout's payment path, reused for cards taken over the phone (MoTo). */
   checkout: Pick<CheckoutService, 'pay'>;
+  /** Charging a customer's saved card from the order page (issue 12 part 3); no form without it. */
+  savedCardCharges?: Pick<SavedCardChargeService, 'chargeSavedCard'>;
   /** The PDF receipt of a paid order, downloadable from its detail page. */
   receipts: ReceiptDocuments;
   views: BackofficeViews;

@@ -18,6 +18,10 @@ import { acceptedLanguages, type Views } from '../views.ts';
 import { parseCheckoutForm } from './checkout.validators.ts';
 import { NEW_LINK_LEAF, newLinkView } from './renewal.routes.ts';
 import { formatDate, formFields, langLinks, orderSummary, receiptView, type FormValues } from './checkout.view-model.ts';
+import { savedCardsView, type PreparedSavedCards } from './saved-cards.view-model.ts';
+
+/** One-click payment with a saved card posts here, under the pay-link (issue 12 part 3). */
+const SAVED_CARD_LEAF = 'saved-card';
 
 export interface CheckoutRoutesDeps {
   service: CheckoutService;
@@ -105,7 +109,17 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
       payLabel: views.t(locale, 'form.pay', { amount: summary.amountText }),
       // For public/checkout.js, which shows the brand as the number is typed ({brand} is filled there).
       brandLabel: views.t(locale, 'form.brandDetected'),
+      // Saved cards (issue 12 part 3): read by the route before rendering (loadSavedCards).
+      ...savedCardsView(views, locale, summary.merchantName, ctx.state.savedCards, { action: savedCardUrl(ctx), problems }),
     });
+  }
+
+  /** Where one-click posts: under the pay-link, with its signed query. */
+  const savedCardUrl = (ctx: Ctx) => `${PAY_PATH}/${encodeURIComponent(publicIdOf(ctx))}/${SAVED_CARD_LEAF}${ctx.querystring ? `?${ctx.querystring}` : ''}`;
+
+  /** What the form shows of saved cards (the checkbox, one-click), read before rendering it. */
+  async function loadSavedCards(ctx: Ctx, state: LinkState): Promise<void> {
+    if (state.kind === 'payable') ctx.state.savedCards = (await service.savedCardsFor(state)) satisfies PreparedSavedCards;
   }
 
   /** Every state but `payable` has its own page, the same for GET and POST. */
@@ -231,7 +245,9 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
   }
 
   router.get(path, async (ctx) => {
-    renderState(ctx, await service.open(publicIdOf(ctx), ctx.query));
+    const state = await service.open(publicIdOf(ctx), ctx.query);
+    await loadSavedCards(ctx, state);
+    renderState(ctx, state);
   });
 
   router.post(path, async (ctx) => {
@@ -242,7 +258,25 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     await service.markViewed(state).catch((e: unknown) => ctx.state.log.warn({ err: e, orderId: state.order._id }, 'viewed not recorded'));
     const form = parseCheckoutForm(ctx.request.body);
     const values: FormValues = { expiry: form.expiry, holder: form.holder, email: form.email };
-    respond(ctx, state, await service.pay(state, form, ctx.ip), values);
+    // "Save my card" (issue 12 part 3): only a ticked box is consent.
+    const saveCard = (ctx.request.body as Record<string, unknown> | undefined)?.['saveCard'] === 'yes';
+    const result = await service.pay(state, form, ctx.ip, { saveCard });
+    await loadSavedCards(ctx, state);
+    respond(ctx, state, result, values);
+  });
+
+  // One-click (issue 12 part 3): the customer pays with a saved card, giving only its security
+  // code when the acquirer asks for it; the outcome is answered like the card form's.
+  router.post(`${path}/${SAVED_CARD_LEAF}`, async (ctx) => {
+    const state = await service.open(publicIdOf(ctx), ctx.query);
+    if (state.kind !== 'payable') return renderState(ctx, state);
+    if (!checkCsrf(ctx, state)) return;
+    await service.markViewed(state).catch((e: unknown) => ctx.state.log.warn({ err: e, orderId: state.order._id }, 'viewed not recorded'));
+    const body = (ctx.request.body ?? {}) as Record<string, unknown>;
+    const text = (v: unknown, max: number) => (typeof v === 'string' ? v.slice(0, max) : '');
+    const result = await service.payWithSavedCard(state, { cardId: text(body['cardId'], 40), cvc: text(body['cvc'], 8) }, ctx.ip);
+    await loadSavedCards(ctx, state);
+    respond(ctx, state, result);
   });
 
   // The page's beacon on the customer's first interaction (public/checkout.js): records `viewed`.
@@ -319,6 +353,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
       return page(ctx, 400, 'error', locale, 'error.title', { status: 400, message: views.t(locale, 'error.generic') });
     }
     const result = await service.completeChallenge(state, ctx.params['challengeId'] ?? '', choice === 'pass', ctx.ip);
+    await loadSavedCards(ctx, state);
     respond(ctx, state, result);
   });
 

@@ -30,6 +30,8 @@ export function receiptPreparer(template: 'receipt-customer' | 'receipt-merchant
         link: d.link,
         proof: d.proof,
         verifyUrl: d.verifyUrl,
+        // Saved cards (issue 12 part 3): the link that removes the card (customer's receipt only).
+        removeCardUrl: d.removeCardUrl,
       },
       receipt: d,
     };

@@ -71,11 +71,14 @@ export function createCheckoutChallenges(deps: CheckoutServiceDeps, core: Checko
     await challenges.finish(challenge._id, result.outcome === 'approved' ? 'passed' : 'failed');
     const outcome = await settle(order, merchant, result, {
       kept: { ...challenge.card } as StoredCard,
-      holder: challenge.holder,
+      holder: challenge.paidWith?.cardId ? (order.customer?.name ?? '') : challenge.holder,
       email: challenge.customerEmail ?? undefined,
       clientIp: choice.clientIp,
       challengeId: challenge._id,
       acquirer: acquirer.name,
+      // Saved cards (issue 12 part 3): the consent to save, or the saved card paying, carried by the challenge.
+      ...(challenge.saveFor?.customerCode ? { saveFor: { customerCode: challenge.saveFor.customerCode, email: challenge.saveFor.email ?? '' } } : {}),
+      ...(challenge.paidWith?.cardId ? { paidWith: { customerCode: challenge.paidWith.customerCode ?? '', cardId: challenge.paidWith.cardId, initiator: 'customer' as const } } : {}),
       // One attempt (and one payment.failed) per challenge, however often this runs.
       attemptKey: challengeClaimKey(challenge._id),
     });

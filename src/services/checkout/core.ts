@@ -32,6 +32,7 @@ export function createCheckoutCore(deps: CheckoutServiceDeps) {
     mailDomain: deps.mailDomain,
     linkFor: deps.linkFor,
     proofs: deps.proofs,
+    cardRemovalUrl: deps.cardRemovalUrl,
     faults: deps.faults,
     now,
   });

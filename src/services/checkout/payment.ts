@@ -3,9 +3,11 @@
 // a payment that lost the race has its authorisation voided).
 import { nanoid } from 'nanoid';
 import { z } from 'zod';
-import { type AuthorizeResult, type DeclineCode } from '../../domain/acquirer.ts';
+import { type AuthorizeResult, type CardToSave, type DeclineCode } from '../../domain/acquirer.ts';
 import { checkCard, type CheckedCard } from '../../domain/card.ts';
 import { newReceiptNumber } from '../../domain/ids.ts';
+import { newSavedCardId, type SavedCardUse } from '../../domain/saved-card.ts';
+import { type SavedCardDoc } from '../../db/customers.repository.ts';
 import { type MerchantDoc } from '../../db/merchants.repository.ts';
 import { type OrderDoc } from '../../db/orders.repository.ts';
 import { closeClaimKey, CLOSE_KINDS, type PaidClose, type StoredCard } from '../order-transitions.ts';
@@ -21,6 +23,14 @@ function storedCard(card: CheckedCard): StoredCard {
   const kept: StoredCard = { brand: card.brand, bin: card.bin, last4: card.last4, expMonth: card.expMonth, expYear: card.expYear };
   if (card.country) kept.country = card.country;
   return kept;
+}
+
+/** The card an approval saved (the customer consented and the acquirer answered a token), as the customer keeps it. */
+function savedCardOf(result: { savedCard?: { token: string } }, ctx: { kept: StoredCard; acquirer: string; saveFor?: CardToSave }, at: Date) {
+  if (!result.savedCard || !ctx.saveFor) return undefined;
+  const { brand, last4, expMonth, expYear } = ctx.kept;
+  const card: SavedCardDoc = { id: newSavedCardId(), token: result.savedCard.token, brand, last4, expMonth, expYear, acquirer: ctx.acquirer, savedAt: at };
+  return { customerCode: ctx.saveFor.customerCode, card };
 }
 
 export function createCheckoutPayments(deps: CheckoutServiceDeps, core: CheckoutCore) {
@@ -74,7 +84,7 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
    * Checks the card, asks the acquirer, and records the outcome on the order. `moto`: keyed in by
    * an operator in the back office (mail/telephone order); marked on the attempt and the payment.
    */
-  async function pay(target: OpenOrder, form: CheckoutForm, clientIp: string, opts: { moto?: boolean } = {}): Promise<PayResult> {
+  async function pay(target: OpenOrder, form: CheckoutForm, clientIp: string, opts: { moto?: boolean; saveCard?: boolean } = {}): Promise<PayResult> {
     const valid = validate(target.order, form);
     if (!valid.ok) return { kind: 'invalid', problems: valid.problems };
     return serialised(target.order._id, async () => {
@@ -86,7 +96,9 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
       if (await deps.repos.merchants.isSuspended(order.merchantId)) return { kind: 'suspended' };
       const limited = await rateLimit(order._id, clientIp);
       if (limited) return limited;
-      return authorizeAndRecord(order, target.merchant, valid.card, valid.email, clientIp, opts.moto === true);
+      // "Save my card" ticked (issue 12 part 3).
+      const save = opts.saveCard ? await consentToSave(order, target.merchant, valid.email) : undefined;
+      return authorizeAndRecord(order, target.merchant, valid.card, valid.email, clientIp, opts.moto === true, save);
     });
   }
 
@@ -97,8 +109,10 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
     email: string | undefined,
     clientIp: string,
     moto = false,
+    save?: CardToSave,
   ): Promise<PayResult> {
     const acquirer = await acquirerFor(deps, merchant);
+    const saveCard = save && acquirer.savedCards ? save : undefined;
     const result = await acquirer.authorize({
       orderId: order._id,
       amountMinor: order.amountMinor,
@@ -106,10 +120,21 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
       card: { number: card.number, cvc: card.cvc, expMonth: card.expMonth, expYear: card.expYear, holder: card.holder },
       // For an acquirer with its own 3-D Secure page (Stripe): the buyer comes back here.
       returnUrl: acquirerReturnUrl(deps.linkFor(order)),
+      ...(saveCard ? { saveCard } : {}),
     });
     // A crash here leaves an authorisation nobody captures; it lapses at the acquirer.
     if (result.outcome === 'approved') await fault('pay:authorized');
-    return settle(order, merchant, result, { kept: storedCard(card), holder: card.holder, email, clientIp, acquirer: acquirer.name, ...(moto ? { moto } : {}) });
+    return settle(order, merchant, result, { kept: storedCard(card), holder: card.holder, email, clientIp, acquirer: acquirer.name, ...(moto ? { moto } : {}), ...(saveCard ? { saveFor: saveCard } : {}) });
+  }
+
+  /**
+   * The customer ticked "Save my card": honoured when the merchant offers saved cards and the
+   * order has an address to find the customer by; the customer (code) is created on first use.
+   */
+  async function consentToSave(order: OrderDoc, merchant: MerchantDoc, typedEmail: string | undefined): Promise<CardToSave | undefined> {
+    const email = order.customer?.email ?? typedEmail;
+    if (!merchant.savedCardsEnabled || !email) return undefined;
+    return { customerCode: await deps.repos.customers.ensure(merchant._id, email, now()), email: email.toLowerCase() };
   }
 
   /** Records what the acquirer answered (first request or after a challenge) and acts on it. */
@@ -128,11 +153,22 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
       acquirer: string;
       /** Makes a declined attempt's records idempotent (the 3-D Secure repair settles again). */
       attemptKey?: string;
+      /** The customer consented to save the card (issue 12 part 3): kept when the acquirer answers a token. */
+      saveFor?: CardToSave;
+      /** Paid with a saved card: which one, and who started the charge. */
+      paidWith?: SavedCardUse;
     },
   ): Promise<PayResult> {
     const { kept, clientIp } = ctx;
     const at = now();
-    const base = { at, card: kept, clientIp, ...(ctx.challengeId ? { challengeId: ctx.challengeId } : {}), ...(ctx.moto ? { moto: true } : {}) };
+    const base = {
+      at,
+      card: kept,
+      clientIp,
+      ...(ctx.challengeId ? { challengeId: ctx.challengeId } : {}),
+      ...(ctx.moto ? { moto: true } : {}),
+      ...(ctx.paidWith ? { initiator: ctx.paidWith.initiator } : {}),
+    };
 
     if (result.outcome === 'declined' || result.outcome === 'error') {
       const key = ctx.attemptKey ?? `att_${nanoid()}`;
@@ -154,10 +190,13 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
         publicId: order.publicId,
         clientIp,
         card: kept,
-        holder: ctx.holder,
+        // A saved card's payment knows no holder name (the challenge requires one).
+        holder: ctx.holder || (ctx.paidWith ? 'saved card' : ctx.holder),
         acquirer: ctx.acquirer,
         ...(result.redirectUrl ? { redirectUrl: result.redirectUrl } : {}),
         ...(ctx.email ? { customerEmail: ctx.email } : {}),
+        ...(ctx.saveFor ? { saveFor: { ...ctx.saveFor } } : {}),
+        ...(ctx.paidWith ? { paidWith: { customerCode: ctx.paidWith.customerCode, cardId: ctx.paidWith.cardId } } : {}),
         status: 'pending',
         createdAt: at,
         expiresAt: new Date(at.getTime() + challengeTtlMs),
@@ -167,11 +206,23 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
     }
 
     const flow = ctx.challengeId ? '3ds' : 'pay';
+    const saved = savedCardOf(result, ctx, at);
     let close: PaidClose = {
-      payment: { receiptNumber: newReceiptNumber(), authCode: result.authCode, paidAt: at, card: kept, acquirer: ctx.acquirer, ...(ctx.moto ? { moto: true } : {}) },
+      payment: {
+        receiptNumber: newReceiptNumber(),
+        authCode: result.authCode,
+        paidAt: at,
+        card: kept,
+        acquirer: ctx.acquirer,
+        ...(ctx.moto ? { moto: true } : {}),
+        ...(saved ? { savedCardId: saved.card.id } : {}),
+        ...(ctx.paidWith ? { savedCardId: ctx.paidWith.cardId, initiator: ctx.paidWith.initiator } : {}),
+      },
       ...(ctx.email ? { customerEmail: ctx.email } : {}),
       attempt: { ...base, outcome: 'approved', authCode: result.authCode },
       holder: ctx.holder,
+      ...(saved ? { customerCode: saved.customerCode, savedCard: saved } : {}),
+      ...(ctx.paidWith ? { customerCode: ctx.paidWith.customerCode } : {}),
     };
     // One terminal transition per order, refereed by a claim (FerretDB's conditional updates are
     // not atomic; see src/db/claims.ts). The claim carries the update, so a crash after it is
@@ -191,7 +242,10 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
       const paid = await transitions.finishPaid(order._id, close, flow);
       if (paid) return { kind: 'paid', order: paid };
     }
-    await (await acquirerFor(deps, merchant, ctx.acquirer)).void(result.authCode);
+    const loser = await acquirerFor(deps, merchant, ctx.acquirer);
+    await loser.void(result.authCode);
+    // A card saved by the payment that lost is not kept either (the customer pays or saves again).
+    if (result.savedCard) await loser.savedCards?.remove(result.savedCard.token);
     await recordAfterClose(order._id, key, { ...base, outcome: 'lost-race', authCode: result.authCode, message: 'authorisation voided' });
     return { kind: 'lost-race', order: await orders.byId(order._id) };
   }
@@ -217,6 +271,6 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
     }
   }
 
-  return { pay, settle };
+  return { pay, settle, rateLimit };
 }
 export type CheckoutPayments = ReturnType<typeof createCheckoutPayments>;

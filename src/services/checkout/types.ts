@@ -29,6 +29,8 @@ export interface CheckoutServiceDeps extends AcquirerDeps {
   events?: EventsService;
   /** Signs the payment proof carried by the receipts and the receipt page; none when absent. */
   proofs?: ReceiptProofs;
+  /** The signed link removing the saved card an order was paid with or saved, for its receipt (issue 12 part 3). */
+  cardRemovalUrl?: (order: OrderDoc) => string | undefined;
   /** Test hook at every step boundary of a payment (src/services/order-transitions.ts). */
   faults?: FaultHook;
 }
