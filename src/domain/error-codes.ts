@@ -64,6 +64,10 @@ export const ERROR_CODES: Readonly<Record<string, ErrorCodeSpec>> = Object.freez
   ORDER_NOT_EXTENDABLE: { httpStatus: 409 },
   ORDER_NOT_FOUND: { httpStatus: 404 },
   ORDER_NOT_PAYABLE: { httpStatus: 409 },
+  // A way back from an expired link (issue 13 part 4).
+  ORDER_NOT_RENEWABLE: { httpStatus: 409 },
+  RENEWAL_EMAIL_REQUIRED: { httpStatus: 422 },
+  ORDER_REFERENCE_TAKEN: { httpStatus: 409 },
   RECEIPT_NOT_FOUND: { httpStatus: 404 },
   REFUND_AMOUNT_INVALID: { httpStatus: 422 },
   REFUND_NOT_PAID: { httpStatus: 409 },

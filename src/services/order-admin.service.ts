@@ -42,6 +42,8 @@ export interface OrderPage {
 /** Minimal view of the events service (webhooks), optional so the back office works without it. */
 export interface OrderEvents {
   orderCancelled(order: OrderDoc, merchant: MerchantDoc): Promise<unknown>;
+  /** order.renewed (issue 13 part 4); optional so older fakes still fit. */
+  orderRenewed?(order: OrderDoc, merchant: MerchantDoc, renewal: { generation: number; by: string }): Promise<unknown>;
 }
 
 export interface OrderAdminDeps {

@@ -50,6 +50,7 @@ import { createOrderAdminService } from '../../src/services/order-admin.service.
 import { createOrderService } from '../../src/services/order.service.ts';
 import { createRecapService } from '../../src/services/recap.service.ts';
 import { createRefundService } from '../../src/services/refund.service.ts';
+import { createRenewalService } from '../../src/services/renewal.service.ts';
 import { testDbUri } from '../helpers/db.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
 import { startApiApp } from './api-client.ts';
@@ -237,6 +238,17 @@ describe('every query the app sends has an index', function () {
     const expiring = await newOrder();
     await Order.updateOne({ _id: expiring._id }, { $set: { expiresAt: new Date(Date.now() - 1000) } });
     await expiry.runOnce();
+    // Issue 13 parts 3 and 4: a reminder due (the job's $or branch on remindAt), the renewal of the
+    // expired order (close claim freed, expired -> pending), the customer's request on another one.
+    const reminded = await newOrder();
+    await Order.updateOne({ _id: reminded._id }, { $set: { 'customer.email': 'guest@index.example', remindAt: new Date(Date.now() - 1000), expiresAt: new Date(Date.now() + 86_400_000 - 60_000) } });
+    await expiry.runOnce();
+    const renewals = createRenewalService({ repos, mailDomain: MAIL_DOMAIN, publicUrl: 'http://localhost:3000', maxLinkLifetimeDays: 60, linkFor: orders.linkFor, events });
+    await renewals.renew((await Order.findById(expiring._id).lean<OrderDoc>())!, merchant, new Date(Date.now() + 7 * 86_400_000), 'merchant:qi');
+    const asked = await newOrder();
+    await Order.updateOne({ _id: asked._id }, { $set: { expiresAt: new Date(Date.now() - 1000) } });
+    await renewals.request((await Order.findById(asked._id).lean<OrderDoc>())!, merchant, 'asker@index.example');
+    await renewals.repair();
     // The crash repair's scans of unfinished transitions.
     await checkout.repairInterrupted(0);
     await refunds.repairInterrupted(0);
@@ -298,6 +310,9 @@ describe('every query the app sends has an index', function () {
     assert.equal((await client.login(created.adminEmail, 'not the password')).status, 401);
     assert.equal((await client.login(created.adminEmail, created.adminPassword)).status, 303);
     assert.equal((await client.get('/backoffice/orders')).status, 200);
+    // Reminder settings: every open order of the merchant is looked at again (issue 13 part 3).
+    await client.get('/backoffice/settings');
+    assert.equal((await client.post('/backoffice/settings/reminders', { enabled: '1', daysBefore: '3, 1', unopenedHours: '48', autoRenewDays: '0' })).status, 303);
     await client.post('/backoffice/logout', {});
     await bo.close();
 

@@ -1,5 +1,7 @@
 // What every back-office area shares: the paths and cookies, the per-request page language, the
 // session/CSRF/permission guard, and rendering a page (with the navigation and the notices).
+import { type BrandingService } from '../../services/branding.service.ts';
+import { type RenewalService } from '../../services/renewal.service.ts';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { type RouterContext } from '@koa/router';
 import { AppError } from '../../domain/errors.ts';
@@ -43,7 +45,7 @@ export const DAY = 86_400_000;
 /** Notices shown after a redirect (?done=…); anything else in the query is ignored. */
 const NOTICES = [
   'cancelled', 'resent', 'resentTo', 'extended', 'extendedCapped', 'created', 'passwordChanged',
-  'refunded', 'motoPaid', 'charged', 'settingsSaved', 'roleChanged', 'userRemoved', 'replayed', 'languageSaved',
+  'refunded', 'motoPaid', 'charged', 'settingsSaved', 'roleChanged', 'userRemoved', 'replayed', 'languageSaved', 'brandSaved', 'remindersSaved', 'renewed',
 ] as const;
 
 export interface BackofficeRouterDeps {
@@ -59,6 +61,10 @@ export interface BackofficeRouterDeps {
   savedCardCharges?: Pick<SavedCardChargeService, 'chargeSavedCard'>;
   /** The PDF receipt of a paid order, downloadable from its detail page. */
   receipts: ReceiptDocuments;
+  /** Renewing an expired link from its order page (issue 13 part 4); no button when absent. */
+  renewals?: Pick<RenewalService, 'renew'>;
+  /** The merchant's look (settings); built from `repos` when not given. */
+  branding?: BrandingService;
   views: BackofficeViews;
   /** Key of the CSRF tokens: the checkout's one scheme (deriveCsrfKey from the link-signing secret). */
   csrfKey: Buffer;

@@ -42,6 +42,7 @@ export const NewOrderForm = z.object({
 export type NewOrderForm = z.infer<typeof NewOrderForm>;
 
 export const ExtendForm = z.object({ expires: day, _csrf: field(100) });
+export const RenewForm = z.object({ days: field(3), _csrf: field(100) });
 /** A corrected customer address for the pay-link (issue 13 part 8). */
 export const ResendToForm = z.object({ email: field(254), _csrf: field(100) });
 
@@ -60,6 +61,9 @@ export const SettingsForm = z.object({
   webhookUrl: field(2000),
   _csrf: field(100),
 });
+
+/** Reminders and renewal (issue 13 parts 3 and 4); an unticked box is absent. */
+export const ReminderSettingsForm = z.object({ enabled: field(1), daysBefore: field(40), unopenedHours: field(4), autoRenewDays: field(3), _csrf: field(100) });
 
 export const UserForm = z.object({ email: field(254), role: field(20), _csrf: field(100) });
 export const RoleForm = z.object({ role: field(20), _csrf: field(100) });

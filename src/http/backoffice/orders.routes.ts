@@ -8,7 +8,7 @@ import { type AuthContext } from '../../services/backoffice-auth.service.ts';
 import { zonedDay, type OrderFilters } from '../../services/order-admin.service.ts';
 import { sendReceiptPdf } from '../receipt-download.ts';
 import { orderRow, orderSummary, pager, timeline } from './backoffice.view-model.ts';
-import { ExportQuery, ExtendForm, OrderFilterQuery, parse } from './backoffice.validators.ts';
+import { ExportQuery, ExtendForm, OrderFilterQuery, RenewForm, parse } from './backoffice.validators.ts';
 import { ResendToForm } from './backoffice.validators.ts';
 import { can, type Permission } from './permissions.ts';
 import { BACKOFFICE_PREFIX, DAY, type BackofficeKit, type BackofficeRouterDeps, type Ctx } from './backoffice.kit.ts';
@@ -72,6 +72,8 @@ export function registerOrderRoutes(router: Router, deps: BackofficeRouterDeps, 
       extend: open && can(role, 'orders.extend'),
       refund: refundableMinor > 0 && can(role, 'orders.refund'),
       moto: open && can(role, 'orders.moto'),
+      // An expired link made payable again, the customer mailed the new one (issue 13 part 4).
+      renew: !!deps.renewals && (order.status === 'expired' || (order.status === 'pending' && !open)) && can(role, 'orders.extend'),
     };
     page(ctx, status, 'order', {
       title: t('order.title', { reference: order.reference }),
@@ -81,7 +83,9 @@ export function registerOrderRoutes(router: Router, deps: BackofficeRouterDeps, 
       timeline: timeline(views, order, mails, locale(), m.timezone, refundList),
       link,
       problem,
-      actions: { ...actions, any: actions.cancel || actions.resend || actions.extend || actions.refund || actions.moto },
+      actions: { ...actions, any: actions.cancel || actions.resend || actions.extend || actions.refund || actions.moto || actions.renew },
+      renewDefault: String(m.linkLifetimeDays),
+      renewAsked: order.renewalRequest && order.renewalRequest.generation === (order.renewals?.length ?? 0) ? order.renewalRequest.email : undefined,
       refunded:
         refundedMinor > 0
           ? {
@@ -165,6 +169,20 @@ export function registerOrderRoutes(router: Router, deps: BackofficeRouterDeps, 
       if (!form.expires) throw new AppError('DATE_INVALID', 'expected a date', { httpStatus: 422 });
       const { capped } = await orderAdmin.extend(auth.merchant, id, form.expires);
       return capped ? 'extendedCapped' : 'extended';
+    }),
+  );
+
+  router.post(
+    '/orders/:id/renew',
+    orderAction('orders.extend', async (ctx, auth, id) => {
+      const form = parse(RenewForm, ctx.request.body);
+      const days = Number(form.days);
+      if (!deps.renewals || !/^\d{1,3}$/.test(form.days) || days < 1) throw new AppError('DATE_INVALID', 'expected a number of days', { httpStatus: 422 });
+      const order = await orderAdmin.order(auth.merchant, id);
+      const r = await deps.renewals.renew(order, auth.merchant, new Date(now().getTime() + days * DAY), `merchant:${auth.user.id}`);
+      if (r.kind === 'reference-taken') throw new AppError('ORDER_REFERENCE_TAKEN', 'another open order has this reference', { httpStatus: 409 });
+      if (r.kind === 'not-expired') throw new AppError('ORDER_NOT_RENEWABLE', `the order is ${r.order.status}`, { httpStatus: 409 });
+      return 'renewed';
     }),
   );
 

@@ -7,7 +7,7 @@ import { type AuthContext } from '../../services/backoffice-auth.service.ts';
 import { SUPPORTED_LOCALES } from '../../services/merchant.service.ts';
 import { createReminderSettingsService, reminderSettingsValues } from '../../services/reminder-settings.service.ts';
 import { shortDate } from './backoffice.view-model.ts';
-import { ReminderSettingsForm, SettingsForm, parse } from './backoffice.validators.ts';
+import { BrandingForm, ReminderSettingsForm, SettingsForm, parse } from './backoffice.validators.ts';
 import { BACKOFFICE_PREFIX, type BackofficeKit, type BackofficeRouterDeps, type Ctx } from './backoffice.kit.ts';
 
 export function registerSettingsRoutes(router: Router, deps: BackofficeRouterDeps, kit: BackofficeKit): void {
@@ -27,7 +27,7 @@ export function registerSettingsRoutes(router: Router, deps: BackofficeRouterDep
     };
   }
 
-  function renderSettings(ctx: Ctx, auth: AuthContext, status: number, extra: { values?: ReturnType<typeof settingsValues>; problems?: Array<{ field: string; message: string }>; newSecret?: string; graceUntil?: string; reminders?: ReturnType<typeof reminderSettingsValues>; reminderProblems?: Array<{ message: string }> } = {}) {
+  function renderSettings(ctx: Ctx, auth: AuthContext, status: number, extra: { values?: ReturnType<typeof settingsValues>; problems?: Array<{ field: string; message: string }>; newSecret?: string; graceUntil?: string; brandProblems?: Array<{ message: string }>; accent?: string; reminders?: ReturnType<typeof reminderSettingsValues>; reminderProblems?: Array<{ message: string }> } = {}) {
     const m = auth.merchant;
     const values = extra.values ?? settingsValues(m);
     page(ctx, status, 'settings', {
