@@ -205,6 +205,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       receipts,
       renewals,
       views: createBackofficeViews(TEMPLATES_DIR),
+      acquirerSettings,
       csrfKey: deriveCsrfKey(linkKeys[0]!.secret),
       production: config.production,
       maxLinkLifetimeDays: config.maxLinkLifetimeDays,

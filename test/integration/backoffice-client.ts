@@ -16,6 +16,7 @@ import { deriveCsrfKey } from '../../src/http/middleware/csrf.ts';
 import { createViews } from '../../src/http/views.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createSandboxAcquirer } from '../../src/services/acquirer/sandbox-acquirer.ts';
+import { type AcquirerSettings } from '../../src/services/acquirer/acquirer-settings.ts';
 import { createBackofficeAuthService, type BackofficeAuthDeps } from '../../src/services/backoffice-auth.service.ts';
 import { createCheckoutService, type CheckoutService } from '../../src/services/checkout.service.ts';
 import { createOrderAdminService } from '../../src/services/order-admin.service.ts';
@@ -47,7 +48,7 @@ export interface BackofficeApp {
 
 /** One paymail HTTP instance (checkout + back office) on 127.0.0.1:<random>. */
 export async function startBackofficeApp(
-  opts: { now?: () => Date; auth?: Omit<BackofficeAuthDeps, 'repos'>; logLines?: string[]; webhookAllowPrivate?: boolean; receiptKeys?: ReceiptKeyRing } = {},
+  opts: { now?: () => Date; auth?: Omit<BackofficeAuthDeps, 'repos'>; logLines?: string[]; webhookAllowPrivate?: boolean; receiptKeys?: ReceiptKeyRing; acquirerSettings?: AcquirerSettings } = {},
 ): Promise<BackofficeApp> {
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -86,6 +87,7 @@ export async function startBackofficeApp(
     receipts,
     renewals,
     views: createBackofficeViews(templatesDir),
+    ...(opts.acquirerSettings ? { acquirerSettings: opts.acquirerSettings } : {}),
     csrfKey: deriveCsrfKey(KEYS[0]!.secret),
     production: false,
     maxLinkLifetimeDays: MAX_DAYS,

@@ -6,6 +6,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { type RouterContext } from '@koa/router';
 import { AppError } from '../../domain/errors.ts';
 import { type AuthContext, type BackofficeAuthService } from '../../services/backoffice-auth.service.ts';
+import { type AcquirerSettings } from '../../services/acquirer/acquirer-settings.ts';
 import { createCsrf } from '../middleware/csrf.ts';
 import { type OrderAdminService } from '../../services/order-admin.service.ts';
 import { type CheckoutService } from '../../services/checkout.service.ts';
@@ -66,6 +67,8 @@ export interface BackofficeRouterDeps {
   /** The merchant's look (settings); built from `repos` when not given. */
   branding?: BrandingService;
   views: BackofficeViews;
+  /** The merchant's acquirer and its secrets (issue 12 part 4); no acquirer page without it. */
+  acquirerSettings?: AcquirerSettings;
   /** Key of the CSRF tokens: the checkout's one scheme (deriveCsrfKey from the link-signing secret). */
   csrfKey: Buffer;
   /** Secure cookies in production (HTTPS). */

@@ -15,6 +15,7 @@ import { acceptedLanguages } from '../views.ts';
 import { BACKOFFICE_PREFIX, createBackofficeKit, pageLocale, requestLocale, type BackofficeRouterDeps } from './backoffice.kit.ts';
 import { registerApiKeyRoutes } from './api-keys.routes.ts';
 import { registerAuthRoutes } from './auth.routes.ts';
+import { registerAcquirerRoutes } from './acquirer.routes.ts';
 import { registerNewOrderRoutes } from './new-order.routes.ts';
 import { registerOrderRoutes } from './orders.routes.ts';
 import { registerRefundRoutes } from './refunds.routes.ts';
@@ -49,6 +50,7 @@ export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
   const { orderAction } = registerOrderRoutes(router, deps, kit);
   registerRefundRoutes(router, deps, orderAction);
   registerSettingsRoutes(router, deps, kit);
+  registerAcquirerRoutes(router, deps, kit);
   registerUserRoutes(router, deps, kit);
   registerWebhookRoutes(router, deps, kit);
   registerApiKeyRoutes(router, deps, kit);
