@@ -229,6 +229,26 @@ describe('bounces: VERP return path, MX door, history, merchant mail, webhook, R
     });
   }
 
+  it('a crash after the claim and the history, before the mail and the webhook: the next bounce finishes them once, with the first report’s facts', async () => {
+    const { order, mail, returnPath } = await payLinkSent('BK-CRASH', 'crash@example.org');
+    const mailId = String(mail._id);
+    // What the first processing left before it died: the claim with its facts, the history record.
+    const first = { at: new Date(), recipient: 'crash@example.org', status: '5.1.1', reason: '550 5.1.1 first report', inboundId: 'inb_first' };
+    assert.ok(await repos.claims.once(`bounce:${mailId}`, { kind: 'mail-bounce', subject: mailId, payload: { ...first, at: first.at.toISOString() } }, first.at));
+    assert.ok(await repos.outbox.recordBounce(mailId, first));
+    // Another report arrives (the relay retried, or a second MTA): its processing completes the rest.
+    assert.equal((await deliverBounce(returnPath, dsn('exim-mailbox-unavailable.eml', returnPath, 'k.meyer@example.net', 'crash@example.org'))).data, 250);
+    await intake.idle();
+    const notices = await noticesFor(mail._id);
+    assert.equal(notices.length, 1);
+    assert.equal((notices[0]!.data as { reason: string }).reason, '550 5.1.1 first report');
+    const events = (await bouncedEvents()).filter((e) => e.orderId === order._id);
+    assert.equal(events.length, 1);
+    assert.equal((JSON.parse(events[0]!.body) as { data: { bounce: { reason: string } } }).data.bounce.reason, '550 5.1.1 first report');
+    assert.equal((await Outbox.findById(mail._id).lean<OutboxDoc>())!.bounce?.reason, '550 5.1.1 first report');
+    assert.equal((await repos.claims.get(`bounce:${mailId}`))?.applied, true);
+  });
+
   it('a delay warning (4.4.1, Action: delayed) is recorded and alerts nobody', async () => {
     const { order, mail, returnPath } = await payLinkSent('BK-DELAY', 'slow@example.org');
     assert.equal((await deliverBounce(returnPath, dsn('postfix-delayed.eml', returnPath, 'anna.rossi@example.org', 'slow@example.org'))).data, 250);
