@@ -199,6 +199,18 @@ describe('Stripe adapter: outcome mapping (stand-in with Stripe\'s documented ob
     assert.equal(api.requests[0]!.idempotencyKey, 'mit:ord_test3');
   });
 
+  it('a merchant-initiated charge of a card whose issuer wants authentication → declined AUTHENTICATION_REQUIRED', async () => {
+    const saved = (await stripe.authorize(request('4000002760003184', { saveCard: { customerCode: 'cus_paymail8', email: 'ada@example.com' } }))) as { outcome: string; challengeId: string };
+    // Saving a 3-D Secure card asks for the challenge first; the buyer passes it.
+    assert.equal(saved.outcome, 'challenge');
+    await fetch(`${api.url}/3ds/${saved.challengeId}`, { redirect: 'manual' });
+    const done = await stripe.completeChallenge({ challengeId: saved.challengeId, orderId: 'ord_test1', amountMinor: 1250, currency: 'EUR', authenticated: true });
+    const token = (done as { savedCard?: { token: string } }).savedCard?.token;
+    assert.match(token ?? '', /^cus_standin\d+\/pm_standin\d+$/, 'the token comes with the approval after the challenge');
+    const r = await stripe.savedCards!.charge({ orderId: 'ord_test4', amountMinor: 700, currency: 'EUR', token: token!, initiator: 'merchant', idempotencyKey: 'mit:ord_test4' });
+    assert.deepEqual({ outcome: r.outcome, code: (r as { code: string }).code }, { outcome: 'declined', code: 'AUTHENTICATION_REQUIRED' });
+  });
+
   it('refund of a payment, and a refusal (not refundable) → ok false', async () => {
     const paid = (await stripe.authorize(request('4242424242424242'))) as { authCode: string };
     const r = await stripe.refund!({ authCode: paid.authCode, amountMinor: 300, currency: 'EUR', idempotencyKey: 'refund:x:1' });

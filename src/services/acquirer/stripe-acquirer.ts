@@ -52,7 +52,7 @@ const DECLINES: Readonly<Record<string, DeclineCode>> = {
   pickup_card: 'LOST_OR_STOLEN',
   card_velocity_exceeded: 'OVER_LIMIT',
   withdrawal_count_limit_exceeded: 'OVER_LIMIT',
-  authentication_required: 'THREE_DS_FAILED',
+  authentication_required: 'AUTHENTICATION_REQUIRED',
   payment_intent_authentication_failure: 'THREE_DS_FAILED',
 };
 /** Card errors that are the issuer's or Stripe's trouble, not a refusal: the customer may retry. */
