@@ -1,13 +1,18 @@
 // The customer-facing pages checked with axe-core (WCAG 2.0 and 2.1, levels A and AA) in Debian's
 // Chromium, as the outside accessibility checkers see them: the start page, the checkout (English
 // and Italian, without its script, a declined card, field errors), the 3-D Secure page, the
-// expired, cancelled, paid and suspended-merchant pages and the receipt verify page. Every page
+// expired page (its "Ask for a new link" form and the request sent), the stop-reminders page and its
+// confirmation, the cancelled, paid and suspended-merchant pages and the receipt verify page. Every page
 // must have no violation.
 import { AxeBuilder } from '@axe-core/playwright';
 import assert from 'node:assert/strict';
 import nodemailer from 'nodemailer';
 import { type Browser, type Page } from 'playwright-core';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Order } from '../../src/db/models/order.model.ts';
+import { type LinkKey } from '../../src/domain/pay-link.ts';
+import { remindersOffUrl } from '../../src/domain/reminder-link.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { launchChromium, startE2eApp, type E2eApp, type E2eMerchant } from '../helpers/e2e-app.ts';
 import { runCli } from '../helpers/paymail-process.ts';
@@ -149,6 +154,30 @@ describe('e2e: accessibility of the customer pages (axe, WCAG 2.1 AA)', function
         await Order.updateOne({ reference }, { $set: { expiresAt: new Date(Date.now() - 1000) } });
         await page.goto(link);
         await page.locator('#expired-heading').waitFor();
+      },
+    },
+    {
+      name: 'the expired page after asking for a new link (issue 13 part 4)',
+      open: async (page) => {
+        const { link, reference } = await orderLink();
+        await Order.updateOne({ reference }, { $set: { expiresAt: new Date(Date.now() - 1000) } });
+        await page.goto(link);
+        await page.getByLabel('Your email address').fill('giulia@example.org');
+        await page.getByRole('button', { name: /^Ask Teatro Verdi for a new link$/ }).click();
+        await page.locator('#new-link-heading').waitFor();
+      },
+    },
+    {
+      name: 'the stop-reminders page and its confirmation (issue 13 part 3)',
+      open: async (page) => {
+        const { reference } = await orderLink();
+        const order = (await Order.findOne({ reference }).lean<{ publicId: string }>())!;
+        const keys = JSON.parse(await readFile(path.join(e2e.env.DATA_DIR!, 'keys', 'link-keys.json'), 'utf8')) as LinkKey[];
+        await page.goto(remindersOffUrl(e2e.base, keys, order.publicId));
+        await page.locator('#reminders-off-heading').waitFor();
+        await assertAccessible(page);
+        await page.getByRole('button', { name: 'Stop reminders' }).click();
+        await page.locator('#reminders-off-done').waitFor();
       },
     },
     {

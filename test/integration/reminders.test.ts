@@ -290,6 +290,13 @@ describe('reminders the merchant tunes (issue 13 part 3)', function () {
     clock = new Date(); // the session lives on the real clock
     const detail = await client.get(`/backoffice/orders/${order._id}`);
     assert.equal(detail.status, 200);
+    // The create-link form takes the order's own plan too.
+    await client.get('/backoffice/orders/new');
+    const refused = await client.post('/backoffice/orders', { amount: '80', reference: 'BO-REM-1', customerEmail: 'bo@example.org', delivery: 'merchant', reminders: 'daily' });
+    assert.equal(refused.status, 422);
+    const made = await client.post('/backoffice/orders', { amount: '80', reference: 'BO-REM-1', customerEmail: 'bo@example.org', delivery: 'merchant', reminders: '5, 2' });
+    assert.equal(made.status, 303);
+    assert.deepEqual([...((await Order.findOne({ merchantId: merchant._id, reference: 'BO-REM-1' }).lean<OrderDoc>())!.reminderPlan?.daysBefore ?? [])], [5, 2]);
     assert.match(textOf(detail.html), new RegExp(`Promemoria di pagamento \\(4 giorni prima della scadenza\\) inviato a ${order.customer!.email!.replace('.', '\\.')}|Payment reminder \\(4 days before expiry\\) mailed to`));
   });
 });

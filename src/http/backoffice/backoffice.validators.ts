@@ -35,6 +35,8 @@ export const NewOrderForm = z.object({
   locale: field(2),
   delivery: z.enum(['merchant', 'customer']).catch('merchant'),
   expires: day,
+  /** Issue 13 part 3: empty (the merchant's settings), "off", or days before expiry ("5, 2"). */
+  reminders: field(40),
   /** Idempotency key minted when the form was shown: a double submit creates one order. */
   formKey: z.string().regex(/^[A-Za-z0-9_-]{21}$/).catch(''),
   _csrf: field(100),

@@ -7,6 +7,7 @@ import { type MerchantDoc } from '../../db/merchants.repository.ts';
 import { AppError } from '../../domain/errors.ts';
 import { isCurrency, parseAmount } from '../../domain/money.ts';
 import { type OrderDraft } from '../../domain/order-draft.ts';
+import { parseReminderDays } from '../../domain/reminders.ts';
 import { type AuthContext } from '../../services/backoffice-auth.service.ts';
 import { SUPPORTED_LOCALES } from '../../services/merchant.service.ts';
 import { zonedDay, zonedDayEnd } from '../../services/order-admin.service.ts';
@@ -52,6 +53,8 @@ export function registerNewOrderRoutes(router: Router, deps: BackofficeRouterDep
       const locale = (SUPPORTED_LOCALES as readonly string[]).includes(form.locale) ? form.locale : m.locale;
       const expiresAt = form.expires ? zonedDayEnd(form.expires, m.timezone) : undefined;
       if (expiresAt && expiresAt.getTime() <= now().getTime()) problems.push({ field: 'expires', message: t('newOrder.problem.expires') });
+      const reminders = form.reminders.trim() ? parseReminderDays(form.reminders) : undefined;
+      if (reminders && !reminders.ok) problems.push({ field: 'reminders', message: t('newOrder.problem.reminders') });
       const render = (status: number, extra: Record<string, unknown> = {}) =>
         page(ctx, status, 'new-order', { title: t('newOrder.title'), navKey: 'new', ...newOrderValues(m, form), problems, ...extra });
       if (problems.length > 0 || !amount.ok) return render(422);
@@ -65,6 +68,7 @@ export function registerNewOrderRoutes(router: Router, deps: BackofficeRouterDep
         locale,
         delivery: form.delivery,
         expiresAt,
+        ...(reminders?.ok ? { reminders: reminders.off ? { off: true } : { daysBefore: reminders.days } } : {}),
       };
       const result = await orderAdmin.createLink(m, draft, form.formKey || undefined);
       if (result.duplicateOf === 'reference') {

@@ -1,0 +1,83 @@
+// A way back from an expired link (issue 13 part 4) in a real browser against paymail as a process:
+// the customer opens an expired pay-link with JavaScript off, asks the merchant for a new link with
+// the page's button, the merchant gets the mail at the relay and answers `EXTEND <ref> 7 days` through
+// the submission door, the customer gets the renewed link by mail, opens it and pays. Screenshots of
+// the expired page, the request sent and the paid renewed link go to test-output/screenshots/.
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import { type Browser } from 'playwright-core';
+import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
+import { useTestDatabase } from '../helpers/db.ts';
+import { launchChromium, SHOTS, startE2eApp, type E2eApp } from '../helpers/e2e-app.ts';
+
+describe('e2e: asking for a new link from the expired page', function () {
+  this.timeout(120_000);
+  const db = useTestDatabase();
+  let e2e: E2eApp;
+  let browser: Browser;
+
+  before(async function () {
+    browser = await launchChromium(() => this.skip());
+    e2e = await startE2eApp(db.uri(), { name: 'Teatro Verdi', email: 'box@verdi.example' });
+  });
+  after(async () => {
+    await browser?.close();
+    await e2e?.stop();
+  });
+
+  async function mailAsMerchant(subject: string, text: string) {
+    const smtp = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: e2e.app.ports.submission,
+      auth: { user: e2e.merchant.smtpUser, pass: e2e.merchant.smtpPassword },
+      tls: { rejectUnauthorized: false },
+    });
+    await smtp.sendMail({ from: 'box@verdi.example', to: e2e.merchant.inboundAddress, subject, text });
+    smtp.close();
+  }
+
+  it('expired page -> "Ask Teatro Verdi for a new link" -> the merchant’s EXTEND reply -> the customer pays the renewed link', async () => {
+    const reference = `RENEW-${Date.now()}`;
+    await mailAsMerchant(`Tickets ${reference}`, `Amount: 64,00 €\nReference: ${reference}\nCustomer: Giulia Verdi <giulia@example.org>\nDescription: 2 tickets, Rigoletto\n`);
+    const paylinkMail = await e2e.sink.waitFor((m) => (m.parsed.text ?? '').includes(reference) && /\/pay\//.test(m.parsed.text ?? ''));
+    const link = /(http:\/\/localhost:\d+\/pay\/\S+)/.exec(paylinkMail.parsed.text ?? '')![1]!;
+    // The link's time ran out (what the expiry job does once expiresAt has passed).
+    const order = (await Order.findOne({ reference }).lean<OrderDoc>())!;
+    await Order.updateOne({ _id: order._id }, { $set: { status: 'expired', expiresAt: new Date(Date.now() - 60_000), expiredAt: new Date(), openReference: order._id } });
+
+    const ctx = await browser.newContext({ javaScriptEnabled: false });
+    const page = await ctx.newPage();
+    await page.goto(link);
+    await page.locator('#expired-heading').waitFor();
+    await page.screenshot({ path: path.join(SHOTS, 'expired-ask-new-link.png'), fullPage: true });
+    await page.getByRole('button', { name: 'Ask Teatro Verdi for a new link' }).click();
+    await page.getByRole('heading', { name: 'Your request was sent' }).waitFor();
+    assert.match(await page.locator('#new-link-outcome').innerText(), /sent to giulia@example\.org as soon as Teatro Verdi renews it/);
+    await page.screenshot({ path: path.join(SHOTS, 'expired-new-link-requested.png'), fullPage: true });
+    // Back on the link, the page says it was asked (no second request).
+    await page.goto(link);
+    assert.match(await page.locator('#new-link-state').innerText(), /You have asked Teatro Verdi for a new link/);
+
+    // The merchant's mail, and the answer from its mailbox.
+    const request = await e2e.sink.waitFor((m) => m.parsed.subject?.includes('asks for a new pay-link') === true && (m.parsed.text ?? '').includes(reference));
+    assert.ok((request.parsed.text ?? '').includes(`EXTEND ${reference} 7 days`));
+    assert.equal(request.parsed.replyTo?.value[0]?.address, e2e.merchant.inboundAddress);
+    await mailAsMerchant(`Re: ${request.parsed.subject}`, `EXTEND ${reference} 7 days\n\n> ${request.parsed.subject}`);
+
+    // The customer's renewed link, which opens the payment form and pays.
+    const renewed = await e2e.sink.waitFor((m) => m.to.includes('giulia@example.org') && m.parsed.subject?.includes('Your new payment link') === true);
+    const newLink = /(http:\/\/localhost:\d+\/pay\/\S+)/.exec(renewed.parsed.text ?? '')![1]!;
+    assert.notEqual(newLink, link);
+    await page.goto(newLink);
+    await page.getByLabel('Card number').fill('4242 4242 4242 4242');
+    await page.getByLabel('Expiry (MM/YY)').fill('12/30');
+    await page.getByLabel('Security code').fill('123');
+    await page.getByLabel('Name on card').fill('Giulia Verdi');
+    await page.getByRole('button', { name: 'Pay €64.00' }).click();
+    await page.getByRole('heading', { name: 'Payment received' }).waitFor();
+    await page.screenshot({ path: path.join(SHOTS, 'renewed-link-paid.png'), fullPage: true });
+    assert.equal((await Order.findById(order._id).lean<OrderDoc>())!.status, 'paid');
+    await ctx.close();
+  });
+});
