@@ -324,6 +324,10 @@ describe('server API /api/v1', function () {
       assertProblem(wrong, 405, 'API_METHOD_NOT_ALLOWED');
       assert.equal(wrong.headers.get('allow'), 'POST');
       assert.equal(wrong.body.instance, '/api/v1/payment-links');
+      assertProblem(await app.request('GET', '/api/v1', { key }), 404, 'API_ROUTE_NOT_FOUND');
+      const options = await app.request('OPTIONS', '/api/v1/orders/R-1/cancel', { key });
+      assert.equal(options.status, 204);
+      assert.equal(options.headers.get('allow'), 'POST, OPTIONS');
     });
 
     it('never shows the internals of a server error', () => {

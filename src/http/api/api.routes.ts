@@ -67,8 +67,8 @@ export function createApiRouter(deps: ApiRouterDeps): Router {
   registerPaymentLinkRoutes(router, deps, idempotency);
   registerOrderRoutes(router, deps, idempotency);
 
-  // Last: whatever no route above answered.
-  router.all(FALLBACK, '/{*rest}', (ctx) => {
+  // Last: whatever no route above answered (also /api/v1 itself).
+  const fallback: Parameters<typeof router.all>[1] = (ctx) => {
     caller(ctx);
     const allow = [
       ...new Set(
@@ -78,11 +78,18 @@ export function createApiRouter(deps: ApiRouterDeps): Router {
           .flatMap((l) => l.methods),
       ),
     ];
+    if (allow.length > 0 && ctx.method === 'OPTIONS') {
+      ctx.set('Allow', [...allow, 'OPTIONS'].join(', '));
+      ctx.status = 204;
+      return;
+    }
     if (allow.length > 0) {
       throw new AppError('API_METHOD_NOT_ALLOWED', `${ctx.method} is not allowed here; use ${allow.join(', ')}`, { httpStatus: 405, details: { allow } });
     }
     throw new AppError('API_ROUTE_NOT_FOUND', `no such endpoint: ${ctx.method} ${ctx.path}`, { httpStatus: 404 });
-  });
+  };
+  router.all(FALLBACK, '/', fallback);
+  router.all(FALLBACK, '/{*rest}', fallback);
 
   return router;
 }
