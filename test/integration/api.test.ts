@@ -80,6 +80,7 @@ describe('server API /api/v1', function () {
       assert.equal(res.status, 200);
       assert.deepEqual(res.body, { type: `${app.base}/api/v1/problems/ORDER_REFERENCE_EXISTS`, code: 'ORDER_REFERENCE_EXISTS', status: 409, title: 'Conflict' });
       assert.equal((await app.request('GET', '/api/v1/problems/NO_SUCH_CODE')).status, 404);
+      assert.equal((await app.request('GET', '/api/v1/problems/INTERNAL')).body.status, 500);
     });
   });
 

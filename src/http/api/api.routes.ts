@@ -59,7 +59,8 @@ export function createApiRouter(deps: ApiRouterDeps): Router {
 
   router.get('/problems/:code', (ctx) => {
     const code = String(ctx.params['code'] ?? '');
-    const spec = errorCodeSpec(code);
+    // INTERNAL: the one code of every server error (its cause is never shown).
+    const spec = code === 'INTERNAL' ? { httpStatus: 500 } : errorCodeSpec(code);
     if (!spec) throw new AppError('API_ROUTE_NOT_FOUND', `no problem type ${code}`, { httpStatus: 404 });
     ctx.body = { type: problemType(deps.publicUrl, code), code, status: spec.httpStatus, title: STATUS_CODES[spec.httpStatus] ?? 'Error' };
   });
