@@ -145,6 +145,10 @@ export function createMerchantsRepository() {
     /** A new webhook secret; the current one keeps signing until `previousUntil`. False: no such merchant. */
     rotateWebhookSecret: (id: string, secret: string, previousUntil: Date) => rotateSecret('webhook', id, secret, previousUntil),
 
+    /** Saved cards on or off (issue 12 part 3); the merchant as it is now, or null when it is gone. */
+    setSavedCards: (id: string, enabled: boolean) =>
+      Merchant.findOneAndUpdate({ _id: id }, { $set: { savedCardsEnabled: enabled } }, { returnDocument: 'after' }).lean<MerchantDoc>().exec(),
+
     /** A new seal key; the current one (if any) keeps verifying until `previousUntil`. False: no such merchant. */
     rotateSealKey: (id: string, sealKey: string, previousUntil: Date) => rotateSecret('seal', id, sealKey, previousUntil),
 

@@ -196,6 +196,13 @@ export function createMerchantAdminService(deps: MerchantAdminDeps) {
     webhookEvents.emit('queued');
   }
 
-  return { updateSettings, rotateWebhookSecret, listUsers, addUser, changeRole, removeUser, webhookLog, replayWebhook };
+  /** Saved cards on or off: the checkout's "Save my card" and one-click (issue 12 part 3). */
+  async function setSavedCards(merchant: MerchantDoc, enabled: boolean): Promise<MerchantDoc> {
+    const updated = await merchants.setSavedCards(merchant._id, enabled);
+    if (!updated) throw new AppError('MERCHANT_NOT_FOUND', 'no such merchant', { httpStatus: 404 });
+    return updated;
+  }
+
+  return { updateSettings, rotateWebhookSecret, setSavedCards, listUsers, addUser, changeRole, removeUser, webhookLog, replayWebhook };
 }
 export type MerchantAdminService = ReturnType<typeof createMerchantAdminService>;

@@ -30,6 +30,7 @@ import { createReceiptDocuments } from '../../src/services/receipt-document.serv
 import { createReceiptProofs } from '../../src/services/receipt-proof.service.ts';
 import { type ReceiptKeyRing } from '../../src/services/signing-keys.ts';
 import { repos } from '../helpers/db.ts';
+import { createSavedCardChargeService } from '../../src/services/saved-card-charge.service.ts';
 
 export const KEYS: LinkKey[] = [{ kid: 'bo1', secret: 'backoffice-test-secret-backoffice-test-secret' }];
 export const MAIL_DOMAIN = 'paymail.test';
@@ -56,7 +57,8 @@ export async function startBackofficeApp(
   const templatesDir = path.resolve('templates');
   const now = opts.now ?? (() => new Date());
   const orders = createOrderService({ repos, publicUrl: base, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: MAX_DAYS, linkKeys: KEYS, now });
-  const acquirer = createSandboxAcquirer({ latencyMs: 5 });
+  // With its stored vault: saved cards (issue 12 part 3) work when a merchant enables them.
+  const acquirer = createSandboxAcquirer({ latencyMs: 5, vault: repos.cardVault });
   const events = createEventsService({ repos, now });
   // Signed receipt proofs when the test gives a key ring (the PDF receipt then carries the proof's QR).
   const proofs = opts.receiptKeys ? createReceiptProofs({ keys: opts.receiptKeys, publicUrl: base }) : undefined;
@@ -84,6 +86,7 @@ export async function startBackofficeApp(
     refunds,
     merchantAdmin: createMerchantAdminService({ repos, maxLinkLifetimeDays: MAX_DAYS, now, webhookTargets: { allowPrivate: opts.webhookAllowPrivate ?? false } }),
     checkout,
+    savedCardCharges: createSavedCardChargeService({ repos, orders, checkout, now }),
     receipts,
     renewals,
     views: createBackofficeViews(templatesDir),

@@ -141,7 +141,19 @@ const MATRIX: RouteCase[] = [
       assert.equal(o.payment?.moto, true);
     },
   },
+  // Saved cards (issue 12 part 3): an order without a customer code cannot be charged, but the role may try.
+  {
+    method: 'POST',
+    path: '/backoffice/orders/:id/charge-saved-card',
+    allowed: OPERATIONS,
+    form: () => ({ amount: '5,00', currency: 'EUR', reference: 'MATRIX-CHARGE' }),
+    expect: (r) => {
+      assert.equal(r.status, 409);
+      assert.match(textOf(r.html), /There is no such customer/);
+    },
+  },
   { method: 'GET', path: '/backoffice/settings', allowed: ADMIN, expect: isPage(/Orders and mails/) },
+  { method: 'POST', path: '/backoffice/settings/saved-cards', allowed: ADMIN, form: () => ({ enabled: 'yes' }), expect: redirectsTo(/\?done=settingsSaved$/) },
   { method: 'POST', path: '/backoffice/settings', allowed: ADMIN, form: () => ({ ...SETTINGS_FORM }), expect: redirectsTo(/\?done=settingsSaved$/) },
   {
     method: 'POST',

@@ -19,6 +19,7 @@ import { registerAcquirerRoutes } from './acquirer.routes.ts';
 import { registerNewOrderRoutes } from './new-order.routes.ts';
 import { registerOrderRoutes } from './orders.routes.ts';
 import { registerRefundRoutes } from './refunds.routes.ts';
+import { registerSavedCardRoutes } from './saved-cards.routes.ts';
 import { registerSettingsRoutes } from './settings.routes.ts';
 import { registerUserRoutes } from './users.routes.ts';
 import { registerWebhookRoutes } from './webhooks.routes.ts';
@@ -47,7 +48,8 @@ export function createBackofficeRouter(deps: BackofficeRouterDeps): Router {
   registerAuthRoutes(router, deps, kit);
   // Before the order routes: GET /orders/new must not reach GET /orders/:id (its 404).
   registerNewOrderRoutes(router, deps, kit);
-  const { orderAction } = registerOrderRoutes(router, deps, kit);
+  const { orderAction, renderDetail } = registerOrderRoutes(router, deps, kit);
+  registerSavedCardRoutes(router, deps, kit, renderDetail);
   registerRefundRoutes(router, deps, orderAction);
   registerSettingsRoutes(router, deps, kit);
   registerAcquirerRoutes(router, deps, kit);

@@ -11,6 +11,7 @@ import { orderRow, orderSummary, pager, timeline } from './backoffice.view-model
 import { ExportQuery, ExtendForm, OrderFilterQuery, RenewForm, parse } from './backoffice.validators.ts';
 import { ResendToForm } from './backoffice.validators.ts';
 import { can, type Permission } from './permissions.ts';
+import { savedCardPanel } from './saved-cards.routes.ts';
 import { BACKOFFICE_PREFIX, DAY, type BackofficeKit, type BackofficeRouterDeps, type Ctx } from './backoffice.kit.ts';
 
 export function registerOrderRoutes(router: Router, deps: BackofficeRouterDeps, kit: BackofficeKit) {
@@ -96,6 +97,8 @@ export function registerOrderRoutes(router: Router, deps: BackofficeRouterDeps, 
           : undefined,
       refundDefault: toMajorString(refundableMinor, order.currency),
       refundMax: formatMoney(refundableMinor, order.currency, locale()),
+      // Saved cards (issue 12 part 3): the customer code and the "Charge saved card" form.
+      ...savedCardPanel(deps, auth, order, t),
       extendDefault: zonedDay(new Date(Math.max(order.expiresAt.getTime(), now().getTime()) + m.linkLifetimeDays * DAY), m.timezone),
       extendMin: zonedDay(now(), m.timezone),
       extendMax: zonedDay(new Date(now().getTime() + deps.maxLinkLifetimeDays * DAY), m.timezone),
@@ -211,6 +214,6 @@ export function registerOrderRoutes(router: Router, deps: BackofficeRouterDeps, 
     }),
   );
 
-  return { orderAction };
+  return { orderAction, renderDetail };
 }
 export type OrderAction = ReturnType<typeof registerOrderRoutes>['orderAction'];

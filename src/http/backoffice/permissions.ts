@@ -14,6 +14,8 @@ export const PERMISSIONS = {
   'orders.refund': ['operator', 'admin'],
   /** Taking a card over the phone (mail/telephone order). */
   'orders.moto': ['operator', 'admin'],
+  /** Charging a customer's saved card without the customer (merchant-initiated, issue 12 part 3). */
+  'orders.charge': ['operator', 'admin'],
   /** Merchant settings, webhook secret rotation, the webhook log and its replay. */
   settings: ['admin'],
   users: ['admin'],

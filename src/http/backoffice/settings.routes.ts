@@ -40,6 +40,7 @@ export function registerSettingsRoutes(router: Router, deps: BackofficeRouterDep
       newSecret: extra.newSecret,
       graceUntil: extra.graceUntil,
       maxDays: deps.maxLinkLifetimeDays,
+      savedCardsEnabled: m.savedCardsEnabled === true,
       deliveries: DELIVERY_MODES.map((d) => ({ value: d, label: t(`delivery.${d}`), selected: d === values.delivery })),
       locales: SUPPORTED_LOCALES.map((lc) => ({ value: lc, selected: lc === values.locale })),
       previousValid:
@@ -86,6 +87,17 @@ export function registerSettingsRoutes(router: Router, deps: BackofficeRouterDep
       }
       ctx.state.log.info({ userId: auth.user.id }, 'reminder settings changed');
       redirect(ctx, `${BACKOFFICE_PREFIX}/settings?done=remindersSaved`);
+    }),
+  );
+
+  // Saved cards (issue 12 part 3): its own form, off by default.
+  router.post(
+    '/settings/saved-cards',
+    guarded('settings', async (ctx, auth) => {
+      const enabled = (ctx.request.body as Record<string, unknown> | undefined)?.['enabled'] === 'yes';
+      await merchantAdmin.setSavedCards(auth.merchant, enabled);
+      ctx.state.log.info({ userId: auth.user.id, enabled }, 'saved cards setting changed');
+      redirect(ctx, `${BACKOFFICE_PREFIX}/settings?done=settingsSaved`);
     }),
   );
 
