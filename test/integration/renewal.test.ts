@@ -194,6 +194,47 @@ describe('a way back from an expired link (issue 13 part 4)', function () {
     }
   });
 
+  it('EXTEND <ref> 7 days in the five languages’ words renews an expired order', async () => {
+    const words = ['7 giorni', '7 jours', '7 Tage', '7 días', '1 week'];
+    const orders = await Promise.all(words.map((_, i) => expiredOrder(`lang${i}@example.org`)));
+    for (const [i, w] of words.entries()) {
+      const id = await sendAsMerchant(`EXTEND ${orders[i]!.order.reference} ${w}`, '');
+      const reply = await Outbox.findOne({ dedupeKey: `command-reply:${id}` }).lean<OutboxDoc>();
+      assert.equal((reply!.data as { code: string }).code, 'COMMAND_RENEWED', w);
+      const now = await reload(orders[i]!.order._id);
+      assert.equal(now.status, 'pending', w);
+      assert.ok(Math.abs(now.expiresAt.getTime() - (Date.now() + 7 * DAY)) < 120_000, w);
+      assert.equal((await mails('link-renewed', now._id)).length, 1, w);
+    }
+    const text = (await renderer.render({ template: 'command-reply', locale: 'en', data: (await Outbox.findOne({ template: 'command-reply' }).sort({ createdAt: -1 }).lean<OutboxDoc>())!.data as Record<string, unknown> })).text;
+    assert.match(text, /had expired; it is open again until .* and the customer was mailed the new link/);
+  });
+
+  it('a renewal interrupted after its claim is finished once by the repair; a request interrupted is finished by the next one', async () => {
+    const { order } = await expiredOrder('crash@example.org');
+    const expiresAt = new Date(Date.now() + 4 * DAY);
+    // What a process that died right after winning the claim left behind.
+    await Claim.collection.insertOne({
+      _id: `order:${order._id}:renew:0` as never, at: new Date(Date.now() - 5 * 60_000), kind: 'order-renew', subject: order._id, applied: false,
+      payload: { expiresAt, previousExpiredAt: order.expiredAt, by: 'merchant:crashed', previousStatus: 'expired', previousExpiresAt: order.expiresAt },
+    });
+    assert.equal((await reload(order._id)).status, 'expired');
+    assert.equal(await app.renewals.repair(), 1);
+    assert.equal(await app.renewals.repair(), 0, 'once');
+    const now = await reload(order._id);
+    assert.equal(now.status, 'pending');
+    assert.equal(now.expiresAt.getTime(), expiresAt.getTime());
+    assert.equal((await mails('link-renewed', order._id)).length, 1);
+    assert.equal(await Claim.countDocuments({ _id: closeClaimKey(order._id) }), 0);
+
+    const other = await expiredOrder('crash2@example.org');
+    await Claim.collection.insertOne({ _id: `renewal-request:${other.order._id}:0` as never, at: new Date(), kind: 'renewal-request', subject: other.order._id, applied: false, payload: { email: 'crash2@example.org' } });
+    const { reply } = await ask(other.link);
+    assert.equal(reply.status, 200, 'the unfinished request is finished, not refused');
+    assert.equal((await mails('link-request', other.order._id)).length, 1);
+    assert.equal((await ask(other.link).catch(() => ({ reply: { status: 0 } }))).reply.status, 0, 'then the page no longer offers the form');
+  });
+
   it('an order without the customer’s address: the page asks for it; the back-office button renews and mails it there', async () => {
     const { order, link } = await expiredOrder();
     const customer = new BoClient(app.base);
