@@ -54,7 +54,6 @@ const transactionMerchant = new WeakMap<object, MxMerchant>();
 const transactionBounce = new WeakMap<object, { mailId: string; merchantId: string }>();
 
 export function createMxServer(deps: MxServerDeps): SMTPServer {
-  const acceptBounce = (address: string, session: SMTPServerSession, log: Logger) => acceptBounceWith(deps, address, session, log);
   return createSmtpDoor({
     door: 'mx',
     name: deps.hostname ?? deps.mailDomain,
@@ -67,7 +66,7 @@ export function createMxServer(deps: MxServerDeps): SMTPServer {
     auth: { authOptional: true, disabledCommands: ['AUTH'] },
 
     async acceptRecipient(address, session, log) {
-      if (deps.verp?.isBounceAddress(address.address)) return acceptBounce(address.address, session, log);
+      if (deps.verp?.isBounceAddress(address.address)) return acceptBounce(deps, address.address, session, log);
       if (transactionBounce.has(session.envelope)) throw smtpError(452, '4.5.3 one bounce per message, send the rest separately');
       const alias = aliasOf(address.address, deps.mailDomain);
       let merchant: MxMerchant | undefined;
@@ -139,7 +138,7 @@ const NO_MERCHANT = 'none';
  * RCPT TO a return path: its tag must verify and its mail exist (550 5.1.1 otherwise, like any
  * unknown mailbox); one mail per transaction (452 for another bounce or an order alias).
  */
-async function acceptBounceWith(deps: MxServerDeps, address: string, session: SMTPServerSession, log: Logger): Promise<void> {
+async function acceptBounce(deps: MxServerDeps, address: string, session: SMTPServerSession, log: Logger): Promise<void> {
   const mailId = deps.verp?.mailIdOf(address);
   if (!mailId) {
     log.info({ rcpt: address }, 'bounce address refused: unknown or forged');

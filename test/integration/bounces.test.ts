@@ -4,6 +4,8 @@
 // order's history, the merchant's one mail, the mail.bounced webhook, exactly-once on redelivery
 // and after a crash, forged return paths (550), delays (recorded, no alert), a bounce of the
 // bounce notice (recorded only), and `RESEND <ref> new@address` through the submission door.
+// Over 300 lines: the cases share one set of real servers (relay, MX and submission doors, outbox
+// worker) started once; split, each file would start them again.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
