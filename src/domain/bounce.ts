@@ -12,6 +12,8 @@ export type BounceOutcome = 'failed' | 'delayed' | 'none';
 export interface BounceRecipient {
   /** Final-Recipient (or Original-Recipient) address, lower case; absent when not given. */
   recipient?: string;
+  /** Original-Recipient when it differs (the address before an alias or forward expanded it). */
+  original?: string;
   /** Action as given (failed, delayed, delivered, relayed, expanded), lower case. */
   action?: string;
   /** Enhanced status code (RFC 3463), e.g. 5.1.1. */
@@ -184,10 +186,12 @@ export function parseDeliveryStatus(body: string): BounceRecipient[] {
     if (!f.has('final-recipient') && !f.has('original-recipient') && !f.has('action')) continue;
     const status = /^([245])\.\d{1,3}\.\d{1,3}/.exec(f.get('status') ?? '')?.[0];
     const action = f.get('action')?.split(/[\s(;]/)[0]?.toLowerCase();
-    const recipient = cleanAddress(f.get('final-recipient')) ?? cleanAddress(f.get('original-recipient'));
+    const original = cleanAddress(f.get('original-recipient'));
+    const recipient = cleanAddress(f.get('final-recipient')) ?? original;
     const diagnostic = cleanDiagnostic(f.get('diagnostic-code'));
     out.push({
       ...(recipient ? { recipient } : {}),
+      ...(original && original !== recipient ? { original } : {}),
       ...(action ? { action } : {}),
       ...(status ? { status } : {}),
       ...(diagnostic ? { diagnostic } : {}),
@@ -275,9 +279,12 @@ export function verdictFor(report: BounceReport, candidates: readonly string[]):
   const ours = new Set(candidates.map((c) => c.toLowerCase()));
   const rank = (r: BounceRecipient) => (r.outcome === 'failed' ? 0 : r.outcome === 'delayed' ? 1 : 2);
   const sorted = [...report.recipients].sort((a, b) => rank(a) - rank(b));
-  const line = sorted.find((r) => r.recipient && ours.has(r.recipient)) ?? sorted[0];
+  // Ours under either name: a forward or alias on the far side reports the expanded address as
+  // Final-Recipient and the one we sent to as Original-Recipient.
+  const ourName = (r: BounceRecipient) => [r.recipient, r.original].find((a) => a !== undefined && ours.has(a));
+  const line = sorted.find((r) => ourName(r)) ?? sorted[0];
   if (!line) return { outcome: 'none', reason: '' };
-  const recipient = line.recipient ?? candidates[0]?.toLowerCase();
+  const recipient = ourName(line) ?? line.recipient ?? candidates[0]?.toLowerCase();
   return {
     outcome: line.outcome,
     ...(recipient ? { recipient } : {}),

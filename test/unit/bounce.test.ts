@@ -115,6 +115,19 @@ describe('bounce reader', () => {
     assert.deepEqual(verdictFor(readBounce({ raw }), ['full@example.org']), { outcome: 'failed', recipient: 'full@example.org', status: '5.2.2', reason: 'the mailbox is full (5.2.2)' });
   });
 
+  it('a forward on the far side: the address we sent to is the Original-Recipient', () => {
+    // Postfix's "(expanded from <…>)": the alias expanded to a local mailbox that does not exist.
+    const raw = Buffer.from(
+      'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n<r@mx.example.org> (expanded from <anna@example.org>): user unknown\r\n' +
+        '--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\nFinal-Recipient: rfc822; r@mx.example.org\r\nOriginal-Recipient: rfc822;anna@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n' +
+        'Diagnostic-Code: x-unix; procmail: Couldn\'t create "/var/spool/mail/r"\r\n\r\n--b--\r\n',
+    );
+    const v = verdictFor(readBounce({ raw }), ['anna@example.org']);
+    assert.equal(v.recipient, 'anna@example.org');
+    assert.equal(v.outcome, 'failed');
+    assert.match(v.reason, /^procmail: Couldn't create/);
+  });
+
   it('a success notice (Action: delivered) is no failure', () => {
     const raw = Buffer.from('Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n--x\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; a\r\n\r\nFinal-Recipient: rfc822; a@b.example\r\nAction: delivered\r\nStatus: 2.0.0\r\n--x--\r\n');
     assert.equal(verdictFor(readBounce({ raw }), ['a@b.example']).outcome, 'none');
