@@ -60,6 +60,20 @@ export function createOrderRemindersRepository() {
       );
     },
 
+    /**
+     * Open orders stored before reminder checks existed (no `remindAt`) are looked at by the next
+     * pass; those in their last `recentMs` were reminded by the single 24-hour reminder of before
+     * and are left alone. Once per process start (the expiry job).
+     */
+    async scheduleUnscheduled(at: Date, recentMs: number): Promise<number> {
+      return (
+        await Order.updateMany(
+          { status: 'pending', expiresAt: { $gt: new Date(at.getTime() + recentMs) }, remindAt: { $exists: false }, 'customer.email': { $exists: true } },
+          { $set: { remindAt: at } },
+        )
+      ).modifiedCount;
+    },
+
     /** Every pending order of the merchant is looked at again by the next pass (its reminder settings changed). */
     async recheckReminders(merchantId: string, at: Date): Promise<number> {
       return (await Order.updateMany({ merchantId, status: 'pending' }, { $set: { remindAt: at } })).modifiedCount;

@@ -184,10 +184,17 @@ export function createExpiryJob(deps: ExpiryJobDeps) {
     return queued;
   }
 
+  /** Orders from before reminder checks existed: scheduled once per process start. */
+  let legacyScheduled = false;
+
   /** One pass: one query, then expire what is due and remind. */
   async function runOnce(): Promise<ExpiryRun> {
     merchants.clear();
     const at = now();
+    if (!legacyScheduled) {
+      await orders.scheduleUnscheduled(at, 24 * 3_600_000);
+      legacyScheduled = true;
+    }
     const found = await orders.pendingDue(at);
     const expiring = found.filter((o) => o.expiresAt.getTime() <= at.getTime());
     const reminding = found.filter((o) => o.expiresAt.getTime() > at.getTime() && o.remindAt && o.remindAt.getTime() <= at.getTime());

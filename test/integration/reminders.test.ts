@@ -165,6 +165,21 @@ describe('reminders the merchant tunes (issue 13 part 3)', function () {
     assert.equal((await reminders(unopened._id)).length, 1, 'once');
   });
 
+  it('open orders stored before reminder checks existed are scheduled at start, except those the old 24-hour reminder covered', async () => {
+    const legacy = await newOrder(new Date(Date.now() + 7 * DAY));
+    const lastDay = await newOrder(new Date(Date.now() + 20 * HOUR));
+    await Order.updateMany({ _id: { $in: [legacy._id, lastDay._id] } }, { $unset: { remindAt: 1 } });
+    clock = new Date();
+    const fresh = job();
+    await fresh.runOnce();
+    assert.equal((await reload(legacy._id)).remindAt?.getTime(), legacy.expiresAt.getTime() - 3 * DAY, 'looked at, and its first slot is next');
+    assert.equal((await reload(lastDay._id)).remindAt, undefined, 'in its last day: the old job reminded it already');
+    clock = new Date(legacy.expiresAt.getTime() - 3 * DAY + 60_000);
+    await fresh.runOnce();
+    assert.equal((await reminders(legacy._id)).length, 1);
+    assert.equal((await reminders(lastDay._id)).length, 0);
+  });
+
   it('never after payment or cancellation', async () => {
     const paid = await newOrder(new Date(Date.now() + 7 * DAY));
     const cancelled = await newOrder(new Date(Date.now() + 7 * DAY));
