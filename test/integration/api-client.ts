@@ -8,6 +8,7 @@ import path from 'node:path';
 import { type MerchantDoc } from '../../src/db/merchants.repository.ts';
 import { type LinkKey } from '../../src/domain/pay-link.ts';
 import { createApiRouter } from '../../src/http/api/api.routes.ts';
+import { createSavedCardChargeService } from '../../src/services/saved-card-charge.service.ts';
 import { createHttpApp } from '../../src/http/app.ts';
 import { deriveCsrfKey } from '../../src/http/middleware/csrf.ts';
 import { createViews } from '../../src/http/views.ts';
@@ -55,13 +56,15 @@ export async function startApiApp(opts: { now?: () => Date; rateLimit?: number; 
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const now = opts.now ?? (() => new Date());
   const orders = createOrderService({ repos, publicUrl: base, mailDomain: API_MAIL_DOMAIN, maxLinkLifetimeDays: API_MAX_DAYS, linkKeys: API_KEYS, now });
-  const acquirer = createSandboxAcquirer({ latencyMs: 5 });
+  // With its stored vault: saved cards (issue 12 part 3) for merchants that enable them.
+  const acquirer = createSandboxAcquirer({ latencyMs: 5, vault: repos.cardVault });
   const events = createEventsService({ repos, now });
   const checkout = createCheckoutService({ repos, acquirer, events, linkKeys: API_KEYS, mailDomain: API_MAIL_DOMAIN, linkFor: orders.linkFor });
   const refunds = createRefundService({ repos, acquirer, events, now });
   const orderAdmin = createOrderAdminService({ repos, orders, maxLinkLifetimeDays: API_MAX_DAYS, events, now });
   const apiKeys = createApiKeyService({ repos, now });
-  const api = createApiRouter({ repos, apiKeys, orders, orderAdmin, refunds, publicUrl: base, maxLinkLifetimeDays: API_MAX_DAYS, rateLimit: opts.rateLimit ?? 10_000, idempotencyWaitMs: opts.idempotencyWaitMs, now });
+  const savedCardCharges = createSavedCardChargeService({ repos, orders, checkout, now });
+  const api = createApiRouter({ repos, apiKeys, orders, orderAdmin, refunds, savedCardCharges, publicUrl: base, maxLinkLifetimeDays: API_MAX_DAYS, rateLimit: opts.rateLimit ?? 10_000, idempotencyWaitMs: opts.idempotencyWaitMs, now });
   const app = createHttpApp({
     logger: createLogger('silent'),
     views: createViews({ templatesDir: path.resolve('templates') }),

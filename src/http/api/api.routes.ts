@@ -17,6 +17,7 @@ import { API_PREFIX, caller, createIdempotency, type ApiRouterDeps } from './api
 import { buildOpenApiDocument } from './openapi.ts';
 import { orderPaths, registerOrderRoutes } from './orders.routes.ts';
 import { paymentLinkPaths, registerPaymentLinkRoutes } from './payment-links.routes.ts';
+import { customerPaths, registerCustomerRoutes } from './customers.routes.ts';
 import { problemMiddleware, problemType } from './problem.ts';
 
 export { API_PREFIX, type ApiRouterDeps } from './api.kit.ts';
@@ -31,7 +32,7 @@ export function createApiRouter(deps: ApiRouterDeps): Router {
   const now = deps.now ?? (() => new Date());
   const router = new Router({ prefix: API_PREFIX });
   const idempotency = createIdempotency({ repos: deps.repos, publicUrl: deps.publicUrl, idempotencyWaitMs: deps.idempotencyWaitMs, now });
-  const openapi = JSON.stringify(buildOpenApiDocument({ publicUrl: deps.publicUrl, version: API_VERSION, paths: [paymentLinkPaths, orderPaths] }));
+  const openapi = JSON.stringify(buildOpenApiDocument({ publicUrl: deps.publicUrl, version: API_VERSION, paths: [paymentLinkPaths, orderPaths, customerPaths] }));
 
   router.use(problemMiddleware(deps.publicUrl));
   router.use(async (ctx, next) => {
@@ -67,6 +68,8 @@ export function createApiRouter(deps: ApiRouterDeps): Router {
 
   registerPaymentLinkRoutes(router, deps, idempotency);
   registerOrderRoutes(router, deps, idempotency);
+  // Saved cards (issue 12 part 3): merchant-initiated charges.
+  registerCustomerRoutes(router, deps, idempotency);
 
   // Last: whatever no route above answered (also /api/v1 itself).
   const fallback: Parameters<typeof router.all>[1] = (ctx) => {

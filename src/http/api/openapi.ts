@@ -34,6 +34,7 @@ export const idempotencyKeyParam = { $ref: '#/components/parameters/IdempotencyK
 const PROBLEM_STATUSES: Record<number, string> = {
   400: 'Bad request (invalid JSON, cursor or Idempotency-Key).',
   401: 'Missing, unknown or revoked API key (WWW-Authenticate: Bearer).',
+  402: 'Payment declined (PAYMENT_DECLINED): `declineCode` says why.',
   403: 'Read-only API key on a write, or the merchant is suspended.',
   404: 'No such order (or route).',
   409: 'Conflict: the state of the order, a reference already used, an Idempotency-Key reused with another request or still in progress.',

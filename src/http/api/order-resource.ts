@@ -36,6 +36,7 @@ export function orderResource(o: OrderDoc & { createdAt?: Date }, refunds: reado
         : null,
     refunds: refunds.map((r) => ({ id: r._id, amount: r.amountMinor, currency: r.currency, createdAt: iso(r.at)! })),
     refundedAmount: refunds.reduce((s, r) => s + r.amountMinor, 0),
+    customerCode: o.customerCode ?? null,
   };
 }
 

@@ -24,6 +24,7 @@ export function toProblem(err: unknown, ctx: Pick<Context, 'path' | 'state'>, pu
   let code = 'INTERNAL';
   let detail = 'The request could not be completed; try again later.';
   let errors: Array<{ field: string; message: string }> | undefined;
+  let declineCode: string | undefined;
   if (isAppError(err)) {
     status = err.httpStatus;
     if (err.expose && status < 500) {
@@ -31,6 +32,9 @@ export function toProblem(err: unknown, ctx: Pick<Context, 'path' | 'state'>, pu
       detail = err.message;
       const problems = (err.details as { problems?: Array<{ field: string; message: string }> } | undefined)?.problems;
       if (Array.isArray(problems)) errors = problems.map((p) => ({ field: p.field, message: p.message }));
+      // A declined saved-card charge (PAYMENT_DECLINED) says why.
+      const declined = (err.details as { declineCode?: unknown } | undefined)?.declineCode;
+      if (typeof declined === 'string') declineCode = declined;
     } else if (status < 500) code = err.code;
     else status = 500;
   } else if (err && typeof err === 'object') {
@@ -51,6 +55,7 @@ export function toProblem(err: unknown, ctx: Pick<Context, 'path' | 'state'>, pu
     code,
     ...(ctx.state.requestId ? { requestId: String(ctx.state.requestId) } : {}),
     ...(errors ? { errors } : {}),
+    ...(declineCode ? { declineCode } : {}),
   };
 }
 

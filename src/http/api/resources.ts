@@ -72,6 +72,7 @@ export const Order = z
     payment: Payment.nullable().describe('Null until paid.'),
     refunds: z.array(Refund).describe('Oldest first.'),
     refundedAmount: z.number().int().describe('The sum of the refunds, in minor units.'),
+    customerCode: nullableString.describe('The customer (cus_…) whose saved card paid the order, or who saved the card paying it; charge it with POST /customers/{code}/charges.'),
   })
   .register(responseSchemas, { id: 'Order' });
 export type OrderResource = z.output<typeof Order>;
@@ -100,6 +101,7 @@ export const Problem = z
     code: z.string().describe('The stable error code (the README lists them).'),
     requestId: z.string().optional(),
     errors: z.array(FieldProblem).optional().describe('Every problem of the request, for VALIDATION_FAILED.'),
+    declineCode: z.string().optional().describe('Why the card was declined, for PAYMENT_DECLINED (INSUFFICIENT_FUNDS, AUTHENTICATION_REQUIRED, …).'),
   })
   .register(responseSchemas, { id: 'Problem', description: 'RFC 9457 problem details, with the stable `code`.' });
 export type ProblemBody = z.output<typeof Problem>;
