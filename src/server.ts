@@ -16,6 +16,7 @@ import { createProofRouter } from './http/proof/proof.routes.ts';
 import { createRenewalRouter } from './http/checkout/renewal.routes.ts';
 import { remindersOffUrl } from './domain/reminder-link.ts';
 import { createRenewalService } from './services/renewal.service.ts';
+import { createBrandRouter } from './http/brand/brand.routes.ts';
 import { createOpsRouter } from './http/ops.routes.ts';
 import { deriveCsrfKey } from './http/middleware/csrf.ts';
 import { createViews } from './http/views.ts';
@@ -59,6 +60,7 @@ import { createMerchantService } from './services/merchant.service.ts';
 import { createOrderAdminService } from './services/order-admin.service.ts';
 import { createOrderService } from './services/order.service.ts';
 import { createReceiptDocuments } from './services/receipt-document.service.ts';
+import { createBrandingService } from './services/branding.service.ts';
 import { createSealedRequestService } from './services/sealed-request.service.ts';
 import { createSavedCardChargeService } from './services/saved-card-charge.service.ts';
 import { createSavedCardRemoval } from './services/saved-card-removal.service.ts';
@@ -133,7 +135,9 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     cleanups.push(() => intake.close());
 
     // Outbound mail: MJML compiled once here, then a worker drains the durable outbox.
-    const renderer = await createMailRenderer({ templatesDir: TEMPLATES_DIR, publicUrl: config.publicUrl });
+    // The merchant's look: settings in the back office, its logo and theme served under /brand, the logo in PDF receipts.
+    const branding = createBrandingService({ repos });
+    const renderer = await createMailRenderer({ templatesDir: TEMPLATES_DIR, publicUrl: config.publicUrl, logos: (p) => branding.logoByPath(p) });
     // DKIM_* set: every mail is signed here for MAIL_DOMAIN (else the relay may sign; docs/operations.md).
     const dkim = await loadDkimSigning(config);
     if (dkim) logger.info({ domain: dkim.domainName, selector: dkim.keySelector, publish: dkimTxtRecord(dkim.privateKey) }, 'outgoing mail is DKIM-signed');
@@ -203,6 +207,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       checkout,
       savedCardCharges,
       receipts,
+      branding,
       renewals,
       views: createBackofficeViews(TEMPLATES_DIR),
       acquirerSettings,
@@ -215,7 +220,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     const ops = createOpsRouter({ repos, outboxHealthy: () => worker.healthy() });
     // The server API under /api/v1 (src/http/api/): the same order, cancel and refund services.
     const api = createApiRouter({ repos, apiKeys, orders, orderAdmin, refunds, savedCardCharges, publicUrl: config.publicUrl, maxLinkLifetimeDays: config.maxLinkLifetimeDays, rateLimit: config.apiRateLimit });
-    const extraRouters = [ops, api, backoffice, createCardRemovalRouter({ removal: cardRemoval, csrfKey: deriveCsrfKey(linkKeys[0]!.secret), templatesDir: TEMPLATES_DIR }), createProofRouter({ keys: receiptKeys, proofs, templatesDir: TEMPLATES_DIR }), ...(!config.production && transport.mode === 'capture' ? [devMailRouter({ repos })] : [])];
+    const extraRouters = [ops, api, backoffice, createCardRemovalRouter({ removal: cardRemoval, csrfKey: deriveCsrfKey(linkKeys[0]!.secret), templatesDir: TEMPLATES_DIR }), createBrandRouter({ branding }), createProofRouter({ keys: receiptKeys, proofs, templatesDir: TEMPLATES_DIR }), ...(!config.production && transport.mode === 'capture' ? [devMailRouter({ repos })] : [])];
     // Stripe's webhooks (POST /webhooks/stripe/<merchant id>): late outcomes of 3-D Secure payments.
     const stripeWebhooks = createStripeWebhooks({ repos, settings: acquirerSettings, checkout, logger: logger.child({ component: 'stripe-webhooks' }) });
     extraRouters.push(createStripeWebhookRouter({ webhooks: stripeWebhooks }));

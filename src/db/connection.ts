@@ -9,6 +9,7 @@ import { Claim } from './claims.ts';
 import { followReachability, isDatabaseReachable } from './reachability.ts';
 import { OutboxDue, WebhookDue } from './due-queue.ts';
 import { InboundMessage, InboundRaw } from './models/inbound-message.model.ts';
+import { MerchantLogo } from './models/merchant-logo.model.ts';
 import { Merchant } from './models/merchant.model.ts';
 import { MerchantUser } from './models/merchant-user.model.ts';
 import { Order } from './models/order.model.ts';
@@ -34,7 +35,7 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, InboundRaw, Outbox, CapturedMail, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure, Refund, OutboxDue, WebhookDue, RecapDay, SmtpAuthFailure, SmtpAuthKnown, ReplySlot, SealNonce, Customer, CardVaultEntry, ApiKey, ApiIdempotency, ApiRateHit];
+export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, InboundRaw, Outbox, CapturedMail, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure, Refund, OutboxDue, WebhookDue, RecapDay, SmtpAuthFailure, SmtpAuthKnown, ReplySlot, SealNonce, Customer, CardVaultEntry, ApiKey, ApiIdempotency, ApiRateHit, MerchantLogo];
 
 export async function connectDatabase(
   config: Pick<Config, 'mongodbUri' | 'dataDir' | 'ferretdbBin'> & Partial<Pick<Config, 'slowQueryMs' | 'slowQueryFile'>>,

@@ -2,6 +2,7 @@
 // them as dependencies and never touch mongoose or a model. The engine-specific tricks (claims as
 // referee on FerretDB, `_id`-first filters, due queues) live inside the repositories.
 import { createApiKeysRepository } from './api-keys.repository.ts';
+import { createBrandRepository } from './brand.repository.ts';
 import { createChallengesRepository } from './challenges.repository.ts';
 import { createCardVaultRepository } from './card-vault.repository.ts';
 import { createClaimsRepository } from './claims.repository.ts';
@@ -23,6 +24,8 @@ export function createRepositories() {
     refunds: createRefundsRepository(),
     challenges: createChallengesRepository(),
     merchants: createMerchantsRepository(),
+    /** The merchant's accent colour and logo. */
+    brand: createBrandRepository(),
     users: createUsersRepository(),
     limits: createLimitsRepository(),
     inbound: createInboundRepository(),

@@ -30,6 +30,9 @@ export const ERROR_CODES: Readonly<Record<string, ErrorCodeSpec>> = Object.freez
   PASSWORD_CURRENT_WRONG: { httpStatus: 422 },
   PASSWORD_MISMATCH: { httpStatus: 422 },
   LANGUAGE_INVALID: { httpStatus: 422 },
+  // Branding (settings): every problem in details.problems.
+  BRANDING_INVALID: { httpStatus: 422 },
+  BRANDING_UPLOAD_INVALID: { httpStatus: 400 },
   PASSWORD_TOO_LONG: { httpStatus: 422 },
   PASSWORD_TOO_SHORT: { httpStatus: 422 },
   ROLE_INVALID: { httpStatus: 422 },

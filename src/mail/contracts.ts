@@ -27,6 +27,20 @@ const isoDate = z.union([z.string(), z.date()]).transform((v, ctx) => {
 });
 const timeZone = z.string().nullish();
 
+/**
+ * The merchant's look in its customers' mails (src/domain/brand.ts): the accent of the button and
+ * the logo's path on paymail's site (the renderer makes it absolute and the PDF reads its bytes).
+ * Absent in mails queued before merchants had a look, and for merchants without one.
+ */
+export const BrandData = z
+  .object({
+    accent: z.string().regex(/^#[0-9a-f]{6}$/).nullish(),
+    logoPath: z.string().regex(/^\/brand\/[^/?#]+\/logo-[0-9a-f]{64}\.(png|jpg)$/).nullish(),
+    logoWidth: z.number().int().positive().max(240).nullish(),
+    logoHeight: z.number().int().positive().max(48).nullish(),
+  })
+  .nullish();
+
 export const PaylinkData = z.object({
   merchantName: z.string(),
   reference: z.string(),
@@ -38,6 +52,7 @@ export const PaylinkData = z.object({
   link: z.string().min(1),
   toCustomer: z.boolean().nullish().transform((v) => v === true),
   timeZone,
+  brand: BrandData,
 });
 
 export const ReceiptData = z.object({
@@ -67,6 +82,7 @@ export const ReceiptData = z.object({
   verifyUrl: text,
   /** The signed link removing the saved card this payment used or saved (customer's receipt only). */
   removeCardUrl: text,
+  brand: BrandData,
 });
 
 /** A pay-link mail's facts without the delivery switch (the reminder and the renewed link). */

@@ -8,6 +8,7 @@ import { type Repositories } from '../db/repositories.ts';
 import { enqueueMail } from '../mail/outbox.ts';
 import { type ReceiptProofs } from './receipt-proof.service.ts';
 import { receiptFacts } from './receipt-document.service.ts';
+import { withBrand } from './branding.service.ts';
 
 export type PaidFlow = 'pay' | '3ds';
 
@@ -123,5 +124,6 @@ export function orderFacts(order: OrderDoc, merchant: MerchantDoc) {
     customerName: order.customer?.name ?? '',
     expiresAt: order.expiresAt.toISOString(),
     timeZone: merchant.timezone,
+    ...withBrand(merchant),
   };
 }

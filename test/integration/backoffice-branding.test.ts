@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { Merchant, type MerchantDoc } from '../../src/db/models/merchant.model.ts';
+import { Outbox } from '../../src/db/models/outbox.model.ts';
 import { brandColours, contrastRatio } from '../../src/domain/brand.ts';
 import { createMerchantAdminService } from '../../src/services/merchant-admin.service.ts';
 import { createMerchantService } from '../../src/services/merchant.service.ts';
@@ -113,6 +114,18 @@ describe('back office: the merchant’s look', function () {
     assert.ok(contrastRatio(vars['accent-dark']!, vars['on-accent']!) >= 4.5, 'text on the hovered button');
     assert.ok(contrastRatio(vars['accent-text']!, '#ffffff') >= 4.5, 'links on white');
     assert.equal((await fetch(`${app.base}/brand/theme/xyz.css`)).status, 404);
+  });
+
+  it('the pay-link mail and the receipts of the merchant’s orders carry its look', async () => {
+    const m = await fresh();
+    const { order } = await app.orders.create(m, { amountMinor: 4_500, currency: 'EUR', reference: 'GL-2', customerEmail: 'anna@example.org' }, { key: 'gl:2' });
+    const link = (await Outbox.findOne({ orderId: order._id, template: 'paylink' }).lean())!;
+    const expected = { accent: '#ffd700', logoPath: `/brand/${merchant._id}/logo-${m.branding!.logo!.sha256}.png`, logoWidth: 144, logoHeight: 48 };
+    assert.deepEqual((link.data as { brand?: unknown }).brand, expected);
+    assert.equal((await app.checkout.pay({ order, merchant: m }, { number: '4242424242424242', expiry: '12/39', cvc: '123', holder: 'Anna Rossi' }, '127.0.0.9')).kind, 'paid');
+    const receipts = await Outbox.find({ orderId: order._id, template: /^receipt-/ }).lean();
+    assert.equal(receipts.length, 2);
+    for (const r of receipts) assert.deepEqual((r.data as { brand?: unknown }).brand, expected);
   });
 
   it('a JPEG replaces the PNG; the old URL is gone', async () => {

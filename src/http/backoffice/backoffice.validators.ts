@@ -13,6 +13,8 @@ export const PasswordForm = z.object({ current: field(200), next: field(250), co
 
 export const LanguageForm = z.object({ language: field(10), _csrf: field(100) });
 
+export const BrandingForm = z.object({ accent: field(20), removeLogo: field(1), _csrf: field(100) });
+
 export const OrderFilterQuery = z.object({
   status: z.enum(ORDER_STATUSES).or(z.literal('')).catch(''),
   from: day,

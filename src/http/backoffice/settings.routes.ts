@@ -1,7 +1,10 @@
 // Back office: the merchant's settings and the webhook secret rotation (admin).
 import { type Router } from '@koa/router';
 import { type MerchantDoc } from '../../db/merchants.repository.ts';
-import { isAppError } from '../../domain/errors.ts';
+import { LOGO_MAX_BYTES } from '../../domain/brand.ts';
+import { AppError, isAppError } from '../../domain/errors.ts';
+import { brandView, createBrandingService } from '../../services/branding.service.ts';
+import { multipartForm, type Upload } from '../middleware/multipart.ts';
 import { DELIVERY_MODES } from '../../domain/merchant.ts';
 import { type AuthContext } from '../../services/backoffice-auth.service.ts';
 import { SUPPORTED_LOCALES } from '../../services/merchant.service.ts';
@@ -12,6 +15,7 @@ import { BACKOFFICE_PREFIX, type BackofficeKit, type BackofficeRouterDeps, type 
 
 export function registerSettingsRoutes(router: Router, deps: BackofficeRouterDeps, kit: BackofficeKit): void {
   const { merchantAdmin } = deps;
+  const branding = deps.branding ?? createBrandingService({ repos: deps.repos });
   const { now, locale, t, page, guarded, redirect } = kit;
   const reminderSettings = createReminderSettingsService({ repos: deps.repos, maxLinkLifetimeDays: deps.maxLinkLifetimeDays, ...(deps.now ? { now: deps.now } : {}) });
 
@@ -30,7 +34,10 @@ export function registerSettingsRoutes(router: Router, deps: BackofficeRouterDep
   function renderSettings(ctx: Ctx, auth: AuthContext, status: number, extra: { values?: ReturnType<typeof settingsValues>; problems?: Array<{ field: string; message: string }>; newSecret?: string; graceUntil?: string; brandProblems?: Array<{ message: string }>; accent?: string; reminders?: ReturnType<typeof reminderSettingsValues>; reminderProblems?: Array<{ message: string }> } = {}) {
     const m = auth.merchant;
     const values = extra.values ?? settingsValues(m);
+    const look = brandView(m, '');
     page(ctx, status, 'settings', {
+      brand: { accent: extra.accent ?? (look.customAccent ? look.colours.accent : ''), logo: look.logo },
+      brandProblems: extra.brandProblems,
       reminders: extra.reminders ?? reminderSettingsValues(m),
       reminderProblems: extra.reminderProblems,
       title: t('settings.title'),
@@ -87,6 +94,28 @@ export function registerSettingsRoutes(router: Router, deps: BackofficeRouterDep
       }
       ctx.state.log.info({ userId: auth.user.id }, 'reminder settings changed');
       redirect(ctx, `${BACKOFFICE_PREFIX}/settings?done=remindersSaved`);
+    }),
+  );
+
+  // The logo comes as multipart/form-data: parsed (bounded) before the session and CSRF checks read its fields.
+  router.post(
+    '/settings/branding',
+    multipartForm({ maxFileBytes: LOGO_MAX_BYTES }),
+    guarded('settings', async (ctx, auth) => {
+      const form = parse(BrandingForm, ctx.request.body);
+      const upload = ctx.state.upload as Upload | undefined;
+      try {
+        if (upload?.truncated) throw new AppError('BRANDING_INVALID', 'logo too large', { httpStatus: 422, details: { problems: [{ field: 'logo', code: 'BRAND_LOGO_TOO_LARGE', message: 'too large' }] } });
+        await branding.update(auth.merchant, { accent: form.accent, logo: upload?.field === 'logo' ? upload.bytes : undefined, removeLogo: form.removeLogo === '1' });
+      } catch (e) {
+        if (isAppError(e, 'BRANDING_INVALID')) {
+          const problems = (e.details as { problems: Array<{ code: string }> }).problems;
+          return renderSettings(ctx, auth, 422, { accent: form.accent, brandProblems: problems.map((p) => ({ message: t(`settings.brand.problem.${p.code}`) })) });
+        }
+        throw e;
+      }
+      ctx.state.log.info({ userId: auth.user.id, logo: upload ? upload.bytes.length : form.removeLogo === '1' ? 'removed' : 'kept' }, 'branding changed');
+      redirect(ctx, `${BACKOFFICE_PREFIX}/settings?done=brandSaved`);
     }),
   );
 

@@ -14,6 +14,7 @@ import { type ReceiptDocuments } from '../../services/receipt-document.service.t
 import { sendReceiptPdf } from '../receipt-download.ts';
 import { createCsrf, CSRF_COOKIE, CSRF_FIELD } from '../middleware/csrf.ts';
 import { ACQUIRER_RETURN_LEAF, ACQUIRER_RETURN_PARAMS } from '../../services/acquirer/return-url.ts';
+import { brandView } from '../../services/branding.service.ts';
 import { acceptedLanguages, type Views } from '../views.ts';
 import { parseCheckoutForm } from './checkout.validators.ts';
 import { NEW_LINK_LEAF, newLinkView } from './renewal.routes.ts';
@@ -54,6 +55,8 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     ctx.set('Cache-Control', 'no-store');
     ctx.body = views.render(name, {
       ...data,
+      // The merchant's look (logo, accent stylesheet) on every page that concerns one of its orders.
+      brand: ctx.state.brand,
       locale,
       title: views.t(locale, titleKey, data['titleVars'] as Record<string, unknown> | undefined),
       langLinks: data['langLinks'] ?? langLinks(views, ctx.path, ctx.querystring, locale),
@@ -91,6 +94,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     extra: { problems?: FieldProblem[]; values?: FormValues; refusal?: string } = {},
   ) {
     const locale = localeFor(ctx, open);
+    ctx.state.brand = brandView(open.merchant, '');
     const summary = orderSummary(open.order, open.merchant, locale);
     const problems = extra.problems ?? [];
     const fields = formFields(views, locale, { needEmail: !open.order.customer?.email, values: extra.values ?? {}, problems });
@@ -131,6 +135,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     }
     const { order, merchant } = state;
     const locale = localeFor(ctx, state);
+    ctx.state.brand = brandView(merchant, '');
     const vars = { merchant: merchant.name, reference: order.reference };
     // Orders from a merchant's website send the buyer back with a sealed result.
     const returnTo = (status: 'paid' | 'cancelled' | 'expired') => deps.sealed?.returnLink(order, merchant, status);
