@@ -7,7 +7,7 @@ import { Order, type OrderDoc } from './models/order.model.ts';
 /** The fields the expiry job reads of an order (expiry and reminders). */
 const EXPIRY_FIELDS = {
   _id: 1, merchantId: 1, reference: 1, amountMinor: 1, currency: 1, description: 1, customer: 1, locale: 1, expiresAt: 1,
-  linkExpiresAt: 1, publicId: 1, createdAt: 1, status: 1, viewedAt: 1, reminderPlan: 1, remindAt: 1, reminders: 1, remindersOffAt: 1,
+  linkExpiresAt: 1, publicId: 1, createdAt: 1, status: 1, viewedAt: 1, reminderPlan: 1, remindAt: 1, reminders: 1, remindersOffAt: 1, renewals: 1,
 } as const;
 
 /** A reminder as the order records it (src/domain/reminders.ts). */

@@ -125,7 +125,9 @@ export function createExpiryJob(deps: ExpiryJobDeps) {
   async function remindOne(order: OrderDoc, at: Date): Promise<boolean> {
     const merchant = await merchantOf(order.merchantId);
     if (!merchant) return false;
-    const created = (order as { createdAt?: Date }).createdAt ?? at;
+    // A renewed order's slots count from its last renewal (its link was just mailed then).
+    const renewed = order.renewals?.at(-1)?.at;
+    const created = renewed ? new Date(renewed) : ((order as { createdAt?: Date }).createdAt ?? at);
     const decision = decideReminder(
       {
         createdAt: created,

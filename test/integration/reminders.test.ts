@@ -180,6 +180,24 @@ describe('reminders the merchant tunes (issue 13 part 3)', function () {
     assert.equal((await reminders(lastDay._id)).length, 0);
   });
 
+  it('a renewed order counts its reminders from the renewal: nothing at once, then its new expiry’s slots', async () => {
+    await setMerchant({ unopenedReminderHours: 48 });
+    const order = await newOrder(new Date(Date.now() + 2 * HOUR));
+    clock = new Date(order.expiresAt.getTime() + 60_000);
+    await job().runOnce();
+    assert.equal((await reload(order._id)).status, 'expired');
+    clock = new Date(clock.getTime() + 5 * DAY); // renewed days later, never opened
+    const r = await app.renewals.renew(await reload(order._id), merchant, new Date(clock.getTime() + 7 * DAY), 'merchant:test');
+    assert.equal(r.kind, 'renewed');
+    const renewed = await reload(order._id);
+    clock = new Date(clock.getTime() + HOUR);
+    await job().runOnce();
+    assert.equal((await reminders(order._id)).length, 0, 'the renewed link was just mailed: no "not opened" reminder from the original creation');
+    clock = new Date(renewed.expiresAt.getTime() - 3 * DAY + 60_000);
+    await job().runOnce();
+    assert.deepEqual((await reminders(order._id)).map(slotOf), [`before-3d@${Math.floor(renewed.expiresAt.getTime() / 1000)}`], 'the 48-hour slot counts from the renewal and is covered by the later one');
+  });
+
   it('never after payment or cancellation', async () => {
     const paid = await newOrder(new Date(Date.now() + 7 * DAY));
     const cancelled = await newOrder(new Date(Date.now() + 7 * DAY));
