@@ -166,6 +166,22 @@ export function createRefundService(deps: RefundServiceDeps) {
     return { refunds: list, refundedMinor: list.reduce((s, r) => s + r.amountMinor, 0) };
   }
 
+  /**
+   * The refund of an order that `by` asked for, if one was made; else whether one of its
+   * reservations is still unfinished (the crash repair will finish it). For a caller that must not
+   * refund twice when it asks again after dying mid-way (the server API's Idempotency-Key).
+   */
+  async function madeBy(merchant: Pick<MerchantDoc, '_id'>, orderId: string, by: string): Promise<{ refund?: RefundDoc; pending: boolean }> {
+    const made = (await refunds.forOrder(merchant._id, orderId)).find((r) => r.by === by);
+    if (made) return { refund: made, pending: false };
+    const slots = await claims.numbered(`refund:${orderId}:`);
+    const pending = slots.some((c) => {
+      const r = c.payload as Reservation | undefined;
+      return r?.by === by && r.status !== 'failed';
+    });
+    return { pending };
+  }
+
   async function refund(merchant: MerchantDoc, orderId: string, input: RefundInput): Promise<RefundDoc> {
     const order = await orders.ofMerchant(merchant._id, orderId);
     if (!order) throw new AppError('ORDER_NOT_FOUND', 'no such order', { httpStatus: 404 });
@@ -204,6 +220,6 @@ export function createRefundService(deps: RefundServiceDeps) {
     throw new AppError('REFUND_BUSY', 'other refunds of this order are in progress; try again', { httpStatus: 409 });
   }
 
-  return { refund, forOrder, reservations, repairInterrupted };
+  return { refund, forOrder, reservations, madeBy, repairInterrupted };
 }
 export type RefundService = ReturnType<typeof createRefundService>;

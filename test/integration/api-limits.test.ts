@@ -5,6 +5,7 @@
 // a key (a crash) is taken over. The rate limit answers 429 with Retry-After per key, shared by
 // two instances on one database, and frees up when the minute has passed.
 import assert from 'node:assert/strict';
+import { Refund } from '../../src/db/models/refund.model.ts';
 import { repos, useTestDatabase } from '../helpers/db.ts';
 import { loadConformance, startApiApp, type ApiApp, type ApiReply } from './api-client.ts';
 
@@ -38,6 +39,22 @@ describe('server API: Idempotency-Key and rate limit', function () {
     return res;
   }
   const orderCount = (reference: string) => repos.orders.count(merchantId, { reference });
+  /** Leaves the Idempotency-Key record `id` as a request that died seven minutes ago would: running, no answer. */
+  async function dieAfterRunning(id: string) {
+    const record = (await repos.apiKeys.idempotencyRecord(id))!;
+    await repos.apiKeys.abandon(id, new Date(record.at));
+    assert.equal(await repos.apiKeys.begin(id, merchantId, record.requestHash, new Date(Date.now() - 7 * 60_000)), true);
+  }
+  async function paidOrder(reference: string, amount: number) {
+    const made = await create({ reference, amount, currency: 'EUR' });
+    const link = new URL(made.body.url);
+    const state = await app.checkout.open(link.pathname.split('/').pop()!, Object.fromEntries(link.searchParams));
+    const paid = await app.checkout.pay(state as never, { number: '4242424242424242', expiry: `09/${String((new Date().getUTCFullYear() + 2) % 100).padStart(2, '0')}`, cvc: '123', holder: 'Anna Rossi', email: 'anna@api.example' }, '127.0.0.1');
+    assert.equal(paid.kind, 'paid');
+    return made.body.orderId as string;
+  }
+  const refundRequest = (reference: string, amount: number, idem: string) =>
+    app.request('POST', `/api/v1/orders/${reference}/refunds`, { key, body: { amount }, headers: { 'idempotency-key': idem } });
 
   describe('Idempotency-Key', () => {
     it('answers the same request again with the stored result; another body under the key is 409', async () => {
@@ -114,15 +131,39 @@ describe('server API: Idempotency-Key and rate limit', function () {
       const first = await create(body, 'key-crash');
       assert.equal(first.status, 201);
       // As if that request had died after creating the order, before storing its answer: its
-      // record is left running, from two minutes ago.
-      const record = (await repos.apiKeys.idempotencyRecord(id))!;
-      await repos.apiKeys.abandon(id, new Date(record.at));
-      assert.equal(await repos.apiKeys.begin(id, merchantId, record.requestHash, new Date(Date.now() - 120_000)), true);
+      // record is left running, from seven minutes ago (past any request's time limit).
+      await dieAfterRunning(id);
       const retried = await create(body, 'key-crash');
       assert.equal(retried.status, 201, retried.text);
       assert.equal(retried.body.orderId, first.body.orderId);
       assert.equal(await orderCount('IDEM-CRASH'), 1);
       assert.equal((await repos.apiKeys.idempotencyRecord(id))!.state, 'done');
+    });
+
+    it('never refunds twice when a refund request died after refunding, or while its refund is being finished', async () => {
+      const orderId = await paidOrder('IDEM-REFUND', 3000);
+      const first = await refundRequest('IDEM-REFUND', 1000, 'refund-1');
+      assert.equal(first.status, 201);
+      await dieAfterRunning(`${merchantId} refund-1`);
+      const retried = await refundRequest('IDEM-REFUND', 1000, 'refund-1');
+      assert.equal(retried.status, 201, retried.text);
+      assert.equal(retried.body.id, first.body.id);
+      assert.deepEqual((await app.refunds.forOrder({ _id: merchantId }, orderId)).refunds.map((r) => r.amountMinor), [1000]);
+
+      // A refund of the key's request that a crash cut short after the acquirer's answer (its slot
+      // reserved, the refund document not stored yet; the repair stores it): the retry is told to
+      // come back, refunds nothing, and nothing is kept for the key.
+      const second = await refundRequest('IDEM-REFUND', 500, 'refund-2');
+      assert.equal(second.status, 201);
+      await Refund.deleteOne({ _id: second.body.id });
+      await dieAfterRunning(`${merchantId} refund-2`);
+      const busy = await refundRequest('IDEM-REFUND', 500, 'refund-2');
+      assert.equal(busy.status, 409, busy.text);
+      assert.equal(busy.body.code, 'IDEMPOTENCY_IN_PROGRESS');
+      assert.equal(busy.headers.get('retry-after'), '60');
+      assert.equal(await repos.apiKeys.idempotencyRecord(`${merchantId} refund-2`), null);
+      assert.deepEqual((await app.refunds.forOrder({ _id: merchantId }, orderId)).refunds.map((r) => r.amountMinor), [1000]);
+      assert.equal((await app.refunds.reservations(orderId)).reservedMinor, 1500);
     });
 
     it('tells a duplicate to come back (409 IDEMPOTENCY_IN_PROGRESS, Retry-After) while the first request is still running', async () => {

@@ -15,8 +15,11 @@ import { PROBLEM_TYPE, toProblem, validationFailed } from './problem.ts';
 export const API_PREFIX = '/api/v1';
 /** How long an Idempotency-Key answers with its stored result. */
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3600_000;
-/** A request holding a key this long without an answer is taken to have died (a crash). */
-const IDEMPOTENCY_STALE_MS = 60_000;
+/**
+ * A request holding a key this long without an answer is taken to have died (a crash): longer than
+ * Node's own limit on a request (requestTimeout, 5 minutes), so a slow request is never run twice.
+ */
+const IDEMPOTENCY_STALE_MS = 6 * 60_000;
 const MAX_BODY_BYTES = 64 * 1024;
 
 import { type SavedCardChargeService } from '../../services/saved-card-charge.service.ts';
@@ -26,7 +29,7 @@ export interface ApiRouterDeps {
   apiKeys: ApiKeyService;
   orders: Pick<OrderService, 'create' | 'linkFor'>;
   orderAdmin: Pick<OrderAdminService, 'cancel'>;
-  refunds: Pick<RefundService, 'refund' | 'forOrder'>;
+  refunds: Pick<RefundService, 'refund' | 'forOrder' | 'madeBy'>;
   publicUrl: string;
   maxLinkLifetimeDays: number;
   /** Requests per API key and minute (API_RATE_LIMIT). */
@@ -129,10 +132,11 @@ export function createIdempotency(deps: Pick<ApiRouterDeps, 'repos' | 'publicUrl
    * request with that key (per merchant) runs and its answer — success or client error — is kept
    * for 24 hours; the same request again gets the kept answer (header Idempotent-Replayed: true),
    * while it is still running it waits for it; another request with the key is 409. A server
-   * error keeps nothing, so the request can be sent again. `run` is told when it takes over a key
-   * whose first request died (a crash) without an answer.
+   * error keeps nothing, so the request can be sent again. `run` gets the key's tag (a short hash,
+   * to mark what the request makes) and is told when it takes over a key whose first request died
+   * (a crash) without an answer.
    */
-  async function answer(ctx: Context, run: (takeover: boolean) => Promise<ApiAnswer>): Promise<void> {
+  async function answer(ctx: Context, run: (takeover: boolean, tag?: string) => Promise<ApiAnswer>): Promise<void> {
     const header = ctx.get('idempotency-key');
     if (!header) return sendAnswer(ctx, await run(false));
     if (header.length > 255 || !/^[\x21-\x7e]+$/.test(header)) {
@@ -140,13 +144,14 @@ export function createIdempotency(deps: Pick<ApiRouterDeps, 'repos' | 'publicUrl
     }
     const { merchant } = caller(ctx);
     const id = `${merchant._id} ${header}`;
+    const tag = createHash('sha256').update(id).digest('base64url').slice(0, 12);
     const requestHash = createHash('sha256').update(`${ctx.method} ${ctx.path}\n${canonical(await jsonBody(ctx))}`).digest('hex');
     let takeover = false;
     const waitUntil = Date.now() + (deps.idempotencyWaitMs ?? 10_000);
     for (;;) {
       const at = deps.now();
       const taken = await store.begin(id, merchant._id, requestHash, at);
-      if (taken === true) return runAndKeep(ctx, id, at, () => run(takeover));
+      if (taken === true) return runAndKeep(ctx, id, at, () => run(takeover, tag));
       if (!taken) continue; // pruned between the insert and the read: try again
       const recordAt = new Date(taken.at);
       if (recordAt.getTime() <= at.getTime() - IDEMPOTENCY_WINDOW_MS) {
@@ -182,8 +187,8 @@ export function createIdempotency(deps: Pick<ApiRouterDeps, 'repos' | 'publicUrl
       result = await run();
     } catch (err) {
       const problem = toProblem(err, ctx, deps.publicUrl);
-      if (problem.status >= 500 || problem.code === 'VALIDATION_FAILED') {
-        // Nothing kept: the same request may be sent again (a validation failure never ran).
+      if (problem.status >= 500 || problem.code === 'VALIDATION_FAILED' || problem.code === 'IDEMPOTENCY_IN_PROGRESS') {
+        // Nothing kept: the same request may be sent again (a validation failure never ran; work in progress is not an answer).
         await store.abandon(id, at).catch(() => {});
         throw err;
       }

@@ -94,9 +94,15 @@ export function registerOrderRoutes(router: Router, deps: ApiRouterDeps, idempot
   router.post('/orders/:reference/refunds', async (ctx) => {
     const { merchant, key } = writer(ctx);
     const input = validate(RefundRequest, await jsonBody(ctx));
-    await idempotency.answer(ctx, async () => {
+    await idempotency.answer(ctx, async (takeover, tag) => {
       const order = await byReference(ctx);
-      const refund = await deps.refunds.refund(merchant, order._id, { amountMinor: input.amount, by: `api:${key.id}`, reason: input.reason });
+      // Marked with the Idempotency-Key's tag: a request that died mid-way is never refunded twice.
+      const by = `api:${key.id}${tag ? `#${tag}` : ''}`;
+      const earlier = takeover ? await deps.refunds.madeBy(merchant, order._id, by) : undefined;
+      if (earlier?.pending) {
+        throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'the refund of the first request is being finished; try again in a minute', { httpStatus: 409, details: { retryAfterSec: 60 } });
+      }
+      const refund = earlier?.refund ?? (await deps.refunds.refund(merchant, order._id, { amountMinor: input.amount, by, reason: input.reason }));
       const body: z.output<typeof RefundSchema> = { id: refund._id, amount: refund.amountMinor, currency: refund.currency, createdAt: new Date(refund.at).toISOString() };
       return { status: 201, body };
     });
