@@ -76,11 +76,13 @@ export async function ensureStripeMock(log: (line: string) => void = () => {}): 
   return buildStripeMock(bin, log);
 }
 
+// Run as a script (not when the tests import it; no top-level await, so it also loads through require).
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  try {
-    console.log(await ensureStripeMock((l) => console.log(l)));
-  } catch (e) {
-    console.error(`build-stripe-mock: ${(e as Error).message}`);
-    process.exit(1);
-  }
+  ensureStripeMock((l) => console.log(l)).then(
+    (bin) => console.log(bin),
+    (e: unknown) => {
+      console.error(`build-stripe-mock: ${(e as Error).message}`);
+      process.exit(1);
+    },
+  );
 }

@@ -21,6 +21,7 @@ import { createRefundService } from '../../src/services/refund.service.ts';
 import { loadSecretsKey } from '../../src/services/secrets-key.ts';
 import { repos, useTestDatabase } from '../helpers/db.ts';
 import { runCli, startPaymail, type PaymailProcess } from '../helpers/paymail-process.ts';
+import { startStripeMock, stripeMockBinary } from '../helpers/stripe-mock.ts';
 import { startStripeStandIn, type StripeStandIn } from '../helpers/stripe-stand-in.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -94,7 +95,8 @@ describe('a merchant on Stripe (CLI, checkout over HTTP, webhooks, refunds)', fu
   });
 
   it('the checkout takes the payment through Stripe (a PaymentMethod from the card, a PaymentIntent)', async () => {
-    app = await startPaymail(env);
+    // debug: the 'stripe answered' lines (method, path, status of every Stripe request; never a body).
+    app = await startPaymail({ ...env, LOG_LEVEL: 'debug' });
     const { order, link } = await createOrder('ST-1', 4200);
     const res = await payWith(link, '4242424242424242');
     assert.equal(res.status, 303);
@@ -183,8 +185,32 @@ describe('a merchant on Stripe (CLI, checkout over HTTP, webhooks, refunds)', fu
     assert.equal((await repos.orders.byId(order._id))?.payment?.receiptNumber, paid?.payment?.receiptNumber);
   });
 
+  it("Stripe's payment_intent.payment_failed for an open challenge records the failed authentication once", async () => {
+    const { order, link } = await createOrder('ST-4b', 2600);
+    const res = await payWith(link, '4000000000003220');
+    const piId = /\/3ds\/(pi_\w+)/.exec(res.headers.get('location')!)![1]!;
+    await fetch(`${api.url}/3ds/${piId}?result=fail`, { redirect: 'manual' }); // failed at Stripe, tab closed
+    const payload = JSON.stringify({
+      id: 'evt_paymail_test_2',
+      object: 'event',
+      type: 'payment_intent.payment_failed',
+      data: { object: { id: piId, object: 'payment_intent', status: 'requires_payment_method', metadata: { paymail_order: order._id } } },
+    });
+    const send = () =>
+      fetch(`${base}/webhooks/stripe/${merchantId}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET }) },
+        body: payload,
+      });
+    assert.equal(((await (await send()).json()) as { outcome: string }).outcome, 'settled');
+    assert.equal(((await (await send()).json()) as { outcome: string }).outcome, 'no-open-challenge');
+    const o = await repos.orders.byId(order._id);
+    assert.equal(o?.status, 'pending', 'still payable with another card');
+    assert.deepEqual(o?.attempts.map((a) => [a.outcome, a.declineCode ?? null]), [['challenge', null], ['declined', 'THREE_DS_FAILED']]);
+  });
+
   it('a refund goes to Stripe with the merchant key decrypted from the database', async () => {
-    const paid = (await repos.orders.byId((await repos.orders.byId(((await createAndPay('ST-5', 3000)))._id))!._id))!;
+    const paid = await createAndPay('ST-5', 3000);
     const merchant = (await repos.merchants.findById(merchantId))!;
     const settings = createAcquirerSettings({ repos, secretsKey: await loadSecretsKey({ dataDir, production: false, secretsKey: undefined }) });
     const refunds = createRefundService({ repos, acquirer: createSandboxAcquirer(), acquirers: createMerchantAcquirers({ sandbox: createSandboxAcquirer(), settings }) });
@@ -207,6 +233,37 @@ describe('a merchant on Stripe (CLI, checkout over HTTP, webhooks, refunds)', fu
     assert.equal(api.intents.size, intentsBefore);
     const m = await repos.merchants.findById(merchantId);
     assert.ok(m?.stripe?.secretKeyEnc);
+  });
+
+  it('against stripe-mock: a checkout payment and a refund through paymail, no request refused by the API specification', async function () {
+    const bin = await stripeMockBinary();
+    if (!bin) return this.skip(); // no Go here (CI builds it and fails when it cannot)
+    const mock = await startStripeMock(bin);
+    try {
+      const r = await runCli(['merchant', 'set-acquirer', merchantId, 'stripe', '--api-base', mock.url], env);
+      assert.equal(r.code, 0, r.stderr);
+      await new Promise((done) => setTimeout(done, 5_500)); // the checkout's merchant cache (5 s)
+      const answered = () => app.output.flatMap((l) => (l.includes('"stripe answered"') ? [JSON.parse(l) as { stripe: { method: string; path: string; status: number } }] : [])).map((j) => j.stripe);
+      const before = answered().length;
+      const { order, link } = await createOrder('ST-7', 1100);
+      const res = await payWith(link, '4242424242424242');
+      // stripe-mock's fixture PaymentIntent is requires_payment_method: a decline, but a valid exchange.
+      assert.equal(res.status, 402);
+      assert.equal((await repos.orders.byId(order._id))?.attempts.at(-1)?.declineCode, 'DECLINED');
+      const calls = answered().slice(before);
+      assert.deepEqual(calls.map((c) => `${c.method} ${c.path} ${c.status}`), ['POST /v1/payment_methods 200', 'POST /v1/payment_intents 200']);
+
+      // A refund of an earlier Stripe payment, through the refund service and the stored (encrypted) key.
+      const earlier = await mongoose.connection.collection('orders').findOne({ merchantId, status: 'paid', 'payment.acquirer': 'stripe' });
+      const statuses: number[] = [];
+      const settings = createAcquirerSettings({ repos, secretsKey: await loadSecretsKey({ dataDir, production: false, secretsKey: undefined }) });
+      const refunds = createRefundService({ repos, acquirer: createSandboxAcquirer(), acquirers: createMerchantAcquirers({ sandbox: createSandboxAcquirer(), settings, onStripeResponse: (_m, e) => statuses.push(e.status) }) });
+      const refund = await refunds.refund((await repos.merchants.findById(merchantId))!, String(earlier!['_id']), { amountMinor: 100, by: 'admin@stripe-shop.example' });
+      assert.match(refund.refundId ?? '', /^re_/);
+      assert.deepEqual(statuses, [200]);
+    } finally {
+      await mock.stop();
+    }
   });
 
   it('NODE_ENV=production without SECRETS_KEY refuses to start, naming the variable', async () => {
