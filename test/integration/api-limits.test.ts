@@ -140,6 +140,18 @@ describe('server API: Idempotency-Key and rate limit', function () {
       assert.equal((await repos.apiKeys.idempotencyRecord(id))!.state, 'done');
     });
 
+    it('answers a cancel retried after a crash with the order it cancelled', async () => {
+      await create({ reference: 'IDEM-CX', amount: 400, currency: 'EUR' });
+      const cancel = () => app.request('POST', '/api/v1/orders/IDEM-CX/cancel', { key, headers: { 'idempotency-key': 'cancel-crash' } });
+      const first = await cancel();
+      assert.equal(first.status, 200);
+      await dieAfterRunning(`${merchantId} cancel-crash`);
+      const retried = await cancel();
+      assert.equal(retried.status, 200, retried.text);
+      assert.equal(retried.body.status, 'cancelled');
+      assert.equal(retried.body.id, first.body.id);
+    });
+
     it('never refunds twice when a refund request died after refunding, or while its refund is being finished', async () => {
       const orderId = await paidOrder('IDEM-REFUND', 3000);
       const first = await refundRequest('IDEM-REFUND', 1000, 'refund-1');

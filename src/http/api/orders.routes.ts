@@ -84,8 +84,10 @@ export function registerOrderRoutes(router: Router, deps: ApiRouterDeps, idempot
   router.post('/orders/:reference/cancel', async (ctx) => {
     const { merchant, key } = writer(ctx);
     await jsonBody(ctx);
-    await idempotency.answer(ctx, async () => {
+    await idempotency.answer(ctx, async (takeover) => {
       const order = await byReference(ctx);
+      // Taken over after a crash: the cancellation it had made is the answer.
+      if (takeover && order.status === 'cancelled') return { status: 200, body: await one(merchant._id, order) };
       const cancelled = await deps.orderAdmin.cancel(merchant, order._id, `api:${key.id}`);
       return { status: 200, body: await one(merchant._id, cancelled) };
     });
