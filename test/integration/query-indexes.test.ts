@@ -50,6 +50,9 @@ import { createOrderAdminService } from '../../src/services/order-admin.service.
 import { createOrderService } from '../../src/services/order.service.ts';
 import { createRecapService } from '../../src/services/recap.service.ts';
 import { createRefundService } from '../../src/services/refund.service.ts';
+import { createSavedCardChargeService } from '../../src/services/saved-card-charge.service.ts';
+import { createSavedCardRemoval } from '../../src/services/saved-card-removal.service.ts';
+import { cardRemovalUrl } from '../../src/domain/card-removal.ts';
 import { createRenewalService } from '../../src/services/renewal.service.ts';
 import { testDbUri } from '../helpers/db.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
@@ -230,6 +233,29 @@ describe('every query the app sends has an index', function () {
     await checkout.pay(await open(paid), card('4000000000000002'), '127.0.0.1').catch(() => {});
     await checkout.pay(await open(paid), card('4242424242424242'), '127.0.0.1');
     await refunds.refund(merchant, paid._id, { amountMinor: 2_000, by: 'op@index.example' });
+    // Issue 12 part 3, saved cards: saved on a payment, offered and paid in one click, charged by the
+    // merchant (and the charge's repair scan), removed with the receipt's link.
+    {
+      const vaulted = createCheckoutService({ repos, acquirer: createSandboxAcquirer({ vault: repos.cardVault }), linkKeys: KEYS, mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor, events, limits });
+      await Merchant.updateOne({ _id: merchant._id }, { $set: { savedCardsEnabled: true } });
+      const m = (await Merchant.findById(merchant._id).lean<MerchantDoc>())!;
+      const forSaver = async (ref: string) => (await orders.create(m, { amountMinor: 1_000, currency: 'EUR', reference: ref, customerEmail: 'saver@index.example' }, { key: `qi:${ref}` })).order;
+      const first = await forSaver('QI-SAVE-1');
+      assert.equal((await vaulted.pay({ order: first, merchant: m }, card('4242424242424242'), '127.0.0.1', { saveCard: true })).kind, 'paid');
+      const second = await forSaver('QI-SAVE-2');
+      const cardId = (await vaulted.savedCardsFor({ order: second, merchant: m })).offers[0]!.cardId;
+      assert.equal((await vaulted.payWithSavedCard({ order: second, merchant: m }, { cardId, cvc: '913' }, '127.0.0.1')).kind, 'paid');
+      const paidSecond = (await Order.findById(second._id).lean<{ customerCode: string; payment: { savedCardId: string } }>())!;
+      const charges = createSavedCardChargeService({ repos, orders, checkout: vaulted });
+      assert.equal((await charges.chargeSavedCard(m, paidSecond.customerCode, { amountMinor: 500, currency: 'EUR', reference: 'QI-CHARGE-1' })).outcome, 'approved');
+      await charges.repairInterrupted(0);
+      const removal = createSavedCardRemoval({ repos, linkKeys: KEYS, vaultOf: vaulted.savedCardVault });
+      const link = new URL(cardRemovalUrl('http://127.0.0.1:1', KEYS, paidSecond)!);
+      const target = await removal.find(paidSecond.customerCode, cardId, { k: link.searchParams.get('k'), s: link.searchParams.get('s') });
+      assert.equal(target.kind, 'found');
+      if (target.kind === 'found') assert.equal(await removal.remove(target), true);
+      await Merchant.updateOne({ _id: merchant._id }, { $set: { savedCardsEnabled: false } });
+    }
     // A reply command by reference, a cancel from the back office, an expiry.
     const cancelled = await newOrder();
     await commands.findOrder(merchant._id, 'qi-2');
