@@ -16,6 +16,7 @@ import { remindersOffUrl } from '../../src/domain/reminder-link.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { launchChromium, startE2eApp, type E2eApp, type E2eMerchant } from '../helpers/e2e-app.ts';
 import { runCli } from '../helpers/paymail-process.ts';
+import { startStripeStandIn, type StripeStandIn } from '../helpers/stripe-stand-in.ts';
 
 const WCAG_AA = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
 
@@ -25,6 +26,8 @@ describe('e2e: accessibility of the customer pages (axe, WCAG 2.1 AA)', function
   let e2e: E2eApp;
   let browser: Browser;
   let orderNo = 0;
+  /** Stands in for Stripe's API (test/helpers/stripe-stand-in.ts) for the Stripe merchant's page. */
+  let stripeApi: StripeStandIn | undefined;
 
   before(async function () {
     browser = await launchChromium(() => this.skip());
@@ -32,6 +35,7 @@ describe('e2e: accessibility of the customer pages (axe, WCAG 2.1 AA)', function
   });
 
   after(async () => {
+    await stripeApi?.stop();
     await browser?.close();
     await e2e?.stop();
   });
@@ -218,6 +222,20 @@ describe('e2e: accessibility of the customer pages (axe, WCAG 2.1 AA)', function
         assert.equal(suspended.code, 0, suspended.stderr);
         await page.goto(link);
         await page.locator('#suspended-heading').waitFor();
+      },
+    },
+    {
+      name: "the 3-D Secure page of an acquirer with its own authentication page (Stripe, issue 12 part 4)",
+      open: async (page) => {
+        const created = await runCli(['merchant', 'create', '--name', 'Libreria Stripe', '--email', 'desk@stripe-books.example', '--json'], e2e.env);
+        assert.equal(created.code, 0, created.stderr);
+        const merchant = JSON.parse(created.stdout) as E2eMerchant;
+        stripeApi ??= await startStripeStandIn();
+        const set = await runCli(['merchant', 'set-acquirer', merchant.id, 'stripe', '--secret-key', 'sk_test_a11yStandInKey1234', '--api-base', stripeApi.url], e2e.env);
+        assert.equal(set.code, 0, set.stderr);
+        await page.goto((await orderLink(merchant)).link);
+        await pay(page, '4000 0000 0000 3220');
+        await page.getByRole('link', { name: "Continue to your bank's verification" }).waitFor();
       },
     },
   ];
