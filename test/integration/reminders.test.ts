@@ -22,6 +22,7 @@ import { createLogger } from '../../src/logger.ts';
 import { createMailRenderer, type MailRenderer } from '../../src/mail/renderer.ts';
 import { createMailTransport } from '../../src/mail/transport.ts';
 import { createEventsService } from '../../src/services/events.service.ts';
+import { createIntakeService } from '../../src/services/intake.service.ts';
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { useTestDatabase, repos } from '../helpers/db.ts';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
@@ -144,6 +145,27 @@ describe('reminders the merchant tunes (issue 13 part 3)', function () {
     const tag = Math.floor(own.expiresAt.getTime() / 1000);
     assert.deepEqual((await reminders(own._id)).map(slotOf), [`before-5d@${tag}`, `before-2d@${tag}`], 'its own days, not the merchant’s 3 and 1');
     assert.equal((await reminders(off._id)).length, 0, 'Reminders: off');
+  });
+
+  it('an order mail’s Reminders line reaches the order through the intake (Promemoria: off, Rappels : 4, 2)', async () => {
+    const intake = createIntakeService({ repos, orders: app.orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
+    try {
+      const store = async (text: string) => {
+        const raw = Buffer.from(`From: desk@aurora.example\r\nTo: orders@${MAIL_DOMAIN}\r\nSubject: Order\r\nMessage-ID: <rm${++seq}.${Date.now()}@aurora.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${text}\r\n`);
+        await intake.store({ merchantId: merchant._id, door: 'submission', raw, envelope: { rcptTo: [] } });
+        await intake.idle();
+      };
+      await store('Importo: 80\nRiferimento: MAIL-OFF\nEmail: a@example.org\nPromemoria: off');
+      await store('Montant : 80\nRéférence : MAIL-DAYS\nCourriel : b@example.org\nRappels : 4, 2');
+      const off = (await Order.findOne({ merchantId: merchant._id, reference: 'MAIL-OFF' }).lean<OrderDoc>())!;
+      const days = (await Order.findOne({ merchantId: merchant._id, reference: 'MAIL-DAYS' }).lean<OrderDoc>())!;
+      assert.equal(off.reminderPlan?.off, true);
+      assert.equal(off.remindAt, undefined);
+      assert.deepEqual([...(days.reminderPlan?.daysBefore ?? [])], [4, 2]);
+      assert.equal(days.remindAt?.getTime(), days.expiresAt.getTime() - 4 * DAY);
+    } finally {
+      await intake.close();
+    }
   });
 
   it('one reminder after creation when the link was not opened in time, none once it was opened', async () => {
