@@ -80,4 +80,48 @@ describe('e2e: asking for a new link from the expired page', function () {
     assert.equal((await Order.findById(order._id).lean<OrderDoc>())!.status, 'paid');
     await ctx.close();
   });
+
+  it('the merchant renews from the back office: the link in its mail, the order’s history, the Renew button; the reminder settings', async () => {
+    const reference = `RENEW-BO-${Date.now()}`;
+    await mailAsMerchant(`Tickets ${reference}`, `Amount: 30,00 €\nReference: ${reference}\nCustomer: Marco Neri <marco@example.org>\n`);
+    const paylinkMail = await e2e.sink.waitFor((m) => (m.parsed.text ?? '').includes(reference) && /\/pay\//.test(m.parsed.text ?? ''));
+    const link = /(http:\/\/localhost:\d+\/pay\/\S+)/.exec(paylinkMail.parsed.text ?? '')![1]!;
+    const order = (await Order.findOne({ reference }).lean<OrderDoc>())!;
+    await Order.updateOne({ _id: order._id }, { $set: { status: 'expired', expiresAt: new Date(Date.now() - 60_000), expiredAt: new Date(), openReference: order._id } });
+
+    const customer = await browser.newContext({ javaScriptEnabled: false });
+    const page = await customer.newPage();
+    await page.goto(link);
+    await page.getByRole('button', { name: 'Ask Teatro Verdi for a new link' }).click();
+    await page.getByRole('heading', { name: 'Your request was sent' }).waitFor();
+    const request = await e2e.sink.waitFor((m) => (m.parsed.text ?? '').includes(reference) && m.parsed.subject?.includes('asks for a new pay-link') === true);
+    const orderPage = /(http:\/\/localhost:\d+\/backoffice\/orders\/\S+)/.exec(request.parsed.text ?? '')![1]!;
+
+    const merchant = await browser.newContext();
+    const bo = await merchant.newPage();
+    await bo.goto(orderPage);
+    await bo.getByLabel('E-mail').fill(e2e.merchant.adminEmail);
+    await bo.getByLabel('Password').fill(e2e.merchant.adminPassword);
+    await bo.getByRole('button', { name: 'Log in' }).click();
+    await bo.locator('#renew-form').waitFor();
+    assert.match(await bo.locator('#renew-asked').innerText(), /The customer asked for a new link \(marco@example\.org\)/);
+    await bo.getByLabel('Valid for (days)').fill('5');
+    await bo.getByRole('button', { name: 'Renew the link' }).click();
+    await bo.getByText('The link was renewed and mailed to the customer.').waitFor();
+    assert.match(await bo.locator('ol.timeline').innerText(), /The customer asked for a new link \(marco@example\.org\)[\s\S]*Link renewed until/);
+    await bo.screenshot({ path: path.join(SHOTS, 'backoffice-order-renewed.png'), fullPage: true });
+    const renewed = await e2e.sink.waitFor((m) => m.to.includes('marco@example.org') && m.parsed.subject?.includes('Your new payment link') === true);
+    assert.ok(/\/pay\//.test(renewed.parsed.text ?? ''));
+
+    // The reminder settings, as the merchant sets them.
+    await bo.goto(`${e2e.base}/backoffice/settings`);
+    await bo.getByLabel('Days before expiry (e.g. 3, 1; empty: none)').fill('5, 1');
+    await bo.getByLabel("Renew an expired link at the customer's request for (days; 0: you decide each time)").fill('3');
+    await bo.getByRole('button', { name: 'Save reminders' }).click();
+    await bo.getByText('The reminder settings were saved.').waitFor();
+    assert.equal(await bo.getByLabel('Days before expiry (e.g. 3, 1; empty: none)').inputValue(), '5, 1');
+    await bo.locator('#reminders-form').screenshot({ path: path.join(SHOTS, 'backoffice-reminder-settings.png') });
+    await customer.close();
+    await merchant.close();
+  });
 });
