@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Merchant, type MerchantDoc } from '../../src/db/models/merchant.model.ts';
+import { Order } from '../../src/db/models/order.model.ts';
 import { toProblem } from '../../src/http/api/problem.ts';
 import { repos, useTestDatabase } from '../helpers/db.ts';
 import { loadConformance, startApiApp, type ApiApp, type ApiReply } from './api-client.ts';
@@ -329,6 +330,19 @@ describe('server API /api/v1', function () {
       const options = await app.request('OPTIONS', '/api/v1/orders/R-1/cancel', { key });
       assert.equal(options.status, 204);
       assert.equal(options.headers.get('allow'), 'POST, OPTIONS');
+    });
+
+    it('answers a server error with a bare 500 problem, the cause only in the log', async () => {
+      // An order document the representation cannot read (an expiry that is no date) makes the
+      // handler throw a RangeError deep inside: the answer must not tell.
+      await Order.collection.insertOne({ _id: 'ord_broken', publicId: 'broken', merchantId: merchant._id, reference: 'BROKEN-1', openReference: 'BROKEN-1', sourceKey: 'test:broken', amountMinor: 100, currency: 'EUR', customer: {}, locale: 'en', delivery: 'merchant', status: 'pending', expiresAt: 'not a date', linkExpiresAt: 0, attempts: [], createdAt: new Date() } as never);
+      const res = await call('GET /orders/{reference}', '/orders/BROKEN-1');
+      assertProblem(res, 500, 'INTERNAL');
+      assert.equal(res.body.title, 'Internal Server Error');
+      assert.equal(res.body.detail, 'The request could not be completed; try again later.');
+      assert.ok(!/RangeError|Invalid time|at \/|\.ts:/.test(res.text), res.text);
+      assert.equal(res.body.requestId, res.headers.get('x-request-id'));
+      await Order.collection.deleteOne({ _id: 'ord_broken' } as never);
     });
 
     it('never shows the internals of a server error', () => {

@@ -26,8 +26,8 @@ export const jsonRequest = (id: string) => ({ required: true, content: { 'applic
 export const problemResponses = (...statuses: number[]) =>
   Object.fromEntries(statuses.map((s) => [String(s), { $ref: `#/components/responses/Problem${s}` }]));
 
-/** The problems every authenticated operation can give. */
-export const COMMON_PROBLEMS = [401, 429] as const;
+/** The problems every authenticated operation can give (500: nothing of the cause is shown). */
+export const COMMON_PROBLEMS = [401, 429, 500] as const;
 
 export const idempotencyKeyParam = { $ref: '#/components/parameters/IdempotencyKey' };
 
