@@ -222,7 +222,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     const api = createApiRouter({ repos, apiKeys, orders, orderAdmin, refunds, savedCardCharges, publicUrl: config.publicUrl, maxLinkLifetimeDays: config.maxLinkLifetimeDays, rateLimit: config.apiRateLimit });
     const extraRouters = [ops, api, backoffice, createCardRemovalRouter({ removal: cardRemoval, csrfKey: deriveCsrfKey(linkKeys[0]!.secret), templatesDir: TEMPLATES_DIR }), createBrandRouter({ branding }), createProofRouter({ keys: receiptKeys, proofs, templatesDir: TEMPLATES_DIR }), ...(!config.production && transport.mode === 'capture' ? [devMailRouter({ repos })] : [])];
     // Stripe's webhooks (POST /webhooks/stripe/<merchant id>): late outcomes of 3-D Secure payments.
-    const stripeWebhooks = createStripeWebhooks({ repos, settings: acquirerSettings, checkout, logger: logger.child({ component: 'stripe-webhooks' }) });
+    const stripeWebhooks = createStripeWebhooks({ repos, settings: acquirerSettings, checkout, acquirers, logger: logger.child({ component: 'stripe-webhooks' }) });
     extraRouters.push(createStripeWebhookRouter({ webhooks: stripeWebhooks }));
     // Merchant websites: sealed requests to /pay/sealed and the buyer's sealed return.
     const sealed = createSealedRequestService({ repos, orders });

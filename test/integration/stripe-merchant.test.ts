@@ -209,6 +209,32 @@ describe('a merchant on Stripe (CLI, checkout over HTTP, webhooks, refunds)', fu
     assert.deepEqual(o?.attempts.map((a) => [a.outcome, a.declineCode ?? null]), [['challenge', null], ['declined', 'THREE_DS_FAILED']]);
   });
 
+  it('a payment that succeeds at Stripe after its challenge expired unused is refunded, not settled', async () => {
+    const { order, link } = await createOrder('ST-4c', 2700);
+    const res = await payWith(link, '4000000000003220');
+    const piId = /\/3ds\/(pi_\w+)/.exec(res.headers.get('location')!)![1]!;
+    // The buyer took longer than the challenge's 10 minutes on Stripe's page, then authenticated.
+    await mongoose.connection.collection('threeds_challenges').updateOne({ _id: piId as never }, { $set: { expiresAt: new Date(Date.now() - 1000) } });
+    await fetch(`${api.url}/3ds/${piId}`, { redirect: 'manual' });
+    const payload = JSON.stringify({
+      id: 'evt_paymail_test_3',
+      object: 'event',
+      type: 'payment_intent.succeeded',
+      data: { object: { id: piId, object: 'payment_intent', status: 'succeeded', metadata: { paymail_order: order._id } } },
+    });
+    const before = api.requests.length;
+    const r = await fetch(`${base}/webhooks/stripe/${merchantId}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET }) },
+      body: payload,
+    });
+    assert.equal(((await r.json()) as { outcome: string }).outcome, 'voided');
+    const refund = api.requests.slice(before).find((q) => q.path === '/v1/refunds');
+    assert.equal(refund?.params['payment_intent'], piId);
+    assert.ok(refund?.idempotencyKey);
+    assert.equal((await repos.orders.byId(order._id))?.status, 'pending');
+  });
+
   it('a refund goes to Stripe with the merchant key decrypted from the database', async () => {
     const paid = await createAndPay('ST-5', 3000);
     const merchant = (await repos.merchants.findById(merchantId))!;
