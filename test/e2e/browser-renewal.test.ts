@@ -1,15 +1,24 @@
 // A way back from an expired link (issue 13 part 4) in a real browser against paymail as a process:
 // the customer opens an expired pay-link with JavaScript off, asks the merchant for a new link with
 // the page's button, the merchant gets the mail at the relay and answers `EXTEND <ref> 7 days` through
-// the submission door, the customer gets the renewed link by mail, opens it and pays. Screenshots of
-// the expired page, the request sent and the paid renewed link go to test-output/screenshots/.
+// the submission door, the customer gets the renewed link by mail, opens it and pays; the merchant's
+// side in the back office (the Renew button, the history, the reminder settings, their parts checked
+// with axe). Screenshots of the expired page, the request sent, the paid renewed link, the order page
+// and the settings go to test-output/screenshots/.
+import { AxeBuilder } from '@axe-core/playwright';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import { type Browser } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { launchChromium, SHOTS, startE2eApp, type E2eApp } from '../helpers/e2e-app.ts';
+
+/** axe (WCAG 2.1 A/AA) on one part of a back-office page: the parts this feature adds. */
+async function assertAccessible(page: Page, selector: string) {
+  const r = await new AxeBuilder({ page }).include(selector).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
+  assert.deepEqual(r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`), [], selector);
+}
 
 describe('e2e: asking for a new link from the expired page', function () {
   this.timeout(120_000);
@@ -105,6 +114,7 @@ describe('e2e: asking for a new link from the expired page', function () {
     await bo.getByRole('button', { name: 'Log in' }).click();
     await bo.locator('#renew-form').waitFor();
     assert.match(await bo.locator('#renew-asked').innerText(), /The customer asked for a new link \(marco@example\.org\)/);
+    await assertAccessible(bo, '#renew-form');
     await bo.getByLabel('Valid for (days)').fill('5');
     await bo.getByRole('button', { name: 'Renew the link' }).click();
     await bo.getByText('The link was renewed and mailed to the customer.').waitFor();
@@ -119,6 +129,7 @@ describe('e2e: asking for a new link from the expired page', function () {
     await bo.getByLabel("Renew an expired link at the customer's request for (days; 0: you decide each time)").fill('3');
     await bo.getByRole('button', { name: 'Save reminders' }).click();
     await bo.getByText('The reminder settings were saved.').waitFor();
+    await assertAccessible(bo, '#reminders-form');
     assert.equal(await bo.getByLabel('Days before expiry (e.g. 3, 1; empty: none)').inputValue(), '5, 1');
     await bo.locator('#reminders-form').screenshot({ path: path.join(SHOTS, 'backoffice-reminder-settings.png') });
     await customer.close();
