@@ -11,6 +11,7 @@ import { type Browser, type Page } from 'playwright-core';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Order } from '../../src/db/models/order.model.ts';
+import { Merchant } from '../../src/db/models/merchant.model.ts';
 import { type LinkKey } from '../../src/domain/pay-link.ts';
 import { remindersOffUrl } from '../../src/domain/reminder-link.ts';
 import { useTestDatabase } from '../helpers/db.ts';
@@ -93,6 +94,36 @@ describe('e2e: accessibility of the customer pages (axe, WCAG 2.1 AA)', function
       ...v.nodes.map((n) => `    ${n.target.join(' ')}${n.failureSummary ? `\n      ${n.failureSummary.replace(/\n/g, '\n      ')}` : ''}`),
     ].join('\n'));
     assert.equal(found.length, 0, `${page.url()}\n${report.join('\n')}`);
+  }
+
+  // Saved cards (issue 12 part 3): a merchant of their own with saved cards on, a customer who saved
+  // a card (its receipt's removal link kept for the removal pages below).
+  let savedCards: { merchant: E2eMerchant; email: string; removalUrl: string } | undefined;
+  async function savedCardsOrder(merchant: E2eMerchant, email: string): Promise<string> {
+    const reference = `A11Y-SC-${Date.now()}-${++orderNo}`;
+    const mail = await mailMerchant(merchant, `Season ticket ${reference}`, `Amount: 30,00 €\nReference: ${reference}\nEmail: ${email}\n`,
+      (body) => body.includes(reference) && /\/pay\//.test(body));
+    return /(http:\/\/localhost:\d+\/pay\/\S+)/.exec(mail.parsed.text ?? '')![1]!;
+  }
+  async function withSavedCard(page: Page) {
+    if (savedCards) return savedCards;
+    const created = await runCli(['merchant', 'create', '--name', 'Abbonamenti Verdi', '--email', 'desk@abbonamenti.example', '--json'], e2e.env);
+    assert.equal(created.code, 0, created.stderr);
+    const merchant = JSON.parse(created.stdout) as E2eMerchant;
+    await Merchant.updateOne({ _id: merchant.id }, { $set: { savedCardsEnabled: true } });
+    const email = 'season@example.org';
+    await page.goto(await savedCardsOrder(merchant, email));
+    await page.getByLabel('Card number').fill('4242 4242 4242 4242');
+    await page.getByLabel('Expiry (MM/YY)').fill('12/30');
+    await page.getByLabel('Security code', { exact: true }).fill('123');
+    await page.getByLabel('Name on card').fill('Giulia Verdi');
+    await page.getByLabel('Save my card for future payments to Abbonamenti Verdi').check();
+    await page.getByRole('button', { name: /^Pay / }).click();
+    await page.waitForLoadState();
+    const receipt = await e2e.sink.waitFor((m) => m.envelope.to.includes(email) && /\/cards\//.test(m.parsed.text ?? ''));
+    const removalUrl = /(http:\/\/localhost:\d+\/cards\/\S+)/.exec(receipt.parsed.text ?? '')![1]!;
+    savedCards = { merchant, email, removalUrl };
+    return savedCards;
   }
 
   /** Each case opens one page (its heading shown) in a fresh browser context. */
@@ -236,6 +267,30 @@ describe('e2e: accessibility of the customer pages (axe, WCAG 2.1 AA)', function
         await page.goto((await orderLink(merchant)).link);
         await pay(page, '4000 0000 0000 3220');
         await page.getByRole('link', { name: "Continue to your bank's verification" }).waitFor();
+      },
+    },
+    {
+      name: 'a checkout page with "Save my card" and one-click payment with a saved card (issue 12 part 3)',
+      open: async (page) => {
+        const { merchant, email } = await withSavedCard(page);
+        await page.goto(await savedCardsOrder(merchant, email));
+        await page.getByRole('button', { name: 'Pay with Visa •••• 4242' }).waitFor();
+        await page.getByLabel('Save my card for future payments to Abbonamenti Verdi').waitFor();
+      },
+    },
+    {
+      name: "the saved card's removal page (the receipt's link)",
+      open: async (page) => {
+        await page.goto((await withSavedCard(page)).removalUrl);
+        await page.getByRole('button', { name: 'Remove the card' }).waitFor();
+      },
+    },
+    {
+      name: 'the saved card removed',
+      open: async (page) => {
+        await page.goto((await withSavedCard(page)).removalUrl);
+        await page.getByRole('button', { name: 'Remove the card' }).click();
+        await page.getByRole('heading', { name: 'Your card has been removed' }).waitFor();
       },
     },
   ];
