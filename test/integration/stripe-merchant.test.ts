@@ -235,6 +235,31 @@ describe('a merchant on Stripe (CLI, checkout over HTTP, webhooks, refunds)', fu
     assert.equal((await repos.orders.byId(order._id))?.status, 'pending');
   });
 
+  it('a 3-D Secure payment abandoned, the order paid with another card, then authenticated late: refunded, one payment', async () => {
+    const { order, link } = await createOrder('ST-4d', 2800);
+    const res = await payWith(link, '4000000000003220');
+    const piId = /\/3ds\/(pi_\w+)/.exec(res.headers.get('location')!)![1]!;
+    assert.equal((await payWith(link, '4242424242424242')).status, 303);
+    const paid = (await repos.orders.byId(order._id))!;
+    assert.equal(paid.status, 'paid');
+    await fetch(`${api.url}/3ds/${piId}`, { redirect: 'manual' }); // the first tab, authenticated after all
+    const payload = JSON.stringify({
+      id: 'evt_paymail_test_4',
+      object: 'event',
+      type: 'payment_intent.succeeded',
+      data: { object: { id: piId, object: 'payment_intent', status: 'succeeded', metadata: { paymail_order: order._id } } },
+    });
+    const before = api.requests.length;
+    const r = await fetch(`${base}/webhooks/stripe/${merchantId}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET }) },
+      body: payload,
+    });
+    assert.equal(((await r.json()) as { outcome: string }).outcome, 'voided');
+    assert.equal(api.requests.slice(before).find((q) => q.path === '/v1/refunds')?.params['payment_intent'], piId);
+    assert.equal((await repos.orders.byId(order._id))?.payment?.authCode, paid.payment?.authCode);
+  });
+
   it('a refund goes to Stripe with the merchant key decrypted from the database', async () => {
     const paid = await createAndPay('ST-5', 3000);
     const merchant = (await repos.merchants.findById(merchantId))!;

@@ -5,8 +5,9 @@
 // has not come back yet) is finished through the checkout's challenge completion, the same path as
 // the buyer's return: the challenge's claim makes the two idempotent (whichever comes first
 // settles; the other finds the challenge used). A PaymentIntent that succeeded after its challenge
-// was given up (expired before anyone completed it, or failed) is refunded at once: the buyer was
-// told the payment did not go through, and the order may be paid by another card since. Anything
+// was given up (expired before anyone completed it, failed, or its order paid by another card or
+// cancelled meanwhile) is refunded at once: the buyer was told the payment did not go through, or
+// would pay twice. Anything
 // else is acknowledged and logged.
 import Stripe from 'stripe';
 import { AppError } from '../../domain/errors.ts';
@@ -75,9 +76,10 @@ export function createStripeWebhooks(deps: StripeWebhookDeps) {
       const result = await deps.checkout.completeChallenge({ order, merchant }, challenge._id, true, challenge.clientIp);
       if (result.kind !== 'challenge-gone') return done('settled');
     }
-    // Given up: expired or failed, and nobody completing it now (no claim: a completion in progress
-    // settles it itself). A success of such a payment charged a buyer who was told otherwise.
-    const givenUp = challenge.status === 'failed' || (challenge.status === 'pending' && challenge.expiresAt <= now());
+    // Given up: expired, failed, or its order closed since (paid with another card, cancelled), and
+    // nobody completing it now (no claim: a completion in progress settles, or voids, it itself).
+    // A success of such a payment charged a buyer who was told otherwise, or charged them twice.
+    const givenUp = challenge.status === 'failed' || challenge.expiresAt <= now() || order.status !== 'pending';
     if (event.type === 'payment_intent.succeeded' && givenUp && !(await claims.get(challengeClaimKey(challenge._id)))) {
       const acquirer = await deps.acquirers.forMerchant(merchant, challenge.acquirer ?? 'stripe');
       await acquirer.void(pi.id);
