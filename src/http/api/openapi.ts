@@ -30,6 +30,8 @@ export const problemResponses = (...statuses: number[]) =>
 export const COMMON_PROBLEMS = [401, 429, 500] as const;
 
 export const idempotencyKeyParam = { $ref: '#/components/parameters/IdempotencyKey' };
+/** The header of an answer replayed for an Idempotency-Key (for a write's success response). */
+export const replayedHeader = { 'Idempotent-Replayed': { $ref: '#/components/headers/IdempotentReplayed' } };
 
 const PROBLEM_STATUSES: Record<number, string> = {
   400: 'Bad request (invalid JSON, cursor or Idempotency-Key).',
@@ -43,6 +45,13 @@ const PROBLEM_STATUSES: Record<number, string> = {
   422: 'Validation failed: `errors` lists every problem.',
   429: 'Rate limit of the API key reached (Retry-After).',
   500: 'Server error: nothing is leaked; retry (with the same Idempotency-Key).',
+};
+
+/** Headers some problem answers carry. */
+const PROBLEM_HEADERS: Record<number, Record<string, unknown>> = {
+  401: { 'WWW-Authenticate': { description: 'Bearer realm="paymail", error="invalid_token"', schema: { type: 'string' } } },
+  409: { 'Retry-After': { description: 'Seconds, for IDEMPOTENCY_IN_PROGRESS.', schema: { type: 'integer' } } },
+  429: { 'Retry-After': { description: 'Seconds until the API key may send again.', schema: { type: 'integer' } } },
 };
 
 /** components.schemas: the registries as JSON Schema 2020-12, referencing each other by component id. */
@@ -90,10 +99,17 @@ export function buildOpenApiDocument(opts: { publicUrl: string; version: string;
           schema: { type: 'string', minLength: 1, maxLength: 255 },
         },
       },
+      headers: {
+        IdempotentReplayed: { description: 'true on an answer replayed for an Idempotency-Key.', schema: { type: 'string', enum: ['true'] } },
+      },
       responses: Object.fromEntries(
         Object.entries(PROBLEM_STATUSES).map(([status, description]) => [
           `Problem${status}`,
-          { description, content: { 'application/problem+json': { schema: schemaRef('Problem') } } },
+          {
+            description,
+            ...(PROBLEM_HEADERS[Number(status)] ? { headers: PROBLEM_HEADERS[Number(status)] } : {}),
+            content: { 'application/problem+json': { schema: schemaRef('Problem') } },
+          },
         ]),
       ),
       schemas: componentSchemas(),

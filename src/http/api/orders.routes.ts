@@ -9,7 +9,7 @@ import { AppError } from '../../domain/errors.ts';
 import { ORDER_STATUSES } from '../../domain/order-status.ts';
 import { caller, validate, writer, jsonBody, type ApiRouterDeps, type Idempotency } from './api.kit.ts';
 import { orderResource, orderResources } from './order-resource.ts';
-import { COMMON_PROBLEMS, idempotencyKeyParam, jsonRequest, jsonResponse, problemResponses, type OpenApiPaths } from './openapi.ts';
+import { COMMON_PROBLEMS, idempotencyKeyParam, jsonRequest, jsonResponse, problemResponses, replayedHeader, type OpenApiPaths } from './openapi.ts';
 import { requestSchemas, Refund as RefundSchema } from './resources.ts';
 
 export const ORDER_LIST_MAX = 100;
@@ -140,7 +140,7 @@ export const orderPaths: OpenApiPaths = {
       operationId: 'cancelOrder',
       summary: 'Cancel an unpaid order (order.cancelled webhook)',
       parameters: [referenceParam, idempotencyKeyParam],
-      responses: { '200': jsonResponse('Order', 'The cancelled order.'), ...problemResponses(400, 403, 404, 409, ...COMMON_PROBLEMS) },
+      responses: { '200': jsonResponse('Order', 'The cancelled order.', replayedHeader), ...problemResponses(400, 403, 404, 409, ...COMMON_PROBLEMS) },
     },
   },
   '/orders/{reference}/refunds': {
@@ -149,7 +149,7 @@ export const orderPaths: OpenApiPaths = {
       summary: 'Refund a paid order, in full or in part (refund.succeeded webhook)',
       parameters: [referenceParam, idempotencyKeyParam],
       requestBody: jsonRequest('RefundRequest'),
-      responses: { '201': jsonResponse('Refund', 'The refund.'), ...problemResponses(400, 403, 404, 409, 415, 422, ...COMMON_PROBLEMS) },
+      responses: { '201': jsonResponse('Refund', 'The refund.', replayedHeader), ...problemResponses(400, 403, 404, 409, 415, 422, ...COMMON_PROBLEMS) },
     },
   },
 };

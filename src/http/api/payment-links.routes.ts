@@ -13,7 +13,7 @@ import { type OrderDraft } from '../../domain/order-draft.ts';
 import { ORDER_STATUSES } from '../../domain/order-status.ts';
 import { SUPPORTED_LOCALES } from '../../services/merchant.service.ts';
 import { jsonBody, validate, writer, type ApiRouterDeps, type Idempotency } from './api.kit.ts';
-import { COMMON_PROBLEMS, idempotencyKeyParam, jsonRequest, jsonResponse, problemResponses, type OpenApiPaths } from './openapi.ts';
+import { COMMON_PROBLEMS, idempotencyKeyParam, jsonRequest, jsonResponse, problemResponses, replayedHeader, type OpenApiPaths } from './openapi.ts';
 import { validationFailed } from './problem.ts';
 import { requestSchemas, responseSchemas } from './resources.ts';
 
@@ -121,7 +121,7 @@ export const paymentLinkPaths: OpenApiPaths = {
       parameters: [idempotencyKeyParam],
       requestBody: jsonRequest('PaymentLinkRequest'),
       responses: {
-        '201': jsonResponse('PaymentLinkCreated', 'The order was created.', { Location: { description: 'The order in this API.', schema: { type: 'string' } } }),
+        '201': jsonResponse('PaymentLinkCreated', 'The order was created.', { Location: { description: 'The order in this API.', schema: { type: 'string' } }, ...replayedHeader }),
         ...problemResponses(400, 403, 409, 413, 415, 422, ...COMMON_PROBLEMS),
       },
     },
