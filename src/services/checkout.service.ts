@@ -18,6 +18,7 @@
 // 3-D Secure challenges (challenge.ts), the sweep and the repair (repair.ts); this file composes
 // them over one deps object.
 import { closeClaimKey } from './order-transitions.ts';
+import { type OrderDoc } from '../db/orders.repository.ts';
 import { createCheckoutChallenges } from './checkout/challenge.ts';
 import { createCheckoutCore } from './checkout/core.ts';
 import { createCheckoutOpen } from './checkout/open.ts';
@@ -49,6 +50,8 @@ export function createCheckoutService(deps: CheckoutServiceDeps) {
   const { sweep, repairInterrupted } = createCheckoutRepair(deps, core, challengeFlow);
   // Saved cards (issue 12 part 3): one-click offers and payments, merchant-initiated charges.
   const { savedCardsFor, payWithSavedCard, chargeSaved, savedCardVault } = createCheckoutSavedCards(deps, core, payments);
-  return { open, pay, markViewed, findChallenge, completeChallenge, sweep, repairInterrupted, proofFor, savedCardsFor, payWithSavedCard, chargeSaved, savedCardVault };
+  /** The link removing the saved card an order was paid with or saved (the receipt page shows it too). */
+  const cardRemovalUrl = (order: OrderDoc): string | undefined => deps.cardRemovalUrl?.(order);
+  return { open, pay, markViewed, findChallenge, completeChallenge, sweep, repairInterrupted, proofFor, savedCardsFor, payWithSavedCard, chargeSaved, savedCardVault, cardRemovalUrl };
 }
 export type CheckoutService = ReturnType<typeof createCheckoutService>;

@@ -210,6 +210,10 @@ describe('saved cards: consent, one-click, merchant-initiated charges, removal',
       assert.equal(receipt!.data['removeCardUrl'], cardRemovalUrl(base, KEYS, order));
       const merchantReceipt = await Outbox.findOne({ orderId: order._id, template: 'receipt-merchant' }).lean<{ data: Record<string, unknown> }>();
       assert.equal(merchantReceipt!.data['removeCardUrl'], undefined, 'only the customer gets the removal link');
+      // The receipt page (the pay-link once paid) links to it too.
+      const receiptPage = await page(orders.linkFor(order));
+      assert.match(receiptPage, /Your card Visa •••• 4242 is saved for future payments to Hotel Bellavista\./);
+      assert.ok(receiptPage.includes(`href="${cardRemovalUrl(base, KEYS, order)!.replace(/&/g, '&amp;').replace(/=/g, '&#x3D;')}"`), 'removal link on the receipt page');
     });
 
     it('ticked with a 3-D Secure card: the consent rides on the challenge, the card is saved once it passes', async () => {

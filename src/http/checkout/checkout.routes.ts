@@ -141,7 +141,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     const returnTo = (status: 'paid' | 'cancelled' | 'expired') => deps.sealed?.returnLink(order, merchant, status);
     switch (state.kind) {
       case 'paid':
-        page(ctx, 200, 'receipt', locale, 'receipt.title', { receipt: receiptView(order, merchant, locale), proof: service.proofFor(order, merchant), vars, returnLink: returnTo('paid'), receiptPdf: deps.receipts ? underLink(ctx, 'receipt.pdf') : undefined });
+        page(ctx, 200, 'receipt', locale, 'receipt.title', { receipt: receiptView(order, merchant, locale), proof: service.proofFor(order, merchant), vars, returnLink: returnTo('paid'), receiptPdf: deps.receipts ? underLink(ctx, 'receipt.pdf') : undefined, removeCard: service.cardRemovalUrl(order) });
         return;
       case 'cancelled':
         page(ctx, 410, 'cancelled', locale, 'cancelled.title', { vars, returnLink: returnTo('cancelled') });
