@@ -167,6 +167,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       sandbox: acquirer,
       settings: acquirerSettings,
       onStripeResponse: (merchantId, e) => logger.debug({ merchantId, stripe: e }, 'stripe answered'),
+      onUnusable: (merchantId, reason) => logger.error({ merchantId, reason }, 'the merchant\'s Stripe key cannot be used: enter it again (paymail merchant set-acquirer, or the back office)'),
     });
     // FAULT_POINT (tests only): die like a crash at one step boundary of a state transition.
     const faults: FaultHook | undefined = config.faultPoint

@@ -8,6 +8,12 @@ import { type Acquirer, type AuthorizeRequest } from '../../src/domain/acquirer.
 import { createStripeAcquirer, type StripeExchange } from '../../src/services/acquirer/stripe-acquirer.ts';
 import { startStripeMock, stripeMockBinary, type StripeMock } from '../helpers/stripe-mock.ts';
 import { startStripeStandIn, type StripeStandIn } from '../helpers/stripe-stand-in.ts';
+import { randomBytes } from 'node:crypto';
+import { sealSecret } from '../../src/domain/secret-box.ts';
+import { type MerchantDoc } from '../../src/db/merchants.repository.ts';
+import { createAcquirerSettings } from '../../src/services/acquirer/acquirer-settings.ts';
+import { createMerchantAcquirers } from '../../src/services/acquirer/merchant-acquirers.ts';
+import { createSandboxAcquirer } from '../../src/services/acquirer/sandbox-acquirer.ts';
 
 const request = (number: string, extra: Partial<AuthorizeRequest> = {}): AuthorizeRequest => ({
   orderId: 'ord_test1',
@@ -227,5 +233,40 @@ describe('Stripe adapter: outcome mapping (stand-in with Stripe\'s documented ob
     const waiting = (await stripe.authorize(request('4000000000003220'))) as { challengeId: string };
     await stripe.void(waiting.challengeId);
     assert.equal(api.intents.get(waiting.challengeId)!.status, 'canceled');
+  });
+});
+
+describe('the acquirer directory (src/services/acquirer/merchant-acquirers.ts)', function () {
+  this.timeout(30_000);
+  const key = randomBytes(32);
+  const sandbox = createSandboxAcquirer();
+  const unusable: string[] = [];
+  const directory = createMerchantAcquirers({ sandbox, settings: createAcquirerSettings({ repos: { merchants: {} as never }, secretsKey: key }), onUnusable: (id, why) => unusable.push(`${id}: ${why}`) });
+  const merchant = (id: string, acquirer: string | undefined, secret?: { key: Buffer; value: string }) =>
+    ({
+      _id: id,
+      ...(acquirer ? { acquirer } : {}),
+      ...(secret ? { stripe: { secretKeyEnc: sealSecret(secret.key, secret.value, { merchantId: id, field: 'stripe.secretKey' }), secretKeyHint: 'test_…0000', apiBase: 'http://127.0.0.1:9' } } : {}),
+    }) as unknown as MerchantDoc;
+
+  it('the sandbox by default and by name; Stripe per merchant, one client per stored key', async () => {
+    assert.equal(await directory.forMerchant(merchant('m1', undefined)), sandbox);
+    const m2 = merchant('m2', 'stripe', { key, value: 'sk_test_directoryKey0000' });
+    const a = await directory.forMerchant(m2);
+    assert.equal(a.name, 'stripe');
+    assert.equal(await directory.forMerchant(m2), a, 'cached');
+    assert.notEqual(await directory.forMerchant(merchant('m2', 'stripe', { key, value: 'sk_test_directoryKey0001' })), a, 'a new key, a new client');
+    // A payment taken by the sandbox is refunded there, whatever the merchant uses now.
+    assert.equal(await directory.forMerchant(m2, 'sandbox'), sandbox);
+  });
+
+  it('a key that does not decrypt (SECRETS_KEY changed) or is missing: the buyer is told the acquirer is unavailable, refunds wait', async () => {
+    const broken = await directory.forMerchant(merchant('m3', 'stripe', { key: randomBytes(32), value: 'sk_test_otherSecretsKey00' }));
+    const r = await broken.authorize({ orderId: 'o', amountMinor: 100, currency: 'EUR', card: { number: '4242424242424242', cvc: '123', expMonth: 1, expYear: 2040, holder: 'x' } });
+    assert.deepEqual({ outcome: r.outcome, code: (r as { code: string }).code }, { outcome: 'error', code: 'ACQUIRER_UNAVAILABLE' });
+    await assert.rejects(broken.refund!({ authCode: 'pi_1', amountMinor: 1, currency: 'EUR', idempotencyKey: 'k' }), /SECRETS_KEY/);
+    const none = await directory.forMerchant(merchant('m4', 'stripe'));
+    assert.equal((await none.completeChallenge({ challengeId: 'pi_1', orderId: 'o', amountMinor: 1, currency: 'EUR', authenticated: true })).outcome, 'error');
+    assert.deepEqual(unusable.map((u) => u.split(':')[0]), ['m3', 'm4']);
   });
 });
