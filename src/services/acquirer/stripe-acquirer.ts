@@ -143,7 +143,7 @@ export function createStripeAcquirer(opts: StripeAcquirerOptions): Acquirer {
   const stripe = createStripeClient(opts);
   const once = (key: string) => ({ idempotencyKey: key });
 
-  /** A PaymentIntent confirmed at once; `attempt` scopes the idempotency keys of its requests. */
+  /** A PaymentIntent confirmed at once, created under the idempotency key `key`; `save`: answer the vault token. */
   async function confirmIntent(params: Stripe.PaymentIntentCreateParams, key: string, save: boolean): Promise<AuthorizeResult> {
     try {
       const pi = await stripe.paymentIntents.create(
