@@ -112,6 +112,24 @@ const MATRIX: RouteCase[] = [
   },
   {
     method: 'POST',
+    path: '/backoffice/orders/:id/resend-to',
+    allowed: OPERATIONS,
+    form: () => ({ email: 'anna.rossi@example.org' }),
+    expect: async (r, { orderId }) => {
+      redirectsTo(/\?done=resentTo$/)(r);
+      assert.equal((await Order.findById(orderId).lean<OrderDoc>())!.customer?.email, 'anna.rossi@example.org');
+    },
+  },
+  {
+    method: 'POST',
+    path: '/backoffice/orders/:id/renew',
+    allowed: OPERATIONS,
+    form: () => ({ days: '7' }),
+    // Allowed but refused on its merits (the order is open, not expired): the handler ran, nothing changed.
+    expect: (r) => assert.equal(r.status, 409),
+  },
+  {
+    method: 'POST',
     path: '/backoffice/orders/:id/extend',
     allowed: OPERATIONS,
     form: () => ({ expires: new Date(Date.now() + 20 * 86_400_000).toISOString().slice(0, 10) }),
@@ -155,6 +173,15 @@ const MATRIX: RouteCase[] = [
   { method: 'GET', path: '/backoffice/settings', allowed: ADMIN, expect: isPage(/Orders and mails/) },
   { method: 'POST', path: '/backoffice/settings/saved-cards', allowed: ADMIN, form: () => ({ enabled: 'yes' }), expect: redirectsTo(/\?done=settingsSaved$/) },
   { method: 'POST', path: '/backoffice/settings', allowed: ADMIN, form: () => ({ ...SETTINGS_FORM }), expect: redirectsTo(/\?done=settingsSaved$/) },
+  // The look (multipart with a logo in a browser; an accent alone may come url-encoded).
+  { method: 'POST', path: '/backoffice/settings/branding', allowed: ADMIN, form: () => ({ accent: '#1f5eff' }), expect: redirectsTo(/\?done=brandSaved$/) },
+  {
+    method: 'POST',
+    path: '/backoffice/settings/reminders',
+    allowed: ADMIN,
+    form: () => ({ enabled: '1', daysBefore: '3, 1', unopenedHours: '48', autoRenewDays: '0' }),
+    expect: redirectsTo(/\?done=remindersSaved$/),
+  },
   {
     method: 'POST',
     path: '/backoffice/settings/webhook-secret',
@@ -251,6 +278,8 @@ const MATRIX: RouteCase[] = [
       assert.match(textOf(r.html), /at least 12 characters/);
     },
   },
+  // '' keeps the merchant's language (the matrix's pages stay in English).
+  { method: 'POST', path: '/backoffice/account/language', allowed: ALL, form: () => ({ language: '' }), expect: redirectsTo(/\?done=languageSaved$/) },
   { method: 'POST', path: '/backoffice/logout', allowed: ALL, expect: redirectsTo(/^\/backoffice\/login$/) },
 ];
 const PUBLIC = ['GET /backoffice/login', 'POST /backoffice/login'];

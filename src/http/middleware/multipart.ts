@@ -1,6 +1,7 @@
 // multipart/form-data for the one form that uploads a file (the merchant's logo), parsed with
 // busboy within tight limits: one file of at most `maxFileBytes` (a bigger one is cut and marked
 // `truncated`, so the route can name the problem), a few short fields, nothing written to disk.
+// Any other body (an url-encoded form without a file) is left to the form body parser.
 import busboy from 'busboy';
 import { type Middleware } from 'koa';
 import { AppError } from '../../domain/errors.ts';
@@ -14,7 +15,7 @@ export interface Upload {
 
 export function multipartForm(opts: { maxFileBytes: number; maxFields?: number; maxFieldBytes?: number }): Middleware {
   return async (ctx, next) => {
-    if (!ctx.is('multipart/form-data')) throw new AppError('BRANDING_UPLOAD_INVALID', 'expected a multipart/form-data form', { httpStatus: 400 });
+    if (!ctx.is('multipart/form-data')) return next();
     const fields: Record<string, string> = {};
     let upload: Upload | undefined;
     await new Promise<void>((resolve, reject) => {
