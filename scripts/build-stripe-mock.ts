@@ -4,12 +4,12 @@
 // STRIPE_MOCK_BIN points at a binary built elsewhere (no build then).
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, cp, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { cacheDir } from '../src/db/ferretdb-build.ts';
+import { cacheDir, goBuildInto, goModuleSource } from '../src/db/ferretdb-build.ts';
 
 const run = promisify(execFile);
 
@@ -37,29 +37,10 @@ export async function buildStripeMock(target: string, log: (line: string) => voi
   const work = await mkdtemp(path.join(os.tmpdir(), 'paymail-stripe-mock-'));
   try {
     log(`Building stripe-mock ${STRIPE_MOCK_VERSION} from the Go module proxy (once)...`);
-    const { stdout } = await run('go', ['mod', 'download', '-json', `${STRIPE_MOCK_MODULE}@${STRIPE_MOCK_VERSION}`], {
-      maxBuffer: 16 * 1024 * 1024,
-    }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
-    const info = JSON.parse(stdout || '{}') as { Dir?: string; Error?: string };
-    if (!info.Dir) throw new StripeMockBuildError(info.Error?.split('\n')[0] ?? 'go mod download failed');
-    const src = path.join(work, 'src');
-    // The module cache is read-only; the build may write go.sum entries into the copy.
-    await cp(info.Dir, src, { recursive: true });
-    await run('chmod', ['-R', 'u+w', src]);
-    const out = path.join(work, 'stripe-mock');
-    await run('go', ['build', '-mod=mod', '-o', out, '.'], {
-      cwd: src,
-      env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false' },
-      maxBuffer: 64 * 1024 * 1024,
+    const src = await goModuleSource(STRIPE_MOCK_MODULE, STRIPE_MOCK_VERSION, work).catch((e: Error) => {
+      throw new StripeMockBuildError(e.message);
     });
-    await chmod(out, 0o755);
-    await mkdir(path.dirname(target), { recursive: true });
-    // rename is atomic: a concurrent build never leaves a half-written binary under the cached name.
-    await rename(out, target).catch(async () => {
-      await cp(out, `${target}.tmp`);
-      await chmod(`${target}.tmp`, 0o755);
-      await rename(`${target}.tmp`, target);
-    });
+    await goBuildInto(src, '.', target, ['-mod=mod']);
     log(`stripe-mock built: ${target}`);
     return target;
   } finally {

@@ -24,6 +24,44 @@ export const FERRETDB_VERSIONS = ['v1.24.1', 'v1.24.0', 'v1.23.1'] as const;
  */
 export const PATCH_LEVEL = 'pm2';
 
+/**
+ * `go mod download` of `module@version`, copied to `<work>/src` and made writable (the module
+ * cache is read-only; a build may write go.sum entries into the copy). Returns the copy's path.
+ */
+export async function goModuleSource(module: string, version: string, work: string): Promise<string> {
+  const { stdout } = await run('go', ['mod', 'download', '-json', `${module}@${version}`], {
+    maxBuffer: 16 * 1024 * 1024,
+  }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
+  const info = JSON.parse(stdout || '{}') as { Dir?: string; Error?: string };
+  if (!info.Dir) throw new Error(info.Error?.split('\n')[0] ?? 'go mod download failed');
+  const src = path.join(work, 'src');
+  await cp(info.Dir, src, { recursive: true });
+  await run('chmod', ['-R', 'u+w', src]);
+  return src;
+}
+
+/**
+ * A static build (`CGO_ENABLED=0`) of `pkg` in `src`, put in place at `target` by a rename, which
+ * is atomic: a concurrent build never leaves a half-written binary under the cached name.
+ */
+export async function goBuildInto(src: string, pkg: string, target: string, extraArgs: string[] = []): Promise<string> {
+  const out = path.join(path.dirname(src), path.basename(target));
+  await run('go', ['build', ...extraArgs, '-o', out, pkg], {
+    cwd: src,
+    env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false' },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  await chmod(out, 0o755);
+  await mkdir(path.dirname(target), { recursive: true });
+  await rename(out, target).catch(async () => {
+    // Another file system: copy beside the target, then rename.
+    await cp(out, `${target}.tmp`);
+    await chmod(`${target}.tmp`, 0o755);
+    await rename(`${target}.tmp`, target);
+  });
+  return target;
+}
+
 export function cacheDir(): string {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return path.join(base, 'paymail');
@@ -155,30 +193,12 @@ export async function buildFerretdb(version: string, target: string, log: (line:
   const work = await mkdtemp(path.join(os.tmpdir(), 'paymail-ferretdb-'));
   try {
     log(`Building the embedded database: FerretDB ${version} from the Go module proxy (once; about two minutes)...`);
-    const { stdout } = await run('go', ['mod', 'download', '-json', `github.com/FerretDB/FerretDB@${version}`], {
-      maxBuffer: 16 * 1024 * 1024,
-    }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
-    const info = JSON.parse(stdout || '{}') as { Dir?: string; Error?: string };
-    if (!info.Dir) throw new Error(info.Error?.split('\n')[0] ?? 'go mod download failed');
-    const src = path.join(work, 'src');
-    await cp(info.Dir, src, { recursive: true });
-    await run('chmod', ['-R', 'u+w', src]);
+    const src = await goModuleSource('github.com/FerretDB/FerretDB', version, work);
     // Upstream generates this file in its release pipeline; without it the binary panics at start.
     await writeFile(path.join(src, 'build', 'version', 'version.txt'), `${version}\n`);
     log(await patchIdLookups(src));
     log(await patchIdPushdown(src));
-    const out = path.join(work, 'ferretdb');
-    await run('go', ['build', '-o', out, './cmd/ferretdb'], {
-      cwd: src,
-      env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false' },
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    await chmod(out, 0o755);
-    await mkdir(path.dirname(target), { recursive: true });
-    await rename(out, target).catch(async () => {
-      await cp(out, target);
-      await chmod(target, 0o755);
-    });
+    await goBuildInto(src, './cmd/ferretdb', target);
     log(`FerretDB ${version} built: ${target}`);
     return target;
   } finally {

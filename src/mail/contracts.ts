@@ -41,13 +41,17 @@ export const BrandData = z
   })
   .nullish();
 
-export const PaylinkData = z.object({
+/** What every mail about one order tells of it (src/services/order-effects.ts orderFacts). */
+const OrderFactsData = z.object({
   merchantName: z.string(),
   reference: z.string(),
   amountMinor: z.number().int(),
   currency,
   description: text,
   customerName: text,
+});
+
+export const PaylinkData = OrderFactsData.extend({
   expiresAt: isoDate,
   link: z.string().min(1),
   toCustomer: z.boolean().nullish().transform((v) => v === true),
@@ -183,13 +187,7 @@ export const CommandReplyData = z.object({
  * Tells the merchant a mail about an order bounced for good (issue 13 part 8,
  * src/services/bounce.service.ts) and how to send the pay-link to a corrected address.
  */
-export const MailBouncedData = z.object({
-  merchantName: z.string(),
-  reference: z.string(),
-  amountMinor: z.number().int(),
-  currency,
-  description: text,
-  customerName: text,
+export const MailBouncedData = OrderFactsData.extend({
   /** The template of the mail that bounced (paylink, reminder, receipt-customer, …). */
   mail: z.string(),
   recipient: z.string(),

@@ -21,6 +21,7 @@ import { type Logger } from '../logger.ts';
 import { enqueueMail } from '../mail/outbox.ts';
 import { parseInboundMail, type ParsedInboundMail } from '../mail/parse-worker.ts';
 import { type EventsService } from './events.service.ts';
+import { orderFacts } from './order-effects.ts';
 
 /** The notice to the merchant: its own bounce is recorded, never answered. */
 export const BOUNCE_NOTICE_TEMPLATE = 'mail-bounced';
@@ -75,19 +76,13 @@ export function createBounceService(deps: BounceServiceDeps) {
         merchantId: merchant._id,
         orderId: order._id,
         data: {
-          merchantName: merchant.name,
-          reference: order.reference,
-          amountMinor: order.amountMinor,
-          currency: order.currency,
-          description: order.description ?? '',
-          customerName: order.customer?.name ?? '',
+          ...orderFacts(order, merchant),
           mail: mail.template,
           recipient: facts.recipient,
           status: facts.status ?? '',
           reason: facts.reason,
           bouncedAt: facts.at.toISOString(),
           payable: order.status === 'pending' && order.expiresAt.getTime() > at.getTime(),
-          timeZone: merchant.timezone,
         },
       },
       deps.mailDomain,
