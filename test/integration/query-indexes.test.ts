@@ -27,7 +27,7 @@ import { rebuildCounters } from '../../src/db/counters.ts';
 import { createRepositories } from '../../src/db/repositories.ts';
 import { invalidateMetricsCache, registry } from '../../src/metrics.ts';
 import { Merchant, type MerchantDoc } from '../../src/db/models/merchant.model.ts';
-import { Order } from '../../src/db/models/order.model.ts';
+import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
 import { type LinkKey } from '../../src/domain/pay-link.ts';
 import { createExpiryJob } from '../../src/jobs/expiry.job.ts';
 import { createOutboxWorker } from '../../src/jobs/outbox-worker.ts';
