@@ -18,7 +18,7 @@ import { brandView } from '../../services/branding.service.ts';
 import { acceptedLanguages, type Views } from '../views.ts';
 import { parseCheckoutForm } from './checkout.validators.ts';
 import { NEW_LINK_LEAF, newLinkView } from './renewal.routes.ts';
-import { formatDate, formFields, langLinks, orderSummary, receiptView, type FormValues } from './checkout.view-model.ts';
+import { formatDate, formFields, langLinks, orderSummary, receiptView, sendPage, type FormValues } from './checkout.view-model.ts';
 import { savedCardsView, type PreparedSavedCards } from './saved-cards.view-model.ts';
 
 /** One-click payment with a saved card posts here, under the pay-link (issue 12 part 3). */
@@ -49,18 +49,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
   const router = new Router();
 
   function page(ctx: Ctx, status: number, name: string, locale: string, titleKey: string, data: Record<string, unknown>) {
-    ctx.status = status;
-    ctx.type = 'html';
-    // Pages show payment details behind a capability URL: keep them out of every cache.
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = views.render(name, {
-      ...data,
-      // The merchant's look (logo, accent stylesheet) on every page that concerns one of its orders.
-      brand: ctx.state.brand,
-      locale,
-      title: views.t(locale, titleKey, data['titleVars'] as Record<string, unknown> | undefined),
-      langLinks: data['langLinks'] ?? langLinks(views, ctx.path, ctx.querystring, locale),
-    });
+    sendPage(ctx, views, { status, name, locale, titleKey, data, langLinks: data['langLinks'] ?? langLinks(views, ctx.path, ctx.querystring, locale) });
   }
 
   /**

@@ -113,3 +113,24 @@ export function receiptView(order: OrderDoc, merchant: MerchantDoc, locale: stri
     customerEmail: order.customer?.email ?? '',
   };
 }
+
+/**
+ * Sends one of the pay-link's pages: never cached (they sit behind a capability URL), in the
+ * merchant's look when the route set `ctx.state.brand` (src/services/branding.service.ts).
+ */
+export function sendPage(
+  ctx: { status: number; type: string; body: unknown; set(name: string, value: string): void; state: Record<string, unknown> },
+  views: Views,
+  page: { status: number; name: string; locale: string; titleKey: string; data: Record<string, unknown>; langLinks: unknown },
+): void {
+  ctx.status = page.status;
+  ctx.type = 'html';
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = views.render(page.name, {
+    ...page.data,
+    brand: ctx.state['brand'],
+    locale: page.locale,
+    title: views.t(page.locale, page.titleKey, page.data['titleVars'] as Record<string, unknown> | undefined),
+    langLinks: page.langLinks,
+  });
+}

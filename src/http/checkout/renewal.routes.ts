@@ -15,6 +15,8 @@ import { type LinkKey, PAY_PATH } from '../../domain/pay-link.ts';
 import { REMINDERS_OFF_PATH, verifyRemindersOff } from '../../domain/reminder-link.ts';
 import { type CheckoutService } from '../../services/checkout.service.ts';
 import { type RenewalService } from '../../services/renewal.service.ts';
+import { brandView } from '../../services/branding.service.ts';
+import { sendPage } from './checkout.view-model.ts';
 import { createCsrf, CSRF_FIELD } from '../middleware/csrf.ts';
 import { acceptedLanguages, type Views } from '../views.ts';
 
@@ -47,11 +49,8 @@ export function createRenewalRouter(deps: RenewalRoutesDeps): Router {
   const router = new Router();
 
   function page(ctx: Ctx, status: number, name: string, locale: string, titleKey: string, data: Record<string, unknown>) {
-    ctx.status = status;
-    ctx.type = 'html';
-    ctx.set('Cache-Control', 'no-store');
     // Answers to a POST (or pages behind a capability URL): no language links that would re-run them.
-    ctx.body = views.render(name, { ...data, locale, title: views.t(locale, titleKey), langLinks: [] });
+    sendPage(ctx, views, { status, name, locale, titleKey, data, langLinks: [] });
   }
 
   function localeFor(ctx: Ctx, order?: { locale: string }, merchant?: { locale: string }): string {
@@ -79,6 +78,7 @@ export function createRenewalRouter(deps: RenewalRoutesDeps): Router {
     }
     const { order, merchant } = state;
     const locale = localeFor(ctx, order, merchant);
+    ctx.state.brand = brandView(merchant, '');
     const body = (ctx.request.body ?? {}) as Record<string, unknown>;
     if (!csrf.verify(ctx, order.publicId, body[CSRF_FIELD])) {
       ctx.state.log.warn({ orderId: order._id }, 'new-link request: csrf token refused');
@@ -117,6 +117,7 @@ export function createRenewalRouter(deps: RenewalRoutesDeps): Router {
       page(ctx, 404, 'not-found', localeFor(ctx), 'notFound.title', {});
       return undefined;
     }
+    ctx.state.brand = brandView(merchant, '');
     return { order, merchant, locale: localeFor(ctx, order, merchant) };
   }
 
