@@ -278,6 +278,7 @@ describe('a merchant on Stripe (CLI, checkout over HTTP, webhooks, refunds)', fu
     const r = await runCli(['merchant', 'set-acquirer', merchantId, 'sandbox'], env);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /now takes payments with sandbox/);
+    await new Promise((done) => setTimeout(done, 5_500)); // the checkout's merchant cache (5 s)
     const intentsBefore = api.intents.size;
     const paid = await createAndPay('ST-6', 700);
     assert.equal(paid.payment?.acquirer, 'sandbox');
