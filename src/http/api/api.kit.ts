@@ -10,6 +10,7 @@ import { type ApiCaller, type ApiKeyService } from '../../services/api-key.servi
 import { type OrderAdminService } from '../../services/order-admin.service.ts';
 import { type OrderService } from '../../services/order.service.ts';
 import { type RefundService } from '../../services/refund.service.ts';
+import { type SavedCardChargeService } from '../../services/saved-card-charge.service.ts';
 import { PROBLEM_TYPE, toProblem, validationFailed } from './problem.ts';
 
 export const API_PREFIX = '/api/v1';
@@ -22,7 +23,6 @@ export const IDEMPOTENCY_WINDOW_MS = 24 * 3600_000;
 const IDEMPOTENCY_STALE_MS = 6 * 60_000;
 const MAX_BODY_BYTES = 64 * 1024;
 
-import { type SavedCardChargeService } from '../../services/saved-card-charge.service.ts';
 
 export interface ApiRouterDeps {
   repos: Repositories;

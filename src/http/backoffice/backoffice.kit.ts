@@ -1,9 +1,9 @@
 // What every back-office area shares: the paths and cookies, the per-request page language, the
 // session/CSRF/permission guard, and rendering a page (with the navigation and the notices).
-import { type BrandingService } from '../../services/branding.service.ts';
-import { type RenewalService } from '../../services/renewal.service.ts';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { type RouterContext } from '@koa/router';
+import { type BrandingService } from '../../services/branding.service.ts';
+import { type RenewalService } from '../../services/renewal.service.ts';
 import { AppError } from '../../domain/errors.ts';
 import { type AuthContext, type BackofficeAuthService } from '../../services/backoffice-auth.service.ts';
 import { type AcquirerSettings } from '../../services/acquirer/acquirer-settings.ts';
