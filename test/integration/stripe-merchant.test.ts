@@ -2,7 +2,8 @@
 // (secrets encrypted at rest under SECRETS_KEY, generated into DATA_DIR in development), paymail
 // started as `npm start` does, the buyer paying through the checkout over HTTP (approved, declined,
 // 3-D Secure on Stripe's page and back through the return endpoint, or finished by Stripe's
-// signed webhook), a refund through the refund service, the stand-in for Stripe's API on 127.0.0.1;
+// signed webhook), a refund through the refund service, saved cards (saved at checkout, one click,
+// a merchant charge through the server API, removal), the stand-in for Stripe's API on 127.0.0.1;
 // and production refusing to start without SECRETS_KEY.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -272,6 +273,95 @@ describe('a merchant on Stripe (CLI, checkout over HTTP, webhooks, refunds)', fu
     assert.equal(asked.params['payment_intent'], paid.payment!.authCode);
     assert.equal(asked.params['amount'], '1000');
     assert.ok(asked.idempotencyKey);
+  });
+
+  it('saved cards on Stripe: saved at checkout (Customer + PaymentMethod), one click, a merchant charge through the API, removal detaches it', async () => {
+    await mongoose.connection.collection('merchants').updateOne({ _id: merchantId as never }, { $set: { savedCardsEnabled: true } });
+    await new Promise((done) => setTimeout(done, 5_500)); // the checkout's merchant cache (5 s)
+    const since = api.requests.length;
+
+    // 1. The buyer ticks "save my card": Stripe gets a Customer, and the PaymentIntent saves the card for later.
+    const first = await createOrder('ST-SC-1', 2500);
+    let html = await (await fetch(first.link, { headers: { cookie: COOKIE } })).text();
+    assert.match(html, /name="saveCard"/);
+    const token = /name="_csrf" value="([^"]+)"/.exec(html)![1]!;
+    const saved = await fetch(first.link, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: COOKIE },
+      body: new URLSearchParams({ _csrf: token, number: '4242424242424242', expiry: '12/34', cvc: '123', holder: 'Ada Lovelace', saveCard: 'yes' }).toString(),
+    });
+    assert.equal(saved.status, 303);
+    const paid1 = (await repos.orders.byId(first.order._id))!;
+    assert.equal(paid1.status, 'paid');
+    assert.match(paid1.customerCode ?? '', /^cus_/);
+    const customer = (await mongoose.connection.collection('customers').findOne({ _id: paid1.customerCode as never }))!;
+    const card = (customer['cards'] as Array<{ id: string; token: string; acquirer: string; last4: string }>)[0]!;
+    assert.equal(card.acquirer, 'stripe');
+    assert.match(card.token, /^cus_standin\d+\/pm_standin\d+$/);
+    assert.equal(card.last4, '4242');
+    assert.ok(!JSON.stringify(customer).includes('4242424242424242'));
+    const savingIntent = api.requests.slice(since).find((r) => r.method === 'POST' && r.path === '/v1/payment_intents')!;
+    assert.equal(savingIntent.params['setup_future_usage'], 'off_session');
+    assert.match(savingIntent.params['customer'] ?? '', /^cus_/);
+
+    // 2. The next link of the same customer pays in one click (Stripe asks no security code again).
+    const second = await createOrder('ST-SC-2', 1800);
+    html = await (await fetch(second.link, { headers: { cookie: COOKIE } })).text();
+    assert.match(html, /Pay with Visa •••• 4242/);
+    assert.doesNotMatch(html, /name="cvc" type="text" autocomplete="off"/, 'no security code asked for a Stripe card');
+    const action = /<form method="post" action="([^"]+)" class="card-form one-click-form">/.exec(html)![1]!.replace(/&#x3D;/g, '=').replace(/&amp;/g, '&');
+    const cardId = /name="cardId" value="([^"]+)"/.exec(html)![1]!;
+    const oneClick = await fetch(new URL(action, base), {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: COOKIE },
+      body: new URLSearchParams({ _csrf: /name="_csrf" value="([^"]+)"/.exec(html)![1]!, cardId }).toString(),
+    });
+    assert.equal(oneClick.status, 303);
+    const paid2 = (await repos.orders.byId(second.order._id))!;
+    assert.equal(paid2.status, 'paid');
+    assert.equal(paid2.payment?.acquirer, 'stripe');
+    const oneClickIntent = api.intents.get(paid2.payment!.authCode!)!;
+    assert.equal(`${oneClickIntent.customer}/${oneClickIntent.payment_method}`, card.token);
+
+    // 3. The merchant charges the card without the buyer, through the server API: off-session at Stripe.
+    const key = await runCli(['apikey', 'create', '--merchant', merchantId, '--json'], env);
+    assert.equal(key.code, 0, key.stderr);
+    const bearer = (JSON.parse(key.stdout) as { key: string }).key;
+    const charged = await fetch(`${base}/api/v1/customers/${paid1.customerCode}/charges`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json', 'idempotency-key': 'st-sc-3' },
+      body: JSON.stringify({ amount: 9900, currency: 'EUR', reference: 'ST-SC-3', description: 'Second night' }),
+    });
+    assert.equal(charged.status, 201, await charged.clone().text());
+    const charge = (await charged.json()) as { id: string; status: string };
+    assert.equal(charge.status, 'paid');
+    const mit = [...api.intents.values()].find((i) => i.metadata['paymail_order'] === charge.id)!;
+    const mitRequest = api.requests.find((r) => r.method === 'POST' && r.path === '/v1/payment_intents' && r.params['metadata[paymail_order]'] === charge.id)!;
+    assert.equal(mit.amount, 9900);
+    assert.equal(mitRequest.params['off_session'], 'true');
+
+    // 4. The link in the receipt removes the card: a GET only asks, the POST detaches it at Stripe.
+    const receipt = (await mongoose.connection.collection('outbox').findOne({ orderId: first.order._id, template: 'receipt-customer' }))!;
+    const removeUrl = String((receipt['data'] as { removeCardUrl?: string }).removeCardUrl);
+    assert.ok(removeUrl.startsWith(base), removeUrl);
+    const ask = await fetch(removeUrl, { headers: { cookie: COOKIE } });
+    assert.equal(ask.status, 200);
+    const detachesBefore = api.requests.filter((r) => r.path.endsWith('/detach')).length;
+    assert.equal(detachesBefore, 0, 'a GET detaches nothing');
+    const removed = await fetch(removeUrl, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: COOKIE },
+      body: new URLSearchParams({ _csrf: /name="_csrf" value="([^"]+)"/.exec(await ask.text())![1]! }).toString(),
+    });
+    assert.equal(removed.status, 200);
+    const detach = api.requests.filter((r) => r.path.endsWith('/detach'));
+    assert.deepEqual(detach.map((r) => r.path), [`/v1/payment_methods/${card.token.split('/')[1]}/detach`]);
+    const after = (await mongoose.connection.collection('customers').findOne({ _id: paid1.customerCode as never }))!;
+    assert.equal((after['cards'] as unknown[]).length, 0);
+    assert.ok(!app.output.join('\n').includes('4242424242424242'));
   });
 
   it('back to the sandbox: new payments go there, the Stripe credentials stay for earlier payments', async () => {
