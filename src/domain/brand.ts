@@ -17,6 +17,8 @@ export type LogoType = (typeof LOGO_TYPES)[keyof typeof LOGO_TYPES];
 export const LOGO_MAX_BYTES = 256 * 1024;
 export const LOGO_MAX_SIDE = 2000;
 export const LOGO_MIN_SIDE = 16;
+/** A logo's path on paymail's site, /brand/<merchant>/logo-<sha256>.png|jpg (groups: merchant, hash, extension). */
+export const LOGO_PATH = /^\/brand\/([^/?#]+)\/logo-([0-9a-f]{64})\.(png|jpg)$/;
 
 /** "#1F5EFF", "1f5eff", "#1f5" → "#1f5eff"; anything else → null. */
 export function parseAccent(input: string): string | null {

@@ -3,6 +3,7 @@
 // queue (MailDataOf), is checked when the mail is queued (src/mail/outbox.ts) and again when it is
 // rendered (the outbox holds Mixed, and mail queued before a contract changed must still render).
 import { z } from 'zod';
+import { LOGO_PATH } from '../domain/brand.ts';
 import { AppError } from '../domain/errors.ts';
 import { isCurrency } from '../domain/money.ts';
 
@@ -35,7 +36,7 @@ const timeZone = z.string().nullish();
 export const BrandData = z
   .object({
     accent: z.string().regex(/^#[0-9a-f]{6}$/).nullish(),
-    logoPath: z.string().regex(/^\/brand\/[^/?#]+\/logo-[0-9a-f]{64}\.(png|jpg)$/).nullish(),
+    logoPath: z.string().regex(LOGO_PATH).nullish(),
     logoWidth: z.number().int().positive().max(240).nullish(),
     logoHeight: z.number().int().positive().max(48).nullish(),
   })

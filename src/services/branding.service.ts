@@ -1,9 +1,8 @@
 // The merchant's look, as settings change it and as pages, mails and the PDF receipt show it:
 // the accent's colours (src/domain/brand.ts) and the logo's URL. The logo's URL carries its
 // SHA-256 and the theme's URL the accent itself, so both can be cached for ever.
-import { brandColours, checkLogo, parseAccent, type BrandColours } from '../domain/brand.ts';
-import { AppError } from '../domain/errors.ts';
-import { type FieldProblem } from '../domain/errors.ts';
+import { brandColours, checkLogo, LOGO_PATH, parseAccent, type BrandColours } from '../domain/brand.ts';
+import { AppError, type FieldProblem } from '../domain/errors.ts';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type Repositories } from '../db/repositories.ts';
 
@@ -14,9 +13,8 @@ export interface BrandView {
   /** The theme stylesheet setting the CSS variables of the accent (pages only). */
   themePath?: string;
   logo?: {
-    /** Path on paymail's site (pages) and absolute URL (mails). */
+    /** Path on paymail's site (the mail renderer makes it absolute under PUBLIC_URL). */
     path: string;
-    url: string;
     type: string;
     /** Shown at most 48 px high and 240 px wide, proportions kept. */
     width: number;
@@ -32,7 +30,7 @@ export const logoPath = (merchantId: string, sha256: string, type: string): stri
   `/brand/${encodeURIComponent(merchantId)}/logo-${sha256}.${type === 'image/png' ? 'png' : 'jpg'}`;
 export const themePath = (accent: string): string => `/brand/theme/${accent.slice(1)}.css`;
 
-export function brandView(merchant: Branded, publicUrl: string): BrandView {
+export function brandView(merchant: Branded): BrandView {
   const accent = merchant.branding?.accent ? parseAccent(merchant.branding.accent) : null;
   const view: BrandView = { colours: brandColours(accent), customAccent: accent !== null };
   if (accent) view.themePath = themePath(accent);
@@ -40,14 +38,14 @@ export function brandView(merchant: Branded, publicUrl: string): BrandView {
   if (logo?.sha256 && logo.type && logo.width && logo.height) {
     const scale = Math.min(1, LOGO_BOX.height / logo.height, LOGO_BOX.width / logo.width);
     const path = logoPath(merchant._id, logo.sha256, logo.type);
-    view.logo = { path, url: `${publicUrl.replace(/\/$/, '')}${path}`, type: logo.type, width: Math.max(1, Math.round(logo.width * scale)), height: Math.max(1, Math.round(logo.height * scale)) };
+    view.logo = { path, type: logo.type, width: Math.max(1, Math.round(logo.width * scale)), height: Math.max(1, Math.round(logo.height * scale)) };
   }
   return view;
 }
 
 /** The look a mail to the merchant's customers carries (src/mail/contracts.ts BrandData); undefined: paymail's. */
 export function mailBrand(merchant: Branded): { accent?: string; logoPath?: string; logoWidth?: number; logoHeight?: number } | undefined {
-  const view = brandView(merchant, '');
+  const view = brandView(merchant);
   if (!view.customAccent && !view.logo) return undefined;
   return {
     ...(view.customAccent ? { accent: view.colours.accent } : {}),
@@ -92,7 +90,7 @@ export function createBrandingService(deps: { repos: Pick<Repositories, 'brand'>
 
   /** A logo's bytes by its path (logoPath above), for the PDF receipt; null for any other path. */
   async function logoByPath(path: string): Promise<Buffer | null> {
-    const m = /^\/brand\/([^/?#]+)\/logo-([0-9a-f]{64})\.(png|jpg)$/.exec(path);
+    const m = LOGO_PATH.exec(path);
     if (!m) return null;
     const logo = await brand.logo(decodeURIComponent(m[1]!), m[2]!);
     return logo ? logo.bytes : null;

@@ -34,7 +34,7 @@ export function registerSettingsRoutes(router: Router, deps: BackofficeRouterDep
   function renderSettings(ctx: Ctx, auth: AuthContext, status: number, extra: { values?: ReturnType<typeof settingsValues>; problems?: Array<{ field: string; message: string }>; newSecret?: string; graceUntil?: string; brandProblems?: Array<{ message: string }>; accent?: string; reminders?: ReturnType<typeof reminderSettingsValues>; reminderProblems?: Array<{ message: string }> } = {}) {
     const m = auth.merchant;
     const values = extra.values ?? settingsValues(m);
-    const look = brandView(m, '');
+    const look = brandView(m);
     page(ctx, status, 'settings', {
       brand: { accent: extra.accent ?? (look.customAccent ? look.colours.accent : ''), logo: look.logo },
       brandProblems: extra.brandProblems,

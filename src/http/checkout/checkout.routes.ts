@@ -83,7 +83,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     extra: { problems?: FieldProblem[]; values?: FormValues; refusal?: string } = {},
   ) {
     const locale = localeFor(ctx, open);
-    ctx.state.brand = brandView(open.merchant, '');
+    ctx.state.brand = brandView(open.merchant);
     const summary = orderSummary(open.order, open.merchant, locale);
     const problems = extra.problems ?? [];
     const fields = formFields(views, locale, { needEmail: !open.order.customer?.email, values: extra.values ?? {}, problems });
@@ -124,7 +124,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     }
     const { order, merchant } = state;
     const locale = localeFor(ctx, state);
-    ctx.state.brand = brandView(merchant, '');
+    ctx.state.brand = brandView(merchant);
     const vars = { merchant: merchant.name, reference: order.reference };
     // Orders from a merchant's website send the buyer back with a sealed result.
     const returnTo = (status: 'paid' | 'cancelled' | 'expired') => deps.sealed?.returnLink(order, merchant, status);

@@ -78,7 +78,7 @@ export function createRenewalRouter(deps: RenewalRoutesDeps): Router {
     }
     const { order, merchant } = state;
     const locale = localeFor(ctx, order, merchant);
-    ctx.state.brand = brandView(merchant, '');
+    ctx.state.brand = brandView(merchant);
     const body = (ctx.request.body ?? {}) as Record<string, unknown>;
     if (!csrf.verify(ctx, order.publicId, body[CSRF_FIELD])) {
       ctx.state.log.warn({ orderId: order._id }, 'new-link request: csrf token refused');
@@ -117,7 +117,7 @@ export function createRenewalRouter(deps: RenewalRoutesDeps): Router {
       page(ctx, 404, 'not-found', localeFor(ctx), 'notFound.title', {});
       return undefined;
     }
-    ctx.state.brand = brandView(merchant, '');
+    ctx.state.brand = brandView(merchant);
     return { order, merchant, locale: localeFor(ctx, order, merchant) };
   }
 
