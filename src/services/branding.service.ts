@@ -1,15 +1,14 @@
 // The merchant's look, as settings change it and as pages, mails and the PDF receipt show it:
-// the accent's colours (src/domain/brand.ts) and the logo's URL. The logo's URL carries its
+// its accent (its text colours: src/domain/brand.ts) and the logo's path. The logo's URL carries its
 // SHA-256 and the theme's URL the accent itself, so both can be cached for ever.
-import { brandColours, checkLogo, LOGO_PATH, parseAccent, type BrandColours } from '../domain/brand.ts';
+import { checkLogo, LOGO_PATH, parseAccent, type BrandColours } from '../domain/brand.ts';
 import { AppError, type FieldProblem } from '../domain/errors.ts';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type Repositories } from '../db/repositories.ts';
 
 export interface BrandView {
-  colours: BrandColours;
-  /** The merchant chose an accent (else paymail's default colours, and no theme stylesheet). */
-  customAccent: boolean;
+  /** The merchant's accent (#rrggbb); absent: paymail's colours, and no theme stylesheet. */
+  accent?: string;
   /** The theme stylesheet setting the CSS variables of the accent (pages only). */
   themePath?: string;
   logo?: {
@@ -32,8 +31,9 @@ export const themePath = (accent: string): string => `/brand/theme/${accent.slic
 
 export function brandView(merchant: Branded): BrandView {
   const accent = merchant.branding?.accent ? parseAccent(merchant.branding.accent) : null;
-  const view: BrandView = { colours: brandColours(accent), customAccent: accent !== null };
-  if (accent) view.themePath = themePath(accent);
+  // Only names the accent: its text colours are worked out where they are used (the theme
+  // stylesheet's route, the mail renderer), not on every checkout page.
+  const view: BrandView = accent ? { accent, themePath: themePath(accent) } : {};
   const logo = merchant.branding?.logo;
   if (logo?.sha256 && logo.type && logo.width && logo.height) {
     const scale = Math.min(1, LOGO_BOX.height / logo.height, LOGO_BOX.width / logo.width);
@@ -46,9 +46,9 @@ export function brandView(merchant: Branded): BrandView {
 /** The look a mail to the merchant's customers carries (src/mail/contracts.ts BrandData); undefined: paymail's. */
 export function mailBrand(merchant: Branded): { accent?: string; logoPath?: string; logoWidth?: number; logoHeight?: number } | undefined {
   const view = brandView(merchant);
-  if (!view.customAccent && !view.logo) return undefined;
+  if (!view.accent && !view.logo) return undefined;
   return {
-    ...(view.customAccent ? { accent: view.colours.accent } : {}),
+    ...(view.accent ? { accent: view.accent } : {}),
     ...(view.logo ? { logoPath: view.logo.path, logoWidth: view.logo.width, logoHeight: view.logo.height } : {}),
   };
 }

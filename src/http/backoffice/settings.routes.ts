@@ -36,7 +36,7 @@ export function registerSettingsRoutes(router: Router, deps: BackofficeRouterDep
     const values = extra.values ?? settingsValues(m);
     const look = brandView(m);
     page(ctx, status, 'settings', {
-      brand: { accent: extra.accent ?? (look.customAccent ? look.colours.accent : ''), logo: look.logo },
+      brand: { accent: extra.accent ?? look.accent ?? '', logo: look.logo },
       brandProblems: extra.brandProblems,
       reminders: extra.reminders ?? reminderSettingsValues(m),
       reminderProblems: extra.reminderProblems,
