@@ -63,10 +63,10 @@ export interface MailRendererOptions {
  * nowhere else: after MJML compiled a template they become the merchant's accent and the text
  * colour chosen for it (src/domain/brand.ts), so a look needs no compilation per merchant.
  */
-const BUTTON_BACKGROUND = '#4338cb';
-const BUTTON_TEXT = '#fffffe';
+export const BUTTON_BACKGROUND = '#4338cb';
+export const BUTTON_TEXT = '#fffffe';
 /** paymail's own button colours in mails (a merchant without a look of its own). */
-const DEFAULT_MAIL_BRAND = { accent: '#4338ca', onAccent: '#ffffff' };
+export const DEFAULT_MAIL_BRAND = { accent: '#4338ca', onAccent: '#ffffff' };
 
 /** The template context's `brand`: button colours, and the logo as an absolute URL. */
 function mailBrandView(raw: unknown, publicUrl: string) {
