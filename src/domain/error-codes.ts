@@ -71,6 +71,18 @@ export const ERROR_CODES: Readonly<Record<string, ErrorCodeSpec>> = Object.freez
   ORDER_NOT_RENEWABLE: { httpStatus: 409 },
   RENEWAL_EMAIL_REQUIRED: { httpStatus: 422 },
   ORDER_REFERENCE_TAKEN: { httpStatus: 409 },
+  // Payment plans (issue 13 part 1): the field problems of src/domain/payment-plan.ts, met in order
+  // mails, batches, the back-office form and the API (there inside a 422 VALIDATION_FAILED).
+  DEPOSIT_INVALID: { httpStatus: 422 },
+  DEPOSIT_CURRENCY_MISMATCH: { httpStatus: 422 },
+  DEPOSIT_NOT_LESS_THAN_TOTAL: { httpStatus: 422 },
+  BALANCE_DUE_INVALID: { httpStatus: 422 },
+  BALANCE_DUE_PAST: { httpStatus: 422 },
+  BALANCE_WITHOUT_DEPOSIT: { httpStatus: 422 },
+  INSTALMENTS_INVALID: { httpStatus: 422 },
+  INSTALMENTS_COUNT: { httpStatus: 422 },
+  INSTALMENTS_TOO_SMALL: { httpStatus: 422 },
+  PLAN_CONFLICT: { httpStatus: 422 },
   RECEIPT_NOT_FOUND: { httpStatus: 404 },
   REFUND_AMOUNT_INVALID: { httpStatus: 422 },
   REFUND_NOT_PAID: { httpStatus: 409 },

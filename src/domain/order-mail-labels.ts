@@ -11,7 +11,10 @@ export type OrderField =
   | 'language'
   | 'expiry'
   | 'delivery'
-  | 'reminders';
+  | 'reminders'
+  | 'deposit'
+  | 'balanceDue'
+  | 'instalments';
 
 /** Problem codes of this parser, besides parseAmount's AMOUNT_* codes. */
 export const ORDER_MAIL_CODES = [
@@ -26,6 +29,17 @@ export const ORDER_MAIL_CODES = [
   'ORDER_DELIVERY_UNKNOWN',
   'ORDER_FIELD_DUPLICATE',
   'ORDER_REMINDERS_INVALID',
+  // Payment plans (src/domain/payment-plan.ts): parseDeposit, parseInstalments, parseBalanceDue, planParts.
+  'DEPOSIT_INVALID',
+  'DEPOSIT_CURRENCY_MISMATCH',
+  'DEPOSIT_NOT_LESS_THAN_TOTAL',
+  'BALANCE_DUE_INVALID',
+  'BALANCE_DUE_PAST',
+  'BALANCE_WITHOUT_DEPOSIT',
+  'INSTALMENTS_INVALID',
+  'INSTALMENTS_COUNT',
+  'INSTALMENTS_TOO_SMALL',
+  'PLAN_CONFLICT',
 ] as const;
 
 /** Codes of notices: things done to an accepted order that the merchant should know about. */
@@ -61,6 +75,10 @@ export const LABEL_FIELD = wordMap<OrderField>([
   ['expiry', 'expiry expires expiration expirydate expiresin validfor validuntil lifetime scadenza validita validoper validofino datadiscadenza valablejusquau validite gultigbis gultigkeit ablauf ablaufdatum caducidad vencimiento validohasta'],
   ['delivery', 'delivery sendto deliverto invio inviaa destinatario envoi envoyera zustellung sendenan versand envio enviara'],
   ['reminders', 'reminders reminder promemoria promemorie solleciti sollecito rappels rappel relances erinnerungen erinnerung recordatorios recordatorio'],
+  // Payment plans (issue 13 part 1). "Saldo" alone is no label: it also means an account's balance.
+  ['deposit', 'deposit downpayment acconto caparra anticipo acompte arrhes anzahlung deposito senal'],
+  ['balanceDue', 'balancedue balancedate balanceon balancepaymentdue saldoentro saldoil scadenzasaldo datasaldo soldele soldedu datedusolde soldeau restzahlungam restzahlung restbetragfallig restbetragfalligam saldoel fechadelsaldo fechasaldo saldoantesdel'],
+  ['instalments', 'instalments installments instalment installment rate rateizzazione versements echeances echeancier raten ratenzahlung cuotas plazos'],
 ]);
 
 export const LANGUAGE_CODE = wordMap([

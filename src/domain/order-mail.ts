@@ -16,6 +16,7 @@ import { htmlToText } from './html-to-text.ts';
 import { isCurrency, parseAmount } from './money.ts';
 import { isForwardSubject, segments } from './order-mail-boundaries.ts';
 import { type OrderDraft } from './order-draft.ts';
+import { readPlan } from './order-mail-plan.ts';
 import { parseReminderDays } from './reminders.ts';
 import { at, CURRENCY_SYMBOLS, DELIVERY_MODE, type FieldValue, LABEL_FIELD, labelKey, LANGUAGE_CODE, type OrderField } from './order-mail-labels.ts';
 
@@ -213,6 +214,11 @@ export function readOrderFields(
     if (!r.ok) problem('reminders', 'ORDER_REMINDERS_INVALID', r.message, reminders);
     else draft.reminders = r.off ? { off: true } : { daysBefore: r.days };
   }
+
+  // Deposit, balance due and instalments: checked against the amount, so after it.
+  const plan = readPlan({ deposit: get('deposit'), balanceDue: get('balanceDue'), instalments: get('instalments') }, draft, explicitCurrency ?? ctx.defaultCurrency, ctx);
+  for (const p of plan.problems) problem(p.field, p.code, p.message, p.at);
+  if (plan.plan) draft.plan = plan.plan;
 
   if (problems.length > 0 || draft.amountMinor === undefined || draft.currency === undefined) return { problems, notices };
   return { draft: draft as OrderDraft, problems, notices };

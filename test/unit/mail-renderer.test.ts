@@ -235,6 +235,26 @@ describe('mail renderer', () => {
     assert.match(empty.text, /No pay-link was created/);
   });
 
+  it("names a payment plan's fields in the merchant's language (issue 13 part 1)", async () => {
+    const problems = [
+      { field: 'deposit', code: 'DEPOSIT_INVALID', message: 'a share between 1% and 99%, or an amount less than the total', value: '120%', line: 2 },
+      { field: 'balanceDue', code: 'BALANCE_DUE_PAST', message: 'a date from today on', value: '2020-01-01', line: 3 },
+      { field: 'instalments', code: 'PLAN_CONFLICT', message: 'either a deposit or instalments, not both', value: '3 monthly', line: 4 },
+    ];
+    const labels: Record<string, string[]> = {
+      en: ['Deposit', 'Balance due', 'Instalments'],
+      it: ['Acconto', 'Saldo entro', 'Rate'],
+      fr: ['Acompte', 'Solde le', 'Versements'],
+      de: ['Anzahlung', 'Restzahlung am', 'Raten'],
+      es: ['Depósito', 'Fecha del saldo', 'Cuotas'],
+    };
+    for (const [locale, words] of Object.entries(labels)) {
+      const mail = await renderer.render({ template: 'intake-reply', locale, data: intakeReply({ problems }) });
+      for (const w of [...words, '120%', '2020-01-01', '3 monthly']) assert.ok(mail.text.includes(w), `${locale}: ${w} in text`);
+      assert.ok(!mail.text.includes('balanceDue'), `${locale}: no raw field name`);
+    }
+  });
+
   const invalid: Array<[string, Record<string, unknown>, string]> = [
     ['nope', {}, 'MAIL_TEMPLATE_UNKNOWN'],
     ['paylink', paylink({ amountMinor: '12.90' }), 'MAIL_DATA_INVALID'],

@@ -87,6 +87,19 @@ const CASES: Record<string, Expected> = {
   // order (other amount, a customer address, delivery to the customer) is history, not read.
   'reply-outlook-new-order.eml': { draft: { amountMinor: 4500, currency: 'EUR', reference: 'NEW-78', description: 'Second chair' } },
   'reply-outlook-html-it.eml': { draft: { amountMinor: 6000, currency: 'EUR', reference: 'NEW-91', description: 'Ordine OLD-90' } },
+  // Payment plans (issue 13 part 1): an Outlook table with a deposit and the balance's date, a plain mail with instalments.
+  'deposit-outlook-it.eml': {
+    draft: {
+      amountMinor: 480000, currency: 'EUR', reference: 'CUC-77', description: 'Cucina su misura',
+      plan: { deposit: { percent: 30 }, balanceDue: '2026-05-15' },
+    },
+  },
+  'instalments-es.eml': {
+    draft: {
+      amountMinor: 120000, currency: 'EUR', reference: 'SOF-12', description: 'Sofá de tres plazas', customerEmail: 'cliente@example.es',
+      plan: { instalments: { count: 3, every: 'month' } },
+    },
+  },
   'disclaimer-en.eml': { draft: { amountMinor: 5420, currency: 'GBP', reference: 'DIS-1', description: 'New order', customerEmail: 'buyer@example.co.uk' } },
 };
 

@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { simpleParser } from 'mailparser';
 import { parseExpiry } from '../../src/domain/duration.ts';
 import { decodeEntities, htmlToText } from '../../src/domain/html-to-text.ts';
-import { parseOrderMail, stripSubjectPrefixes, type ParseOrderMailInput } from '../../src/domain/order-mail.ts';
+import { errorCodeSpec } from '../../src/domain/error-codes.ts';
+import { ORDER_MAIL_CODES, parseOrderMail, stripSubjectPrefixes, type ParseOrderMailInput } from '../../src/domain/order-mail.ts';
 
 const NOW = new Date('2026-03-02T10:00:00Z');
 const DAY = 86_400_000;
@@ -182,6 +183,89 @@ describe('order mail parser', () => {
         for (const p of r.problems) assert.ok(p.message.length > 0);
       });
     }
+  });
+
+  describe('payment plans (issue 13 part 1): deposit, balance due, instalments', () => {
+    const cases: Array<[string, string, unknown]> = [
+      ['en deposit share', 'Amount: 1000\nDeposit: 30%\nBalance due: 2026-04-15', { deposit: { percent: 30 }, balanceDue: '2026-04-15' }],
+      ['en down payment amount', 'Amount: 1000 EUR\nDown payment: 200 EUR', { deposit: { amountMinor: 20000, currency: 'EUR' } }],
+      ['en instalments', 'Amount: 300\nInstalments: 3 monthly', { instalments: { count: 3, every: 'month' } }],
+      ['en installments (US spelling)', 'Amount: 300\nInstallments: 4 weekly', { instalments: { count: 4, every: 'week' } }],
+      ['it acconto and saldo', 'Importo: 1.000,00\nAcconto: 200 €\nSaldo entro: 31/12/2026', { deposit: { amountMinor: 20000, currency: 'EUR' }, balanceDue: '2026-12-31' }],
+      ['it caparra', 'Importo: 500\nCaparra: 10%\nScadenza saldo: 1.4.2026', { deposit: { percent: 10 }, balanceDue: '2026-04-01' }],
+      ['it rate', 'Importo: 600\nRate: 3 mensili', { instalments: { count: 3, every: 'month' } }],
+      ['fr acompte and solde', 'Montant : 800\nAcompte : 25 %\nSolde le : 2026-05-01', { deposit: { percent: 25 }, balanceDue: '2026-05-01' }],
+      ['fr arrhes', 'Montant : 800\nArrhes : 100 €\nDate du solde : 2026-05-01', { deposit: { amountMinor: 10000, currency: 'EUR' }, balanceDue: '2026-05-01' }],
+      ['fr versements', 'Montant : 800\nVersements : 4 mensuels', { instalments: { count: 4, every: 'month' } }],
+      ['fr échéances', 'Montant : 800\nÉchéances : 2 hebdomadaires', { instalments: { count: 2, every: 'week' } }],
+      ['de Anzahlung and Restzahlung', 'Betrag: 900\nAnzahlung: 300 EUR\nRestzahlung am: 30.06.2026', { deposit: { amountMinor: 30000, currency: 'EUR' }, balanceDue: '2026-06-30' }],
+      ['de Raten', 'Betrag: 900\nRaten: 3 monatlich', { instalments: { count: 3, every: 'month' } }],
+      ['es depósito and saldo', 'Importe: 400\nDepósito: 50%\nFecha del saldo: 2026-07-01', { deposit: { percent: 50 }, balanceDue: '2026-07-01' }],
+      ['es señal without accent', 'Importe: 400\nSenal: 40 €', { deposit: { amountMinor: 4000, currency: 'EUR' } }],
+      ['es cuotas', 'Importe: 400\nCuotas: 6 mensuales', { instalments: { count: 6, every: 'month' } }],
+      ['es plazos', 'Importe: 400\nPlazos: 2 semanales', { instalments: { count: 2, every: 'week' } }],
+      ['deposit in the currency given apart', 'Amount: 500\nCurrency: CHF\nDeposit: 100 CHF', { deposit: { amountMinor: 10000, currency: 'CHF' } }],
+    ];
+    for (const [name, text, plan] of cases) {
+      it(name, () => {
+        const r = parse(text);
+        assert.deepEqual(r.problems, []);
+        assert.deepEqual(r.draft?.plan, plan);
+      });
+    }
+    it('no plan fields: no plan', () => assert.equal(parse('Amount: 10').draft?.plan, undefined));
+
+    const bad: Array<[string, string, Array<[string, string, string, number]>]> = [
+      ['a share of 100% or more', 'Amount: 100\nDeposit: 120%', [['deposit', 'DEPOSIT_INVALID', '120%', 2]]],
+      ['a deposit not less than the total', 'Amount: 100\nAcconto: 100 €', [['deposit', 'DEPOSIT_NOT_LESS_THAN_TOTAL', '100 €', 2]]],
+      ['a deposit in another currency', 'Amount: 100 EUR\nDeposit: 20 USD', [['deposit', 'DEPOSIT_CURRENCY_MISMATCH', '20 USD', 2]]],
+      ['deposit and instalments together', 'Amount: 100\nDeposit: 30%\nInstalments: 3 monthly', [['instalments', 'PLAN_CONFLICT', '3 monthly', 3]]],
+      ['a balance date without a deposit', 'Amount: 100\nBalance due: 2026-04-01', [['balanceDue', 'BALANCE_WITHOUT_DEPOSIT', '2026-04-01', 2]]],
+      ['a past balance date', 'Amount: 100\nDeposit: 30%\nBalance due: 2026-03-01', [['balanceDue', 'BALANCE_DUE_PAST', '2026-03-01', 3]]],
+      ['a balance date that is none', 'Amount: 100\nDeposit: 30%\nSaldo entro: domani', [['balanceDue', 'BALANCE_DUE_INVALID', 'domani', 3]]],
+      ['too many instalments', 'Amount: 100\nRaten: 13 monatlich', [['instalments', 'INSTALMENTS_COUNT', '13 monatlich', 2]]],
+      ['instalments that are none', 'Amount: 100\nCuotas: muchas', [['instalments', 'INSTALMENTS_INVALID', 'muchas', 2]]],
+      ['more instalments than minor units', 'Amount: 0.03\nInstalments: 4', [['instalments', 'INSTALMENTS_TOO_SMALL', '4', 2]]],
+      [
+        'every problem, with the others',
+        'Deposit: lots\nAmount: 100\nLanguage: xx\nInstalments: often',
+        [
+          ['deposit', 'DEPOSIT_INVALID', 'lots', 1],
+          ['language', 'ORDER_LANGUAGE_UNKNOWN', 'xx', 3],
+          ['instalments', 'INSTALMENTS_INVALID', 'often', 4],
+        ],
+      ],
+    ];
+    for (const [name, text, expected] of bad) {
+      it(`refuses ${name}, naming field, code, value and line`, () => {
+        const r = parse(text);
+        assert.equal(r.draft, undefined);
+        assert.deepEqual(
+          r.problems.map((p) => [p.field, p.code, p.value, p.line]),
+          expected,
+        );
+        for (const p of r.problems) assert.ok(p.message.length > 0);
+      });
+    }
+
+    it('every plan problem code is a listed parser code and in the error registry (422)', () => {
+      const codes = bad.flatMap(([, , e]) => e.map(([, code]) => code)).filter((c) => !c.startsWith('ORDER_'));
+      assert.ok(codes.length >= 9);
+      for (const code of codes) {
+        assert.ok((ORDER_MAIL_CODES as readonly string[]).includes(code), code);
+        assert.equal(errorCodeSpec(code)?.httpStatus, 422, code);
+      }
+    });
+
+    it("reads 'today' as the merchant's local date", () => {
+      // 02:00 UTC on 2 March is still 1 March in New York, already 2 March in UTC.
+      const at = { now: new Date('2026-03-02T02:00:00Z') };
+      const text = 'Amount: 100\nDeposit: 30%\nBalance due: 2026-03-01';
+      assert.deepEqual(parse(text, { ...at, timeZone: 'America/New_York' }).draft?.plan, { deposit: { percent: 30 }, balanceDue: '2026-03-01' });
+      assert.deepEqual(parse(text, { ...at, timeZone: 'UTC' }).problems.map((p) => p.code), ['BALANCE_DUE_PAST']);
+      // The first instalment falls due on the merchant's today too: the plan is checked with it.
+      assert.ok(parse('Amount: 100\nInstalments: 2 weekly', { ...at, timeZone: 'America/New_York' }).draft?.plan);
+    });
   });
 
   describe('what is not part of the order', () => {
