@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Merchant, type MerchantDoc } from '../../src/db/models/merchant.model.ts';
 import { Order } from '../../src/db/models/order.model.ts';
+import { localDate } from '../../src/domain/local-day.ts';
 import { toProblem } from '../../src/http/api/problem.ts';
 import { repos, useTestDatabase } from '../helpers/db.ts';
 import { loadConformance, startApiApp, type ApiApp, type ApiReply } from './api-client.ts';
@@ -193,6 +194,44 @@ describe('server API /api/v1', function () {
       const past = await create({ reference: ref(), amount: 100, currency: 'EUR', expiresAt: '2020-01-01T00:00:00Z' });
       assert.deepEqual(past.body.errors, [{ field: 'expiresAt', message: 'in the past' }]);
       assert.equal(await repos.orders.count(merchant._id, {}), before);
+    });
+
+    it('takes a payment plan (issue 13 part 1): a deposit as a share or an amount, a balance date, instalments', async () => {
+      const today = localDate(new Date(), merchant.timezone);
+      const future = new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10);
+      for (const plan of [{ deposit: { percent: 30 }, balanceDue: future }, { deposit: { amount: 2000 } }, { instalments: { count: 3, every: 'week' } }, { instalments: { count: 12 } }]) {
+        const res = await create({ reference: ref('PLAN'), amount: 10000, currency: 'EUR', ...plan });
+        assert.equal(res.status, 201, `${JSON.stringify(plan)}: ${res.text}`);
+      }
+      const before = await repos.orders.count(merchant._id, {});
+      const bad: Array<[Record<string, unknown>, string[]]> = [
+        [{ deposit: { percent: 120 } }, ['deposit.percent']],
+        [{ deposit: { percent: 0 } }, ['deposit.percent']],
+        [{ deposit: { amount: 10000 } }, ['deposit.amount']],
+        [{ deposit: { amount: 20, currency: 'EUR' } }, ['deposit.currency']],
+        [{ deposit: '30%' }, ['deposit']],
+        [{ deposit: { percent: 30 }, instalments: { count: 3 } }, ['instalments']],
+        [{ balanceDue: future }, ['balanceDue']],
+        [{ deposit: { percent: 30 }, balanceDue: '2020-01-01' }, ['balanceDue']],
+        [{ deposit: { percent: 30 }, balanceDue: '2026-02-30' }, ['balanceDue']],
+        [{ instalments: { count: 13, every: 'month' } }, ['instalments.count']],
+        [{ instalments: { count: 3, every: 'day' } }, ['instalments.every']],
+      ];
+      for (const [plan, fields] of bad) {
+        const res = await create({ reference: ref('PLAN'), amount: 10000, currency: 'EUR', ...plan });
+        assertProblem(res, 422, 'VALIDATION_FAILED');
+        const errors = res.body.errors as Array<{ field: string; message: string }>;
+        assert.deepEqual(errors.map((e) => e.field), fields, `${JSON.stringify(plan)}: ${res.text}`);
+        for (const e of errors) assert.ok(e.message.length > 0);
+      }
+      // The merchant's today is a valid balance date.
+      assert.equal((await create({ reference: ref('PLAN'), amount: 10000, currency: 'EUR', deposit: { percent: 50 }, balanceDue: today })).status, 201);
+      assert.equal(await repos.orders.count(merchant._id, {}), before + 1);
+      const doc = (await app.request('GET', '/api/v1/openapi.json')).body;
+      const props = doc.components.schemas.PaymentLinkRequest.properties;
+      for (const f of ['deposit', 'balanceDue', 'instalments']) assert.ok(props[f]?.description, f);
+      assert.equal(props.balanceDue.format, 'date');
+      assert.deepEqual(props.instalments.properties.every.enum, ['month', 'week']);
     });
 
     it('answers 400 for a body that is not JSON and 415 for another media type', async () => {

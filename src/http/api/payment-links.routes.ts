@@ -8,9 +8,11 @@ import { type Router } from '@koa/router';
 import { z } from 'zod';
 import { parseExpiry } from '../../domain/duration.ts';
 import { AppError } from '../../domain/errors.ts';
+import { localDate } from '../../domain/local-day.ts';
 import { isCurrency, MAX_MAJOR_AMOUNT, minorUnits } from '../../domain/money.ts';
 import { type OrderDraft } from '../../domain/order-draft.ts';
 import { ORDER_STATUSES } from '../../domain/order-status.ts';
+import { MAX_INSTALMENTS, MIN_INSTALMENTS, parseBalanceDue, planParts, type PlanSpec } from '../../domain/payment-plan.ts';
 import { SUPPORTED_LOCALES } from '../../services/merchant.service.ts';
 import { jsonBody, validate, writer, type ApiRouterDeps, type Idempotency } from './api.kit.ts';
 import { COMMON_PROBLEMS, idempotencyKeyParam, jsonRequest, jsonResponse, problemResponses, replayedHeader, type OpenApiPaths } from './openapi.ts';
@@ -43,6 +45,24 @@ export const PaymentLinkRequest = z
       .enum(DELIVERIES)
       .optional()
       .describe('none (default): paymail mails nothing, the caller passes the url on; customer: the pay-link is mailed to customer.email (merchant in copy); merchant: to the merchant.'),
+    deposit: z
+      .union([
+        z.strictObject({ percent: z.number().gt(0).lt(100).multipleOf(0.01).describe('A share of the amount, more than 0 and less than 100 (rounded half up to a minor unit).') }),
+        z.strictObject({ amount: z.number().int().positive().describe('In minor units of the order\'s currency, less than the amount.') }),
+      ])
+      .optional()
+      .describe('A deposit: the pay-link collects it first; the balance follows on balanceDue or when the merchant asks. Not with instalments.'),
+    balanceDue: z.iso
+      .date()
+      .optional()
+      .describe("With a deposit: the day (YYYY-MM-DD, the merchant's time zone, from today on) the balance's pay-link is mailed by itself."),
+    instalments: z
+      .strictObject({
+        count: z.number().int().min(MIN_INSTALMENTS).max(MAX_INSTALMENTS).describe(`${MIN_INSTALMENTS} to ${MAX_INSTALMENTS} parts of (nearly) equal amounts.`),
+        every: z.enum(['month', 'week']).optional().describe('The time between two parts; month by default. The first part is due now.'),
+      })
+      .optional()
+      .describe('The amount in instalments, each with its own due date. Not with a deposit.'),
   })
   .register(requestSchemas, { id: 'PaymentLinkRequest' });
 
@@ -79,6 +99,7 @@ export function registerPaymentLinkRoutes(router: Router, deps: ApiRouterDeps, i
       if (r.ok) expiresAt = r.expiresAt;
       else problems.push({ field: 'lifetime', message: r.message });
     }
+    const plan = planOf(input, localDate(at, merchant.timezone), problems);
     if (problems.length) throw validationFailed(problems);
     if (merchant.status === 'suspended') {
       throw new AppError('MERCHANT_SUSPENDED', 'this merchant account is suspended: paymail accepts no orders for it at the moment', { httpStatus: 403 });
@@ -95,6 +116,7 @@ export function registerPaymentLinkRoutes(router: Router, deps: ApiRouterDeps, i
         locale: input.language,
         delivery: delivery === 'customer' ? 'customer' : 'merchant',
         expiresAt,
+        plan,
       };
       const result = await deps.orders.create(merchant, draft, { key: `api:${input.reference}` }, { payLinkMail: delivery === 'none' ? 'none' : 'all' });
       // A takeover re-runs a request that died after creating its order: that order is its answer.
@@ -111,6 +133,33 @@ export function registerPaymentLinkRoutes(router: Router, deps: ApiRouterDeps, i
       return { status: 201, body, headers: { Location: `${deps.publicUrl}/api/v1/orders/${encodeURIComponent(result.order.reference)}` } };
     });
   });
+}
+
+/**
+ * The request's payment plan (issue 13 part 1), checked against the amount with planParts as an
+ * order mail's is (src/domain/order-mail-plan.ts); each problem is pushed naming its field.
+ */
+function planOf(input: z.output<typeof PaymentLinkRequest>, today: string, problems: Array<{ field: string; message: string }>): PlanSpec | undefined {
+  if (!input.deposit && !input.balanceDue && !input.instalments) return undefined;
+  const spec: PlanSpec = {};
+  if (input.deposit) spec.deposit = 'percent' in input.deposit ? { percent: input.deposit.percent } : { amountMinor: input.deposit.amount, currency: input.currency };
+  if (input.instalments) spec.instalments = { count: input.instalments.count, every: input.instalments.every ?? 'month' };
+  if (input.balanceDue) {
+    const due = parseBalanceDue(input.balanceDue, today);
+    if (!due.ok) {
+      problems.push({ field: 'balanceDue', message: due.problem.message });
+      return undefined;
+    }
+    spec.balanceDue = due.value;
+  }
+  const parts = planParts(input.amount, spec, today);
+  if (!parts.ok) {
+    // planParts names its fields as this API does (deposit, balanceDue, instalments); "deposit.amount"/"deposit.percent" for a deposit's.
+    const field = parts.problem.field === 'deposit' && input.deposit ? `deposit.${'percent' in input.deposit ? 'percent' : 'amount'}` : parts.problem.field;
+    problems.push({ field, message: parts.problem.message });
+    return undefined;
+  }
+  return spec;
 }
 
 export const paymentLinkPaths: OpenApiPaths = {
