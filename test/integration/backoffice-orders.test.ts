@@ -289,6 +289,53 @@ describe('back office: orders, actions and export', function () {
     }
   });
 
+  describe('new link by form: payment plan (issue 13 part 1)', () => {
+    const future = new Date(Date.now() + 30 * DAY).toISOString().slice(0, 10);
+    it('shows deposit, balance due and instalments, each with its label and hint', async () => {
+      const form = await admin.get('/backoffice/orders/new');
+      for (const id of ['deposit', 'balanceDue', 'instalments', 'instalmentsEvery']) {
+        assert.match(form.html, new RegExp(`<label for="${id}">[^<]+</label>`), id);
+        assert.match(form.html, new RegExp(`<(input|select) id="${id}" name="${id}"`), id);
+      }
+      for (const id of ['deposit', 'balanceDue', 'instalments']) assert.match(form.html, new RegExp(`aria-describedby="${id}-hint"[^>]*>\\s*<p class="hint" id="${id}-hint">`), id);
+      assert.match(form.html, /<legend>Payment plan \(optional\)<\/legend>/);
+      assert.doesNotMatch(form.html, /field-error|aria-invalid/);
+    });
+
+    it('creates an order with a deposit or instalments', async () => {
+      const plans: Array<Record<string, string>> = [{ deposit: '30%', balanceDue: future }, { deposit: '200' }, { instalments: '3', instalmentsEvery: 'week' }];
+      for (const [i, plan] of plans.entries()) {
+        const r = await admin.post('/backoffice/orders', { amount: '1.000,00', reference: `PLAN-FORM-${i}`, delivery: 'merchant', ...plan });
+        assert.equal(r.status, 303, `${JSON.stringify(plan)}: ${textOf(r.html)}`);
+      }
+    });
+
+    const invalid: Array<[string, Record<string, string>, string, RegExp]> = [
+      ['a share of 100% or more', { deposit: '120%' }, 'deposit', /Deposit: a share from 1% to 99%/],
+      ['a deposit not less than the total', { deposit: '50' }, 'deposit', /Deposit: a share from 1% to 99%/],
+      ['deposit and instalments together', { deposit: '30%', instalments: '3' }, 'instalments', /Instalments: a number from 2 to 12, and not together with a deposit/],
+      ['a balance date without a deposit', { balanceDue: future }, 'balanceDue', /Balance due: a date from today on, and only with a deposit/],
+      ['a past balance date', { deposit: '30%', balanceDue: '2020-01-01' }, 'balanceDue', /Balance due: a date from today on/],
+      ['too many instalments', { instalments: '13' }, 'instalments', /Instalments: a number from 2 to 12/],
+    ];
+    for (const [name, fields, field, message] of invalid) {
+      it(`refuses ${name} (422): the message next to the field, described, and what was typed kept`, async () => {
+        const before = await Order.countDocuments({});
+        const r = await admin.post('/backoffice/orders', { amount: '50', description: 'Kept text', delivery: 'merchant', ...fields });
+        assert.equal(r.status, 422);
+        assert.match(textOf(r.html), message);
+        // In the list at the top (a link to the field) and next to the field, which points to it.
+        assert.match(r.html, new RegExp(`<a href="#${field}">`));
+        assert.match(r.html, new RegExp(`<p class="field-error" id="${field}-error">`));
+        assert.match(r.html, new RegExp(`id="${field}" name="${field}"[^>]*aria-describedby="${field}-error ${field}-hint" aria-invalid="true"`));
+        assert.equal((r.html.match(/aria-invalid="true"/g) ?? []).length, 1, 'only the field at fault');
+        assert.match(r.html, /value="Kept text"/);
+        for (const [k, v] of Object.entries(fields)) assert.match(r.html, new RegExp(`name="${k}"[^>]*value="${v}"`), k);
+        assert.equal(await Order.countDocuments({}), before);
+      });
+    }
+  });
+
   describe('CSV export', () => {
     it('quotes cells and defuses spreadsheet formulas', () => {
       const cases: Array<[unknown, string]> = [

@@ -39,6 +39,11 @@ export const NewOrderForm = z.object({
   expires: day,
   /** Issue 13 part 3: empty (the merchant's settings), "off", or days before expiry ("5, 2"). */
   reminders: field(40),
+  /** Issue 13 part 1, a payment plan: a deposit ("30%", "200"), the balance's day, or instalments (count, month|week). */
+  deposit: field(40),
+  balanceDue: day,
+  instalments: field(2),
+  instalmentsEvery: z.enum(['month', 'week']).catch('month'),
   /** Idempotency key minted when the form was shown: a double submit creates one order. */
   formKey: z.string().regex(/^[A-Za-z0-9_-]{21}$/).catch(''),
   _csrf: field(100),

@@ -7,6 +7,7 @@ import { type MerchantDoc } from '../../db/merchants.repository.ts';
 import { AppError } from '../../domain/errors.ts';
 import { isCurrency, parseAmount } from '../../domain/money.ts';
 import { type OrderDraft } from '../../domain/order-draft.ts';
+import { readPlan } from '../../domain/order-mail-plan.ts';
 import { parseReminderDays } from '../../domain/reminders.ts';
 import { type AuthContext } from '../../services/backoffice-auth.service.ts';
 import { SUPPORTED_LOCALES } from '../../services/merchant.service.ts';
@@ -27,6 +28,8 @@ export function registerNewOrderRoutes(router: Router, deps: BackofficeRouterDep
       maxExpires: zonedDay(new Date(now().getTime() + deps.maxLinkLifetimeDays * DAY), m.timezone),
       locales: SUPPORTED_LOCALES.map((lc) => ({ value: lc, selected: lc === (form?.locale || m.locale) })),
       customerDelivery: (form?.delivery ?? m.delivery) === 'customer',
+      today: zonedDay(now(), m.timezone),
+      weekly: form?.instalmentsEvery === 'week',
     };
   }
 
@@ -55,8 +58,22 @@ export function registerNewOrderRoutes(router: Router, deps: BackofficeRouterDep
       if (expiresAt && expiresAt.getTime() <= now().getTime()) problems.push({ field: 'expires', message: t('newOrder.problem.expires') });
       const reminders = form.reminders.trim() ? parseReminderDays(form.reminders) : undefined;
       if (reminders && !reminders.ok) problems.push({ field: 'reminders', message: t('newOrder.problem.reminders') });
+      // A payment plan (issue 13 part 1), read and checked against the amount as an order mail's.
+      const plan = readPlan(
+        {
+          deposit: form.deposit.trim() ? { value: form.deposit.trim() } : undefined,
+          balanceDue: form.balanceDue ? { value: form.balanceDue } : undefined,
+          instalments: form.instalments.trim() ? { value: `${form.instalments.trim()} ${form.instalmentsEvery}` } : undefined,
+        },
+        amount.ok ? amount.money : {},
+        currency && isCurrency(currency) ? currency : m.currency,
+        { now: now(), timeZone: m.timezone },
+      );
+      for (const p of plan.problems) if (!problems.some((q) => q.field === p.field)) problems.push({ field: p.field, message: t(`newOrder.problem.${p.field}`) });
+      // Each message next to its field too (aria-describedby), not only in the list at the top.
+      const errors = Object.fromEntries(problems.map((p) => [p.field, p.message]));
       const render = (status: number, extra: Record<string, unknown> = {}) =>
-        page(ctx, status, 'new-order', { title: t('newOrder.title'), navKey: 'new', ...newOrderValues(m, form), problems, ...extra });
+        page(ctx, status, 'new-order', { title: t('newOrder.title'), navKey: 'new', ...newOrderValues(m, form), problems, errors, ...extra });
       if (problems.length > 0 || !amount.ok) return render(422);
       const draft: OrderDraft = {
         amountMinor: amount.money.amountMinor,
@@ -69,6 +86,7 @@ export function registerNewOrderRoutes(router: Router, deps: BackofficeRouterDep
         delivery: form.delivery,
         expiresAt,
         ...(reminders?.ok ? { reminders: reminders.off ? { off: true } : { daysBefore: reminders.days } } : {}),
+        ...(plan.plan ? { plan: plan.plan } : {}),
       };
       const result = await orderAdmin.createLink(m, draft, form.formKey || undefined);
       if (result.duplicateOf === 'reference') {
