@@ -26,6 +26,8 @@ import { createMxServer } from './inbound/mx-server.ts';
 import { close as closeSmtp, listen as listenSmtp } from './inbound/smtp-common.ts';
 import { createSubmissionServer } from './inbound/submission-server.ts';
 import { createExpiryJob } from './jobs/expiry.job.ts';
+import { createPlanJob } from './jobs/plan.job.ts';
+import { createPlanService } from './services/plan.service.ts';
 import { createRecapJob } from './jobs/recap.job.ts';
 import { createRetentionJob } from './jobs/retention.job.ts';
 import { createOutboxWorker } from './jobs/outbox-worker.ts';
@@ -191,6 +193,8 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     });
     // Issue 13 part 4: the customer's request for a new link, and renewals (back office, EXTEND, automatic).
     const renewals = createRenewalService({ repos, mailDomain: config.mailDomain, publicUrl: config.publicUrl, maxLinkLifetimeDays: config.maxLinkLifetimeDays, linkFor: (o) => orders.linkFor(o), events });
+    // The next part of an order paid in parts: on its date (plan job), or when the merchant asks.
+    const plans = createPlanService({ repos, payLinks: orders, maxLinkLifetimeDays: config.maxLinkLifetimeDays, ...(faults ? { faults } : {}) });
     const refunds = createRefundService({ repos, acquirer, acquirers, events, ...(faults ? { faults } : {}) });
     // Saved cards (issue 12 part 3): merchant-initiated charges (back office, API) and the receipts' removal link.
     const savedCardCharges = createSavedCardChargeService({ repos, orders, checkout, ...(faults ? { faults } : {}) });
@@ -308,6 +312,10 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     });
     expiry.start();
     cleanups.push(() => expiry.stop());
+    // Orders paid in parts: the balance or next instalment goes out on its date (issue 13 part 1).
+    const planJob = createPlanJob({ plans, logger });
+    planJob.start();
+    cleanups.push(() => planJob.stop());
     // Daily recaps (claims make it once per merchant and day across instances and restarts).
     const recapJob = createRecapJob({ repos, mailDomain: config.mailDomain, logger });
     recapJob.start();

@@ -8,6 +8,8 @@ import { Order, type OrderDoc } from './models/order.model.ts';
 const EXPIRY_FIELDS = {
   _id: 1, merchantId: 1, reference: 1, amountMinor: 1, currency: 1, description: 1, customer: 1, locale: 1, expiresAt: 1,
   linkExpiresAt: 1, publicId: 1, createdAt: 1, status: 1, viewedAt: 1, reminderPlan: 1, remindAt: 1, reminders: 1, remindersOffAt: 1, renewals: 1,
+  // An order paid in parts reminds of its open part (src/domain/order-plan.ts).
+  plan: 1,
 } as const;
 
 /** A reminder as the order records it (src/domain/reminders.ts). */

@@ -10,9 +10,11 @@
 // transition from overwriting a state it did not expect. Filters that contain `_id` are primary-key
 // look-ups on both engines (FerretDB: the build's `_id` push-down patch, src/db/ferretdb-build.ts).
 import { orderIdFor } from '../domain/ids.ts';
+import { type NewPlan } from '../domain/order-plan.ts';
 import { type OrderStatus } from '../domain/order-status.ts';
 import { bumpCounters } from './counters.ts';
 import { Order, type OrderDoc } from './models/order.model.ts';
+import { createOrderPlanRepository } from './order-plan.repository.ts';
 import { createOrderRemindersRepository } from './order-reminders.repository.ts';
 
 export type { ReminderRecord, RenewalRecord } from './order-reminders.repository.ts';
@@ -42,6 +44,8 @@ export interface NewOrder {
   /** The order's own reminder plan (issue 13 part 3) and its first reminder check. */
   reminderPlan?: { off?: boolean; daysBefore?: number[] } | undefined;
   remindAt?: Date | undefined;
+  /** Paid in parts (issue 13 part 1): the parts, the first one open. */
+  plan?: NewPlan | undefined;
 }
 
 /** One payment attempt as stored on the order; one with a `key` is stored once. */
@@ -54,6 +58,11 @@ export interface PaidUpdate {
   attempt: AttemptRecord;
   /** The customer whose saved card paid, or who saved the card paying (issue 12 part 3). */
   customerCode?: string | undefined;
+  /**
+   * The part of a plan order this payment pays (issue 13 part 1): its index in `plan.parts`, and
+   * when the next part's link goes out by itself (absent: when the merchant asks).
+   */
+  part?: { seq: number; of: number; nextDueAt?: Date | undefined } | undefined;
 }
 
 /** The back office's order search; every bound optional. Dates are instants (the caller converts local days). */
@@ -102,17 +111,30 @@ const attemptCount = (a: unknown): Record<string, number> => {
 export function createOrdersRepository() {
   const byId = (id: string) => Order.findById(id).lean<OrderDoc>();
 
-  /** pending → `status`, freeing the reference for a new order (see openReference in the model). */
-  const close = async (orderId: string, status: Exclude<OrderStatus, 'pending'>, set: Record<string, unknown>, push?: Record<string, unknown>) => {
+  /**
+   * `from` → `status`; a close (paid, cancelled, expired) frees the reference for a new order (see
+   * openReference in the model), a part payment keeps it. `match`: more of the expected state.
+   */
+  const move = async (
+    orderId: string,
+    from: OrderStatus,
+    status: OrderStatus,
+    set: Record<string, unknown>,
+    push?: Record<string, unknown>,
+    match: Record<string, unknown> = {},
+  ) => {
+    const closes = status !== 'pending' && status !== 'partially_paid';
     const done = await Order.findOneAndUpdate(
-      { _id: orderId, status: 'pending' },
-      { $set: { ...set, status, openReference: orderId }, ...(push ? { $push: push } : {}) },
+      { _id: orderId, status: from, ...match },
+      { $set: { ...set, status, ...(closes ? { openReference: orderId } : {}) }, ...(push ? { $push: push } : {}) },
       after,
     ).lean<OrderDoc>();
     // /metrics totals (src/db/counters.ts): only the caller whose update won counts it.
-    if (done) await bumpCounters({ 'orders:pending': -1, [`orders:${status}`]: 1, ...attemptCount(push?.attempts) });
+    if (done) await bumpCounters({ ...(from !== status ? { [`orders:${from}`]: -1, [`orders:${status}`]: 1 } : {}), ...attemptCount(push?.attempts) });
     return done;
   };
+  const close = (orderId: string, status: Exclude<OrderStatus, 'pending' | 'partially_paid'>, set: Record<string, unknown>, push?: Record<string, unknown>) =>
+    move(orderId, 'pending', status, set, push);
 
   return {
     /** Stores a new order; a duplicate source or open reference throws the driver's 11000. */
@@ -209,24 +231,38 @@ export function createOrdersRepository() {
 
     // The expiry job's query, reminders and renewals (issue 13 parts 3 and 4).
     ...createOrderRemindersRepository(),
+    // The parts of orders paid in parts (issue 13 part 1).
+    ...createOrderPlanRepository(),
 
     // ---- transitions: one conditional update each; the updated order, or null ----------------
 
-    /** pending → paid: the payment, the customer's address when typed at checkout, the approved attempt. */
+    /**
+     * pending → paid: the payment, the customer's address when typed at checkout, the approved
+     * attempt. For a plan order, `p.part` names the part paid, which must be the open one: the
+     * order becomes partially_paid (pending → or partially_paid →) until its last part makes it paid.
+     */
     markPaid(orderId: string, p: PaidUpdate): Promise<OrderDoc | null> {
-      return close(
-        orderId,
-        'paid',
-        { payment: p.payment, ...(p.customerEmail ? { 'customer.email': p.customerEmail } : {}), ...(p.customerCode ? { customerCode: p.customerCode } : {}) },
-        { attempts: p.attempt },
-      );
+      const set = { payment: p.payment, ...(p.customerEmail ? { 'customer.email': p.customerEmail } : {}), ...(p.customerCode ? { customerCode: p.customerCode } : {}) };
+      if (!p.part) return close(orderId, 'paid', set, { attempts: p.attempt });
+      const { seq, of } = p.part;
+      const last = seq >= of;
+      const partSet = {
+        ...set,
+        [`plan.parts.${seq - 1}.payment`]: p.payment,
+        'plan.openSeq': 0,
+        ...(p.part.nextDueAt && !last ? { 'plan.nextDueAt': p.part.nextDueAt } : {}),
+      };
+      return move(orderId, seq === 1 ? 'pending' : 'partially_paid', last ? 'paid' : 'partially_paid', partSet, { attempts: p.attempt }, { 'plan.openSeq': seq });
     },
+
 
     /** pending → expired. */
     markExpired: (orderId: string, expiredAt: Date): Promise<OrderDoc | null> => close(orderId, 'expired', { expiredAt }),
 
-    /** pending → cancelled. */
-    markCancelled: (orderId: string, cancelledAt: Date): Promise<OrderDoc | null> => close(orderId, 'cancelled', { cancelledAt }),
+    /** pending → cancelled, or partially_paid → cancelled (what was paid stays, to refund or keep). */
+    async markCancelled(orderId: string, cancelledAt: Date): Promise<OrderDoc | null> {
+      return (await close(orderId, 'cancelled', { cancelledAt })) ?? move(orderId, 'partially_paid', 'cancelled', { cancelledAt, 'plan.openSeq': 0 }, undefined);
+    },
 
     /** The customer's first interaction: viewedAt on a pending order not viewed before. */
     markViewed(orderId: string, viewedAt: Date): Promise<OrderDoc | null> {

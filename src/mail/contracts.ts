@@ -4,6 +4,7 @@
 // rendered (the outbox holds Mixed, and mail queued before a contract changed must still render).
 import { z } from 'zod';
 import { LOGO_PATH } from '../domain/brand.ts';
+import { ORDER_STATUSES } from '../domain/order-status.ts';
 import { AppError } from '../domain/errors.ts';
 import { isCurrency } from '../domain/money.ts';
 
@@ -42,6 +43,15 @@ export const BrandData = z
   })
   .nullish();
 
+/**
+ * The part of an order paid in parts (issue 13 part 1) that a pay-link asks for or a receipt is
+ * for: which one of how many, its kind (deposit, balance, instalment) and the order's total. The
+ * mail's `amountMinor` is then the part's. Absent for an order paid at once.
+ */
+export const PartData = z
+  .object({ seq: z.number().int().positive(), of: z.number().int().positive(), kind: z.string(), totalMinor: z.number().int() })
+  .nullish();
+
 /** What every mail about one order tells of it (src/services/order-effects.ts orderFacts). */
 const OrderFactsData = z.object({
   merchantName: z.string(),
@@ -58,6 +68,7 @@ export const PaylinkData = OrderFactsData.extend({
   toCustomer: z.boolean().nullish().transform((v) => v === true),
   timeZone,
   brand: BrandData,
+  part: PartData,
 });
 
 export const ReceiptData = z.object({
@@ -88,6 +99,7 @@ export const ReceiptData = z.object({
   /** The signed link removing the saved card this payment used or saved (customer's receipt only). */
   removeCardUrl: text,
   brand: BrandData,
+  part: PartData,
 });
 
 /** A pay-link mail's facts without the delivery switch (the reminder and the renewed link). */
@@ -167,7 +179,7 @@ export const CommandReplyData = z.object({
   order: z
     .object({
       reference: z.string(),
-      status: z.enum(['pending', 'paid', 'cancelled', 'expired']),
+      status: z.enum(ORDER_STATUSES),
       amountMinor: z.number().int(),
       currency,
       link: text,

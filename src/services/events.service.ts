@@ -81,9 +81,14 @@ export function createEventsService(deps: EventsServiceDeps) {
 
   return {
     emit,
-    paymentSucceeded: (order: OrderDoc, merchant: Merchant, receipt: { proof?: string } = {}) =>
-      emit('payment.succeeded', `payment.succeeded:${order._id}`, merchant, order, {
-        receipt: { number: order.payment?.receiptNumber ?? null, proof: receipt.proof ?? null },
+    /**
+     * Once per payment: an order paid in parts (issue 13 part 1) fires one per part, carrying
+     * which part (`part`: seq, of, kind, amountMinor; null for an order paid at once).
+     */
+    paymentSucceeded: (order: OrderDoc, merchant: Merchant, receipt: { proof?: string | undefined; number?: string | undefined; part?: { seq: number; of: number; kind: string; amountMinor: number } | undefined } = {}) =>
+      emit('payment.succeeded', receipt.part && receipt.part.seq > 1 ? `payment.succeeded:${order._id}:${receipt.part.seq}` : `payment.succeeded:${order._id}`, merchant, order, {
+        receipt: { number: receipt.number ?? order.payment?.receiptNumber ?? null, proof: receipt.proof ?? null },
+        part: receipt.part ? { seq: receipt.part.seq, of: receipt.part.of, kind: receipt.part.kind, amountMinor: receipt.part.amountMinor } : null,
       }),
     /** One event per failed attempt: its key (the attempt's, when it has one) makes it once. */
     paymentFailed: (order: OrderDoc, merchant: Merchant, attempt: { outcome: string; code: string; at: Date; key?: string }) =>

@@ -9,13 +9,14 @@ import { enqueueMail } from '../mail/outbox.ts';
 import { type ReceiptProofs } from './receipt-proof.service.ts';
 import { receiptFacts } from './receipt-document.service.ts';
 import { withBrand } from './branding.service.ts';
+import { hasPlan, openPart, partView, type PartInfo } from '../domain/order-plan.ts';
 
 export type PaidFlow = 'pay' | '3ds';
 
 /** The webhook events the transitions fire (src/services/events.service.ts). */
 export interface TransitionEvents {
   orderViewed?(order: OrderDoc, merchant: MerchantDoc): Promise<unknown>;
-  paymentSucceeded?(order: OrderDoc, merchant: MerchantDoc, receipt: { proof?: string | undefined }): Promise<unknown>;
+  paymentSucceeded?(order: OrderDoc, merchant: MerchantDoc, receipt: { proof?: string | undefined; number?: string | undefined; part?: (PartInfo & { amountMinor: number }) | undefined }): Promise<unknown>;
   orderExpired?(order: OrderDoc, merchant: MerchantDoc): Promise<unknown>;
   orderCancelled?(order: OrderDoc, merchant: MerchantDoc): Promise<unknown>;
 }
@@ -42,24 +43,31 @@ export function createTransitionEffects(deps: TransitionEffectsDeps, fault: (poi
     return deps.mailDomain;
   }
 
-  /** Receipts to the customer (when known) and the merchant, and payment.succeeded; idempotent. */
-  async function queueReceipts(order: OrderDoc, merchant: MerchantDoc, holder: string, flow: PaidFlow): Promise<void> {
+  /**
+   * Receipts to the customer (when known) and the merchant, and payment.succeeded; idempotent. For
+   * an order paid in parts, those of part `seq`: each part has its own receipts and event.
+   */
+  async function queueReceipts(order: OrderDoc, merchant: MerchantDoc, holder: string, flow: PaidFlow, seq = 1): Promise<void> {
     const customerEmail = order.customer?.email ?? '';
+    // The payment's documents see the part it paid (its amount, its payment, which part).
+    const view = partView(order, seq);
     // The same facts the receipt PDF is rendered from again for a download (receipt-document.service.ts).
     const data = {
-      ...receiptFacts(order, merchant, deps.proofs),
+      ...receiptFacts(view, merchant, deps.proofs),
       customerEmail,
       customerName: order.customer?.name || holder,
       link: deps.linkFor ? deps.linkFor(order) : '',
     };
     const proof = data.proof;
     const common = { merchantId: merchant._id, orderId: order._id, data };
-    const removeCardUrl = deps.cardRemovalUrl?.(order);
+    const removeCardUrl = deps.cardRemovalUrl?.(view);
+    // Part 1's keys are the order's own (an order without plan is part 1 of 1).
+    const keyOf = (who: string) => (seq > 1 ? `receipt:${order._id}:${seq}:${who}` : `receipt:${order._id}:${who}`);
     if (customerEmail) {
       await enqueueMail(
         {
           ...common,
-          dedupeKey: `receipt:${order._id}:customer`,
+          dedupeKey: keyOf('customer'),
           template: 'receipt-customer',
           // Only the customer's receipt carries the link that removes a saved card.
           ...(removeCardUrl ? { data: { ...data, removeCardUrl } } : {}),
@@ -75,7 +83,7 @@ export function createTransitionEffects(deps: TransitionEffectsDeps, fault: (poi
     await enqueueMail(
       {
         ...common,
-        dedupeKey: `receipt:${order._id}:merchant`,
+        dedupeKey: keyOf('merchant'),
         template: 'receipt-merchant',
         locale: merchant.locale,
         to: [merchant.email],
@@ -85,7 +93,11 @@ export function createTransitionEffects(deps: TransitionEffectsDeps, fault: (poi
       deps.repos.outbox,
     );
     await fault(`${flow}:receipt-merchant`);
-    await deps.events?.paymentSucceeded?.(order, merchant, { proof });
+    await deps.events?.paymentSucceeded?.(order, merchant, {
+      proof,
+      number: view.payment?.receiptNumber ?? undefined,
+      ...(view.part ? { part: { ...view.part, amountMinor: view.amountMinor } } : {}),
+    });
     await fault(`${flow}:event`);
   }
 
@@ -113,12 +125,18 @@ export function createTransitionEffects(deps: TransitionEffectsDeps, fault: (poi
   return { queueReceipts, queueExpired };
 }
 
-/** What the pay-link, reminder and order-expired mails tell about an order (raw values; the renderer formats). */
-export function orderFacts(order: OrderDoc, merchant: MerchantDoc) {
+/**
+ * What the pay-link, reminder and order-expired mails tell about an order (raw values; the
+ * renderer formats). An order paid in parts tells of part `seq` (default: the open one, else the
+ * first): its amount, and which part of the total it is.
+ */
+export function orderFacts(order: OrderDoc, merchant: MerchantDoc, seq?: number) {
+  const view = hasPlan(order) ? partView(order, seq ?? openPart(order)?.seq ?? 1) : undefined;
   return {
     merchantName: merchant.name,
     reference: order.reference,
-    amountMinor: order.amountMinor,
+    amountMinor: view ? view.amountMinor : order.amountMinor,
+    ...(view?.part ? { part: view.part } : {}),
     currency: order.currency,
     description: order.description ?? '',
     customerName: order.customer?.name ?? '',

@@ -71,10 +71,18 @@ export interface PaidClose {
   customerCode?: string;
   /** A card saved by this payment: added to the customer when the order is paid (also by the repair). */
   savedCard?: { customerCode: string; card: SavedCardDoc };
+  /** The part of a plan order this payment pays (issue 13 part 1); absent: the whole order. */
+  part?: { seq: number; of: number; nextDueAt?: Date };
 }
 
-/** The claim that closes an order: paid, expired or cancelled, whoever inserts it first. */
-export const closeClaimKey = (orderId: string): string => `order:${orderId}:close`;
+/**
+ * The claim that closes an order: paid, expired or cancelled, whoever inserts it first. An order
+ * paid in parts (src/domain/order-plan.ts) has one per part: the payment of part `seq` and a
+ * cancellation while `seq` is the next part to pay contend for the same claim (part 1's is the
+ * order's first close claim, so an order without plan is part 1 of 1).
+ */
+export const partCloseClaimKey = (orderId: string, seq: number): string => (seq <= 1 ? `order:${orderId}:close` : `order:${orderId}:close:${seq}`);
+export const closeClaimKey = (orderId: string): string => partCloseClaimKey(orderId, 1);
 
 /** Claim kinds of the close claim, one per way an order closes. */
 export const CLOSE_KINDS = { paid: 'order-close', expired: 'order-expire', cancelled: 'order-cancel' } as const;
@@ -108,7 +116,13 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
 
   /** Records the payment on a still-pending order (only the holder of its close claim calls this). */
   function applyPaid(orderId: string, p: PaidClose): Promise<OrderDoc | null> {
-    return orders.markPaid(orderId, { payment: { ...p.payment }, customerEmail: p.customerEmail, attempt: p.attempt, customerCode: p.customerCode });
+    return orders.markPaid(orderId, {
+      payment: { ...p.payment },
+      customerEmail: p.customerEmail,
+      attempt: p.attempt,
+      customerCode: p.customerCode,
+      ...(p.part ? { part: { seq: p.part.seq, of: p.part.of, ...(p.part.nextDueAt ? { nextDueAt: new Date(p.part.nextDueAt) } : {}) } } : {}),
+    });
   }
 
   /** The order when it is (now) in `status` by this very transition; null when something else closed it. */
@@ -125,16 +139,25 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
    */
   async function finishPaid(orderId: string, p: PaidClose, flow: PaidFlow): Promise<OrderDoc | null> {
     const applied = await applyPaid(orderId, p);
-    const order = await closedBy(orderId, applied, 'paid', (o) => o.payment?.receiptNumber === p.payment.receiptNumber);
+    const seq = p.part?.seq ?? 1;
+    const order = p.part
+      ? applied ?? (await paidPart(orderId, seq, p.payment.receiptNumber))
+      : await closedBy(orderId, applied, 'paid', (o) => o.payment?.receiptNumber === p.payment.receiptNumber);
     await fault(`${flow}:applied`);
     if (order) {
       // Before the receipts, which carry the link that removes it; adding it again is a no-op.
       if (p.savedCard) await deps.repos.customers.addCard(p.savedCard.customerCode, p.savedCard.card);
       const merchant = await merchantOf(order.merchantId);
-      if (merchant) await queueReceipts(order, merchant, p.holder, flow);
+      if (merchant) await queueReceipts(order, merchant, p.holder, flow, seq);
     }
-    await claims.markApplied(closeClaimKey(orderId));
+    await claims.markApplied(partCloseClaimKey(orderId, seq));
     return order;
+  }
+
+  /** The plan order when its part `seq` is paid by the payment with this receipt (now or before a crash). */
+  async function paidPart(orderId: string, seq: number, receiptNumber: string): Promise<OrderDoc | null> {
+    const current = await orders.byId(orderId);
+    return current?.plan?.parts?.[seq - 1]?.payment?.receiptNumber === receiptNumber ? current : null;
   }
 
   /** Steps 2–4 of an expiry whose close claim was won: expired, order.expired, the merchant's mail. */
@@ -148,8 +171,8 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
     return order;
   }
 
-  /** Steps 2–4 of a cancellation whose close claim was won: cancelled, then order.cancelled. */
-  async function finishCancelled(orderId: string, cancelledAt: Date): Promise<OrderDoc | null> {
+  /** Steps 2–4 of a cancellation whose close claim (of part `seq`) was won: cancelled, then order.cancelled. */
+  async function finishCancelled(orderId: string, cancelledAt: Date, seq = 1): Promise<OrderDoc | null> {
     const applied = await orders.markCancelled(orderId, cancelledAt);
     const order = await closedBy(orderId, applied, 'cancelled', () => true);
     await fault('cancel:applied');
@@ -158,7 +181,7 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
       if (merchant) await deps.events?.orderCancelled?.(order, merchant);
       await fault('cancel:event');
     }
-    await claims.markApplied(closeClaimKey(orderId));
+    await claims.markApplied(partCloseClaimKey(orderId, seq));
     return order;
   }
 
@@ -197,9 +220,9 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
    * the claim's holder: a cancellation (by `owner`, now or before a crash, or by someone else) may
    * be finished with finishCancelled(); any other kind means the order closed another way.
    */
-  async function claimCancel(orderId: string, owner: string, at: Date): Promise<{ kind?: string; owner?: string; cancelledAt: Date }> {
-    const key = closeClaimKey(orderId);
-    if (await claims.once(key, { kind: CLOSE_KINDS.cancelled, subject: orderId, owner, payload: { cancelledAt: at } }, at)) {
+  async function claimCancel(orderId: string, owner: string, at: Date, seq = 1): Promise<{ kind?: string; owner?: string; cancelledAt: Date }> {
+    const key = partCloseClaimKey(orderId, seq);
+    if (await claims.once(key, { kind: CLOSE_KINDS.cancelled, subject: orderId, owner, payload: { cancelledAt: at, seq } }, at)) {
       await fault('cancel:claimed');
       return { kind: CLOSE_KINDS.cancelled, owner, cancelledAt: at };
     }
@@ -228,8 +251,8 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
       if (await finishExpired(String(c.subject), new Date(p?.expiredAt ?? c.at))) counts.expired++;
     }
     for (const c of await claims.unapplied(CLOSE_KINDS.cancelled, olderThanMs, at)) {
-      const p = c.payload as { cancelledAt?: Date } | undefined;
-      if (await finishCancelled(String(c.subject), new Date(p?.cancelledAt ?? c.at))) counts.cancelled++;
+      const p = c.payload as { cancelledAt?: Date; seq?: number } | undefined;
+      if (await finishCancelled(String(c.subject), new Date(p?.cancelledAt ?? c.at), p?.seq ?? 1)) counts.cancelled++;
     }
     // Not a close, so not counted: an interrupted `viewed` is finished all the same.
     for (const c of await claims.unapplied(VIEWED_KIND, olderThanMs, at)) {

@@ -13,6 +13,9 @@ import { newOrderReference, orderIdFor } from '../domain/ids.ts';
 import { mapLimit } from '../domain/map-limit.ts';
 import { payLinkUrl, type LinkKey } from '../domain/pay-link.ts';
 import { reminderSettingsOf, reminderSlots } from '../domain/reminders.ts';
+import { localDate } from '../domain/local-day.ts';
+import { newPlan, openPart } from '../domain/order-plan.ts';
+import { planParts } from '../domain/payment-plan.ts';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type NewOrder, type OrderDoc } from '../db/orders.repository.ts';
 import { enqueueMail } from '../mail/outbox.ts';
@@ -104,9 +107,11 @@ export function createOrderService(deps: OrderServiceDeps) {
   /** Queues the pay-link mail for an order (idempotent per order; a resend passes its own dedupe key). */
   async function queuePayLinkMail(order: OrderDoc, merchant: MerchantDoc, opts: PayLinkMailOptions = {}) {
     const toCustomer = order.delivery === 'customer' && !!order.customer?.email;
+    // An order paid in parts mails one link per part: the open one.
+    const seq = openPart(order)?.seq ?? 1;
     await enqueueMail(
       {
-        dedupeKey: opts.dedupeKey ?? `paylink:${order._id}`,
+        dedupeKey: opts.dedupeKey ?? (seq > 1 ? `paylink:${order._id}:${seq}` : `paylink:${order._id}`),
         template: 'paylink',
         locale: toCustomer ? order.locale : merchant.locale,
         to: [toCustomer ? order.customer!.email! : merchant.email],
@@ -115,7 +120,7 @@ export function createOrderService(deps: OrderServiceDeps) {
         ...(opts.inReplyTo && !toCustomer ? { inReplyTo: opts.inReplyTo, references: [opts.inReplyTo] } : {}),
         merchantId: merchant._id,
         orderId: order._id,
-        data: { ...orderFacts(order, merchant), link: linkFor(order), toCustomer },
+        data: { ...orderFacts(order, merchant, seq), link: linkFor(order), toCustomer },
       },
       deps.mailDomain,
       deps.repos.outbox,
@@ -217,6 +222,18 @@ export function createOrderService(deps: OrderServiceDeps) {
     }
     const delivery = draft.delivery ?? merchant.delivery;
     const reference = draft.reference?.trim() || newOrderReference();
+    // A deposit, or instalments (issue 13 part 1): the parts, the first one payable now.
+    let plan: NewOrder['plan'];
+    if (draft.plan) {
+      const parts = planParts(draft.amountMinor, draft.plan, localDate(at, merchant.timezone));
+      if (!parts.ok) {
+        throw new AppError(parts.problem.code, `${parts.problem.field}: ${parts.problem.message} (${parts.problem.value})`, {
+          httpStatus: 422,
+          details: { field: parts.problem.field, value: parts.problem.value },
+        });
+      }
+      if (parts.value.length > 1) plan = newPlan(parts.value, at);
+    }
     const publicId = publicIdFor(merchant._id, source.key);
     const doc = {
       _id: orderIdFor(publicId),
@@ -238,6 +255,7 @@ export function createOrderService(deps: OrderServiceDeps) {
       source: { inboundMessageId: source.inboundMessageId, messageId: source.messageId, subject: source.subject },
       ...(draft.returnUrls ? { returnUrls: draft.returnUrls } : {}),
       ...(draft.reminders ? { reminderPlan: draft.reminders } : {}),
+      ...(plan ? { plan } : {}),
       // The first reminder check (src/domain/reminders.ts); none without the customer's address.
       ...firstReminderCheck(merchant, draft, at, expiresAt),
     };

@@ -1,6 +1,7 @@
 // A paid order's receipt facts — what the receipt mails carry and the PDF receipt shows — and the
 // PDF rendered again from them for the download links (the checkout's receipt page and the back
 // office). PDFs are never stored: the same order gives the same facts and so the same document.
+import { type PartInfo } from '../domain/order-plan.ts';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type OrderDoc } from '../db/orders.repository.ts';
 import { type MailRenderer } from '../mail/renderer.ts';
@@ -11,10 +12,12 @@ import { withBrand } from './branding.service.ts';
 type Proofs = Pick<ReceiptProofs, 'tokenFor' | 'verifyUrl'>;
 
 /** The receipt data of a paid order (the mails add the customer and the link to it). */
-export function receiptFacts(order: OrderDoc, merchant: MerchantDoc, proofs?: Proofs) {
+export function receiptFacts(order: OrderDoc & { part?: PartInfo | undefined }, merchant: MerchantDoc, proofs?: Proofs) {
   const payment = order.payment!;
   const proof = proofs?.tokenFor(order, merchant);
   return {
+    // A part of an order paid in parts (issue 13 part 1): which one, and the order's total.
+    ...(order.part ? { part: { seq: order.part.seq, of: order.part.of, kind: order.part.kind, totalMinor: order.part.totalMinor } } : {}),
     receiptNumber: payment.receiptNumber!,
     merchantName: merchant.name,
     merchantEmail: merchant.email,

@@ -23,7 +23,7 @@ describe('metrics running totals', function () {
 
   it('follow inserts, partial batch inserts, transitions and attempts, and are rebuilt from the orders', async () => {
     // Empty database: counted once (all zero), then kept.
-    assert.deepEqual((await totals()).orders, { pending: 0, paid: 0, cancelled: 0, expired: 0 });
+    assert.deepEqual((await totals()).orders, { pending: 0, partially_paid: 0, paid: 0, cancelled: 0, expired: 0 });
     await repos.orders.insert(order(1));
     // A batch where one order repeats a source key: the others are stored and counted.
     await assert.rejects(repos.orders.insertMany([order(2), order(3, 'src-1'), order(4)]));
@@ -36,7 +36,7 @@ describe('metrics running totals', function () {
     assert.equal(await repos.orders.markCancelled('ord_cnt2', new Date()), null); // lost: not counted
     assert.ok(await repos.orders.markCancelled('ord_cnt4', new Date()));
     const t = await totals();
-    assert.deepEqual(t.orders, { pending: 1, paid: 0, cancelled: 1, expired: 1 });
+    assert.deepEqual(t.orders, { pending: 1, partially_paid: 0, paid: 0, cancelled: 1, expired: 1 });
     assert.deepEqual(t.payments, { declined: 1 });
 
     // Without the marker (a database from before the totals, or reset by an operator): counted again.

@@ -96,6 +96,44 @@ const OrderSchema = new Schema(
       /** Made with a saved card: `customer` (one-click) or `merchant` (merchant-initiated). */
       initiator: String,
     },
+    /**
+     * Paid in parts (issue 13 part 1, src/domain/order-plan.ts): `amountMinor` stays the total;
+     * each part keeps its amount, due date and payment; `payment` above is the latest part's.
+     */
+    plan: {
+      type: new Schema(
+        {
+          parts: {
+            type: [
+              new Schema(
+                {
+                  seq: { type: Number, required: true },
+                  kind: { type: String, required: true },
+                  amountMinor: { type: Number, required: true },
+                  dueDate: String,
+                  requestedAt: Date,
+                  payment: {
+                    type: new Schema(
+                      { receiptNumber: String, authCode: String, paidAt: Date, card: CardSchema, moto: Boolean, acquirer: String, savedCardId: String, initiator: String },
+                      { _id: false },
+                    ),
+                    default: undefined,
+                  },
+                },
+                { _id: false },
+              ),
+            ],
+            default: undefined,
+          },
+          /** The part the pay-link collects now; 0 while the next part waits for its date or the merchant. */
+          openSeq: Number,
+          /** When the plan job opens the next part by itself (its due date, in the merchant's zone). */
+          nextDueAt: Date,
+        },
+        { _id: false },
+      ),
+      default: undefined,
+    },
     /** The customer (`cus_…`) whose saved card paid the order, or who saved the card paying it. */
     customerCode: String,
     cancelledAt: Date,
@@ -157,6 +195,9 @@ OrderSchema.index({ 'payment.paidAt': 1 }, { sparse: true });
 OrderSchema.index({ expiredAt: 1 }, { sparse: true });
 OrderSchema.index({ viewedAt: 1 }, { sparse: true });
 OrderSchema.index({ 'attempts.at': 1 }, { sparse: true });
+// Part payments of orders paid in parts (the recap counts each), and the plan job's due parts.
+OrderSchema.index({ 'plan.parts.payment.paidAt': 1 }, { sparse: true });
+OrderSchema.index({ status: 1, 'plan.nextDueAt': 1 });
 
 export type OrderDoc = InferSchemaType<typeof OrderSchema> & { _id: string };
 export const Order = mongoose.model('Order', OrderSchema, 'orders');

@@ -1,5 +1,6 @@
 // 3-D Secure challenges: finding one for the challenge page, and completing it once (refereed by a
 // claim that carries the customer's choice, so the repair can finish an interrupted completion).
+import { amountDueMinor, payableAt } from '../../domain/order-plan.ts';
 import { type ChallengeDoc } from '../../db/challenges.repository.ts';
 import { type MerchantDoc } from '../../db/merchants.repository.ts';
 import { type OrderDoc } from '../../db/orders.repository.ts';
@@ -46,7 +47,7 @@ export function createCheckoutChallenges(deps: CheckoutServiceDeps, core: Checko
       const state = await findChallenge(target, challengeId);
       if (state.kind !== 'pending') return { kind: 'challenge-gone', reason: state.kind };
       const order = await orders.byId(target.order._id);
-      if (!order || order.status !== 'pending' || order.expiresAt <= now()) return { kind: 'closed', order };
+      if (!order || !payableAt(order, now())) return { kind: 'closed', order };
       if (await deps.repos.merchants.isSuspended(order.merchantId)) return { kind: 'suspended' };
       const payload: ChallengeChoice = { challengeId, authenticated, clientIp };
       if (!(await claims.once(challengeClaimKey(challengeId), { kind: '3ds', subject: order._id, payload: { ...payload } }, now()))) {
@@ -63,7 +64,7 @@ export function createCheckoutChallenges(deps: CheckoutServiceDeps, core: Checko
     const result = await acquirer.completeChallenge({
       challengeId: challenge._id,
       orderId: order._id,
-      amountMinor: order.amountMinor,
+      amountMinor: amountDueMinor(order)!,
       currency: order.currency,
       authenticated: choice.authenticated,
     });

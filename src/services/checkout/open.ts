@@ -3,6 +3,7 @@
 import { verifyLink, type LinkParams } from '../../domain/pay-link.ts';
 import { type MerchantDoc } from '../../db/merchants.repository.ts';
 import { type OrderDoc } from '../../db/orders.repository.ts';
+import { openPart } from '../../domain/order-plan.ts';
 import { type CheckoutCore } from './core.ts';
 import { type CheckoutServiceDeps, type LinkState, type OpenOrder } from './types.ts';
 
@@ -42,6 +43,9 @@ export function createCheckoutOpen(deps: CheckoutServiceDeps, core: CheckoutCore
     const at = now().getTime();
     // A paid order shows its receipt even after the link's expiry: that is the payment proof.
     if (order.status === 'paid') return { kind: 'paid', order, merchant };
+    // Paid in parts, with no part open now: the receipt page of what was paid (the next part's
+    // link goes out on its date or when the merchant asks).
+    if (order.status === 'partially_paid' && !openPart(order)) return { kind: 'paid', order, merchant };
     if (order.status === 'cancelled') return { kind: 'cancelled', order, merchant };
     if (order.status === 'expired' || order.expiresAt.getTime() <= at || link.claims.expiresAt * 1000 <= at) {
       return { kind: 'expired', order, merchant };

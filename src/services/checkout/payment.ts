@@ -10,7 +10,9 @@ import { newSavedCardId, type SavedCardUse } from '../../domain/saved-card.ts';
 import { type SavedCardDoc } from '../../db/customers.repository.ts';
 import { type MerchantDoc } from '../../db/merchants.repository.ts';
 import { type OrderDoc } from '../../db/orders.repository.ts';
-import { closeClaimKey, CLOSE_KINDS, type PaidClose, type StoredCard } from '../order-transitions.ts';
+import { partCloseClaimKey, CLOSE_KINDS, type PaidClose, type StoredCard } from '../order-transitions.ts';
+import { amountDueMinor, hasPlan, partCount, partDueAt, payableAt, payingSeq } from '../../domain/order-plan.ts';
+import { PAYABLE_STATUSES } from '../../domain/order-status.ts';
 import { acquirerFor } from '../acquirer/directory.ts';
 import { acquirerReturnUrl } from '../acquirer/return-url.ts';
 import { type CheckoutCore } from './core.ts';
@@ -50,6 +52,9 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
     }
     return checked.ok && problems.length === 0 ? { ok: true as const, card: checked.card, email } : { ok: false as const, problems };
   }
+
+  /** Takes a payment now: pending (or, paid in parts, its open part) and not expired. */
+  const isPayable = (order: OrderDoc): boolean => payableAt(order, now());
 
   /** Appends an attempt; one with a `key` is appended once, however often this runs. */
   async function recordAttempt(orderId: string, attempt: Record<string, unknown>): Promise<void> {
@@ -91,7 +96,7 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
       // The snapshot may be stale once our turn comes (a double-submitted form): check again, so
       // the second submission sees the payment instead of authorising the card a second time.
       const order = await orders.byId(target.order._id);
-      if (!order || order.status !== 'pending' || order.expiresAt <= now()) return { kind: 'closed', order };
+      if (!order || !isPayable(order)) return { kind: 'closed', order };
       // The page's merchant may be up to MERCHANT_CACHE_MS old: a suspension must stop payments now.
       if (await deps.repos.merchants.isSuspended(order.merchantId)) return { kind: 'suspended' };
       const limited = await rateLimit(order._id, clientIp);
@@ -115,7 +120,8 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
     const saveCard = save && acquirer.savedCards ? save : undefined;
     const result = await acquirer.authorize({
       orderId: order._id,
-      amountMinor: order.amountMinor,
+      // An order paid in parts: the part open now (src/domain/order-plan.ts).
+      amountMinor: amountDueMinor(order)!,
       currency: order.currency,
       card: { number: card.number, cvc: card.cvc, expMonth: card.expMonth, expYear: card.expYear, holder: card.holder },
       // For an acquirer with its own 3-D Secure page (Stripe): the buyer comes back here.
@@ -207,6 +213,9 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
 
     const flow = ctx.challengeId ? '3ds' : 'pay';
     const saved = savedCardOf(result, ctx, at);
+    // The part this payment pays (an order paid in parts); its claim is that part's close claim.
+    const seq = payingSeq(order) ?? 1;
+    const part = hasPlan(order) ? { seq, of: partCount(order), ...nextDue(order, merchant, seq) } : undefined;
     let close: PaidClose = {
       payment: {
         receiptNumber: newReceiptNumber(),
@@ -223,12 +232,13 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
       holder: ctx.holder,
       ...(saved ? { customerCode: saved.customerCode, savedCard: saved } : {}),
       ...(ctx.paidWith ? { customerCode: ctx.paidWith.customerCode } : {}),
+      ...(part ? { part } : {}),
     };
     // One terminal transition per order, refereed by a claim (FerretDB's conditional updates are
     // not atomic; see src/db/claims.ts). The claim carries the update, so a crash after it is
     // finished by the repair instead of leaving a charged card on an unpaid order
     // (src/services/order-transitions.ts).
-    const key = closeClaimKey(order._id);
+    const key = partCloseClaimKey(order._id, seq);
     let won = await claims.once(key, { kind: CLOSE_KINDS.paid, subject: order._id, payload: { ...close } }, at);
     if (!won) {
       // The repair settling a 3-D Secure payment again finds its own claim from before the crash:
@@ -267,10 +277,17 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
     const winner = claim?.kind === CLOSE_KINDS.paid ? (claim.payload as PaidClose | undefined) : undefined;
     if (winner?.payment) {
       const order = await orders.stateOf(orderId);
-      if (order?.status === 'pending') await transitions.applyPaid(orderId, winner);
+      if (order && (PAYABLE_STATUSES as readonly string[]).includes(order.status)) await transitions.applyPaid(orderId, winner);
     }
   }
 
-  return { pay, settle, rateLimit };
+  /** When the part after `seq` goes out by itself: its due date in the merchant's zone (absent: the merchant asks). */
+  function nextDue(order: OrderDoc, merchant: MerchantDoc, seq: number): { nextDueAt?: Date } {
+    const next = order.plan?.parts?.[seq];
+    const at = next?.dueDate ? partDueAt(next.dueDate, merchant.timezone) : undefined;
+    return at ? { nextDueAt: at } : {};
+  }
+
+  return { pay, settle, rateLimit, isPayable };
 }
 export type CheckoutPayments = ReturnType<typeof createCheckoutPayments>;

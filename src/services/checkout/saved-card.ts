@@ -4,6 +4,7 @@
 // and the charge a merchant starts without the customer (initiator `merchant`). The acquirer's
 // answer is settled by the same settle() as a typed card: the close claim, receipts, webhooks and
 // the crash repair are the card payment's.
+import { amountDueMinor, payableAt } from '../../domain/order-plan.ts';
 import { nanoid } from 'nanoid';
 import { type AuthorizeResult } from '../../domain/acquirer.ts';
 import { cardExpired, savedCardLabel, type SavedCardInitiator } from '../../domain/saved-card.ts';
@@ -90,7 +91,7 @@ export function createCheckoutSavedCards(deps: CheckoutServiceDeps, core: Checko
     let result: AuthorizeResult = vault
       ? await vault.charge({
           orderId: order._id,
-          amountMinor: order.amountMinor,
+          amountMinor: amountDueMinor(order)!,
           currency: order.currency,
           token: req.card.token,
           ...(req.cvc ? { cvc: req.cvc } : {}),
@@ -120,7 +121,7 @@ export function createCheckoutSavedCards(deps: CheckoutServiceDeps, core: Checko
   async function payWithSavedCard(target: OpenOrder, form: OneClickForm, clientIp: string): Promise<PayResult> {
     return serialised(target.order._id, async () => {
       const order = await orders.byId(target.order._id);
-      if (!order || order.status !== 'pending' || order.expiresAt <= now()) return { kind: 'closed', order };
+      if (!order || !payableAt(order, now())) return { kind: 'closed', order };
       if (await deps.repos.merchants.isSuspended(order.merchantId)) return { kind: 'suspended' };
       const usable = await usableCards(order, target.merchant);
       const card = usable?.cards.find((c) => c.id === form.cardId);
@@ -152,7 +153,7 @@ export function createCheckoutSavedCards(deps: CheckoutServiceDeps, core: Checko
   async function chargeSaved(order: OrderDoc, merchant: MerchantDoc, req: SavedCardChargeRequest): Promise<PayResult> {
     return serialised(order._id, async () => {
       const current = await orders.byId(order._id);
-      if (!current || current.status !== 'pending' || current.expiresAt <= now()) return { kind: 'closed', order: current };
+      if (!current || !payableAt(current, now())) return { kind: 'closed', order: current };
       if (await deps.repos.merchants.isSuspended(current.merchantId)) return { kind: 'suspended' };
       return charge(current, merchant, req);
     });
