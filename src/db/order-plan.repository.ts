@@ -22,6 +22,18 @@ export function createOrderPlanRepository() {
       ).lean<OrderDoc>();
     },
 
+    /**
+     * A new expiry for the open part of a partially paid order whose link expired unpaid (the
+     * merchant asks again), only over the expiry the caller read.
+     */
+    reopenPart(orderId: string, seq: number, expected: Date, at: Date, expiresAt: Date): Promise<OrderDoc | null> {
+      return Order.findOneAndUpdate(
+        { _id: orderId, status: 'partially_paid', 'plan.openSeq': seq, expiresAt: expected },
+        { $set: { [`plan.parts.${seq - 1}.requestedAt`]: at, expiresAt, linkExpiresAt: Math.floor(expiresAt.getTime() / 1000) } },
+        after,
+      ).lean<OrderDoc>();
+    },
+
     /** Partially paid orders whose next part falls due by `at` (the plan job), oldest first. */
     partsDue: (at: Date, limit: number) =>
       Order.find({ status: 'partially_paid', 'plan.nextDueAt': { $lte: at } })

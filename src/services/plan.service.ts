@@ -18,11 +18,13 @@ import { type FaultHook } from './order-transitions.ts';
 const DAY = 86_400_000;
 export const PART_OPEN_KIND = 'order-part-open';
 export const partOpenClaimKey = (orderId: string, seq: number): string => `order:${orderId}:open:${seq}`;
+/** Opening part `seq` again after its link expired at `expiredAt` (once per expired link). */
+export const partReopenClaimKey = (orderId: string, seq: number, expiredAt: Date): string => `order:${orderId}:open:${seq}:${Math.floor(expiredAt.getTime() / 1000)}`;
 
 export interface PlanServiceDeps {
   repos: Repositories;
   /** Queues the pay-link mail of the order's open part (src/services/order.service.ts). */
-  payLinks: { queuePayLinkMail(order: OrderDoc, merchant: MerchantDoc): Promise<void> };
+  payLinks: { queuePayLinkMail(order: OrderDoc, merchant: MerchantDoc, opts?: { dedupeKey?: string }): Promise<void> };
   maxLinkLifetimeDays: number;
   now?: () => Date;
   faults?: FaultHook;
@@ -39,6 +41,8 @@ interface OpenPayload {
   at: Date;
   expiresAt: Date;
   by: string;
+  /** Opening again a part whose link expired unpaid: the expiry it had. */
+  expiredAt?: Date;
 }
 
 export function createPlanService(deps: PlanServiceDeps) {
@@ -50,16 +54,22 @@ export function createPlanService(deps: PlanServiceDeps) {
 
   /** Steps 2–4 for a won (or found) open claim: the part opened, its link mailed, the claim applied. */
   async function finishOpen(orderId: string, p: OpenPayload): Promise<OrderDoc | null> {
-    const opened = (await orders.openPart(orderId, p.seq, new Date(p.at), new Date(p.expiresAt))) ?? (await orders.byId(orderId));
+    const expiresAt = new Date(p.expiresAt);
+    const applied = p.expiredAt
+      ? await orders.reopenPart(orderId, p.seq, new Date(p.expiredAt), new Date(p.at), expiresAt)
+      : await orders.openPart(orderId, p.seq, new Date(p.at), expiresAt);
+    const opened = applied ?? (await orders.byId(orderId));
     await fault('part:opened');
     const part = opened?.plan?.parts?.[p.seq - 1];
-    const isOpen = opened && opened.plan?.openSeq === p.seq && !part?.payment?.paidAt;
+    // Mailed when the part is open with this very expiry (now, or before a crash).
+    const isOpen = opened && opened.plan?.openSeq === p.seq && !part?.payment?.paidAt && opened.expiresAt.getTime() === expiresAt.getTime();
     if (opened && isOpen) {
       const merchant = await deps.repos.merchants.findById(opened.merchantId);
-      if (merchant) await deps.payLinks.queuePayLinkMail(opened, merchant);
+      const dedupeKey = p.expiredAt ? `paylink:${orderId}:${p.seq}:r${Math.floor(expiresAt.getTime() / 1000)}` : undefined;
+      if (merchant) await deps.payLinks.queuePayLinkMail(opened, merchant, dedupeKey ? { dedupeKey } : {});
       await fault('part:mailed');
     }
-    await claims.markApplied(partOpenClaimKey(orderId, p.seq));
+    await claims.markApplied(p.expiredAt ? partReopenClaimKey(orderId, p.seq, new Date(p.expiredAt)) : partOpenClaimKey(orderId, p.seq));
     return opened;
   }
 
@@ -70,15 +80,16 @@ export function createPlanService(deps: PlanServiceDeps) {
    */
   async function requestNext(order: OrderDoc, merchant: MerchantDoc, by: string, days?: number): Promise<RequestOutcome> {
     if (order.status !== 'partially_paid') return { outcome: 'not-partly-paid', order };
-    const open = openPart(order);
-    if (open) return { outcome: 'requested', order, seq: open.seq, already: true };
-    const next = nextUnpaid(order);
-    if (!next) return { outcome: 'not-partly-paid', order };
     const at = now();
+    const open = openPart(order);
+    // An open part whose link is still valid: nothing new to send.
+    if (open && order.expiresAt > at) return { outcome: 'requested', order, seq: open.seq, already: true };
+    const next = open ?? nextUnpaid(order);
+    if (!next) return { outcome: 'not-partly-paid', order };
     const lifetime = Math.min(days ?? merchant.linkLifetimeDays, deps.maxLinkLifetimeDays);
     if (!(lifetime > 0)) throw new AppError('ORDER_EXPIRY_PAST', 'the link lifetime must be more than zero', { httpStatus: 400 });
-    const payload: OpenPayload = { seq: next.seq, at, expiresAt: new Date(at.getTime() + lifetime * DAY), by };
-    const key = partOpenClaimKey(order._id, next.seq);
+    const payload: OpenPayload = { seq: next.seq, at, expiresAt: new Date(at.getTime() + lifetime * DAY), by, ...(open ? { expiredAt: order.expiresAt } : {}) };
+    const key = open ? partReopenClaimKey(order._id, next.seq, order.expiresAt) : partOpenClaimKey(order._id, next.seq);
     let mine = payload;
     if (!(await claims.once(key, { kind: PART_OPEN_KIND, subject: order._id, owner: by, payload: { ...payload } }, at))) {
       // Opened by someone else (now, or before a crash): finish theirs, which is idempotent.

@@ -155,6 +155,26 @@ describe('orders paid in parts (deposits, balances, instalments)', function () {
     assert.equal((await mails(order._id, 'paylink')).length, 2);
   });
 
+  it('a balance link that expired unpaid: asking again opens it with a new expiry and mails it once more', async () => {
+    const order = await newOrder({ plan: { deposit: { percent: 40 } } });
+    await pay(order);
+    await plans.requestNext(await reload(order._id), merchant, 'merchant:desk');
+    const first = await reload(order._id);
+    clock = new Date(first.expiresAt.getTime() + 60_000);
+    const late = await checkout.pay({ order: first, merchant }, { ...CARD }, '127.0.0.1');
+    assert.equal(late.kind, 'closed', 'an expired balance link takes no payment');
+    const again = await plans.requestNext(first, merchant, 'merchant:desk', 3);
+    assert.equal(again.outcome === 'requested' && again.already, false);
+    const reopened = await reload(order._id);
+    assert.equal(reopened.expiresAt.getTime(), clock.getTime() + 3 * 86_400_000);
+    assert.equal(reopened.status, 'partially_paid');
+    const links = await mails(order._id, 'paylink');
+    assert.deepEqual(links.map((l) => l.key), [`paylink:${order._id}`, `paylink:${order._id}:2`, `paylink:${order._id}:2:r${Math.floor(reopened.expiresAt.getTime() / 1000)}`]);
+    assert.equal((await plans.requestNext(reopened, merchant, 'merchant:desk')).outcome, 'requested');
+    assert.equal((await mails(order._id, 'paylink')).length, 3, 'asking while open mails nothing');
+    assert.equal((await pay(order)).status, 'paid');
+  });
+
   it('three monthly instalments: each opened on its date, paid in turn; the last one makes it paid', async () => {
     const order = await newOrder({ amountMinor: 100_001, plan: { instalments: { count: 3, every: 'month' } } });
     assert.deepEqual(order.plan!.parts!.map((p) => p.amountMinor), [33_334, 33_334, 33_333]);
