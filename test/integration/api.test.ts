@@ -199,10 +199,19 @@ describe('server API /api/v1', function () {
     it('takes a payment plan (issue 13 part 1): a deposit as a share or an amount, a balance date, instalments', async () => {
       const today = localDate(new Date(), merchant.timezone);
       const future = new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10);
+      const made: string[] = [];
       for (const plan of [{ deposit: { percent: 30 }, balanceDue: future }, { deposit: { amount: 2000 } }, { instalments: { count: 3, every: 'week' } }, { instalments: { count: 12 } }]) {
         const res = await create({ reference: ref('PLAN'), amount: 10000, currency: 'EUR', ...plan });
         assert.equal(res.status, 201, `${JSON.stringify(plan)}: ${res.text}`);
+        made.push(res.body.orderId);
       }
+      // Stored as the order's plan: the total unchanged, the parts adding up to it.
+      const parts = async (id: string) => ((await Order.findById(id).lean())!.plan?.parts ?? []).map((p) => [p.seq, p.kind, p.amountMinor, p.dueDate ?? null]);
+      assert.equal((await Order.findById(made[0]).lean())!.amountMinor, 10000);
+      assert.deepEqual(await parts(made[0]!), [[1, 'deposit', 3000, null], [2, 'balance', 7000, future]]);
+      assert.deepEqual(await parts(made[1]!), [[1, 'deposit', 2000, null], [2, 'balance', 8000, null]]);
+      assert.deepEqual((await parts(made[2]!)).map((p) => p[2]), [3334, 3333, 3333]);
+      assert.equal((await parts(made[3]!)).length, 12);
       const before = await repos.orders.count(merchant._id, {});
       const bad: Array<[Record<string, unknown>, string[]]> = [
         [{ deposit: { percent: 120 } }, ['deposit.percent']],
