@@ -63,6 +63,8 @@ const EnvSchema = z.object({
   OUTBOX_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(1),
   // Webhook deliveries the work runner makes at once (a slow merchant must not hold the others up).
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(4),
+  // Inbound messages the work runner processes at once (MIME parsing runs in the parse pool).
+  INTAKE_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(4),
   LINK_SIGNING_KEYS: signingKeys,
   // Encrypts acquirer secrets at rest (AES-256-GCM): 32 bytes, hex or base64. Generated into DATA_DIR in development.
   SECRETS_KEY: optionalString.pipe(
@@ -160,6 +162,7 @@ const ConfigSchema = EnvSchema.superRefine(
     /** Work runner lanes per queue (src/jobs/work-runner.ts). */
     outboxConcurrency: e.OUTBOX_CONCURRENCY,
     webhookConcurrency: e.WEBHOOK_CONCURRENCY,
+    intakeConcurrency: e.INTAKE_CONCURRENCY,
     linkSigningKeys: e.LINK_SIGNING_KEYS ? Object.freeze(e.LINK_SIGNING_KEYS) : undefined,
     /** Key of the acquirer secrets at rest (src/services/secrets-key.ts); generated in development. */
     secretsKey: e.SECRETS_KEY,

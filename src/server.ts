@@ -133,6 +133,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       logger: logger.child({ component: 'intake' }),
       events,
       ...(parsePool ? { parseMail: (raw: Buffer) => parsePool.parse(raw) } : {}),
+      concurrency: config.intakeConcurrency,
     });
     cleanups.push(() => intake.close());
 
@@ -274,10 +275,9 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     // Pushed last, so closed first: the door strangers knock on stops before anything else.
     cleanups.push(() => closeSmtp(mx));
 
-    // Work left over by a previous run (mail stored but not processed), then the outbox.
-    const resumed = await intake.resumePending();
-    if (resumed > 0) logger.info({ resumed }, 'resumed inbound messages left unprocessed by a previous run');
-    intake.startSweep();
+    // Inbound messages on the work runner: each stored message at once (the door wakes it), work a
+    // previous run left over, retries after their back-off and lapsed leases on its poll.
+    intake.start();
     // Transitions (payments, 3-D Secure, expiries, cancellations, refunds) a crash or a failed
     // write left unfinished: finished with each side effect once (src/services/order-transitions.ts).
     // At start-up anything a few seconds old (the previous run is gone); then every minute.

@@ -7,7 +7,7 @@ import { ensureFerretdb } from './ferretdb-build.ts';
 import { findRunning, startEmbeddedFerretdb, type EmbeddedDb } from './embedded-ferretdb.ts';
 import { Claim } from './claims.ts';
 import { followReachability, isDatabaseReachable } from './reachability.ts';
-import { OutboxDue, WebhookDue } from './due-queue.ts';
+import { InboundDue, OutboxDue, WebhookDue } from './due-queue.ts';
 import { InboundMessage, InboundRaw } from './models/inbound-message.model.ts';
 import { MerchantLogo } from './models/merchant-logo.model.ts';
 import { Merchant } from './models/merchant.model.ts';
@@ -35,7 +35,7 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, InboundRaw, Outbox, CapturedMail, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure, Refund, OutboxDue, WebhookDue, RecapDay, SmtpAuthFailure, SmtpAuthKnown, ReplySlot, SealNonce, Customer, CardVaultEntry, ApiKey, ApiIdempotency, ApiRateHit, MerchantLogo];
+export const MODELS = [Merchant, MerchantUser, Order, InboundMessage, InboundRaw, Outbox, CapturedMail, Claim, WebhookDelivery, WebhookAttempt, PaymentFailure, Challenge, Session, LoginFailure, Refund, OutboxDue, WebhookDue, InboundDue, RecapDay, SmtpAuthFailure, SmtpAuthKnown, ReplySlot, SealNonce, Customer, CardVaultEntry, ApiKey, ApiIdempotency, ApiRateHit, MerchantLogo];
 
 export async function connectDatabase(
   config: Pick<Config, 'mongodbUri' | 'dataDir' | 'ferretdbBin'> & Partial<Pick<Config, 'slowQueryMs' | 'slowQueryFile'>>,

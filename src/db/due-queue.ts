@@ -1,6 +1,6 @@
-// Due queues: a small side collection per work queue (outbox mail, webhook deliveries) holding
-// one entry per item that still has work to do, so finding due work never reads the finished
-// items.
+// Due queues: a small side collection per work queue (outbox mail, webhook deliveries, inbound
+// messages) holding one entry per item that still has work to do, so finding due work never reads
+// the finished items.
 //
 // Why: FerretDB v1.24 (SQLite) runs every filter other than exactly `{_id: X}` as a scan that
 // decodes the whole collection. Polling `outbox` for `{status: 'pending', nextAttemptAt <= now}`
@@ -51,6 +51,8 @@ function queueSchema(idType: typeof Schema.Types.ObjectId | typeof String) {
 
 export const OutboxDue = mongoose.model('OutboxDue', queueSchema(Schema.Types.ObjectId), 'outbox_due');
 export const WebhookDue = mongoose.model('WebhookDue', queueSchema(String), 'webhook_due');
+/** Inbound messages stored but not yet processed (src/db/inbound.repository.ts). */
+export const InboundDue = mongoose.model('InboundDue', queueSchema(Schema.Types.ObjectId), 'inbound_due');
 
 export type DueModel = Model<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 

@@ -1,4 +1,4 @@
-// One leased work-queue runner for every kind of background delivery (outbox mail, webhooks):
+// One leased work-queue runner for every kind of background work (outbox mail, webhooks, intake):
 // the queue's repository finds due work (urgent first, then oldest first) and takes it under a
 // lease; the runner keeps `concurrency` lanes busy, reads candidates once for many claims, pauses
 // the whole queue when a handler says its destination is down, and reports its health. A queue
@@ -35,7 +35,7 @@ export interface WorkContext {
 }
 
 export interface WorkRunnerOptions<T> {
-  /** For logs: 'outbox', 'webhooks'. */
+  /** For logs: 'outbox', 'webhooks', 'intake'. */
   name: string;
   store: QueueStore<T>;
   handle: (item: T, ctx: WorkContext) => Promise<void>;

@@ -20,6 +20,12 @@ export interface IntakeServiceDeps {
   leaseMs?: number;
   /** Attempts before a message is marked 'failed'. */
   maxAttempts?: number;
+  /** Messages the intake's work runner processes at once (INTAKE_CONCURRENCY; default 4). */
+  concurrency?: number;
+  /** How often the runner looks for due retries and lapsed leases (default 1 s); stored mail wakes it at once. */
+  pollMs?: number;
+  /** The runner's lease owner id (default host:pid:random). */
+  ownerId?: string;
   /**
    * Longest wait for each database write when storing (each raw chunk, then the message
    * document): the door answers 451 after it. Per write, so a 30 MiB mail is not held to the

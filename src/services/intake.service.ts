@@ -1,13 +1,17 @@
 // Order intake: the SMTP doors hand over raw messages here. `store` makes a message durable (the
-// door answers 250 only after it returns); processing runs afterwards, is claimed with a lease,
-// and is resumable, so a crash between "stored" and "order created" loses nothing.
+// door answers 250 only after it returns); processing runs afterwards on the work runner
+// (src/jobs/work-runner.ts), which claims each stored message under a lease from the inbound due
+// queue, so a crash between "stored" and "order created" loses nothing.
 // The message's parts live beside this file: raw storage and duplicate refereeing
 // (intake-raw-store.ts), what a message becomes (intake-handle.ts), the answers
-// (intake-reply.ts), the Message-ID and body hash (intake-message-key.ts); this file schedules
-// processing (at once after the 250, back-off, the sweep) and settles each claim.
+// (intake-reply.ts), the Message-ID and body hash (intake-message-key.ts); this file wakes the
+// runner on each stored message, hands it the bytes in hand, and settles each claim (processed,
+// or back to 'received' with a back-off).
+import { EventEmitter } from 'node:events';
 import { AppError, isAppError, type FieldProblem } from '../domain/errors.ts';
 import { isDatabaseUnavailable, writeUntilStored } from '../db/durable-write.ts';
 import { RAW_CHUNK_BYTES, type InboundMessageDoc } from '../db/inbound.repository.ts';
+import { createWorkRunner, newOwnerId } from '../jobs/work-runner.ts';
 import { createMessageHandler, type SilenceReason } from './intake-handle.ts';
 import { createRawStore, type StoreRequest, type StoreResult } from './intake-raw-store.ts';
 import { answerRedelivery } from './intake-reply.ts';
@@ -25,6 +29,41 @@ export type ProcessOutcome =
   | { status: 'processed'; orderIds: string[]; problems: FieldProblem[]; replied: boolean; command?: string; silenced?: SilenceReason; bounce?: BounceOutcomeRecord }
   | { status: 'skipped' }
   | { status: 'retry' | 'failed'; error: string };
+
+/** Back-off after failed attempt `attempt` (a database hiccup, a crashed parse worker): 2 s doubling, at most 1 min. */
+export const intakeBackoff = (attempt: number): number => Math.min(60_000, 1_000 * 2 ** attempt);
+
+/**
+ * The bytes of messages just stored by this process, until the runner takes them: processing a
+ * new message must not read megabytes back from the database it has just written them to (P4).
+ * Bounded in bytes and age: a message claimed by another instance (or never, after a failed
+ * claim) is read back from the database as usual.
+ */
+function createFreshBytes(maxBytes = 64 * 1024 * 1024, maxAgeMs = 60_000) {
+  const held = new Map<string, { raw: Buffer; at: number }>();
+  let bytes = 0;
+  const drop = (id: string) => {
+    const e = held.get(id);
+    if (!e) return undefined;
+    held.delete(id);
+    bytes -= e.raw.length;
+    return e.raw;
+  };
+  return {
+    put(id: string, raw: Buffer) {
+      if (raw.length > maxBytes) return;
+      drop(id);
+      held.set(id, { raw, at: Date.now() });
+      bytes += raw.length;
+      // Oldest first (Map keeps insertion order): over the budget, or too old to be taken soon.
+      for (const [old, e] of held) {
+        if (bytes <= maxBytes && Date.now() - e.at < maxAgeMs) break;
+        drop(old);
+      }
+    },
+    take: drop,
+  };
+}
 
 export function createIntakeService(deps: IntakeServiceDeps) {
   const inbound = deps.repos.inbound;
@@ -46,77 +85,64 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     afterRawChunk: deps.afterRawChunk,
   });
   const { handle } = createMessageHandler(deps, now);
-  /** Processing runs in flight, so tests and shutdown can wait for them. */
+  const ownerId = deps.ownerId ?? newOwnerId();
+  const fresh = createFreshBytes();
+  /** Redelivery answers and handlers in flight, so tests and shutdown can wait for them. */
   const running = new Set<Promise<unknown>>();
-  const timers = new Set<NodeJS.Timeout>();
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    running.add(p);
+    void p.finally(() => running.delete(p)).catch(() => {});
+    return p;
+  };
   let closing = false;
-  let sweep: NodeJS.Timeout | undefined;
+  /** Wakes the runner: a stored message is processed at once, not at the next poll. */
+  const stored = new EventEmitter();
 
-  /** `raw`: the bytes just stored, handed over so processing need not read them back. */
-  function schedule(id: string, delayMs = 0, raw?: Buffer): void {
-    if (closing) return;
-    const run = () => {
-      const p = processMessage(id, raw)
-        .catch((e) => {
-          // Typically the database went away while claiming: try again once a claim we may have
-          // left behind has lapsed (the sweep would too, later).
-          log.error({ err: e, inboundId: id }, 'intake processing crashed; will retry');
-          schedule(id, leaseMs + 1_000);
-        })
-        .finally(() => running.delete(p));
-      running.add(p);
-    };
-    if (delayMs === 0) {
-      // setImmediate: the SMTP answer goes out first, processing follows.
-      const p = new Promise<void>((resolve) => setImmediate(() => (run(), resolve())));
-      running.add(p);
-      void p.finally(() => running.delete(p));
-      return;
-    }
-    const t = setTimeout(() => {
-      timers.delete(t);
-      run();
-    }, delayMs);
-    t.unref();
-    timers.add(t);
-  }
+  const runner = createWorkRunner<InboundMessageDoc>({
+    name: 'intake',
+    store: {
+      dueCandidates: (at, limit) => inbound.dueCandidates(at, limit),
+      claim: (c, owner, lease, at) => inbound.claim(c as { _id: unknown; created: Date }, owner, lease, at),
+      reconcile: (at) => inbound.reconcile(at),
+    },
+    // Never throws: a failure is settled (back-off) or left to the lease (taken over when it runs out).
+    handle: (msg) => track(settle(msg, fresh.take(String(msg._id)))).then(() => undefined),
+    logger: log,
+    leaseMs,
+    ownerId,
+    now,
+    concurrency: deps.concurrency ?? 4,
+    ...(deps.pollMs !== undefined ? { pollMs: deps.pollMs } : {}),
+    wake: { emitter: stored, event: 'stored' },
+  });
 
   async function store(req: StoreRequest): Promise<StoreResult> {
     if (closing) throw new AppError('INTAKE_CLOSING', 'shutting down', { smtpCode: 421 });
     const result = await rawStore.store(req);
-    // A duplicate may be a retry of a message whose processing never finished: claiming is atomic,
-    // so scheduling it again is harmless. A new message is processed from the bytes in hand:
-    // reading megabytes back would cost the database as much again as storing them (P4).
-    schedule(result.id, 0, result.duplicate ? undefined : req.raw);
+    // A new message is processed from the bytes in hand: reading megabytes back would cost the
+    // database as much again as storing them (P4). A duplicate's original has its own due entry.
+    if (!result.duplicate) {
+      fresh.put(result.id, req.raw);
+      // setImmediate: the SMTP answer goes out first, processing follows.
+      setImmediate(() => stored.emit('stored', req.bounce ? 1 : 0));
+    }
     // A bounce delivered twice is recorded once and answered never (bounces are not mail to answer).
     if (result.duplicate && !req.bounce) {
-      const p = answerRedelivery(deps, result.id)
-        .catch((err) => log.error({ err, inboundId: result.id }, 'could not answer a redelivered message'))
-        .finally(() => running.delete(p));
-      running.add(p);
+      void track(answerRedelivery(deps, result.id)).catch((err) => log.error({ err, inboundId: result.id }, 'could not answer a redelivered message'));
     }
     return result;
   }
 
-  /**
-   * Takes the message for processing: 'received', or 'processing' whose lease ran out (the
-   * repository referees racing workers).
-   */
-  async function claim(id: string): Promise<InboundMessageDoc | null> {
-    const taken = await inbound.claim(id, leaseMs, now());
-    if (taken === 'held') {
-      // Held: by a live worker (the re-check then finds it processed), or by one that died
-      // between claiming and marking the message (taken over once the claim's lease lapses).
-      schedule(id, leaseMs + 1_000);
-      return null;
-    }
-    return taken;
+  /** Processes one message now, whoever stored it (tests; the runner finds messages by itself). */
+  async function processMessage(id: string): Promise<ProcessOutcome> {
+    const msg = await inbound.claim({ _id: id, created: now() }, ownerId, leaseMs, now());
+    if (!msg) return { status: 'skipped' };
+    return settle(msg, fresh.take(id));
   }
 
-  /** `raw`: the stored bytes when the caller has them (just stored); else they are read back. */
-  async function processMessage(id: string, raw?: Buffer): Promise<ProcessOutcome> {
-    const msg = await claim(id);
-    if (!msg) return { status: 'skipped' };
+  /** Handles a claimed message and settles the claim. `raw`: the stored bytes when in hand (just stored). */
+  async function settle(msg: InboundMessageDoc, raw?: Buffer): Promise<ProcessOutcome> {
+    const id = String(msg._id);
     try {
       const result = msg.kind === 'bounce' ? await handleBounce(msg, raw) : await handleOrderMail(msg, raw);
       // Processed: that fact must reach the database however long it is away, or the lease would
@@ -151,14 +177,12 @@ export function createIntakeService(deps: IntakeServiceDeps) {
       const giveUp =
         !isDatabaseUnavailable(e) &&
         (attempts >= maxAttempts || isAppError(e, 'INTAKE_MERCHANT_GONE') || isAppError(e, 'MAIL_PARSE_FAILED'));
-      const released = await inbound.release(msg._id, attempts, giveUp, error).then(
-        () => true,
-        (err) => (log.error({ err, inboundId: id }, 'could not release inbound message'), false),
-      );
-      log.error({ err: e, inboundId: id, attempts, giveUp }, 'inbound message processing failed');
-      // Back off in-process (resumePending() at start-up covers a crash in between); a message
-      // that could not be released stays leased: try again when the lease has run out.
-      if (!giveUp) schedule(id, released ? Math.min(60_000, 1_000 * 2 ** attempts) : leaseMs + 1_000);
+      // The next attempt's time is stored with the message (its due entry moves there), so the
+      // back-off holds across restarts and instances. A message that could not be released stays
+      // leased: it is taken over when the lease has run out.
+      const retryAt = giveUp ? undefined : new Date(now().getTime() + intakeBackoff(attempts));
+      await inbound.release(msg._id, attempts, retryAt, error).catch((err) => log.error({ err, inboundId: id }, 'could not release inbound message'));
+      log.error({ err: e, inboundId: id, attempts, giveUp, retryAt }, 'inbound message processing failed');
       return { status: giveUp ? 'failed' : 'retry', error };
     }
   }
@@ -176,51 +200,34 @@ export function createIntakeService(deps: IntakeServiceDeps) {
     return { orderIds: [] as string[], problems: [] as FieldProblem[], replied: false, bounce };
   }
 
-  /** Processes everything stored but not finished (after a crash or restart); returns how many. */
-  async function resumePending(limit = 1000): Promise<number> {
-    const pending = await inbound.unfinished(now(), limit);
-    for (const id of pending) {
-      if (closing) break;
-      await processMessage(id);
-    }
-    return pending.length;
-  }
-
   /**
-   * Sweeps for unfinished messages every `intervalMs`: picks up work whose in-process retry was
-   * lost (e.g. the database went away while releasing it) or whose worker died on another instance.
+   * Resolves when nothing stored is due and nothing is being processed: claims and handles what
+   * is due now (as the runner's poll would) until none is left (tests, benchmarks).
    */
-  function startSweep(intervalMs = 30_000): void {
-    if (sweep || closing) return;
-    let busy = false;
-    sweep = setInterval(() => {
-      if (busy) return;
-      busy = true;
-      const p = resumePending()
-        .catch((err) => log.error({ err }, 'intake sweep failed'))
-        .finally(() => {
-          busy = false;
-          running.delete(p);
-        });
-      running.add(p);
-    }, intervalMs);
-    sweep.unref();
+  async function idle(): Promise<void> {
+    for (;;) {
+      const handled = closing ? 0 : await runner.runOnce();
+      if (running.size > 0) await Promise.allSettled([...running]);
+      else if (handled === 0) return;
+    }
   }
 
-  /** Resolves when no processing is running or queued to run now (tests, graceful shutdown). */
-  async function idle(): Promise<void> {
+  /** Stops taking new messages and waits for the ones being processed. */
+  async function close(): Promise<void> {
+    closing = true;
+    await runner.stop();
     while (running.size > 0) await Promise.allSettled([...running]);
   }
 
-  /** Stops taking new messages and waits for the running ones. */
-  async function close(): Promise<void> {
-    closing = true;
-    clearInterval(sweep);
-    for (const t of timers) clearTimeout(t);
-    timers.clear();
-    await idle();
-  }
-
-  return { store, process: (id: string) => processMessage(id), resumePending, startSweep, idle, close };
+  return {
+    store,
+    process: processMessage,
+    /** Starts the runner: stored messages are processed at once, due retries and take-overs on its poll. */
+    start: () => runner.start(),
+    runOnce: () => runner.runOnce(),
+    healthy: () => runner.healthy(),
+    idle,
+    close,
+  };
 }
 export type IntakeService = ReturnType<typeof createIntakeService>;

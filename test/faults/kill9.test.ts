@@ -126,7 +126,7 @@ describe('fault 2: kill -9 of paymail', function () {
     }
     assert.deepEqual(outcomes.filter((o) => o.final !== 250), [], 'every mail ends answered 250');
 
-    // Each mail becomes exactly one order after the restarts (resumed at start-up or by the sweep).
+    // Each mail becomes exactly one order after the restarts (taken by the restarted runner: at once, or when a dead claim's lease has run out).
     let perMail: Record<string, number> = {};
     await waitUntil(
       async () => Object.keys((perMail = await ordersPerMail('kill #'))).length === ROUNDS * BURST,
@@ -174,7 +174,16 @@ describe('fault 2: kill -9 of paymail', function () {
     await waitUntil(() => killAt !== undefined, 60_000, () => `the relay got ${relay.accepted.length - before} mails, no kill yet`);
     await killAt;
     relay.setGate(undefined);
-    // Mails the kill cut off wait for their claim's lease (60 s) to run out before another send.
+    // Order mails still queued at the kill are processed by the restarted intake runner; one the
+    // dead process had claimed waits for its lease (60 s), as do mails the kill cut off.
+    let perMail: Record<string, number> = {};
+    await waitUntil(
+      async () => Object.keys((perMail = await ordersPerMail('drain #'))).length === OUTBOX_MAILS,
+      120_000,
+      async () => `${Object.keys(perMail).length}/${OUTBOX_MAILS} order mails have an order`,
+      500,
+    );
+    assert.deepEqual(Object.entries(perMail).filter(([, n]) => n !== 1), [], 'no mail doubled');
     const resent = await assertMailsOnce('drain #', OUTBOX_MAILS, 150_000);
     assert.ok(resent <= 1, `only the mail in flight at the kill may arrive twice (same Message-ID), got ${resent}`);
     const submissionsRetried = outcomes.filter((o) => o.connectionErrors + o.tempCodes.length > 0).length;

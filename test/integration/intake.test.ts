@@ -5,7 +5,8 @@ import { Merchant, type MerchantDoc } from '../../src/db/models/merchant.model.t
 import { Order } from '../../src/db/models/order.model.ts';
 import { Outbox } from '../../src/db/models/outbox.model.ts';
 import { createLogger } from '../../src/logger.ts';
-import { createIntakeService, extractMessageId } from '../../src/services/intake.service.ts';
+import { parseInboundMail } from '../../src/mail/parse-worker.ts';
+import { createIntakeService, extractMessageId, intakeBackoff } from '../../src/services/intake.service.ts';
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { createOrderService } from '../../src/services/order.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
@@ -142,7 +143,9 @@ describe('intake service', () => {
     assert.equal(order?.description, 'Lampada "Arco" & paralume');
   });
 
-  it('resumePending processes what was stored but never processed, once', async () => {
+  it('a restarted runner processes what was stored but never processed, once', async () => {
+    // Messages left by a run (or a version) whose due entries are gone: the runner's start-up
+    // reconcile gives them entries, then they are claimed like any other.
     const raw = mail('Importo: 30\nRif: INT-RESUME');
     const inserted = await InboundMessage.create({
       merchantId: merchant._id,
@@ -165,29 +168,66 @@ describe('intake service', () => {
       merchantId: merchant._id, door: 'submission', messageKey: extractMessageId(stale)!, raw: stale, size: stale.length,
       status: 'processing', leaseUntil: new Date(Date.now() - 1_000), attempts: 1,
     });
-    assert.equal(await intake.resumePending(), 2);
-    assert.equal(await intake.resumePending(), 0);
+    const restarted = createIntakeService({ repos, orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
+    try {
+      assert.equal(await restarted.runOnce(), 2);
+      assert.equal(await restarted.runOnce(), 0);
+    } finally {
+      await restarted.close();
+    }
     assert.equal(await Order.countDocuments({ reference: 'INT-RESUME' }), 1);
     assert.equal(await Order.countDocuments({ reference: 'INT-STALE' }), 1);
     assert.equal(await Order.countDocuments({ reference: 'INT-LEASED' }), 0);
     assert.equal((await InboundMessage.findById(inserted._id).lean())?.status, 'processed');
   });
 
-  it('the sweep picks up unfinished messages on its own', async () => {
-    const sweeper = createIntakeService({ repos, orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
-    const raw = mail('Importo: 33\nRif: INT-SWEEP');
-    await InboundMessage.create({
-      merchantId: merchant._id, door: 'submission', messageKey: extractMessageId(raw)!, raw, size: raw.length, status: 'received',
-    });
-    sweeper.startSweep(20);
+  it('the started runner processes a stored message at once, without waiting for its poll', async () => {
+    const woken = createIntakeService({ repos, orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger, pollMs: 60_000 });
+    woken.start();
     try {
-      for (let i = 0; i < 100 && (await Order.countDocuments({ reference: 'INT-SWEEP' })) === 0; i++) {
+      // Let the first poll (start-up reconcile, nothing due) pass: from here on only a wake-up helps.
+      await new Promise((r) => setTimeout(r, 200));
+      const started = Date.now();
+      await woken.store({ merchantId: merchant._id, door: 'submission', raw: mail('Importo: 33\nRif: INT-WAKE'), envelope: { rcptTo: [] } });
+      while (Date.now() - started < 10_000 && (await Order.countDocuments({ reference: 'INT-WAKE' })) === 0) {
         await new Promise((r) => setTimeout(r, 20));
       }
+      assert.equal(await Order.countDocuments({ reference: 'INT-WAKE' }), 1);
+      assert.ok(Date.now() - started < 10_000);
     } finally {
-      await sweeper.close();
+      await woken.close();
     }
-    assert.equal(await Order.countDocuments({ reference: 'INT-SWEEP' }), 1);
+  });
+
+  it('a failed attempt goes back to received with a stored retry time, taken again once it is due', async () => {
+    let clock = new Date();
+    // The database hiccup: the first parse throws a driver error (retried, never given up).
+    let failures = 1;
+    const flaky = createIntakeService({
+      repos, orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger, now: () => clock,
+      parseMail: async (raw) => {
+        if (failures-- > 0) throw Object.assign(new Error('connection reset'), { name: 'MongoNetworkError' });
+        return parseInboundMail(raw);
+      },
+    });
+    try {
+      const stored = await flaky.store({ merchantId: merchant._id, door: 'submission', raw: mail('Importo: 34\nRif: INT-RETRY'), envelope: { rcptTo: [] } });
+      assert.equal(await flaky.runOnce(), 1);
+      const failed = await InboundMessage.findById(stored.id).lean();
+      assert.equal(failed?.status, 'received');
+      assert.equal(failed?.attempts, 1);
+      assert.equal(failed?.nextAttemptAt?.getTime(), clock.getTime() + intakeBackoff(1));
+      // Not due yet: the runner leaves it.
+      assert.equal(await flaky.runOnce(), 0);
+      clock = new Date(clock.getTime() + intakeBackoff(1));
+      assert.equal(await flaky.runOnce(), 1);
+      const done = await InboundMessage.findById(stored.id).lean();
+      assert.equal(done?.status, 'processed');
+      assert.equal(done?.nextAttemptAt, undefined);
+      assert.equal(await Order.countDocuments({ reference: 'INT-RETRY' }), 1);
+    } finally {
+      await flaky.close();
+    }
   });
 
   it('re-processing after a crash creates no second order and re-queues a lost pay-link mail', async () => {

@@ -12,7 +12,7 @@ import { isAppError } from '../../src/domain/errors.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createParsePool, type ParsePool } from '../../src/mail/parse-pool.ts';
 import { MAX_BODY_CHARS, parseInboundMail } from '../../src/mail/parse-worker.ts';
-import { createIntakeService } from '../../src/services/intake.service.ts';
+import { createIntakeService, intakeBackoff } from '../../src/services/intake.service.ts';
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { createOrderService } from '../../src/services/order.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
@@ -135,6 +135,7 @@ describe('mail parse pool', function () {
       const down = createParsePool({ size: 1 });
       await down.close();
       let broken = true;
+      let clock = new Date();
       // The outer message parses; its attached message meets a shut-down pool (MAIL_PARSE_CLOSED),
       // as at a shutdown or with every worker busy.
       const flaky = createIntakeService({ repos,
@@ -142,6 +143,7 @@ describe('mail parse pool', function () {
         mailDomain: 'paymail.test',
         maxLinkLifetimeDays: 60,
         logger: createLogger('silent'),
+        now: () => clock,
         parseMail: (raw) => (broken && !raw.equals(fixture) ? down.parse(raw) : p.parse(raw)),
       });
       try {
@@ -153,9 +155,11 @@ describe('mail parse pool', function () {
         assert.equal(await Outbox.countDocuments({ template: 'intake-reply' }), 0, 'the merchant is not told "amount missing"');
 
         broken = false;
-        const again = await flaky.process(stored.id);
-        assert.equal(again.status, 'processed');
+        assert.equal((await flaky.process(stored.id)).status, 'skipped', 'not before its back-off is over');
+        clock = new Date(clock.getTime() + intakeBackoff(1));
+        assert.equal(await flaky.runOnce(), 1);
         doc = await InboundMessage.findById(stored.id).lean();
+        assert.equal(doc?.status, 'processed');
         assert.equal(doc?.result?.orderIds?.length, 1);
         assert.equal((await Order.findById(doc?.result?.orderIds?.[0]).lean())?.reference, 'FW-RFC-1');
       } finally {

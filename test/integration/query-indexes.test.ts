@@ -147,6 +147,7 @@ const BY_DESIGN: Array<[RegExp, string]> = [
   [/^merchants find \{status=\}$/, 'the daily recap reads every active merchant (all of them are recapped)'],
   [/^counters find \{\}$/, '/metrics reads its running totals: one small document per order status and attempt outcome'],
   [/^webhook_due find \{\}$/, "the webhook runner's start-up reconcile (reconcileDue) reads the ids of its due queue once: it holds only the undelivered webhooks"],
+  [/^inbound_due find \{\}$/, "the intake runner's start-up reconcile reads the ids of its due queue once: it holds only the unprocessed inbound messages"],
   [/^outbox_due (count|find) \{\}( sort created)?$/, "/metrics: depth and oldest entry of the due queue, and the outbox runner's start-up reconcile (reconcileDue) reading its ids once: it holds only the unsent mails"],
 ];
 
@@ -311,7 +312,10 @@ describe('every query the app sends has an index', function () {
     await submit({ subject: 'Re: Pay-link for order QI-SMTP-1', text: 'STATUS QI-SMTP-1', messageId: '<qi-smtp-2@index.example>' });
     await intake.idle();
     assert.equal(await Order.countDocuments({ merchantId: merchant._id, reference: 'QI-SMTP-1' }), 1);
-    await intake.resumePending();
+    // The start-up reconcile of a runner that starts after a restart (every inbound message has its due entry).
+    const restarted = createIntakeService({ repos, orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger });
+    await restarted.runOnce();
+    await restarted.close();
 
     // A sealed request from the merchant's website (its nonce recorded), then the nonce sweep.
     const sealed = createSealedRequestService({ repos, orders });

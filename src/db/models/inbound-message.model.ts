@@ -1,5 +1,6 @@
 // Raw inbound mail, stored before the SMTP door answers 250. Processing happens afterwards and
-// is resumable: a message left in `received` or with an expired lease is picked up again.
+// is resumable: a message left in `received` or with an expired lease is picked up again (its
+// entry in the `inbound_due` queue says when; src/db/inbound.repository.ts).
 import mongoose, { Schema, type InferSchemaType } from 'mongoose';
 
 const InboundMessageSchema = new Schema(
@@ -44,6 +45,10 @@ const InboundMessageSchema = new Schema(
     rawChunks: { type: Number },
     status: { type: String, enum: ['received', 'processing', 'processed', 'failed'], required: true, default: 'received' },
     leaseUntil: { type: Date },
+    /** The intake runner holding the message while 'processing' (for logs and take-overs). */
+    leaseOwner: { type: String },
+    /** 'received' after a failed attempt: not claimed again before this time (back-off). */
+    nextAttemptAt: { type: Date },
     attempts: { type: Number, default: 0 },
     lastError: { type: String },
     result: {
