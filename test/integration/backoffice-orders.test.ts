@@ -11,7 +11,8 @@ import { Outbox } from '../../src/db/models/outbox.model.ts';
 import { hashPassword } from '../../src/domain/password.ts';
 import { closeClaimKey } from '../../src/services/checkout.service.ts';
 import { createMerchantService } from '../../src/services/merchant.service.ts';
-import { CSV_COLUMNS, csvCell, zonedDayStart } from '../../src/services/order-admin.service.ts';
+import { addDays } from '../../src/domain/local-day.ts';
+import { CSV_COLUMNS, csvCell, zonedDay, zonedDayStart } from '../../src/services/order-admin.service.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { BoClient, MAIL_DOMAIN, MAX_DAYS, startBackofficeApp, textOf, type BackofficeApp } from './backoffice-client.ts';
 import { repos } from '../helpers/db.ts';
@@ -302,12 +303,22 @@ describe('back office: orders, actions and export', function () {
       assert.doesNotMatch(form.html, /field-error|aria-invalid/);
     });
 
-    it('creates an order with a deposit or instalments', async () => {
+    it('creates an order with a deposit or instalments, the plan stored in parts', async () => {
+      const stored: unknown[] = [];
       const plans: Array<Record<string, string>> = [{ deposit: '30%', balanceDue: future }, { deposit: '200' }, { instalments: '3', instalmentsEvery: 'week' }];
       for (const [i, plan] of plans.entries()) {
         const r = await admin.post('/backoffice/orders', { amount: '1.000,00', reference: `PLAN-FORM-${i}`, delivery: 'merchant', ...plan });
         assert.equal(r.status, 303, `${JSON.stringify(plan)}: ${textOf(r.html)}`);
+        const id = /orders\/(ord_[\w-]+)\?done=created/.exec(r.location)![1]!;
+        const o = await reload(id);
+        assert.equal(o.amountMinor, 100_000);
+        stored.push((o.plan?.parts ?? []).map((p) => [p.kind, p.amountMinor, p.dueDate ?? null]));
       }
+      assert.deepEqual(stored, [
+        [['deposit', 30_000, null], ['balance', 70_000, future]],
+        [['deposit', 20_000, null], ['balance', 80_000, null]],
+        [['instalment', 33_334, zonedDay(new Date(), 'Europe/Rome')], ['instalment', 33_333, addDays(zonedDay(new Date(), 'Europe/Rome'), 7)], ['instalment', 33_333, addDays(zonedDay(new Date(), 'Europe/Rome'), 14)]],
+      ]);
     });
 
     const invalid: Array<[string, Record<string, string>, string, RegExp]> = [
