@@ -15,7 +15,8 @@ export function createOrderPlanRepository() {
       return Order.findOneAndUpdate(
         { _id: orderId, status: 'partially_paid', 'plan.openSeq': 0, [`plan.parts.${seq - 1}.seq`]: seq, [`plan.parts.${seq - 1}.payment`]: null },
         {
-          $set: { 'plan.openSeq': seq, [`plan.parts.${seq - 1}.requestedAt`]: at, expiresAt, linkExpiresAt: Math.floor(expiresAt.getTime() / 1000) },
+          // The expiry job looks at the new link's reminders at once.
+          $set: { 'plan.openSeq': seq, [`plan.parts.${seq - 1}.requestedAt`]: at, expiresAt, linkExpiresAt: Math.floor(expiresAt.getTime() / 1000), remindAt: at },
           $unset: { 'plan.nextDueAt': '' },
         },
         after,
@@ -29,7 +30,7 @@ export function createOrderPlanRepository() {
     reopenPart(orderId: string, seq: number, expected: Date, at: Date, expiresAt: Date): Promise<OrderDoc | null> {
       return Order.findOneAndUpdate(
         { _id: orderId, status: 'partially_paid', 'plan.openSeq': seq, expiresAt: expected },
-        { $set: { [`plan.parts.${seq - 1}.requestedAt`]: at, expiresAt, linkExpiresAt: Math.floor(expiresAt.getTime() / 1000) } },
+        { $set: { [`plan.parts.${seq - 1}.requestedAt`]: at, expiresAt, linkExpiresAt: Math.floor(expiresAt.getTime() / 1000), remindAt: at } },
         after,
       ).lean<OrderDoc>();
     },

@@ -33,12 +33,13 @@ const after = { returnDocument: 'after' } as const;
 export function createOrderRemindersRepository() {
   return {
     /**
-     * The expiry job's one query per pass: pending orders whose expiry has passed or whose reminder
-     * check (`remindAt`) has come, soonest expiry first, with what expiry and reminders need. Each
+     * The expiry job's one query per pass: pending orders whose expiry has passed, and pending or
+     * partly paid orders whose reminder check (`remindAt`) has come, soonest expiry first, with what expiry and reminders need. Each
      * `$or` branch has its index ({status, expiresAt}, {status, remindAt}).
      */
     pendingDue: (at: Date) =>
-      Order.find({ $or: [{ status: 'pending', expiresAt: { $lte: at } }, { status: 'pending', remindAt: { $lte: at } }] }, EXPIRY_FIELDS)
+      // A partly paid order's open part (issue 13 part 1) has reminders too; it never expires.
+      Order.find({ $or: [{ status: 'pending', expiresAt: { $lte: at } }, { status: { $in: ['pending', 'partially_paid'] }, remindAt: { $lte: at } }] }, EXPIRY_FIELDS)
         .sort({ expiresAt: 1 })
         .lean<OrderDoc[]>(),
 
@@ -54,10 +55,10 @@ export function createOrderRemindersRepository() {
       return r.modifiedCount > 0;
     },
 
-    /** The next reminder check of a pending order, only over the one the caller read (`prior`). */
+    /** The next reminder check of a pending (or partly paid) order, only over the one the caller read (`prior`). */
     async setRemindAt(orderId: string, prior: Date | null | undefined, next: Date | undefined): Promise<void> {
       await Order.updateOne(
-        { _id: orderId, status: 'pending', remindAt: prior ?? null },
+        { _id: orderId, status: { $in: ['pending', 'partially_paid'] }, remindAt: prior ?? null },
         next ? { $set: { remindAt: next } } : { $unset: { remindAt: 1 } },
       );
     },

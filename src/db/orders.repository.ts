@@ -122,11 +122,12 @@ export function createOrdersRepository() {
     set: Record<string, unknown>,
     push?: Record<string, unknown>,
     match: Record<string, unknown> = {},
+    unset?: Record<string, 1>,
   ) => {
     const closes = status !== 'pending' && status !== 'partially_paid';
     const done = await Order.findOneAndUpdate(
       { _id: orderId, status: from, ...match },
-      { $set: { ...set, status, ...(closes ? { openReference: orderId } : {}) }, ...(push ? { $push: push } : {}) },
+      { $set: { ...set, status, ...(closes ? { openReference: orderId } : {}) }, ...(push ? { $push: push } : {}), ...(unset ? { $unset: unset } : {}) },
       after,
     ).lean<OrderDoc>();
     // /metrics totals (src/db/counters.ts): only the caller whose update won counts it.
@@ -252,7 +253,8 @@ export function createOrdersRepository() {
         'plan.openSeq': 0,
         ...(p.part.nextDueAt && !last ? { 'plan.nextDueAt': p.part.nextDueAt } : {}),
       };
-      return move(orderId, seq === 1 ? 'pending' : 'partially_paid', last ? 'paid' : 'partially_paid', partSet, { attempts: p.attempt }, { 'plan.openSeq': seq });
+      // The part's reminders end with it (the next part's start when its link goes out).
+      return move(orderId, seq === 1 ? 'pending' : 'partially_paid', last ? 'paid' : 'partially_paid', partSet, { attempts: p.attempt }, { 'plan.openSeq': seq }, { remindAt: 1 });
     },
 
 

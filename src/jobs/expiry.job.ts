@@ -17,6 +17,7 @@
 import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type OrderDoc } from '../db/orders.repository.ts';
 import { localDate } from '../domain/local-day.ts';
+import { openPart } from '../domain/order-plan.ts';
 import { decideReminder, reminderSettingsOf, type Slot } from '../domain/reminders.ts';
 import { type Logger } from '../logger.ts';
 import { enqueueMail } from '../mail/outbox.ts';
@@ -125,8 +126,15 @@ export function createExpiryJob(deps: ExpiryJobDeps) {
   async function remindOne(order: OrderDoc, at: Date): Promise<boolean> {
     const merchant = await merchantOf(order.merchantId);
     if (!merchant) return false;
-    // A renewed order's slots count from its last renewal (its link was just mailed then).
-    const renewed = order.renewals?.at(-1)?.at;
+    // Paid in parts (issue 13 part 1): only an open part's link, still valid, is reminded of.
+    const part = order.status === 'partially_paid' ? openPart(order) : undefined;
+    if (order.status === 'partially_paid' && (!part || order.expiresAt.getTime() <= at.getTime())) {
+      await orders.setRemindAt(order._id, order.remindAt, undefined);
+      return false;
+    }
+    // A renewed order's slots count from its last renewal (its link was just mailed then); an open
+    // part's from when its link went out.
+    const renewed = part?.requestedAt ?? order.renewals?.at(-1)?.at;
     const created = renewed ? new Date(renewed) : ((order as { createdAt?: Date }).createdAt ?? at);
     const decision = decideReminder(
       {
@@ -198,8 +206,9 @@ export function createExpiryJob(deps: ExpiryJobDeps) {
       legacyScheduled = true;
     }
     const found = await orders.pendingDue(at);
-    const expiring = found.filter((o) => o.expiresAt.getTime() <= at.getTime());
-    const reminding = found.filter((o) => o.expiresAt.getTime() > at.getTime() && o.remindAt && o.remindAt.getTime() <= at.getTime());
+    const expiring = found.filter((o) => o.status === 'pending' && o.expiresAt.getTime() <= at.getTime());
+    // A partly paid order is never expired here: its open part's link lapses, the order stays.
+    const reminding = found.filter((o) => !expiring.includes(o) && o.remindAt && o.remindAt.getTime() <= at.getTime());
     const expired = await expireDue(at, expiring);
     const remindedNow = await remindDue(at, reminding);
     if (expired || remindedNow) log.info({ expired, reminded: remindedNow }, 'expiry pass');

@@ -13,6 +13,8 @@ import { createEventsService } from '../../src/services/events.service.ts';
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { createOrderService, type OrderDraft, type OrderService } from '../../src/services/order.service.ts';
 import { createPlanService, type PlanService } from '../../src/services/plan.service.ts';
+import { createExpiryJob } from '../../src/jobs/expiry.job.ts';
+import { createLogger } from '../../src/logger.ts';
 import { repos, useTestDatabase } from '../helpers/db.ts';
 
 const KEYS: LinkKey[] = [{ kid: 'plan1', secret: 'plan-test-secret-plan-test-secret-plan-test' }];
@@ -173,6 +175,31 @@ describe('orders paid in parts (deposits, balances, instalments)', function () {
     assert.equal((await plans.requestNext(reopened, merchant, 'merchant:desk')).outcome, 'requested');
     assert.equal((await mails(order._id, 'paylink')).length, 3, 'asking while open mails nothing');
     assert.equal((await pay(order)).status, 'paid');
+  });
+
+  it('reminders: none while the balance waits; the open balance link is reminded of before it expires; never expired by the job', async () => {
+    const expiry = createExpiryJob({ repos, events: createEventsService({ repos, now: () => clock }), mailDomain: MAIL_DOMAIN, linkFor: orders.linkFor, logger: createLogger('error'), now: () => clock });
+    const order = await newOrder({ plan: { deposit: { percent: 25 } } });
+    await pay(order);
+    const waiting = await reload(order._id);
+    assert.equal(waiting.remindAt ?? undefined, undefined, 'the deposit link is paid: its reminders end');
+    clock = new Date(waiting.expiresAt.getTime() + 86_400_000);
+    await expiry.runOnce();
+    const still = await reload(order._id);
+    assert.equal(still.status, 'partially_paid', 'the job never expires a partly paid order');
+    assert.equal((await mails(order._id, 'reminder')).length, 0);
+    await plans.requestNext(still, merchant, 'merchant:desk');
+    const open = await reload(order._id);
+    // Default settings: 3 days and 1 day before the expiry (7 days from the link going out).
+    clock = new Date(open.expiresAt.getTime() - 3 * 86_400_000 + 60_000);
+    await expiry.runOnce();
+    const reminders = await mails(order._id, 'reminder');
+    assert.equal(reminders.length, 1, 'one reminder of the balance link');
+    assert.equal(reminders[0]!.data['amountMinor'], 75_000, 'it asks for the balance');
+    assert.deepEqual(reminders[0]!.data['part'], { seq: 2, of: 2, kind: 'balance', totalMinor: 100_000 });
+    clock = new Date(open.expiresAt.getTime() + 60_000);
+    await expiry.runOnce();
+    assert.equal((await reload(order._id)).status, 'partially_paid');
   });
 
   it('three monthly instalments: each opened on its date, paid in turn; the last one makes it paid', async () => {
