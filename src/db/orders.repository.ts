@@ -164,8 +164,8 @@ export function createOrdersRepository() {
       return (await Order.exists({ _id: id })) !== null;
     },
 
-    /** Only the state of an order (cheap): its status and expiry. */
-    stateOf: (id: string) => Order.findById(id, { status: 1, expiresAt: 1 }).lean<Pick<OrderDoc, '_id' | 'status' | 'expiresAt'>>(),
+    /** Only the state of an order (cheap): its status and expiry (and, paid in parts, which part is open). */
+    stateOf: (id: string) => Order.findById(id, { status: 1, expiresAt: 1, 'plan.openSeq': 1 }).lean<Pick<OrderDoc, '_id' | 'status' | 'expiresAt' | 'plan'>>(),
 
     /** The order of `merchantId` with this id; null for another merchant's (tenant isolation). */
     ofMerchant: (merchantId: string, orderId: string) => Order.findOne({ _id: orderId, merchantId }).lean<OrderDoc>(),

@@ -22,6 +22,7 @@ import { enqueueMail } from '../mail/outbox.ts';
 import { parseInboundMail, type ParsedInboundMail } from '../mail/parse-worker.ts';
 import { type EventsService } from './events.service.ts';
 import { orderFacts } from './order-effects.ts';
+import { payableAt } from '../domain/order-plan.ts';
 
 /** The notice to the merchant: its own bounce is recorded, never answered. */
 export const BOUNCE_NOTICE_TEMPLATE = 'mail-bounced';
@@ -82,7 +83,7 @@ export function createBounceService(deps: BounceServiceDeps) {
           status: facts.status ?? '',
           reason: facts.reason,
           bouncedAt: facts.at.toISOString(),
-          payable: order.status === 'pending' && order.expiresAt.getTime() > at.getTime(),
+          payable: payableAt(order, at),
         },
       },
       deps.mailDomain,

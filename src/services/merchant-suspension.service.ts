@@ -29,7 +29,9 @@ export async function releaseHeldMail(repos: Pick<Repositories, 'outbox' | 'orde
   if (!doc) return false;
   if (doc.template === 'reminder' && doc.orderId) {
     const order = await repos.orders.stateOf(doc.orderId);
-    if (!order || order.status !== 'pending' || order.expiresAt <= at) {
+    // Paid in parts: payable while a part is open (issue 13 part 1).
+    const payable = order && (order.status === 'pending' || (order.status === 'partially_paid' && (order.plan?.openSeq ?? 0) > 0));
+    if (!order || !payable || order.expiresAt <= at) {
       await repos.outbox.dropHeld(id, 'reminder dropped: the order could no longer be paid when the merchant was resumed');
       return false;
     }
