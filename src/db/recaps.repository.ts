@@ -10,6 +10,12 @@
 // here: no second write per payment, attempt or expiry (and no second document to keep consistent
 // with the order), and the pass still reads each order once. Refunds by `at`, claims by
 // `{kind, payload.date}`, stored days by `date`.
+// Orders paid in parts (issue 13 part 1): `payment` is only the latest part's payment, so a further
+// branch `plan.parts.payment.paidAt` (its own sparse index) brings every order a part of which was
+// paid in the window. The "Part-paid orders" section (issue 13 part 7) rides on the same read: two
+// branches on `{status, plan.nextDueAt}` — partly paid orders whose next part is due by
+// `partPaid.by`, and those with no date (link open, or waiting for the merchant) — so the recap
+// still reads `orders` once (test/integration/recap-pass.test.ts).
 import { Claim, markApplied, unappliedClaims } from './claims.ts';
 import { Merchant, type MerchantDoc } from './models/merchant.model.ts';
 import { Order } from './models/order.model.ts';
@@ -38,6 +44,7 @@ const PASS_PROJECTION = {
   expiresAt: 1,
   payment: 1,
   attempts: 1,
+  plan: 1,
 };
 
 /** An open order as the recap's "expiring soon" and "opened but not paid" read it (from the pass). */
@@ -72,11 +79,14 @@ export function createRecapsRepository() {
      * THE pass: every order created, viewed, expired or attempted in `window`, or paid in
      * `paidWindow` (wider: chart days not stored yet), plus the orders `alsoIds` (few), streamed.
      */
-    ordersTouched(q: { merchantIds?: string[]; window: Window; paidWindow: Window; alsoIds?: string[]; open?: { at: Date; by: Date } }): AsyncIterable<RecapOrder & { expiresAt?: Date }> {
+    ordersTouched(q: { merchantIds?: string[]; window: Window; paidWindow: Window; alsoIds?: string[]; open?: { at: Date; by: Date }; partPaid?: { by: Date } }): AsyncIterable<RecapOrder & { expiresAt?: Date }> {
       const range = { $gte: q.window.from, $lt: q.window.before };
+      const paidRange = { $gte: q.paidWindow.from, $lt: q.paidWindow.before };
       const or: Record<string, unknown>[] = [
         { createdAt: range },
-        { 'payment.paidAt': { $gte: q.paidWindow.from, $lt: q.paidWindow.before } },
+        { 'payment.paidAt': paidRange },
+        // Issue 13 part 1: every part paid in the window (an earlier part is not in `payment`).
+        { 'plan.parts.payment.paidAt': paidRange },
         { expiredAt: range },
         { viewedAt: range },
         { 'attempts.at': range },
@@ -87,6 +97,12 @@ export function createRecapsRepository() {
       if (q.open) {
         or.push({ status: 'pending', expiresAt: { $gt: q.open.at, $lte: q.open.by } });
         or.push({ status: 'pending', expiresAt: { $gt: q.open.at }, viewedAt: { $type: 'date' } });
+      }
+      // Issue 13 part 7: the partly paid orders — next part due soon, or no date (link open, or the
+      // merchant to ask) — both on {status, plan.nextDueAt}.
+      if (q.partPaid) {
+        or.push({ status: 'partially_paid', 'plan.nextDueAt': { $lte: q.partPaid.by } });
+        or.push({ status: 'partially_paid', 'plan.nextDueAt': null });
       }
       return Order.collection.find<RecapOrder & { expiresAt?: Date }>({ ...ofMerchants(q.merchantIds), $or: or } as never, { projection: PASS_PROJECTION, batchSize: 1000 });
     },

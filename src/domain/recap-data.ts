@@ -31,6 +31,24 @@ export interface RecapOrderFacts {
   viewedAt?: Date | null;
   payment?: { paidAt?: Date | null; card?: CardFacts | null } | null;
   attempts?: Array<{ at: Date; outcome: string; declineCode?: string | null; card?: CardFacts | null }> | null;
+  /** An order paid in parts (issue 13 part 1): each part's amount and, once paid, its payment. */
+  plan?: RecapPlanFacts | null;
+  /** The open link's expiry (the open part's, for a plan order). */
+  expiresAt?: Date | null;
+}
+
+/** The plan of an order paid in parts, as the recap reads it (src/domain/order-plan.ts). */
+export interface RecapPlanFacts {
+  parts?: Array<{ seq: number; kind: string; amountMinor: number; dueDate?: string | null; payment?: { paidAt?: Date | null; card?: CardFacts | null } | null }> | null;
+  openSeq?: number | null;
+  nextDueAt?: Date | null;
+}
+
+/** Which part of an order paid in parts a payment paid. */
+export interface RecapPart {
+  seq: number;
+  of: number;
+  kind: string;
 }
 
 /** A refund as the recap reads it. */
@@ -60,7 +78,8 @@ export interface RecapData {
   payments: {
     totals: RecapTotal[];
     count: number;
-    items: Array<{ at: string; reference: string; orderId: string; amountMinor: number; currency: string; card: CardFacts | null }>;
+    /** One row per payment: a part paid that day is its own row with its amount and `part` (issue 13 part 1). */
+    items: Array<{ at: string; reference: string; orderId: string; amountMinor: number; currency: string; card: CardFacts | null; part?: RecapPart | null }>;
   };
   /** Refunds made that day (positive amounts); the template hides the section when empty. */
   refunds: {
@@ -82,7 +101,24 @@ export interface RecapData {
   expiringSoon?: { count: number; items: Array<{ reference: string; amountMinor: number; currency: string; expiresAt: string; customer: string }> };
   /** Issue 13 part 7, at the recap's time: open orders the customer opened and has not paid. */
   openedUnpaid?: { count: number; items: Array<{ reference: string; amountMinor: number; currency: string; viewedAt: string; expiresAt: string; customer: string }> };
+  /**
+   * Issue 13 part 1/7, at the recap's time: orders partly paid — the next part due within
+   * PART_PAID_AHEAD_DAYS, its link open (or expired unpaid), waiting for the merchant, or a part
+   * paid on the recapped day — with what was paid, what remains and the next step.
+   */
+  partPaid?: { count: number; items: RecapPartPaidItem[] };
   /** Payments total per day (oldest first, the recapped day last) in the merchant's currency. */
   chart: { currency: string; days: Array<{ date: string; totalMinor: number; count: number }> };
   csv: { filename: string; content: string };
+}
+
+/** A part-paid order in the recap: the next step is `open` (link open until `at`), `expired` (link expired at `at`), `due` (link mailed by itself at `at`) or `ask` (the merchant asks: BALANCE). */
+export interface RecapPartPaidItem {
+  reference: string;
+  currency: string;
+  totalMinor: number;
+  paidMinor: number;
+  partsPaid: number;
+  customer: string;
+  next: RecapPart & { amountMinor: number; step: 'open' | 'expired' | 'due' | 'ask'; at?: string | null };
 }

@@ -3,7 +3,7 @@
 // (MerchantDays), computed in memory from plain order and refund facts — no database, no mail.
 import { csvCell } from './csv.ts';
 import { toMajorString } from './money.ts';
-import { type CardFacts, type RecapData, type RecapMerchant, type RecapOrderFacts, type RecapRefundFacts, type RecapTotal } from './recap-data.ts';
+import { type CardFacts, type RecapData, type RecapMerchant, type RecapOrderFacts, type RecapPart, type RecapRefundFacts, type RecapTotal } from './recap-data.ts';
 import { dayBounds, localIsoFast } from './recap-local-time.ts';
 import { zoneOf } from './recap-schedule.ts';
 
@@ -30,14 +30,44 @@ export const RECAP_CSV_HEADER = [
   'card_last4',
   'card_country',
   'description',
+  // Issue 13 part 1: the part a payment row paid (deposit 1/2, balance 2/2, instalment 2/3; empty
+  // without plan), and the order's total and amount paid so far (at the recap's time).
+  'part',
+  'order_total',
+  'order_paid',
 ];
 
 /** The fields of an order the recap reads (the pass's projection, src/db/recaps.repository.ts). */
 type PassOrder = RecapOrderFacts;
 type RefundRow = RecapRefundFacts;
 
-function csvRow(record: 'payment' | 'order' | 'refund', atMs: number, o: PassOrder, timeZone: string): string {
-  const card = record === 'order' ? undefined : o.payment?.card;
+/** The CSV's name of a part: `deposit 1/2`, `balance 2/2`, `instalment 2/3`. */
+export const partCsvLabel = (p: RecapPart | null | undefined): string => (p ? `${p.kind} ${p.seq}/${p.of}` : '');
+
+/** What an order paid in parts has paid so far; an order without plan: its amount once paid. */
+export function recapPaidMinor(o: PassOrder): number {
+  const parts = o.plan?.parts ?? [];
+  if (parts.length > 1) return parts.reduce((s, p) => s + (p.payment?.paidAt ? p.amountMinor : 0), 0);
+  return o.payment?.paidAt ? o.amountMinor : 0;
+}
+
+/**
+ * Every payment of an order: one per part paid for an order paid in parts (its own amount, card
+ * and time; `payment` on the order is only the latest part's), else the order's one payment.
+ */
+export function paymentsOf(o: PassOrder): Array<{ at: number; amountMinor: number; card: CardFacts | null | undefined; part: RecapPart | null }> {
+  const parts = o.plan?.parts ?? [];
+  if (parts.length > 1) {
+    return parts
+      .filter((p) => p.payment?.paidAt)
+      .map((p) => ({ at: new Date(p.payment!.paidAt!).getTime(), amountMinor: p.amountMinor, card: p.payment!.card, part: { seq: p.seq, of: parts.length, kind: p.kind } }));
+  }
+  const paid = o.payment?.paidAt ? new Date(o.payment.paidAt).getTime() : NaN;
+  return Number.isFinite(paid) ? [{ at: paid, amountMinor: o.amountMinor, card: o.payment?.card, part: null }] : [];
+}
+
+function csvRow(record: 'payment' | 'order' | 'refund', atMs: number, o: PassOrder, timeZone: string, pay?: { amountMinor: number; card: CardFacts | null | undefined; part: RecapPart | null }): string {
+  const card = record === 'order' ? undefined : pay ? pay.card : o.payment?.card;
   return [
     record,
     localIsoFast(atMs, timeZone),
@@ -45,7 +75,7 @@ function csvRow(record: 'payment' | 'order' | 'refund', atMs: number, o: PassOrd
     csvText(o.reference),
     csvText(o.status),
     // A number: no formula guard (a refund row is negative and must stay numeric).
-    toMajorString(o.amountMinor, o.currency),
+    toMajorString(pay ? pay.amountMinor : o.amountMinor, o.currency),
     csvText(o.currency),
     csvText(o.customer?.name),
     csvText(o.customer?.email),
@@ -53,6 +83,9 @@ function csvRow(record: 'payment' | 'order' | 'refund', atMs: number, o: PassOrd
     csvText(card?.last4),
     csvText(card?.country),
     csvText(o.description),
+    csvText(partCsvLabel(pay?.part)),
+    record === 'refund' ? '' : toMajorString(o.amountMinor, o.currency),
+    record === 'refund' ? '' : toMajorString(recapPaidMinor(o), o.currency),
   ].join(',');
 }
 
@@ -134,19 +167,26 @@ export class DayRecap {
       } else this.orderTotals.set(`${o.status}\u0000${o.currency}`, { status: o.status, currency: o.currency, count: 1, totalMinor: o.amountMinor });
       this.createdCsv.push({ t: created, tie: o._id, line: csvRow('order', created, o, tz) });
     }
-    const paid = o.payment?.paidAt ? new Date(o.payment.paidAt).getTime() : NaN;
-    if (this.has(paid)) {
-      addTotal(this.paidTotals, o.currency, o.currency, o.amountMinor);
-      this.paidItems.push(paid, o._id, {
-        at: new Date(paid).toISOString(),
+    // Each payment of the day: a part paid that day counts with its own amount and card; a part
+    // paid on another day does not count here.
+    const pays = paymentsOf(o);
+    for (const p of pays) {
+      if (!this.has(p.at)) continue;
+      const tie = p.part ? `${o._id}\u0000${String(p.part.seq).padStart(2, '0')}` : o._id;
+      addTotal(this.paidTotals, o.currency, o.currency, p.amountMinor);
+      this.paidItems.push(p.at, tie, {
+        at: new Date(p.at).toISOString(),
         reference: o.reference,
         orderId: o._id,
-        amountMinor: o.amountMinor,
+        amountMinor: p.amountMinor,
         currency: o.currency,
-        card: cardOf(o.payment?.card),
+        card: cardOf(p.card),
+        ...(p.part ? { part: p.part } : {}),
       });
-      this.paidCsv.push({ t: paid, tie: o._id, line: csvRow('payment', paid, o, tz) });
+      this.paidCsv.push({ t: p.at, tie, line: csvRow('payment', p.at, o, tz, p) });
     }
+    // The first payment (a deposit counts: the customer paid).
+    const paid = pays.length ? Math.min(...pays.map((p) => p.at)) : NaN;
     const expired = o.expiredAt ? new Date(o.expiredAt).getTime() : NaN;
     if (this.has(expired)) {
       this.expiredCount++;

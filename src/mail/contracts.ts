@@ -215,7 +215,8 @@ export const MailBouncedData = OrderFactsData.extend({
 /** The daily recap (src/services/recap.service.ts builds it; RecapData is the same shape). */
 export const RecapCard = z.object({ brand: text, last4: text, country: text }).nullish();
 const RecapTotal = z.object({ currency, count: z.number().int(), totalMinor: z.number().int() });
-const RecapMoneyItem = z.object({ at: isoDate, reference: z.string(), orderId: text, amountMinor: z.number().int(), currency, card: RecapCard });
+const RecapPart = z.object({ seq: z.number().int(), of: z.number().int(), kind: z.string() });
+const RecapMoneyItem = z.object({ at: isoDate, reference: z.string(), orderId: text, amountMinor: z.number().int(), currency, card: RecapCard, part: RecapPart.nullish() });
 const RecapMoneyList = z.object({ totals: z.array(RecapTotal).default([]), count: z.number().int().default(0), items: z.array(RecapMoneyItem).default([]) });
 export const DailyRecapData = z.object({
   merchantName: z.string(),
@@ -243,6 +244,23 @@ export const DailyRecapData = z.object({
     .default({ count: 0, items: [] }),
   openedUnpaid: z
     .object({ count: z.number().int(), items: z.array(z.object({ reference: z.string(), amountMinor: z.number().int(), currency, viewedAt: isoDate, expiresAt: isoDate, customer: text })) })
+    .default({ count: 0, items: [] }),
+  // Issue 13 part 7 (absent in recaps queued before): partly paid orders and their next step.
+  partPaid: z
+    .object({
+      count: z.number().int(),
+      items: z.array(
+        z.object({
+          reference: z.string(),
+          currency,
+          totalMinor: z.number().int(),
+          paidMinor: z.number().int(),
+          partsPaid: z.number().int(),
+          customer: text,
+          next: RecapPart.extend({ amountMinor: z.number().int(), step: z.enum(['open', 'expired', 'due', 'ask']), at: isoDate.nullish() }),
+        }),
+      ),
+    })
     .default({ count: 0, items: [] }),
   chart: z.object({ currency, days: z.array(z.object({ date: z.string(), totalMinor: z.number().int(), count: z.number().int() })) }),
   csv: z.object({ filename: z.string(), content: z.string() }).nullish(),

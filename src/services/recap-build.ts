@@ -9,7 +9,8 @@ import { type Repositories } from '../db/repositories.ts';
 import { addDays } from '../domain/local-day.ts';
 import { mapLimit } from '../domain/map-limit.ts';
 import { type RecapData } from '../domain/recap-data.ts';
-import { DayRecap, MerchantDays } from '../domain/recap-day.ts';
+import { DayRecap, MerchantDays, paymentsOf } from '../domain/recap-day.ts';
+import { PART_PAID_AHEAD_MS, partPaidSection } from '../domain/recap-part-paid.ts';
 import { dayBounds } from '../domain/recap-local-time.ts';
 
 export const RECAP_CHART_DAYS = 7;
@@ -119,19 +120,26 @@ export function createRecapBuilder(store: Repositories['recaps']) {
     // Issue 13 part 7: the same read brings the open orders to act on at the recap's time.
     const open = { at: now, by: new Date(now.getTime() + ACT_WINDOW_MS) };
     const toAct = new Map<string, OpenToActOrder[]>();
-    const cursor = store.ordersTouched({ merchantIds: few, window, paidWindow: { from: new Date(paidFrom), before: new Date(end) }, alsoIds, open });
+    // Issue 13 part 7: and the partly paid orders (the "Part-paid orders" section).
+    const partPaid = new Map<string, PassOrder[]>();
+    const cursor = store.ordersTouched({ merchantIds: few, window, paidWindow: { from: new Date(paidFrom), before: new Date(end) }, alsoIds, open, partPaid: { by: new Date(now.getTime() + PART_PAID_AHEAD_MS) } });
     for await (const o of cursor) {
       const rs = byMerchant.get(o.merchantId);
       if (!rs) continue;
       if (o.status === 'pending' && o.expiresAt && o.expiresAt > open.at && (o.expiresAt <= open.by || o.viewedAt)) {
         toAct.set(o.merchantId, [...(toAct.get(o.merchantId) ?? []), { ...o, expiresAt: o.expiresAt }]);
       }
+      if (o.status === 'partially_paid' && o.plan) {
+        const list = partPaid.get(o.merchantId);
+        if (list) list.push(o);
+        else partPaid.set(o.merchantId, [o]);
+      }
       if (refundOrderIds.has(o._id)) {
         refundOrders.set(o._id, { _id: o._id, merchantId: o.merchantId, reference: o.reference, status: o.status, amountMinor: o.amountMinor, currency: o.currency, description: o.description ?? null, customer: o.customer ?? null, payment: o.payment ? { card: o.payment.card ?? null } : null });
       }
       for (const r of rs) r.addOrder(o);
-      const paid = o.payment?.paidAt ? new Date(o.payment.paidAt).getTime() : NaN;
-      if (Number.isFinite(paid)) days.get(o.merchantId)!.count(paid, o.currency, o.amountMinor);
+      // The chart: each payment (each part of an order paid in parts) on its own day.
+      for (const p of paymentsOf(o)) days.get(o.merchantId)!.count(p.at, o.currency, p.amountMinor);
     }
 
     lap('orders');
@@ -150,7 +158,7 @@ export function createRecapBuilder(store: Repositories['recaps']) {
           return { date, totalMinor: t?.totalMinor ?? 0, count: t?.count ?? 0 };
         }),
       );
-      return { ...data, ...openSections(toAct.get(r.merchant._id) ?? [], now) };
+      return { ...data, ...openSections(toAct.get(r.merchant._id) ?? [], now), partPaid: partPaidSection(partPaid.get(r.merchant._id) ?? [], now, r, ACT_ITEMS) };
     });
 
     // Store the settled days counted here; an existing document (another run's) is left alone.

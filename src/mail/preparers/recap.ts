@@ -23,7 +23,10 @@ export function recapPreparer(raw: Record<string, unknown>, ctx: Ctx, t: Strings
   const sum = (totals: Array<{ currency: string; totalMinor: number }>) => totals.map((x) => money(x.totalMinor, x.currency)).join(' + ') || money(0, d.chart.currency);
   const more = (shown: number, count: number) => (count > shown ? fill(str('more'), { n: count - shown }) : '');
   const date = day(d.date, 'long');
-  const payments = d.payments.items.map((p) => ({ time: time(p.at), reference: p.reference, amount: money(p.amountMinor, p.currency), card: card(p.card), country: p.card?.country ? countryName(p.card.country, ctx.intl) : '' }));
+  // Issue 13 part 1: the part a payment paid — Deposit, Balance, Instalment 2/3.
+  const partLabel = (p: { seq: number; of: number; kind: string }) =>
+    p.kind === 'deposit' ? str('partDeposit') : p.kind === 'balance' ? str('partBalance') : fill(str('partInstalment'), { seq: p.seq, of: p.of });
+  const payments = d.payments.items.map((p) => ({ time: time(p.at), reference: p.reference, part: p.part ? partLabel(p.part) : '', amount: money(p.amountMinor, p.currency), card: card(p.card), country: p.card?.country ? countryName(p.card.country, ctx.intl) : '' }));
   const refunds = d.refunds.items.map((p) => ({ time: time(p.at), reference: p.reference, amount: money(p.amountMinor, p.currency), card: card(p.card) }));
   const outcomes = group('outcomes');
   const failed = d.failed.items.map((f) => ({ time: time(f.at), reference: f.reference, amount: money(f.amountMinor, f.currency), outcome: [outcomes[f.outcome] ?? f.outcome, f.declineCode].filter(Boolean).join(' · '), card: card(f.card) }));
@@ -33,6 +36,14 @@ export function recapPreparer(raw: Record<string, unknown>, ctx: Ctx, t: Strings
   const at = (x: Date) => dateTimeFormat(ctx.intl, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', timeZone: ctx.timeZone }).format(x);
   const expiringSoon = d.expiringSoon.items.map((e) => ({ expires: at(e.expiresAt), reference: e.reference, amount: money(e.amountMinor, e.currency), customer: e.customer, command: `EXTEND ${e.reference} 7 days` }));
   const openedUnpaid = d.openedUnpaid.items.map((e) => ({ viewed: at(e.viewedAt), expires: at(e.expiresAt), reference: e.reference, amount: money(e.amountMinor, e.currency), customer: e.customer }));
+  // Issue 13 part 7: partly paid orders — paid so far, what remains, the next step.
+  const nextKey = { open: 'nextOpen', expired: 'nextExpired', due: 'nextDue', ask: 'nextAsk' } as const;
+  const partPaid = d.partPaid.items.map((o) => ({
+    reference: o.reference,
+    customer: o.customer,
+    line: fill(str('partPaidLine'), { paid: money(o.paidMinor, o.currency), total: money(o.totalMinor, o.currency), remaining: money(o.totalMinor - o.paidMinor, o.currency) }),
+    next: fill(str(nextKey[o.next.step]), { part: partLabel(o.next), amount: money(o.next.amountMinor, o.currency), at: o.next.at ? at(o.next.at) : '', ref: o.reference }),
+  }));
   const chartCid = `recap-chart.${d.date}@paymail`;
   const attachments: MailAttachment[] = [
     { filename: `recap-chart-${d.date}.png`, contentType: 'image/png', cid: chartCid, content: renderBarChart(d.chart.days.map((x) => x.totalMinor)) },
@@ -69,6 +80,8 @@ export function recapPreparer(raw: Record<string, unknown>, ctx: Ctx, t: Strings
       expiringMore: more(expiringSoon.length, d.expiringSoon.count),
       openedUnpaid,
       openedUnpaidMore: more(openedUnpaid.length, d.openedUnpaid.count),
+      partPaid,
+      partPaidMore: d.partPaid.count > partPaid.length ? fill(str('partPaidMore'), { n: d.partPaid.count - partPaid.length }) : '',
       chartCid,
       chartDays: d.chart.days.map((x) => ({ day: day(x.date, 'short'), total: money(x.totalMinor, d.chart.currency), count: x.count })),
       hasCsv: Boolean(d.csv),
