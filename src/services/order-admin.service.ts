@@ -2,6 +2,7 @@
 // extend, create a link by form, and the streamed CSV export. Every query is scoped to the
 // merchant of the logged-in user (tenant isolation lives here, not in the routes).
 import { Readable } from 'node:stream';
+import * as orderPlan from '../domain/order-plan.ts';
 import { nanoid } from 'nanoid';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type OrderDoc, type OrderSearch } from '../db/orders.repository.ts';
@@ -87,6 +88,9 @@ const notFound = () => new AppError('ORDER_NOT_FOUND', 'no such order', { httpSt
 export const CSV_COLUMNS = [
   'created_at', 'order_id', 'reference', 'status', 'amount', 'currency', 'description', 'customer_name', 'customer_email',
   'expires_at', 'paid_at', 'receipt_number', 'card_brand', 'card_last4', 'card_country', 'auth_code', 'cancelled_at', 'source',
+  // Issue 13 part 1: `amount` is the order's total; what was paid of it so far, and for an order
+  // paid in parts how many parts (`1/2`; paid_at, receipt and card are then the latest part's).
+  'paid_so_far', 'parts_paid',
 ] as const;
 
 // The one CSV writer (quoting and the spreadsheet formula guard): src/domain/csv.ts.
@@ -98,6 +102,7 @@ function csvRow(o: OrderDoc & { createdAt?: Date }): unknown[] {
     o.createdAt, o._id, o.reference, o.status, toMajorString(o.amountMinor, o.currency), o.currency, o.description,
     o.customer?.name, o.customer?.email, o.expiresAt, o.payment?.paidAt, o.payment?.receiptNumber, card?.brand, card?.last4,
     card?.country, o.payment?.authCode, o.cancelledAt, o.sourceKey?.startsWith('bo:') ? 'backoffice' : 'email',
+    toMajorString(orderPlan.paidMinor(o), o.currency), orderPlan.hasPlan(o) ? `${orderPlan.partsPaid(o).length}/${orderPlan.partCount(o)}` : '',
   ];
 }
 

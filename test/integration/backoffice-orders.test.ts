@@ -394,6 +394,27 @@ describe('back office: orders, actions and export', function () {
       assert.equal(col(rows[2]!, 'currency'), 'JPY');
     });
 
+    it('exports an order paid in parts as partially_paid, with its total and what was paid so far (issue 13 part 1)', async () => {
+      await Order.deleteMany({});
+      const when = new Date('2026-04-10T08:00:00Z');
+      const planned = await order({ amountMinor: 100_000, reference: 'CSV-PARTS', plan: { deposit: { percent: 30 } } }, when);
+      const single = await order({ amountMinor: 5_000, reference: 'CSV-ONE' }, new Date(when.getTime() + 60_000));
+      const card = { number: '4242424242424242', expiry: `12/${nextYear}`, cvc: '123', holder: 'Anna Rossi', email: 'anna@example.org' };
+      assert.equal((await app.checkout.pay({ order: planned, merchant }, card, '127.0.0.1')).kind, 'paid');
+      assert.equal((await app.checkout.pay({ order: single, merchant }, card, '127.0.0.1')).kind, 'paid');
+      const res = await fetch(`${app.base}/backoffice/export.csv?from=2026-04-10&to=2026-04-10`, { headers: { cookie: `pm_bo_session=${admin.cookies.get('pm_bo_session')}` } });
+      const rows = parseCsv(await res.text(), { bom: true }) as string[][];
+      const col = (row: string[], name: (typeof CSV_COLUMNS)[number]) => row[CSV_COLUMNS.indexOf(name)];
+      assert.deepEqual(
+        rows.slice(1).map((r) => [col(r, 'reference'), col(r, 'status'), col(r, 'amount'), col(r, 'paid_so_far'), col(r, 'parts_paid')]),
+        [
+          ['CSV-PARTS', 'partially_paid', '1000.00', '300.00', '1/2'],
+          ['CSV-ONE', 'paid', '50.00', '50.00', ''],
+        ],
+      );
+      assert.ok(col(rows[1]!, 'receipt_number'), 'the deposit’s receipt');
+    });
+
     it('exports a few thousand orders from a cursor', async function () {
       this.timeout(60_000);
       await Order.deleteMany({});
