@@ -1,7 +1,7 @@
 // A paid order's receipt facts — what the receipt mails carry and the PDF receipt shows — and the
 // PDF rendered again from them for the download links (the checkout's receipt page and the back
 // office). PDFs are never stored: the same order gives the same facts and so the same document.
-import { type PartInfo } from '../domain/order-plan.ts';
+import { hasPlan, partView, type PartInfo } from '../domain/order-plan.ts';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type OrderDoc } from '../db/orders.repository.ts';
 import { type MailRenderer } from '../mail/renderer.ts';
@@ -41,14 +41,24 @@ export function receiptFacts(order: OrderDoc & { part?: PartInfo | undefined }, 
 }
 
 export interface ReceiptDocuments {
-  /** The PDF receipt of a paid order in `locale`; undefined when the order has no payment. */
-  pdfFor(order: OrderDoc, merchant: MerchantDoc, locale: string): Promise<ReceiptPdf | undefined>;
+  /**
+   * The PDF receipt of a paid order in `locale`; undefined when the order has no payment. An order
+   * paid in parts (issue 13 part 1) has one per part paid: `seq` picks it (default: the last paid).
+   */
+  pdfFor(order: OrderDoc, merchant: MerchantDoc, locale: string, seq?: number): Promise<ReceiptPdf | undefined>;
 }
 
 export function createReceiptDocuments(deps: { renderer: Pick<MailRenderer, 'receiptPdf'>; proofs?: Proofs | undefined }): ReceiptDocuments {
   return {
-    async pdfFor(order, merchant, locale) {
-      if (order.status !== 'paid' || !order.payment?.receiptNumber || !order.payment.paidAt) return undefined;
+    async pdfFor(order, merchant, locale, seq) {
+      if (hasPlan(order)) {
+        if (order.status !== 'paid' && order.status !== 'partially_paid' && order.status !== 'cancelled') return undefined;
+        const paid = (order.plan?.parts ?? []).filter((p) => p.payment?.receiptNumber && p.payment.paidAt);
+        const part = seq === undefined ? paid.reduce<(typeof paid)[number] | undefined>((a, p) => (!a || p.payment!.paidAt! > a.payment!.paidAt! ? p : a), undefined) : paid.find((p) => p.seq === seq);
+        if (!part) return undefined;
+        return deps.renderer.receiptPdf({ locale, data: receiptFacts(partView(order, part.seq), merchant, deps.proofs) });
+      }
+      if (order.status !== 'paid' || !order.payment?.receiptNumber || !order.payment.paidAt || (seq !== undefined && seq !== 1)) return undefined;
       return deps.renderer.receiptPdf({ locale, data: receiptFacts(order, merchant, deps.proofs) });
     },
   };

@@ -20,6 +20,8 @@ import { parseCheckoutForm } from './checkout.validators.ts';
 import { NEW_LINK_LEAF, newLinkView } from './renewal.routes.ts';
 import { formatDate, formFields, langLinks, orderSummary, receiptView, sendPage, type FormValues } from './checkout.view-model.ts';
 import { savedCardsView, type PreparedSavedCards } from './saved-cards.view-model.ts';
+import { checkoutPlanView, receiptPlanView } from './plan.view-model.ts';
+import { partView } from '../../domain/order-plan.ts';
 
 /** One-click payment with a saved card posts here, under the pay-link (issue 12 part 3). */
 const SAVED_CARD_LEAF = 'saved-card';
@@ -71,8 +73,13 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
    * A URL under this pay-link (the receipt PDF, the page's beacon) with the same signed query, so
    * only the link's holder can use it.
    */
-  const underLink = (ctx: Ctx, leaf: 'receipt.pdf' | 'viewed' | typeof NEW_LINK_LEAF) =>
-    `${PAY_PATH}/${encodeURIComponent(publicIdOf(ctx))}/${leaf}${ctx.querystring ? `?${ctx.querystring}` : ''}`;
+  const underLink = (ctx: Ctx, leaf: 'receipt.pdf' | 'viewed' | typeof NEW_LINK_LEAF, part?: number) => {
+    // A part's receipt of an order paid in parts: ?part=<seq> (outside the signed fields).
+    const q = new URLSearchParams(ctx.querystring);
+    if (part !== undefined) q.set('part', String(part));
+    const query = part !== undefined ? q.toString() : ctx.querystring;
+    return `${PAY_PATH}/${encodeURIComponent(publicIdOf(ctx))}/${leaf}${query ? `?${query}` : ''}`;
+  };
   const challengeUrl = (ctx: Ctx, challengeId: string) =>
     `${PAY_PATH}/${encodeURIComponent(publicIdOf(ctx))}/3ds/${encodeURIComponent(challengeId)}${ctx.querystring ? `?${ctx.querystring}` : ''}`;
 
@@ -90,6 +97,8 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     page(ctx, status, 'checkout', locale, 'checkout.title', {
       titleVars: { merchant: summary.merchantName },
       summary,
+      // An order paid in parts: which part this is, of what total, and the schedule (issue 13 part 1).
+      plan: checkoutPlanView(views, open.order, open.merchant, locale),
       fields,
       problems: fields.filter((f) => f.error).map((f) => ({ field: f.name, message: f.error })),
       refusal: extra.refusal,
@@ -129,9 +138,13 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     // Orders from a merchant's website send the buyer back with a sealed result.
     const returnTo = (status: 'paid' | 'cancelled' | 'expired') => deps.sealed?.returnLink(order, merchant, status);
     switch (state.kind) {
-      case 'paid':
-        page(ctx, 200, 'receipt', locale, 'receipt.title', { receipt: receiptView(order, merchant, locale), proof: service.proofFor(order, merchant), vars, returnLink: returnTo('paid'), receiptPdf: deps.receipts ? underLink(ctx, 'receipt.pdf') : undefined, removeCard: service.cardRemovalUrl(order) });
+      case 'paid': {
+        // Paid in parts: the receipt of the last part paid, what follows, each part's PDF.
+        const plan = receiptPlanView(views, order, merchant, locale, deps.receipts ? (seq) => underLink(ctx, 'receipt.pdf', seq) : undefined);
+        const shown = plan ? partView(order, plan.lastSeq) : order;
+        page(ctx, 200, 'receipt', locale, 'receipt.title', { receipt: receiptView(shown, merchant, locale), plan, proof: service.proofFor(shown, merchant), vars, returnLink: returnTo('paid'), receiptPdf: deps.receipts ? underLink(ctx, 'receipt.pdf', plan?.lastSeq) : undefined, removeCard: service.cardRemovalUrl(order) });
         return;
+      }
       case 'cancelled':
         page(ctx, 410, 'cancelled', locale, 'cancelled.title', { vars, returnLink: returnTo('cancelled') });
         return;
@@ -300,7 +313,8 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
   // The receipt again as a PDF, in the page's language: only for a valid pay-link of a paid order.
   router.get(receiptPdfPath, async (ctx) => {
     const state = await service.open(publicIdOf(ctx), ctx.query);
-    const pdf = state.kind === 'paid' && deps.receipts ? await deps.receipts.pdfFor(state.order, state.merchant, localeFor(ctx, state)) : undefined;
+    const part = /^[1-9]\d?$/.test(String(ctx.query['part'] ?? '')) ? Number(ctx.query['part']) : undefined;
+    const pdf = state.kind === 'paid' && deps.receipts ? await deps.receipts.pdfFor(state.order, state.merchant, localeFor(ctx, state), part) : undefined;
     if (!pdf) {
       ctx.state.log.info({ state: state.kind }, 'receipt PDF refused');
       return page(ctx, 404, 'not-found', localeFor(ctx), 'notFound.title', {});

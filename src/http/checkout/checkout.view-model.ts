@@ -7,6 +7,7 @@ import { type MerchantDoc } from '../../db/merchants.repository.ts';
 import { type OrderDoc } from '../../db/orders.repository.ts';
 import { type Views } from '../views.ts';
 import { countryName, dateTimeFormat } from '../../domain/intl-cache.ts';
+import { amountDueMinor } from '../../domain/order-plan.ts';
 
 export interface LangLink {
   code: string;
@@ -51,7 +52,8 @@ export function orderSummary(order: OrderDoc, merchant: MerchantDoc, locale: str
     merchantName: merchant.name,
     description: order.description ?? '',
     reference: order.reference,
-    amountText: formatMoney(order.amountMinor, order.currency, locale),
+    // What the link collects now: an order paid in parts asks for its open part (issue 13 part 1).
+    amountText: formatMoney(amountDueMinor(order) ?? order.amountMinor, order.currency, locale),
     expiresIso: order.expiresAt.toISOString(),
     expiresText: formatDate(order.expiresAt, locale, merchant.timezone),
   };
