@@ -19,6 +19,7 @@ import { brandColours } from '../domain/brand.ts';
 import { compileSection, type CompiledSection, type Ctx, deepMerge, fillAll, formatDateTime, MAIL_LOCALES, oneLine, resolveLocale, type Strings, validTimeZone } from './format.ts';
 import { PREPARERS } from './preparers/index.ts';
 import { receiptPdfContent } from './preparers/receipt.ts';
+import { partLine } from './preparers/part.ts';
 
 export { MAIL_TEMPLATES } from './contracts.ts';
 export { DEFAULT_TIME_ZONE, formatDateTime, MAIL_LOCALES, replySubject } from './format.ts';
@@ -163,7 +164,11 @@ export async function createMailRenderer(opts: MailRendererOptions): Promise<Mai
   async function receiptPdfOf(d: ReceiptFacts, lc: string, ctx: Ctx): Promise<ReceiptPdf> {
     const sections = compiledStrings.get(lc)!;
     const vars = { merchant: d.merchantName, receiptNumber: d.receiptNumber, host: publicHost };
-    const content = receiptPdfContent(d, ctx, fillAll(sections.get('common') ?? [], vars), fillAll(sections.get('receiptPdf') ?? [], vars));
+    // A part of an order paid in parts (issue 13 part 1): its line, e.g. "Deposit received: 300.00 € of 1,000.00 €".
+    const part = partLine(d.part, d.amountMinor, d.currency, ctx, 'paid');
+    const partStrings = part ? fillAll(sections.get('part') ?? [], part.vars) : undefined;
+    const content = receiptPdfContent(d, ctx, fillAll(sections.get('common') ?? [], vars), fillAll(sections.get('receiptPdf') ?? [], vars),
+      part && partStrings ? { label: partStrings.label ?? '', line: partStrings[part.key] ?? '' } : undefined);
     const logo = d.brand?.logoPath && opts.logos ? await opts.logos(d.brand.logoPath).catch(() => null) : null;
     if (d.brand?.accent || logo) content.brand = { ...(d.brand?.accent ? { accent: d.brand.accent } : {}), ...(logo ? { logo } : {}) };
     return { filename: receiptPdfFilename(d.receiptNumber), content: await renderReceiptPdf(content) };
@@ -189,6 +194,7 @@ export async function createMailRenderer(opts: MailRendererOptions): Promise<Mai
     const t = fillAll(sections.get(req.template) ?? [], vars);
     if (prep.pick) for (const [name, key] of pickPairs(prep.pick)) t[name] = t[key] ?? '';
     const labels = fillAll(sections.get('common') ?? [], vars);
+    const partText = prep.partKey ? (fillAll(sections.get('part') ?? [], vars)[prep.partKey] ?? '') : '';
     const subject = oneLine(t.subject ?? '');
 
     const attachments: MailAttachment[] = [];
@@ -216,6 +222,8 @@ export async function createMailRenderer(opts: MailRendererOptions): Promise<Mai
       preheader: t.preheader ?? '',
       t,
       labels,
+      // The line about an order's part (issue 13 part 1); empty for an order paid at once.
+      partLine: partText,
       qrCid,
       brand: mailBrandView(req.data['brand'], opts.publicUrl),
       publicUrl: opts.publicUrl,

@@ -223,6 +223,41 @@ describe('mail renderer', () => {
     assert.ok(!it_.text.includes('Paese di emissione'), 'no country line without a country');
   });
 
+  describe('a part of an order paid in parts (issue 13 part 1)', () => {
+    const deposit = { seq: 1, of: 2, kind: 'deposit', totalMinor: 100_000 };
+    const balance = { seq: 2, of: 2, kind: 'balance', totalMinor: 100_000 };
+    const norm = (s: string) => s.replace(/\s+/g, ' ');
+    for (const template of ['paylink', 'reminder', 'link-renewed'] as const) {
+      it(`${template} names the part and the total, in HTML and text`, async () => {
+        const mail = await renderer.render({ template, locale: 'en', data: paylink({ amountMinor: 30_000, part: deposit }) });
+        for (const body of [mail.text, mail.html]) assert.ok(norm(body).includes('Deposit of €300.00 (total €1,000.00)'), `${template}: ${body === mail.html ? 'html' : 'text'}`);
+        const plain = await renderer.render({ template, locale: 'en', data: paylink() });
+        assert.ok(!/total €/.test(plain.text) && !plain.html.includes('(total'), 'no part line without a part');
+      });
+    }
+    const LINES: Array<{ locale: string; link: string; deposit: string; balance: string; instalment: string }> = [
+      { locale: 'en', link: 'Balance of €700.00 (total €1,000.00)', deposit: 'Deposit received: €300.00 of €1,000.00', balance: 'Balance received — the order is paid in full', instalment: 'Instalment 2 of 3 received: €333.33 of €1,000.00' },
+      { locale: 'it', link: 'Saldo di 700,00 € (totale 1000,00 €)', deposit: 'Acconto ricevuto: 300,00 € su 1000,00 €', balance: "Saldo ricevuto — l'ordine è pagato per intero", instalment: 'Rata 2 di 3 ricevuta: 333,33 € su 1000,00 €' },
+      { locale: 'fr', link: 'Solde de 700,00 € (total 1 000,00 €)', deposit: 'Acompte reçu : 300,00 € sur 1 000,00 €', balance: 'Solde reçu — la commande est payée en totalité', instalment: 'Versement 2 sur 3 reçu : 333,33 € sur 1 000,00 €' },
+      { locale: 'de', link: 'Restzahlung von 700,00 € (Gesamtbetrag 1.000,00 €)', deposit: 'Anzahlung erhalten: 300,00 € von 1.000,00 €', balance: 'Restzahlung erhalten — die Bestellung ist vollständig bezahlt', instalment: 'Rate 2 von 3 erhalten: 333,33 € von 1.000,00 €' },
+      { locale: 'es', link: 'Saldo de 700,00 € (total 1000,00 €)', deposit: 'Depósito recibido: 300,00 € de 1000,00 €', balance: 'Saldo recibido — el pedido está pagado en su totalidad', instalment: 'Cuota 2 de 3 recibida: 333,33 € de 1000,00 €' },
+    ];
+    for (const c of LINES) {
+      it(`says which part a pay-link asks for and a receipt is for, in ${c.locale}`, async () => {
+        const link = await renderer.render({ template: 'paylink', locale: c.locale, data: paylink({ amountMinor: 70_000, part: balance }) });
+        assert.ok(norm(link.text).includes(norm(c.link)), `${c.locale} pay-link: ${link.text}`);
+        for (const template of ['receipt-customer', 'receipt-merchant'] as const) {
+          const dep = await renderer.render({ template, locale: c.locale, data: receipt({ amountMinor: 30_000, part: deposit }) });
+          for (const body of [dep.text, dep.html]) assert.ok(norm(body).includes(norm(c.deposit)), `${template} ${c.locale}: ${c.deposit}`);
+          const bal = await renderer.render({ template, locale: c.locale, data: receipt({ amountMinor: 70_000, part: balance }) });
+          assert.ok(norm(bal.text).includes(norm(c.balance)), `${template} ${c.locale}: ${c.balance}`);
+          const inst = await renderer.render({ template, locale: c.locale, data: receipt({ amountMinor: 33_333, part: { seq: 2, of: 3, kind: 'instalment', totalMinor: 100_000 } }) });
+          assert.ok(norm(inst.text).includes(norm(c.instalment)), `${template} ${c.locale}: ${c.instalment}`);
+        }
+      });
+    }
+  });
+
   it('lists what the intake created and each problem with field, line/row, value and expectation', async () => {
     const mail = await renderer.render({ template: 'intake-reply', locale: 'en', data: intakeReply() });
     for (const s of ['A-1', 'A-2', 'already existed', `${LINK}1`, 'Amount', 'line 4', '1.234', 'write 1234 or 1.234,00', 'Customer email', 'row 3', 'bob@']) {

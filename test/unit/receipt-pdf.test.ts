@@ -110,6 +110,23 @@ describe('receipt PDF', function () {
     });
   }
 
+  // Issue 13 part 1: each part of an order paid in parts has its own receipt, which says which part.
+  for (const c of [
+    { locale: 'en', part: { seq: 1, of: 2, kind: 'deposit' }, line: 'Payment plan Deposit received: €1,234.56 of €4,115.20' },
+    { locale: 'en', part: { seq: 2, of: 2, kind: 'balance' }, line: 'Payment plan Balance received — the order is paid in full' },
+    { locale: 'it', part: { seq: 1, of: 2, kind: 'deposit' }, line: 'Piano di pagamento Acconto ricevuto: 1234,56 € su 4115,20 €' },
+    { locale: 'de', part: { seq: 2, of: 3, kind: 'instalment' }, line: 'Zahlungsplan Rate 2 von 3 erhalten: 1.234,56 € von 4.115,20 €' },
+  ]) {
+    it(`${c.locale}: a ${c.part.kind}'s receipt prints which part it is and of what total`, async () => {
+      const data = receipt('Bottega Rossi & Figli', 'Two beech chairs', { part: { ...c.part, totalMinor: 411_520 } });
+      const text = squash(await pdfText((await renderer.receiptPdf({ locale: c.locale, data })).content));
+      assert.ok(text.includes(squash(c.line)), `"${c.line}" not in the PDF text:\n${text}`);
+      const plain = squash(await pdfText((await renderer.receiptPdf({ locale: c.locale, data: receipt('Bottega Rossi & Figli', 'Two beech chairs') })).content));
+      const label = { en: 'Payment plan', it: 'Piano di pagamento', de: 'Zahlungsplan' }[c.locale]!;
+      assert.ok(!plain.includes(label), 'no part line on the receipt of an order paid at once');
+    });
+  }
+
   it('carries the proof as a QR code that opens the verify page, and the proof in it verifies', async () => {
     const data = receipt('Bottega Rossi & Figli', 'Two beech chairs');
     const mail = await renderer.render({ template: 'receipt-merchant', locale: 'it', data });

@@ -5,6 +5,7 @@ import { type z } from 'zod';
 import { formatMoney } from '../../domain/money.ts';
 import { LinkRenewedData, LinkRequestData, OrderExpiredData, parseMailData as parse, PaylinkData, ReminderData } from '../contracts.ts';
 import { type Ctx, formatDateTime } from '../format.ts';
+import { partLine } from './part.ts';
 import { type Preparer } from './types.ts';
 
 const PAYLINK_PICKED = ['subject', 'preheader', 'heading', 'intro', 'footer'];
@@ -15,8 +16,11 @@ const PAYLINK_PICK_MERCHANT = Object.fromEntries(PAYLINK_PICKED.map((k) => [k, `
 function linkFacts(d: z.output<typeof LinkRenewedData>, ctx: Ctx) {
   const amount = formatMoney(d.amountMinor, d.currency, ctx.intl);
   const expires = formatDateTime(d.expiresAt, ctx.intl, ctx.timeZone);
+  // A part of an order paid in parts (issue 13 part 1): "Deposit of 300.00 € (total 1,000.00 €)".
+  const part = partLine(d.part, d.amountMinor, d.currency, ctx, 'link');
   return {
-    vars: { amount, merchant: d.merchantName, reference: d.reference, expires, customerName: d.customerName },
+    ...(part ? { partKey: part.key } : {}),
+    vars: { amount, merchant: d.merchantName, reference: d.reference, expires, customerName: d.customerName, ...part?.vars },
     view: {
       merchantName: d.merchantName,
       reference: d.reference,
@@ -31,9 +35,10 @@ function linkFacts(d: z.output<typeof LinkRenewedData>, ctx: Ctx) {
 
 export const paylinkPreparer: Preparer = (raw, ctx) => {
   const d = parse(PaylinkData, 'paylink', raw);
-  const { vars, view } = linkFacts(d, ctx);
+  const { vars, view, partKey } = linkFacts(d, ctx);
   return {
     vars,
+    partKey,
     pick: d.toCustomer ? PAYLINK_PICK_CUSTOMER : PAYLINK_PICK_MERCHANT,
     view: { toCustomer: d.toCustomer, ...view },
     qrLink: d.link,
@@ -43,10 +48,11 @@ export const paylinkPreparer: Preparer = (raw, ctx) => {
 /** The reminder says why it comes (days before expiry, or the link not opened) and how to stop reminders. */
 export const reminderPreparer: Preparer = (raw, ctx) => {
   const d = parse(ReminderData, 'reminder', raw);
-  const { vars, view } = linkFacts(d, ctx);
+  const { vars, view, partKey } = linkFacts(d, ctx);
   const why = d.kind === 'unopened' ? 'whyUnopened' : d.daysBefore ? (d.daysBefore === 1 ? 'whyBeforeOne' : 'whyBefore') : '';
   return {
     vars: { ...vars, days: d.daysBefore ?? '' },
+    partKey,
     pick: why ? { why } : { why: 'none' },
     view: { ...view, remindersOffLink: d.remindersOffLink },
   };
@@ -54,8 +60,8 @@ export const reminderPreparer: Preparer = (raw, ctx) => {
 
 /** The customer's renewed link (the expired one was renewed by the merchant or automatically). */
 export const linkRenewedPreparer: Preparer = (raw, ctx) => {
-  const { vars, view } = linkFacts(parse(LinkRenewedData, 'link-renewed', raw), ctx);
-  return { vars, view, qrLink: view.link };
+  const { vars, view, partKey } = linkFacts(parse(LinkRenewedData, 'link-renewed', raw), ctx);
+  return { vars, view, partKey, qrLink: view.link };
 };
 
 /** Tells the merchant the customer asks for a new link, and how to give one. */

@@ -5,6 +5,7 @@ import { formatMoney } from '../../domain/money.ts';
 import { parseMailData as parse, ReceiptData, type ReceiptFacts } from '../contracts.ts';
 import { countryName, type Ctx, formatDateTime } from '../format.ts';
 import { type ReceiptPdfContent } from '../receipt-pdf.ts';
+import { partLine } from './part.ts';
 import { type Preparer } from './types.ts';
 
 export function receiptPreparer(template: 'receipt-customer' | 'receipt-merchant'): Preparer {
@@ -14,8 +15,11 @@ export function receiptPreparer(template: 'receipt-customer' | 'receipt-merchant
     const country = d.card.country ? countryName(d.card.country, ctx.intl) : '';
     const card = maskCard(brandName(d.card.brand), d.card.last4).trim();
     const customer = d.customerName && d.customerEmail ? `${d.customerName} <${d.customerEmail}>` : d.customerName || d.customerEmail;
+    // A part of an order paid in parts (issue 13 part 1): "Deposit received: 300.00 € of 1,000.00 €".
+    const part = partLine(d.part, d.amountMinor, d.currency, ctx, 'paid');
     return {
-      vars: { amount, merchant: d.merchantName, reference: d.reference, receiptNumber: d.receiptNumber, customer: customer || '—' },
+      ...(part ? { partKey: part.key } : {}),
+      vars: { amount, merchant: d.merchantName, reference: d.reference, receiptNumber: d.receiptNumber, customer: customer || '—', ...part?.vars },
       view: {
         merchantName: d.merchantName,
         amount,
@@ -42,7 +46,7 @@ export function receiptPreparer(template: 'receipt-customer' | 'receipt-merchant
  * The PDF receipt's text: the receipt mails' labels (`common`) and the `receiptPdf` strings,
  * values formatted for the locale, the paid time in the merchant's zone with the zone's name.
  */
-export function receiptPdfContent(d: ReceiptFacts, ctx: Ctx, labels: Record<string, string>, t: Record<string, string>): ReceiptPdfContent {
+export function receiptPdfContent(d: ReceiptFacts, ctx: Ctx, labels: Record<string, string>, t: Record<string, string>, part?: { label: string; line: string }): ReceiptPdfContent {
   const amount = formatMoney(d.amountMinor, d.currency, ctx.intl);
   const { expMonth, expYear, country } = d.card;
   const expiry = expMonth && expYear ? `${String(expMonth).padStart(2, '0')}/${expYear < 100 ? 2000 + expYear : expYear}` : '';
@@ -56,6 +60,8 @@ export function receiptPdfContent(d: ReceiptFacts, ctx: Ctx, labels: Record<stri
     amount: { label: labels.amountPaid ?? '', value: amount },
     rows: [
       ...row(labels.receiptNumber, d.receiptNumber),
+      // Issue 13 part 1: which part of an order paid in parts this receipt is for.
+      ...(part ? row(part.label, part.line) : []),
       ...row(labels.reference, d.reference),
       ...row(labels.description, d.description),
       ...row(labels.amountPaid, amount),

@@ -12,6 +12,8 @@ export interface Prepared {
   qrLink?: string;
   /** Files and inline images this mail carries besides the QR code. */
   attachments?: MailAttachment[];
+  /** The key in mail.json's `part` section of the line about an order's part (issue 13 part 1, preparers/part.ts). */
+  partKey?: string;
   /** A receipt mail's facts: the PDF receipt is attached, rendered from them. */
   receipt?: ReceiptFacts;
 }
