@@ -1,6 +1,7 @@
 // The customer-facing pages checked with axe-core (WCAG 2.0 and 2.1, levels A and AA) in Debian's
 // Chromium, as the outside accessibility checkers see them: the start page, the checkout (English
-// and Italian, without its script, a declined card, field errors), the 3-D Secure page, the
+// and Italian, without its script, a declined card, field errors, a deposit with its schedule), the
+// receipt page of a deposit with its balance to follow, the 3-D Secure page, the
 // expired page (its "Ask for a new link" form and the request sent), the stop-reminders page and its
 // confirmation, the cancelled, paid and suspended-merchant pages and the receipt verify page. Every page
 // must have no violation.
@@ -55,10 +56,10 @@ describe('e2e: accessibility of the customer pages (axe, WCAG 2.1 AA)', function
   }
 
   /** Mails an order and returns its pay-link and reference. */
-  async function orderLink(merchant = e2e.merchant): Promise<{ link: string; reference: string }> {
+  async function orderLink(merchant = e2e.merchant, extraLines = ''): Promise<{ link: string; reference: string }> {
     const reference = `A11Y-${Date.now()}-${++orderNo}`;
     const mail = await mailMerchant(merchant, `Tickets ${reference}`,
-      `Amount: 42,00 €\nReference: ${reference}\nDescription: 2 tickets, La Traviata\n`,
+      `Amount: 42,00 €\nReference: ${reference}\nDescription: 2 tickets, La Traviata\n${extraLines}`,
       (body) => body.includes(reference) && /\/pay\//.test(body));
     return { link: /(http:\/\/localhost:\d+\/pay\/\S+)/.exec(mail.parsed.text ?? '')![1]!, reference };
   }
@@ -156,6 +157,25 @@ describe('e2e: accessibility of the customer pages (axe, WCAG 2.1 AA)', function
         await page.goto(`${(await orderLink()).link}&lang=it`);
         await page.getByRole('button', { name: /^Paga / }).waitFor();
         assert.equal(await page.getAttribute('html', 'lang'), 'it');
+      },
+    },
+    {
+      name: 'the checkout of a deposit, with the payment schedule (issue 13 part 1)',
+      open: async (page) => {
+        const balanceDue = new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10);
+        await page.goto((await orderLink(e2e.merchant, `Deposit: 30%\nBalance due: ${balanceDue}\n`)).link);
+        await page.getByRole('button', { name: 'Pay €12.60' }).waitFor();
+        await page.getByRole('table').waitFor();
+      },
+    },
+    {
+      name: 'the receipt page of a deposit, the balance to follow (issue 13 part 1)',
+      open: async (page) => {
+        const balanceDue = new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10);
+        await page.goto((await orderLink(e2e.merchant, `Deposit: 30%\nBalance due: ${balanceDue}\n`)).link);
+        await pay(page, '4242 4242 4242 4242');
+        await page.getByRole('heading', { name: 'Deposit received' }).waitFor();
+        assert.match(await page.locator('.plan-state').innerText(), /The balance of €29\.40 will follow: on \w+ \d+, \d{4}\./);
       },
     },
     {

@@ -1,0 +1,144 @@
+// An order paid in parts in a real browser (issue 13 part 1): the merchant mails an order with
+// `Deposit: 30%` through the SMTP door; the customer opens the deposit link, sees the part, the
+// total and the schedule, pays 300.00 with the sandbox card and sees "Deposit received" with what
+// follows; the merchant asks for the balance (the plan service, as `BALANCE <ref>` does); the
+// customer pays the balance link and sees the order paid in full with both receipts, each PDF
+// downloadable. Screenshots of the three pages go to test-output/screenshots/.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import { type Browser, type Page } from 'playwright-core';
+import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
+import { type LinkKey } from '../../src/domain/pay-link.ts';
+import { createOrderService } from '../../src/services/order.service.ts';
+import { createPlanService } from '../../src/services/plan.service.ts';
+import { repos, useTestDatabase } from '../helpers/db.ts';
+import { launchChromium, SHOTS, startE2eApp, type E2eApp } from '../helpers/e2e-app.ts';
+
+const LINK_RE = /(http:\/\/localhost:\d+\/pay\/\S+)/;
+
+describe('e2e: a deposit and its balance in the browser', function () {
+  this.timeout(120_000);
+  const db = useTestDatabase();
+  let e2e: E2eApp;
+  let browser: Browser;
+
+  before(async function () {
+    browser = await launchChromium(() => this.skip());
+    e2e = await startE2eApp(db.uri(), { name: 'B&B Le Rondini', email: 'desk@rondini.example' });
+  });
+  after(async () => {
+    await browser?.close();
+    await e2e?.stop();
+  });
+
+  async function pay(page: Page) {
+    await page.getByLabel('Card number').fill('4242 4242 4242 4242');
+    await page.getByLabel('Expiry (MM/YY)').fill('12/30');
+    await page.getByLabel('Security code', { exact: true }).fill('123');
+    await page.getByLabel('Name on card').fill('Anna Rossi');
+    const email = page.getByLabel('Email');
+    if (await email.count()) await email.fill('anna@example.org');
+    await page.getByRole('button', { name: /^Pay / }).click();
+    await page.waitForLoadState();
+  }
+
+  const cellsOf = (page: Page) => page.locator('table.schedule tbody tr').evaluateAll((rows) =>
+    rows.map((r) => ((r as unknown as { innerText: string }).innerText ?? '').replace(/\s+/g, ' ').trim()));
+
+  it('the customer pays the 30% deposit, then the balance the merchant asked for; each page says which part', async () => {
+    const reference = `RON-${Date.now()}`;
+    const smtp = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: e2e.app.ports.submission,
+      auth: { user: e2e.merchant.smtpUser, pass: e2e.merchant.smtpPassword },
+      tls: { rejectUnauthorized: false },
+    });
+    await smtp.sendMail({
+      from: 'desk@rondini.example',
+      to: e2e.merchant.inboundAddress,
+      subject: `Booking ${reference}`,
+      text: `Amount: 1.000,00 €\nReference: ${reference}\nDescription: Suite, 5 nights\nDeposit: 30%\n`,
+    });
+    smtp.close();
+    const first = await e2e.sink.waitFor((m) => (m.parsed.text ?? '').includes(reference) && LINK_RE.test(m.parsed.text ?? ''));
+    // The pay-link mail names the part and the total.
+    assert.match(first.parsed.text ?? '', /Deposit of €300\.00 \(total €1,000\.00\)/);
+    const depositLink = LINK_RE.exec(first.parsed.text ?? '')![1]!;
+
+    const ctx = await browser.newContext({ viewport: { width: 900, height: 1100 } });
+    try {
+      const page = await ctx.newPage();
+      // 1. The deposit's checkout: the part's amount to pay, its line, the schedule.
+      await page.goto(depositLink);
+      await page.getByRole('button', { name: 'Pay €300.00' }).waitFor();
+      assert.equal((await page.locator('.summary .amount').innerText()).replace(/^Amount:\s*/, '').trim(), '€300.00');
+      assert.equal((await page.locator('.summary .part-line').innerText()).trim(), 'Deposit (30%) of the total €1,000.00');
+      assert.equal(await page.getByRole('table').count(), 1);
+      assert.deepEqual(await page.getByRole('columnheader').allInnerTexts(), ['Payment', 'Amount', 'Due', 'Status']);
+      assert.deepEqual(await cellsOf(page), ['Deposit €300.00 Now To pay now', 'Balance €700.00 When B&B Le Rondini sends the link Later']);
+      await page.screenshot({ path: path.join(SHOTS, 'deposit-checkout.png'), fullPage: true });
+
+      // 2. Paid: "Deposit received", the balance to follow when the merchant sends its link.
+      await pay(page);
+      await page.getByRole('heading', { level: 1, name: 'Deposit received' }).waitFor();
+      assert.equal((await page.locator('.result .amount').innerText()).trim(), '€300.00');
+      assert.match(await page.locator('.plan-state').innerText(), /The balance of €700\.00 will follow: when B&B Le Rondini sends its link\./);
+      assert.match(await page.locator('.plan-state').innerText(), /Paid so far: €300\.00 of the total €1,000\.00\./);
+      await page.screenshot({ path: path.join(SHOTS, 'deposit-receipt.png'), fullPage: true });
+      const depositPdf = await page.getByRole('link', { name: 'Download receipt (PDF)' }).getAttribute('href');
+      assert.match(depositPdf ?? '', /[?&]part=1(&|$)/);
+
+      let order = (await Order.findOne({ reference }).lean<OrderDoc>())!;
+      assert.equal(order.status, 'partially_paid');
+      const depositReceipt = order.plan!.parts![0]!.payment!.receiptNumber!;
+      const mail = await e2e.sink.waitFor((m) => (m.parsed.text ?? '').includes(depositReceipt) && m.envelope.to.includes('anna@example.org'));
+      assert.match(mail.parsed.text ?? '', /Deposit received: €300\.00 of €1,000\.00/);
+
+      // 3. The merchant asks for the balance: its link is mailed.
+      const keys = JSON.parse(await readFile(path.join(e2e.env.DATA_DIR!, 'keys', 'link-keys.json'), 'utf8')) as LinkKey[];
+      const payLinks = createOrderService({ repos, publicUrl: e2e.base, mailDomain: 'paymail.test', maxLinkLifetimeDays: 60, linkKeys: keys });
+      const plans = createPlanService({ repos, payLinks, maxLinkLifetimeDays: 60 });
+      const merchant = (await repos.merchants.findById(e2e.merchant.id))!;
+      const asked = await plans.requestNext(order, merchant, 'e2e');
+      assert.equal(asked.outcome, 'requested');
+      const second = await e2e.sink.waitFor((m) => (m.parsed.text ?? '').includes(reference) && /Balance of €700\.00/.test(m.parsed.text ?? '') && LINK_RE.test(m.parsed.text ?? ''));
+      assert.match(second.parsed.text ?? '', /Balance of €700\.00 \(total €1,000\.00\)/);
+      const balanceLink = LINK_RE.exec(second.parsed.text ?? '')![1]!;
+
+      // 4. The balance's checkout, paid: the order is paid in full, both receipts listed.
+      await page.goto(balanceLink);
+      await page.getByRole('button', { name: 'Pay €700.00' }).waitFor();
+      assert.equal((await page.locator('.summary .part-line').innerText()).trim(), 'Balance of the total €1,000.00');
+      const rows = await cellsOf(page);
+      assert.match(rows[0]!, /^Deposit €300\.00 .+ Paid$/);
+      assert.equal(rows[1], 'Balance €700.00 Now To pay now');
+      await pay(page);
+      await page.getByRole('heading', { level: 1, name: 'Paid in full' }).waitFor();
+      assert.match(await page.locator('.plan-state').innerText(), /The total of €1,000\.00 is paid, in 2 payments\./);
+      assert.equal((await page.locator('.result .amount').innerText()).trim(), '€700.00');
+      order = (await Order.findOne({ reference }).lean<OrderDoc>())!;
+      assert.equal(order.status, 'paid');
+      const receipts = order.plan!.parts!.map((p) => p.payment!.receiptNumber!);
+      const listed = await cellsOf(page);
+      assert.equal(listed.length, 2);
+      assert.ok(listed[0]!.startsWith(`Deposit €300.00 ${receipts[0]}`), listed[0]);
+      assert.ok(listed[1]!.startsWith(`Balance €700.00 ${receipts[1]}`), listed[1]);
+      await page.screenshot({ path: path.join(SHOTS, 'deposit-paid-in-full.png'), fullPage: true });
+
+      // Each part's PDF downloads, each with its own receipt number.
+      for (const [i, receipt] of receipts.entries()) {
+        const href = await page.getByRole('link', { name: `Receipt ${receipt} (PDF)` }).getAttribute('href');
+        const res = await fetch(new URL(href!, e2e.base));
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get('content-type'), 'application/pdf');
+        assert.ok((res.headers.get('content-disposition') ?? '').includes(receipt), `part ${i + 1}: ${res.headers.get('content-disposition')}`);
+      }
+      const full = await e2e.sink.waitFor((m) => (m.parsed.text ?? '').includes(receipts[1]!) && m.envelope.to.includes('anna@example.org'));
+      assert.match(full.parsed.text ?? '', /Balance received — the order is paid in full/);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
