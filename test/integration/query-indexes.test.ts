@@ -1,8 +1,9 @@
 // Every query the app sends has an index (production is MongoDB: a query without one is a
 // collection scan). A representative run — a merchant, orders created by the order service (what
 // intake calls), the checkout opened and paid (declined, then approved), a refund, a reply command
-// finding orders by reference, a cancel, the expiry, the crash repair, the daily recap (few and
-// many merchants), the back office's search, the SMTP intake through a real submission door (an
+// finding orders by reference, a cancel, the expiry, orders paid in parts (a deposit paid, the
+// balance opened by the plan service and by the plan job's due query, then paid), the crash
+// repair, the daily recap over part payments and part-paid orders (few and many merchants), the back office's search, the SMTP intake through a real submission door (an
 // order mail, a duplicate, a reply command, a wrong password for the AUTH throttle, the start-up
 // resume), a sealed request and its nonce sweep, back-office logins, pages and a logout, the
 // outbox and webhook work runners against a local SMTP sink and HTTP receiver (one retry each)
@@ -48,6 +49,7 @@ import { createEventsService } from '../../src/services/events.service.ts';
 import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { createOrderAdminService } from '../../src/services/order-admin.service.ts';
 import { createOrderService } from '../../src/services/order.service.ts';
+import { createPlanService } from '../../src/services/plan.service.ts';
 import { createRecapService } from '../../src/services/recap.service.ts';
 import { createRefundService } from '../../src/services/refund.service.ts';
 import { createSavedCardChargeService } from '../../src/services/saved-card-charge.service.ts';
@@ -276,6 +278,30 @@ describe('every query the app sends has an index', function () {
     await Order.updateOne({ _id: asked._id }, { $set: { expiresAt: new Date(Date.now() - 1000) } });
     await renewals.request((await Order.findById(asked._id).lean<OrderDoc>())!, merchant, 'asker@index.example');
     await renewals.repair();
+    // Issue 13 part 1, orders paid in parts: a deposit order created, part 1 paid, the balance opened
+    // by the plan service (orders.openPart) and paid; a balance date, opened by the plan job's query
+    // (orders.partsDue) and paid; the plan repair. The recap below then counts part payments
+    // (its branch on plan.parts.payment.paidAt) and lists part-paid orders ({status, plan.nextDueAt}).
+    {
+      const plans = createPlanService({ repos, payLinks: orders, maxLinkLifetimeDays: 60 });
+      const later = createPlanService({ repos, payLinks: orders, maxLinkLifetimeDays: 60, now: () => new Date(Date.now() + 3 * 86_400_000) });
+      const reload = async (id: string) => (await Order.findById(id).lean<OrderDoc>())!;
+      const planned = async (ref: string, plan: Record<string, unknown>) =>
+        (await orders.create(merchant, { amountMinor: 50_000, currency: 'EUR', reference: ref, customerEmail: 'parts@index.example', plan } as never, { key: `qi:${ref}` })).order;
+      const asked = await planned('QI-DEP-1', { deposit: { percent: 30 } });
+      assert.equal((await checkout.pay(await open(asked), card('4242424242424242'), '127.0.0.1')).kind, 'paid');
+      assert.equal((await plans.requestNext(await reload(asked._id), merchant, 'merchant:qi')).outcome, 'requested');
+      assert.equal((await checkout.pay(await open(await reload(asked._id)), card('4242424242424242'), '127.0.0.1')).kind, 'paid');
+      const tomorrow = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Rome' }).format(new Date(Date.now() + 86_400_000));
+      const dated = await planned('QI-DEP-2', { deposit: { percent: 50 }, balanceDue: tomorrow });
+      assert.equal((await checkout.pay(await open(dated), card('4242424242424242'), '127.0.0.1')).kind, 'paid');
+      await later.repair();
+      assert.equal(await later.openDue(), 1);
+      assert.equal((await checkout.pay(await open(await reload(dated._id)), card('4242424242424242'), '127.0.0.1')).kind, 'paid');
+      // One left partly paid, for the recap's "Part-paid orders".
+      assert.equal((await checkout.pay(await open(await planned('QI-DEP-3', { deposit: { percent: 20 } })), card('4242424242424242'), '127.0.0.1')).kind, 'paid');
+      assert.equal((await reload(asked._id)).status, 'paid');
+    }
     // The crash repair's scans of unfinished transitions.
     await checkout.repairInterrupted(0);
     await refunds.repairInterrupted(0);
