@@ -78,7 +78,8 @@ export const LABEL_FIELD = wordMap<OrderField>([
   // Payment plans (issue 13 part 1). "Saldo" alone is no label: it also means an account's balance.
   ['deposit', 'deposit downpayment acconto caparra anticipo acompte arrhes anzahlung deposito senal'],
   ['balanceDue', 'balancedue balancedate balanceon balancepaymentdue saldoentro saldoil scadenzasaldo datasaldo soldele soldedu datedusolde soldeau restzahlungam restzahlung restbetragfallig restbetragfalligam saldoel fechadelsaldo fechasaldo saldoantesdel'],
-  ['instalments', 'instalments installments instalment installment rate rateizzazione versements echeances echeancier raten ratenzahlung cuotas plazos'],
+  // Not the bare Italian "Rate": hotels write "Rate: 120 EUR per night" (the room rate).
+  ['instalments', 'instalments installments instalment installment rateizzazione numerorate pagamentoarate versements echeances echeancier raten ratenzahlung cuotas plazos'],
 ]);
 
 export const LANGUAGE_CODE = wordMap([

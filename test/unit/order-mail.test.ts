@@ -193,7 +193,8 @@ describe('order mail parser', () => {
       ['en installments (US spelling)', 'Amount: 300\nInstallments: 4 weekly', { instalments: { count: 4, every: 'week' } }],
       ['it acconto and saldo', 'Importo: 1.000,00\nAcconto: 200 €\nSaldo entro: 31/12/2026', { deposit: { amountMinor: 20000, currency: 'EUR' }, balanceDue: '2026-12-31' }],
       ['it caparra', 'Importo: 500\nCaparra: 10%\nScadenza saldo: 1.4.2026', { deposit: { percent: 10 }, balanceDue: '2026-04-01' }],
-      ['it rate', 'Importo: 600\nRate: 3 mensili', { instalments: { count: 3, every: 'month' } }],
+      ['it rateizzazione', 'Importo: 600\nRateizzazione: 3 mensili', { instalments: { count: 3, every: 'month' } }],
+      ['it numero rate', 'Importo: 600\nNumero rate: 3 mensili', { instalments: { count: 3, every: 'month' } }],
       ['fr acompte and solde', 'Montant : 800\nAcompte : 25 %\nSolde le : 2026-05-01', { deposit: { percent: 25 }, balanceDue: '2026-05-01' }],
       ['fr arrhes', 'Montant : 800\nArrhes : 100 €\nDate du solde : 2026-05-01', { deposit: { amountMinor: 10000, currency: 'EUR' }, balanceDue: '2026-05-01' }],
       ['fr versements', 'Montant : 800\nVersements : 4 mensuels', { instalments: { count: 4, every: 'month' } }],
@@ -213,6 +214,11 @@ describe('order mail parser', () => {
         assert.deepEqual(r.draft?.plan, plan);
       });
     }
+    it('a room rate line ("Rate: 120 EUR per night") is no instalment plan', () => {
+      const r = parse('Amount: 360 EUR\nRate: 120 EUR per night');
+      assert.deepEqual(r.problems, []);
+      assert.equal(r.draft?.plan, undefined);
+    });
     it('no plan fields: no plan', () => assert.equal(parse('Amount: 10').draft?.plan, undefined));
 
     const bad: Array<[string, string, Array<[string, string, string, number]>]> = [
