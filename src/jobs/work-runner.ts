@@ -128,6 +128,7 @@ export function createWorkRunner<T>(opts: WorkRunnerOptions<T>): WorkRunner {
         if (reads > 0) return null;
         await refill();
       }
+      const gen = generation;
       while (candidates.length > 0) {
         if (closing || paused()) return null;
         if (urgentInFlight > 0 && isBulk(candidates[0]!)) {
@@ -138,6 +139,9 @@ export function createWorkRunner<T>(opts: WorkRunnerOptions<T>): WorkRunner {
         const item = await store.claim(c, ownerId, leaseMs, now());
         if (item) return { item, c };
       }
+      // Dropped by a rewind (work was queued meanwhile), not used up: read again. Ending here would
+      // end the lane, and one lane would be left to drain the backlog alone.
+      if (gen !== generation && !closing && !paused()) reads = -1;
     }
     return null;
   }
@@ -203,9 +207,48 @@ export function createWorkRunner<T>(opts: WorkRunnerOptions<T>): WorkRunner {
         return handled;
       }
     }
-    const counts = await Promise.all(Array.from({ length: concurrency }, () => lane()));
+    const run: LaneSet = { lanes: new Set(), handled: 0 };
+    running = run;
+    try {
+      openLanes(run);
+      let failed: unknown;
+      while (run.lanes.size > 0) {
+        for (const r of await Promise.allSettled([...run.lanes])) if (r.status === 'rejected') failed ??= r.reason;
+      }
+      if (failed !== undefined) throw failed;
+    } finally {
+      if (running === run) running = undefined;
+    }
     lastPollOk = true;
-    return handled + counts.reduce((a, b) => a + b, 0);
+    return handled + run.handled;
+  }
+
+  /**
+   * The lanes of the run in progress. A lane ends when it finds nothing due; work queued while the
+   * run goes on opens lanes again (openLanes on wake-up), so a backlog that builds up during a run
+   * is not left to the one lane still busy.
+   */
+  interface LaneSet {
+    lanes: Set<Promise<number>>;
+    handled: number;
+  }
+  let running: LaneSet | undefined;
+
+  function openLanes(run: LaneSet): void {
+    while (run.lanes.size < concurrency && !closing && !paused()) {
+      const p: Promise<number> = lane().then(
+        (n) => {
+          run.lanes.delete(p);
+          run.handled += n;
+          return n;
+        },
+        (err: unknown) => {
+          run.lanes.delete(p);
+          throw err;
+        },
+      );
+      run.lanes.add(p);
+    }
   }
 
   const loop = createPollLoop(
@@ -225,6 +268,7 @@ export function createWorkRunner<T>(opts: WorkRunnerOptions<T>): WorkRunner {
   // bulk candidates already read.
   const onWake = (prio?: number) => {
     if (!prio && (reading || candidates.some(isBulk))) ctx.rewind();
+    if (running) openLanes(running);
     loop.kick();
   };
 

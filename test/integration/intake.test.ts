@@ -199,6 +199,36 @@ describe('intake service', () => {
     }
   });
 
+  it('mail stored while the runner is busy opens its other lanes (INTAKE_CONCURRENCY at once, not one)', async () => {
+    let parsing = 0;
+    let most = 0;
+    const busy = createIntakeService({
+      repos, orders, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, logger, pollMs: 60_000, concurrency: 3,
+      parseMail: async (raw) => {
+        most = Math.max(most, ++parsing);
+        await new Promise((r) => setTimeout(r, 400));
+        parsing--;
+        return parseInboundMail(raw);
+      },
+    });
+    busy.start();
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      const send = (i: number) => busy.store({ merchantId: merchant._id, door: 'submission', raw: mail(`Importo: 3${i}\nRif: INT-LANES-${i}`), envelope: { rcptTo: [] } });
+      // The first mail takes one lane; the others arrive while it is being processed.
+      await send(0);
+      await new Promise((r) => setTimeout(r, 100));
+      await Promise.all([send(1), send(2), send(3)]);
+      const started = Date.now();
+      while (Date.now() - started < 10_000 && (await Order.countDocuments({ reference: /^INT-LANES-/ })) < 4) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(await Order.countDocuments({ reference: /^INT-LANES-/ }), 4);
+      assert.ok(most >= 2, `at most ${most} message(s) processed at once`);
+      assert.ok(most <= 3, `${most} messages processed at once, over INTAKE_CONCURRENCY`);
+    } finally {
+      await busy.close();
+    }
+  });
+
   it('a failed attempt goes back to received with a stored retry time, taken again once it is due', async () => {
     let clock = new Date();
     // The database hiccup: the first parse throws a driver error (retried, never given up).
