@@ -59,6 +59,8 @@ export interface RecapRefundFacts {
   amountMinor: number;
   currency: string;
   at: Date;
+  /** The part of an order paid in parts the refund gave money back on (refunds made before: none). */
+  part?: number | null;
 }
 
 export interface RecapTotal {
@@ -85,7 +87,7 @@ export interface RecapData {
   refunds: {
     totals: RecapTotal[];
     count: number;
-    items: Array<{ at: string; reference: string; orderId: string; amountMinor: number; currency: string; card: CardFacts | null }>;
+    items: Array<{ at: string; reference: string; orderId: string; amountMinor: number; currency: string; card: CardFacts | null; part?: RecapPart | null }>;
   };
   failed: {
     count: number;

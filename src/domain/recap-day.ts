@@ -66,6 +66,13 @@ export function paymentsOf(o: PassOrder): Array<{ at: number; amountMinor: numbe
   return Number.isFinite(paid) ? [{ at: paid, amountMinor: o.amountMinor, card: o.payment?.card, part: null }] : [];
 }
 
+/** The part a refund gave money back on, when the refund names it (`part`) and the order has a plan. */
+function refundedPart(o: PassOrder, r: RefundRow): { card: CardFacts | null | undefined; part: RecapPart } | undefined {
+  const parts = o.plan?.parts ?? [];
+  const p = r.part ? parts.find((x) => x.seq === r.part) : undefined;
+  return p && parts.length > 1 ? { card: p.payment?.card, part: { seq: p.seq, of: parts.length, kind: p.kind } } : undefined;
+}
+
 function csvRow(record: 'payment' | 'order' | 'refund', atMs: number, o: PassOrder, timeZone: string, pay?: { amountMinor: number; card: CardFacts | null | undefined; part: RecapPart | null }): string {
   const card = record === 'order' ? undefined : pay ? pay.card : o.payment?.card;
   return [
@@ -226,7 +233,10 @@ export class DayRecap {
       addTotal(refundTotals, r.currency, r.currency, r.amountMinor);
       const o = refundOrders.get(r.orderId);
       // Refunds as negative amounts, described by their order.
-      if (o) refundCsv.push(`${csvRow('refund', new Date(r.at).getTime(), { ...o, amountMinor: -r.amountMinor, currency: r.currency, status: 'refunded' }, this.timeZone)}\r\n`);
+      if (o) {
+        const part = refundedPart(o, r);
+        refundCsv.push(`${csvRow('refund', new Date(r.at).getTime(), { ...o, amountMinor: -r.amountMinor, currency: r.currency, status: 'refunded' }, this.timeZone, part ? { amountMinor: -r.amountMinor, ...part } : undefined)}\r\n`);
+      }
     }
     const chartCurrency = this.merchant.currency || paymentTotals[0]?.currency || 'EUR';
     const csv = [`${RECAP_CSV_HEADER.join(',')}\r\n`, ...sortedLines(this.paidCsv), ...refundCsv, ...sortedLines(this.createdCsv)].join('');
@@ -248,7 +258,8 @@ export class DayRecap {
             orderId: r.orderId,
             amountMinor: r.amountMinor,
             currency: r.currency,
-            card: cardOf(o?.payment?.card),
+            card: cardOf(o ? (refundedPart(o, r)?.card ?? o.payment?.card) : null),
+            ...(o && refundedPart(o, r) ? { part: refundedPart(o, r)!.part } : {}),
           };
         }),
       },

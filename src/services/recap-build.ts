@@ -135,7 +135,7 @@ export function createRecapBuilder(store: Repositories['recaps']) {
         else partPaid.set(o.merchantId, [o]);
       }
       if (refundOrderIds.has(o._id)) {
-        refundOrders.set(o._id, { _id: o._id, merchantId: o.merchantId, reference: o.reference, status: o.status, amountMinor: o.amountMinor, currency: o.currency, description: o.description ?? null, customer: o.customer ?? null, payment: o.payment ? { card: o.payment.card ?? null } : null });
+        refundOrders.set(o._id, { _id: o._id, merchantId: o.merchantId, reference: o.reference, status: o.status, amountMinor: o.amountMinor, currency: o.currency, description: o.description ?? null, customer: o.customer ?? null, payment: o.payment ? { card: o.payment.card ?? null } : null, plan: o.plan ?? null });
       }
       for (const r of rs) r.addOrder(o);
       // The chart: each payment (each part of an order paid in parts) on its own day.

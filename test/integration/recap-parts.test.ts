@@ -10,6 +10,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import mongoose from 'mongoose';
 import { type MerchantDoc } from '../../src/db/merchants.repository.ts';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
+import { Refund } from '../../src/db/models/refund.model.ts';
 import { type LinkKey } from '../../src/domain/pay-link.ts';
 import { createMailRenderer, type MailRenderer } from '../../src/mail/renderer.ts';
 import { createSandboxAcquirer } from '../../src/services/acquirer/sandbox-acquirer.ts';
@@ -128,6 +129,30 @@ describe('daily recap: orders paid in parts (issue 13 parts 1 and 7)', function 
     );
     assert.deepEqual(rows.filter((r) => r.record === 'order').map((r) => [r.reference, r.status, r.amount, r.order_total, r.order_paid]), [['INST', 'partially_paid', '1000.01', '1000.01', '333.34']]);
     assert.deepEqual(d10.orders, [{ status: 'partially_paid', currency: 'EUR', count: 1, totalMinor: 100_001 }]);
+  });
+
+  it('counts a refund as a refund; one that names its part is labelled with it, with that part’s card', async () => {
+    // Stored as the refund service stores them: one naming the part it gave money back on, one
+    // from before refunds named their part.
+    await Refund.collection.insertMany([
+      { _id: 'rf_parts_1' as never, orderId: ids['DEP-BAL']!, merchantId: merchant._id, seq: 1, part: 1, amountMinor: 5_000, currency: 'EUR', refundId: 'acq_p1', by: 'op@colle.example', at: new Date('2026-06-10T15:00:00Z') },
+      { _id: 'rf_parts_2' as never, orderId: ids['OPEN']!, merchantId: merchant._id, seq: 1, amountMinor: 1_000, currency: 'EUR', refundId: 'acq_p2', by: 'op@colle.example', at: new Date('2026-06-10T16:00:00Z') },
+    ]);
+    try {
+      const d = plain(await recap.buildRecap(merchant, '2026-06-10', NOW));
+      assert.deepEqual(d.refunds.items.map((r) => [r.reference, r.amountMinor, r.part ?? null, r.card?.last4]), [
+        ['DEP-BAL', 5_000, { seq: 1, of: 2, kind: 'deposit' }, '4242'],
+        ['OPEN', 1_000, null, '4242'],
+      ]);
+      assert.deepEqual(d.refunds.totals, [{ currency: 'EUR', count: 2, totalMinor: 6_000 }]);
+      assert.deepEqual(d.payments.totals, [{ currency: 'EUR', count: 2, totalMinor: 103_334 }], 'payments stay as paid');
+      const rows = parseCsv(d.csv.content, { columns: true, bom: true }) as Array<Record<string, string>>;
+      assert.deepEqual(rows.filter((r) => r.record === 'refund').map((r) => [r.reference, r.part, r.amount]), [['DEP-BAL', 'deposit 1/2', '-50.00'], ['OPEN', '', '-10.00']]);
+      const text = (await renderer.render({ template: 'daily-recap', locale: 'it', data: d as unknown as Record<string, unknown> })).text;
+      assert.match(text, /DEP-BAL · Acconto {2}-/);
+    } finally {
+      await Refund.deleteMany({ _id: { $in: ['rf_parts_1', 'rf_parts_2'] } });
+    }
   });
 
   it('lists the part-paid orders with paid so far, what remains and the next step, from the one read of orders', async () => {

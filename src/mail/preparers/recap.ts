@@ -27,7 +27,7 @@ export function recapPreparer(raw: Record<string, unknown>, ctx: Ctx, t: Strings
   const partLabel = (p: { seq: number; of: number; kind: string }) =>
     p.kind === 'deposit' ? str('partDeposit') : p.kind === 'balance' ? str('partBalance') : fill(str('partInstalment'), { seq: p.seq, of: p.of });
   const payments = d.payments.items.map((p) => ({ time: time(p.at), reference: p.reference, part: p.part ? partLabel(p.part) : '', amount: money(p.amountMinor, p.currency), card: card(p.card), country: p.card?.country ? countryName(p.card.country, ctx.intl) : '' }));
-  const refunds = d.refunds.items.map((p) => ({ time: time(p.at), reference: p.reference, amount: money(p.amountMinor, p.currency), card: card(p.card) }));
+  const refunds = d.refunds.items.map((p) => ({ time: time(p.at), reference: p.reference, part: p.part ? partLabel(p.part) : '', amount: money(p.amountMinor, p.currency), card: card(p.card) }));
   const outcomes = group('outcomes');
   const failed = d.failed.items.map((f) => ({ time: time(f.at), reference: f.reference, amount: money(f.amountMinor, f.currency), outcome: [outcomes[f.outcome] ?? f.outcome, f.declineCode].filter(Boolean).join(' · '), card: card(f.card) }));
   const expired = d.expired.items.map((e) => ({ time: time(e.at), reference: e.reference, amount: money(e.amountMinor, e.currency), customer: e.customer }));
