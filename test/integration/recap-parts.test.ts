@@ -95,6 +95,9 @@ describe('daily recap: orders paid in parts (issue 13 parts 1 and 7)', function 
     await newOrder('OPEN', '2026-06-08T08:00:00Z', { plan: { deposit: { amountMinor: 20_000, currency: 'EUR' } } });
     await pay('OPEN', '2026-06-08T09:30:00Z');
     await askNext('OPEN', '2026-06-10T12:00:00Z');
+    // A deposit paid long before (outside the chart's week): listed for its balance due on 06-15.
+    await newOrder('DUE-OLD', '2026-05-20T08:00:00Z', { plan: { deposit: { percent: 10 }, balanceDue: '2026-06-15' } });
+    await pay('DUE-OLD', '2026-05-20T09:00:00Z');
     // The balance asked for on 05-29: its link expired on 06-05 unpaid.
     await newOrder('EXPIRED', '2026-05-28T08:00:00Z', { plan: { deposit: { percent: 40 } } });
     await pay('EXPIRED', '2026-05-28T09:00:00Z');
@@ -177,16 +180,17 @@ describe('daily recap: orders paid in parts (issue 13 parts 1 and 7)', function 
       ['EXPIRED', 'expired', 'balance', 2],
       ['OPEN', 'open', 'balance', 2],
       ['SOON', 'due', 'balance', 2],
+      ['DUE-OLD', 'due', 'balance', 2],
       ['INST', 'due', 'instalment', 2],
     ]);
-    assert.equal(d10.partPaid!.count, 5);
+    assert.equal(d10.partPaid!.count, 6);
     const open = items.find((i) => i.reference === 'OPEN')!;
     assert.deepEqual([open.totalMinor, open.paidMinor, open.partsPaid, open.next.amountMinor], [100_000, 20_000, 1, 80_000]);
     assert.equal(open.next.at, new Date(Date.parse('2026-06-10T12:00:00Z') + 7 * 86_400_000).toISOString());
     assert.equal(items.find((i) => i.reference === 'SOON')!.next.at, '2026-06-14T07:00:00.000Z', '09:00 in Rome on the due date');
     assert.equal(items.find((i) => i.reference === 'INST')!.next.at, '2026-07-10T07:00:00.000Z');
     // The recap of 06-09: the instalments (nothing paid that day, next due in a month) are not listed.
-    assert.deepEqual(d09.partPaid!.items.map((i) => i.reference), ['WAIT', 'EXPIRED', 'OPEN', 'SOON']);
+    assert.deepEqual(d09.partPaid!.items.map((i) => i.reference), ['WAIT', 'EXPIRED', 'OPEN', 'SOON', 'DUE-OLD']);
   });
 
   it('renders the parts and the part-paid section in five languages (HTML and text)', async () => {
