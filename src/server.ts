@@ -132,6 +132,8 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       maxLinkLifetimeDays: config.maxLinkLifetimeDays,
       logger: logger.child({ component: 'intake' }),
       events,
+      // CANCEL <ref> REFUND: the refund service is made below (it needs the acquirers); called only once mail flows.
+      refunds: { refundAll: (...args) => refunds.refundAll(...args) },
       ...(parsePool ? { parseMail: (raw: Buffer) => parsePool.parse(raw) } : {}),
       concurrency: config.intakeConcurrency,
     });
@@ -203,7 +205,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     // The PDF receipt again for the checkout's receipt page and the back office (never stored).
     const receipts = createReceiptDocuments({ renderer, proofs });
     // Merchant back office under /backoffice: sessions live in the database, so instances share them.
-    const orderAdmin = createOrderAdminService({ repos, orders, maxLinkLifetimeDays: config.maxLinkLifetimeDays, events, ...(faults ? { faults } : {}) });
+    const orderAdmin = createOrderAdminService({ repos, orders, maxLinkLifetimeDays: config.maxLinkLifetimeDays, events, refunds, ...(faults ? { faults } : {}) });
     const apiKeys = createApiKeyService({ repos });
     const backoffice = createBackofficeRouter({ repos,
       auth: createBackofficeAuthService({ repos }),

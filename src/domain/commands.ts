@@ -1,6 +1,6 @@
 // Reply commands a merchant may mail instead of an order: `STATUS <ref>`, `CANCEL <ref>`,
 // `RESEND <ref>`, `RESEND <ref> new@address` (issue 13 part 8: the pay-link to a corrected customer
-// address), `EXTEND <ref> <duration>`, in the subject (after any "Re:"/"AW:"… prefixes) or
+// address), `CANCEL <ref> REFUND|KEEP` (a partly paid order), `EXTEND <ref> <duration>`, in the subject (after any "Re:"/"AW:"… prefixes) or
 // as the first non-empty line of the body. Case-insensitive. The line must be the command and
 // nothing else, so a sentence such as "Cancel the blue one please" is never taken for one.
 import { htmlToText } from './html-to-text.ts';
@@ -34,6 +34,8 @@ function fromLine(line: string, from: ParsedCommand['from']): ParsedCommand | un
   // after it ("resend it tomorrow") is no command. A malformed address still is one: the reply
   // names the problem.
   if (verb === 'RESEND' && argument !== undefined && !/^\S*@\S*$/.test(argument)) return undefined;
+  // CANCEL <ref> REFUND | KEEP (issue 13 part 1): what becomes of what a partly paid order was paid.
+  if (verb === 'CANCEL' && argument !== undefined) return /^(refund|keep)$/i.test(argument) ? { verb, reference: m[2]!, argument: argument.toUpperCase(), from } : undefined;
   if (verb !== 'EXTEND' && verb !== 'RESEND' && argument !== undefined) return undefined;
   return { verb, reference: m[2]!, ...(argument ? { argument } : {}), from };
 }

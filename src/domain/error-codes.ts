@@ -114,6 +114,11 @@ export const ERROR_CODES: Readonly<Record<string, ErrorCodeSpec>> = Object.freez
   MERCHANT_SUSPENDED: { httpStatus: 403 },
   REFUND_EXCEEDS_PAID: { httpStatus: 409 },
   REFUND_BUSY: { httpStatus: 409 },
+  // Orders paid in parts (issue 13 part 1): a refund goes back on one part's payment; cancelling a
+  // partly paid order says whether what was paid is refunded.
+  REFUND_PART_REQUIRED: { httpStatus: 409 },
+  REFUND_PART_INVALID: { httpStatus: 422 },
+  CANCEL_REFUND_CHOICE_REQUIRED: { httpStatus: 422 },
 });
 
 export function errorCodeSpec(code: string): ErrorCodeSpec | undefined {

@@ -176,6 +176,8 @@ export const CommandReplyData = z.object({
   message: text,
   /** EXTEND: the expiry before the command. */
   previousExpiresAt: isoDate.nullish(),
+  /** CANCEL of a partly paid order (issue 13 part 1): what it was paid, refunded or kept. */
+  paidMinor: z.number().int().nullish(),
   order: z
     .object({
       reference: z.string(),

@@ -13,11 +13,19 @@ import { type OrderService } from './order.service.ts';
 import { resendTo } from './command-resend.ts';
 import { createRenewalService } from './renewal.service.ts';
 import { type Repositories } from '../db/repositories.ts';
+import { nextUnpaid, paidMinor } from '../domain/order-plan.ts';
+import { type RefundService } from './refund.service.ts';
 
 /** Stable outcome codes; the reply's wording is chosen by them (templates/locales/<lc>/mail.json). */
 export const COMMAND_CODES = [
   'COMMAND_STATUS',
   'COMMAND_CANCELLED',
+  /** CANCEL of a partly paid order (issue 13 part 1) without REFUND or KEEP: nothing done, the reply asks which. */
+  'COMMAND_CANCEL_CHOICE',
+  /** CANCEL <ref> REFUND: the partly paid order cancelled and each paid part refunded in full. */
+  'COMMAND_CANCELLED_REFUNDED',
+  /** CANCEL <ref> KEEP: the partly paid order cancelled, what was paid kept. */
+  'COMMAND_CANCELLED_KEPT',
   'COMMAND_RESENT',
   /** RESEND <ref> new@address: the customer's address corrected, the pay-link sent there (issue 13 part 8). */
   'COMMAND_RESENT_TO',
@@ -44,6 +52,8 @@ export interface CommandServiceDeps {
   maxLinkLifetimeDays: number;
   /** Webhooks: order.cancelled (deduplicated per order by the events service). */
   events?: OrderEvents;
+  /** CANCEL <ref> REFUND of a partly paid order: each paid part refunded in full. */
+  refunds?: Pick<RefundService, 'refundAll'>;
   now?: () => Date;
 }
 
@@ -91,21 +101,32 @@ export function createCommandService(deps: CommandServiceDeps) {
   /** Status as the merchant sees it: a pending order past its expiry is expired. */
   const shownStatus = (o: OrderDoc, at: Date) => (o.status === 'pending' && o.expiresAt <= at ? 'expired' : o.status);
 
-  async function cancel(order: OrderDoc, ctx: CommandContext, merchant: MerchantDoc, at: Date): Promise<CommandCode> {
+  /**
+   * CANCEL <ref> [REFUND|KEEP]. A partly paid order (issue 13 part 1) is cancelled only with REFUND
+   * (each paid part refunded in full, the refunds made by `command:<message>`) or KEEP; its close
+   * claim is the one of its next unpaid part, which that part's payment would take.
+   */
+  async function cancel(order: OrderDoc, argument: string | undefined, ctx: CommandContext, merchant: MerchantDoc, at: Date): Promise<CommandCode> {
     if (order.status === 'paid') return 'COMMAND_ALREADY_PAID';
     if (order.status === 'expired') return 'COMMAND_ORDER_EXPIRED';
+    const paidParts = paidMinor(order) > 0;
+    if (order.status === 'partially_paid' && !argument) return 'COMMAND_CANCEL_CHOICE';
     const owner = `inbound:${ctx.inboundId}`;
+    const seq = nextUnpaid(order)?.seq ?? 1;
     // The same referee as a payment: whoever inserts the close claim first decides the order. A
     // claim of ours is this message's (now, or before a crash): finishing it is idempotent.
-    const held = await transitions.claimCancel(order._id, owner, at);
+    const held = await transitions.claimCancel(order._id, owner, at, seq);
     if (held.owner !== owner) {
       const current = await orders.byId(order._id);
       if (current?.status === 'cancelled') return 'COMMAND_ALREADY_CANCELLED';
       // The claim belongs to a payment (possibly still being recorded) or to the expiry.
       return current?.status === 'expired' ? 'COMMAND_ORDER_EXPIRED' : 'COMMAND_ALREADY_PAID';
     }
-    await transitions.finishCancelled(order._id, held.cancelledAt);
-    return 'COMMAND_CANCELLED';
+    await transitions.finishCancelled(order._id, held.cancelledAt, seq);
+    if (!paidParts) return 'COMMAND_CANCELLED';
+    // Run again on a redelivery: only what is still refundable is refunded.
+    if (argument === 'REFUND' && deps.refunds) await deps.refunds.refundAll(merchant, order._id, { by: `command:${ctx.inboundId}`, reason: 'order cancelled' });
+    return argument === 'REFUND' ? 'COMMAND_CANCELLED_REFUNDED' : 'COMMAND_CANCELLED_KEPT';
   }
 
   /** EXTEND of an expired order: renewed (expired -> pending), the customer mailed the new link. */
@@ -159,7 +180,7 @@ export function createCommandService(deps: CommandServiceDeps) {
     const extra: Record<string, unknown> = {};
     if (!found) code = 'COMMAND_ORDER_NOT_FOUND';
     else if (cmd.verb === 'STATUS') code = 'COMMAND_STATUS';
-    else if (cmd.verb === 'CANCEL') code = await cancel(found, ctx, merchant, at);
+    else if (cmd.verb === 'CANCEL') code = await cancel(found, cmd.argument, ctx, merchant, at);
     else if (cmd.verb === 'EXTEND') {
       const r = await extend(found, cmd.argument, ctx, merchant, at);
       code = r.code;
@@ -201,6 +222,8 @@ export function createCommandService(deps: CommandServiceDeps) {
           ...(cmd.argument ? { argument: cmd.argument } : {}),
           code,
           ...extra,
+          // What a partly paid order was paid: the CANCEL reply tells it (issue 13 part 1).
+          ...(found && paidMinor(found) > 0 && found.status !== 'paid' ? { paidMinor: paidMinor(found) } : {}),
           ...(order
             ? {
                 order: {

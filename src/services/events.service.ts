@@ -116,9 +116,15 @@ export function createEventsService(deps: EventsServiceDeps) {
       }),
     orderCancelled: (order: OrderDoc, merchant: Merchant) => emit('order.cancelled', `order.cancelled:${order._id}`, merchant, order),
     orderViewed: (order: OrderDoc, merchant: Merchant) => emit('order.viewed', `order.viewed:${order._id}`, merchant, order),
-    refundSucceeded: (order: OrderDoc, merchant: Merchant, refund: { id: string; amountMinor: number; currency: string; at: Date }) =>
+    /** `part`: the part of an order paid in parts whose payment was refunded (null without plan). */
+    refundSucceeded: (
+      order: OrderDoc,
+      merchant: Merchant,
+      refund: { id: string; amountMinor: number; currency: string; at: Date; part?: { seq: number; of: number; kind: string; amountMinor: number } | null },
+    ) =>
       emit('refund.succeeded', `refund.succeeded:${refund.id}`, merchant, order, {
         refund: { id: refund.id, amountMinor: refund.amountMinor, currency: refund.currency, at: refund.at.toISOString() },
+        part: refund.part ?? null,
       }),
   };
 }

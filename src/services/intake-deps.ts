@@ -5,6 +5,7 @@ import { type ParsedInboundMail } from '../mail/parse-worker.ts';
 import { type OrderEvents } from './order-admin.service.ts';
 import { type OrderService } from './order.service.ts';
 import { type BounceService } from './bounce.service.ts';
+import { type RefundService } from './refund.service.ts';
 
 export interface IntakeServiceDeps {
   /** The storage seam (src/db/repositories.ts). */
@@ -15,6 +16,8 @@ export interface IntakeServiceDeps {
   logger: Logger;
   /** Webhooks for what reply commands do (CANCEL → order.cancelled). */
   events?: OrderEvents;
+  /** CANCEL <ref> REFUND of a partly paid order refunds each paid part (issue 13 part 1). */
+  refunds?: Pick<RefundService, 'refundAll'>;
   now?: () => Date;
   /** How long a claim holds before another worker may take the message over. */
   leaseMs?: number;

@@ -33,6 +33,7 @@ export function createMessageHandler(deps: IntakeServiceDeps, now: () => Date) {
     mailDomain: deps.mailDomain,
     maxLinkLifetimeDays: deps.maxLinkLifetimeDays,
     ...(deps.events ? { events: deps.events } : {}),
+    ...(deps.refunds ? { refunds: deps.refunds } : {}),
     now,
   });
 

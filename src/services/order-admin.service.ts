@@ -10,9 +10,11 @@ import { localDate, localTime } from '../domain/local-day.ts';
 import { AppError } from '../domain/errors.ts';
 import { toMajorString } from '../domain/money.ts';
 import { type OrderDraft } from '../domain/order-draft.ts';
+import { nextUnpaid, paidMinor } from '../domain/order-plan.ts';
 import { type OrderStatus } from '../domain/order-status.ts';
 import { CLOSE_KINDS, createOrderTransitions, type FaultHook } from './order-transitions.ts';
 import { type OrderService } from './order.service.ts';
+import { type RefundService } from './refund.service.ts';
 import { commandAddress } from './command-resend.ts';
 import { type Repositories } from '../db/repositories.ts';
 import { csvCell, csvLine } from '../domain/csv.ts';
@@ -56,6 +58,21 @@ export interface OrderAdminDeps {
   now?: () => Date;
   /** Test hook at every step boundary of a cancellation (FAULT_POINTS.cancel). */
   faults?: FaultHook;
+  /** Refunds what a partly paid order was paid when its cancellation asks for it (issue 13 part 1). */
+  refunds?: Pick<RefundService, 'refundAll'>;
+}
+
+/**
+ * What becomes of the money of a partly paid order that is cancelled (issue 13 part 1): `all`
+ * refunds every paid part in full, `none` keeps it. Required for such an order, ignored otherwise.
+ */
+export type CancelRefund = 'all' | 'none';
+export const CANCEL_REFUNDS: readonly CancelRefund[] = ['all', 'none'];
+
+export interface CancelOptions {
+  refund?: CancelRefund | undefined;
+  /** Who the refunds are made by (the back-office user's address, the API key); default the actor. */
+  by?: string | undefined;
 }
 
 /** The instant a local day (YYYY-MM-DD) starts in `tz`, DST changes included. */
@@ -149,20 +166,41 @@ export function createOrderAdminService(deps: OrderAdminDeps) {
   }
 
   /**
-   * Cancels an unpaid order. The order's close claim (the one a payment takes) is the referee:
-   * whoever inserts it first decides, so a cancel racing a payment never leaves both applied.
+   * Cancels an unpaid or partly paid order. The order's close claim (the one a payment takes; for
+   * a partly paid order, the claim of its next unpaid part) is the referee: whoever inserts it
+   * first decides, so a cancel racing a payment never leaves both applied. A partly paid order
+   * needs `opts.refund`: with `all`, each paid part is refunded in full once it is cancelled.
    */
-  async function cancel(merchant: MerchantDoc, orderId: string, actor: string): Promise<OrderDoc> {
+  async function cancel(merchant: MerchantDoc, orderId: string, actor: string, opts: CancelOptions = {}): Promise<OrderDoc> {
     const order = await find(merchant, orderId);
-    if (order.status !== 'pending') {
+    if (order.status !== 'pending' && order.status !== 'partially_paid') {
       throw new AppError('ORDER_NOT_CANCELLABLE', `the order is ${order.status}`, { httpStatus: 409 });
     }
+    const partly = order.status === 'partially_paid';
+    if (partly && !opts.refund) {
+      throw new AppError('CANCEL_REFUND_CHOICE_REQUIRED', 'the order is partly paid: say whether what was paid is refunded (refund: all) or kept (refund: none)', {
+        httpStatus: 422,
+        details: { field: 'refund', paidMinor: paidMinor(order), currency: order.currency },
+      });
+    }
+    if (partly && opts.refund === 'all' && !deps.refunds) throw new AppError('REFUND_UNSUPPORTED', 'refunds are not available here', { httpStatus: 409 });
+    const seq = nextUnpaid(order)?.seq ?? 1;
     // Ours, or another cancellation (finishing it is idempotent); anything else closed it first.
-    const held = await transitions.claimCancel(order._id, actor, now());
+    const held = await transitions.claimCancel(order._id, actor, now(), seq);
     if (held.kind !== CLOSE_KINDS.cancelled) throw new AppError('ORDER_NOT_CANCELLABLE', 'the order was closed meanwhile', { httpStatus: 409 });
-    const cancelled = await transitions.finishCancelled(order._id, held.cancelledAt);
+    const cancelled = await transitions.finishCancelled(order._id, held.cancelledAt, seq);
     if (!cancelled) throw new AppError('ORDER_NOT_CANCELLABLE', 'the order was closed meanwhile', { httpStatus: 409 });
+    if (partly && opts.refund === 'all') await refundCancelled(merchant, cancelled._id, opts.by ?? actor);
     return cancelled;
+  }
+
+  /**
+   * Refunds what is still refundable of a cancelled order's paid parts (the `all` of a cancellation,
+   * or its retry after a crash between the cancellation and the refunds).
+   */
+  async function refundCancelled(merchant: MerchantDoc, orderId: string, by: string) {
+    if (!deps.refunds) throw new AppError('REFUND_UNSUPPORTED', 'refunds are not available here', { httpStatus: 409 });
+    return deps.refunds.refundAll(merchant, orderId, { by, reason: 'order cancelled' });
   }
 
   function assertPayable(order: OrderDoc, code: string): void {
@@ -246,6 +284,6 @@ export function createOrderAdminService(deps: OrderAdminDeps) {
     return Readable.from(lines(), { objectMode: false });
   }
 
-  return { list, detail, order: find, cancel, resend, resendTo, extend, createLink, exportCsv };
+  return { list, detail, order: find, cancel, refundCancelled, resend, resendTo, extend, createLink, exportCsv };
 }
 export type OrderAdminService = ReturnType<typeof createOrderAdminService>;

@@ -18,13 +18,21 @@
 // the refund document stored under an id derived from the claim, and refund.succeeded queued.
 // repairInterrupted() runs the unfinished ones again: the acquirer call carries the claim as its
 // idempotency key, so asking again gets the first answer, never a second refund.
+//
+// An order paid in parts (issue 13 part 1) is refunded per part: each reservation names the part
+// (`part`, the paid part's seq) whose payment it gives money back on, the acquirer is asked on
+// that part's authorisation, and the limit is that part's amount minus what is reserved on it.
+// The slots stay per order, so the referee above is unchanged; the repair reads the part from the
+// reservation.
 import { createHash } from 'node:crypto';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type OrderDoc } from '../db/orders.repository.ts';
 import { type RefundDoc } from '../db/refunds.repository.ts';
 import { type Acquirer } from '../domain/acquirer.ts';
 import { LEGACY_ACQUIRER, type AcquirerDirectory } from './acquirer/directory.ts';
-import { AppError } from '../domain/errors.ts';
+import { AppError, isAppError } from '../domain/errors.ts';
+import { hasPlan } from '../domain/order-plan.ts';
+import { choosePart, paidPayments, paymentOf, REFUNDABLE_STATUSES } from '../domain/refund-parts.ts';
 import { type EventsService } from './events.service.ts';
 import { type FaultHook } from './order-transitions.ts';
 import { type Repositories } from '../db/repositories.ts';
@@ -49,6 +57,12 @@ export interface RefundInput {
   /** E-mail address of the back-office user. */
   by: string;
   reason?: string | undefined;
+  /**
+   * The part (its seq) of an order paid in parts whose payment is refunded. Absent: the only paid
+   * part, else the latest paid part that can still give back the amount (REFUND_PART_REQUIRED when
+   * none can). An order without plan is part 1.
+   */
+  part?: number | undefined;
 }
 
 /** Kept on the refund's claim: what was asked, and the acquirer's answer once it came. */
@@ -60,6 +74,8 @@ interface Reservation {
   at?: Date;
   /** The acquirer's id of the refund, once it accepted. */
   refundId?: string;
+  /** The part of an order paid in parts whose payment this refunds (absent without plan). */
+  part?: number;
 }
 
 export const refundClaimKey = (orderId: string, seq: number): string => `refund:${orderId}:${seq}`;
@@ -74,9 +90,9 @@ export function createRefundService(deps: RefundServiceDeps) {
     if (deps.faults) await deps.faults(point);
   };
 
-  /** The acquirer that took the order's payment. */
-  async function refunder(merchant: MerchantDoc, order: OrderDoc): Promise<Pick<Acquirer, 'refund'>> {
-    return deps.acquirers ? deps.acquirers.forMerchant(merchant, order.payment?.acquirer ?? LEGACY_ACQUIRER) : deps.acquirer;
+  /** The acquirer that took the payment (of part `part`, for an order paid in parts). */
+  async function refunder(merchant: MerchantDoc, order: OrderDoc, part?: number): Promise<Pick<Acquirer, 'refund'>> {
+    return deps.acquirers ? deps.acquirers.forMerchant(merchant, paymentOf(order, part)?.acquirer ?? LEGACY_ACQUIRER) : deps.acquirer;
   }
 
   /**
@@ -97,7 +113,7 @@ export function createRefundService(deps: RefundServiceDeps) {
       return { ok: false, code: 'REFUND_REFUSED', message: 'refused earlier' };
     }
     if (kept.status === 'reserved' || !kept.refundId) {
-      const result = await (await refunder(merchant, order)).refund!({ authCode: order.payment!.authCode!, amountMinor: kept.amountMinor, currency: order.currency, idempotencyKey: key });
+      const result = await (await refunder(merchant, order, kept.part)).refund!({ authCode: paymentOf(order, kept.part)!.authCode!, amountMinor: kept.amountMinor, currency: order.currency, idempotencyKey: key });
       await fault('refund:acquired');
       if (!result.ok) {
         await claims.setPayload(key, { ...kept, status: 'failed' }, { applied: true });
@@ -113,6 +129,7 @@ export function createRefundService(deps: RefundServiceDeps) {
       orderId: order._id,
       merchantId: merchant._id,
       seq,
+      ...(kept.part !== undefined ? { part: kept.part } : {}),
       amountMinor: kept.amountMinor,
       currency: order.currency,
       refundId: kept.refundId!,
@@ -122,7 +139,14 @@ export function createRefundService(deps: RefundServiceDeps) {
     };
     await refunds.record(doc);
     await fault('refund:stored');
-    await deps.events?.refundSucceeded(order, merchant, { id: doc._id, amountMinor: doc.amountMinor, currency: doc.currency, at });
+    const part = kept.part !== undefined && hasPlan(order) ? order.plan!.parts![kept.part - 1] : undefined;
+    await deps.events?.refundSucceeded(order, merchant, {
+      id: doc._id,
+      amountMinor: doc.amountMinor,
+      currency: doc.currency,
+      at,
+      part: part ? { seq: part.seq, of: order.plan!.parts!.length, kind: part.kind, amountMinor: part.amountMinor } : null,
+    });
     await fault('refund:event');
     await claims.markApplied(key);
     return { ok: true, refund: doc };
@@ -139,25 +163,37 @@ export function createRefundService(deps: RefundServiceDeps) {
       const seq = Number(/:(\d+)$/.exec(key)?.[1] ?? NaN);
       const order = await orders.byId(String(c.subject));
       const merchant = order ? await deps.repos.merchants.findById(order.merchantId) : null;
-      if (!order?.payment?.authCode || !merchant || !Number.isInteger(seq) || !(await refunder(merchant, order)).refund) {
+      const reservation = { by: c.owner ?? undefined, at: c.at, ...(c.payload as Reservation) } as Reservation;
+      if (!order || !paymentOf(order, reservation.part)?.authCode || !merchant || !Number.isInteger(seq) || !(await refunder(merchant, order, reservation.part)).refund) {
         await claims.markApplied(key);
         continue;
       }
-      const reservation = { by: c.owner ?? undefined, at: c.at, ...(c.payload as Reservation) } as Reservation;
       if ((await finish(key, seq, order, merchant, reservation)).ok) repaired++;
     }
     return repaired;
   }
 
-  /** The slots taken for an order: how many, and the amount they hold (failed ones excluded). */
-  async function reservations(orderId: string): Promise<{ slots: number; reservedMinor: number }> {
+  /**
+   * The slots taken for an order: how many, and the amount they hold (failed ones excluded), in
+   * all and per part (`byPart[seq]`; reservations without part under 0).
+   */
+  async function reservations(orderId: string): Promise<{ slots: number; reservedMinor: number; byPart: Record<number, number> }> {
     const slots = await claims.numbered(`refund:${orderId}:`);
     let reservedMinor = 0;
+    const byPart: Record<number, number> = {};
     for (const c of slots) {
       const r = c.payload as Reservation | undefined;
-      if (r && r.status !== 'failed') reservedMinor += r.amountMinor;
+      if (!r || r.status === 'failed') continue;
+      reservedMinor += r.amountMinor;
+      byPart[r.part ?? 0] = (byPart[r.part ?? 0] ?? 0) + r.amountMinor;
     }
-    return { slots: slots.length, reservedMinor };
+    return { slots: slots.length, reservedMinor, byPart };
+  }
+
+  /** What each paid payment of an order can still give back (`part` absent without plan). */
+  async function refundable(order: OrderDoc): Promise<Array<{ part?: number; refundableMinor: number }>> {
+    const { byPart } = await reservations(order._id);
+    return paidPayments(order).map((p) => ({ ...(p.part !== undefined ? { part: p.part } : {}), refundableMinor: Math.max(0, p.amountMinor - (byPart[p.part ?? 0] ?? 0)) }));
   }
 
   /** The refunds of an order, oldest first, and their total. */
@@ -185,26 +221,34 @@ export function createRefundService(deps: RefundServiceDeps) {
   async function refund(merchant: MerchantDoc, orderId: string, input: RefundInput): Promise<RefundDoc> {
     const order = await orders.ofMerchant(merchant._id, orderId);
     if (!order) throw new AppError('ORDER_NOT_FOUND', 'no such order', { httpStatus: 404 });
-    if (order.status !== 'paid' || !order.payment?.authCode) {
+    if (!REFUNDABLE_STATUSES.has(order.status) || paidPayments(order).length === 0) {
       throw new AppError('REFUND_NOT_PAID', `the order is ${order.status}`, { httpStatus: 409 });
     }
     if (!Number.isSafeInteger(input.amountMinor) || input.amountMinor <= 0) {
       throw new AppError('REFUND_AMOUNT_INVALID', 'the amount must be more than zero', { httpStatus: 422 });
     }
-    if (!(await refunder(merchant, order)).refund) throw new AppError('REFUND_UNSUPPORTED', 'the acquirer cannot refund', { httpStatus: 409 });
+    if (!(await refunder(merchant, order, input.part)).refund) throw new AppError('REFUND_UNSUPPORTED', 'the acquirer cannot refund', { httpStatus: 409 });
 
     for (let attempt = 0; attempt < maxTries; attempt++) {
-      const { slots, reservedMinor } = await reservations(order._id);
-      const refundable = order.amountMinor - reservedMinor;
-      if (input.amountMinor > refundable) {
-        throw new AppError('REFUND_EXCEEDS_PAID', `at most ${refundable} can still be refunded`, {
+      const { slots, byPart } = await reservations(order._id);
+      // Chosen again after each lost slot: the winner's reservation now counts on its part.
+      const { part, refundableMinor } = choosePart(order, byPart, input);
+      if (input.amountMinor > refundableMinor) {
+        throw new AppError('REFUND_EXCEEDS_PAID', `at most ${refundableMinor} can still be refunded`, {
           httpStatus: 409,
-          details: { refundableMinor: Math.max(0, refundable) },
+          details: { refundableMinor: Math.max(0, refundableMinor), ...(part !== undefined ? { part } : {}) },
         });
       }
       const key = refundClaimKey(order._id, slots);
       const at = now();
-      const reservation: Reservation = { amountMinor: input.amountMinor, status: 'reserved', by: input.by, at, ...(input.reason ? { reason: input.reason } : {}) };
+      const reservation: Reservation = {
+        amountMinor: input.amountMinor,
+        status: 'reserved',
+        by: input.by,
+        at,
+        ...(input.reason ? { reason: input.reason } : {}),
+        ...(part !== undefined ? { part } : {}),
+      };
       if (!(await claims.once(key, { kind: 'refund', subject: order._id, owner: input.by, payload: { ...reservation } }, at))) {
         // Another refund took slot n: re-read (its amount now counts) and try the next slot.
         await new Promise((r) => setTimeout(r, 2 + Math.random() * 8));
@@ -220,6 +264,31 @@ export function createRefundService(deps: RefundServiceDeps) {
     throw new AppError('REFUND_BUSY', 'other refunds of this order are in progress; try again', { httpStatus: 409 });
   }
 
-  return { refund, forOrder, reservations, madeBy, repairInterrupted };
+  /**
+   * Gives back everything still refundable on every paid payment of the order (each part in full,
+   * minus what was refunded of it): the refund chosen when a partly paid order is cancelled. Asked
+   * again (a retry after a crash), it refunds only what is left. Returns the refunds made now.
+   */
+  async function refundAll(merchant: MerchantDoc, orderId: string, input: Omit<RefundInput, 'amountMinor' | 'part'>): Promise<RefundDoc[]> {
+    const order = await orders.ofMerchant(merchant._id, orderId);
+    if (!order) throw new AppError('ORDER_NOT_FOUND', 'no such order', { httpStatus: 404 });
+    const made: RefundDoc[] = [];
+    for (const { part } of paidPayments(order)) {
+      // A refund of the same part racing this one: read again what is left, a few times.
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const left = (await refundable(order)).find((p) => p.part === part)?.refundableMinor ?? 0;
+        if (left <= 0) break;
+        try {
+          made.push(await refund(merchant, orderId, { ...input, amountMinor: left, ...(part !== undefined ? { part } : {}) }));
+          break;
+        } catch (e) {
+          if (!isAppError(e, 'REFUND_EXCEEDS_PAID')) throw e;
+        }
+      }
+    }
+    return made;
+  }
+
+  return { refund, refundAll, refundable, forOrder, reservations, madeBy, repairInterrupted };
 }
 export type RefundService = ReturnType<typeof createRefundService>;

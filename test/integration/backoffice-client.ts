@@ -82,7 +82,7 @@ export async function startBackofficeApp(
   const renewals = createRenewalService({ repos, mailDomain: MAIL_DOMAIN, publicUrl: base, maxLinkLifetimeDays: MAX_DAYS, linkFor: orders.linkFor, events, now });
   const router = createBackofficeRouter({ repos,
     auth: createBackofficeAuthService({ repos, now, ...opts.auth }),
-    orderAdmin: createOrderAdminService({ repos, orders, maxLinkLifetimeDays: MAX_DAYS, now }),
+    orderAdmin: createOrderAdminService({ repos, orders, maxLinkLifetimeDays: MAX_DAYS, refunds, now }),
     refunds,
     merchantAdmin: createMerchantAdminService({ repos, maxLinkLifetimeDays: MAX_DAYS, now, webhookTargets: { allowPrivate: opts.webhookAllowPrivate ?? false } }),
     checkout,

@@ -11,6 +11,8 @@ const RefundSchema = new Schema(
     orderId: { type: String, required: true },
     merchantId: { type: String, required: true },
     seq: { type: Number, required: true },
+    /** The part of an order paid in parts whose payment was refunded (absent without plan). */
+    part: { type: Number },
     amountMinor: { type: Number, required: true },
     currency: { type: String, required: true },
     /** The acquirer's id of the refund. */

@@ -28,7 +28,7 @@ export interface ApiRouterDeps {
   repos: Repositories;
   apiKeys: ApiKeyService;
   orders: Pick<OrderService, 'create' | 'linkFor'>;
-  orderAdmin: Pick<OrderAdminService, 'cancel'>;
+  orderAdmin: Pick<OrderAdminService, 'cancel' | 'refundCancelled'>;
   refunds: Pick<RefundService, 'refund' | 'forOrder' | 'madeBy'>;
   publicUrl: string;
   maxLinkLifetimeDays: number;

@@ -3,6 +3,7 @@
 import { type OrderDoc } from '../../db/orders.repository.ts';
 import { type RefundDoc } from '../../db/refunds.repository.ts';
 import { mapLimit } from '../../domain/map-limit.ts';
+import { partsPaid } from '../../domain/order-plan.ts';
 import { type ApiRouterDeps } from './api.kit.ts';
 import { type OrderResource } from './resources.ts';
 
@@ -34,16 +35,17 @@ export function orderResource(o: OrderDoc & { createdAt?: Date }, refunds: reado
             receiptNumber: p.receiptNumber ?? null,
           }
         : null,
-    refunds: refunds.map((r) => ({ id: r._id, amount: r.amountMinor, currency: r.currency, createdAt: iso(r.at)! })),
+    refunds: refunds.map((r) => ({ id: r._id, amount: r.amountMinor, currency: r.currency, createdAt: iso(r.at)!, part: r.part ?? null })),
     refundedAmount: refunds.reduce((s, r) => s + r.amountMinor, 0),
     customerCode: o.customerCode ?? null,
   };
 }
 
-/** The resources of orders of one merchant: refunds read only for paid orders (only they have any). */
+/** The resources of orders of one merchant: refunds read only for orders with a payment (only they have any). */
 export async function orderResources(deps: Pick<ApiRouterDeps, 'refunds' | 'orders'>, merchantId: string, orders: readonly OrderDoc[]): Promise<OrderResource[]> {
   return mapLimit(orders, 4, async (o) => {
-    const refunds = o.status === 'paid' ? (await deps.refunds.forOrder({ _id: merchantId }, o._id)).refunds : [];
+    // An order paid in parts may have refunds while partly paid or once cancelled (issue 13 part 1).
+    const refunds = o.status === 'paid' || partsPaid(o).length > 0 ? (await deps.refunds.forOrder({ _id: merchantId }, o._id)).refunds : [];
     return orderResource(o, refunds, o.status === 'pending' ? deps.orders.linkFor(o) : null);
   });
 }

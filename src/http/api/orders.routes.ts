@@ -8,6 +8,7 @@ import { type OrderDoc } from '../../db/orders.repository.ts';
 import { AppError } from '../../domain/errors.ts';
 import { ORDER_STATUSES } from '../../domain/order-status.ts';
 import { caller, validate, writer, jsonBody, type ApiRouterDeps, type Idempotency } from './api.kit.ts';
+import { validationFailed } from './problem.ts';
 import { orderResource, orderResources } from './order-resource.ts';
 import { COMMON_PROBLEMS, idempotencyKeyParam, jsonRequest, jsonResponse, problemResponses, replayedHeader, type OpenApiPaths } from './openapi.ts';
 import { requestSchemas, Refund as RefundSchema } from './resources.ts';
@@ -19,8 +20,26 @@ export const RefundRequest = z
   .strictObject({
     amount: z.number().int().positive().describe('In minor units; at most what was paid and not refunded yet.'),
     reason: z.string().max(200).optional(),
+    part: z
+      .number()
+      .int()
+      .min(1)
+      .max(12)
+      .optional()
+      .describe(
+        "An order paid in parts: the part (its seq) whose payment is refunded, at most that part's amount. Absent: the only paid part, else the latest paid part that can give the whole amount (409 REFUND_PART_REQUIRED, listing each part's refundable amount, when none can).",
+      ),
   })
   .register(requestSchemas, { id: 'RefundRequest' });
+
+export const CancelRequest = z
+  .strictObject({
+    refund: z
+      .enum(['all', 'none'])
+      .optional()
+      .describe('Required for a partially_paid order: `all` refunds every paid part in full (refund.succeeded for each), `none` keeps what was paid. Ignored for a pending order.'),
+  })
+  .register(requestSchemas, { id: 'CancelRequest' });
 
 const ListQuery = z.strictObject({
   status: z.enum(ORDER_STATUSES).optional(),
@@ -83,12 +102,20 @@ export function registerOrderRoutes(router: Router, deps: ApiRouterDeps, idempot
 
   router.post('/orders/:reference/cancel', async (ctx) => {
     const { merchant, key } = writer(ctx);
-    await jsonBody(ctx);
-    await idempotency.answer(ctx, async (takeover) => {
+    const input = validate(CancelRequest, await jsonBody(ctx));
+    await idempotency.answer(ctx, async (takeover, tag) => {
       const order = await byReference(ctx);
-      // Taken over after a crash: the cancellation it had made is the answer.
-      if (takeover && order.status === 'cancelled') return { status: 200, body: await one(merchant._id, order) };
-      const cancelled = await deps.orderAdmin.cancel(merchant, order._id, `api:${key.id}`);
+      const by = `api:${key.id}${tag ? `#${tag}` : ''}`;
+      // Taken over after a crash: the cancellation it had made is the answer (its refunds finished).
+      if (takeover && order.status === 'cancelled') {
+        if (input.refund === 'all') await deps.orderAdmin.refundCancelled(merchant, order._id, by);
+        return { status: 200, body: await one(merchant._id, (await deps.repos.orders.byId(order._id)) ?? order) };
+      }
+      // A partly paid order (issue 13 part 1): what was paid is refunded or kept, as the caller says.
+      if (order.status === 'partially_paid' && !input.refund) {
+        throw validationFailed([{ field: 'refund', message: 'required for a partially_paid order: "all" refunds what was paid, "none" keeps it' }]);
+      }
+      const cancelled = await deps.orderAdmin.cancel(merchant, order._id, `api:${key.id}`, { refund: input.refund, by });
       return { status: 200, body: await one(merchant._id, cancelled) };
     });
   });
@@ -104,8 +131,14 @@ export function registerOrderRoutes(router: Router, deps: ApiRouterDeps, idempot
       if (earlier?.pending) {
         throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'the refund of the first request is being finished; try again in a minute', { httpStatus: 409, details: { retryAfterSec: 60 } });
       }
-      const refund = earlier?.refund ?? (await deps.refunds.refund(merchant, order._id, { amountMinor: input.amount, by, reason: input.reason }));
-      const body: z.output<typeof RefundSchema> = { id: refund._id, amount: refund.amountMinor, currency: refund.currency, createdAt: new Date(refund.at).toISOString() };
+      const refund = earlier?.refund ?? (await deps.refunds.refund(merchant, order._id, { amountMinor: input.amount, by, reason: input.reason, part: input.part }));
+      const body: z.output<typeof RefundSchema> = {
+        id: refund._id,
+        amount: refund.amountMinor,
+        currency: refund.currency,
+        createdAt: new Date(refund.at).toISOString(),
+        part: refund.part ?? null,
+      };
       return { status: 201, body };
     });
   });
@@ -138,9 +171,10 @@ export const orderPaths: OpenApiPaths = {
   '/orders/{reference}/cancel': {
     post: {
       operationId: 'cancelOrder',
-      summary: 'Cancel an unpaid order (order.cancelled webhook)',
+      summary: 'Cancel an unpaid or partly paid order (order.cancelled webhook); a partly paid one says whether what was paid is refunded',
       parameters: [referenceParam, idempotencyKeyParam],
-      responses: { '200': jsonResponse('Order', 'The cancelled order.', replayedHeader), ...problemResponses(400, 403, 404, 409, ...COMMON_PROBLEMS) },
+      requestBody: { ...jsonRequest('CancelRequest'), required: false },
+      responses: { '200': jsonResponse('Order', 'The cancelled order.', replayedHeader), ...problemResponses(400, 403, 404, 409, 415, 422, ...COMMON_PROBLEMS) },
     },
   },
   '/orders/{reference}/refunds': {

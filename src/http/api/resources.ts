@@ -45,6 +45,7 @@ export const Refund = z
     id: z.string(),
     ...Money,
     createdAt: instant,
+    part: z.number().int().nullish().describe('An order paid in parts: the part (its seq) whose payment was refunded; null without plan.'),
   })
   .register(responseSchemas, { id: 'Refund' });
 

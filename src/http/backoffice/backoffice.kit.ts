@@ -45,6 +45,8 @@ export const DAY = 86_400_000;
 
 /** Notices shown after a redirect (?done=…); anything else in the query is ignored. */
 const NOTICES = [
+  // A partly paid order cancelled, what was paid refunded or kept (issue 13 part 1).
+  'cancelledRefunded', 'cancelledKept',
   'cancelled', 'resent', 'resentTo', 'extended', 'extendedCapped', 'created', 'passwordChanged',
   'refunded', 'motoPaid', 'charged', 'settingsSaved', 'roleChanged', 'userRemoved', 'replayed', 'languageSaved', 'brandSaved', 'remindersSaved', 'renewed',
 ] as const;

@@ -57,6 +57,9 @@ export const ResendToForm = z.object({ email: field(254), _csrf: field(100) });
 
 export const RefundForm = z.object({ amount: field(40), reason: field(200), _csrf: field(100) });
 
+/** Cancelling a partly paid order (issue 13 part 1): `refund` is all (refund what was paid) or none (keep it). */
+export const CancelForm = z.object({ refund: field(10), _csrf: field(100) });
+
 /** The card typed by the operator: lives only as long as the request, never logged. */
 export const MotoForm = z.object({ number: field(40), expiry: field(10), cvc: field(8), holder: field(120), email: field(254), _csrf: field(100) });
 

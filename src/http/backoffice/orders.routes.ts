@@ -9,6 +9,9 @@ import { zonedDay, type OrderFilters } from '../../services/order-admin.service.
 import { sendReceiptPdf } from '../receipt-download.ts';
 import { orderRow, orderSummary, pager, timeline } from './backoffice.view-model.ts';
 import { ExportQuery, ExtendForm, OrderFilterQuery, RenewForm, parse } from './backoffice.validators.ts';
+import { CancelForm } from './backoffice.validators.ts';
+import { paidMinor } from '../../domain/order-plan.ts';
+import { CANCEL_REFUNDS, type CancelRefund } from '../../services/order-admin.service.ts';
 import { ResendToForm } from './backoffice.validators.ts';
 import { can, type Permission } from './permissions.ts';
 import { savedCardPanel } from './saved-cards.routes.ts';
@@ -64,11 +67,14 @@ export function registerOrderRoutes(router: Router, deps: BackofficeRouterDeps, 
     const m = auth.merchant;
     const { order, mails, link } = await orderAdmin.detail(m, id);
     const { refunds: refundList, refundedMinor } = await refunds.forOrder(m, order._id);
-    const refundableMinor = order.status === 'paid' ? Math.max(0, order.amountMinor - refundedMinor) : 0;
+    // An order paid in parts has money to refund while partly paid and once cancelled (issue 13 part 1).
+    const refundableMinor = ['paid', 'partially_paid', 'cancelled'].includes(order.status) ? Math.max(0, paidMinor(order) - refundedMinor) : 0;
     const open = order.status === 'pending' && order.expiresAt.getTime() > now().getTime();
     const role = auth.user.role;
     const actions = {
-      cancel: order.status === 'pending' && can(role, 'orders.cancel'),
+      cancel: (order.status === 'pending' || order.status === 'partially_paid') && can(role, 'orders.cancel'),
+      // A partly paid order: the cancel button opens the step that asks what becomes of what was paid.
+      cancelPaid: order.status === 'partially_paid' && can(role, 'orders.cancel'),
       resend: open && can(role, 'orders.resend'),
       extend: open && can(role, 'orders.extend'),
       refund: refundableMinor > 0 && can(role, 'orders.refund'),
@@ -139,11 +145,51 @@ export function registerOrderRoutes(router: Router, deps: BackofficeRouterDeps, 
     });
   }
 
+  /**
+   * The confirmation step of cancelling a partly paid order (issue 13 part 1): refund what was
+   * paid, or keep it; a radio group the form requires. Any other order goes back to its page.
+   */
+  async function renderCancel(ctx: Ctx, auth: AuthContext, id: string, status: number, choice?: string, problem?: string) {
+    const m = auth.merchant;
+    const order = await orderAdmin.order(m, id);
+    if (order.status !== 'partially_paid') return redirect(ctx, `${BACKOFFICE_PREFIX}/orders/${encodeURIComponent(id)}`);
+    page(ctx, status, 'order-cancel', {
+      title: t('cancelPaid.title', { reference: order.reference }),
+      navKey: 'orders',
+      order: orderSummary(views, order, locale(), m.timezone),
+      paid: formatMoney(paidMinor(order), order.currency, locale()),
+      choice,
+      problem,
+    });
+  }
+
+  router.get(
+    '/orders/:id/cancel',
+    guarded('orders.cancel', async (ctx, auth) => renderCancel(ctx, auth, orderId(ctx), 200)),
+  );
+
   router.post(
     '/orders/:id/cancel',
-    orderAction('orders.cancel', async (_ctx, auth, id) => {
-      await orderAdmin.cancel(auth.merchant, id, `user:${auth.user.id}`);
-      return 'cancelled';
+    guarded('orders.cancel', async (ctx, auth) => {
+      const id = orderId(ctx);
+      const form = parse(CancelForm, ctx.request.body);
+      const refund = (CANCEL_REFUNDS as readonly string[]).includes(form.refund) ? (form.refund as CancelRefund) : undefined;
+      const order = await orderAdmin.order(auth.merchant, id);
+      // Partly paid and no choice (or not one of the two): the step again, saying what is missing.
+      if (order.status === 'partially_paid' && !refund) return renderCancel(ctx, auth, id, 422, undefined, t('problem.CANCEL_REFUND_CHOICE_REQUIRED'));
+      const partly = order.status === 'partially_paid';
+      try {
+        await orderAdmin.cancel(auth.merchant, id, `user:${auth.user.id}`, { refund, by: auth.user.email });
+      } catch (e) {
+        if (isAppError(e) && (e.httpStatus === 409 || e.httpStatus === 422)) {
+          ctx.state.log.info({ orderId: id, code: e.code }, 'back-office action refused');
+          return renderDetail(ctx, auth, id, e.httpStatus, t(`problem.${e.code}`));
+        }
+        throw e;
+      }
+      const notice = !partly ? 'cancelled' : refund === 'all' ? 'cancelledRefunded' : 'cancelledKept';
+      ctx.state.log.info({ orderId: id, action: notice, userId: auth.user.id }, 'back-office action');
+      redirect(ctx, `${BACKOFFICE_PREFIX}/orders/${encodeURIComponent(id)}?done=${notice}`);
     }),
   );
 

@@ -73,6 +73,8 @@ export const commandReplyPreparer: Preparer = (raw, ctx, t) => {
     resentTo: d.resentTo,
     message: d.message,
     previousExpires: d.previousExpiresAt ? formatDateTime(d.previousExpiresAt, ctx.intl, ctx.timeZone) : '',
+    // CANCEL of a partly paid order (issue 13 part 1): "what was paid (300.00 EUR)".
+    paid: d.paidMinor != null && o ? formatMoney(d.paidMinor, o.currency, ctx.intl) : '',
   };
   const a = o?.attempts;
   const attempts = !a
