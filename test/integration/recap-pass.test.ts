@@ -1,5 +1,6 @@
 // The daily recap's one-pass build (src/services/recap.service.ts) against the real database:
-// many merchants' recaps from one read of `orders` equal each merchant's own recap; a job run over
+// many merchants' recaps from one read of `orders` (orders paid in parts among them: a deposit one
+// day, the balance the next) equal each merchant's own recap; a job run over
 // many merchants reads `orders` once (not once per merchant); the chart's earlier days come from
 // `recap_days` once stored (and are recounted when the merchant's zone changed).
 import assert from 'node:assert/strict';
@@ -50,9 +51,15 @@ describe('daily recap: one pass for all merchants', function () {
       const id = `ord_${m._id}_${day}_${i}`;
       // From 30 hours before to 30 hours after UTC midnight: inside and outside each zone's day.
       const created = new Date(base - 30 * 3600_000 + i * 3_600_000 * (60 / n));
-      const paid = i % 3 === 0 ? new Date(created.getTime() + 90 * 60_000) : undefined;
+      // Every sixth order is paid in parts: a deposit an hour after creation, and every other one
+      // its balance 26 hours later (the next day in every zone): each part counts on its own day.
+      const planned = i % 6 === 5;
+      const deposit = planned ? new Date(created.getTime() + 3_600_000) : undefined;
+      const balance = planned && i % 12 === 5 ? new Date(created.getTime() + 27 * 3_600_000) : undefined;
+      const paid = planned ? (balance ?? deposit) : i % 3 === 0 ? new Date(created.getTime() + 90 * 60_000) : undefined;
       const expired = !paid && i % 5 === 1 ? new Date(created.getTime() + 6 * 3600_000) : undefined;
-      const status = paid ? 'paid' : expired ? 'expired' : i % 7 === 2 ? 'cancelled' : 'pending';
+      const status = planned ? (balance ? 'paid' : 'partially_paid') : paid ? 'paid' : expired ? 'expired' : i % 7 === 2 ? 'cancelled' : 'pending';
+      const amountMinor = 1000 + i * 37;
       return {
         _id: id as never,
         publicId: `pub_${id}`,
@@ -60,7 +67,7 @@ describe('daily recap: one pass for all merchants', function () {
         reference: `R-${day}-${i}`,
         openReference: status === 'pending' ? `R-${day}-${i}` : id,
         sourceKey: `seed:${id}`,
-        amountMinor: 1000 + i * 37,
+        amountMinor,
         currency: i % 4 === 3 ? 'USD' : m.currency,
         description: i % 2 ? `Room ${i}, "sea view"` : undefined,
         customer: { name: `Guest ${i}`, email: `g${i}@example.org` },
@@ -71,6 +78,17 @@ describe('daily recap: one pass for all merchants', function () {
         linkExpiresAt: 1_800_000_000,
         attempts: i % 4 === 1 ? [{ at: new Date(created.getTime() + 60_000), outcome: 'declined', declineCode: 'insufficient_funds', card: VISA }, { at: new Date(created.getTime() + 120_000), outcome: 'error', card: VISA }] : [],
         ...(paid ? { payment: { paidAt: paid, receiptNumber: `RN-${id}`, authCode: 'A1', card: VISA } } : {}),
+        ...(planned
+          ? {
+              plan: {
+                parts: [
+                  { seq: 1, kind: 'deposit', amountMinor: 300, payment: { paidAt: deposit, receiptNumber: `RN-${id}-1`, authCode: 'A1', card: VISA } },
+                  { seq: 2, kind: 'balance', amountMinor: amountMinor - 300, ...(balance ? { payment: { paidAt: balance, receiptNumber: `RN-${id}-2`, authCode: 'A2', card: VISA } } : {}) },
+                ],
+                openSeq: 0,
+              },
+            }
+          : {}),
         ...(expired ? { expiredAt: expired } : {}),
         // Opened by the customer half an hour after creation, every other order.
         ...(i % 2 === 0 ? { viewedAt: new Date(created.getTime() + 30 * 60_000) } : {}),
@@ -115,6 +133,8 @@ describe('daily recap: one pass for all merchants', function () {
         assert.ok(own.orders.length > 1 && own.chart.days.some((d) => d.totalMinor > 0));
         assert.ok(own.payments.items.every((p) => Date.parse(p.at) >= 0 && p.orderId.startsWith(`ord_${it.merchant._id}_`)), 'no other merchant leaks in');
         assert.equal(own.csv.content.split('\r\n').filter(Boolean).length, 1 + own.payments.count + own.refunds.count + own.orders.reduce((n, o) => n + o.count, 0));
+        assert.ok(own.payments.items.some((p) => p.part?.kind === 'deposit') && own.payments.items.some((p) => p.part?.kind === 'balance'), `${it.merchant.name}: deposits and balances counted`);
+        assert.ok((own.partPaid?.count ?? 0) > 0, `${it.merchant.name}: part-paid orders listed`);
       }
       assert.notDeepEqual(all[0]!.payments, all[4]!.payments, 'two days of one merchant differ');
       assert.equal(await RecapDay.countDocuments({ merchantId: { $in: ms.map((m) => m._id) } }), 0, 'unsettled days are not stored');
