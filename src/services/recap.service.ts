@@ -9,7 +9,8 @@
 // - One pass for all: FerretDB v1 reads the whole collection for any filter but `{_id: X}`, so a
 //   query per merchant was a full scan of `orders` per merchant (and a dozen per recap). Every
 //   recap of a run is built from ONE streamed read of the orders touched in the run's day windows
-//   (created, paid, expired, attempted, or refunded then) and one of the refunds, aggregated per
+//   (created, paid — each part of an order paid in parts on its own day —, expired, attempted, or
+//   refunded then, and the part-paid orders to act on) and one of the refunds, aggregated per
 //   merchant and day in memory: totals, the lists capped at RECAP_LIST_LIMIT, CSV lines. Memory
 //   follows the recapped days' activity, never the collection.
 // - The 7-day chart reads earlier days' totals from `recap_days` (stored by earlier runs); days
