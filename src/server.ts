@@ -217,6 +217,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
       receipts,
       branding,
       renewals,
+      plans,
       views: createBackofficeViews(TEMPLATES_DIR),
       acquirerSettings,
       csrfKey: deriveCsrfKey(linkKeys[0]!.secret),
@@ -227,7 +228,7 @@ export async function startPaymail(config: Config, logger: Logger, opts: StartOp
     setMetricsLogger(logger.child({ component: 'metrics' }));
     const ops = createOpsRouter({ repos, outboxHealthy: () => worker.healthy() });
     // The server API under /api/v1 (src/http/api/): the same order, cancel and refund services.
-    const api = createApiRouter({ repos, apiKeys, orders, orderAdmin, refunds, savedCardCharges, publicUrl: config.publicUrl, maxLinkLifetimeDays: config.maxLinkLifetimeDays, rateLimit: config.apiRateLimit });
+    const api = createApiRouter({ repos, apiKeys, orders, orderAdmin, refunds, savedCardCharges, plans, publicUrl: config.publicUrl, maxLinkLifetimeDays: config.maxLinkLifetimeDays, rateLimit: config.apiRateLimit });
     const extraRouters = [ops, api, backoffice, createCardRemovalRouter({ removal: cardRemoval, csrfKey: deriveCsrfKey(linkKeys[0]!.secret), templatesDir: TEMPLATES_DIR }), createBrandRouter({ branding }), createProofRouter({ keys: receiptKeys, proofs, templatesDir: TEMPLATES_DIR }), ...(!config.production && transport.mode === 'capture' ? [devMailRouter({ repos })] : [])];
     // Stripe's webhooks (POST /webhooks/stripe/<merchant id>): late outcomes of 3-D Secure payments.
     const stripeWebhooks = createStripeWebhooks({ repos, settings: acquirerSettings, checkout, acquirers, logger: logger.child({ component: 'stripe-webhooks' }) });

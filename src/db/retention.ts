@@ -21,7 +21,7 @@ import { Session } from './models/session.model.ts';
 import { SmtpAuthFailure } from './models/smtp-auth-failure.model.ts';
 
 /** Claim kinds that only referee a one-off (a recap day, a queued reminder, a 3-D Secure completion, …). */
-export const PRUNABLE_CLAIM_KINDS = ['recap', 'recap-resend', 'reminder-queued', '3ds', 'command-extend', 'merchant-rotation'] as const;
+export const PRUNABLE_CLAIM_KINDS = ['recap', 'recap-resend', 'reminder-queued', '3ds', 'command-extend', 'command-balance', 'merchant-rotation'] as const;
 
 export interface RetentionAges {
   claimsDays: number;

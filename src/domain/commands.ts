@@ -1,24 +1,25 @@
 // Reply commands a merchant may mail instead of an order: `STATUS <ref>`, `CANCEL <ref>`,
 // `RESEND <ref>`, `RESEND <ref> new@address` (issue 13 part 8: the pay-link to a corrected customer
-// address), `CANCEL <ref> REFUND|KEEP` (a partly paid order), `EXTEND <ref> <duration>`, in the subject (after any "Re:"/"AW:"… prefixes) or
+// address), `CANCEL <ref> REFUND|KEEP` (a partly paid order), `EXTEND <ref> <duration>`, `BALANCE <ref> [<duration>]` (issue 13 part 1: the next part of an
+// order paid in parts), in the subject (after any "Re:"/"AW:"… prefixes) or
 // as the first non-empty line of the body. Case-insensitive. The line must be the command and
 // nothing else, so a sentence such as "Cancel the blue one please" is never taken for one.
 import { htmlToText } from './html-to-text.ts';
 import { stripSubjectPrefixes } from './order-mail.ts';
 
-export const COMMAND_VERBS = ['STATUS', 'CANCEL', 'RESEND', 'EXTEND'] as const;
+export const COMMAND_VERBS = ['STATUS', 'CANCEL', 'RESEND', 'EXTEND', 'BALANCE'] as const;
 export type CommandVerb = (typeof COMMAND_VERBS)[number];
 
 export interface ParsedCommand {
   verb: CommandVerb;
   reference: string;
-  /** EXTEND's duration or date ("3 days", "48h", "2026-12-31"), RESEND's new address; absent when not given. */
+  /** EXTEND's (and BALANCE's) duration or date ("3 days", "48h", "2026-12-31"), RESEND's new address; absent when not given. */
   argument?: string;
   from: 'subject' | 'body';
 }
 
 // A reference is one token (what order mails accept, minus spaces); a duration is at most a few words.
-const LINE = /^(status|cancel|resend|extend)\s+([^\s<>]{1,64})(?:\s+(\S.{0,39}))?$/i;
+const LINE = /^(status|cancel|resend|extend|balance)\s+([^\s<>]{1,64})(?:\s+(\S.{0,39}))?$/i;
 
 /** `RESEND <ref> <address>`: an address may be longer than LINE's short argument. */
 const RESEND_TO_LINE = /^(resend)\s+([^\s<>]{1,64})\s+(\S{1,254})$/i;
@@ -36,7 +37,11 @@ function fromLine(line: string, from: ParsedCommand['from']): ParsedCommand | un
   if (verb === 'RESEND' && argument !== undefined && !/^\S*@\S*$/.test(argument)) return undefined;
   // CANCEL <ref> REFUND | KEEP (issue 13 part 1): what becomes of what a partly paid order was paid.
   if (verb === 'CANCEL' && argument !== undefined) return /^(refund|keep)$/i.test(argument) ? { verb, reference: m[2]!, argument: argument.toUpperCase(), from } : undefined;
-  if (verb !== 'EXTEND' && verb !== 'RESEND' && argument !== undefined) return undefined;
+  if (verb !== 'EXTEND' && verb !== 'RESEND' && verb !== 'BALANCE' && argument !== undefined) return undefined;
+  // BALANCE is also a word of order mails ("Balance due: 2026-12-01") and of sentences ("Balance
+  // of the account"): a command only with a reference that is no field label and a lifetime
+  // that starts with a digit ("10 days", "2026-12-31").
+  if (verb === 'BALANCE' && (m[2]!.endsWith(':') || (argument !== undefined && !/^\d/.test(argument)))) return undefined;
   return { verb, reference: m[2]!, ...(argument ? { argument } : {}), from };
 }
 

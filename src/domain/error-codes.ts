@@ -71,6 +71,9 @@ export const ERROR_CODES: Readonly<Record<string, ErrorCodeSpec>> = Object.freez
   ORDER_NOT_RENEWABLE: { httpStatus: 409 },
   RENEWAL_EMAIL_REQUIRED: { httpStatus: 422 },
   ORDER_REFERENCE_TAKEN: { httpStatus: 409 },
+  // Asking for the next part of an order paid in parts (issue 13 part 1) that is not partly paid:
+  // no plan, the deposit unpaid, or paid, cancelled, expired.
+  ORDER_NOT_PARTLY_PAID: { httpStatus: 409 },
   // Payment plans (issue 13 part 1): the field problems of src/domain/payment-plan.ts, met in order
   // mails, batches, the back-office form and the API (there inside a 422 VALIDATION_FAILED).
   DEPOSIT_INVALID: { httpStatus: 422 },

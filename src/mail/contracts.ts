@@ -167,7 +167,7 @@ export const IntakeReplyData = z.object({
 /** The answer to a reply command (src/services/commands.service.ts). */
 export const CommandReplyData = z.object({
   subject: text,
-  command: z.enum(['STATUS', 'CANCEL', 'RESEND', 'EXTEND']),
+  command: z.enum(['STATUS', 'CANCEL', 'RESEND', 'EXTEND', 'BALANCE']),
   reference: z.string(),
   argument: text,
   code: z.string(),
@@ -176,6 +176,8 @@ export const CommandReplyData = z.object({
   message: text,
   /** EXTEND: the expiry before the command. */
   previousExpiresAt: isoDate.nullish(),
+  /** BALANCE (issue 13 part 1): the part asked for (or the deposit not paid yet). */
+  part: z.object({ seq: z.number().int().positive(), of: z.number().int().positive(), kind: z.string(), amountMinor: z.number().int() }).nullish(),
   /** CANCEL of a partly paid order (issue 13 part 1): what it was paid, refunded or kept. */
   paidMinor: z.number().int().nullish(),
   order: z

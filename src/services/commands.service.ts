@@ -1,4 +1,4 @@
-// Reply commands (STATUS, CANCEL, RESEND, EXTEND) mailed by an authenticated merchant. Intake
+// Reply commands (STATUS, CANCEL, RESEND, EXTEND, BALANCE) mailed by an authenticated merchant. Intake
 // recognises them (src/domain/commands.ts) and calls `execute` with the stored message's id; every
 // effect is keyed by that id, so processing the same message again (a crash, a redelivery) does
 // not cancel, resend or extend twice, and the answer (template command-reply) is queued once.
@@ -12,6 +12,9 @@ import { type OrderEvents } from './order-admin.service.ts';
 import { type OrderService } from './order.service.ts';
 import { resendTo } from './command-resend.ts';
 import { createRenewalService } from './renewal.service.ts';
+import { createPlanService } from './plan.service.ts';
+import { balance } from './command-balance.ts';
+import { payableAt } from '../domain/order-plan.ts';
 import { type Repositories } from '../db/repositories.ts';
 import { nextUnpaid, paidMinor } from '../domain/order-plan.ts';
 import { type RefundService } from './refund.service.ts';
@@ -41,6 +44,16 @@ export const COMMAND_CODES = [
   'COMMAND_DURATION_INVALID',
   /** EXTEND on an expired order: open again with the new expiry, the customer mailed the new link (issue 13 part 4). */
   'COMMAND_RENEWED',
+  /** BALANCE (issue 13 part 1): the next part of an order paid in parts opened, its link mailed. */
+  'COMMAND_BALANCE_SENT',
+  /** BALANCE when the next part's link is open already: nothing mailed again. */
+  'COMMAND_BALANCE_OPEN',
+  /** BALANCE while the deposit (the first part) is not paid yet. */
+  'COMMAND_DEPOSIT_UNPAID',
+  /** BALANCE of an order not paid in parts. */
+  'COMMAND_NO_PLAN',
+  /** BALANCE <ref> <duration> whose duration cannot be read. */
+  'COMMAND_BALANCE_DURATION_INVALID',
 ] as const;
 export type CommandCode = (typeof COMMAND_CODES)[number];
 
@@ -85,6 +98,7 @@ export function createCommandService(deps: CommandServiceDeps) {
   const transitions = createOrderTransitions({ repos: deps.repos, events: deps.events, now });
   const { orders, claims } = deps.repos;
   const renewals = createRenewalService({ repos: deps.repos, mailDomain: deps.mailDomain, maxLinkLifetimeDays: deps.maxLinkLifetimeDays, linkFor: (o) => deps.orders.linkFor(o), events: deps.events, now });
+  const plans = createPlanService({ repos: deps.repos, payLinks: deps.orders, maxLinkLifetimeDays: deps.maxLinkLifetimeDays, now });
 
   /** The order a reference names: the open one, else the newest with it; also by order id. */
   async function findOrder(merchantId: string, ref: string): Promise<OrderDoc | null> {
@@ -181,6 +195,14 @@ export function createCommandService(deps: CommandServiceDeps) {
     if (!found) code = 'COMMAND_ORDER_NOT_FOUND';
     else if (cmd.verb === 'STATUS') code = 'COMMAND_STATUS';
     else if (cmd.verb === 'CANCEL') code = await cancel(found, cmd.argument, ctx, merchant, at);
+    else if (cmd.verb === 'BALANCE') {
+      const r = await balance({ repos: deps.repos, plans, maxLinkLifetimeDays: deps.maxLinkLifetimeDays }, found, cmd.argument, ctx, merchant, at);
+      code = r.code;
+      if ('capped' in r && r.capped) extra.capped = true;
+      if ('resentTo' in r) extra.resentTo = r.resentTo;
+      if ('part' in r) extra.part = r.part;
+      if ('message' in r) extra.message = r.message;
+    }
     else if (cmd.verb === 'EXTEND') {
       const r = await extend(found, cmd.argument, ctx, merchant, at);
       code = r.code;
@@ -231,8 +253,8 @@ export function createCommandService(deps: CommandServiceDeps) {
                   status: shownStatus(order, at),
                   amountMinor: order.amountMinor,
                   currency: order.currency,
-                  // A link only where it can still be paid.
-                  link: shownStatus(order, at) === 'pending' ? deps.orders.linkFor(order) : '',
+                  // A link only where it can still be paid (a part-paid order's open part included).
+                  link: payableAt(order, at) ? deps.orders.linkFor(order) : '',
                   expiresAt: order.expiresAt.toISOString(),
                   ...(order.payment?.paidAt ? { paidAt: order.payment.paidAt.toISOString() } : {}),
                   attempts: attemptsSummary(order),

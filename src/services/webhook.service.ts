@@ -7,6 +7,8 @@ import https from 'node:https';
 import { type LookupAddress } from 'node:dns';
 import { type LookupFunction } from 'node:net';
 import { isAppError } from '../domain/errors.ts';
+import { paidMinor } from '../domain/order-plan.ts';
+import { planJson } from '../domain/plan-view.ts';
 import { type OrderDoc } from '../db/orders.repository.ts';
 import { type WebhookEventType } from '../db/webhooks.repository.ts';
 import { checkWebhookTarget, type ResolvedAddress, type WebhookTargetPolicy } from './webhook-target.ts';
@@ -47,6 +49,10 @@ export interface WebhookOrder {
   viewedAt: string | null;
   /** The customer whose saved card paid, or who saved the card paying (`cus_…`); null otherwise. */
   customerCode: string | null;
+  /** What was paid so far, in minor units (an order paid in parts: the parts paid; issue 13 part 1). */
+  paidMinor: number;
+  /** An order paid in parts: each part's state (src/domain/plan-view.ts); null without plan. */
+  plan: ReturnType<typeof planJson>;
 }
 
 const iso = (d: Date | null | undefined): string | null => (d ? new Date(d).toISOString() : null);
@@ -86,6 +92,8 @@ export function webhookOrder(order: OrderDoc): WebhookOrder {
     /** The customer's first interaction with the checkout (order.viewed); null until then. */
     viewedAt: iso(order.viewedAt),
     customerCode: order.customerCode ?? null,
+    paidMinor: paidMinor(order),
+    plan: planJson(order),
   };
 }
 

@@ -21,6 +21,7 @@ import { createMerchantService, type CreatedMerchant } from '../../src/services/
 import { createOrderAdminService } from '../../src/services/order-admin.service.ts';
 import { createOrderService, type OrderService } from '../../src/services/order.service.ts';
 import { createRefundService, type RefundService } from '../../src/services/refund.service.ts';
+import { createPlanService } from '../../src/services/plan.service.ts';
 import { repos } from '../helpers/db.ts';
 
 export const API_KEYS: LinkKey[] = [{ kid: 'api1', secret: 'api-test-secret-api-test-secret-api-test' }];
@@ -64,7 +65,8 @@ export async function startApiApp(opts: { now?: () => Date; rateLimit?: number; 
   const orderAdmin = createOrderAdminService({ repos, orders, maxLinkLifetimeDays: API_MAX_DAYS, events, refunds, now });
   const apiKeys = createApiKeyService({ repos, now });
   const savedCardCharges = createSavedCardChargeService({ repos, orders, checkout, now });
-  const api = createApiRouter({ repos, apiKeys, orders, orderAdmin, refunds, savedCardCharges, publicUrl: base, maxLinkLifetimeDays: API_MAX_DAYS, rateLimit: opts.rateLimit ?? 10_000, idempotencyWaitMs: opts.idempotencyWaitMs, now });
+  const plans = createPlanService({ repos, payLinks: orders, maxLinkLifetimeDays: API_MAX_DAYS, now });
+  const api = createApiRouter({ repos, apiKeys, orders, orderAdmin, refunds, savedCardCharges, plans, publicUrl: base, maxLinkLifetimeDays: API_MAX_DAYS, rateLimit: opts.rateLimit ?? 10_000, idempotencyWaitMs: opts.idempotencyWaitMs, now });
   const app = createHttpApp({
     logger: createLogger('silent'),
     views: createViews({ templatesDir: path.resolve('templates') }),

@@ -73,7 +73,7 @@ describe('server API /api/v1', function () {
       assert.equal(res.body.openapi, '3.1.0');
       const result = await new Validator().validate(res.body);
       assert.equal(result.valid, true, JSON.stringify(result.errors, null, 2));
-      assert.deepEqual(Object.keys(res.body.paths).sort(), ['/customers/{code}/charges', '/orders', '/orders/{reference}', '/orders/{reference}/cancel', '/orders/{reference}/refunds', '/payment-links']);
+      assert.deepEqual(Object.keys(res.body.paths).sort(), ['/customers/{code}/charges', '/orders', '/orders/{reference}', '/orders/{reference}/balance', '/orders/{reference}/cancel', '/orders/{reference}/refunds', '/payment-links']);
       for (const id of ['Order', 'OrderList', 'PaymentLinkRequest', 'PaymentLinkCreated', 'Refund', 'RefundRequest', 'Problem']) assert.ok(res.body.components.schemas[id], id);
     });
 

@@ -9,6 +9,7 @@ import { createBackofficeRouter } from '../../src/http/backoffice/backoffice.rou
 import { createBackofficeViews } from '../../src/http/backoffice/backoffice.views.ts';
 import { createRenewalRouter } from '../../src/http/checkout/renewal.routes.ts';
 import { createRenewalService, type RenewalService } from '../../src/services/renewal.service.ts';
+import { createPlanService } from '../../src/services/plan.service.ts';
 import { createHttpApp } from '../../src/http/app.ts';
 import { createBrandRouter } from '../../src/http/brand/brand.routes.ts';
 import { createBrandingService } from '../../src/services/branding.service.ts';
@@ -89,6 +90,8 @@ export async function startBackofficeApp(
     savedCardCharges: createSavedCardChargeService({ repos, orders, checkout, now }),
     receipts,
     renewals,
+    // Issue 13 part 1: the order page's "Ask for the balance" button.
+    plans: createPlanService({ repos, payLinks: orders, maxLinkLifetimeDays: MAX_DAYS, now }),
     views: createBackofficeViews(templatesDir),
     ...(opts.acquirerSettings ? { acquirerSettings: opts.acquirerSettings } : {}),
     csrfKey: deriveCsrfKey(KEYS[0]!.secret),

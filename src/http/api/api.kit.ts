@@ -10,6 +10,7 @@ import { type ApiCaller, type ApiKeyService } from '../../services/api-key.servi
 import { type OrderAdminService } from '../../services/order-admin.service.ts';
 import { type OrderService } from '../../services/order.service.ts';
 import { type RefundService } from '../../services/refund.service.ts';
+import { type PlanService } from '../../services/plan.service.ts';
 import { type SavedCardChargeService } from '../../services/saved-card-charge.service.ts';
 import { PROBLEM_TYPE, toProblem, validationFailed } from './problem.ts';
 
@@ -30,6 +31,8 @@ export interface ApiRouterDeps {
   orders: Pick<OrderService, 'create' | 'linkFor'>;
   orderAdmin: Pick<OrderAdminService, 'cancel' | 'refundCancelled'>;
   refunds: Pick<RefundService, 'refund' | 'forOrder' | 'madeBy'>;
+  /** The next part of an order paid in parts (POST /orders/{reference}/balance; issue 13 part 1). */
+  plans: Pick<PlanService, 'requestNext'>;
   publicUrl: string;
   maxLinkLifetimeDays: number;
   /** Requests per API key and minute (API_RATE_LIMIT). */

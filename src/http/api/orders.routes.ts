@@ -41,6 +41,12 @@ export const CancelRequest = z
   })
   .register(requestSchemas, { id: 'CancelRequest' });
 
+export const BalanceRequest = z
+  .strictObject({
+    days: z.number().int().min(1).max(365).optional().describe("The lifetime of the part's pay-link in days (default: the merchant's link lifetime; capped at the maximum)."),
+  })
+  .register(requestSchemas, { id: 'BalanceRequest' });
+
 const ListQuery = z.strictObject({
   status: z.enum(ORDER_STATUSES).optional(),
   since: z.iso.datetime({ offset: true }).optional(),
@@ -120,6 +126,22 @@ export function registerOrderRoutes(router: Router, deps: ApiRouterDeps, idempot
     });
   });
 
+  // The next part of an order paid in parts (issue 13 part 1): the balance after the deposit, or
+  // the next instalment, opened and its pay-link mailed. Asking again while it is open mails nothing.
+  router.post('/orders/:reference/balance', async (ctx) => {
+    const { merchant, key } = writer(ctx);
+    const input = validate(BalanceRequest, await jsonBody(ctx));
+    await idempotency.answer(ctx, async () => {
+      const order = await byReference(ctx);
+      // Opening a part is idempotent by itself (one claim per part): a takeover asks again safely.
+      const r = await deps.plans.requestNext(order, merchant, `merchant:api:${key.id}`, input.days);
+      if (r.outcome !== 'requested') {
+        throw new AppError('ORDER_NOT_PARTLY_PAID', `the order is ${r.order.status}${r.order.plan?.parts?.length ? '' : ' and not paid in parts'}: there is no part to ask for`, { httpStatus: 409 });
+      }
+      return { status: 200, body: await one(merchant._id, r.order) };
+    });
+  });
+
   router.post('/orders/:reference/refunds', async (ctx) => {
     const { merchant, key } = writer(ctx);
     const input = validate(RefundRequest, await jsonBody(ctx));
@@ -175,6 +197,15 @@ export const orderPaths: OpenApiPaths = {
       parameters: [referenceParam, idempotencyKeyParam],
       requestBody: { ...jsonRequest('CancelRequest'), required: false },
       responses: { '200': jsonResponse('Order', 'The cancelled order.', replayedHeader), ...problemResponses(400, 403, 404, 409, 415, 422, ...COMMON_PROBLEMS) },
+    },
+  },
+  '/orders/{reference}/balance': {
+    post: {
+      operationId: 'requestBalance',
+      summary: 'Ask for the next part of an order paid in parts (the balance, or the next instalment): its pay-link is mailed; asking again while it is open mails nothing',
+      parameters: [referenceParam, idempotencyKeyParam],
+      requestBody: { ...jsonRequest('BalanceRequest'), required: false },
+      responses: { '200': jsonResponse('Order', 'The order, its next part open.', replayedHeader), ...problemResponses(400, 403, 404, 409, 415, 422, ...COMMON_PROBLEMS) },
     },
   },
   '/orders/{reference}/refunds': {

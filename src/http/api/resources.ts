@@ -56,6 +56,22 @@ export const Customer = z
   })
   .register(responseSchemas, { id: 'Customer' });
 
+export const PlanPart = z
+  .looseObject({
+    seq: z.number().int().describe('1 for the deposit or the first instalment.'),
+    kind: z.enum(['deposit', 'balance', 'instalment']),
+    amountMinor: z.number().int().describe("The part's amount, in minor units."),
+    dueDate: z.string().nullable().describe("The part's due date (YYYY-MM-DD, the merchant's day): its link is mailed that day. Null: it is asked for by the merchant (POST /orders/{reference}/balance)."),
+    status: z.enum(['paid', 'open', 'due', 'waiting']).describe('paid; open (its pay-link collects it now); due (waits for its date); waiting (waits for the merchant to ask for it).'),
+    receiptNumber: nullableString.describe("The receipt of the part's payment, once paid."),
+    paidAt: instant.nullable(),
+  })
+  .register(responseSchemas, { id: 'PlanPart', description: 'One part of an order paid in parts (issue 13 part 1).' });
+
+export const Plan = z
+  .looseObject({ parts: z.array(PlanPart).describe('In order: the deposit then the balance, or the instalments.') })
+  .register(responseSchemas, { id: 'Plan', description: 'An order paid in parts: a deposit and its balance, or up to 12 instalments.' });
+
 export const Order = z
   .looseObject({
     id: z.string().describe("paymail's order id."),
@@ -65,7 +81,7 @@ export const Order = z
     description: nullableString,
     customer: Customer,
     language: z.string().describe('The language of the checkout page and the mails (en, it, fr, de, es).'),
-    url: nullableString.describe('The pay-link while the order is pending, else null.'),
+    url: nullableString.describe('The pay-link while the order is pending or a part of it is open, else null.'),
     expiresAt: instant,
     createdAt: instant,
     cancelledAt: instant.nullable(),
@@ -74,6 +90,8 @@ export const Order = z
     refunds: z.array(Refund).describe('Oldest first.'),
     refundedAmount: z.number().int().describe('The sum of the refunds, in minor units.'),
     customerCode: nullableString.describe('The customer (cus_…) whose saved card paid the order, or who saved the card paying it; charge it with POST /customers/{code}/charges.'),
+    paidMinor: z.number().int().describe('What was paid so far, in minor units: the amount once paid, the parts paid of an order paid in parts.'),
+    plan: Plan.nullable().describe('An order paid in parts: each part and its state; null without plan.'),
   })
   .register(responseSchemas, { id: 'Order' });
 export type OrderResource = z.output<typeof Order>;

@@ -4,6 +4,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { type RouterContext } from '@koa/router';
 import { type BrandingService } from '../../services/branding.service.ts';
 import { type RenewalService } from '../../services/renewal.service.ts';
+import { type PlanService } from '../../services/plan.service.ts';
 import { AppError } from '../../domain/errors.ts';
 import { type AuthContext, type BackofficeAuthService } from '../../services/backoffice-auth.service.ts';
 import { type AcquirerSettings } from '../../services/acquirer/acquirer-settings.ts';
@@ -49,6 +50,8 @@ const NOTICES = [
   'cancelledRefunded', 'cancelledKept',
   'cancelled', 'resent', 'resentTo', 'extended', 'extendedCapped', 'created', 'passwordChanged',
   'refunded', 'motoPaid', 'charged', 'settingsSaved', 'roleChanged', 'userRemoved', 'replayed', 'languageSaved', 'brandSaved', 'remindersSaved', 'renewed',
+  // The next part of an order paid in parts asked for (issue 13 part 1).
+  'balanceRequested',
 ] as const;
 
 export interface BackofficeRouterDeps {
@@ -66,6 +69,8 @@ export interface BackofficeRouterDeps {
   receipts: ReceiptDocuments;
   /** Renewing an expired link from its order page (issue 13 part 4); no button when absent. */
   renewals?: Pick<RenewalService, 'renew'>;
+  /** Asking for the next part of an order paid in parts (issue 13 part 1); no button when absent. */
+  plans?: Pick<PlanService, 'requestNext'>;
   /** The merchant's look (settings); built from `repos` when not given. */
   branding?: BrandingService;
   views: BackofficeViews;

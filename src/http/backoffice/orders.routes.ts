@@ -13,6 +13,7 @@ import { CancelForm } from './backoffice.validators.ts';
 import { paidMinor } from '../../domain/order-plan.ts';
 import { CANCEL_REFUNDS, type CancelRefund } from '../../services/order-admin.service.ts';
 import { ResendToForm } from './backoffice.validators.ts';
+import { planPanel } from './plan-parts.view.ts';
 import { can, type Permission } from './permissions.ts';
 import { savedCardPanel } from './saved-cards.routes.ts';
 import { BACKOFFICE_PREFIX, DAY, type BackofficeKit, type BackofficeRouterDeps, type Ctx } from './backoffice.kit.ts';
@@ -88,6 +89,8 @@ export function registerOrderRoutes(router: Router, deps: BackofficeRouterDeps, 
       order: orderSummary(views, order, locale(), m.timezone),
       receiptPdf: order.status === 'paid' ? `${BACKOFFICE_PREFIX}/orders/${encodeURIComponent(order._id)}/receipt.pdf` : undefined,
       timeline: timeline(views, order, mails, locale(), m.timezone, refundList),
+      // An order paid in parts (issue 13 part 1): its parts, and the button asking for the next.
+      plan: planPanel(order, { locale: locale(), timeZone: m.timezone, t, now: now(), canAsk: !!deps.plans && can(role, 'orders.extend') }),
       link,
       problem,
       actions: { ...actions, any: actions.cancel || actions.resend || actions.extend || actions.refund || actions.moto || actions.renew },
@@ -120,7 +123,9 @@ export function registerOrderRoutes(router: Router, deps: BackofficeRouterDeps, 
   router.get(
     '/orders/:id/receipt.pdf',
     guarded('orders.read', async (ctx, auth) => {
-      const pdf = await deps.receipts.pdfFor(await orderAdmin.order(auth.merchant, orderId(ctx)), auth.merchant, locale());
+      // ?part=N: one part's receipt of an order paid in parts (issue 13 part 1).
+      const part = typeof ctx.query['part'] === 'string' && /^\d{1,2}$/.test(ctx.query['part']) ? Number(ctx.query['part']) : undefined;
+      const pdf = await deps.receipts.pdfFor(await orderAdmin.order(auth.merchant, orderId(ctx)), auth.merchant, locale(), part);
       if (!pdf) throw new AppError('RECEIPT_NOT_FOUND', 'the order is not paid', { httpStatus: 404 });
       sendReceiptPdf(ctx, pdf);
     }),
@@ -218,6 +223,19 @@ export function registerOrderRoutes(router: Router, deps: BackofficeRouterDeps, 
       if (!form.expires) throw new AppError('DATE_INVALID', 'expected a date', { httpStatus: 422 });
       const { capped } = await orderAdmin.extend(auth.merchant, id, form.expires);
       return capped ? 'extendedCapped' : 'extended';
+    }),
+  );
+
+  // The next part of an order paid in parts (issue 13 part 1): the balance, or the next
+  // instalment, opened and its link mailed; what `BALANCE <ref>` does by mail.
+  router.post(
+    '/orders/:id/balance',
+    orderAction('orders.extend', async (_ctx, auth, id) => {
+      if (!deps.plans) throw new AppError('ORDER_NOT_PARTLY_PAID', 'no payment plans here', { httpStatus: 409 });
+      const order = await orderAdmin.order(auth.merchant, id);
+      const r = await deps.plans.requestNext(order, auth.merchant, `merchant:${auth.user.email}`);
+      if (r.outcome !== 'requested') throw new AppError('ORDER_NOT_PARTLY_PAID', `the order is ${r.order.status}`, { httpStatus: 409 });
+      return 'balanceRequested';
     }),
   );
 

@@ -75,6 +75,8 @@ export const commandReplyPreparer: Preparer = (raw, ctx, t) => {
     previousExpires: d.previousExpiresAt ? formatDateTime(d.previousExpiresAt, ctx.intl, ctx.timeZone) : '',
     // CANCEL of a partly paid order (issue 13 part 1): "what was paid (300.00 EUR)".
     paid: d.paidMinor != null && o ? formatMoney(d.paidMinor, o.currency, ctx.intl) : '',
+    // BALANCE (issue 13 part 1): "the balance of 700.00 EUR", "instalment 2 of 3 (333.34 EUR)".
+    part: d.part && o ? fill(group('parts')[d.part.kind] ?? group('parts').balance ?? '', { seq: d.part.seq, of: d.part.of, amount: formatMoney(d.part.amountMinor, o.currency, ctx.intl) }) : '',
   };
   const a = o?.attempts;
   const attempts = !a
