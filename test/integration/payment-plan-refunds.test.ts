@@ -296,6 +296,34 @@ describe('orders paid in parts: refunds per part and cancelling a partly paid or
       assert.deepEqual((await refundsOf(o._id)).map((d) => [d.part, d.amountMinor, d.by]), [[1, 30_000, 'operator@bellavista.example']]);
     });
 
+    it('both parts paid: the refund form names the payment, the balance first, each refunded on its own', async () => {
+      const o = await partlyPaid();
+      const planSvc = createPlanService({ repos, payLinks: app.orders, maxLinkLifetimeDays: 60 });
+      assert.equal((await planSvc.requestNext(o, merchant, 'merchant:test')).outcome, 'requested');
+      assert.equal((await app.checkout.pay({ order: await reload(o._id), merchant }, CARD, '127.0.0.2')).kind, 'paid');
+      assert.equal((await reload(o._id)).status, 'paid');
+      const c = new BoClient(app.base);
+      await c.login('operator@bellavista.example', password);
+      let page = await c.get(`/backoffice/orders/${o._id}`);
+      assert.match(page.html, /<label for="refund-part">Payment to refund<\/label>/);
+      assert.match(page.html, /<option value="1">Part 1 of 2 \(€300\.00 refundable\)<\/option><option value="2" selected>Part 2 of 2 \(€700\.00 refundable\)<\/option>/);
+      assert.match(page.html, /name="amount"[^>]*value="700.00"/, 'the default refunds the selected part in full');
+      // The whole 1,000.00 fits no single payment: refused, nothing refunded.
+      const spread = await c.post(`/backoffice/orders/${o._id}/refund`, { amount: '1000.00' });
+      assert.equal(spread.status, 409);
+      assert.match(textOf(spread.html), /No single payment of this order can give back that much/);
+      assert.equal((await c.post(`/backoffice/orders/${o._id}/refund`, { amount: '700.00', part: '2' })).status, 303);
+      page = await c.get(`/backoffice/orders/${o._id}`);
+      assert.match(page.html, /<option value="2" disabled>Part 2 of 2 \(€0\.00 refundable\)<\/option>/);
+      assert.match(page.html, /<option value="1" selected>/);
+      assert.equal((await c.post(`/backoffice/orders/${o._id}/refund`, { amount: '300.01', part: '1' })).status, 409);
+      assert.equal((await c.post(`/backoffice/orders/${o._id}/refund`, { amount: '300.00', part: '1' })).status, 303);
+      assert.deepEqual((await refundsOf(o._id)).map((d) => [d.part, d.amountMinor]), [
+        [2, 70_000],
+        [1, 30_000],
+      ]);
+    });
+
     it('keep: cancelled, nothing refunded; an order without plan is cancelled in one step as before', async () => {
       const o = await partlyPaid();
       const c = new BoClient(app.base);

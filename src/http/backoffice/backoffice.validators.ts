@@ -55,7 +55,7 @@ export const RenewForm = z.object({ days: field(3), _csrf: field(100) });
 /** A corrected customer address for the pay-link (issue 13 part 8). */
 export const ResendToForm = z.object({ email: field(254), _csrf: field(100) });
 
-export const RefundForm = z.object({ amount: field(40), reason: field(200), _csrf: field(100) });
+export const RefundForm = z.object({ amount: field(40), reason: field(200), part: field(3), _csrf: field(100) });
 
 /** Cancelling a partly paid order (issue 13 part 1): `refund` is all (refund what was paid) or none (keep it). */
 export const CancelForm = z.object({ refund: field(10), _csrf: field(100) });

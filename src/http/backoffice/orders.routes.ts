@@ -70,6 +70,18 @@ export function registerOrderRoutes(router: Router, deps: BackofficeRouterDeps, 
     const { refunds: refundList, refundedMinor } = await refunds.forOrder(m, order._id);
     // An order paid in parts has money to refund while partly paid and once cancelled (issue 13 part 1).
     const refundableMinor = ['paid', 'partially_paid', 'cancelled'].includes(order.status) ? Math.max(0, paidMinor(order) - refundedMinor) : 0;
+    // Several parts paid: the refund form names the payment it gives back on, the latest with money left first.
+    const paidParts = refundableMinor > 0 ? (await refunds.refundable(order)).filter((p) => p.part !== undefined) : [];
+    const refundPart = [...paidParts].reverse().find((p) => p.refundableMinor > 0);
+    const refundParts =
+      paidParts.length > 1
+        ? paidParts.map((p) => ({
+            value: p.part,
+            label: t('refund.partOption', { seq: p.part, of: order.plan?.parts?.length ?? 1, amount: formatMoney(p.refundableMinor, order.currency, locale()) }),
+            selected: p.part === refundPart?.part,
+            disabled: p.refundableMinor === 0,
+          }))
+        : undefined;
     const open = order.status === 'pending' && order.expiresAt.getTime() > now().getTime();
     const role = auth.user.role;
     const actions = {
@@ -104,7 +116,8 @@ export function registerOrderRoutes(router: Router, deps: BackofficeRouterDeps, 
               refundable: refundableMinor > 0 ? formatMoney(refundableMinor, order.currency, locale()) : undefined,
             }
           : undefined,
-      refundDefault: toMajorString(refundableMinor, order.currency),
+      refundDefault: toMajorString(refundParts ? refundPart!.refundableMinor : refundableMinor, order.currency),
+      refundParts,
       refundMax: formatMoney(refundableMinor, order.currency, locale()),
       // Saved cards (issue 12 part 3): the customer code and the "Charge saved card" form.
       ...savedCardPanel(deps, auth, order, t),

@@ -18,7 +18,9 @@ export function registerRefundRoutes(router: Router, deps: BackofficeRouterDeps,
       if (!amount.ok || amount.money.currency !== order.currency) {
         throw new AppError('REFUND_AMOUNT_INVALID', 'expected an amount in the currency of the order', { httpStatus: 422 });
       }
-      const refund = await refunds.refund(auth.merchant, id, { amountMinor: amount.money.amountMinor, by: auth.user.email, reason: form.reason.trim() || undefined });
+      // An order paid in parts: the payment (part) chosen in the form (issue 13 part 1).
+      const part = /^\d{1,2}$/.test(form.part) ? Number(form.part) : undefined;
+      const refund = await refunds.refund(auth.merchant, id, { amountMinor: amount.money.amountMinor, by: auth.user.email, reason: form.reason.trim() || undefined, part });
       ctx.state.log.info({ orderId: id, refund: refund._id, amountMinor: refund.amountMinor }, 'refund done');
       return 'refunded';
     }),
