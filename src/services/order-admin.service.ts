@@ -162,7 +162,9 @@ export function createOrderAdminService(deps: OrderAdminDeps) {
   async function detail(merchant: MerchantDoc, orderId: string) {
     const order = await find(merchant, orderId);
     const mails = await deps.repos.outbox.forOrder(order._id, merchant._id);
-    return { order, mails, link: order.status === 'pending' ? deps.orders.linkFor(order) : undefined };
+    // The link while it collects something: pending, or a part of an order paid in parts open (issue 13 part 1).
+    const collecting = order.status === 'pending' || (order.status === 'partially_paid' && !!orderPlan.openPart(order));
+    return { order, mails, link: collecting ? deps.orders.linkFor(order) : undefined };
   }
 
   /**

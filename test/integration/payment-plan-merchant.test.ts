@@ -34,6 +34,7 @@ const DAY = 86_400_000;
 const nextYear = String((new Date().getUTCFullYear() + 2) % 100).padStart(2, '0');
 const CARD = { number: '4242 4242 4242 4242', expiry: `09/${nextYear}`, cvc: '913', holder: 'Anna Rossi' };
 
+const unescape = (html: string) => html.replace(/&#x3D;/g, '=').replace(/&amp;/g, '&');
 const reload = async (id: string) => (await Order.findById(id).lean<OrderDoc>())!;
 const paylinks = async (orderId: string) => (await Outbox.find({ orderId, template: 'paylink' }).sort({ createdAt: 1 }).lean<OutboxDoc[]>()).map((m) => m.dedupeKey);
 
@@ -237,6 +238,8 @@ describe('orders paid in parts: the merchant asks for the balance', function () 
       const after = textOf((await admin.get(asked.location.replace(app.base, ''))).html);
       assert.match(after, /The link for the next part was mailed/);
       assert.match(after, /Balance €700\.00 +Open until/);
+      const opened = await reload(order._id);
+      assert.ok(unescape((await admin.get(`/backoffice/orders/${order._id}`)).html).includes(`value="${app.orders.linkFor(opened)}"`), 'the open part\'s pay-link is shown');
       assert.deepEqual(await paylinks(order._id), [`paylink:${order._id}`, `paylink:${order._id}:2`]);
       const claim = await repos.claims.get(`order:${order._id}:open:2`);
       assert.equal(claim?.owner, 'merchant:info@noce.example', 'asked by the user, by e-mail');
