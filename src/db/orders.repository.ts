@@ -288,7 +288,14 @@ export function createOrdersRepository() {
      */
     extendExpiry(orderId: string, expected: { expiresAt: Date; merchantId?: string }, expiresAt: Date, recheckRemindersAt: Date = new Date()): Promise<OrderDoc | null> {
       return Order.findOneAndUpdate(
-        { _id: orderId, status: 'pending', expiresAt: expected.expiresAt, ...(expected.merchantId ? { merchantId: expected.merchantId } : {}) },
+        // A partly paid order's open part (issue 13 part 1) has its link extended the same way.
+        {
+          _id: orderId,
+          status: { $in: ['pending', 'partially_paid'] },
+          $nor: [{ 'plan.openSeq': 0 }],
+          expiresAt: expected.expiresAt,
+          ...(expected.merchantId ? { merchantId: expected.merchantId } : {}),
+        },
         // The new expiry has its own reminder slots: the expiry job looks at the order again.
         { $set: { expiresAt, linkExpiresAt: Math.floor(expiresAt.getTime() / 1000), remindAt: recheckRemindersAt } },
         after,
@@ -301,7 +308,7 @@ export function createOrdersRepository() {
      */
     changeCustomerEmail(orderId: string, expected: { email: string | null }, email: string): Promise<OrderDoc | null> {
       return Order.findOneAndUpdate(
-        { _id: orderId, status: 'pending', 'customer.email': expected.email },
+        { _id: orderId, status: { $in: ['pending', 'partially_paid'] }, 'customer.email': expected.email },
         { $set: { 'customer.email': email, delivery: 'customer' } },
         after,
       ).lean<OrderDoc>();

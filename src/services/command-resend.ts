@@ -3,6 +3,7 @@
 // copy). Keyed by the command's inbound message like every command: the claim
 // `command:<inbound id>:resend-to` fixes the change from the address it was decided from, so
 // processing the same mail again neither sends twice nor undoes a later correction.
+import { payableAt } from '../domain/order-plan.ts';
 import { z } from 'zod';
 import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type OrderDoc } from '../db/orders.repository.ts';
@@ -50,7 +51,7 @@ export async function resendTo(
   // Over the address it was decided from; a replay finds it applied (or changed since: left alone).
   const changed = decided.from === decided.to ? order : await orders.changeCustomerEmail(order._id, { email: decided.from }, decided.to);
   const current = changed ?? (await orders.byId(order._id)) ?? order;
-  if (current.customer?.email === decided.to && current.status === 'pending') {
+  if (current.customer?.email === decided.to && payableAt(current, at)) {
     await deps.orders.queuePayLinkMail(current, merchant, { dedupeKey: `paylink:${order._id}:resend:${ctx.inboundId}` });
   }
   await claims.markApplied(key);

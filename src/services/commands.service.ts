@@ -14,9 +14,8 @@ import { resendTo } from './command-resend.ts';
 import { createRenewalService } from './renewal.service.ts';
 import { createPlanService } from './plan.service.ts';
 import { balance } from './command-balance.ts';
-import { payableAt } from '../domain/order-plan.ts';
 import { type Repositories } from '../db/repositories.ts';
-import { nextUnpaid, paidMinor } from '../domain/order-plan.ts';
+import { nextUnpaid, paidMinor, payableAt } from '../domain/order-plan.ts';
 import { type RefundService } from './refund.service.ts';
 
 /** Stable outcome codes; the reply's wording is chosen by them (templates/locales/<lc>/mail.json). */
@@ -157,7 +156,7 @@ export function createCommandService(deps: CommandServiceDeps) {
 
   async function extend(order: OrderDoc, argument: string | undefined, ctx: CommandContext, merchant: MerchantDoc, at: Date) {
     if (order.status === 'expired') return renewExpired(order, argument, ctx, merchant, at);
-    if (order.status !== 'pending') {
+    if (order.status !== 'pending' && !(order.status === 'partially_paid' && payableAt(order, at))) {
       return { code: order.status === 'paid' ? 'COMMAND_ALREADY_PAID' : order.status === 'cancelled' ? 'COMMAND_ALREADY_CANCELLED' : 'COMMAND_ORDER_EXPIRED' } as const;
     }
     // The new expiry is fixed by the first processing of this message and replayed after that.
@@ -204,13 +203,18 @@ export function createCommandService(deps: CommandServiceDeps) {
       if ('message' in r) extra.message = r.message;
     }
     else if (cmd.verb === 'EXTEND') {
-      const r = await extend(found, cmd.argument, ctx, merchant, at);
+      // A partly paid order with no valid link open: EXTEND sends its next part, as BALANCE does.
+      const partLink = found.status === 'partially_paid' && payableAt(found, at);
+      const r = found.status === 'partially_paid' && !partLink
+        ? await balance({ repos: deps.repos, plans, maxLinkLifetimeDays: deps.maxLinkLifetimeDays }, found, cmd.argument, ctx, merchant, at)
+        : await extend(found, cmd.argument, ctx, merchant, at);
       code = r.code;
       if ('capped' in r && r.capped) extra.capped = true;
       if ('previousExpiresAt' in r && r.previousExpiresAt) extra.previousExpiresAt = r.previousExpiresAt.toISOString();
       if ('message' in r) extra.message = r.message;
     } else if (cmd.argument) {
-      const r = await resendTo(deps, found, merchant, cmd.argument, ctx, shownStatus(found, at), at);
+      // An open part of a partly paid order takes a corrected address like a pending order.
+      const r = await resendTo(deps, found, merchant, cmd.argument, ctx, payableAt(found, at) ? 'pending' : shownStatus(found, at), at);
       code = r.code;
       if ('resentTo' in r) extra.resentTo = r.resentTo;
       if ('message' in r) extra.message = r.message;

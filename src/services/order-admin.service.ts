@@ -206,7 +206,8 @@ export function createOrderAdminService(deps: OrderAdminDeps) {
   }
 
   function assertPayable(order: OrderDoc, code: string): void {
-    if (order.status !== 'pending' || order.expiresAt.getTime() <= now().getTime()) {
+    // Pending, or a partly paid order's open part (issue 13 part 1), with a link still valid.
+    if (!orderPlan.payableAt(order, now())) {
       const state = order.status === 'pending' ? 'expired' : order.status;
       throw new AppError(code, `the order is ${state}`, { httpStatus: 409 });
     }

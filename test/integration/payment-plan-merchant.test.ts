@@ -139,6 +139,26 @@ describe('orders paid in parts: the merchant asks for the balance', function () 
       assert.equal((await reply(await store('BALANCE BK-1042'))).data.code, 'COMMAND_ALREADY_PAID');
     });
 
+    it('EXTEND and RESEND on a partly paid order: EXTEND sends the balance while none is open, then extends its link; RESEND new@address re-sends it there', async () => {
+      const order = await newOrder('BK-4001', { plan: { deposit: { percent: 30 } } });
+      await payPart(checkout, order, merchant);
+      const sent = await reply(await store('EXTEND BK-4001 5 days'));
+      assert.equal(sent.data.code, 'COMMAND_BALANCE_SENT', 'no link open: EXTEND sends the balance as BALANCE does');
+      const opened = await reload(order._id);
+      assert.equal(opened.plan!.openSeq, 2);
+      const extended = await reply(await store('EXTEND BK-4001 20 days'));
+      assert.equal(extended.data.code, 'COMMAND_EXTENDED', 'the open balance link is extended');
+      const after = await reload(order._id);
+      assert.ok(after.expiresAt.getTime() > opened.expiresAt.getTime() + 10 * DAY);
+      assert.equal(after.status, 'partially_paid');
+      const moved = await reply(await store('RESEND BK-4001 other.guest@example.org'));
+      assert.equal(moved.data.code, 'COMMAND_RESENT_TO');
+      const resent = await Outbox.find({ orderId: order._id, template: 'paylink' }).sort({ createdAt: 1 }).lean<OutboxDoc[]>();
+      const last = resent.at(-1)!;
+      assert.deepEqual(last.to, ['other.guest@example.org']);
+      assert.equal((last.data as { amountMinor: number }).amountMinor, 70_000, 'the balance link, not the total');
+    });
+
     it('names the instalment and takes the link lifetime as EXTEND does', async () => {
       const order = await newOrder('BK-2001', { plan: { instalments: { count: 3, every: 'month' } } });
       await payPart(checkout, order, merchant);

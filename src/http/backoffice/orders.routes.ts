@@ -10,7 +10,7 @@ import { sendReceiptPdf } from '../receipt-download.ts';
 import { orderRow, orderSummary, pager, timeline } from './backoffice.view-model.ts';
 import { ExportQuery, ExtendForm, OrderFilterQuery, RenewForm, parse } from './backoffice.validators.ts';
 import { CancelForm } from './backoffice.validators.ts';
-import { paidMinor } from '../../domain/order-plan.ts';
+import { paidMinor, payableAt } from '../../domain/order-plan.ts';
 import { CANCEL_REFUNDS, type CancelRefund } from '../../services/order-admin.service.ts';
 import { ResendToForm } from './backoffice.validators.ts';
 import { planPanel } from './plan-parts.view.ts';
@@ -82,7 +82,8 @@ export function registerOrderRoutes(router: Router, deps: BackofficeRouterDeps, 
             disabled: p.refundableMinor === 0,
           }))
         : undefined;
-    const open = order.status === 'pending' && order.expiresAt.getTime() > now().getTime();
+    // Taking payment now: pending, or a partly paid order's open part, with a valid link.
+    const open = payableAt(order, now());
     const role = auth.user.role;
     const actions = {
       cancel: (order.status === 'pending' || order.status === 'partially_paid') && can(role, 'orders.cancel'),
