@@ -247,6 +247,9 @@ export function createWorkRunner<T>(opts: WorkRunnerOptions<T>): WorkRunner {
           throw err;
         },
       );
+      // A lane opened on wake-up may fail before runOnce's next allSettled looks at it: handled
+      // here, so the failure is reported by runOnce rather than as an unhandled rejection.
+      p.catch(() => {});
       run.lanes.add(p);
     }
   }
