@@ -1,7 +1,7 @@
 // Reads a PDF the way a person would: its text with poppler's pdftotext, and the QR codes on its
 // pages with zbar after poppler rasterised them (pdftoppm). CI installs both (.ci/run).
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -40,6 +40,19 @@ export function pdfQrCodes(pdf: Buffer, dpi = 200): Promise<string[]> {
       }
     }
     return found;
+  });
+}
+
+/**
+ * Saves the first page rendered at `dpi` as a PNG at `out` (the receipt's "screenshot"), and
+ * returns its width and height in pixels, read from the PNG header.
+ */
+export function savePdfPage(pdf: Buffer, out: string, dpi = 110): Promise<{ width: number; height: number }> {
+  return withPdf(pdf, async (file) => {
+    await mkdir(path.dirname(out), { recursive: true });
+    await run('pdftoppm', ['-png', '-r', String(dpi), '-f', '1', '-l', '1', '-singlefile', file, out.replace(/\.png$/, '')]);
+    const png = await readFile(out);
+    return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) };
   });
 }
 

@@ -12,7 +12,8 @@ import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { createReceiptProofs } from '../../src/services/receipt-proof.service.ts';
 import { createReceiptKeyRing } from '../../src/services/signing-keys.ts';
 import { useTestDatabase } from '../helpers/db.ts';
-import { pdfQrCodes, pdfText, squash } from '../helpers/pdf-tools.ts';
+import { pdfQrCodes, pdfText, savePdfPage, squash } from '../helpers/pdf-tools.ts';
+import { SHOTS } from '../helpers/e2e-app.ts';
 import { BoClient, MAIL_DOMAIN, startBackofficeApp, type BackofficeApp } from './backoffice-client.ts';
 import { repos } from '../helpers/db.ts';
 
@@ -94,6 +95,9 @@ describe('PDF receipt downloads', function () {
       }
       const codes = await pdfQrCodes(body);
       assert.equal(codes.length, 1);
+      // The PDF receipt's page as a person sees it, saved beside the browser tests' screenshots (A4 portrait).
+      const shot = await savePdfPage(body, path.join(SHOTS, 'receipt-pdf.png'));
+      assert.ok(shot.height > shot.width && shot.width > 800, `page image ${shot.width}×${shot.height}`);
       const proofs = createReceiptProofs({ keys: ring, publicUrl: app.base });
       const verified = proofs.verify(new URL(codes[0]!).searchParams.get('token') ?? '');
       assert.ok(verified.ok && verified.claims.receiptNumber === paid.payment!.receiptNumber, 'the QR code holds a valid proof');
