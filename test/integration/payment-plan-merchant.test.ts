@@ -232,6 +232,9 @@ describe('orders paid in parts: the merchant asks for the balance', function () 
       assert.match(text, new RegExp(`Deposit €300\\.00 +Paid on .+ · Receipt ${receipt}`));
       assert.match(text, /Paid so far €300\.00 Remaining €700\.00/);
       assert.match(text, /Partly paid/);
+      // The history names the part paid (the deposit), with its receipt.
+      assert.match(text, new RegExp(`Deposit paid · receipt ${receipt}`));
+      assert.doesNotMatch(text, new RegExp(`Paid · receipt ${receipt}`));
       const html = page.html.replace(/&#x3D;/g, '=');
       assert.ok(html.includes(`/backoffice/orders/${order._id}/receipt.pdf?part=1`), 'a PDF link for the paid part');
       assert.ok(!html.includes('receipt.pdf?part=2'), 'none for the unpaid part');

@@ -149,7 +149,13 @@ export function timeline(
       tone: a.outcome === 'approved' ? 'ok' : a.outcome === 'challenge' ? 'info' : 'warn',
     });
   }
-  if (order.payment?.paidAt) {
+  // An order paid in parts (issue 13 part 1): each part's payment, named; else the one payment.
+  const parts = (order.plan?.parts ?? []).filter((p) => p.payment?.paidAt);
+  for (const p of order.plan?.parts && order.plan.parts.length > 1 ? parts : []) {
+    const part = t(`plan.kind.${p.kind}`, { n: p.seq, of: order.plan!.parts!.length });
+    out.push({ at: p.payment!.paidAt!, text: t('timeline.partPaid', { part, receipt: p.payment!.receiptNumber ?? '' }), detail: cardText(p.payment!.card, locale), tone: 'ok' });
+  }
+  if (order.payment?.paidAt && !(order.plan?.parts && order.plan.parts.length > 1)) {
     out.push({
       at: order.payment.paidAt,
       text: t('timeline.paid', { receipt: order.payment.receiptNumber ?? '' }),
