@@ -176,10 +176,10 @@ export const CommandReplyData = z.object({
   message: text,
   /** EXTEND: the expiry before the command. */
   previousExpiresAt: isoDate.nullish(),
-  /** BALANCE (issue 13 part 1): the part asked for (or the deposit not paid yet). */
-  part: z.object({ seq: z.number().int().positive(), of: z.number().int().positive(), kind: z.string(), amountMinor: z.number().int() }).nullish(),
   /** CANCEL of a partly paid order (issue 13 part 1): what it was paid, refunded or kept. */
   paidMinor: z.number().int().nullish(),
+  /** BALANCE (issue 13 part 1): the part asked for (or the deposit not paid yet). */
+  part: z.object({ seq: z.number().int().positive(), of: z.number().int().positive(), kind: z.string(), amountMinor: z.number().int() }).nullish(),
   order: z
     .object({
       reference: z.string(),

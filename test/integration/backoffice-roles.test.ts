@@ -92,6 +92,8 @@ const MATRIX: RouteCase[] = [
       redirectsTo(/^\/backoffice\/orders\/ord_[\w-]+\?done=created$/)(r);
     },
   },
+  // The confirmation step of cancelling a partly paid order (issue 13 part 1); this pending order goes back to its page.
+  { method: 'GET', path: '/backoffice/orders/:id/cancel', allowed: OPERATIONS, expect: redirectsTo(/^\/backoffice\/orders\/ord_[\w-]+$/) },
   {
     method: 'POST',
     path: '/backoffice/orders/:id/cancel',
@@ -118,6 +120,16 @@ const MATRIX: RouteCase[] = [
     expect: async (r, { orderId }) => {
       redirectsTo(/\?done=resentTo$/)(r);
       assert.equal((await Order.findById(orderId).lean<OrderDoc>())!.customer?.email, 'anna.rossi@example.org');
+    },
+  },
+  {
+    method: 'POST',
+    path: '/backoffice/orders/:id/balance',
+    allowed: OPERATIONS,
+    // Allowed but refused on its merits (the order is not partly paid): the handler ran, nothing was mailed.
+    expect: async (r, { orderId }) => {
+      assert.equal(r.status, 409);
+      assert.equal(await Outbox.countDocuments({ orderId, template: 'paylink', dedupeKey: /:2$/ }), 0);
     },
   },
   {

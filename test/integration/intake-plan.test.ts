@@ -53,7 +53,7 @@ describe('payment plans through mail intake (issue 13 part 1)', function () {
     const due = addDays(localDate(new Date(), 'Europe/Rome'), 40);
     const [y, m, d] = due.split('-');
     await send(`Importo: 4.800,00 €\nRiferimento: CUC-1\nAcconto: 30%\nSaldo entro: ${d}/${m}/${y}`);
-    await send('Importo: 900\nRiferimento: CUC-2\nRate: 3 mensili');
+    await send('Importo: 900\nRiferimento: CUC-2\nRateizzazione: 3 mensili');
     const deposit = (await Order.findOne({ merchantId: merchant._id, reference: 'CUC-1' }).lean<OrderDoc>())!;
     assert.equal(deposit.amountMinor, 480_000);
     assert.deepEqual(
@@ -78,7 +78,7 @@ describe('payment plans through mail intake (issue 13 part 1)', function () {
         ['balanceDue', 'BALANCE_DUE_PAST', '01/01/2020', 4],
       ],
     );
-    const conflict = await send('Importo: 500\nRiferimento: CUC-4\nCaparra: 100 €\nRate: 3');
+    const conflict = await send('Importo: 500\nRiferimento: CUC-4\nCaparra: 100 €\nRateizzazione: 3');
     assert.deepEqual(conflict?.problems.map((p) => [p.field, p.code, p.value, p.line]), [['instalments', 'PLAN_CONFLICT', '3', 4]]);
     assert.equal(await Order.countDocuments({ merchantId: merchant._id }), before);
     const renderer = await createMailRenderer({ templatesDir: TEMPLATES_DIR, publicUrl: 'http://localhost:3000' });

@@ -3,9 +3,8 @@
 import { type OrderDoc } from '../../db/orders.repository.ts';
 import { type RefundDoc } from '../../db/refunds.repository.ts';
 import { mapLimit } from '../../domain/map-limit.ts';
-import { openPart, paidMinor } from '../../domain/order-plan.ts';
+import { openPart, paidMinor, partsPaid } from '../../domain/order-plan.ts';
 import { planJson } from '../../domain/plan-view.ts';
-import { partsPaid } from '../../domain/order-plan.ts';
 import { type ApiRouterDeps } from './api.kit.ts';
 import { type OrderResource } from './resources.ts';
 
