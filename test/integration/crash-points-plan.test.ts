@@ -17,6 +17,7 @@ import { createOrderService, type OrderService } from '../../src/services/order.
 import { FAULT_POINTS, partCloseClaimKey, type FaultHook } from '../../src/services/order-transitions.ts';
 import { createPlanService } from '../../src/services/plan.service.ts';
 import { Claim } from '../../src/db/claims.ts';
+import { Crash, crashAt } from '../helpers/crash.ts';
 import { repos, useTestDatabase } from '../helpers/db.ts';
 
 const KEYS: LinkKey[] = [{ kid: 'crashplan1', secret: 'crash-points-plan-secret-crash-points-plan' }];
@@ -25,14 +26,6 @@ const EXPIRY = `09/${String((new Date().getUTCFullYear() + 2) % 100).padStart(2,
 const NO_LIMITS = { failuresPerOrder: 1000, failuresPerClient: 1000 };
 const PART_POINTS = ['part:claimed', 'part:opened', 'part:mailed'];
 
-class Crash extends Error {
-  override name = 'Crash';
-}
-const crashAt =
-  (point: string): FaultHook =>
-  (p) => {
-    if (p === point) throw new Crash(p);
-  };
 
 describe('orders paid in parts: a crash at every step boundary is finished by the repair, each side effect once', function () {
   this.timeout(30_000);

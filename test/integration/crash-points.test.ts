@@ -22,6 +22,7 @@ import { createOrderAdminService } from '../../src/services/order-admin.service.
 import { createOrderService, type OrderService } from '../../src/services/order.service.ts';
 import { closeClaimKey, FAULT_POINTS, type FaultHook } from '../../src/services/order-transitions.ts';
 import { createRefundService } from '../../src/services/refund.service.ts';
+import { Crash, crashAt } from '../helpers/crash.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { repos } from '../helpers/db.ts';
 
@@ -30,15 +31,6 @@ const MAIL_DOMAIN = 'paymail.test';
 const EXPIRY = `09/${String((new Date().getUTCFullYear() + 2) % 100).padStart(2, '0')}`;
 const NO_LIMITS = { failuresPerOrder: 1000, failuresPerClient: 1000 };
 
-class Crash extends Error {
-  override name = 'Crash';
-}
-/** Throws at `point`, as a process dying there would stop the transition. */
-const crashAt =
-  (point: string): FaultHook =>
-  (p) => {
-    if (p === point) throw new Crash(p);
-  };
 
 describe('crash at every step boundary: the repair finishes each transition, each side effect once', function () {
   this.timeout(60_000);
