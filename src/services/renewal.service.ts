@@ -68,8 +68,14 @@ export function createRenewalService(deps: RenewalServiceDeps) {
   const { orders, claims } = deps.repos;
   const backofficeLink = (o: OrderDoc) => `${(deps.publicUrl ?? '').replace(/\/+$/, '')}/backoffice/orders/${encodeURIComponent(o._id)}`;
 
-  /** An expired order (or a pending one past its expiry that the expiry job has not closed yet). */
-  const isExpired = (o: OrderDoc, at: Date) => o.status === 'expired' || (o.status === 'pending' && o.expiresAt.getTime() <= at.getTime());
+  /**
+   * An expired order (or a pending one past its expiry that the expiry job has not closed yet), or
+   * a partly paid order whose open part's link lapsed (issue 13 part 1: the order itself never
+   * expires; its part is extended in place like a pending order).
+   */
+  const isExpired = (o: OrderDoc, at: Date) =>
+    o.status === 'expired' ||
+    ((o.status === 'pending' || (o.status === 'partially_paid' && (o.plan?.openSeq ?? 0) > 0)) && o.expiresAt.getTime() <= at.getTime());
 
   /**
    * The renewal of `order` to `expiresAt` (capped at the maximum link lifetime). `by` says who
@@ -106,9 +112,10 @@ export function createRenewalService(deps: RenewalServiceDeps) {
     const renewal = { at, expiresAt: d.expiresAt, ...(d.previousExpiredAt ? { previousExpiredAt: d.previousExpiredAt } : {}), by: d.by };
     const firstReminder = (o: OrderDoc) =>
       o.customer?.email ? reminderSlots({ createdAt: at, expiresAt: d.expiresAt, viewedAt: o.viewedAt, plan: o.reminderPlan }, reminderSettingsOf(merchant))[0]?.at : undefined;
-    const applied = () => order!.status === 'pending' && order!.expiresAt.getTime() === d.expiresAt.getTime();
+    const open = (s: string) => s === 'pending' || s === 'partially_paid';
+    const applied = () => open(order!.status) && order!.expiresAt.getTime() === d.expiresAt.getTime();
     if (!applied()) {
-      if (d.previousStatus === 'pending') {
+      if (open(d.previousStatus)) {
         // Not closed yet by the expiry job: extended in place (the expiry job then leaves it open).
         order = (await orders.extendExpiry(orderId, { expiresAt: d.previousExpiresAt }, d.expiresAt, at)) ?? (await orders.byId(orderId));
         if (order?.status === 'expired') return finish(orderId, merchant, generation, { ...d, previousStatus: 'expired', previousExpiredAt: order.expiredAt ?? null });

@@ -14,6 +14,7 @@ import { createMerchantService } from '../../src/services/merchant.service.ts';
 import { createOrderService, type OrderDraft, type OrderService } from '../../src/services/order.service.ts';
 import { createPlanService, type PlanService } from '../../src/services/plan.service.ts';
 import { createExpiryJob } from '../../src/jobs/expiry.job.ts';
+import { createRenewalService } from '../../src/services/renewal.service.ts';
 import { createLogger } from '../../src/logger.ts';
 import { repos, useTestDatabase } from '../helpers/db.ts';
 
@@ -200,6 +201,29 @@ describe('orders paid in parts (deposits, balances, instalments)', function () {
     clock = new Date(open.expiresAt.getTime() + 60_000);
     await expiry.runOnce();
     assert.equal((await reload(order._id)).status, 'partially_paid');
+  });
+
+  it("a lapsed balance link: the customer's 'Ask for a new link' reaches the merchant, whose renewal mails the balance link", async () => {
+    const renewals = createRenewalService({ repos, mailDomain: MAIL_DOMAIN, maxLinkLifetimeDays: 60, linkFor: orders.linkFor, events: createEventsService({ repos, now: () => clock }), now: () => clock });
+    const order = await newOrder({ plan: { deposit: { percent: 10 } } });
+    await pay(order);
+    await plans.requestNext(await reload(order._id), merchant, 'merchant:desk');
+    const open = await reload(order._id);
+    assert.equal((await renewals.request(open, merchant, undefined)).kind, 'not-expired', 'a valid link needs no renewal');
+    clock = new Date(open.expiresAt.getTime() + 60_000);
+    const asked = await renewals.request(open, merchant, undefined);
+    assert.equal(asked.kind, 'asked');
+    const [request] = await mails(order._id, 'link-request');
+    assert.equal(request!.data['amountMinor'], 90_000, 'the merchant is told of the balance');
+    const renewed = await renewals.renew(await reload(order._id), merchant, new Date(clock.getTime() + 5 * 86_400_000), 'merchant:desk');
+    assert.equal(renewed.kind, 'renewed');
+    const after = await reload(order._id);
+    assert.equal(after.status, 'partially_paid');
+    assert.equal(after.plan!.openSeq, 2);
+    assert.equal(after.expiresAt.getTime(), clock.getTime() + 5 * 86_400_000);
+    const [link] = await mails(order._id, 'link-renewed');
+    assert.equal(link!.data['amountMinor'], 90_000);
+    assert.equal((await pay(order)).status, 'paid');
   });
 
   it('three monthly instalments: each opened on its date, paid in turn; the last one makes it paid', async () => {

@@ -26,7 +26,7 @@ export const NEW_LINK_LEAF = 'new-link';
 /** The expired page's "Ask for a new link": the form (`form()` gives its action and token), or that it was asked or renewed already. */
 export function newLinkView(order: Pick<OrderDoc, 'status' | 'expiresAt' | 'renewals' | 'renewalRequest' | 'customer'>, form: () => { action: string; csrf: string; csrfField: string }, now = new Date()) {
   // This link's order was renewed meanwhile: a new link went out by mail.
-  if (order.status === 'pending' && order.expiresAt.getTime() > now.getTime()) return { renewed: true };
+  if ((order.status === 'pending' || order.status === 'partially_paid') && order.expiresAt.getTime() > now.getTime()) return { renewed: true };
   if (order.renewalRequest?.generation === (order.renewals?.length ?? 0)) return { asked: true };
   return { ...form(), needEmail: !order.customer?.email };
 }
