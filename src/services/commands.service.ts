@@ -15,7 +15,7 @@ import { createRenewalService } from './renewal.service.ts';
 import { createPlanService } from './plan.service.ts';
 import { balance } from './command-balance.ts';
 import { type Repositories } from '../db/repositories.ts';
-import { nextUnpaid, paidMinor, payableAt } from '../domain/order-plan.ts';
+import { hasPlan, nextUnpaid, openPart, paidMinor, payableAt } from '../domain/order-plan.ts';
 import { type RefundService } from './refund.service.ts';
 
 /** Stable outcome codes; the reply's wording is chosen by them (templates/locales/<lc>/mail.json). */
@@ -79,6 +79,19 @@ export interface CommandContext {
 export interface CommandResult {
   code: CommandCode;
   orderId?: string;
+}
+
+/**
+ * The amount a reply shows, and when it was paid: the order's amount (due, or paid); for an
+ * order paid in parts (issue 13 part 1) the part due now, or what was paid so far while the next
+ * part waits.
+ */
+function replyAmount(order: OrderDoc): { amountMinor: number; paidAt?: string } {
+  const paidAt = order.payment?.paidAt ? { paidAt: order.payment.paidAt.toISOString() } : {};
+  if (!hasPlan(order) || order.status === 'paid') return { amountMinor: order.amountMinor, ...paidAt };
+  const open = openPart(order);
+  if (open) return { amountMinor: open.amountMinor };
+  return order.status === 'partially_paid' ? { amountMinor: paidMinor(order), ...paidAt } : { amountMinor: order.amountMinor, ...paidAt };
 }
 
 /** What the STATUS reply shows of an order's payment attempts. */
@@ -255,12 +268,11 @@ export function createCommandService(deps: CommandServiceDeps) {
                 order: {
                   reference: order.reference,
                   status: shownStatus(order, at),
-                  amountMinor: order.amountMinor,
+                  ...replyAmount(order),
                   currency: order.currency,
                   // A link only where it can still be paid (a part-paid order's open part included).
                   link: payableAt(order, at) ? deps.orders.linkFor(order) : '',
                   expiresAt: order.expiresAt.toISOString(),
-                  ...(order.payment?.paidAt ? { paidAt: order.payment.paidAt.toISOString() } : {}),
                   attempts: attemptsSummary(order),
                 },
               }

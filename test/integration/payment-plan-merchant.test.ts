@@ -142,10 +142,15 @@ describe('orders paid in parts: the merchant asks for the balance', function () 
     it('EXTEND and RESEND on a partly paid order: EXTEND sends the balance while none is open, then extends its link; RESEND new@address re-sends it there', async () => {
       const order = await newOrder('BK-4001', { plan: { deposit: { percent: 30 } } });
       await payPart(checkout, order, merchant);
+      // STATUS while the balance waits: what was paid so far, not the total.
+      const waiting = await reply(await store('STATUS BK-4001'));
+      assert.match(waiting.text, /Amount paid: €300\.00/);
       const sent = await reply(await store('EXTEND BK-4001 5 days'));
       assert.equal(sent.data.code, 'COMMAND_BALANCE_SENT', 'no link open: EXTEND sends the balance as BALANCE does');
       const opened = await reload(order._id);
       assert.equal(opened.plan!.openSeq, 2);
+      // STATUS with the balance open: the balance is due.
+      assert.match((await reply(await store('STATUS BK-4001'))).text, /Amount due: €700\.00/);
       const extended = await reply(await store('EXTEND BK-4001 20 days'));
       assert.equal(extended.data.code, 'COMMAND_EXTENDED', 'the open balance link is extended');
       const after = await reload(order._id);
