@@ -118,15 +118,6 @@ export function partView<T extends PlannedOrder>(o: T, seq: number): T & { part?
   return { ...o, amountMinor: part.amountMinor, payment: part.payment ?? undefined, part: info };
 }
 
-/** The part a receipt or refund of `receiptNumber` belongs to (1 for an order without plan). */
-export function seqOfReceipt(o: PlannedOrder, receiptNumber: string): number | undefined {
-  if (!hasPlan(o)) return o.payment?.receiptNumber === receiptNumber ? 1 : undefined;
-  return o.plan!.parts!.find((p) => p.payment?.receiptNumber === receiptNumber)?.seq;
-}
-
-/** Is this the plan's last part (its payment makes the order paid)? */
-export const isLastPart = (o: PlannedOrder, seq: number): boolean => !hasPlan(o) || seq >= o.plan!.parts!.length;
-
 /** How many parts the order is paid in (1 without plan). */
 export const partCount = (o: PlannedOrder): number => (hasPlan(o) ? o.plan!.parts!.length : 1);
 
