@@ -58,7 +58,7 @@ export interface PartInfo {
   totalMinor: number;
 }
 
-export const hasPlan = (o: PlannedOrder): boolean => (o.plan?.parts?.length ?? 0) > 1;
+export const hasPlan = (o: Pick<PlannedOrder, 'plan'>): boolean => (o.plan?.parts?.length ?? 0) > 1;
 
 /** The plan to store for new parts: the first part open at once. */
 export function newPlan(parts: PlanPart[], at: Date): NewPlan {
@@ -78,7 +78,7 @@ export function paidMinor(o: PlannedOrder): number {
 }
 
 /** The part the pay-link collects now, or undefined (none open, or no plan). */
-export function openPart(o: PlannedOrder): StoredPart | undefined {
+export function openPart(o: Pick<PlannedOrder, 'plan'>): StoredPart | undefined {
   if (!hasPlan(o) || !o.plan!.openSeq) return undefined;
   return o.plan!.parts!.find((p) => p.seq === o.plan!.openSeq && !p.payment?.paidAt);
 }
@@ -122,9 +122,18 @@ export function partView<T extends PlannedOrder>(o: T, seq: number): T & { part?
 export const partCount = (o: PlannedOrder): number => (hasPlan(o) ? o.plan!.parts!.length : 1);
 
 /**
- * Whether the order takes a payment at `at`: pending or partially paid, with an amount due now
- * (its open part) and a link not expired.
+ * Whether the order is collecting a payment: pending, or partially paid with a part open (its
+ * link may have lapsed: see payableAt). A partly paid order between parts, and every closed order,
+ * is not: it has no pay-link to show, resend, extend or renew.
+ */
+export function isCollecting(o: Pick<PlannedOrder, 'status' | 'plan'>): boolean {
+  return o.status === 'pending' || (o.status === 'partially_paid' && openPart(o) !== undefined);
+}
+
+/**
+ * Whether the order takes a payment at `at`: collecting (isCollecting), with an amount due now
+ * and a link not expired.
  */
 export function payableAt(o: PlannedOrder & { expiresAt: Date }, at: Date): boolean {
-  return (o.status === 'pending' || o.status === 'partially_paid') && amountDueMinor(o) !== undefined && o.expiresAt > at;
+  return isCollecting(o) && amountDueMinor(o) !== undefined && o.expiresAt > at;
 }

@@ -12,6 +12,7 @@
 import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type Repositories } from '../db/repositories.ts';
 import { AppError } from '../domain/errors.ts';
+import { isCollecting } from '../domain/order-plan.ts';
 import { mailPriority, outboxEvents } from '../mail/outbox.ts';
 import { WEBHOOK_RETRY_WINDOW_MS, webhookEvents } from './events.service.ts';
 
@@ -30,8 +31,7 @@ export async function releaseHeldMail(repos: Pick<Repositories, 'outbox' | 'orde
   if (doc.template === 'reminder' && doc.orderId) {
     const order = await repos.orders.stateOf(doc.orderId);
     // Paid in parts: payable while a part is open (issue 13 part 1).
-    const payable = order && (order.status === 'pending' || (order.status === 'partially_paid' && (order.plan?.openSeq ?? 0) > 0));
-    if (!order || !payable || order.expiresAt <= at) {
+    if (!order || !isCollecting(order) || order.expiresAt <= at) {
       await repos.outbox.dropHeld(id, 'reminder dropped: the order could no longer be paid when the merchant was resumed');
       return false;
     }

@@ -163,8 +163,7 @@ export function createOrderAdminService(deps: OrderAdminDeps) {
     const order = await find(merchant, orderId);
     const mails = await deps.repos.outbox.forOrder(order._id, merchant._id);
     // The link while it collects something: pending, or a part of an order paid in parts open (issue 13 part 1).
-    const collecting = order.status === 'pending' || (order.status === 'partially_paid' && !!orderPlan.openPart(order));
-    return { order, mails, link: collecting ? deps.orders.linkFor(order) : undefined };
+    return { order, mails, link: orderPlan.isCollecting(order) ? deps.orders.linkFor(order) : undefined };
   }
 
   /**

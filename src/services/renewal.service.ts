@@ -22,6 +22,7 @@ import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type OrderDoc } from '../db/orders.repository.ts';
 import { type Repositories } from '../db/repositories.ts';
 import { AppError } from '../domain/errors.ts';
+import { isCollecting } from '../domain/order-plan.ts';
 import { reminderSettingsOf, reminderSlots } from '../domain/reminders.ts';
 import { enqueueMail } from '../mail/outbox.ts';
 import { inboundAddress } from './merchant.service.ts';
@@ -73,9 +74,7 @@ export function createRenewalService(deps: RenewalServiceDeps) {
    * a partly paid order whose open part's link lapsed (issue 13 part 1: the order itself never
    * expires; its part is extended in place like a pending order).
    */
-  const isExpired = (o: OrderDoc, at: Date) =>
-    o.status === 'expired' ||
-    ((o.status === 'pending' || (o.status === 'partially_paid' && (o.plan?.openSeq ?? 0) > 0)) && o.expiresAt.getTime() <= at.getTime());
+  const isExpired = (o: OrderDoc, at: Date) => o.status === 'expired' || (isCollecting(o) && o.expiresAt.getTime() <= at.getTime());
 
   /**
    * The renewal of `order` to `expiresAt` (capped at the maximum link lifetime). `by` says who

@@ -3,7 +3,7 @@
 import { type OrderDoc } from '../../db/orders.repository.ts';
 import { type RefundDoc } from '../../db/refunds.repository.ts';
 import { mapLimit } from '../../domain/map-limit.ts';
-import { openPart, paidMinor, partsPaid } from '../../domain/order-plan.ts';
+import { isCollecting, openPart, paidMinor, partsPaid } from '../../domain/order-plan.ts';
 import { planJson } from '../../domain/plan-view.ts';
 import { type ApiRouterDeps } from './api.kit.ts';
 import { type OrderResource } from './resources.ts';
@@ -49,6 +49,6 @@ export async function orderResources(deps: Pick<ApiRouterDeps, 'refunds' | 'orde
   return mapLimit(orders, 4, async (o) => {
     // An order paid in parts may have refunds while partly paid or once cancelled (issue 13 part 1).
     const refunds = o.status === 'paid' || partsPaid(o).length > 0 ? (await deps.refunds.forOrder({ _id: merchantId }, o._id)).refunds : [];
-    return orderResource(o, refunds, o.status === 'pending' || (o.status === 'partially_paid' && openPart(o)) ? deps.orders.linkFor(o) : null);
+    return orderResource(o, refunds, isCollecting(o) ? deps.orders.linkFor(o) : null);
   });
 }

@@ -11,6 +11,7 @@ import { Router, type RouterContext } from '@koa/router';
 import { type OrderDoc } from '../../db/orders.repository.ts';
 import { type Repositories } from '../../db/repositories.ts';
 import { isAppError } from '../../domain/errors.ts';
+import { payableAt } from '../../domain/order-plan.ts';
 import { type LinkKey, PAY_PATH } from '../../domain/pay-link.ts';
 import { REMINDERS_OFF_PATH, verifyRemindersOff } from '../../domain/reminder-link.ts';
 import { type CheckoutService } from '../../services/checkout.service.ts';
@@ -24,9 +25,9 @@ import { acceptedLanguages, type Views } from '../views.ts';
 export const NEW_LINK_LEAF = 'new-link';
 
 /** The expired page's "Ask for a new link": the form (`form()` gives its action and token), or that it was asked or renewed already. */
-export function newLinkView(order: Pick<OrderDoc, 'status' | 'expiresAt' | 'renewals' | 'renewalRequest' | 'customer'>, form: () => { action: string; csrf: string; csrfField: string }, now = new Date()) {
+export function newLinkView(order: Pick<OrderDoc, 'status' | 'amountMinor' | 'plan' | 'expiresAt' | 'renewals' | 'renewalRequest' | 'customer'>, form: () => { action: string; csrf: string; csrfField: string }, now = new Date()) {
   // This link's order was renewed meanwhile: a new link went out by mail.
-  if ((order.status === 'pending' || order.status === 'partially_paid') && order.expiresAt.getTime() > now.getTime()) return { renewed: true };
+  if (payableAt(order, now)) return { renewed: true };
   if (order.renewalRequest?.generation === (order.renewals?.length ?? 0)) return { asked: true };
   return { ...form(), needEmail: !order.customer?.email };
 }
