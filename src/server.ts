@@ -90,7 +90,7 @@ export interface StartOptions {
 
 export async function startPaymail(config: Config, logger: Logger, opts: StartOptions = {}): Promise<RunningPaymail> {
   const db = await connectDatabase(config, { log: (line) => logger.info(line) });
-  logger.info({ database: db.description }, 'database connected');
+  logger.info({ database: db.description, engine: db.engine }, 'database connected');
   // The SMTP doors answer 451 at once while the driver knows no reachable server.
   followReachability(db.connection);
   const cleanups: Array<() => Promise<void>> = [() => db.close()];

@@ -7,6 +7,7 @@
 // FerretDB and MongoDB alike, so every transition that must happen once (a payment closing an
 // order, a worker taking a message) first inserts a claim; only the inserter proceeds.
 import mongoose, { Schema } from 'mongoose';
+import { conditionalUpdatesAreAtomic } from './engine.ts';
 
 const ClaimSchema = new Schema(
   {
@@ -75,4 +76,15 @@ export async function claimLease(key: string, leaseMs: number, info: ClaimInfo =
   }
   if (now.getTime() - newest.at.getTime() < leaseMs) return false;
   return claimOnce(`${key}:g${newest.gen + 1}`, info, now);
+}
+
+/**
+ * The referee of a take that a conditional update then makes (a queue item's lease, a secret's
+ * rotation): a claimLease on FerretDB, whose conditional updates are not atomic; nothing on
+ * MongoDB, where the conditional update that follows has one winner by itself (src/db/engine.ts).
+ * Either way the caller goes on to that conditional update and trusts only its result.
+ */
+export async function refereeLease(key: string, leaseMs: number, info: ClaimInfo = {}, now = new Date()): Promise<boolean> {
+  if (conditionalUpdatesAreAtomic()) return true;
+  return claimLease(key, leaseMs, info, now);
 }

@@ -6,6 +6,7 @@ import { type Config } from '../config.ts';
 import { ensureFerretdb } from './ferretdb-build.ts';
 import { findRunning, startEmbeddedFerretdb, type EmbeddedDb } from './embedded-ferretdb.ts';
 import { Claim } from './claims.ts';
+import { describeEngine, type EngineGuarantees } from './engine.ts';
 import { followReachability, isDatabaseReachable } from './reachability.ts';
 import { InboundDue, OutboxDue, WebhookDue } from './due-queue.ts';
 import { InboundMessage, InboundRaw } from './models/inbound-message.model.ts';
@@ -32,6 +33,8 @@ export interface Database {
   connection: mongoose.Connection;
   /** Describes the server for logs and benchmark reports. */
   description: string;
+  /** The engine and what it guarantees (src/db/engine.ts): decides whether lease referees insert claims. */
+  engine: EngineGuarantees;
   close(): Promise<void>;
 }
 
@@ -58,6 +61,7 @@ export async function connectDatabase(
     description = `embedded FerretDB (SQLite) under ${dir}`;
   }
   mongoose.set('strictQuery', true);
+  let engine: EngineGuarantees | undefined;
   let watchdog: (() => void) | undefined;
   try {
     const slowMs = config.slowQueryMs ?? 0;
@@ -77,6 +81,7 @@ export async function connectDatabase(
       logSlowCommands(slowMs, (line) => (file ? appendFileSync(file, `${line}\n`) : log(line)));
     }
     await Promise.all(MODELS.map((m) => m.createIndexes()));
+    engine = await describeEngine(mongoose.connection);
   } catch (e) {
     await embedded?.stop();
     throw e;
@@ -84,6 +89,7 @@ export async function connectDatabase(
   return {
     connection: mongoose.connection,
     description,
+    engine: engine!,
     async close() {
       watchdog?.();
       await mongoose.disconnect();

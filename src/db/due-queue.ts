@@ -18,7 +18,7 @@
 //   A crash between settling the item and updating the entry is repaired by the next claim,
 //   which sees the item's real state.
 import mongoose, { Schema, type Model } from 'mongoose';
-import { claimLease } from './claims.ts';
+import { refereeLease } from './claims.ts';
 
 export interface DueEntry {
   _id: unknown;
@@ -157,7 +157,8 @@ export async function reconcileDue(queue: DueModel, items: DueModel, now: Date):
  * The leased work queue over an item collection and its due queue: what the outbox and webhook
  * repositories share. Every transition is one conditional update with the expected prior state in
  * the filter (atomic on MongoDB); on FerretDB, whose conditional updates are not atomic, the claim
- * `<kind>:<id>:<attempts>` (src/db/claims.ts) referees the take first.
+ * `<kind>:<id>:<attempts>` (src/db/claims.ts, refereeLease) referees the take first. MongoDB
+ * inserts no claim (src/db/engine.ts).
  */
 export function createLeasedQueue<T extends QueueItemState & { _id: unknown; attempts: number }>(opts: {
   kind: string;
@@ -182,7 +183,7 @@ export function createLeasedQueue<T extends QueueItemState & { _id: unknown; att
     const current = await dueItem<T>(queue, items, entry, at);
     if (!current) return null;
     const attempts = current.attempts ?? 0;
-    if (!(await claimLease(`${kind}:${String(entry._id)}:${attempts}`, leaseMs, { owner }, at))) return null;
+    if (!(await refereeLease(`${kind}:${String(entry._id)}:${attempts}`, leaseMs, { owner }, at))) return null;
     const leaseUntil = new Date(at.getTime() + leaseMs);
     const doc = await items
       .findOneAndUpdate(

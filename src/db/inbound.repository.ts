@@ -5,7 +5,7 @@
 // generation (`attempts`); on FerretDB the claim `inbound:<id>:<attempts>` (src/db/claims.ts)
 // referees the take first.
 import mongoose from 'mongoose';
-import { claimLease } from './claims.ts';
+import { refereeLease } from './claims.ts';
 import { InboundDue, ORPHAN_MS, addDue, dueEntries, removeDue, setDue, type DueEntry } from './due-queue.ts';
 import {
   InboundMessage,
@@ -124,7 +124,7 @@ export function createInboundRepository() {
       const attempts = current.attempts ?? 0;
       // Held: by a live worker (which settles the entry), or by one that died between claiming and
       // marking the message (taken over once the claim's lease lapses; the entry stays due).
-      if (!(await claimLease(`inbound:${id}:${attempts}`, leaseMs, { owner }, at))) return null;
+      if (!(await refereeLease(`inbound:${id}:${attempts}`, leaseMs, { owner }, at))) return null;
       const leaseUntil = new Date(at.getTime() + leaseMs);
       const doc = await InboundMessage.findOneAndUpdate(
         {

@@ -7,7 +7,7 @@
 // transition here whose loser must retry, are also refereed by a claim on the value they replace.
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { claimLease } from './claims.ts';
+import { refereeLease } from './claims.ts';
 import { Merchant, type MerchantDoc } from './models/merchant.model.ts';
 import { type AcquirerName, type DeliveryMode } from '../domain/merchant.ts';
 
@@ -77,8 +77,9 @@ export function createMerchantsRepository() {
       const m = await Merchant.findById(id, { [f.current]: 1 }).lean<Record<string, string | undefined>>();
       if (!m) return false;
       const current = m[f.current];
-      // The referee FerretDB needs: one rotation per replaced value (an insert is atomic there).
-      if (await claimLease(`rotate:${kind}:${id}:${digest(current ?? '')}`, ROTATION_LEASE_MS, { kind: 'merchant-rotation', subject: id })) {
+      // The referee FerretDB needs: one rotation per replaced value (an insert is atomic there; on
+      // MongoDB the conditional update below referees by itself and no claim is inserted).
+      if (await refereeLease(`rotate:${kind}:${id}:${digest(current ?? '')}`, ROTATION_LEASE_MS, { kind: 'merchant-rotation', subject: id })) {
         const r = await Merchant.updateOne(
           { _id: id, [f.current]: current ?? { $exists: false } },
           current ? { $set: { [f.current]: next, [f.previous]: current, [f.until]: previousUntil } } : { $set: { [f.current]: next } },
