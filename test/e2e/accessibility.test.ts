@@ -8,15 +8,14 @@
 import { AxeBuilder } from '@axe-core/playwright';
 import assert from 'node:assert/strict';
 import nodemailer from 'nodemailer';
-import { type Browser, type Page } from 'playwright-core';
+import { type Page } from 'playwright-core';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Order } from '../../src/db/models/order.model.ts';
 import { Merchant } from '../../src/db/models/merchant.model.ts';
 import { type LinkKey } from '../../src/domain/pay-link.ts';
 import { remindersOffUrl } from '../../src/domain/reminder-link.ts';
-import { useTestDatabase } from '../helpers/db.ts';
-import { launchChromium, startE2eApp, type E2eApp, type E2eMerchant } from '../helpers/e2e-app.ts';
+import { useE2eBrowser, type E2eMerchant } from '../helpers/e2e-app.ts';
 import { runCli } from '../helpers/paymail-process.ts';
 import { startStripeStandIn, type StripeStandIn } from '../helpers/stripe-stand-in.ts';
 
@@ -24,22 +23,13 @@ const WCAG_AA = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
 
 describe('e2e: accessibility of the customer pages (axe, WCAG 2.1 AA)', function () {
   this.timeout(120_000);
-  const db = useTestDatabase();
-  let e2e: E2eApp;
-  let browser: Browser;
+  const e2e = useE2eBrowser({ name: 'Teatro Verdi', email: 'box@verdi.example' });
   let orderNo = 0;
   /** Stands in for Stripe's API (test/helpers/stripe-stand-in.ts) for the Stripe merchant's page. */
   let stripeApi: StripeStandIn | undefined;
 
-  before(async function () {
-    browser = await launchChromium(() => this.skip());
-    e2e = await startE2eApp(db.uri(), { name: 'Teatro Verdi', email: 'box@verdi.example' });
-  });
-
   after(async () => {
     await stripeApi?.stop();
-    await browser?.close();
-    await e2e?.stop();
   });
 
   /** Mails `text` to the merchant's submission door and returns the reply that `match`es. */
@@ -317,7 +307,7 @@ describe('e2e: accessibility of the customer pages (axe, WCAG 2.1 AA)', function
 
   for (const { name, open } of pages) {
     it(`${name} has no WCAG 2.1 A/AA violations`, async () => {
-      const ctx = await browser.newContext();
+      const ctx = await e2e.browser.newContext();
       try {
         const page = await ctx.newPage();
         await open(page);

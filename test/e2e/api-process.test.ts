@@ -6,22 +6,12 @@
 // in Debian's Chromium.
 import { AxeBuilder } from '@axe-core/playwright';
 import assert from 'node:assert/strict';
-import { useTestDatabase } from '../helpers/db.ts';
 import { runCli } from '../helpers/paymail-process.ts';
-import { launchChromium, startE2eApp, type E2eApp } from '../helpers/e2e-app.ts';
+import { launchChromium, useE2eApp } from '../helpers/e2e-app.ts';
 
 describe('server API against a paymail process', function () {
   this.timeout(120_000);
-  const db = useTestDatabase();
-  let e2e: E2eApp;
-
-  before(async function () {
-    this.timeout(120_000);
-    e2e = await startE2eApp(db.uri(), { name: 'API Hotel', email: 'desk@api-hotel.example' });
-  });
-  after(async () => {
-    await e2e?.stop();
-  });
+  const e2e = useE2eApp({ name: 'API Hotel', email: 'desk@api-hotel.example' });
 
   it('creates a key with the CLI, a pay-link mailed to the customer, reads the order, and refuses the revoked key', async () => {
     const cli = await runCli(['apikey', 'create', '--merchant', e2e.merchant.id, '--json'], e2e.env);

@@ -7,32 +7,21 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import { type Browser, type Page } from 'playwright-core';
+import { type Page } from 'playwright-core';
 import { MerchantUser } from '../../src/db/models/merchant-user.model.ts';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
 import { Refund } from '../../src/db/models/refund.model.ts';
 import { hashPassword } from '../../src/domain/password.ts';
-import { useTestDatabase } from '../helpers/db.ts';
-import { launchChromium, SHOTS, startE2eApp, type E2eApp, type E2eMerchant } from '../helpers/e2e-app.ts';
-import { type PaymailProcess } from '../helpers/paymail-process.ts';
-import { type SmtpSink } from '../helpers/smtp-sink.ts';
+import { SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
 
 
 describe('e2e: back office in a real browser', function () {
   this.timeout(120_000);
-  const db = useTestDatabase();
-  let e2e: E2eApp;
-  let sink: SmtpSink;
-  let app: PaymailProcess;
-  let browser: Browser;
-  let base: string;
-  let merchant: E2eMerchant;
+  const e2e = useE2eBrowser({ name: 'Hotel Bellavista', email: 'desk@bellavista.example' });
   const references: string[] = [];
 
-  before(async function () {
-    browser = await launchChromium(() => this.skip());
-    e2e = await startE2eApp(db.uri(), { name: 'Hotel Bellavista', email: 'desk@bellavista.example' });
-    ({ sink, app, merchant, base } = e2e);
+  before(async () => {
+    const { sink, app, merchant } = e2e;
     // Three orders arrive by mail through the submission door, as merchants send them.
     const smtp = nodemailer.createTransport({
       host: '127.0.0.1',
@@ -54,11 +43,6 @@ describe('e2e: back office in a real browser', function () {
     for (const reference of references) await sink.waitFor((m) => (m.parsed.text ?? '').includes(reference));
   });
 
-  after(async () => {
-    await browser?.close();
-    await e2e?.stop();
-  });
-
   async function logIn(page: Page, email: string, password: string) {
     await page.getByLabel('E-mail').fill(email);
     await page.getByLabel('Password').fill(password);
@@ -67,18 +51,18 @@ describe('e2e: back office in a real browser', function () {
   }
 
   it('logs in, searches, cancels an order and downloads the CSV with JavaScript off', async () => {
-    const ctx = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1200, height: 900 } });
+    const ctx = await e2e.browser.newContext({ javaScriptEnabled: false, viewport: { width: 1200, height: 900 } });
     const page = await ctx.newPage();
-    await page.goto(`${base}/backoffice/orders`);
+    await page.goto(`${e2e.base}/backoffice/orders`);
     assert.match(page.url(), /\/backoffice\/login\?next=/);
     await page.getByLabel('Password').fill('wrong password');
-    await page.getByLabel('E-mail').fill(merchant.adminEmail);
+    await page.getByLabel('E-mail').fill(e2e.merchant.adminEmail);
     await page.getByRole('button', { name: 'Log in' }).click();
     await page.waitForLoadState();
     assert.match((await page.getByRole('alert').textContent()) ?? '', /Wrong e-mail or password/);
     await page.screenshot({ path: path.join(SHOTS, 'backoffice-login-refused.png'), fullPage: true });
 
-    await logIn(page, merchant.adminEmail, merchant.adminPassword);
+    await logIn(page, e2e.merchant.adminEmail, e2e.merchant.adminPassword);
     assert.match(page.url(), /\/backoffice\/orders$/);
     assert.equal(await page.locator('table.orders tbody tr').count(), 3);
     await page.screenshot({ path: path.join(SHOTS, 'backoffice-orders.png'), fullPage: true });
@@ -121,16 +105,16 @@ describe('e2e: back office in a real browser', function () {
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.waitForLoadState();
     assert.match(page.url(), /\/backoffice\/login$/);
-    await page.goto(`${base}/backoffice/orders`);
+    await page.goto(`${e2e.base}/backoffice/orders`);
     assert.match(page.url(), /\/backoffice\/login/);
     await ctx.close();
   });
 
   it('shows a viewer the orders without any action, and fits a 375 px phone', async () => {
-    await MerchantUser.create({ merchantId: merchant.id, email: 'viewer@bellavista.example', passwordHash: await hashPassword('viewer password 1'), role: 'viewer' });
-    const ctx = await browser.newContext({ viewport: { width: 375, height: 800 } });
+    await MerchantUser.create({ merchantId: e2e.merchant.id, email: 'viewer@bellavista.example', passwordHash: await hashPassword('viewer password 1'), role: 'viewer' });
+    const ctx = await e2e.browser.newContext({ viewport: { width: 375, height: 800 } });
     const page = await ctx.newPage();
-    await page.goto(`${base}/backoffice/login`);
+    await page.goto(`${e2e.base}/backoffice/login`);
     await logIn(page, 'viewer@bellavista.example', 'viewer password 1');
     assert.match(page.url(), /\/backoffice\/orders$/);
     const width = await page.evaluate<number>('document.documentElement.scrollWidth');
@@ -142,16 +126,16 @@ describe('e2e: back office in a real browser', function () {
     await page.waitForLoadState();
     assert.equal(await page.getByRole('button', { name: 'Cancel this order' }).count(), 0);
     await page.screenshot({ path: path.join(SHOTS, 'backoffice-order-viewer-375px.png'), fullPage: true });
-    const res = await page.goto(`${base}/backoffice/export`);
+    const res = await page.goto(`${e2e.base}/backoffice/export`);
     assert.equal(res?.status(), 403);
     await ctx.close();
   });
 
   it('an operator takes a card by phone, then refunds part of it through the form', async () => {
-    await MerchantUser.create({ merchantId: merchant.id, email: 'desk2@bellavista.example', passwordHash: await hashPassword('operator password 1'), role: 'operator' });
-    const ctx = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1200, height: 900 } });
+    await MerchantUser.create({ merchantId: e2e.merchant.id, email: 'desk2@bellavista.example', passwordHash: await hashPassword('operator password 1'), role: 'operator' });
+    const ctx = await e2e.browser.newContext({ javaScriptEnabled: false, viewport: { width: 1200, height: 900 } });
     const page = await ctx.newPage();
-    await page.goto(`${base}/backoffice/login`);
+    await page.goto(`${e2e.base}/backoffice/login`);
     await logIn(page, 'desk2@bellavista.example', 'operator password 1');
     const target = references[2]!;
     await page.getByRole('link', { name: target }).click();
@@ -192,10 +176,10 @@ describe('e2e: back office in a real browser', function () {
   });
 
   it('an admin changes the recap hour, rotates the webhook secret and adds a user', async () => {
-    const ctx = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+    const ctx = await e2e.browser.newContext({ viewport: { width: 1200, height: 900 } });
     const page = await ctx.newPage();
-    await page.goto(`${base}/backoffice/login`);
-    await logIn(page, merchant.adminEmail, merchant.adminPassword);
+    await page.goto(`${e2e.base}/backoffice/login`);
+    await logIn(page, e2e.merchant.adminEmail, e2e.merchant.adminPassword);
     await page.getByRole('link', { name: 'Settings' }).click();
     await page.waitForLoadState();
     await page.getByLabel(/Hour of the daily recap/).fill('8');

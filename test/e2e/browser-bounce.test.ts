@@ -9,10 +9,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import { type Browser } from 'playwright-core';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
-import { useTestDatabase } from '../helpers/db.ts';
-import { launchChromium, SHOTS, startE2eApp, type E2eApp } from '../helpers/e2e-app.ts';
+import { SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
 import { rawClient } from '../helpers/smtp-raw-client.ts';
 
 const FIXTURE = path.resolve(import.meta.dirname, '../fixtures/bounces/postfix-user-unknown.eml');
@@ -20,21 +18,10 @@ const FIXTURE_RETURN_PATH = 'bounce+65f0c0ffee0000000000abcd-0123456789ab@paymai
 
 describe('e2e: an undeliverable customer address comes back to the merchant', function () {
   this.timeout(120_000);
-  const db = useTestDatabase();
-  let e2e: E2eApp;
-  let browser: Browser;
-
-  before(async function () {
-    browser = await launchChromium(() => this.skip());
-    e2e = await startE2eApp(db.uri(), { name: 'Hotel Bellavista', email: 'desk@bellavista.example' });
-  });
-  after(async () => {
-    await browser?.close();
-    await e2e?.stop();
-  });
+  const e2e = useE2eBrowser({ name: 'Hotel Bellavista', email: 'desk@bellavista.example' });
 
   it('bounce → history, one merchant mail, RESEND to the corrected address', async () => {
-    const { sink, app, merchant, base } = e2e;
+    const { sink, app, merchant, base, browser } = e2e;
     assert.ok(app.ports.mx, 'the MX door port is logged');
     const reference = `BK-${Date.now()}`;
     const submit = (subject: string, text: string) =>

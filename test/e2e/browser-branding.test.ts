@@ -7,9 +7,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { PNG } from 'pngjs';
-import { type Browser, type Page } from 'playwright-core';
-import { useTestDatabase } from '../helpers/db.ts';
-import { launchChromium, SHOTS, startE2eApp, type E2eApp } from '../helpers/e2e-app.ts';
+import { type Page } from 'playwright-core';
+import { SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
 
 const WCAG_AA = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
 
@@ -27,19 +26,8 @@ function logoPng(): Buffer {
 
 describe('e2e: the merchant’s look on the checkout', function () {
   this.timeout(120_000);
-  const db = useTestDatabase();
-  let e2e: E2eApp;
-  let browser: Browser;
+  const e2e = useE2eBrowser({ name: 'B&B Il Glicine', email: 'info@glicine.example' });
   let n = 0;
-
-  before(async function () {
-    browser = await launchChromium(() => this.skip());
-    e2e = await startE2eApp(db.uri(), { name: 'B&B Il Glicine', email: 'info@glicine.example' });
-  });
-  after(async () => {
-    await browser?.close();
-    await e2e?.stop();
-  });
 
   async function payLink(): Promise<string> {
     const reference = `GL-${Date.now()}-${++n}`;
@@ -72,7 +60,7 @@ describe('e2e: the merchant’s look on the checkout', function () {
   }
 
   it('an admin uploads a logo and picks colours; each checkout shows them and stays accessible', async () => {
-    const admin = await (await browser.newContext({ viewport: { width: 1200, height: 900 } })).newPage();
+    const admin = await (await e2e.browser.newContext({ viewport: { width: 1200, height: 900 } })).newPage();
     await admin.goto(`${e2e.base}/backoffice/login`);
     await admin.getByLabel('E-mail').fill(e2e.merchant.adminEmail);
     await admin.getByLabel('Password').fill(e2e.merchant.adminPassword);
@@ -83,7 +71,7 @@ describe('e2e: the merchant’s look on the checkout', function () {
       await setLook(admin, accent, i === 0);
       // A new order each time: the checkout keeps a merchant's settings for a few seconds.
       await new Promise((r) => setTimeout(r, 5_100));
-      const ctx = await browser.newContext({ viewport: { width: 900, height: 1000 } });
+      const ctx = await e2e.browser.newContext({ viewport: { width: 900, height: 1000 } });
       try {
         const page = await ctx.newPage();
         await page.goto(await payLink());

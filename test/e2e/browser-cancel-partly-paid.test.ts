@@ -7,28 +7,15 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
 import nodemailer from 'nodemailer';
-import { type Browser } from 'playwright-core';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
 import { Refund } from '../../src/db/models/refund.model.ts';
-import { useTestDatabase } from '../helpers/db.ts';
-import { launchChromium, SHOTS, startE2eApp, type E2eApp } from '../helpers/e2e-app.ts';
+import { SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
 
 const LINK_RE = /(http:\/\/localhost:\d+\/pay\/\S+)/;
 
 describe('e2e: cancelling a partly paid order in the back office', function () {
   this.timeout(120_000);
-  const db = useTestDatabase();
-  let e2e: E2eApp;
-  let browser: Browser;
-
-  before(async function () {
-    browser = await launchChromium(() => this.skip());
-    e2e = await startE2eApp(db.uri(), { name: 'B&B Le Rondini', email: 'desk@rondini.example' });
-  });
-  after(async () => {
-    await browser?.close();
-    await e2e?.stop();
-  });
+  const e2e = useE2eBrowser({ name: 'B&B Le Rondini', email: 'desk@rondini.example' });
 
   it('asks what becomes of the deposit (accessible, required), then cancels and refunds it', async () => {
     const reference = `CXL-${Date.now()}`;
@@ -46,7 +33,7 @@ describe('e2e: cancelling a partly paid order in the back office', function () {
     });
     smtp.close();
     const mail = await e2e.sink.waitFor((m) => (m.parsed.text ?? '').includes(reference) && LINK_RE.test(m.parsed.text ?? ''));
-    const ctx = await browser.newContext({ viewport: { width: 1000, height: 1000 } });
+    const ctx = await e2e.browser.newContext({ viewport: { width: 1000, height: 1000 } });
     try {
       const page = await ctx.newPage();
       await page.goto(LINK_RE.exec(mail.parsed.text ?? '')![1]!);

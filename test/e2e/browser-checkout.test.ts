@@ -8,54 +8,35 @@ import assert from 'node:assert/strict';
 import mongoose from 'mongoose';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import { type Browser, type Page } from 'playwright-core';
+import { type Page } from 'playwright-core';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
-import { useTestDatabase } from '../helpers/db.ts';
-import { launchChromium, SHOTS, startE2eApp, type E2eApp, type E2eMerchant } from '../helpers/e2e-app.ts';
-import { type PaymailProcess } from '../helpers/paymail-process.ts';
-import { type SmtpSink } from '../helpers/smtp-sink.ts';
+import { SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
 
 
 describe('e2e: checkout in a real browser', function () {
   this.timeout(120_000);
-  const db = useTestDatabase();
-  let e2e: E2eApp;
-  let sink: SmtpSink;
-  let app: PaymailProcess;
-  let browser: Browser;
-  let merchant: E2eMerchant;
+  const e2e = useE2eBrowser({ name: 'Teatro Verdi', email: 'box@verdi.example' });
   let orderNo = 0;
   /** Every card number typed in this file (digits), for the scan at the end. */
   const typed = new Set<string>();
-
-  before(async function () {
-    browser = await launchChromium(() => this.skip());
-    e2e = await startE2eApp(db.uri(), { name: 'Teatro Verdi', email: 'box@verdi.example' });
-    ({ sink, app, merchant } = e2e);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await e2e?.stop();
-  });
 
   /** Mails an order to the submission door and returns its pay-link from the pay-link mail. */
   async function orderLink(amount: string): Promise<{ link: string; reference: string }> {
     const reference = `TKT-${Date.now()}-${++orderNo}`;
     const smtp = nodemailer.createTransport({
       host: '127.0.0.1',
-      port: app.ports.submission,
-      auth: { user: merchant.smtpUser, pass: merchant.smtpPassword },
+      port: e2e.app.ports.submission,
+      auth: { user: e2e.merchant.smtpUser, pass: e2e.merchant.smtpPassword },
       tls: { rejectUnauthorized: false },
     });
     await smtp.sendMail({
       from: 'box@verdi.example',
-      to: merchant.inboundAddress,
+      to: e2e.merchant.inboundAddress,
       subject: `Tickets ${reference}`,
       text: `Amount: ${amount}\nReference: ${reference}\nDescription: 2 tickets, La Traviata\n`,
     });
     smtp.close();
-    const mail = await sink.waitFor((m) => (m.parsed.text ?? '').includes(reference));
+    const mail = await e2e.sink.waitFor((m) => (m.parsed.text ?? '').includes(reference));
     const link = /(http:\/\/localhost:\d+\/pay\/\S+)/.exec(mail.parsed.text ?? '')![1]!;
     return { link, reference };
   }
@@ -72,7 +53,7 @@ describe('e2e: checkout in a real browser', function () {
 
   it('pays with 4242 4242 4242 4242 with JavaScript off', async () => {
     const { link, reference } = await orderLink('84,00 €');
-    const ctx = await browser.newContext({ javaScriptEnabled: false });
+    const ctx = await e2e.browser.newContext({ javaScriptEnabled: false });
     const page = await ctx.newPage();
     await page.goto(link);
     await page.screenshot({ path: path.join(SHOTS, 'checkout-form.png'), fullPage: true });
@@ -90,7 +71,7 @@ describe('e2e: checkout in a real browser', function () {
 
   it('shows a decline, then takes another card, at 320 px wide', async () => {
     const { link, reference } = await orderLink('25.00 EUR');
-    const ctx = await browser.newContext({ viewport: { width: 320, height: 800 } });
+    const ctx = await e2e.browser.newContext({ viewport: { width: 320, height: 800 } });
     const page = await ctx.newPage();
     await page.goto(link);
     await fillCard(page, '4000 0000 0000 9995');
@@ -114,7 +95,7 @@ describe('e2e: checkout in a real browser', function () {
 
   it('can be paid with the keyboard only', async () => {
     const { link, reference } = await orderLink('10 EUR');
-    const ctx = await browser.newContext();
+    const ctx = await e2e.browser.newContext();
     const page = await ctx.newPage();
     await page.goto(link);
     await page.getByLabel('Card number').focus();
@@ -141,7 +122,7 @@ describe('e2e: checkout in a real browser', function () {
 
   it('passes the 3-D Secure challenge and pays', async () => {
     const { link, reference } = await orderLink('120,00 €');
-    const ctx = await browser.newContext();
+    const ctx = await e2e.browser.newContext();
     const page = await ctx.newPage();
     await toChallenge(page, link);
     assert.match((await page.textContent('main')) ?? '', /€120\.00/);
@@ -161,7 +142,7 @@ describe('e2e: checkout in a real browser', function () {
 
   it('fails the 3-D Secure challenge, shows why, then pays with another card (JavaScript off)', async () => {
     const { link, reference } = await orderLink('60 EUR');
-    const ctx = await browser.newContext({ javaScriptEnabled: false });
+    const ctx = await e2e.browser.newContext({ javaScriptEnabled: false });
     const page = await ctx.newPage();
     await toChallenge(page, link);
     await page.getByRole('button', { name: 'Fail authentication' }).click();
@@ -184,7 +165,7 @@ describe('e2e: checkout in a real browser', function () {
 
   it('switches language with the visible switch and pays in Italian', async () => {
     const { link, reference } = await orderLink('35,50 €');
-    const ctx = await browser.newContext({ locale: 'en-GB' });
+    const ctx = await e2e.browser.newContext({ locale: 'en-GB' });
     const page = await ctx.newPage();
     await page.goto(link);
     await page.getByRole('navigation', { name: 'Language' }).getByRole('link', { name: 'Italiano' }).click();
@@ -206,7 +187,7 @@ describe('e2e: checkout in a real browser', function () {
 
   it('with JavaScript, shows the brand and groups the number while it is typed', async () => {
     const { link, reference } = await orderLink('15 EUR');
-    const ctx = await browser.newContext();
+    const ctx = await e2e.browser.newContext();
     const page = await ctx.newPage();
     await page.goto(link);
     const number = page.getByLabel('Card number');
@@ -237,7 +218,7 @@ describe('e2e: checkout in a real browser', function () {
 
   it('with JavaScript, loading the page records nothing; typing in the card number records "viewed" once', async () => {
     const { link, reference } = await orderLink('21 EUR');
-    const ctx = await browser.newContext();
+    const ctx = await e2e.browser.newContext();
     const page = await ctx.newPage();
     const beacons: string[] = [];
     page.on('request', (r) => {
@@ -271,9 +252,9 @@ describe('e2e: checkout in a real browser', function () {
       for (const pan of typed) assert.ok(!dump.includes(pan), `${c.collectionName} holds ${pan}`);
     }
     // Raw (as sent) and decoded (base64/quoted-printable parts) text of every mail.
-    const mails = sink.mails.map((m) => [m.raw.toString(), m.parsed.text ?? '', m.parsed.html || ''].join('\n')).join('\n');
+    const mails = e2e.sink.mails.map((m) => [m.raw.toString(), m.parsed.text ?? '', m.parsed.html || ''].join('\n')).join('\n');
     assert.ok(mails.length > 0);
-    const output = app.output.join('\n');
+    const output = e2e.app.output.join('\n');
     for (const pan of typed) {
       assert.ok(!mails.includes(pan), `a mail holds ${pan}`);
       assert.ok(!output.includes(pan), `the log holds ${pan}`);

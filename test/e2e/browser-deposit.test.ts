@@ -8,27 +8,15 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
 import nodemailer from 'nodemailer';
-import { type Browser, type Page } from 'playwright-core';
+import { type Page } from 'playwright-core';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
-import { useTestDatabase } from '../helpers/db.ts';
-import { launchChromium, SHOTS, startE2eApp, type E2eApp } from '../helpers/e2e-app.ts';
+import { SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
 
 const LINK_RE = /(http:\/\/localhost:\d+\/pay\/\S+)/;
 
 describe('e2e: a deposit and its balance in the browser', function () {
   this.timeout(120_000);
-  const db = useTestDatabase();
-  let e2e: E2eApp;
-  let browser: Browser;
-
-  before(async function () {
-    browser = await launchChromium(() => this.skip());
-    e2e = await startE2eApp(db.uri(), { name: 'B&B Le Rondini', email: 'desk@rondini.example' });
-  });
-  after(async () => {
-    await browser?.close();
-    await e2e?.stop();
-  });
+  const e2e = useE2eBrowser({ name: 'B&B Le Rondini', email: 'desk@rondini.example' });
 
   async function pay(page: Page) {
     await page.getByLabel('Card number').fill('4242 4242 4242 4242');
@@ -64,7 +52,7 @@ describe('e2e: a deposit and its balance in the browser', function () {
     assert.match(first.parsed.text ?? '', /Deposit of €300\.00 \(total €1,000\.00\)/);
     const depositLink = LINK_RE.exec(first.parsed.text ?? '')![1]!;
 
-    const ctx = await browser.newContext({ viewport: { width: 900, height: 1100 } });
+    const ctx = await e2e.browser.newContext({ viewport: { width: 900, height: 1100 } });
     try {
       const page = await ctx.newPage();
       // 1. The deposit's checkout: the part's amount to pay, its line, the schedule.
@@ -94,7 +82,7 @@ describe('e2e: a deposit and its balance in the browser', function () {
       assert.match(mail.parsed.text ?? '', /Deposit received: €300\.00 of €1,000\.00/);
 
       // 3. The merchant sees the parts in the back office and asks for the balance: its link is mailed.
-      const bo = await (await browser.newContext({ viewport: { width: 1100, height: 1000 } })).newPage();
+      const bo = await (await e2e.browser.newContext({ viewport: { width: 1100, height: 1000 } })).newPage();
       await bo.goto(`${e2e.base}/backoffice/orders/${order._id}`);
       await bo.getByLabel('E-mail').fill(e2e.merchant.adminEmail);
       await bo.getByLabel('Password').fill(e2e.merchant.adminPassword);

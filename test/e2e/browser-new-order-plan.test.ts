@@ -4,26 +4,14 @@
 // form, empty or with errors, and a corrected plan creates the order.
 import { AxeBuilder } from '@axe-core/playwright';
 import assert from 'node:assert/strict';
-import { type Browser, type Page } from 'playwright-core';
-import { useTestDatabase } from '../helpers/db.ts';
-import { launchChromium, startE2eApp, type E2eApp } from '../helpers/e2e-app.ts';
+import { type Page } from 'playwright-core';
+import { useE2eBrowser } from '../helpers/e2e-app.ts';
 
 const WCAG_AA = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
 
 describe('e2e: a pay-link with a payment plan from the back-office form', function () {
   this.timeout(120_000);
-  const db = useTestDatabase();
-  let e2e: E2eApp;
-  let browser: Browser;
-
-  before(async function () {
-    browser = await launchChromium(() => this.skip());
-    e2e = await startE2eApp(db.uri(), { name: 'Cucine Rossi', email: 'ufficio@cucine.example' });
-  });
-  after(async () => {
-    await browser?.close();
-    await e2e?.stop();
-  });
+  const e2e = useE2eBrowser({ name: 'Cucine Rossi', email: 'ufficio@cucine.example' });
 
   async function assertAccessible(page: Page) {
     const results = await new AxeBuilder({ page }).withTags(WCAG_AA).analyze();
@@ -33,7 +21,7 @@ describe('e2e: a pay-link with a payment plan from the back-office form', functi
 
   it('refuses a deposit of 120% next to the field, accessibly, then creates the order with 30%', async () => {
     // axe runs as a script in the page, so JavaScript stays on; the back office sends none of its own.
-    const ctx = await browser.newContext({ viewport: { width: 1200, height: 1000 } });
+    const ctx = await e2e.browser.newContext({ viewport: { width: 1200, height: 1000 } });
     try {
       const page = await ctx.newPage();
       page.setDefaultTimeout(15_000);

@@ -9,10 +9,9 @@ import { AxeBuilder } from '@axe-core/playwright';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import { type Browser, type Page } from 'playwright-core';
+import { type Page } from 'playwright-core';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
-import { useTestDatabase } from '../helpers/db.ts';
-import { launchChromium, SHOTS, startE2eApp, type E2eApp } from '../helpers/e2e-app.ts';
+import { SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
 
 /** axe (WCAG 2.1 A/AA) on one part of a back-office page: the parts this feature adds. */
 async function assertAccessible(page: Page, selector: string) {
@@ -22,18 +21,7 @@ async function assertAccessible(page: Page, selector: string) {
 
 describe('e2e: asking for a new link from the expired page', function () {
   this.timeout(120_000);
-  const db = useTestDatabase();
-  let e2e: E2eApp;
-  let browser: Browser;
-
-  before(async function () {
-    browser = await launchChromium(() => this.skip());
-    e2e = await startE2eApp(db.uri(), { name: 'Teatro Verdi', email: 'box@verdi.example' });
-  });
-  after(async () => {
-    await browser?.close();
-    await e2e?.stop();
-  });
+  const e2e = useE2eBrowser({ name: 'Teatro Verdi', email: 'box@verdi.example' });
 
   async function mailAsMerchant(subject: string, text: string) {
     const smtp = nodemailer.createTransport({
@@ -55,7 +43,7 @@ describe('e2e: asking for a new link from the expired page', function () {
     const order = (await Order.findOne({ reference }).lean<OrderDoc>())!;
     await Order.updateOne({ _id: order._id }, { $set: { status: 'expired', expiresAt: new Date(Date.now() - 60_000), expiredAt: new Date(), openReference: order._id } });
 
-    const ctx = await browser.newContext({ javaScriptEnabled: false });
+    const ctx = await e2e.browser.newContext({ javaScriptEnabled: false });
     const page = await ctx.newPage();
     await page.goto(link);
     await page.locator('#expired-heading').waitFor();
@@ -98,7 +86,7 @@ describe('e2e: asking for a new link from the expired page', function () {
     const order = (await Order.findOne({ reference }).lean<OrderDoc>())!;
     await Order.updateOne({ _id: order._id }, { $set: { status: 'expired', expiresAt: new Date(Date.now() - 60_000), expiredAt: new Date(), openReference: order._id } });
 
-    const customer = await browser.newContext({ javaScriptEnabled: false });
+    const customer = await e2e.browser.newContext({ javaScriptEnabled: false });
     const page = await customer.newPage();
     await page.goto(link);
     await page.getByRole('button', { name: 'Ask Teatro Verdi for a new link' }).click();
@@ -106,7 +94,7 @@ describe('e2e: asking for a new link from the expired page', function () {
     const request = await e2e.sink.waitFor((m) => (m.parsed.text ?? '').includes(reference) && m.parsed.subject?.includes('asks for a new pay-link') === true);
     const orderPage = /(http:\/\/localhost:\d+\/backoffice\/orders\/\S+)/.exec(request.parsed.text ?? '')![1]!;
 
-    const merchant = await browser.newContext();
+    const merchant = await e2e.browser.newContext();
     const bo = await merchant.newPage();
     await bo.goto(orderPage);
     await bo.getByLabel('E-mail').fill(e2e.merchant.adminEmail);

@@ -6,31 +6,20 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import { type Browser } from 'playwright-core';
 import { Customer, type CustomerDoc } from '../../src/db/models/customer.model.ts';
 import { Merchant } from '../../src/db/models/merchant.model.ts';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
-import { useTestDatabase } from '../helpers/db.ts';
-import { launchChromium, SHOTS, startE2eApp, type E2eApp } from '../helpers/e2e-app.ts';
+import { SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
 
 describe('e2e: saved cards in a real browser', function () {
   this.timeout(120_000);
-  const db = useTestDatabase();
-  let e2e: E2eApp;
-  let browser: Browser;
+  const e2e = useE2eBrowser({ name: 'Palestra Verdi', email: 'desk@palestra.example' });
   let orderNo = 0;
   const email = 'marta@example.org';
 
-  before(async function () {
-    browser = await launchChromium(() => this.skip());
-    e2e = await startE2eApp(db.uri(), { name: 'Palestra Verdi', email: 'desk@palestra.example' });
+  before(async () => {
     // The admin's setting (off by default; its form is tested in backoffice-saved-cards.test.ts).
     await Merchant.updateOne({ _id: e2e.merchant.id }, { $set: { savedCardsEnabled: true } });
-  });
-
-  after(async () => {
-    await browser?.close();
-    await e2e?.stop();
   });
 
   /** Mails an order for the customer to the submission door; its pay-link from the pay-link mail. */
@@ -49,7 +38,7 @@ describe('e2e: saved cards in a real browser', function () {
   }
 
   it('saves the card on a first payment, pays the next pay-link in one click, removes the card from the receipt', async () => {
-    const ctx = await browser.newContext({ javaScriptEnabled: false });
+    const ctx = await e2e.browser.newContext({ javaScriptEnabled: false });
     const page = await ctx.newPage();
 
     // 1. First payment, "Save my card" ticked (unticked until the customer ticks it).

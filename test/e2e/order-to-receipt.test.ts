@@ -2,24 +2,11 @@
 // client mails an order to the submission door of a real paymail process, the pay-link mail
 // arrives at a real SMTP relay, the link is paid over HTTP, and both receipts arrive.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import mongoose from 'mongoose';
 import nodemailer from 'nodemailer';
-import { freePort } from '../../src/db/embedded-ferretdb.ts';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
-import { useTestDatabase } from '../helpers/db.ts';
-import { runCli, startPaymail, type PaymailProcess } from '../helpers/paymail-process.ts';
-import { startSmtpSink, type SinkMail, type SmtpSink } from '../helpers/smtp-sink.ts';
-
-interface CreatedMerchant {
-  id: string;
-  inboundAddress: string;
-  smtpUser: string;
-  smtpPassword: string;
-  adminEmail: string;
-}
+import { useE2eApp } from '../helpers/e2e-app.ts';
+import { type SinkMail } from '../helpers/smtp-sink.ts';
 
 const CARDS_USED = ['4242424242424242', '4000000000000002', '5555555555554444'];
 
@@ -44,50 +31,22 @@ async function post(url: string, form: Record<string, string>): Promise<Response
 
 describe('e2e: order mail → pay-link mail → checkout → receipts', function () {
   this.timeout(120_000);
-  const db = useTestDatabase();
-  let sink: SmtpSink;
-  let app: PaymailProcess;
-  let dataDir: string;
-  let merchant: CreatedMerchant;
-  let env: Record<string, string>;
+  const e2e = useE2eApp({ name: 'Hotel Bellavista', email: 'desk@bellavista.example', args: ['--currency', 'EUR'] });
   let smtp: ReturnType<typeof nodemailer.createTransport>;
 
-  before(async () => {
-    sink = await startSmtpSink();
-    dataDir = await mkdtemp(path.join(os.tmpdir(), 'paymail-e2e-'));
-    const httpPort = await freePort();
-    env = {
-      MONGODB_URI: db.uri(),
-      DATA_DIR: dataDir,
-      HTTP_PORT: String(httpPort),
-      PUBLIC_URL: `http://localhost:${httpPort}`,
-      SMTP_SUBMISSION_PORT: '0',
-      SMTP_MX_PORT: '0',
-      OUTBOUND_SMTP_URL: sink.url,
-      MAIL_DOMAIN: 'paymail.test',
-    };
-    const cli = await runCli(
-      ['merchant', 'create', '--name', 'Hotel Bellavista', '--email', 'desk@bellavista.example', '--currency', 'EUR', '--json'],
-      env,
-    );
-    assert.equal(cli.code, 0, cli.stderr);
-    merchant = JSON.parse(cli.stdout) as CreatedMerchant;
-    assert.match(merchant.inboundAddress, /^orders\+[a-z0-9]+@paymail\.test$/);
-    app = await startPaymail(env);
+  before(() => {
+    assert.match(e2e.merchant.inboundAddress, /^orders\+[a-z0-9]+@paymail\.test$/);
     smtp = nodemailer.createTransport({
       host: '127.0.0.1',
-      port: app.ports.submission,
+      port: e2e.app.ports.submission,
       secure: false,
-      auth: { user: merchant.smtpUser, pass: merchant.smtpPassword },
+      auth: { user: e2e.merchant.smtpUser, pass: e2e.merchant.smtpPassword },
       tls: { rejectUnauthorized: false },
     });
   });
 
-  after(async () => {
+  after(() => {
     smtp?.close();
-    if (app) assert.equal(await app.stop('SIGTERM'), 0, 'paymail exits cleanly on SIGTERM');
-    await sink?.close();
-    await rm(dataDir, { recursive: true, force: true });
   });
 
   let order: OrderDoc;
@@ -96,13 +55,13 @@ describe('e2e: order mail → pay-link mail → checkout → receipts', function
   it('accepts an order mail and sends the pay-link mail with a QR code', async () => {
     const info = await smtp.sendMail({
       from: 'desk@bellavista.example',
-      to: merchant.inboundAddress,
+      to: e2e.merchant.inboundAddress,
       subject: 'Booking 4711',
       messageId: '<booking-4711@bellavista.example>',
       text: 'Amount: 129,90 €\nReference: BK-4711\nDescription: Double room, 2 nights\nCustomer: Anna Rossi\n',
     });
     assert.match(info.response, /^250 /);
-    const mail = await sink.waitFor((m) => m.parsed.subject?.includes('BK-4711') === true || (m.parsed.text ?? '').includes('BK-4711'));
+    const mail = await e2e.sink.waitFor((m) => m.parsed.subject?.includes('BK-4711') === true || (m.parsed.text ?? '').includes('BK-4711'));
     assert.deepEqual(mail.envelope.to, ['desk@bellavista.example']);
     assert.match(mail.parsed.text ?? '', /129\.90/);
     assert.ok(mail.parsed.html, 'HTML part');
@@ -153,9 +112,9 @@ describe('e2e: order mail → pay-link mail → checkout → receipts', function
   });
 
   it('mails receipts to the customer and to the merchant', async () => {
-    const toCustomer = await sink.waitFor((m) => m.envelope.to.includes('anna@example.org'));
-    const toMerchant = await sink.waitFor(
-      (m) => m.envelope.to.includes('desk@bellavista.example') && m !== sink.mails[0] && /RCPT-/.test(m.parsed.text ?? ''),
+    const toCustomer = await e2e.sink.waitFor((m) => m.envelope.to.includes('anna@example.org'));
+    const toMerchant = await e2e.sink.waitFor(
+      (m) => m.envelope.to.includes('desk@bellavista.example') && m !== e2e.sink.mails[0] && /RCPT-/.test(m.parsed.text ?? ''),
     );
     for (const m of [toCustomer, toMerchant]) {
       const text = m.parsed.text ?? '';
@@ -183,11 +142,11 @@ describe('e2e: order mail → pay-link mail → checkout → receipts', function
   it('shows an expired page naming the merchant', async () => {
     await smtp.sendMail({
       from: 'desk@bellavista.example',
-      to: merchant.inboundAddress,
+      to: e2e.merchant.inboundAddress,
       subject: 'Booking 4712',
       text: 'Importo: 50,00 EUR\nRiferimento: BK-4712\n',
     });
-    const mail = await sink.waitFor((m) => (m.parsed.text ?? '').includes('BK-4712'));
+    const mail = await e2e.sink.waitFor((m) => (m.parsed.text ?? '').includes('BK-4712'));
     const expiredLink = linkIn(mail);
     await Order.updateOne({ reference: 'BK-4712' }, { $set: { expiresAt: new Date(Date.now() - 1000) } });
     const res = await fetch(expiredLink);
@@ -200,7 +159,7 @@ describe('e2e: order mail → pay-link mail → checkout → receipts', function
     // The same mail again (an MTA's retry): one message, no new order.
     const again = await smtp.sendMail({
       from: 'desk@bellavista.example',
-      to: merchant.inboundAddress,
+      to: e2e.merchant.inboundAddress,
       subject: 'Booking 4711',
       messageId: '<booking-4711@bellavista.example>',
       text: 'Amount: 129,90 €\nReference: BK-4711\nDescription: Double room, 2 nights\nCustomer: Anna Rossi\n',
@@ -212,13 +171,13 @@ describe('e2e: order mail → pay-link mail → checkout → receipts', function
     // reply says the Message-ID was re-used (issue 10 item 13).
     const reused = await smtp.sendMail({
       from: 'desk@bellavista.example',
-      to: merchant.inboundAddress,
+      to: e2e.merchant.inboundAddress,
       subject: 'Booking 4711 (again)',
       messageId: '<booking-4711@bellavista.example>',
       text: 'Amount: 129,90 €\nReference: BK-4711-B\n',
     });
     assert.match(reused.response, /^250 /);
-    const reply = await sink.waitFor((m) => (m.parsed.text ?? '').includes('same Message-ID'));
+    const reply = await e2e.sink.waitFor((m) => (m.parsed.text ?? '').includes('same Message-ID'));
     assert.match(reply.parsed.text ?? '', /BK-4711-B/);
     assert.equal(await Order.countDocuments({ reference: 'BK-4711-B' }), 1);
     assert.equal(await Order.countDocuments({}), before + 1);
@@ -227,11 +186,11 @@ describe('e2e: order mail → pay-link mail → checkout → receipts', function
   it('refuses a wrong SMTP password (535) and an unknown recipient (550)', async () => {
     const bad = nodemailer.createTransport({
       host: '127.0.0.1',
-      port: app.ports.submission,
-      auth: { user: merchant.smtpUser, pass: 'wrong-password' },
+      port: e2e.app.ports.submission,
+      auth: { user: e2e.merchant.smtpUser, pass: 'wrong-password' },
       tls: { rejectUnauthorized: false },
     });
-    await assert.rejects(bad.sendMail({ from: 'a@b.example', to: merchant.inboundAddress, text: 'Amount: 1' }), (e: { responseCode?: number }) => {
+    await assert.rejects(bad.sendMail({ from: 'a@b.example', to: e2e.merchant.inboundAddress, text: 'Amount: 1' }), (e: { responseCode?: number }) => {
       assert.equal(e.responseCode, 535);
       return true;
     });
@@ -251,7 +210,7 @@ describe('e2e: order mail → pay-link mail → checkout → receipts', function
       for (const pan of CARDS_USED) assert.ok(!dump.includes(pan), `${c.collectionName} holds ${pan}`);
       assert.ok(!/"cvc"\s*:\s*"\d{3,4}"/.test(dump), `${c.collectionName} holds a CVC`);
     }
-    const logs = app.output.join('\n');
+    const logs = e2e.app.output.join('\n');
     for (const pan of CARDS_USED) {
       assert.ok(!logs.includes(pan), 'logs hold a card number');
       assert.ok(!logs.includes(pan.replace(/(\d{4})(?=\d)/g, '$1 ')), 'logs hold a spaced card number');

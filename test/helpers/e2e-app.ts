@@ -1,5 +1,6 @@
 // Shared set-up of the end-to-end tests: a real SMTP relay (sink), a merchant created with the
-// CLI, paymail started as a process on the test database, and Debian's Chromium when needed.
+// CLI, paymail started as a process on the test database, and Debian's Chromium when needed;
+// useE2eBrowser / useE2eApp register a suite's mocha hooks that start and stop them.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -7,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { freePort } from '../../src/db/embedded-ferretdb.ts';
+import { useTestDatabase } from './db.ts';
 import { runCli, startPaymail, type PaymailProcess } from './paymail-process.ts';
 import { startSmtpSink, type SmtpSink } from './smtp-sink.ts';
 
@@ -31,8 +33,15 @@ export interface E2eApp {
   stop(): Promise<void>;
 }
 
+/** The merchant an end-to-end suite creates; `args` are more `paymail merchant create` options. */
+export interface E2eMerchantSpec {
+  name: string;
+  email: string;
+  args?: string[];
+}
+
 /** Starts relay, merchant (via `paymail merchant create`) and paymail; `stop` asserts a clean exit. */
-export async function startE2eApp(dbUri: string, merchant: { name: string; email: string }): Promise<E2eApp> {
+export async function startE2eApp(dbUri: string, merchant: E2eMerchantSpec): Promise<E2eApp> {
   const sink = await startSmtpSink();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'paymail-e2e-'));
   const httpPort = await freePort();
@@ -47,7 +56,7 @@ export async function startE2eApp(dbUri: string, merchant: { name: string; email
     OUTBOUND_SMTP_URL: sink.url,
     MAIL_DOMAIN: 'paymail.test',
   };
-  const cli = await runCli(['merchant', 'create', '--name', merchant.name, '--email', merchant.email, '--json'], env);
+  const cli = await runCli(['merchant', 'create', '--name', merchant.name, '--email', merchant.email, ...(merchant.args ?? []), '--json'], env);
   assert.equal(cli.code, 0, cli.stderr);
   const created = JSON.parse(cli.stdout) as E2eMerchant;
   const app = await startPaymail(env);
@@ -83,4 +92,58 @@ export async function launchChromium(skip: () => void): Promise<Browser> {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
       '--disable-sync', '--no-first-run', '--disable-quic'],
   });
+}
+
+/** What useE2eApp hands a suite: the started app's parts, to read in its hooks and tests. */
+export type E2eSuiteApp = Omit<E2eApp, 'stop'>;
+
+/** What useE2eBrowser hands a suite: the started app's parts and the suite's Chromium. */
+export interface E2eSuiteBrowser extends E2eSuiteApp {
+  readonly browser: Browser;
+}
+
+/**
+ * Registers an end-to-end suite's mocha hooks: its own database (useTestDatabase), then before():
+ * Chromium (`browser`; the suite pending or failing without it, as launchChromium says) and paymail
+ * with its merchant (startE2eApp); after(): the browser closed and paymail stopped, its clean exit
+ * asserted. Call it first in the describe() body: the suite's own before() hooks run after these,
+ * against the started app, and are skipped with the suite; its after() hooks run after the stop.
+ */
+function useE2e(merchant: E2eMerchantSpec, withBrowser: boolean): E2eSuiteBrowser {
+  const db = useTestDatabase();
+  let e2e: E2eApp | undefined;
+  let browser: Browser | undefined;
+  before(async function () {
+    if (withBrowser) browser = await launchChromium(() => this.skip());
+    e2e = await startE2eApp(db.uri(), merchant);
+  });
+  after(async () => {
+    await browser?.close();
+    await e2e?.stop();
+  });
+  const started = (): E2eApp => {
+    if (!e2e) throw new Error('the end-to-end app starts in before(): read it in a hook or a test');
+    return e2e;
+  };
+  return {
+    get browser() {
+      if (!browser) throw new Error(withBrowser ? 'Chromium is launched in before(): read it in a hook or a test' : 'useE2eApp launches no browser: use useE2eBrowser');
+      return browser;
+    },
+    get sink() { return started().sink; },
+    get app() { return started().app; },
+    get merchant() { return started().merchant; },
+    get env() { return started().env; },
+    get base() { return started().base; },
+  };
+}
+
+/** The suite's database, Chromium and paymail with `merchant`, started once in before() (see useE2e). */
+export function useE2eBrowser(merchant: E2eMerchantSpec): E2eSuiteBrowser {
+  return useE2e(merchant, true);
+}
+
+/** The suite's database and paymail with `merchant`, no browser (a test may launch its own). */
+export function useE2eApp(merchant: E2eMerchantSpec): E2eSuiteApp {
+  return useE2e(merchant, false);
 }
