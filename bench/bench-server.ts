@@ -9,6 +9,7 @@ import Koa from 'koa';
 import mongoose from 'mongoose';
 import { SMTPServer } from 'smtp-server';
 import { loadConfig } from '../src/config.ts';
+import { setEngineGuarantees } from '../src/db/engine.ts';
 import { loadSmtpTls } from '../src/inbound/tls.ts';
 import { createLogger } from '../src/logger.ts';
 import { startPaymail } from '../src/server.ts';
@@ -21,6 +22,8 @@ if (mode === 'paymail') {
   const loaded = loadConfig(process.env);
   const config = process.env.BENCH_MAX_MESSAGE_BYTES ? { ...loaded, maxMessageBytes: Number(process.env.BENCH_MAX_MESSAGE_BYTES) } : loaded;
   const app = await startPaymail(config, createLogger(config.logLevel));
+  // BENCH_ENGINE_PATH=mongodb: follow MongoDB's guarantees on the engine at hand (bench/round-trips.ts).
+  if (process.env.BENCH_ENGINE_PATH === 'mongodb') setEngineGuarantees({ name: 'mongodb', atomicConditionalUpdates: true });
   stop = app.stop;
   console.log(`BENCH_READY ${JSON.stringify(app.ports)}`);
 } else if (mode === 'sink' || mode === 'durable-sink') {

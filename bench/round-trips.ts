@@ -3,6 +3,10 @@
 // (OP_MSG: command name and collection; the driver's hello/ping monitoring left out), so the count
 // does not depend on paymail's own code. Background polling (outbox, webhooks, expiry, recap) is
 // measured over an idle window first and subtracted pro rata.
+// Twice: as the engine at hand asks (the embedded FerretDB: claims referee every lease), and along
+// the MongoDB path (src/db/engine.ts: no lease claims), which the bench server takes on FerretDB
+// when BENCH_ENGINE_PATH=mongodb — a count of MongoDB's requests where no MongoDB can run (the
+// load is one mail or payment at a time, so the lease race the claims referee does not arise).
 //   npx tsx bench/round-trips.ts        BENCH_RT_MAILS (default 40), BENCH_RT_PAYMENTS (20)
 import net from 'node:net';
 import mongoose from 'mongoose';
@@ -92,17 +96,27 @@ function byCommand(lines: string[]): Map<string, number> {
   return m;
 }
 
-export async function runRoundTrips(): Promise<BenchResult> {
-  const db = await openDb('rt');
+interface Counts {
+  perMs: number;
+  idle: Window;
+  mails: Window;
+  payments: Window;
+  paymentCount: number;
+  description: string;
+}
+
+/** One paymail process along `path`'s engine guarantees, counted through its own relay and database. */
+async function measure(path: 'engine' | 'mongodb'): Promise<Counts> {
+  const db = await openDb(`rt_${path}`);
   const target = new URL(db.uri);
   const relay = await startCountingRelay(target);
   const viaRelay = new URL(db.uri);
   viaRelay.host = `127.0.0.1:${relay.port}`;
-  const app = await startServer('paymail', { MONGODB_URI: viaRelay.toString() });
+  const app = await startServer('paymail', { MONGODB_URI: viaRelay.toString(), ...(path === 'mongodb' ? { BENCH_ENGINE_PATH: 'mongodb' } : {}) });
   const file = relay.commands;
   try {
     const repos = createRepositories();
-    const m = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({ name: 'Round trips', email: 'desk@rt.example' });
+    const m = await createMerchantService({ repos, mailDomain: MAIL_DOMAIN }).create({ name: `Round trips ${path}`, email: `desk-${path}@rt.example` });
     await sleep(2_000);
     const idle = await window(file, () => sleep(IDLE_MS));
     const perMs = idle.lines.length / idle.ms;
@@ -144,7 +158,19 @@ export async function runRoundTrips(): Promise<BenchResult> {
       }
       await until('receipts sent', async () => (await sentReceipts()) >= 2 * links.length);
     });
+    return { perMs, idle, mails, payments, paymentCount: links.length, description: db.description };
+  } finally {
+    await app.stop();
+    relay.close();
+    await db.stop();
+  }
+}
 
+export async function runRoundTrips(): Promise<BenchResult> {
+  const here = await measure('engine');
+  const mongo = await measure('mongodb');
+  {
+    const { perMs, idle, mails, payments } = here;
     const net = (w: Window, n: number) => (w.lines.length - perMs * w.ms) / n;
     const top = (w: Window) =>
       [...byCommand(w.lines)]
@@ -153,30 +179,32 @@ export async function runRoundTrips(): Promise<BenchResult> {
         .map(([k, v]) => `${k} ${v}`)
         .join(', ');
     const perMail = net(mails, MAILS);
-    const perPayment = net(payments, links.length);
+    const perPayment = net(payments, here.paymentCount);
+    const mPerMail = (mongo.mails.lines.length - mongo.perMs * mongo.mails.ms) / MAILS;
+    const mPerPayment = (mongo.payments.lines.length - mongo.perMs * mongo.payments.ms) / mongo.paymentCount;
     return {
       id: 'RT',
       title: 'database round trips per order mail and per payment',
-      database: db.description,
+      database: here.description,
       lines: [
-        `every request on the wire from the paymail process (a counting TCP relay; hello/ping monitoring excluded); ${MAILS} order mails (intake → order → pay-link mail sent), ${links.length} payments (page GET + form POST → receipts to customer and merchant sent); background ${fmt(perMs * 1000, 1)} commands/s measured idle over ${IDLE_MS / 1000} s and subtracted`,
-        `| | commands | window | per item (net of background) |`,
-        `|---|---|---|---|`,
-        `| order mails | ${mails.lines.length} | ${fmt(mails.ms / 1000, 1)} s | ${fmt(perMail, 1)} |`,
-        `| payments | ${payments.lines.length} | ${fmt(payments.ms / 1000, 1)} s | ${fmt(perPayment, 1)} |`,
+        `every request on the wire from the paymail process (a counting TCP relay; hello/ping monitoring excluded); ${MAILS} order mails (intake → order → pay-link mail sent), ${here.paymentCount} payments (page GET + form POST → receipts to customer and merchant sent); background ${fmt(perMs * 1000, 1)} commands/s measured idle over ${IDLE_MS / 1000} s and subtracted. The MongoDB path: a second process on its own database that follows MongoDB's guarantees (src/db/engine.ts: no lease claims), on the same engine`,
+        `| | commands | window | per item (net of background) | MongoDB path, per item |`,
+        `|---|---|---|---|---|`,
+        `| order mails | ${mails.lines.length} | ${fmt(mails.ms / 1000, 1)} s | ${fmt(perMail, 1)} | ${fmt(mPerMail, 1)} |`,
+        `| payments | ${payments.lines.length} | ${fmt(payments.ms / 1000, 1)} s | ${fmt(perPayment, 1)} | ${fmt(mPerPayment, 1)} |`,
         `order mails: ${top(mails)}`,
         `payments: ${top(payments)}`,
         `idle: ${top(idle)}`,
+        `MongoDB path, order mails: ${top(mongo.mails)}`,
+        `MongoDB path, payments: ${top(mongo.payments)}`,
       ],
       checks: [
         { name: 'RT commands per order mail', value: perMail, target: 'report', ok: true },
         { name: 'RT commands per payment', value: perPayment, target: 'report', ok: true },
+        { name: 'RT commands per order mail, MongoDB path', value: mPerMail, target: 'report', ok: true },
+        { name: 'RT commands per payment, MongoDB path', value: mPerPayment, target: 'report', ok: true },
       ],
     };
-  } finally {
-    await app.stop();
-    relay.close();
-    await db.stop();
   }
 }
 
