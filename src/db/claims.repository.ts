@@ -1,5 +1,11 @@
-// Claims: once-only markers refereed by a unique _id, and the journal of state transitions
-// (claim → apply → queue side effects → mark applied) the crash repair replays (src/db/claims.ts).
+// Once-only decisions under a key, and the journal the crash repairs replay: a decision is recorded
+// (with what is about to be done) before it is acted on, and marked applied when all of it is done
+// — a 3-D Secure completion, a refund's slot before the acquirer is called, an EXTEND or BALANCE
+// command's answer, a renewal, a reminder's day, a plan part's opening, a saved-card charge. Every
+// engine needs these: they are idempotency records that outlive a crash, not a work-around.
+// Stored as claims (src/db/claims.ts), whose insert under a unique _id has one winner everywhere.
+// Two uses of claims stay inside src/db: the lease referees FerretDB alone needs (refereeLease,
+// off on MongoDB: src/db/engine.ts) and the order closes (src/db/order-closes.repository.ts).
 import { Claim, claimLease, claimOnce, markApplied, unappliedClaims } from './claims.ts';
 
 /** A claim as stored. */

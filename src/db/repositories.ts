@@ -10,6 +10,7 @@ import { createCustomersRepository } from './customers.repository.ts';
 import { createInboundRepository } from './inbound.repository.ts';
 import { createLimitsRepository } from './limits.repository.ts';
 import { createMerchantsRepository } from './merchants.repository.ts';
+import { createOrderClosesRepository } from './order-closes.repository.ts';
 import { createOrdersRepository } from './orders.repository.ts';
 import { createOutboxRepository } from './outbox.repository.ts';
 import { createRecapsRepository } from './recaps.repository.ts';
@@ -21,6 +22,8 @@ import { createWebhooksRepository } from './webhooks.repository.ts';
 export function createRepositories() {
   return {
     orders: createOrdersRepository(),
+    /** How each order closes (paid, expired, cancelled) and its first view, decided once: the transitions' journal. */
+    closes: createOrderClosesRepository(),
     refunds: createRefundsRepository(),
     challenges: createChallengesRepository(),
     merchants: createMerchantsRepository(),

@@ -22,7 +22,7 @@ import { decideReminder, reminderSettingsOf, type Slot } from '../domain/reminde
 import { type Logger } from '../logger.ts';
 import { enqueueMail } from '../mail/outbox.ts';
 import { type EventsService } from '../services/events.service.ts';
-import { CLOSE_KINDS, createOrderTransitions, orderFacts, type FaultHook } from '../services/order-transitions.ts';
+import { createOrderTransitions, orderFacts, type FaultHook } from '../services/order-transitions.ts';
 import { createPollLoop } from './poll-loop.ts';
 import { type Repositories } from '../db/repositories.ts';
 
@@ -81,9 +81,8 @@ export function createExpiryJob(deps: ExpiryJobDeps) {
     let expired = 0;
     // Expiries a run left unfinished (it crashed, or a write failed): finished now, each side
     // effect once (src/services/order-transitions.ts).
-    for (const c of await claims.unapplied(CLOSE_KINDS.expired, 60_000, at)) {
-      const p = c.payload as { expiredAt?: Date } | undefined;
-      if (await transitions.finishExpired(String(c.subject), new Date(p?.expiredAt ?? c.at))) expired++;
+    for (const c of await deps.repos.closes.unfinished<{ expiredAt?: Date }>('expired', 60_000, at)) {
+      if (await transitions.finishExpired(c.orderId, new Date(c.payload?.expiredAt ?? c.at))) expired++;
     }
     for (const { _id } of due.slice(0, batch)) {
       // Lost: a payment, a cancellation or another instance closed this order first.

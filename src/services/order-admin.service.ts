@@ -12,7 +12,7 @@ import { toMajorString } from '../domain/money.ts';
 import { type OrderDraft } from '../domain/order-draft.ts';
 import { nextUnpaid, paidMinor } from '../domain/order-plan.ts';
 import { type OrderStatus } from '../domain/order-status.ts';
-import { CLOSE_KINDS, createOrderTransitions, type FaultHook } from './order-transitions.ts';
+import { createOrderTransitions, type FaultHook } from './order-transitions.ts';
 import { type OrderService } from './order.service.ts';
 import { type RefundService } from './refund.service.ts';
 import { commandAddress } from './command-resend.ts';
@@ -188,7 +188,7 @@ export function createOrderAdminService(deps: OrderAdminDeps) {
     const seq = nextUnpaid(order)?.seq ?? 1;
     // Ours, or another cancellation (finishing it is idempotent); anything else closed it first.
     const held = await transitions.claimCancel(order._id, actor, now(), seq);
-    if (held.kind !== CLOSE_KINDS.cancelled) throw new AppError('ORDER_NOT_CANCELLABLE', 'the order was closed meanwhile', { httpStatus: 409 });
+    if (held.way !== 'cancelled') throw new AppError('ORDER_NOT_CANCELLABLE', 'the order was closed meanwhile', { httpStatus: 409 });
     const cancelled = await transitions.finishCancelled(order._id, held.cancelledAt, seq);
     if (!cancelled) throw new AppError('ORDER_NOT_CANCELLABLE', 'the order was closed meanwhile', { httpStatus: 409 });
     if (partly && opts.refund === 'all') await refundCancelled(merchant, cancelled._id, opts.by ?? actor);

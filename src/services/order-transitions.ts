@@ -1,16 +1,16 @@
 // The transitions that close an order — paid, expired, cancelled — run in the same four steps
 // whether they run live or in the crash repair:
-//   1. claim: insert the order's close claim `order:<id>:close` (one winner across processes; the
-//      claim's payload carries everything the next steps need),
+//   1. decide: record how the order closes (`repos.closes.decide`, src/db/order-closes.repository.ts:
+//      one winner across processes; the decision carries everything the next steps need),
 //   2. apply the state change (idempotent: from pending, or already in the claim's state),
 //   3. queue every side effect under a deterministic dedupe key (receipts and mails in the outbox,
 //      webhook events), so queueing twice is queueing once,
-//   4. mark the claim applied. Only now is the transition finished.
-// A crash anywhere before step 4 leaves an unapplied claim, and repair() re-runs steps 2–4 for it:
+//   4. mark the decision done. Only now is the transition finished.
+// A crash anywhere before step 4 leaves an unfinished decision, and repair() re-runs steps 2–4 for it:
 // whatever was done is found done, whatever was not is done now, nothing happens twice.
 //
 // The customer's first interaction with the checkout (`viewed`) is no close but runs the same steps
-// under its own claim `order:<id>:viewed`: viewedAt on a still-pending order, then order.viewed.
+// under its own record (`closes.decideViewed`): viewedAt on a still-pending order, then order.viewed.
 //
 // Fault points (`faults`) sit at every step boundary so that tests can crash a transition there
 // (throw, or kill the process) and check that the repair finishes it exactly once.
@@ -18,6 +18,7 @@
 // src/services/order-effects.ts.
 import { type OrderDoc } from '../db/orders.repository.ts';
 import { type SavedCardDoc } from '../db/customers.repository.ts';
+import { type CloseWay } from '../db/order-closes.repository.ts';
 import { type Repositories } from '../db/repositories.ts';
 import { type CheckedCard } from '../domain/card.ts';
 import { createTransitionEffects, type PaidFlow, type TransitionEffectsDeps } from './order-effects.ts';
@@ -75,21 +76,8 @@ export interface PaidClose {
   part?: { seq: number; of: number; nextDueAt?: Date };
 }
 
-/**
- * The claim that closes an order: paid, expired or cancelled, whoever inserts it first. An order
- * paid in parts (src/domain/order-plan.ts) has one per part: the payment of part `seq` and a
- * cancellation while `seq` is the next part to pay contend for the same claim (part 1's is the
- * order's first close claim, so an order without plan is part 1 of 1).
- */
-export const partCloseClaimKey = (orderId: string, seq: number): string => (seq <= 1 ? `order:${orderId}:close` : `order:${orderId}:close:${seq}`);
-export const closeClaimKey = (orderId: string): string => partCloseClaimKey(orderId, 1);
-
-/** Claim kinds of the close claim, one per way an order closes. */
-export const CLOSE_KINDS = { paid: 'order-close', expired: 'order-expire', cancelled: 'order-cancel' } as const;
-
-/** The claim that records the customer's first interaction with the checkout, once. */
-export const viewedClaimKey = (orderId: string): string => `order:${orderId}:viewed`;
-export const VIEWED_KIND = 'order-viewed';
+// The stored keys of the decisions, for tests that look at the journal itself.
+export { closeClaimKey, partCloseClaimKey, viewedClaimKey } from '../db/order-closes.repository.ts';
 
 export interface OrderTransitionsDeps extends TransitionEffectsDeps {
   /** The storage seam (src/db/repositories.ts). */
@@ -110,7 +98,7 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
     if (deps.faults) await deps.faults(point);
   };
   const merchantOf = (id: string) => deps.repos.merchants.findById(id);
-  const { orders, claims } = deps.repos;
+  const { orders, closes } = deps.repos;
 
   const { queueReceipts, queueExpired } = createTransitionEffects(deps, fault);
 
@@ -150,7 +138,7 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
       const merchant = await merchantOf(order.merchantId);
       if (merchant) await queueReceipts(order, merchant, p.holder, flow, seq);
     }
-    await claims.markApplied(partCloseClaimKey(orderId, seq));
+    await closes.done(orderId, seq);
     return order;
   }
 
@@ -167,7 +155,7 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
     await fault('expire:applied');
     const merchant = order ? await merchantOf(order.merchantId) : null;
     if (order && merchant) await queueExpired(order, merchant);
-    await claims.markApplied(closeClaimKey(orderId));
+    await closes.done(orderId, 1);
     return order;
   }
 
@@ -181,7 +169,7 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
       if (merchant) await deps.events?.orderCancelled?.(order, merchant);
       await fault('cancel:event');
     }
-    await claims.markApplied(partCloseClaimKey(orderId, seq));
+    await closes.done(orderId, seq);
     return order;
   }
 
@@ -198,39 +186,38 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
       const merchant = await merchantOf(order.merchantId);
       if (merchant) await deps.events?.orderViewed?.(order, merchant);
     }
-    await claims.markApplied(viewedClaimKey(orderId));
+    await closes.viewedDone(orderId);
     return order;
   }
 
   /** The customer's first interaction: the order when this call recorded it, else null. */
   async function recordViewed(orderId: string, at: Date): Promise<OrderDoc | null> {
-    if (!(await claims.once(viewedClaimKey(orderId), { kind: VIEWED_KIND, subject: orderId, payload: { viewedAt: at } }, at))) return null;
+    if (!(await closes.decideViewed(orderId, at))) return null;
     return finishViewed(orderId, at);
   }
 
   /** Step 1 of an expiry: true when this caller closes the order. */
   async function claimExpiry(orderId: string, at: Date, owner?: string): Promise<boolean> {
-    const won = await claims.once(closeClaimKey(orderId), { kind: CLOSE_KINDS.expired, subject: orderId, ...(owner ? { owner } : {}), payload: { expiredAt: at } }, at);
+    const won = await closes.decide(orderId, 1, 'expired', { expiredAt: at }, at, owner);
     if (won) await fault('expire:claimed');
     return won;
   }
 
   /**
-   * Step 1 of a cancellation: inserts the close claim for `owner` unless the order has one. Returns
-   * the claim's holder: a cancellation (by `owner`, now or before a crash, or by someone else) may
-   * be finished with finishCancelled(); any other kind means the order closed another way.
+   * Step 1 of a cancellation: decides the close of part `seq` for `owner` unless it was decided.
+   * Returns the decision: a cancellation (by `owner`, now or before a crash, or by someone else) may
+   * be finished with finishCancelled(); any other way means the order closed otherwise.
    */
-  async function claimCancel(orderId: string, owner: string, at: Date, seq = 1): Promise<{ kind?: string; owner?: string; cancelledAt: Date }> {
-    const key = partCloseClaimKey(orderId, seq);
-    if (await claims.once(key, { kind: CLOSE_KINDS.cancelled, subject: orderId, owner, payload: { cancelledAt: at, seq } }, at)) {
+  async function claimCancel(orderId: string, owner: string, at: Date, seq = 1): Promise<{ way?: CloseWay; owner?: string; cancelledAt: Date }> {
+    if (await closes.decide(orderId, seq, 'cancelled', { cancelledAt: at, seq }, at, owner)) {
       await fault('cancel:claimed');
-      return { kind: CLOSE_KINDS.cancelled, owner, cancelledAt: at };
+      return { way: 'cancelled', owner, cancelledAt: at };
     }
-    const claim = await claims.get(key);
-    const cancelledAt = (claim?.payload as { cancelledAt?: Date } | undefined)?.cancelledAt;
+    const held = await closes.decision<{ cancelledAt?: Date }>(orderId, seq);
+    const cancelledAt = held?.payload?.cancelledAt;
     return {
-      ...(claim?.kind ? { kind: claim.kind } : {}),
-      ...(claim?.owner ? { owner: claim.owner } : {}),
+      ...(held?.way ? { way: held.way } : {}),
+      ...(held?.owner ? { owner: held.owner } : {}),
       cancelledAt: cancelledAt ? new Date(cancelledAt) : at,
     };
   }
@@ -243,21 +230,18 @@ export function createOrderTransitions(deps: OrderTransitionsDeps) {
   async function repair(olderThanMs = 60_000): Promise<RepairCounts> {
     const counts: RepairCounts = { paid: 0, expired: 0, cancelled: 0 };
     const at = now();
-    for (const c of await claims.unapplied(CLOSE_KINDS.paid, olderThanMs, at)) {
-      if (await finishPaid(String(c.subject), c.payload as unknown as PaidClose, 'pay')) counts.paid++;
+    for (const c of await closes.unfinished<PaidClose>('paid', olderThanMs, at)) {
+      if (await finishPaid(c.orderId, c.payload!, 'pay')) counts.paid++;
     }
-    for (const c of await claims.unapplied(CLOSE_KINDS.expired, olderThanMs, at)) {
-      const p = c.payload as { expiredAt?: Date } | undefined;
-      if (await finishExpired(String(c.subject), new Date(p?.expiredAt ?? c.at))) counts.expired++;
+    for (const c of await closes.unfinished<{ expiredAt?: Date }>('expired', olderThanMs, at)) {
+      if (await finishExpired(c.orderId, new Date(c.payload?.expiredAt ?? c.at))) counts.expired++;
     }
-    for (const c of await claims.unapplied(CLOSE_KINDS.cancelled, olderThanMs, at)) {
-      const p = c.payload as { cancelledAt?: Date; seq?: number } | undefined;
-      if (await finishCancelled(String(c.subject), new Date(p?.cancelledAt ?? c.at), p?.seq ?? 1)) counts.cancelled++;
+    for (const c of await closes.unfinished<{ cancelledAt?: Date; seq?: number }>('cancelled', olderThanMs, at)) {
+      if (await finishCancelled(c.orderId, new Date(c.payload?.cancelledAt ?? c.at), c.payload?.seq ?? 1)) counts.cancelled++;
     }
     // Not a close, so not counted: an interrupted `viewed` is finished all the same.
-    for (const c of await claims.unapplied(VIEWED_KIND, olderThanMs, at)) {
-      const p = c.payload as { viewedAt?: Date } | undefined;
-      await finishViewed(String(c.subject), new Date(p?.viewedAt ?? c.at));
+    for (const c of await closes.unfinishedViews(olderThanMs, at)) {
+      await finishViewed(c.orderId, new Date(c.payload?.viewedAt ?? c.at));
     }
     return counts;
   }

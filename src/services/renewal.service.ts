@@ -26,7 +26,7 @@ import { isCollecting } from '../domain/order-plan.ts';
 import { reminderSettingsOf, reminderSlots } from '../domain/reminders.ts';
 import { enqueueMail } from '../mail/outbox.ts';
 import { inboundAddress } from './merchant.service.ts';
-import { closeClaimKey, CLOSE_KINDS, orderFacts } from './order-transitions.ts';
+import { orderFacts } from './order-transitions.ts';
 
 const DAY = 86_400_000;
 export const RENEW_KIND = 'order-renew';
@@ -119,8 +119,8 @@ export function createRenewalService(deps: RenewalServiceDeps) {
         order = (await orders.extendExpiry(orderId, { expiresAt: d.previousExpiresAt }, d.expiresAt, at)) ?? (await orders.byId(orderId));
         if (order?.status === 'expired') return finish(orderId, merchant, generation, { ...d, previousStatus: 'expired', previousExpiredAt: order.expiredAt ?? null });
       } else if (order.status === 'expired') {
-        // Step 2: the expiry's close claim goes, so the order can close again.
-        await claims.release(closeClaimKey(orderId), CLOSE_KINDS.expired);
+        // Step 2: the expiry is undone, so the order can close again.
+        await deps.repos.closes.undoExpiry(orderId);
         try {
           order = (await orders.reopenExpired({ _id: orderId, reference: order.reference, expiredAt: d.previousExpiredAt }, renewal, firstReminder(order))) ?? (await orders.byId(orderId));
         } catch (e) {

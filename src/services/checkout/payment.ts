@@ -10,7 +10,7 @@ import { newSavedCardId, type SavedCardUse } from '../../domain/saved-card.ts';
 import { type SavedCardDoc } from '../../db/customers.repository.ts';
 import { type MerchantDoc } from '../../db/merchants.repository.ts';
 import { type OrderDoc } from '../../db/orders.repository.ts';
-import { partCloseClaimKey, CLOSE_KINDS, type PaidClose, type StoredCard } from '../order-transitions.ts';
+import { type PaidClose, type StoredCard } from '../order-transitions.ts';
 import { amountDueMinor, hasPlan, partCount, partDueAt, payableAt, payingSeq } from '../../domain/order-plan.ts';
 import { PAYABLE_STATUSES } from '../../domain/order-status.ts';
 import { acquirerFor } from '../acquirer/directory.ts';
@@ -37,7 +37,7 @@ function savedCardOf(result: { savedCard?: { token: string } }, ctx: { kept: Sto
 
 export function createCheckoutPayments(deps: CheckoutServiceDeps, core: CheckoutCore) {
   const { now, serialised, limits, challengeTtlMs, transitions, fault } = core;
-  const { orders, challenges, claims } = deps.repos;
+  const { orders, challenges, closes } = deps.repos;
 
   function validate(order: OrderDoc, form: CheckoutForm) {
     const checked = checkCard(form, now());
@@ -234,17 +234,15 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
       ...(ctx.paidWith ? { customerCode: ctx.paidWith.customerCode } : {}),
       ...(part ? { part } : {}),
     };
-    // One terminal transition per order, refereed by a claim (FerretDB's conditional updates are
-    // not atomic; see src/db/claims.ts). The claim carries the update, so a crash after it is
-    // finished by the repair instead of leaving a charged card on an unpaid order
-    // (src/services/order-transitions.ts).
-    const key = partCloseClaimKey(order._id, seq);
-    let won = await claims.once(key, { kind: CLOSE_KINDS.paid, subject: order._id, payload: { ...close } }, at);
+    // One terminal transition per order (per part), decided once (src/db/order-closes.repository.ts).
+    // The decision carries the update, so a crash after it is finished by the repair instead of
+    // leaving a charged card on an unpaid order (src/services/order-transitions.ts).
+    let won = await closes.decide(order._id, seq, 'paid', { ...close }, at);
     if (!won) {
-      // The repair settling a 3-D Secure payment again finds its own claim from before the crash:
-      // the same authorisation, so the same payment.
-      const held = await claims.get(key);
-      const mine = held?.kind === CLOSE_KINDS.paid ? (held.payload as PaidClose | undefined) : undefined;
+      // The repair settling a 3-D Secure payment again finds its own decision from before the
+      // crash: the same authorisation, so the same payment.
+      const held = await closes.decision<PaidClose>(order._id, seq);
+      const mine = held?.way === 'paid' ? held.payload : undefined;
       if (mine?.payment?.authCode === result.authCode) [close, won] = [mine, true];
     }
     if (won) {
@@ -256,25 +254,25 @@ export function createCheckoutPayments(deps: CheckoutServiceDeps, core: Checkout
     await loser.void(result.authCode);
     // A card saved by the payment that lost is not kept either (the customer pays or saves again).
     if (result.savedCard) await loser.savedCards?.remove(result.savedCard.token);
-    await recordAfterClose(order._id, key, { ...base, outcome: 'lost-race', authCode: result.authCode, message: 'authorisation voided' });
+    await recordAfterClose(order._id, seq, { ...base, outcome: 'lost-race', authCode: result.authCode, message: 'authorisation voided' });
     return { kind: 'lost-race', order: await orders.byId(order._id) };
   }
 
   /**
-   * A payment that lost the close claim records its attempt only once the winner has applied the
+   * A payment that lost the close records its attempt only once the winner has applied the
    * close: on FerretDB an update is a read-modify-write of the whole order, so a $push racing the
    * winner's update could put the order back to pending. Should a third writer still have done
-   * that, re-applying the winner's payment from its claim (it carries it) heals the order.
+   * that, re-applying the winner's payment from its decision (it carries it) heals the order.
    */
-  async function recordAfterClose(orderId: string, key: string, attempt: Record<string, unknown>): Promise<void> {
+  async function recordAfterClose(orderId: string, seq: number, attempt: Record<string, unknown>): Promise<void> {
     const deadline = Date.now() + 3000;
-    let claim = await claims.get(key);
-    while (claim && !claim.applied && Date.now() < deadline) {
+    let held = await closes.decision<PaidClose>(orderId, seq);
+    while (held && !held.applied && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
-      claim = await claims.get(key);
+      held = await closes.decision<PaidClose>(orderId, seq);
     }
     await recordAttempt(orderId, attempt);
-    const winner = claim?.kind === CLOSE_KINDS.paid ? (claim.payload as PaidClose | undefined) : undefined;
+    const winner = held?.way === 'paid' ? held.payload : undefined;
     if (winner?.payment) {
       const order = await orders.stateOf(orderId);
       if (order && (PAYABLE_STATUSES as readonly string[]).includes(order.status)) await transitions.applyPaid(orderId, winner);
