@@ -19,31 +19,12 @@ import { enqueueMail, type MailRequest } from '../../src/mail/outbox.ts';
 import { createMailRenderer, type MailRenderer } from '../../src/mail/renderer.ts';
 import { createMailTransport } from '../../src/mail/transport.ts';
 import { repos, useTestDatabase } from '../helpers/db.ts';
+import { paylinkRequest } from '../helpers/mail-fixtures.ts';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
 
 const MONGODB: EngineGuarantees = { name: 'mongodb', version: '7.0.14', atomicConditionalUpdates: true };
 
-function mail(n: number): MailRequest {
-  return {
-    dedupeKey: `paylink:ord_engine_${n}`,
-    template: 'paylink',
-    locale: 'en',
-    to: [`shop${n}@merchant.test`],
-    cc: [],
-    replyTo: `shop${n}@merchant.test`,
-    data: {
-      merchantName: 'Bottega Rossi',
-      reference: `REF-${n}`,
-      amountMinor: 1000 + n,
-      currency: 'EUR',
-      description: 'Chairs',
-      customerName: '',
-      expiresAt: new Date(Date.now() + 7 * 86_400_000).toISOString(),
-      link: `http://localhost:3000/pay/p${n}?e=1&s=x`,
-      toCustomer: false,
-    },
-  };
-}
+const mail = (n: number): MailRequest => paylinkRequest(n, {}, { key: 'ord_engine', ref: 'REF', path: 'p' });
 
 const claimsLike = (prefix: string) => Claim.countDocuments({ _id: { $regex: `^${prefix}` } });
 

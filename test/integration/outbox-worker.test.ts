@@ -11,34 +11,12 @@ import { enqueueMail, type MailRequest, newMessageId } from '../../src/mail/outb
 import { createMailRenderer, type MailRenderer } from '../../src/mail/renderer.ts';
 import { createMailTransport } from '../../src/mail/transport.ts';
 import { repos, useTestDatabase } from '../helpers/db.ts';
+import { paylinkRequest } from '../helpers/mail-fixtures.ts';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
 
 const DOMAIN = 'paymail.test';
 const FROM = `paymail <no-reply@${DOMAIN}>`;
 const logger = createLogger('silent');
-
-function paylinkRequest(n: number, over: Partial<MailRequest> = {}): MailRequest {
-  return {
-    dedupeKey: `paylink:ord_${n}`,
-    template: 'paylink',
-    locale: 'en',
-    to: [`shop${n}@merchant.test`],
-    cc: [],
-    replyTo: `shop${n}@merchant.test`,
-    data: {
-      merchantName: 'Bottega Rossi',
-      reference: `REF-${n}`,
-      amountMinor: 1000 + n,
-      currency: 'EUR',
-      description: 'Chairs',
-      customerName: '',
-      expiresAt: new Date(Date.now() + 7 * 86_400_000).toISOString(),
-      link: `http://localhost:3000/pay/p${n}?e=1&s=x`,
-      toCustomer: false,
-    },
-    ...over,
-  };
-}
 
 async function load(id: unknown): Promise<OutboxDoc> {
   const doc = await Outbox.findById(id).lean<OutboxDoc>();

@@ -8,6 +8,7 @@ import { createOutboxWorker } from '../../src/jobs/outbox-worker.ts';
 import { createLogger } from '../../src/logger.ts';
 import { enqueueMail, type MailRequest } from '../../src/mail/outbox.ts';
 import { createMailRenderer, type MailRenderer } from '../../src/mail/renderer.ts';
+import { paylinkRequest } from '../helpers/mail-fixtures.ts';
 import { createMailTransport } from '../../src/mail/transport.ts';
 import { repos, useTestDatabase } from '../helpers/db.ts';
 import { startSmtpSink } from '../helpers/smtp-sink.ts';
@@ -16,25 +17,7 @@ const DOMAIN = 'paymail.test';
 const FROM = `paymail <no-reply@${DOMAIN}>`;
 const logger = createLogger('silent');
 
-function paylink(n: number): MailRequest {
-  return {
-    dedupeKey: `paylink:wr_${n}`,
-    template: 'paylink',
-    locale: 'en',
-    to: [`shop${n}@merchant.test`],
-    data: {
-      merchantName: 'Bottega Rossi',
-      reference: `WR-${n}`,
-      amountMinor: 1000 + n,
-      currency: 'EUR',
-      description: 'Chairs',
-      customerName: '',
-      expiresAt: new Date(Date.now() + 7 * 86_400_000).toISOString(),
-      link: `http://localhost:3000/pay/w${n}?e=1&s=x`,
-      toCustomer: false,
-    },
-  };
-}
+const paylink = (n: number): MailRequest => paylinkRequest(n, {}, { key: 'wr', ref: 'WR', path: 'w' });
 
 /** A bulk mail as far as the queue is concerned (its data is never rendered in these tests, but enqueueMail checks it). */
 const recap = (n: number): MailRequest => ({
