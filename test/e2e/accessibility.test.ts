@@ -7,7 +7,6 @@
 // must have no violation.
 import { AxeBuilder } from '@axe-core/playwright';
 import assert from 'node:assert/strict';
-import nodemailer from 'nodemailer';
 import { type Page } from 'playwright-core';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -34,14 +33,7 @@ describe('e2e: accessibility of the customer pages (axe, WCAG 2.1 AA)', function
 
   /** Mails `text` to the merchant's submission door and returns the reply that `match`es. */
   async function mailMerchant(merchant: E2eMerchant, subject: string, text: string, match: (body: string) => boolean) {
-    const smtp = nodemailer.createTransport({
-      host: '127.0.0.1',
-      port: e2e.app.ports.submission,
-      auth: { user: merchant.smtpUser, pass: merchant.smtpPassword },
-      tls: { rejectUnauthorized: false },
-    });
-    await smtp.sendMail({ from: 'box@verdi.example', to: merchant.inboundAddress, subject, text });
-    smtp.close();
+    await e2e.mailAsMerchant(subject, text, merchant);
     return e2e.sink.waitFor((m) => match(m.parsed.text ?? ''));
   }
 

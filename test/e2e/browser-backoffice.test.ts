@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
 import { type Page } from 'playwright-core';
 import { MerchantUser } from '../../src/db/models/merchant-user.model.ts';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
@@ -21,26 +20,13 @@ describe('e2e: back office in a real browser', function () {
   const references: string[] = [];
 
   before(async () => {
-    const { sink, app, merchant } = e2e;
     // Three orders arrive by mail through the submission door, as merchants send them.
-    const smtp = nodemailer.createTransport({
-      host: '127.0.0.1',
-      port: app.ports.submission,
-      auth: { user: merchant.smtpUser, pass: merchant.smtpPassword },
-      tls: { rejectUnauthorized: false },
-    });
     for (const [i, amount, customer] of [[1, '129,90 €', 'Anna Rossi'], [2, '84.00 EUR', 'Marco Bianchi'], [3, '1.250,00 €', 'Giulia Verdi']] as const) {
       const reference = `BK-${Date.now()}-${i}`;
       references.push(reference);
-      await smtp.sendMail({
-        from: 'desk@bellavista.example',
-        to: merchant.inboundAddress,
-        subject: `Booking ${reference}`,
-        text: `Amount: ${amount}\nReference: ${reference}\nDescription: Double room, 2 nights\nCustomer: ${customer}\n`,
-      });
+      await e2e.mailAsMerchant(`Booking ${reference}`, `Amount: ${amount}\nReference: ${reference}\nDescription: Double room, 2 nights\nCustomer: ${customer}\n`);
     }
-    smtp.close();
-    for (const reference of references) await sink.waitFor((m) => (m.parsed.text ?? '').includes(reference));
+    for (const reference of references) await e2e.sink.waitFor((m) => (m.parsed.text ?? '').includes(reference));
   });
 
   async function logIn(page: Page, email: string, password: string) {

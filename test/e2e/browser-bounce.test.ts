@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
 import { SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
 import { rawClient } from '../helpers/smtp-raw-client.ts';
@@ -24,11 +23,7 @@ describe('e2e: an undeliverable customer address comes back to the merchant', fu
     const { sink, app, merchant, base, browser } = e2e;
     assert.ok(app.ports.mx, 'the MX door port is logged');
     const reference = `BK-${Date.now()}`;
-    const submit = (subject: string, text: string) =>
-      nodemailer
-        .createTransport({ host: '127.0.0.1', port: app.ports.submission, auth: { user: merchant.smtpUser, pass: merchant.smtpPassword }, tls: { rejectUnauthorized: false } })
-        .sendMail({ from: 'desk@bellavista.example', to: merchant.inboundAddress, subject, text });
-    await submit(`Booking ${reference}`, `Amount: 129,90 €\nReference: ${reference}\nCustomer: Anna Rossi\nEmail: anna.rosi@example.org\nDelivery: customer\n`);
+    await e2e.mailAsMerchant(`Booking ${reference}`, `Amount: 129,90 €\nReference: ${reference}\nCustomer: Anna Rossi\nEmail: anna.rosi@example.org\nDelivery: customer\n`);
     const payLink = await sink.waitFor((m) => m.to.includes('anna.rosi@example.org'));
     assert.match(payLink.envelope.from, /^bounce\+[0-9a-f]{24}-[0-9a-f]{12}@paymail\.test$/);
 
@@ -66,7 +61,7 @@ describe('e2e: an undeliverable customer address comes back to the merchant', fu
     await page.screenshot({ path: path.join(SHOTS, 'backoffice-order-bounced.png'), fullPage: true });
 
     // The merchant answers with the corrected address.
-    await submit(`Re: ${notice.parsed.subject}`, `RESEND ${reference} anna.rossi@example.org\n\n> ${notice.parsed.subject}\n`);
+    await e2e.mailAsMerchant(`Re: ${notice.parsed.subject}`, `RESEND ${reference} anna.rossi@example.org\n\n> ${notice.parsed.subject}\n`);
     const resent = await sink.waitFor((m) => m.to.includes('anna.rossi@example.org'));
     assert.ok(resent.to.includes('desk@bellavista.example'), 'the merchant in copy');
     assert.notEqual(resent.envelope.from, payLink.envelope.from, 'a return path of its own');

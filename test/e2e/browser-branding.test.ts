@@ -5,7 +5,6 @@
 import { AxeBuilder } from '@axe-core/playwright';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
 import { PNG } from 'pngjs';
 import { type Page } from 'playwright-core';
 import { SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
@@ -31,14 +30,7 @@ describe('e2e: the merchant’s look on the checkout', function () {
 
   async function payLink(): Promise<string> {
     const reference = `GL-${Date.now()}-${++n}`;
-    const smtp = nodemailer.createTransport({
-      host: '127.0.0.1',
-      port: e2e.app.ports.submission,
-      auth: { user: e2e.merchant.smtpUser, pass: e2e.merchant.smtpPassword },
-      tls: { rejectUnauthorized: false },
-    });
-    await smtp.sendMail({ from: 'info@glicine.example', to: e2e.merchant.inboundAddress, subject: `Booking ${reference}`, text: `Amount: 129,90 €\nReference: ${reference}\nDescription: Garden room, 2 nights\n` });
-    smtp.close();
+    await e2e.mailAsMerchant(`Booking ${reference}`, `Amount: 129,90 €\nReference: ${reference}\nDescription: Garden room, 2 nights\n`);
     const mail = await e2e.sink.waitFor((m) => (m.parsed.text ?? '').includes(reference) && /\/pay\//.test(m.parsed.text ?? ''));
     return /(http:\/\/localhost:\d+\/pay\/\S+)/.exec(mail.parsed.text ?? '')![1]!;
   }

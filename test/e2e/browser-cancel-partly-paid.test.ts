@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
-import nodemailer from 'nodemailer';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
 import { Refund } from '../../src/db/models/refund.model.ts';
 import { SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
@@ -19,19 +18,7 @@ describe('e2e: cancelling a partly paid order in the back office', function () {
 
   it('asks what becomes of the deposit (accessible, required), then cancels and refunds it', async () => {
     const reference = `CXL-${Date.now()}`;
-    const smtp = nodemailer.createTransport({
-      host: '127.0.0.1',
-      port: e2e.app.ports.submission,
-      auth: { user: e2e.merchant.smtpUser, pass: e2e.merchant.smtpPassword },
-      tls: { rejectUnauthorized: false },
-    });
-    await smtp.sendMail({
-      from: 'desk@rondini.example',
-      to: e2e.merchant.inboundAddress,
-      subject: `Booking ${reference}`,
-      text: `Amount: 1.000,00 €\nReference: ${reference}\nDeposit: 30%\n`,
-    });
-    smtp.close();
+    await e2e.mailAsMerchant(`Booking ${reference}`, `Amount: 1.000,00 €\nReference: ${reference}\nDeposit: 30%\n`);
     const mail = await e2e.sink.waitFor((m) => (m.parsed.text ?? '').includes(reference) && LINK_RE.test(m.parsed.text ?? ''));
     const ctx = await e2e.browser.newContext({ viewport: { width: 1000, height: 1000 } });
     try {

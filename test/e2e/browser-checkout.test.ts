@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import mongoose from 'mongoose';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
 import { type Page } from 'playwright-core';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
 import { SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
@@ -23,19 +22,7 @@ describe('e2e: checkout in a real browser', function () {
   /** Mails an order to the submission door and returns its pay-link from the pay-link mail. */
   async function orderLink(amount: string): Promise<{ link: string; reference: string }> {
     const reference = `TKT-${Date.now()}-${++orderNo}`;
-    const smtp = nodemailer.createTransport({
-      host: '127.0.0.1',
-      port: e2e.app.ports.submission,
-      auth: { user: e2e.merchant.smtpUser, pass: e2e.merchant.smtpPassword },
-      tls: { rejectUnauthorized: false },
-    });
-    await smtp.sendMail({
-      from: 'box@verdi.example',
-      to: e2e.merchant.inboundAddress,
-      subject: `Tickets ${reference}`,
-      text: `Amount: ${amount}\nReference: ${reference}\nDescription: 2 tickets, La Traviata\n`,
-    });
-    smtp.close();
+    await e2e.mailAsMerchant(`Tickets ${reference}`, `Amount: ${amount}\nReference: ${reference}\nDescription: 2 tickets, La Traviata\n`);
     const mail = await e2e.sink.waitFor((m) => (m.parsed.text ?? '').includes(reference));
     const link = /(http:\/\/localhost:\d+\/pay\/\S+)/.exec(mail.parsed.text ?? '')![1]!;
     return { link, reference };

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
-import nodemailer from 'nodemailer';
 import { type Page } from 'playwright-core';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
 import { SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
@@ -34,19 +33,7 @@ describe('e2e: a deposit and its balance in the browser', function () {
 
   it('the customer pays the 30% deposit, then the balance the merchant asked for; each page says which part', async () => {
     const reference = `RON-${Date.now()}`;
-    const smtp = nodemailer.createTransport({
-      host: '127.0.0.1',
-      port: e2e.app.ports.submission,
-      auth: { user: e2e.merchant.smtpUser, pass: e2e.merchant.smtpPassword },
-      tls: { rejectUnauthorized: false },
-    });
-    await smtp.sendMail({
-      from: 'desk@rondini.example',
-      to: e2e.merchant.inboundAddress,
-      subject: `Booking ${reference}`,
-      text: `Amount: 1.000,00 €\nReference: ${reference}\nDescription: Suite, 5 nights\nDeposit: 30%\n`,
-    });
-    smtp.close();
+    await e2e.mailAsMerchant(`Booking ${reference}`, `Amount: 1.000,00 €\nReference: ${reference}\nDescription: Suite, 5 nights\nDeposit: 30%\n`);
     const first = await e2e.sink.waitFor((m) => (m.parsed.text ?? '').includes(reference) && LINK_RE.test(m.parsed.text ?? ''));
     // The pay-link mail names the part and the total.
     assert.match(first.parsed.text ?? '', /Deposit of €300\.00 \(total €1,000\.00\)/);

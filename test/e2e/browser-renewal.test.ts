@@ -8,7 +8,6 @@
 import { AxeBuilder } from '@axe-core/playwright';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
 import { type Page } from 'playwright-core';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
 import { SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
@@ -23,20 +22,9 @@ describe('e2e: asking for a new link from the expired page', function () {
   this.timeout(120_000);
   const e2e = useE2eBrowser({ name: 'Teatro Verdi', email: 'box@verdi.example' });
 
-  async function mailAsMerchant(subject: string, text: string) {
-    const smtp = nodemailer.createTransport({
-      host: '127.0.0.1',
-      port: e2e.app.ports.submission,
-      auth: { user: e2e.merchant.smtpUser, pass: e2e.merchant.smtpPassword },
-      tls: { rejectUnauthorized: false },
-    });
-    await smtp.sendMail({ from: 'box@verdi.example', to: e2e.merchant.inboundAddress, subject, text });
-    smtp.close();
-  }
-
   it('expired page -> "Ask Teatro Verdi for a new link" -> the merchant’s EXTEND reply -> the customer pays the renewed link', async () => {
     const reference = `RENEW-${Date.now()}`;
-    await mailAsMerchant(`Tickets ${reference}`, `Amount: 64,00 €\nReference: ${reference}\nCustomer: Giulia Verdi <giulia@example.org>\nDescription: 2 tickets, Rigoletto\n`);
+    await e2e.mailAsMerchant(`Tickets ${reference}`, `Amount: 64,00 €\nReference: ${reference}\nCustomer: Giulia Verdi <giulia@example.org>\nDescription: 2 tickets, Rigoletto\n`);
     const paylinkMail = await e2e.sink.waitFor((m) => (m.parsed.text ?? '').includes(reference) && /\/pay\//.test(m.parsed.text ?? ''));
     const link = /(http:\/\/localhost:\d+\/pay\/\S+)/.exec(paylinkMail.parsed.text ?? '')![1]!;
     // The link's time ran out (what the expiry job does once expiresAt has passed).
@@ -60,7 +48,7 @@ describe('e2e: asking for a new link from the expired page', function () {
     const request = await e2e.sink.waitFor((m) => m.parsed.subject?.includes('asks for a new pay-link') === true && (m.parsed.text ?? '').includes(reference));
     assert.ok((request.parsed.text ?? '').includes(`EXTEND ${reference} 7 days`));
     assert.equal(request.parsed.replyTo?.value[0]?.address, e2e.merchant.inboundAddress);
-    await mailAsMerchant(`Re: ${request.parsed.subject}`, `EXTEND ${reference} 7 days\n\n> ${request.parsed.subject}`);
+    await e2e.mailAsMerchant(`Re: ${request.parsed.subject}`, `EXTEND ${reference} 7 days\n\n> ${request.parsed.subject}`);
 
     // The customer's renewed link, which opens the payment form and pays.
     const renewed = await e2e.sink.waitFor((m) => m.to.includes('giulia@example.org') && m.parsed.subject?.includes('Your new payment link') === true);
@@ -80,7 +68,7 @@ describe('e2e: asking for a new link from the expired page', function () {
 
   it('the merchant renews from the back office: the link in its mail, the order’s history, the Renew button; the reminder settings', async () => {
     const reference = `RENEW-BO-${Date.now()}`;
-    await mailAsMerchant(`Tickets ${reference}`, `Amount: 30,00 €\nReference: ${reference}\nCustomer: Marco Neri <marco@example.org>\n`);
+    await e2e.mailAsMerchant(`Tickets ${reference}`, `Amount: 30,00 €\nReference: ${reference}\nCustomer: Marco Neri <marco@example.org>\n`);
     const paylinkMail = await e2e.sink.waitFor((m) => (m.parsed.text ?? '').includes(reference) && /\/pay\//.test(m.parsed.text ?? ''));
     const link = /(http:\/\/localhost:\d+\/pay\/\S+)/.exec(paylinkMail.parsed.text ?? '')![1]!;
     const order = (await Order.findOne({ reference }).lean<OrderDoc>())!;

@@ -5,7 +5,6 @@
 // Screenshots go to test-output/screenshots/.
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
 import { Customer, type CustomerDoc } from '../../src/db/models/customer.model.ts';
 import { Merchant } from '../../src/db/models/merchant.model.ts';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
@@ -25,14 +24,7 @@ describe('e2e: saved cards in a real browser', function () {
   /** Mails an order for the customer to the submission door; its pay-link from the pay-link mail. */
   async function orderLink(): Promise<{ link: string; reference: string }> {
     const reference = `GYM-${Date.now()}-${++orderNo}`;
-    const smtp = nodemailer.createTransport({
-      host: '127.0.0.1',
-      port: e2e.app.ports.submission,
-      auth: { user: e2e.merchant.smtpUser, pass: e2e.merchant.smtpPassword },
-      tls: { rejectUnauthorized: false },
-    });
-    await smtp.sendMail({ from: 'desk@palestra.example', to: e2e.merchant.inboundAddress, subject: `Membership ${reference}`, text: `Amount: 45,00 €\nReference: ${reference}\nEmail: ${email}\n` });
-    smtp.close();
+    await e2e.mailAsMerchant(`Membership ${reference}`, `Amount: 45,00 €\nReference: ${reference}\nEmail: ${email}\n`);
     const mail = await e2e.sink.waitFor((m) => (m.parsed.text ?? '').includes(reference) && /\/pay\//.test(m.parsed.text ?? ''));
     return { link: /(http:\/\/localhost:\d+\/pay\/\S+)/.exec(mail.parsed.text ?? '')![1]!, reference };
   }

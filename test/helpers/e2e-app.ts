@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import nodemailer from 'nodemailer';
 import { chromium, type Browser } from 'playwright-core';
 import { freePort } from '../../src/db/embedded-ferretdb.ts';
 import { useTestDatabase } from './db.ts';
@@ -95,7 +96,14 @@ export async function launchChromium(skip: () => void): Promise<Browser> {
 }
 
 /** What useE2eApp hands a suite: the started app's parts, to read in its hooks and tests. */
-export type E2eSuiteApp = Omit<E2eApp, 'stop'>;
+export interface E2eSuiteApp extends Omit<E2eApp, 'stop'> {
+  /**
+   * Mails `subject` and `text` to the order address of `merchant` (the suite's by default) through
+   * the submission door, as a merchant's mailbox does: from the suite's merchant e-mail, logged in
+   * with `merchant`'s SMTP user.
+   */
+  mailAsMerchant(subject: string, text: string, merchant?: E2eMerchant): Promise<void>;
+}
 
 /** What useE2eBrowser hands a suite: the started app's parts and the suite's Chromium. */
 export interface E2eSuiteBrowser extends E2eSuiteApp {
@@ -135,6 +143,19 @@ function useE2e(merchant: E2eMerchantSpec, withBrowser: boolean): E2eSuiteBrowse
     get merchant() { return started().merchant; },
     get env() { return started().env; },
     get base() { return started().base; },
+    async mailAsMerchant(subject, text, to = started().merchant) {
+      const smtp = nodemailer.createTransport({
+        host: '127.0.0.1',
+        port: started().app.ports.submission,
+        auth: { user: to.smtpUser, pass: to.smtpPassword },
+        tls: { rejectUnauthorized: false },
+      });
+      try {
+        await smtp.sendMail({ from: merchant.email, to: to.inboundAddress, subject, text });
+      } finally {
+        smtp.close();
+      }
+    },
   };
 }
 
