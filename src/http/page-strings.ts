@@ -38,7 +38,8 @@ function flatten(obj: unknown, prefix: string, out: Dictionary): Dictionary {
 }
 
 function interpolate(text: string, vars: Record<string, unknown> | undefined): string {
-  if (!vars) return text;
+  // Most strings have no placeholder (and the `t` helper always passes its hash): no regex then.
+  if (!vars || !text.includes('{')) return text;
   return text.replace(/\{(\w+)\}/g, (m, name: string) => (name in vars ? String(vars[name] ?? '') : m));
 }
 
