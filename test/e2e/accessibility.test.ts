@@ -14,7 +14,7 @@ import { Order } from '../../src/db/models/order.model.ts';
 import { Merchant } from '../../src/db/models/merchant.model.ts';
 import { type LinkKey } from '../../src/domain/pay-link.ts';
 import { remindersOffUrl } from '../../src/domain/reminder-link.ts';
-import { useE2eBrowser, type E2eMerchant } from '../helpers/e2e-app.ts';
+import { fillCheckoutCard, useE2eBrowser, type E2eMerchant } from '../helpers/e2e-app.ts';
 import { runCli } from '../helpers/paymail-process.ts';
 import { startStripeStandIn, type StripeStandIn } from '../helpers/stripe-stand-in.ts';
 
@@ -96,10 +96,7 @@ describe('e2e: accessibility of the customer pages (axe, WCAG 2.1 AA)', function
     await Merchant.updateOne({ _id: merchant.id }, { $set: { savedCardsEnabled: true } });
     const email = 'season@example.org';
     await page.goto(await savedCardsOrder(merchant, email));
-    await page.getByLabel('Card number').fill('4242 4242 4242 4242');
-    await page.getByLabel('Expiry (MM/YY)').fill('12/30');
-    await page.getByLabel('Security code', { exact: true }).fill('123');
-    await page.getByLabel('Name on card').fill('Giulia Verdi');
+    await fillCheckoutCard(page, { holder: 'Giulia Verdi' });
     await page.getByLabel('Save my card for future payments to Abbonamenti Verdi').check();
     await page.getByRole('button', { name: /^Pay / }).click();
     await page.waitForLoadState();

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
 import { Refund } from '../../src/db/models/refund.model.ts';
-import { SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
+import { fillCheckoutCard, SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
 
 const LINK_RE = /(http:\/\/localhost:\d+\/pay\/\S+)/;
 
@@ -24,12 +24,7 @@ describe('e2e: cancelling a partly paid order in the back office', function () {
     try {
       const page = await ctx.newPage();
       await page.goto(LINK_RE.exec(mail.parsed.text ?? '')![1]!);
-      await page.getByLabel('Card number').fill('4242 4242 4242 4242');
-      await page.getByLabel('Expiry (MM/YY)').fill('12/30');
-      await page.getByLabel('Security code', { exact: true }).fill('123');
-      await page.getByLabel('Name on card').fill('Anna Rossi');
-      const email = page.getByLabel('Email');
-      if (await email.count()) await email.fill('anna@example.org');
+      await fillCheckoutCard(page, { holder: 'Anna Rossi', email: 'anna@example.org' });
       await page.getByRole('button', { name: 'Pay €300.00' }).click();
       await page.getByRole('heading', { name: 'Deposit received' }).waitFor();
       const order = (await Order.findOne({ reference }).lean<OrderDoc>())!;

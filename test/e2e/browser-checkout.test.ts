@@ -9,7 +9,7 @@ import mongoose from 'mongoose';
 import path from 'node:path';
 import { type Page } from 'playwright-core';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
-import { SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
+import { fillCheckoutCard, SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
 
 
 describe('e2e: checkout in a real browser', function () {
@@ -30,12 +30,7 @@ describe('e2e: checkout in a real browser', function () {
 
   async function fillCard(page: Page, number: string) {
     typed.add(number.replace(/\D/g, ''));
-    await page.getByLabel('Card number').fill(number);
-    await page.getByLabel('Expiry (MM/YY)').fill('12/30');
-    await page.getByLabel('Security code').fill('123');
-    await page.getByLabel('Name on card').fill('Giulia Verdi');
-    const email = page.getByLabel('Email');
-    if (await email.count()) await email.fill('giulia@example.org');
+    await fillCheckoutCard(page, { number, holder: 'Giulia Verdi', email: 'giulia@example.org' });
   }
 
   it('pays with 4242 4242 4242 4242 with JavaScript off', async () => {

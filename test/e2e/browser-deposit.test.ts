@@ -9,7 +9,7 @@ import path from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
 import { type Page } from 'playwright-core';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
-import { SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
+import { fillCheckoutCard, SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
 
 const LINK_RE = /(http:\/\/localhost:\d+\/pay\/\S+)/;
 
@@ -18,12 +18,7 @@ describe('e2e: a deposit and its balance in the browser', function () {
   const e2e = useE2eBrowser({ name: 'B&B Le Rondini', email: 'desk@rondini.example' });
 
   async function pay(page: Page) {
-    await page.getByLabel('Card number').fill('4242 4242 4242 4242');
-    await page.getByLabel('Expiry (MM/YY)').fill('12/30');
-    await page.getByLabel('Security code', { exact: true }).fill('123');
-    await page.getByLabel('Name on card').fill('Anna Rossi');
-    const email = page.getByLabel('Email');
-    if (await email.count()) await email.fill('anna@example.org');
+    await fillCheckoutCard(page, { holder: 'Anna Rossi', email: 'anna@example.org' });
     await page.getByRole('button', { name: /^Pay / }).click();
     await page.waitForLoadState();
   }

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { type Page } from 'playwright-core';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
-import { SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
+import { fillCheckoutCard, SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
 
 /** axe (WCAG 2.1 A/AA) on one part of a back-office page: the parts this feature adds. */
 async function assertAccessible(page: Page, selector: string) {
@@ -55,10 +55,7 @@ describe('e2e: asking for a new link from the expired page', function () {
     const newLink = /(http:\/\/localhost:\d+\/pay\/\S+)/.exec(renewed.parsed.text ?? '')![1]!;
     assert.notEqual(newLink, link);
     await page.goto(newLink);
-    await page.getByLabel('Card number').fill('4242 4242 4242 4242');
-    await page.getByLabel('Expiry (MM/YY)').fill('12/30');
-    await page.getByLabel('Security code').fill('123');
-    await page.getByLabel('Name on card').fill('Giulia Verdi');
+    await fillCheckoutCard(page, { holder: 'Giulia Verdi' });
     await page.getByRole('button', { name: 'Pay €64.00' }).click();
     await page.getByRole('heading', { name: 'Payment received' }).waitFor();
     await page.screenshot({ path: path.join(SHOTS, 'renewed-link-paid.png'), fullPage: true });

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Customer, type CustomerDoc } from '../../src/db/models/customer.model.ts';
 import { Merchant } from '../../src/db/models/merchant.model.ts';
 import { Order, type OrderDoc } from '../../src/db/models/order.model.ts';
-import { SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
+import { fillCheckoutCard, SHOTS, useE2eBrowser } from '../helpers/e2e-app.ts';
 
 describe('e2e: saved cards in a real browser', function () {
   this.timeout(120_000);
@@ -38,10 +38,7 @@ describe('e2e: saved cards in a real browser', function () {
     await page.goto(first.link);
     const consent = page.getByLabel('Save my card for future payments to Palestra Verdi');
     assert.equal(await consent.isChecked(), false);
-    await page.getByLabel('Card number').fill('4242 4242 4242 4242');
-    await page.getByLabel('Expiry (MM/YY)').fill('12/30');
-    await page.getByLabel('Security code', { exact: true }).fill('123');
-    await page.getByLabel('Name on card').fill('Marta Verdi');
+    await fillCheckoutCard(page, { holder: 'Marta Verdi' });
     await consent.check();
     await page.screenshot({ path: path.join(SHOTS, 'saved-card-consent.png'), fullPage: true });
     await page.getByRole('button', { name: 'Pay €45.00' }).click();

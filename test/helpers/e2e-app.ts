@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort } from '../../src/db/embedded-ferretdb.ts';
 import { useTestDatabase } from './db.ts';
 import { runCli, startPaymail, type PaymailProcess } from './paymail-process.ts';
@@ -93,6 +93,22 @@ export async function launchChromium(skip: () => void): Promise<Browser> {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
       '--disable-sync', '--no-first-run', '--disable-quic'],
   });
+}
+
+/**
+ * Fills the hosted checkout's card form as a customer types it: `number` (the sandbox's approving
+ * card unless given), expiry 12/30, CVC 123, the holder's name, and `email` when given and the form
+ * asks for one (a pay-link without the customer's address). Submitting is the caller's.
+ */
+export async function fillCheckoutCard(page: Page, opts: { number?: string; holder: string; email?: string }): Promise<void> {
+  await page.getByLabel('Card number').fill(opts.number ?? '4242 4242 4242 4242');
+  await page.getByLabel('Expiry (MM/YY)').fill('12/30');
+  await page.getByLabel('Security code', { exact: true }).fill('123');
+  await page.getByLabel('Name on card').fill(opts.holder);
+  if (opts.email) {
+    const email = page.getByLabel('Email');
+    if (await email.count()) await email.fill(opts.email);
+  }
 }
 
 /** What useE2eApp hands a suite: the started app's parts, to read in its hooks and tests. */
