@@ -39,13 +39,21 @@ async function describe(): Promise<string> {
   return `MongoDB ${info.version ?? '?'}`;
 }
 
-/** Connects mongoose (this process) to a fresh database; the server is shared by the run. */
-export async function openDb(name: string): Promise<BenchDb> {
+/**
+ * Connects mongoose (this process) to a fresh database; the server is shared by the run.
+ * `keep` (a bench whose seeding takes an hour, P5+): the embedded server's files go in `keep.dir`
+ * and stay, the database is named `keep.name` and is not dropped at the end, so the next run can
+ * reuse what was seeded.
+ */
+export async function openDb(name: string, keep?: { dir: string; name: string }): Promise<BenchDb> {
   if (!shared) {
     let base = process.env.MONGODB_URI;
     let embedded: EmbeddedDb | undefined;
     let dir: string | undefined;
-    if (!base) {
+    if (!base && keep) {
+      embedded = await startEmbeddedFerretdb({ binary: await ensureFerretdb((l) => console.error(l)), dir: keep.dir });
+      base = embedded.uri;
+    } else if (!base) {
       dir = await mkdtemp(path.join(os.tmpdir(), 'paymail-bench-db-'));
       embedded = await startEmbeddedFerretdb({ binary: await ensureFerretdb((l) => console.error(l)), dir });
       base = embedded.uri;
@@ -54,7 +62,7 @@ export async function openDb(name: string): Promise<BenchDb> {
   }
   shared.users++;
   const u = new URL(shared.base);
-  u.pathname = `/bench_${name}_${randomBytes(3).toString('hex')}`;
+  u.pathname = keep ? `/${keep.name}` : `/bench_${name}_${randomBytes(3).toString('hex')}`;
   const uri = u.toString();
   await mongoose.connect(uri, { serverSelectionTimeoutMS: 10_000, autoIndex: false });
   await Promise.all(MODELS.map((m) => m.createIndexes()));
@@ -64,7 +72,7 @@ export async function openDb(name: string): Promise<BenchDb> {
     uri,
     description: s.description,
     async stop() {
-      await mongoose.connection.dropDatabase().catch(() => {});
+      if (!keep) await mongoose.connection.dropDatabase().catch(() => {});
       await mongoose.disconnect();
       if (--s.users === 0 && !process.env.BENCH_KEEP_DB) {
         await s.embedded?.stop();

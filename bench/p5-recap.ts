@@ -12,6 +12,8 @@
 // Twice: the first day (no stored day totals: the 7-day chart reads the orders of the week) and
 // the next day (the chart's earlier days come from `recap_days`).
 //   npx tsx bench/p5-recap.ts      BENCH_P5_MERCHANTS (1000), BENCH_P5_ORDERS (100000)
+// BENCH_P5_DB_DIR=<dir> keeps the embedded database there: a later run with the same sizes skips
+// the seeding (an hour at P5+) and starts from the seeded merchants, orders and refunds alone.
 import { prng } from '../test/robustness/hostile-mails.ts';
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +27,7 @@ import { localDayBounds } from '../src/domain/local-day.ts';
 import { createRecapService, recapKey } from '../src/services/recap.service.ts';
 import { type BenchResult, MAIL_DOMAIN, fmt, openDb, printResult } from './lib.ts';
 import { createRepositories } from '../src/db/repositories.ts';
+import { MODELS } from '../src/db/connection.ts';
 
 const repos = createRepositories();
 
@@ -275,15 +278,43 @@ async function child(mode: string): Promise<void> {
 
 const mb = (b: number) => `${fmt(b / 1024 / 1024, 0)} MB`;
 
+/** Bumped whenever seed() changes what it writes, so a kept database is not reused across it. */
+const SEED_VERSION = 1;
+const SEEDED = ['merchants', 'orders', 'refunds', 'bench_seed'];
+
+/**
+ * A kept database seeded with these sizes: everything but the seeded collections is dropped (what an
+ * earlier run's recaps wrote) and the indexes made again. Undefined when there is none.
+ */
+async function reuseSeed(): Promise<{ s: Seeded; seedMs: number } | undefined> {
+  const db = mongoose.connection.db!;
+  const mark = await db.collection<{ _id: string; orders: number; refunds: number; paid: number; seedMs: number }>('bench_seed').findOne({ _id: `v${SEED_VERSION}` });
+  if (!mark) {
+    // A partial seeding (interrupted run) or another version: start from an empty database.
+    for (const c of await db.listCollections({}, { nameOnly: true }).toArray()) await db.dropCollection(c.name);
+    await Promise.all(MODELS.map((m) => m.createIndexes()));
+    return undefined;
+  }
+  for (const c of await db.listCollections({}, { nameOnly: true }).toArray()) if (!SEEDED.includes(c.name)) await db.dropCollection(c.name);
+  await Promise.all(MODELS.map((m) => m.createIndexes()));
+  const merchants = (await db.collection('merchants').find({}).sort({ _id: 1 }).toArray()) as unknown as MerchantDoc[];
+  return { s: { merchants, orders: mark.orders, refunds: mark.refunds, paid: mark.paid }, seedMs: mark.seedMs };
+}
+
 export async function runP5(): Promise<BenchResult> {
-  const db = await openDb('p5');
+  const keepDir = process.env.BENCH_P5_DB_DIR;
+  const db = await openDb('p5', keepDir ? { dir: path.resolve(keepDir), name: `bench_p5_${MERCHANTS}_${ORDERS}` } : undefined);
   try {
     const t0 = performance.now();
-    const s = await seed();
-    const seedMs = performance.now() - t0;
+    const reused = keepDir ? await reuseSeed() : undefined;
+    const s = reused?.s ?? (await seed());
+    const seedMs = reused?.seedMs ?? performance.now() - t0;
+    if (keepDir && !reused) {
+      await mongoose.connection.db!.collection<{ _id: string; orders: number; refunds: number; paid: number; seedMs: number }>('bench_seed').insertOne({ _id: `v${SEED_VERSION}`, orders: s.orders, refunds: s.refunds, paid: s.paid, seedMs });
+    }
     const d = db.description;
     const lines = [
-      `${MERCHANTS} merchants in ${ZONES.length} time zones, ${s.orders} orders over the ${SEED_DAYS} days before the bench clock (${s.paid} paid, ${s.refunds} refunds), seeded in ${fmt(seedMs / 1000, 1)} s; each side in its own child process`,
+      `${MERCHANTS} merchants in ${ZONES.length} time zones, ${s.orders} orders over the ${SEED_DAYS} days before the bench clock (${s.paid} paid, ${s.refunds} refunds), seeded in ${fmt(seedMs / 1000, 1)} s${reused ? ' (by an earlier run, database kept)' : ''}; each side in its own child process`,
       `| run | recap result, phase timings (ms) | baseline scan (docs) | recap pass | ratio | recap peak RSS (VmHWM) | sampled RSS | baseline peak RSS | database |`,
       `|---|---|---|---|---|---|---|---|---|`,
     ];
