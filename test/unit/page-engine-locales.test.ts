@@ -29,6 +29,8 @@ function counted(t: Translate): { calls: number; t: Translate } {
 // array for {{#each x}}, and for {{#if x}} truthy or not as the mode decides; x in (eq x "lit")
 // takes one of the literals it is compared with.
 type Mode = { kind: 'all'; pick: number } | { kind: 'none' } | { kind: 'random'; seed: number };
+const parsed = new Map<string, hbs.AST.Program>();
+const parse = (source: string) => parsed.get(source) ?? parsed.set(source, Handlebars.parse(source)).get(source)!;
 
 function dataFor(sources: string[], partials: Map<string, string>, mode: Mode, locale: string): Obj & { locale: string } {
   let seed = mode.kind === 'random' ? mode.seed : 0;
@@ -130,7 +132,7 @@ function dataFor(sources: string[], partials: Map<string, string>, mode: Mode, l
         const source = partials.get((p.name as hbs.AST.PathExpression).original);
         assert.ok(source !== undefined, `partial ${(p.name as hbs.AST.PathExpression).original}`);
         // The partial sees this context, with its hash on top: what it reads of a hash key comes from that path.
-        walk(Handlebars.parse(source), ctx);
+        walk(parse(source), ctx);
         for (const pair of p.hash?.pairs ?? []) {
           if (pair.value.type !== 'PathExpression' || ctx.obj[pair.key] === undefined) continue;
           const h = holder(ctx, pair.value as hbs.AST.PathExpression);
@@ -139,7 +141,7 @@ function dataFor(sources: string[], partials: Map<string, string>, mode: Mode, l
       }
     }
   };
-  for (const s of sources) walk(Handlebars.parse(s), { obj: root });
+  for (const s of sources) walk(parse(s), { obj: root });
   for (const e of eqs) {
     if (mode.kind === 'all') e.obj[e.key] = e.lits[mode.pick % e.lits.length];
     else if (mode.kind === 'random' && rnd() < 0.5) e.obj[e.key] = e.lits[0];
