@@ -85,6 +85,20 @@ export async function addDue(queue: DueModel, id: unknown, due: Date, created: D
   }
 }
 
+/** Inserts the entries in one batch (idempotent like addDue: existing entries are left as they are). */
+export async function addDueMany(queue: DueModel, ids: unknown[], due: Date, created: Date, prio = 0): Promise<void> {
+  if (ids.length === 0) return;
+  try {
+    await queue.collection.insertMany(
+      ids.map((_id) => ({ _id, due, created, ...(prio ? { prio } : {}) }) as never),
+      { ordered: false },
+    );
+  } catch (e) {
+    const errors = (e as { writeErrors?: Array<{ code?: number }> }).writeErrors;
+    if (!errors?.length || errors.some((w) => w.code !== 11000)) throw e;
+  }
+}
+
 /** Due entries, urgent ones first, then oldest item first. */
 export async function dueEntries(queue: DueModel, at: Date, limit: number): Promise<DueEntry[]> {
   return queue.find({ due: { $lte: at } }).sort({ prio: 1, created: 1, _id: 1 }).limit(limit).lean<DueEntry[]>();
@@ -232,7 +246,11 @@ export function createLeasedQueue<T extends QueueItemState & { _id: unknown; att
     /** Every unfinished item gets its entry (run once at worker start); how many were added. */
     reconcile: (now: Date) => reconcileDue(queue, items, now),
     addDue: (id: unknown, at: Date, prio = 0) => addDue(queue, id, at, at, prio),
+    addDueMany: (ids: unknown[], at: Date, prio = 0) => addDueMany(queue, ids, at, at, prio),
     removeDue: (id: unknown) => removeDue(queue, id),
+    removeDueMany: async (ids: unknown[]) => {
+      if (ids.length) await queue.deleteMany({ _id: { $in: ids } });
+    },
     dueAt: (id: unknown, at: Date) => dueAt(queue, id, at),
   };
 }

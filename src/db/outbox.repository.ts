@@ -78,10 +78,44 @@ export function createOutboxRepository() {
     }
   }
 
+  /**
+   * enqueue() for many mails in two batched writes (their due entries, then the mails), for bulk
+   * runs such as the daily recap: one insert each per mail cost a round trip and, on FerretDB, a
+   * write transaction each. Every mail is validated against the outbox schema first (an invalid one
+   * refuses the batch, as create() would). Returns, per mail, whether this call created it (false:
+   * one with its dedupe key exists, and its due entry is taken back).
+   */
+  async function enqueueMany(mails: NewMail[], prio: MailPriority = 0, at = new Date()): Promise<boolean[]> {
+    if (mails.length === 0) return [];
+    const docs = mails.map((mail) => new Outbox({ _id: new mongoose.Types.ObjectId(), ...mail, status: 'pending', nextAttemptAt: at, createdAt: at }));
+    await Promise.all(docs.map((d) => d.validate()));
+    const ids = docs.map((d) => d._id);
+    await queue.addDueMany(ids, at, prio);
+    const created = mails.map(() => true);
+    try {
+      await Outbox.collection.insertMany(
+        docs.map((d) => d.toObject({ depopulate: true })),
+        { ordered: false },
+      );
+    } catch (e) {
+      const errors = (e as { writeErrors?: Array<{ index: number; code?: number }> }).writeErrors;
+      if (!errors?.length) {
+        // Unknown outcome (e.g. the connection dropped): mails that were stored keep their entries;
+        // entries without a mail are removed as orphans by the worker.
+        throw e;
+      }
+      for (const w of errors) created[w.index] = false;
+      await queue.removeDueMany(errors.map((w) => ids[w.index]));
+      if (errors.some((w) => w.code !== 11000)) throw e;
+    }
+    return created;
+  }
+
   const leaseOff = ['leaseUntil', 'leaseOwner'];
 
   return {
     enqueue,
+    enqueueMany,
     /** Due mail, urgent first, then oldest first: candidates for claim(). */
     dueCandidates: queue.candidates,
     /** Takes a candidate's mail for `owner` (status 'sending', attempts + 1); null when not due or taken. */

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { type MailPriority, type NewMail, type OutboxDoc, type OutboxRepository } from '../db/outbox.repository.ts';
+import { AppError } from '../domain/errors.ts';
 import { type MailDataOf, type MailTemplate, validateMailData } from './contracts.ts';
 
 export type { MailTemplate } from './contracts.ts';
@@ -40,4 +41,38 @@ export async function enqueueMail<T extends MailTemplate>(req: MailRequest<T>, m
   const r = await outbox.enqueue({ ...req, data: req.data as Record<string, unknown>, messageId: newMessageId(mailDomain) }, prio);
   if (r.created) outboxEvents.emit('enqueued', prio);
   return r.mail;
+}
+
+/** What enqueueMails did with one mail: queued now, queued before (same dedupe key), or refused. */
+export type BatchOutcome = 'created' | 'existing' | { invalid: AppError };
+
+/**
+ * enqueueMail for many mails in two batched writes per priority (bulk runs: the daily recap).
+ * A mail whose data breaks its contract is refused on its own (its outcome carries the
+ * MAIL_DATA_INVALID error), the others are queued.
+ */
+export async function enqueueMails<T extends MailTemplate>(reqs: Array<MailRequest<T>>, mailDomain: string, outbox: OutboxRepository): Promise<BatchOutcome[]> {
+  const outcomes: BatchOutcome[] = new Array(reqs.length);
+  const valid: number[] = [];
+  reqs.forEach((r, i) => {
+    try {
+      validateMailData(r.template, r.data);
+      valid.push(i);
+    } catch (e) {
+      if (!(e instanceof AppError)) throw e;
+      outcomes[i] = { invalid: e };
+    }
+  });
+  // One batch per priority (bulk mail queues behind the rest).
+  for (const prio of [0, 1] as const) {
+    const group = valid.filter((i) => mailPriority(reqs[i]!.template) === prio);
+    if (group.length === 0) continue;
+    const created = await outbox.enqueueMany(
+      group.map((i) => ({ ...reqs[i]!, data: reqs[i]!.data as Record<string, unknown>, messageId: newMessageId(mailDomain) })),
+      prio,
+    );
+    group.forEach((i, k) => (outcomes[i] = created[k] ? 'created' : 'existing'));
+    if (created.some(Boolean)) outboxEvents.emit('enqueued', prio);
+  }
+  return outcomes;
 }

@@ -11,6 +11,8 @@ import { Outbox, type OutboxDoc } from '../../src/db/models/outbox.model.ts';
 import { RecapDay } from '../../src/db/models/recap-day.model.ts';
 import { Refund } from '../../src/db/models/refund.model.ts';
 import { createRecapService, recapKey, type RecapData } from '../../src/services/recap.service.ts';
+import { Claim } from '../../src/db/claims.ts';
+import { createLogger } from '../../src/logger.ts';
 import { useTestDatabase } from '../helpers/db.ts';
 import { repos } from '../helpers/db.ts';
 
@@ -223,5 +225,76 @@ describe('daily recap: one pass for all merchants', function () {
       mongoose.set('debug', false);
     }
     assert.deepEqual(reads, []);
+  });
+  it('queues the mails in batches: one insert of mails, one of due entries and one claims update a batch', async () => {
+    const recap = createRecapService({ repos, mailDomain: MAIL_DOMAIN, enqueueBatch: 10 });
+    await Merchant.updateMany({}, { $set: { status: 'suspended' } });
+    const many: MerchantDoc[] = [];
+    for (let i = 0; i < 6; i++) many.push(await merchant(`Batch ${i}`, ['Europe/Rome', 'America/Los_Angeles'][i % 2]!));
+    for (const m of many.slice(0, 3)) await seedDay(m, '2026-03-03', 6);
+    const writes: string[] = [];
+    mongoose.set('debug', (collection: string, method: string) => {
+      if (['outbox', 'outbox_due', 'claims'].includes(collection) && /^(insert|update)/.test(method)) writes.push(`${collection}.${method}`);
+    });
+    let r;
+    try {
+      r = await recap.runDue(new Date('2026-03-05T21:00:00Z'));
+    } finally {
+      mongoose.set('debug', false);
+    }
+    // 6 merchants × 7 days (the look-back) = 42 recaps: 5 batches of at most 10.
+    assert.equal(r.sent, 42);
+    const count = (w: string) => writes.filter((x) => x === w).length;
+    assert.equal(count('outbox.insertMany'), 5);
+    assert.equal(count('outbox_due.insertMany'), 5);
+    assert.equal(count('claims.updateMany'), 5, 'claims marked applied a batch at a time');
+    assert.equal(count('outbox.insertOne') + count('outbox_due.insertOne'), 0, 'no mail inserted on its own');
+    const mails = await Outbox.find({ template: 'daily-recap', merchantId: { $in: many.map((m) => m._id) } }).lean<OutboxDoc[]>();
+    assert.equal(mails.length, 42);
+    assert.ok(mails.every((m) => m.status === 'pending'));
+    const due = new Set((await mongoose.connection.db!.collection('outbox_due').find({}, { projection: { _id: 1 } }).toArray()).map((d) => String(d._id)));
+    assert.ok(mails.every((m) => due.has(String(m._id))), 'every recap mail has its due entry');
+    assert.equal(await Claim.countDocuments({ kind: 'recap', applied: { $ne: true }, subject: { $in: many.map((m) => m._id) } }), 0);
+  });
+
+  it('a recap whose data breaks the mail contract is refused alone, logged, and retried until its data is mended', async () => {
+    const lines: string[] = [];
+    const logger = createLogger('info', { write: (l: string) => void lines.push(l) });
+    const recap = createRecapService({ repos, mailDomain: MAIL_DOMAIN, enqueueBatch: 4, logger });
+    await Merchant.updateMany({}, { $set: { status: 'suspended' } });
+    const good = await merchant('Good', 'Europe/Rome');
+    // Stored before currencies were checked: its orders carry a code ISO 4217 does not have.
+    const broken = await merchant('Broken', 'Europe/Rome', 'EURO');
+    const other = await merchant('Other', 'Europe/Rome');
+    for (const m of [good, broken, other]) await seedDay(m, '2026-03-03', 6);
+    const mailsOf = (m: MerchantDoc) => Outbox.countDocuments({ template: 'daily-recap', merchantId: m._id });
+
+    const r = await recap.runDue(new Date('2026-03-05T21:00:00Z'));
+    assert.equal(await mailsOf(good), 7);
+    assert.equal(await mailsOf(other), 7, 'the merchants after it in the run are not held back');
+    const refused = 7 - (await mailsOf(broken));
+    // Its own currency is in every day's recap (the chart), so each of its days is refused.
+    assert.equal(refused, 7);
+    assert.equal(r.sent, 21 - refused);
+    const logged = lines.map((l) => JSON.parse(l) as { msg: string; merchantId?: string; date?: string; err?: { message?: string } }).filter((l) => l.msg === 'recap mail data invalid; not queued');
+    assert.equal(logged.length, refused);
+    assert.ok(logged.every((l) => l.merchantId === broken._id && /currency/.test(l.err?.message ?? '')), JSON.stringify(logged[0]));
+    assert.equal(await Claim.countDocuments({ kind: 'recap', subject: broken._id, applied: { $ne: true } }), refused, 'their claims stay unapplied');
+
+    // Still broken a run later: refused and logged again, nothing else queued twice.
+    lines.length = 0;
+    assert.deepEqual(await recap.runDue(new Date('2026-03-05T21:05:00Z')), { sent: 0, recovered: 0 });
+    assert.equal(lines.filter((l) => l.includes('recap mail data invalid')).length, refused);
+
+    // Mended: the next run queues each refused day once.
+    await Order.updateMany({ merchantId: broken._id, currency: 'EURO' }, { $set: { currency: 'EUR' } });
+    await Refund.updateMany({ merchantId: broken._id, currency: 'EURO' }, { $set: { currency: 'EUR' } });
+    await Merchant.updateOne({ _id: broken._id }, { $set: { currency: 'EUR' } });
+    // The day totals stored from the bad orders (the chart's earlier days) go with them.
+    await RecapDay.deleteMany({ merchantId: broken._id });
+    assert.deepEqual(await recap.runDue(new Date('2026-03-05T21:10:00Z')), { sent: 0, recovered: refused });
+    assert.equal(await mailsOf(broken), 7);
+    assert.deepEqual(await recap.runDue(new Date('2026-03-05T21:15:00Z')), { sent: 0, recovered: 0 });
+    assert.equal(await mailsOf(broken), 7);
   });
 });
