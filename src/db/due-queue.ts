@@ -19,6 +19,7 @@
 //   which sees the item's real state.
 import mongoose, { Schema, type Model } from 'mongoose';
 import { refereeLease } from './claims.ts';
+import { conditionalUpdatesAreAtomic } from './engine.ts';
 
 export interface DueEntry {
   _id: unknown;
@@ -194,6 +195,20 @@ export function createLeasedQueue<T extends QueueItemState & { _id: unknown; att
    * is then brought in step with the item), or another worker took it first.
    */
   async function claim(entry: DueEntry, owner: string, leaseMs: number, at: Date): Promise<T | null> {
+    if (conditionalUpdatesAreAtomic()) {
+      // MongoDB: the conditional update is the take, in one request; the item is read only when
+      // it was not due, to bring the entry in step.
+      const leaseUntil = new Date(at.getTime() + leaseMs);
+      const doc = await items
+        .findOneAndUpdate({ _id: entry._id, ...dueFilter(at) }, { $set: { status: 'sending', leaseUntil, leaseOwner: owner }, $inc: { attempts: 1 } }, { returnDocument: 'after' })
+        .lean<T>();
+      if (!doc) {
+        await dueItem<T>(queue, items, entry, at);
+        return null;
+      }
+      await setDue(queue, entry._id, leaseUntil);
+      return doc;
+    }
     const current = await dueItem<T>(queue, items, entry, at);
     if (!current) return null;
     const attempts = current.attempts ?? 0;

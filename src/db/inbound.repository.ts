@@ -6,6 +6,7 @@
 // referees the take first.
 import mongoose from 'mongoose';
 import { refereeLease } from './claims.ts';
+import { conditionalUpdatesAreAtomic } from './engine.ts';
 import { InboundDue, ORPHAN_MS, addDue, dueEntries, removeDue, setDue, type DueEntry } from './due-queue.ts';
 import {
   InboundMessage,
@@ -48,6 +49,13 @@ function isClaimable(d: MessageState, at: Date): boolean {
   if (d.status === 'received') return !d.nextAttemptAt || new Date(d.nextAttemptAt) <= at;
   return d.status === 'processing' && !!d.leaseUntil && new Date(d.leaseUntil) < at;
 }
+
+/** isClaimable as a filter. */
+const claimableFilter = (at: Date): Array<Record<string, unknown>> => [
+  { status: 'received', nextAttemptAt: null },
+  { status: 'received', nextAttemptAt: { $lte: at } },
+  { status: 'processing', leaseUntil: { $lt: at } },
+];
 
 /** When an unfinished message should next be looked at; undefined when it is finished. */
 function nextLookAt(d: MessageState, now: Date): Date | undefined {
@@ -110,6 +118,19 @@ export function createInboundRepository() {
      * brought in step with the message) or another worker holds its claim.
      */
     async claim(entry: Pick<DueEntry, '_id' | 'created'>, owner: string, leaseMs: number, at: Date): Promise<InboundMessageDoc | null> {
+      if (conditionalUpdatesAreAtomic()) {
+        // MongoDB: the conditional update is the take, in one request (see the leased queue's claim).
+        const leaseUntil = new Date(at.getTime() + leaseMs);
+        const doc = await InboundMessage.findOneAndUpdate(
+          { _id: String(entry._id), $or: claimableFilter(at) },
+          { $set: { status: 'processing', leaseUntil, leaseOwner: owner }, $inc: { attempts: 1 }, $unset: { nextAttemptAt: 1 } },
+          { returnDocument: 'after' },
+        ).lean<InboundMessageDoc>();
+        if (doc) {
+          await setDue(InboundDue, entry._id, leaseUntil);
+          return doc;
+        }
+      }
       const current = await InboundMessage.findById(entry._id, { status: 1, leaseUntil: 1, nextAttemptAt: 1, attempts: 1 }).lean<InboundMessageDoc>();
       if (!current) {
         // An entry whose message never came (a crashed store), once it cannot be a store in progress.
@@ -130,11 +151,7 @@ export function createInboundRepository() {
         {
           _id: id,
           attempts: attempts === 0 ? { $in: [0, null] } : attempts,
-          $or: [
-            { status: 'received', nextAttemptAt: null },
-            { status: 'received', nextAttemptAt: { $lte: at } },
-            { status: 'processing', leaseUntil: { $lt: at } },
-          ],
+          $or: claimableFilter(at),
         },
         { $set: { status: 'processing', leaseUntil, leaseOwner: owner, attempts: attempts + 1 }, $unset: { nextAttemptAt: 1 } },
         { returnDocument: 'after' },

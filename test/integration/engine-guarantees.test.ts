@@ -81,7 +81,16 @@ describe('engine guarantees: lease referees per engine', function () {
     setEngineGuarantees(MONGODB);
     for (const n of [1, 2, 3]) await enqueueMail(mail(n), 'paymail.test', repos.outbox);
     const w = worker();
-    assert.equal(await w.runOnce(), 3);
+    const calls: string[] = [];
+    mongoose.set('debug', (collection: string, method: string) => void (collection === 'outbox' && calls.push(method)));
+    try {
+      assert.equal(await w.runOnce(), 3);
+    } finally {
+      mongoose.set('debug', false);
+    }
+    // The take is the conditional update itself: no read of the mail before it (one request less a mail).
+    assert.equal(calls.filter((c) => c === 'findOneAndUpdate').length, 6, `a take and a settle a mail: ${calls.join(', ')}`);
+    assert.deepEqual(calls.filter((c) => c === 'findOne'), [], calls.join(', '));
     assert.equal(await w.runOnce(), 0, 'nothing is taken twice');
     assert.equal(relay.mails.length, 3);
     assert.equal(await Outbox.countDocuments({ status: 'sent' }), 3);
@@ -121,7 +130,15 @@ describe('engine guarantees: lease referees per engine', function () {
     } as never);
     const [entry] = await repos.inbound.dueCandidates(at, 10);
     assert.ok(entry);
-    const first = await repos.inbound.claim(entry, 'w1', 60_000, at);
+    const calls: string[] = [];
+    mongoose.set('debug', (collection: string, method: string) => void (collection === 'inbound_messages' && calls.push(method)));
+    let first;
+    try {
+      first = await repos.inbound.claim(entry, 'w1', 60_000, at);
+    } finally {
+      mongoose.set('debug', false);
+    }
+    assert.deepEqual(calls, ['findOneAndUpdate'], 'the take is the conditional update alone');
     assert.equal(first?.status, 'processing');
     assert.equal(first?.attempts, 1);
     assert.equal(await repos.inbound.claim(entry, 'w2', 60_000, at), null, 'held by w1');
