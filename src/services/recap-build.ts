@@ -56,7 +56,24 @@ export function createRecapBuilder(store: Repositories['recaps']) {
    * `recap_days` once they are settled at `now`.
    */
   async function buildRecaps(items: Array<{ merchant: MerchantDoc; date: string }>, now = new Date(), timings: Record<string, number> = {}): Promise<RecapData[]> {
-    if (items.length === 0) return [];
+    const out: RecapData[] = [];
+    await buildRecapsEach(items, now, items.length || 1, (batch) => void out.push(...batch), timings);
+    return out;
+  }
+
+  /**
+   * buildRecaps, handing the finished recaps to `each` `batchSize` at a time (in the order given,
+   * `first` the index of the batch's first one) and letting each batch's day rows go before the
+   * next is finished: the run never holds every merchant's mail data and CSV at once.
+   */
+  async function buildRecapsEach(
+    items: Array<{ merchant: MerchantDoc; date: string }>,
+    now: Date,
+    batchSize: number,
+    each: (batch: RecapData[], first: number) => Promise<void> | void,
+    timings: Record<string, number> = {},
+  ): Promise<void> {
+    if (items.length === 0) return;
     let mark = performance.now();
     const lap = (name: string) => {
       const t = performance.now();
@@ -127,7 +144,11 @@ export function createRecapBuilder(store: Repositories['recaps']) {
       const rs = byMerchant.get(o.merchantId);
       if (!rs) continue;
       if (o.status === 'pending' && o.expiresAt && o.expiresAt > open.at && (o.expiresAt <= open.by || o.viewedAt)) {
-        toAct.set(o.merchantId, [...(toAct.get(o.merchantId) ?? []), { ...o, expiresAt: o.expiresAt }]);
+        // Only what the two sections show: the pass holds these for every merchant until it ends.
+        const act: OpenToActOrder = { _id: o._id, merchantId: o.merchantId, reference: o.reference, amountMinor: o.amountMinor, currency: o.currency, customer: o.customer ?? null, expiresAt: o.expiresAt, viewedAt: o.viewedAt ?? null };
+        const list = toAct.get(o.merchantId);
+        if (list) list.push(act);
+        else toAct.set(o.merchantId, [act]);
       }
       if (o.status === 'partially_paid' && o.plan) {
         const list = partPaid.get(o.merchantId);
@@ -150,17 +171,6 @@ export function createRecapBuilder(store: Repositories['recaps']) {
     });
 
     lap('refundOrders');
-    const out = recaps.map((r) => {
-      const md = days.get(r.merchant._id)!;
-      const data = r.finish(refundOrders, (currency) =>
-        chartDates(r).map((date) => {
-          const t = md.totals(date)?.get(currency);
-          return { date, totalMinor: t?.totalMinor ?? 0, count: t?.count ?? 0 };
-        }),
-      );
-      return { ...data, ...openSections(toAct.get(r.merchant._id) ?? [], now), partPaid: partPaidSection(partPaid.get(r.merchant._id) ?? [], now, r, ACT_ITEMS) };
-    });
-
     // Store the settled days counted here; an existing document (another run's) is left alone.
     const settled: RecapDayDoc[] = [];
     for (const md of days.values()) {
@@ -170,9 +180,31 @@ export function createRecapBuilder(store: Repositories['recaps']) {
       }
     }
     await store.storeDays(settled);
-    lap('assembleAndStore');
-    return out;
+    lap('storeSettled');
+
+    const finish = (r: DayRecap): RecapData => {
+      const md = days.get(r.merchant._id)!;
+      const data = r.finish(refundOrders, (currency) =>
+        chartDates(r).map((date) => {
+          const t = md.totals(date)?.get(currency);
+          return { date, totalMinor: t?.totalMinor ?? 0, count: t?.count ?? 0 };
+        }),
+      );
+      return { ...data, ...openSections(toAct.get(r.merchant._id) ?? [], now), partPaid: partPaidSection(partPaid.get(r.merchant._id) ?? [], now, r, ACT_ITEMS) };
+    };
+    byMerchant.clear();
+    const held: Array<DayRecap | undefined> = recaps;
+    for (let b = 0; b < held.length; b += batchSize) {
+      const batch: RecapData[] = [];
+      for (let i = b; i < Math.min(b + batchSize, held.length); i++) {
+        batch.push(finish(held[i]!));
+        // Its rows are in the mail data now.
+        held[i] = undefined;
+      }
+      await each(batch, b);
+    }
+    lap('finishAndHandOver');
   }
 
-  return buildRecaps;
+  return { buildRecaps, buildRecapsEach };
 }

@@ -73,7 +73,7 @@ export function createRecapService(deps: RecapServiceDeps) {
   const store = deps.repos.recaps;
   /** Recap claims known to exist (pruned only long after the look-back): later runs skip them without a read. */
   const knownClaims = new Set<string>();
-  const buildRecaps = createRecapBuilder(store);
+  const { buildRecaps, buildRecapsEach } = createRecapBuilder(store);
 
   /** Everything the recap mail shows about `date` (a local day of the merchant). */
   async function buildRecap(merchant: MerchantDoc, date: string, now = new Date()): Promise<RecapData> {
@@ -85,8 +85,9 @@ export function createRecapService(deps: RecapServiceDeps) {
   }
 
   /**
-   * Builds the recaps in one pass, then enqueues the mails ENQUEUE_BATCH at a time (two batched
-   * writes each) and marks their claims applied (one more); `done` is told of each one enqueued.
+   * Builds the recaps in one pass, then finishes and enqueues the mails ENQUEUE_BATCH at a time
+   * (two batched writes each) and marks their claims applied (one more), so the run holds one
+   * batch of finished mail data at a time; `done` is told of each one enqueued.
    * A recap whose data breaks the mail contract is logged and left unapplied: recover() retries it
    * on every run, so the error stays visible until fixed, and it never holds back the others.
    */
@@ -98,30 +99,34 @@ export function createRecapService(deps: RecapServiceDeps) {
     refused?: (i: number, err: AppError) => void,
   ): Promise<number> {
     if (jobs.length === 0) return 0;
-    const data: Array<RecapData | undefined> = await buildRecaps(jobs, now, timings);
-    const t0 = performance.now();
     let n = 0;
-    const size = deps.enqueueBatch ?? ENQUEUE_BATCH;
-    for (let b = 0; b < jobs.length; b += size) {
-      const batch = jobs.slice(b, b + size);
-      const outcomes = await enqueueMails(batch.map((job, k) => mailOf(job.merchant, data[b + k]!, job.key)), deps.mailDomain, deps.repos.outbox);
-      const applied: string[] = [];
-      outcomes.forEach((o, k) => {
-        // The data is in the outbox (or refused): let it go.
-        data[b + k] = undefined;
-        if (typeof o === 'object') {
-          log?.error({ err: o.invalid, merchantId: batch[k]!.merchant._id, date: batch[k]!.date }, 'recap mail data invalid; not queued');
-          refused?.(b + k, o.invalid);
-          return;
-        }
-        applied.push(batch[k]!.key);
-        n++;
-        done?.(b + k);
-      });
-      // A crash before the mark leaves the claims to recover(), which the dedupe keys make harmless.
-      if (applied.length) await store.markApplied(applied);
-    }
-    timings.enqueue = Math.round(performance.now() - t0);
+    let queueing = 0;
+    await buildRecapsEach(
+      jobs,
+      now,
+      deps.enqueueBatch ?? ENQUEUE_BATCH,
+      async (data, b) => {
+        const t0 = performance.now();
+        const batch = jobs.slice(b, b + data.length);
+        const outcomes = await enqueueMails(batch.map((job, k) => mailOf(job.merchant, data[k]!, job.key)), deps.mailDomain, deps.repos.outbox);
+        const applied: string[] = [];
+        outcomes.forEach((o, k) => {
+          if (typeof o === 'object') {
+            log?.error({ err: o.invalid, merchantId: batch[k]!.merchant._id, date: batch[k]!.date }, 'recap mail data invalid; not queued');
+            refused?.(b + k, o.invalid);
+            return;
+          }
+          applied.push(batch[k]!.key);
+          n++;
+          done?.(b + k);
+        });
+        // A crash before the mark leaves the claims to recover(), which the dedupe keys make harmless.
+        if (applied.length) await store.markApplied(applied);
+        queueing += performance.now() - t0;
+      },
+      timings,
+    );
+    timings.enqueue = Math.round(queueing);
     return n;
   }
 

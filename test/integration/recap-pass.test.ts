@@ -11,6 +11,7 @@ import { Outbox, type OutboxDoc } from '../../src/db/models/outbox.model.ts';
 import { RecapDay } from '../../src/db/models/recap-day.model.ts';
 import { Refund } from '../../src/db/models/refund.model.ts';
 import { createRecapService, recapKey, type RecapData } from '../../src/services/recap.service.ts';
+import { createRecapBuilder } from '../../src/services/recap-build.ts';
 import { Claim } from '../../src/db/claims.ts';
 import { createLogger } from '../../src/logger.ts';
 import { useTestDatabase } from '../helpers/db.ts';
@@ -140,6 +141,20 @@ describe('daily recap: one pass for all merchants', function () {
       }
       assert.notDeepEqual(all[0]!.payments, all[4]!.payments, 'two days of one merchant differ');
       assert.equal(await RecapDay.countDocuments({ merchantId: { $in: ms.map((m) => m._id) } }), 0, 'unsettled days are not stored');
+    });
+
+    it('hands the recaps over a batch at a time, in the order given, each as built at once', async () => {
+      const early = new Date('2026-05-12T00:00:00Z');
+      const all = (await recap.buildRecaps(items(), early)).map(plain);
+      const seen: Array<{ first: number; n: number }> = [];
+      const handed: unknown[] = [];
+      await createRecapBuilder(repos.recaps).buildRecapsEach(items(), early, 3, (batch, first) => {
+        seen.push({ first, n: batch.length });
+        handed.push(...batch.map(plain));
+      });
+      assert.equal(items().length, 5);
+      assert.deepEqual(seen, [{ first: 0, n: 3 }, { first: 3, n: 2 }]);
+      assert.deepEqual(handed, all);
     });
 
     it('stores the settled days and builds the same recaps from them', async () => {
