@@ -183,10 +183,20 @@ export function createRecapsRepository() {
       return won;
     },
 
-    /** Marks the claims' mails enqueued (one write for a batch). */
+    /**
+     * Marks the claims' mails enqueued: one request for a batch, an update by `_id` per claim in it.
+     * Not one updateMany over `{_id: {$in: keys}}`: FerretDB looks up only a single `_id` by its
+     * index and ran that as a scan of every claim (at 10,000 merchants, ~65,000 claims read per
+     * batch of 100: 20 s a batch; by `_id`, index look-ups on both engines).
+     */
     async markApplied(keys: string[]): Promise<void> {
       if (keys.length === 1) await markApplied(keys[0]!);
-      else if (keys.length > 1) await Claim.collection.updateMany({ _id: { $in: keys as never[] } }, { $set: { applied: true } });
+      else if (keys.length > 1) {
+        await Claim.collection.bulkWrite(
+          keys.map((k) => ({ updateOne: { filter: { _id: k as never }, update: { $set: { applied: true } } } })),
+          { ordered: false },
+        );
+      }
     },
 
     /** Keys of the claims of `kind` for local dates `from` on, or in `dates`. */
