@@ -5,7 +5,8 @@
 // failed attempts, expiries, cancellations, foreign currencies and refunds. Claims of the days
 // before each merchant's latest due day are seeded as sent, so one run is the steady-state daily
 // run: exactly one recap per merchant (the date differs by zone). Then, each in its own child
-// process (peak RSS = the child's VmHWM from /proc, and process.memoryUsage().rss sampled):
+// process running the production build (bench/p5-child.mjs; peak RSS = the child's VmHWM from
+// /proc, and process.memoryUsage().rss sampled):
 //   baseline — raw driver `orders.find(<the recap's day window>)` iterated to the end;
 //   recap    — the recap job's real pass (createRecapJob().runOnce(): claims, the orders pass,
 //              refunds, day totals, one daily-recap mail per merchant queued in the outbox).
@@ -15,8 +16,8 @@
 // BENCH_P5_DB_DIR=<dir> keeps the embedded database there: a later run with the same sizes skips
 // the seeding (an hour at P5+) and starts from the seeded merchants, orders and refunds alone.
 import { prng } from '../test/robustness/hostile-mails.ts';
-import { spawn } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -194,14 +195,6 @@ export async function seedSentDays(merchants: MerchantDoc[], now: Date): Promise
   return windows;
 }
 
-/** The orders a recap of these day windows reads: created, paid, expired or attempted in them. */
-export function dayWindowFilter(windows: Array<{ start: Date; end: Date }>) {
-  const start = new Date(Math.min(...windows.map((w) => w.start.getTime())));
-  const end = new Date(Math.max(...windows.map((w) => w.end.getTime())));
-  const range = { $gte: start, $lt: end };
-  return { start, end, filter: { $or: [{ createdAt: range }, { 'payment.paidAt': range }, { expiredAt: range }, { 'attempts.at': range }] } };
-}
-
 interface ChildResult {
   ms: number;
   /** Peak RSS (VmHWM) of the whole child process, bytes. */
@@ -211,11 +204,12 @@ interface ChildResult {
   detail: Record<string, unknown>;
 }
 
+/** Runs bench/p5-child.mjs in `mode` on the production build (dist/). */
 function runChild(mode: 'baseline' | 'recap', env: Record<string, string>): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/p5-recap.ts'), 'child', mode], {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bench/p5-child.mjs'), mode], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', ...env },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', MAIL_DOMAIN, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -234,46 +228,10 @@ function runChild(mode: 'baseline' | 'recap', env: Record<string, string>): Prom
   });
 }
 
-function vmHwm(): number {
-  const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-  return m ? Number(m[1]) * 1024 : process.memoryUsage().rss;
-}
-
-/** Child side: connect, then time only the measured work while sampling RSS. */
-async function child(mode: string): Promise<void> {
-  await mongoose.connect(process.env.MONGODB_URI!, { serverSelectionTimeoutMS: 10_000, autoIndex: false });
-  let sampled = process.memoryUsage().rss;
-  let atPeak = process.memoryUsage();
-  const sample = () => {
-    const u = process.memoryUsage();
-    if (u.rss > sampled) [sampled, atPeak] = [u.rss, u];
-  };
-  const sampler = setInterval(sample, 10);
-  const t0 = performance.now();
-  let detail: Record<string, unknown>;
-  if (mode === 'baseline') {
-    // A file, not the environment: 10,000 merchants' windows (P5+) pass the 128 KiB a variable may hold (E2BIG).
-    const w = JSON.parse(readFileSync(process.env.P5_WINDOWS_FILE!, 'utf8')) as Array<{ start: string; end: string }>;
-    const { filter } = dayWindowFilter(w.map((x) => ({ start: new Date(x.start), end: new Date(x.end) })));
-    let docs = 0;
-    for await (const _ of mongoose.connection.db!.collection('orders').find(filter)) docs++;
-    detail = { docs };
-  } else {
-    const { createRecapJob } = await import('../src/jobs/recap.job.ts');
-    const { createLogger } = await import('../src/logger.ts');
-    const now = new Date(process.env.P5_NOW!);
-    const r = await createRecapJob({ repos, mailDomain: MAIL_DOMAIN, logger: createLogger('info'), now: () => now, owner: 'bench' }).runOnce();
-    detail = { ...r };
-  }
-  const ms = performance.now() - t0;
-  clearInterval(sampler);
-  sample();
-  detail.heapAtPeakMB = Math.round(atPeak.heapTotal / 1048576);
-  detail.externalAtPeakMB = Math.round(atPeak.external / 1048576);
-  console.log(`P5_RESULT ${JSON.stringify({ ms, hwm: vmHwm(), sampled, detail } satisfies ChildResult)}`);
-  await mongoose.disconnect();
-  // The job's modules may hold timers or listeners; the measurement is done.
-  process.exit(0);
+/** `npm run build`: the children run the production build, as `node dist/main.js` does. */
+function buildDist(): void {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('P5: npm run build failed');
 }
 
 const mb = (b: number) => `${fmt(b / 1024 / 1024, 0)} MB`;
@@ -310,6 +268,7 @@ export async function runP5(): Promise<BenchResult> {
   const db = await openDb('p5', keepDir ? { dir: path.resolve(keepDir), name: `bench_p5_${MERCHANTS}_${ORDERS}` } : undefined);
   try {
     const t0 = performance.now();
+    buildDist();
     const reused = keepDir ? await reuseSeed() : undefined;
     const s = reused?.s ?? (await seed());
     const seedMs = reused?.seedMs ?? performance.now() - t0;
@@ -318,7 +277,7 @@ export async function runP5(): Promise<BenchResult> {
     }
     const d = db.description;
     const lines = [
-      `${MERCHANTS} merchants in ${ZONES.length} time zones, ${s.orders} orders over the ${SEED_DAYS} days before the bench clock (${s.paid} paid, ${s.refunds} refunds), seeded in ${fmt(seedMs / 1000, 1)} s${reused ? ' (by an earlier run, database kept)' : ''}; each side in its own child process`,
+      `${MERCHANTS} merchants in ${ZONES.length} time zones, ${s.orders} orders over the ${SEED_DAYS} days before the bench clock (${s.paid} paid, ${s.refunds} refunds), seeded in ${fmt(seedMs / 1000, 1)} s${reused ? ' (by an earlier run, database kept)' : ''}; each side in its own child process on the production build (plain node, dist/)`,
       `| run | recap result, phase timings (ms) | baseline scan (docs) | recap pass | ratio | recap peak RSS (VmHWM) | sampled RSS | baseline peak RSS | database |`,
       `|---|---|---|---|---|---|---|---|---|`,
     ];
@@ -352,7 +311,4 @@ export async function runP5(): Promise<BenchResult> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  if (process.argv[2] === 'child') await child(process.argv[3] ?? '');
-  else printResult(await runP5());
-}
+if (import.meta.url === `file://${process.argv[1]}`) printResult(await runP5());
