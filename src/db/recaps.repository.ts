@@ -191,7 +191,7 @@ export function createRecapsRepository() {
     },
 
     /**
-     * Marks the claims' mails enqueued: one request for a batch, an update by `_id` per claim in it.
+     * Marks the claims' mails enqueued: an update by `_id` per claim, UPDATES_PER_REQUEST to a request.
      * Not one updateMany over `{_id: {$in: keys}}`: FerretDB looks up only a single `_id` by its
      * index and ran that as a scan of every claim (at 10,000 merchants, ~65,000 claims read per
      * batch of 100: 20 s a batch; by `_id`, index look-ups on both engines).
