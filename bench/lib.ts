@@ -33,7 +33,7 @@ async function describe(): Promise<string> {
   const info = (await admin.command({ buildInfo: 1 })) as { version?: string; ferretdbVersion?: string; ferretdb?: { version?: string } };
   const ferret = info.ferretdbVersion ?? info.ferretdb?.version;
   if (ferret) {
-    const where = process.env.MONGODB_URI ? '' : `, embedded, our build with the _id-index patch (${PATCH_LEVEL})`;
+    const where = process.env.MONGODB_URI ? '' : `, embedded, our build with the _id and merchantId push-down patches (${PATCH_LEVEL})`;
     return `FerretDB ${ferret} (SQLite backend${where}; MongoDB wire ${info.version ?? '?'})`;
   }
   return `MongoDB ${info.version ?? '?'}`;

@@ -46,7 +46,7 @@ export async function runRecapCli(args: string[], io: RecapCliIo, deps: RecapCli
     const repos = createRepositories();
     const recap = createRecapService({ repos, mailDomain: deps.mailDomain, owner: 'cli' });
     const ids = values.all ? await repos.recaps.activeMerchantIds() : [values.merchant!];
-    // One call for all: the recaps come from one pass over the orders (see recap.service.ts).
+    // One call for all: the recaps come from one read of the orders per group of merchants (see recap-build.ts).
     let failed = 0;
     let done = 0;
     await recap.sendMany(

@@ -2,18 +2,20 @@
 // totals of the 7-day chart (`recap_days`), and the recap's read model of orders and refunds.
 // All database access for this aggregate; callers get it injected (src/db/repositories.ts).
 //
-// Indexes (declared in the models, checked by test/integration/query-indexes.test.ts): the pass
-// over the orders is an `$or` with one branch per money event (created, paid, expired, viewed,
-// attempted in the window); each branch has its own index on `orders` (`createdAt`,
-// `payment.paidAt`, `expiredAt`, `viewedAt`, `attempts.at`), so MongoDB answers it with an OR of
-// index range scans over the window's orders only. That beats a ledger collection of money events
-// here: no second write per payment, attempt or expiry (and no second document to keep consistent
-// with the order), and the pass still reads each order once. Refunds by `at`, claims by
-// `{kind, payload.date}`, stored days by `date`.
+// Indexes (declared in the models, checked by test/integration/query-indexes.test.ts): the read of
+// a group of merchants' orders is `{merchantId: {$in}}` and an `$or` with one branch per money
+// event (created, paid, expired, viewed, attempted in the window); each branch has its own
+// `{merchantId, <event>}` index on `orders`, so MongoDB answers it with an OR of index range scans
+// over the group's orders in the window only (the outer merchantId pushed into each branch), and
+// our FerretDB build reads the group's rows by a merchantId index (ferretdb-merchant-pushdown.ts).
+// That beats a ledger collection of money events here: no second write per payment, attempt or
+// expiry (and no second document to keep consistent with the order), and each order is read once
+// a run. Refunds by `{merchantId, at}`, claims by `{kind, payload.date}`, stored days by
+// `{merchantId, date}`.
 // Orders paid in parts (issue 13 part 1): `payment` is only the latest part's payment, so a further
-// branch `plan.parts.payment.paidAt` (its own sparse index) brings every order a part of which was
+// branch `plan.parts.payment.paidAt` (its own index) brings every order a part of which was
 // paid in the window. The "Part-paid orders" section (issue 13 part 7) rides on the same read: two
-// branches on `{status, plan.nextDueAt}` — partly paid orders whose next part is due by
+// branches on `{merchantId, status, plan.nextDueAt}` — partly paid orders whose next part is due by
 // `partPaid.by`, and those with no date (link open, or waiting for the merchant) — so the recap
 // still reads `orders` once (test/integration/recap-pass.test.ts).
 import { Claim, markApplied, unappliedClaims } from './claims.ts';
@@ -75,18 +77,19 @@ export interface Window {
   before: Date;
 }
 
-/** `merchantIds` undefined: all merchants (no merchant filter). */
-const ofMerchants = (merchantIds: string[] | undefined) => (merchantIds ? { merchantId: { $in: merchantIds } } : {});
+/** The filter of a group of merchants: the leading key of every index the recap's reads use. */
+const ofMerchants = (merchantIds: string[]) => ({ merchantId: { $in: merchantIds } });
 
 export function createRecapsRepository() {
   return {
     // ---- read model: orders and refunds -------------------------------------------------------
 
     /**
-     * THE pass: every order created, viewed, expired or attempted in `window`, or paid in
-     * `paidWindow` (wider: chart days not stored yet), plus the orders `alsoIds` (few), streamed.
+     * THE read of a group of merchants: every order of theirs created, viewed, expired or
+     * attempted in `window`, or paid in `paidWindow` (wider: chart days not stored yet), plus the
+     * orders `alsoIds` (few), streamed.
      */
-    ordersTouched(q: { merchantIds?: string[]; window: Window; paidWindow: Window; alsoIds?: string[]; open?: { at: Date; by: Date }; partPaid?: { by: Date } }): AsyncIterable<RecapOrder & { expiresAt?: Date }> {
+    ordersTouched(q: { merchantIds: string[]; window: Window; paidWindow: Window; alsoIds?: string[]; open?: { at: Date; by: Date }; partPaid?: { by: Date } }): AsyncIterable<RecapOrder & { expiresAt?: Date }> {
       const range = { $gte: q.window.from, $lt: q.window.before };
       const paidRange = { $gte: q.paidWindow.from, $lt: q.paidWindow.before };
       const or: Record<string, unknown>[] = [
@@ -100,13 +103,13 @@ export function createRecapsRepository() {
       ];
       if (q.alsoIds?.length) or.push({ _id: { $in: q.alsoIds } });
       // Issue 13 part 7: the open orders to act on at the recap's time — expiring by `open.by`, or
-      // opened by the customer — in the same read ({status, expiresAt} serves both branches).
+      // opened by the customer — in the same read ({merchantId, status, expiresAt} serves both branches).
       if (q.open) {
         or.push({ status: 'pending', expiresAt: { $gt: q.open.at, $lte: q.open.by } });
         or.push({ status: 'pending', expiresAt: { $gt: q.open.at }, viewedAt: { $type: 'date' } });
       }
       // Issue 13 part 7: the partly paid orders — next part due soon, or no date (link open, or the
-      // merchant to ask) — both on {status, plan.nextDueAt}.
+      // merchant to ask) — both on {merchantId, status, plan.nextDueAt}.
       if (q.partPaid) {
         or.push({ status: 'partially_paid', 'plan.nextDueAt': { $lte: q.partPaid.by } });
         or.push({ status: 'partially_paid', 'plan.nextDueAt': null });
@@ -118,7 +121,7 @@ export function createRecapsRepository() {
     order: (id: string) => Order.collection.findOne<RecapOrder>({ _id: id as never }, { projection: PASS_PROJECTION }),
 
     /** Refunds made in `window`. */
-    refundsIn(q: { merchantIds?: string[]; window: Window }): AsyncIterable<RecapRefund> {
+    refundsIn(q: { merchantIds: string[]; window: Window }): AsyncIterable<RecapRefund> {
       return Refund.find({ ...ofMerchants(q.merchantIds), at: { $gte: q.window.from, $lt: q.window.before } })
         .lean<RecapRefund[]>()
         .cursor();
@@ -148,7 +151,7 @@ export function createRecapsRepository() {
     // ---- stored day totals --------------------------------------------------------------------
 
     /** Stored day totals with `from <= date <= to` (local dates). */
-    storedDays: (q: { merchantIds?: string[]; from: string; to: string }): AsyncIterable<RecapDayDoc> =>
+    storedDays: (q: { merchantIds: string[]; from: string; to: string }): AsyncIterable<RecapDayDoc> =>
       RecapDay.find({ ...ofMerchants(q.merchantIds), date: { $gte: q.from, $lte: q.to } })
         .lean<RecapDayDoc[]>()
         .cursor(),

@@ -2,7 +2,7 @@
 // are partly paid at the recap's time and ask for attention — the next part's link open (or
 // expired unpaid), the next part waiting for the merchant (reply BALANCE <ref>), the next part due
 // within PART_PAID_AHEAD_DAYS, or a part paid on the recapped day — with what was paid, what
-// remains and the next step. Pure: the orders come from the recap's one pass.
+// remains and the next step. Pure: the orders come from the recap's read of its merchants' orders.
 import { type RecapOrderFacts, type RecapPartPaidItem } from './recap-data.ts';
 import { recapPaidMinor } from './recap-day.ts';
 

@@ -1,8 +1,13 @@
-// The recap mail data, assembled: every recap of a run built from ONE streamed read of the orders
-// touched in the run's day windows and one of the refunds (through the recap repository),
-// aggregated per merchant and day in memory (src/domain/recap-day.ts). The 7-day chart reads
-// earlier days' totals from `recap_days`; days not stored yet are counted in the pass and stored
-// for the next runs once settled.
+// The recap mail data, assembled: the recaps of a run are built a group of merchants at a time
+// (MERCHANTS_PER_READ), each group from ONE streamed read of its merchants' orders touched in the
+// run's day windows and one of their refunds (through the recap repository), aggregated per
+// merchant and day in memory (src/domain/recap-day.ts) and handed over before the next group is
+// read: memory follows the group, not the number of merchants. Each read filters by the group's
+// merchants, which every engine answers from `{merchantId, …}` indexes (MongoDB: an OR of index
+// ranges over the window; our FerretDB build: the group's rows by the merchantId index,
+// src/db/ferretdb-merchant-pushdown.ts), so the groups together read what one pass would.
+// The 7-day chart reads earlier days' totals from `recap_days`; days not stored yet are counted
+// in the pass and stored for the next runs once settled.
 import { type MerchantDoc } from '../db/merchants.repository.ts';
 import { type OpenToActOrder, recapDayId, type RecapDayDoc, type RecapOrder } from '../db/recaps.repository.ts';
 import { type Repositories } from '../db/repositories.ts';
@@ -18,8 +23,11 @@ export const RECAP_CHART_DAYS = 7;
 const SETTLE_MS = 10 * 60_000;
 /** Refunded orders the pass did not meet, read by _id at once (their round trips overlap). */
 const READ_CONCURRENCY = 8;
-/** Up to this many merchants, the reads also filter by merchant (an index on MongoDB). */
-const FEW_MERCHANTS = 100;
+/**
+ * Merchants whose recaps are built from one read of the orders. At 10,000 merchants (P5+), holding
+ * every merchant's day until one pass ended took the recap to 483 MB; a group holds 1/20 of that.
+ */
+export const MERCHANTS_PER_READ = 500;
 
 /** The fields of an order the recap reads (the pass's projection, src/db/recaps.repository.ts). */
 type PassOrder = RecapOrder;
@@ -48,36 +56,73 @@ function openSections(open: OpenToActOrder[], at: Date): Pick<RecapData, 'expiri
   };
 }
 
-/** `buildRecaps` over the recap repository. */
-export function createRecapBuilder(store: Repositories['recaps']) {
+type Item = { merchant: MerchantDoc; date: string };
+/** Receives finished recaps: `at[k]` is the index of `batch[k]` in the items given. */
+type Each = (batch: RecapData[], at: number[]) => Promise<void> | void;
+
+/**
+ * The items' indexes in groups of at most `perRead` merchants (a merchant's items in one group), in
+ * the order given.
+ */
+export function merchantGroups(items: Item[], perRead: number): number[][] {
+  const groups: number[][] = [];
+  const groupOf = new Map<string, number[]>();
+  let merchants = perRead;
+  items.forEach((it, i) => {
+    let g = groupOf.get(it.merchant._id);
+    if (!g) {
+      if (merchants >= perRead) {
+        groups.push([]);
+        merchants = 0;
+      }
+      g = groups.at(-1)!;
+      groupOf.set(it.merchant._id, g);
+      merchants++;
+    }
+    g.push(i);
+  });
+  return groups;
+}
+
+/** `buildRecaps` over the recap repository; `merchantsPerRead` (MERCHANTS_PER_READ) sizes the groups. */
+export function createRecapBuilder(store: Repositories['recaps'], opts: { merchantsPerRead?: number } = {}) {
+  const perRead = opts.merchantsPerRead ?? MERCHANTS_PER_READ;
   /**
-   * Builds the recaps of (merchant, date) pairs from one pass over the orders and one over the
-   * refunds; results in the order given. Days' totals counted on the way are stored in
+   * Builds the recaps of (merchant, date) pairs, a group of merchants per read of the orders and
+   * of the refunds; results in the order given. Days' totals counted on the way are stored in
    * `recap_days` once they are settled at `now`.
    */
-  async function buildRecaps(items: Array<{ merchant: MerchantDoc; date: string }>, now = new Date(), timings: Record<string, number> = {}): Promise<RecapData[]> {
-    const out: RecapData[] = [];
-    await buildRecapsEach(items, now, items.length || 1, (batch) => void out.push(...batch), timings);
+  async function buildRecaps(items: Item[], now = new Date(), timings: Record<string, number> = {}): Promise<RecapData[]> {
+    const out: RecapData[] = new Array<RecapData>(items.length);
+    await buildRecapsEach(items, now, items.length || 1, (batch, at) => batch.forEach((d, k) => (out[at[k]!] = d)), timings);
     return out;
   }
 
   /**
-   * buildRecaps, handing the finished recaps to `each` `batchSize` at a time (in the order given,
-   * `first` the index of the batch's first one) and letting each batch's day rows go before the
-   * next is finished: the run never holds every merchant's mail data and CSV at once.
+   * buildRecaps, handing the finished recaps to `each` `batchSize` at a time (a group's in the
+   * order given, group after group) and letting each batch's day rows go before the next is
+   * finished: the run holds one group's days and one batch of mail data at a time.
+   * `timings` adds up each phase's milliseconds over the groups.
    */
-  async function buildRecapsEach(
-    items: Array<{ merchant: MerchantDoc; date: string }>,
-    now: Date,
-    batchSize: number,
-    each: (batch: RecapData[], first: number) => Promise<void> | void,
-    timings: Record<string, number> = {},
-  ): Promise<void> {
+  async function buildRecapsEach(items: Item[], now: Date, batchSize: number, each: Each, timings: Record<string, number> = {}): Promise<void> {
+    for (const at of merchantGroups(items, perRead)) {
+      await buildGroup(
+        at.map((i) => items[i]!),
+        now,
+        batchSize,
+        (batch, k) => each(batch, k.map((j) => at[j]!)),
+        timings,
+      );
+    }
+  }
+
+  /** The recaps of one group of merchants, from one read of their orders and one of their refunds. */
+  async function buildGroup(items: Item[], now: Date, batchSize: number, each: Each, timings: Record<string, number>): Promise<void> {
     if (items.length === 0) return;
     let mark = performance.now();
     const lap = (name: string) => {
       const t = performance.now();
-      timings[name] = Math.round(t - mark);
+      timings[name] = (timings[name] ?? 0) + Math.round(t - mark);
       mark = t;
     };
     const recaps = items.map((i) => new DayRecap(i.merchant, i.date));
@@ -89,7 +134,6 @@ export function createRecapBuilder(store: Repositories['recaps']) {
       if (!days.has(id)) days.set(id, new MerchantDays(r.merchant));
     }
     const merchantIds = [...byMerchant.keys()];
-    const few = merchantIds.length <= FEW_MERCHANTS ? merchantIds : undefined;
     const start = Math.min(...recaps.map((r) => r.start));
     const end = Math.max(...recaps.map((r) => r.end));
     const window = { from: new Date(start), before: new Date(end) };
@@ -99,7 +143,7 @@ export function createRecapBuilder(store: Repositories['recaps']) {
     const wanted = new Set(recaps.flatMap((r) => chartDates(r).slice(0, -1).map((d) => recapDayId(r.merchant._id, d))));
     const firstChart = recaps.map((r) => chartDates(r)[0]!).sort()[0]!;
     const lastDate = recaps.map((r) => r.date).sort().at(-1)!;
-    const stored = store.storedDays({ merchantIds: few, from: firstChart, to: lastDate });
+    const stored = store.storedDays({ merchantIds, from: firstChart, to: lastDate });
     for await (const d of stored) {
       const md = days.get(d.merchantId);
       if (!md || !wanted.has(d._id) || d.timeZone !== md.timeZone) continue;
@@ -120,7 +164,7 @@ export function createRecapBuilder(store: Repositories['recaps']) {
 
     // Refunds made in the window, and which orders they need.
     const refundOrderIds = new Set<string>();
-    for await (const r of store.refundsIn({ merchantIds: few, window })) {
+    for await (const r of store.refundsIn({ merchantIds, window })) {
       for (const rec of byMerchant.get(r.merchantId) ?? []) {
         if (!rec.has(new Date(r.at).getTime())) continue;
         rec.refunds.push(r);
@@ -129,7 +173,7 @@ export function createRecapBuilder(store: Repositories['recaps']) {
     }
 
     lap('refunds');
-    // THE pass: every order any of these recaps needs, streamed once.
+    // THE read of the group: every order any of these recaps needs, streamed once.
     const refundOrders = new Map<string, PassOrder>();
     // Few refunded orders: in the pass. Many: not as an $in (FerretDB would test the list against
     // every order); those the pass did not meet anyway are read by _id afterwards.
@@ -139,12 +183,12 @@ export function createRecapBuilder(store: Repositories['recaps']) {
     const toAct = new Map<string, OpenToActOrder[]>();
     // Issue 13 part 7: and the partly paid orders (the "Part-paid orders" section).
     const partPaid = new Map<string, PassOrder[]>();
-    const cursor = store.ordersTouched({ merchantIds: few, window, paidWindow: { from: new Date(paidFrom), before: new Date(end) }, alsoIds, open, partPaid: { by: new Date(now.getTime() + PART_PAID_AHEAD_MS) } });
+    const cursor = store.ordersTouched({ merchantIds, window, paidWindow: { from: new Date(paidFrom), before: new Date(end) }, alsoIds, open, partPaid: { by: new Date(now.getTime() + PART_PAID_AHEAD_MS) } });
     for await (const o of cursor) {
       const rs = byMerchant.get(o.merchantId);
       if (!rs) continue;
       if (o.status === 'pending' && o.expiresAt && o.expiresAt > open.at && (o.expiresAt <= open.by || o.viewedAt)) {
-        // Only what the two sections show: the pass holds these for every merchant until it ends.
+        // Only what the two sections show: the group's read holds these for all its merchants.
         const act: OpenToActOrder = { _id: o._id, merchantId: o.merchantId, reference: o.reference, amountMinor: o.amountMinor, currency: o.currency, customer: o.customer ?? null, expiresAt: o.expiresAt, viewedAt: o.viewedAt ?? null };
         const list = toAct.get(o.merchantId);
         if (list) list.push(act);
@@ -201,7 +245,10 @@ export function createRecapBuilder(store: Repositories['recaps']) {
         // Its rows are in the mail data now.
         held[i] = undefined;
       }
-      await each(batch, b);
+      await each(
+        batch,
+        batch.map((_, k) => b + k),
+      );
     }
     lap('finishAndHandOver');
   }

@@ -6,13 +6,13 @@
 //   of kind 'recap') and can never produce a second mail.
 // - Late rather than never: each run looks back RECAP_LOOKBACK_DAYS for days whose recap hour has
 //   passed without a claim (the service was down), never before the merchant existed.
-// - One pass for all: FerretDB v1 reads the whole collection for any filter but `{_id: X}`, so a
-//   query per merchant was a full scan of `orders` per merchant (and a dozen per recap). Every
-//   recap of a run is built from ONE streamed read of the orders touched in the run's day windows
-//   (created, paid — each part of an order paid in parts on its own day —, expired, attempted, or
-//   refunded then, and the part-paid orders to act on) and one of the refunds, aggregated per
-//   merchant and day in memory: totals, the lists capped at RECAP_LIST_LIMIT, CSV lines. Memory
-//   follows the recapped days' activity, never the collection.
+// - One read per group of merchants (recap-build.ts, MERCHANTS_PER_READ), not a dozen queries per
+//   recap: the recaps of up to 500 merchants are built from ONE streamed read of their orders
+//   touched in the run's day windows (created, paid — each part of an order paid in parts on its
+//   own day —, expired, attempted, or refunded then, and the part-paid orders to act on) and one
+//   of their refunds, aggregated per merchant and day in memory: totals, the lists capped at
+//   RECAP_LIST_LIMIT, CSV lines. Memory follows one group's days, never the collection nor the
+//   number of merchants.
 // - The 7-day chart reads earlier days' totals from `recap_days` (stored by earlier runs); days
 //   not stored yet widen the pass's payment window, and are stored for the next runs.
 //
@@ -66,6 +66,8 @@ export interface RecapServiceDeps {
   owner?: string;
   /** Recap mails queued per batch (ENQUEUE_BATCH). */
   enqueueBatch?: number;
+  /** Merchants recapped from one read of the orders (MERCHANTS_PER_READ in recap-build.ts). */
+  merchantsPerRead?: number;
 }
 
 export function createRecapService(deps: RecapServiceDeps) {
@@ -73,7 +75,7 @@ export function createRecapService(deps: RecapServiceDeps) {
   const store = deps.repos.recaps;
   /** Recap claims known to exist (pruned only long after the look-back): later runs skip them without a read. */
   const knownClaims = new Set<string>();
-  const { buildRecaps, buildRecapsEach } = createRecapBuilder(store);
+  const { buildRecaps, buildRecapsEach } = createRecapBuilder(store, { merchantsPerRead: deps.merchantsPerRead });
 
   /** Everything the recap mail shows about `date` (a local day of the merchant). */
   async function buildRecap(merchant: MerchantDoc, date: string, now = new Date()): Promise<RecapData> {
@@ -85,7 +87,7 @@ export function createRecapService(deps: RecapServiceDeps) {
   }
 
   /**
-   * Builds the recaps in one pass, then finishes and enqueues the mails ENQUEUE_BATCH at a time
+   * Builds the recaps a group of merchants per read, finishing and enqueueing the mails ENQUEUE_BATCH at a time
    * (two batched writes each) and marks their claims applied (one more), so the run holds one
    * batch of finished mail data at a time; `done` is told of each one enqueued.
    * A recap whose data breaks the mail contract is logged and left unapplied: recover() retries it
@@ -105,20 +107,20 @@ export function createRecapService(deps: RecapServiceDeps) {
       jobs,
       now,
       deps.enqueueBatch ?? ENQUEUE_BATCH,
-      async (data, b) => {
+      async (data, at) => {
         const t0 = performance.now();
-        const batch = jobs.slice(b, b + data.length);
+        const batch = at.map((i) => jobs[i]!);
         const outcomes = await enqueueMails(batch.map((job, k) => mailOf(job.merchant, data[k]!, job.key)), deps.mailDomain, deps.repos.outbox);
         const applied: string[] = [];
         outcomes.forEach((o, k) => {
           if (typeof o === 'object') {
             log?.error({ err: o.invalid, merchantId: batch[k]!.merchant._id, date: batch[k]!.date }, 'recap mail data invalid; not queued');
-            refused?.(b + k, o.invalid);
+            refused?.(at[k]!, o.invalid);
             return;
           }
           applied.push(batch[k]!.key);
           n++;
-          done?.(b + k);
+          done?.(at[k]!);
         });
         // A crash before the mark leaves the claims to recover(), which the dedupe keys make harmless.
         if (applied.length) await store.markApplied(applied);

@@ -1,7 +1,8 @@
-// The daily recap's one-pass build (src/services/recap.service.ts) against the real database:
-// many merchants' recaps from one read of `orders` (orders paid in parts among them: a deposit one
-// day, the balance the next) equal each merchant's own recap; a job run over
-// many merchants reads `orders` once (not once per merchant); the chart's earlier days come from
+// The daily recap's build (src/services/recap-build.ts) against the real database: many
+// merchants' recaps from one read of `orders` (orders paid in parts among them: a deposit one day,
+// the balance the next) equal each merchant's own recap, and so do the recaps built a group of
+// merchants per read, each group handed over before the next is read; a job run over many
+// merchants reads `orders` once per group (not once per merchant); the chart's earlier days come from
 // `recap_days` once stored (and are recounted when the merchant's zone changed).
 import assert from 'node:assert/strict';
 import mongoose from 'mongoose';
@@ -20,7 +21,7 @@ import { repos } from '../helpers/db.ts';
 const MAIL_DOMAIN = 'paymail.test';
 const VISA = { brand: 'visa', last4: '4242', country: 'IT' };
 
-describe('daily recap: one pass for all merchants', function () {
+describe('daily recap: one read of the orders per group of merchants', function () {
   this.timeout(30_000);
   useTestDatabase();
   let seq = 0;
@@ -146,15 +147,40 @@ describe('daily recap: one pass for all merchants', function () {
     it('hands the recaps over a batch at a time, in the order given, each as built at once', async () => {
       const early = new Date('2026-05-12T00:00:00Z');
       const all = (await recap.buildRecaps(items(), early)).map(plain);
-      const seen: Array<{ first: number; n: number }> = [];
+      const seen: number[][] = [];
       const handed: unknown[] = [];
-      await createRecapBuilder(repos.recaps).buildRecapsEach(items(), early, 3, (batch, first) => {
-        seen.push({ first, n: batch.length });
+      await createRecapBuilder(repos.recaps).buildRecapsEach(items(), early, 3, (batch, at) => {
+        seen.push(at);
         handed.push(...batch.map(plain));
       });
       assert.equal(items().length, 5);
-      assert.deepEqual(seen, [{ first: 0, n: 3 }, { first: 3, n: 2 }]);
+      assert.deepEqual(seen, [[0, 1, 2], [3, 4]]);
       assert.deepEqual(handed, all);
+    });
+
+    it('builds a group of merchants per read, handing each group over before reading the next', async () => {
+      const early = new Date('2026-05-12T00:00:00Z');
+      const all = (await recap.buildRecaps(items(), early)).map(plain);
+      const events: string[] = [];
+      const filters: unknown[] = [];
+      const handed: RecapData[] = [];
+      mongoose.set('debug', (collection: string, method: string, filter: unknown) => {
+        if (collection === 'orders' || collection === 'refunds') events.push(`${collection}.${method}`);
+        if (collection === 'orders') filters.push(filter);
+      });
+      try {
+        // Two merchants a read: ms[0] (two days) and ms[1], then ms[2] and ms[3].
+        await createRecapBuilder(repos.recaps, { merchantsPerRead: 2 }).buildRecapsEach(items(), early, 10, (batch, at) => {
+          events.push(`handed ${at.join(',')}`);
+          for (const [k, i] of at.entries()) handed[i] = plain(batch[k]!);
+        });
+      } finally {
+        mongoose.set('debug', false);
+      }
+      assert.deepEqual(events, ['refunds.find', 'orders.find', 'handed 0,1,4', 'refunds.find', 'orders.find', 'handed 2,3']);
+      const merchantsOf = (f: unknown) => (f as { merchantId: { $in: string[] } }).merchantId.$in;
+      assert.deepEqual(filters.map(merchantsOf), [[ms[0]!._id, ms[1]!._id], [ms[2]!._id, ms[3]!._id]]);
+      assert.deepEqual(handed, all, 'the same recaps as one read of all four');
     });
 
     it('stores the settled days and builds the same recaps from them', async () => {

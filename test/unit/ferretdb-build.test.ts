@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { FerretdbBuildError, patchIdLookups, patchIdPushdown } from '../../src/db/ferretdb-build.ts';
+import { FerretdbBuildError, patchIdLookups, patchIdPushdown, patchMerchantPushdown } from '../../src/db/ferretdb-build.ts';
 
 const UPSTREAM = `package metadata\n\nconst (\n\tDefaultColumn = "_ferretdb_sjson"\n\tIDColumn = DefaultColumn + "->'$._id'"\n)\n`;
 
@@ -84,6 +84,52 @@ describe('FerretDB build patch (patchIdPushdown)', () => {
         return true;
       });
       assert.ok(!existsSync(path.join(dir(), 'paymail_id_pushdown.go')));
+    });
+  }
+});
+
+// The third patch (patchMerchantPushdown): Query and Explain try the merchantId push-down when no
+// _id was pushed down, through a helper file it adds; the real build and its query plans are in
+// test/integration/ferretdb-merchant-pushdown.test.ts.
+const PATCHED = `package sqlite\n\nfunc (c *collection) Query() {\n\tvar whereClause string\n\n\tq += whereClause\n\tq += prepareOrderByClause(params.Sort)\n}\n\nfunc (c *collection) Explain() {\n\tvar whereClause string\n\n\torderByClause := prepareOrderByClause(params.Sort)\n\tsortPushdown := orderByClause != ""\n}\n`;
+
+describe('FerretDB build patch (patchMerchantPushdown)', () => {
+  let src = '';
+  const dir = () => path.join(src, 'internal', 'backends', 'sqlite');
+  beforeEach(async () => {
+    src = await mkdtemp(path.join(os.tmpdir(), 'paymail-patch-'));
+    await mkdir(dir(), { recursive: true });
+  });
+  afterEach(() => rm(src, { recursive: true, force: true }));
+
+  it('adds the merchantId push-down to Query and Explain, after the _id one', async () => {
+    await writeFile(path.join(dir(), 'collection.go'), PATCHED);
+    assert.match(await patchMerchantPushdown(src), /patched/);
+    const text = await readFile(path.join(dir(), 'collection.go'), 'utf8');
+    assert.equal(text.split('whereClause, args = paymailScalarPushdown(params.Filter)').length - 1, 2, text);
+    assert.match(text, /paymailScalarPushdown\(params\.Filter\)\n\t}\n\n\tq \+= whereClause/);
+    assert.match(text, /filterPushdown = whereClause != ""\n\t}\n\n\torderByClause :=/);
+    const helper = await readFile(path.join(dir(), 'paymail_scalar_pushdown.go'), 'utf8');
+    assert.match(helper, /^package sqlite$/m);
+    assert.match(helper, /var paymailScalarFields = \[\]string\{"merchantId"\}/);
+    assert.match(helper, /func paymailScalarPushdown\(filter \*types\.Document\) \(string, \[\]any\)/);
+  });
+
+  const misses: Array<[string, string | undefined]> = [
+    ['Query no longer adds its WHERE clause that way', PATCHED.replace('\tq += whereClause\n', '\tq = q + whereClause\n')],
+    ['Explain changed upstream', PATCHED.replace('\torderByClause := prepareOrderByClause', '\torderBy := prepareOrderByClause')],
+    ['the file is missing', undefined],
+  ];
+  for (const [name, content] of misses) {
+    it(`fails the build with a clear message when ${name}`, async () => {
+      if (content !== undefined) await writeFile(path.join(dir(), 'collection.go'), content);
+      await assert.rejects(patchMerchantPushdown(src), (e: unknown) => {
+        assert.ok(e instanceof FerretdbBuildError, String(e));
+        assert.match(e.message, /merchantId push-down patch/);
+        assert.match(e.message, /collection\.go/);
+        return true;
+      });
+      assert.ok(!existsSync(path.join(dir(), 'paymail_scalar_pushdown.go')));
     });
   }
 });

@@ -187,16 +187,18 @@ OrderSchema.index({ status: 1, expiresAt: 1 });
 OrderSchema.index({ status: 1, remindAt: 1 });
 // Reply commands find an order by reference (newest first) when it is not the open one.
 OrderSchema.index({ merchantId: 1, reference: 1, createdAt: -1 });
-// The daily recap's pass (src/db/recaps.repository.ts) is an $or over the money events of a day
-// window for all merchants at once: one index per branch, so MongoDB scans only the window.
-// Sparse where the field is set on few orders (FerretDB accepts and ignores the option).
-OrderSchema.index({ createdAt: 1 });
-OrderSchema.index({ 'payment.paidAt': 1 }, { sparse: true });
-OrderSchema.index({ expiredAt: 1 }, { sparse: true });
-OrderSchema.index({ viewedAt: 1 }, { sparse: true });
-OrderSchema.index({ 'attempts.at': 1 }, { sparse: true });
-// Part payments of orders paid in parts (the recap counts each), and the plan job's due parts.
-OrderSchema.index({ 'plan.parts.payment.paidAt': 1 }, { sparse: true });
+// The daily recap reads a group of merchants' orders at a time (src/db/recaps.repository.ts): an
+// $or over the money events of a day window under `merchantId: {$in}`, one index per branch, so
+// MongoDB scans only the group's orders in the window ({merchantId, createdAt} is above).
+OrderSchema.index({ merchantId: 1, 'payment.paidAt': 1 });
+OrderSchema.index({ merchantId: 1, expiredAt: 1 });
+OrderSchema.index({ merchantId: 1, viewedAt: 1 });
+OrderSchema.index({ merchantId: 1, 'attempts.at': 1 });
+// Part payments of orders paid in parts (the recap counts each), the recap's open and part-paid
+// orders to act on, and the plan job's due parts.
+OrderSchema.index({ merchantId: 1, 'plan.parts.payment.paidAt': 1 });
+OrderSchema.index({ merchantId: 1, status: 1, expiresAt: 1 });
+OrderSchema.index({ merchantId: 1, status: 1, 'plan.nextDueAt': 1 });
 OrderSchema.index({ status: 1, 'plan.nextDueAt': 1 });
 
 export type OrderDoc = InferSchemaType<typeof OrderSchema> & { _id: string };

@@ -16,7 +16,8 @@ const RecapDaySchema = new Schema(
   },
   { versionKey: false },
 );
-// MongoDB uses it for the chart read and the pruning; FerretDB v1 scans (the collection is small).
+// The chart's read of a group of merchants' days, and the pruning by date.
+RecapDaySchema.index({ merchantId: 1, date: 1 });
 RecapDaySchema.index({ date: 1 });
 
 export interface RecapDayDoc {
