@@ -19,6 +19,7 @@
 // `partPaid.by`, and those with no date (link open, or waiting for the merchant) — so the recap
 // still reads `orders` once (test/integration/recap-pass.test.ts).
 import { Claim, markApplied, unappliedClaims } from './claims.ts';
+import { readAhead } from './read-ahead.ts';
 import { Merchant, type MerchantDoc } from './models/merchant.model.ts';
 import { Order } from './models/order.model.ts';
 import { RecapDay, recapDayId, type RecapDayDoc } from './models/recap-day.model.ts';
@@ -114,7 +115,8 @@ export function createRecapsRepository() {
         or.push({ status: 'partially_paid', 'plan.nextDueAt': { $lte: q.partPaid.by } });
         or.push({ status: 'partially_paid', 'plan.nextDueAt': null });
       }
-      return Order.collection.find<RecapOrder & { expiresAt?: Date }>({ ...ofMerchants(q.merchantIds), $or: or } as never, { projection: PASS_PROJECTION, batchSize: 1000 });
+      // Read ahead: the database finds the next batch while the recap aggregates this one.
+      return readAhead(Order.collection.find<RecapOrder & { expiresAt?: Date }>({ ...ofMerchants(q.merchantIds), $or: or } as never, { projection: PASS_PROJECTION, batchSize: 1000 }));
     },
 
     /** One order as the recap reads it (a refunded order the pass did not meet). */
