@@ -49,7 +49,8 @@ describe('FerretDB build patch (patchIdLookups)', () => {
 const ONE_KEY = `\tif params.Filter.Len() == 1 {\n\t\tv, _ := params.Filter.Get("_id")\n\t\tswitch v.(type) {\n`;
 const COLLECTION = `package sqlite\n\nfunc (c *collection) Query() {\n${ONE_KEY}\t\t}\n\t}\n}\n\nfunc (c *collection) Explain() {\n${ONE_KEY}\t\t}\n\t}\n}\n`;
 
-describe('FerretDB build patch (patchIdPushdown)', () => {
+/** A fresh FerretDB source tree for each test: its root and its SQLite backend's directory. */
+function useSqliteSource(): { src: () => string; dir: () => string } {
   let src = '';
   const dir = () => path.join(src, 'internal', 'backends', 'sqlite');
   beforeEach(async () => {
@@ -57,10 +58,15 @@ describe('FerretDB build patch (patchIdPushdown)', () => {
     await mkdir(dir(), { recursive: true });
   });
   afterEach(() => rm(src, { recursive: true, force: true }));
+  return { src: () => src, dir };
+}
+
+describe('FerretDB build patch (patchIdPushdown)', () => {
+  const { src: source, dir } = useSqliteSource();
 
   it('pushes the _id of any filter down in Query and Explain, through the added helper', async () => {
     await writeFile(path.join(dir(), 'collection.go'), COLLECTION);
-    assert.match(await patchIdPushdown(src), /patched/);
+    assert.match(await patchIdPushdown(source()), /patched/);
     const text = await readFile(path.join(dir(), 'collection.go'), 'utf8');
     assert.equal(text.split('if v, ok := paymailIDEquality(params.Filter); ok {').length - 1, 2, text);
     assert.ok(!text.includes('params.Filter.Len() == 1'), text);
@@ -77,7 +83,7 @@ describe('FerretDB build patch (patchIdPushdown)', () => {
   for (const [name, content] of misses) {
     it(`fails the build with a clear message when ${name}`, async () => {
       if (content !== undefined) await writeFile(path.join(dir(), 'collection.go'), content);
-      await assert.rejects(patchIdPushdown(src), (e: unknown) => {
+      await assert.rejects(patchIdPushdown(source()), (e: unknown) => {
         assert.ok(e instanceof FerretdbBuildError, String(e));
         assert.match(e.message, /push-down patch/);
         assert.match(e.message, /collection\.go/);
@@ -94,17 +100,11 @@ describe('FerretDB build patch (patchIdPushdown)', () => {
 const PATCHED = `package sqlite\n\nfunc (c *collection) Query() {\n\tvar whereClause string\n\n\tq += whereClause\n\tq += prepareOrderByClause(params.Sort)\n}\n\nfunc (c *collection) Explain() {\n\tvar whereClause string\n\n\torderByClause := prepareOrderByClause(params.Sort)\n\tsortPushdown := orderByClause != ""\n}\n`;
 
 describe('FerretDB build patch (patchMerchantPushdown)', () => {
-  let src = '';
-  const dir = () => path.join(src, 'internal', 'backends', 'sqlite');
-  beforeEach(async () => {
-    src = await mkdtemp(path.join(os.tmpdir(), 'paymail-patch-'));
-    await mkdir(dir(), { recursive: true });
-  });
-  afterEach(() => rm(src, { recursive: true, force: true }));
+  const { src: source, dir } = useSqliteSource();
 
   it('adds the merchantId push-down to Query and Explain, after the _id one', async () => {
     await writeFile(path.join(dir(), 'collection.go'), PATCHED);
-    assert.match(await patchMerchantPushdown(src), /patched/);
+    assert.match(await patchMerchantPushdown(source()), /patched/);
     const text = await readFile(path.join(dir(), 'collection.go'), 'utf8');
     assert.equal(text.split('whereClause, args = paymailScalarPushdown(params.Filter)').length - 1, 2, text);
     assert.match(text, /paymailScalarPushdown\(params\.Filter\)\n\t}\n\n\tq \+= whereClause/);
@@ -123,7 +123,7 @@ describe('FerretDB build patch (patchMerchantPushdown)', () => {
   for (const [name, content] of misses) {
     it(`fails the build with a clear message when ${name}`, async () => {
       if (content !== undefined) await writeFile(path.join(dir(), 'collection.go'), content);
-      await assert.rejects(patchMerchantPushdown(src), (e: unknown) => {
+      await assert.rejects(patchMerchantPushdown(source()), (e: unknown) => {
         assert.ok(e instanceof FerretdbBuildError, String(e));
         assert.match(e.message, /merchantId push-down patch/);
         assert.match(e.message, /collection\.go/);
