@@ -115,11 +115,15 @@ export function createRecapsRepository() {
         or.push({ status: 'partially_paid', 'plan.nextDueAt': { $lte: q.partPaid.by } });
         or.push({ status: 'partially_paid', 'plan.nextDueAt': null });
       }
-      // Read ahead: the database finds the next batch while the recap aggregates this one. The
-      // `$or` first: FerretDB tests a filter's keys in order, each merchant of the `$in` in turn,
-      // and most of the group's rows it reads by merchant are outside the window (MongoDB's plan
-      // does not depend on the order).
-      return readAhead(Order.collection.find<RecapOrder & { expiresAt?: Date }>({ $or: or, ...ofMerchants(q.merchantIds) } as never, { projection: PASS_PROJECTION, batchSize: 1000 }));
+      // The group's merchants in each branch too, after the branch's own keys: MongoDB then plans
+      // every branch on its {merchantId, …} index (the documented form; the outer key is what our
+      // FerretDB build pushes down). The `$or` first: FerretDB tests a filter's keys in order, each
+      // merchant of an `$in` in turn, and most of the group's rows it reads by merchant are outside
+      // the window (MongoDB's plan does not depend on the order). Read ahead: the database finds
+      // the next batch while the recap aggregates this one.
+      const mine = ofMerchants(q.merchantIds);
+      const branches = or.map((b) => ({ ...b, ...mine }));
+      return readAhead(Order.collection.find<RecapOrder & { expiresAt?: Date }>({ $or: branches, ...mine } as never, { projection: PASS_PROJECTION, batchSize: 1000 }));
     },
 
     /** One order as the recap reads it (a refunded order the pass did not meet). */
