@@ -196,6 +196,8 @@ export function createRecapService(deps: RecapServiceDeps) {
       if (knownClaims.size > 200_000) knownClaims.clear();
     }
     const open = candidates.filter((c) => !knownClaims.has(c.key));
+    // Every merchant's due days of the look-back (70,000 at 10,000 merchants): not held through the run.
+    candidates.length = 0;
     const won = await claimMany(open.map((c) => ({ key: c.key, merchantId: c.merchant._id, date: c.date, kind: 'recap' })), now);
 
     const recoverMerchants = await merchantsById(stuck.filter((s) => !active.has(s.merchantId)).map((s) => s.merchantId));
@@ -204,6 +206,8 @@ export function createRecapService(deps: RecapServiceDeps) {
       return merchant && isLocalDate(s.date) ? [{ merchant, date: s.date, key: s.key }] : [];
     });
     const jobs = [...open.filter((c) => won.has(c.key)), ...recoverJobs];
+    open.length = 0;
+    active.clear();
     timings.claims = Math.round(performance.now() - t0);
     let sent = 0;
     let recovered = 0;
