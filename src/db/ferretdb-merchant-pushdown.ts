@@ -20,7 +20,7 @@ const QUERY_AFTER = `\n\tif whereClause == "" {\n\t\twhereClause, args = paymail
 const EXPLAIN_AFTER = `\n\tif whereClause == "" {\n\t\twhereClause, args = paymailScalarPushdown(params.Filter)\n\t\tfilterPushdown = whereClause != ""\n\t}\n${EXPLAIN_BEFORE}`;
 
 /** At most this many values in one IN list (SQLite allows 32,766 parameters). */
-export const MAX_IN_VALUES = 5000;
+const MAX_IN_VALUES = 5000;
 
 const HELPER = `// Added by paymail's build (src/db/ferretdb-merchant-pushdown.ts).
 

@@ -6,7 +6,7 @@
 // a group of merchants' orders is `{merchantId: {$in}}` and an `$or` with one branch per money
 // event (created, paid, expired, viewed, attempted in the window); each branch has its own
 // `{merchantId, <event>}` index on `orders`, so MongoDB answers it with an OR of index range scans
-// over the group's orders in the window only (the outer merchantId pushed into each branch), and
+// over the group's orders in the window only (each branch names the group's merchants), and
 // our FerretDB build reads the group's rows by a merchantId index (ferretdb-merchant-pushdown.ts).
 // That beats a ledger collection of money events here: no second write per payment, attempt or
 // expiry (and no second document to keep consistent with the order), and each order is read once

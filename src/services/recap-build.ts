@@ -64,7 +64,7 @@ type Each = (batch: RecapData[], at: number[]) => Promise<void> | void;
  * The items' indexes in groups of at most `perRead` merchants (a merchant's items in one group), in
  * the order given.
  */
-export function merchantGroups(items: Item[], perRead: number): number[][] {
+function merchantGroups(items: Item[], perRead: number): number[][] {
   const groups: number[][] = [];
   const groupOf = new Map<string, number[]>();
   let merchants = perRead;
