@@ -171,20 +171,17 @@ func paymailIDEquality(filter *types.Document) (any, bool) {
  * 250 ms → 2.1 ms and 8.0 s → 1.8 ms (bench/ferretdb-id-pushdown.ts, 2 shared cores, so the
  * scans are inflated by load; the look-ups stay flat as the collection grows). Throws FerretdbBuildError when the upstream code is not there.
  */
+const pushdowns = (text: string) => text.split(PUSHDOWN_BEFORE).length - 1;
+
 export async function patchIdPushdown(src: string): Promise<string> {
-  const dir = path.join(src, 'internal', 'backends', 'sqlite');
-  const file = path.join(dir, 'collection.go');
-  const text = await readFile(file, 'utf8').catch(() => '');
-  const found = text.split(PUSHDOWN_BEFORE).length - 1;
-  // Query and Explain: both, or the explain plans would not show what the queries do.
-  if (found !== 2) {
-    throw new FerretdbBuildError(
-      `the _id push-down patch does not apply: ${path.relative(src, file)} ${text ? `contains the one-key _id push-down ${found} times, expected 2` : 'is missing'}; update patchIdPushdown for this FerretDB release`,
-    );
-  }
-  await writeFile(file, text.split(PUSHDOWN_BEFORE).join(PUSHDOWN_AFTER));
-  await writeFile(path.join(dir, 'paymail_id_pushdown.go'), PUSHDOWN_HELPER);
-  return 'FerretDB patched: filters with a top-level _id look the document up by the _id index';
+  return patchSqliteCollection(src, {
+    // Query and Explain: both, or the explain plans would not show what the queries do.
+    apply: (text) => (pushdowns(text) === 2 ? text.split(PUSHDOWN_BEFORE).join(PUSHDOWN_AFTER) : undefined),
+    helper: { name: 'paymail_id_pushdown.go', content: PUSHDOWN_HELPER },
+    refusal: (text, file) =>
+      `the _id push-down patch does not apply: ${file} ${text ? `contains the one-key _id push-down ${pushdowns(text)} times, expected 2` : 'is missing'}; update patchIdPushdown for this FerretDB release`,
+    done: 'FerretDB patched: filters with a top-level _id look the document up by the _id index',
+  });
 }
 
 /**
@@ -193,18 +190,32 @@ export async function patchIdPushdown(src: string): Promise<string> {
  * where the patch expects it (after patchIdPushdown).
  */
 export async function patchMerchantPushdown(src: string): Promise<string> {
+  return patchSqliteCollection(src, {
+    apply: withMerchantPushdown,
+    helper: HELPER_FILE,
+    refusal: (text, file) =>
+      `the merchantId push-down patch does not apply: ${file} ${text ? "does not use Query's and Explain's WHERE clause once each" : 'is missing'}; update patchMerchantPushdown for this FerretDB release`,
+    done: 'FerretDB patched: filters on merchantId look the rows up by an index on merchantId',
+  });
+}
+
+/**
+ * One patch of the SQLite backend's collection.go: `apply` rewrites upstream's text (undefined when
+ * upstream's code is not where the patch expects it: FerretdbBuildError with `refusal`, no binary
+ * rather than a silently slow one) and `helper` is the Go file it adds beside it.
+ */
+async function patchSqliteCollection(
+  src: string,
+  patch: { apply: (text: string) => string | undefined; helper: { name: string; content: string }; refusal: (text: string, file: string) => string; done: string },
+): Promise<string> {
   const dir = path.join(src, 'internal', 'backends', 'sqlite');
   const file = path.join(dir, 'collection.go');
   const text = await readFile(file, 'utf8').catch(() => '');
-  const patched = text ? withMerchantPushdown(text) : undefined;
-  if (!patched) {
-    throw new FerretdbBuildError(
-      `the merchantId push-down patch does not apply: ${path.relative(src, file)} ${text ? "does not use Query's and Explain's WHERE clause once each" : 'is missing'}; update patchMerchantPushdown for this FerretDB release`,
-    );
-  }
+  const patched = text ? patch.apply(text) : undefined;
+  if (!patched) throw new FerretdbBuildError(patch.refusal(text, path.relative(src, file)));
   await writeFile(file, patched);
-  await writeFile(path.join(dir, HELPER_FILE.name), HELPER_FILE.content);
-  return 'FerretDB patched: filters on merchantId look the rows up by an index on merchantId';
+  await writeFile(path.join(dir, patch.helper.name), patch.helper.content);
+  return patch.done;
 }
 
 /**

@@ -61,8 +61,28 @@ function useSqliteSource(): { src: () => string; dir: () => string } {
   return { src: () => src, dir };
 }
 
+/**
+ * One refusal test per case: the patch throws FerretdbBuildError naming itself (`named`) and
+ * collection.go, and adds no helper file.
+ */
+function itRefuses(patch: (src: string) => Promise<string>, named: RegExp, helperFile: string, misses: Array<[string, string | undefined]>, at: { src: () => string; dir: () => string }): void {
+  for (const [name, content] of misses) {
+    it(`fails the build with a clear message when ${name}`, async () => {
+      if (content !== undefined) await writeFile(path.join(at.dir(), 'collection.go'), content);
+      await assert.rejects(patch(at.src()), (e: unknown) => {
+        assert.ok(e instanceof FerretdbBuildError, String(e));
+        assert.match(e.message, named);
+        assert.match(e.message, /collection\.go/);
+        return true;
+      });
+      assert.ok(!existsSync(path.join(at.dir(), helperFile)));
+    });
+  }
+}
+
 describe('FerretDB build patch (patchIdPushdown)', () => {
-  const { src: source, dir } = useSqliteSource();
+  const tree = useSqliteSource();
+  const { src: source, dir } = tree;
 
   it('pushes the _id of any filter down in Query and Explain, through the added helper', async () => {
     await writeFile(path.join(dir(), 'collection.go'), COLLECTION);
@@ -75,23 +95,11 @@ describe('FerretDB build patch (patchIdPushdown)', () => {
     assert.match(helper, /func paymailIDEquality\(filter \*types\.Document\) \(any, bool\)/);
   });
 
-  const misses: Array<[string, string | undefined]> = [
+  itRefuses(patchIdPushdown, /push-down patch/, 'paymail_id_pushdown.go', [
     ['the push-down changed upstream', COLLECTION.replaceAll('params.Filter.Len() == 1', 'params.Filter.Len() > 0')],
     ['only one of the two push-downs is there', COLLECTION.replace(ONE_KEY, '')],
     ['the file is missing', undefined],
-  ];
-  for (const [name, content] of misses) {
-    it(`fails the build with a clear message when ${name}`, async () => {
-      if (content !== undefined) await writeFile(path.join(dir(), 'collection.go'), content);
-      await assert.rejects(patchIdPushdown(source()), (e: unknown) => {
-        assert.ok(e instanceof FerretdbBuildError, String(e));
-        assert.match(e.message, /push-down patch/);
-        assert.match(e.message, /collection\.go/);
-        return true;
-      });
-      assert.ok(!existsSync(path.join(dir(), 'paymail_id_pushdown.go')));
-    });
-  }
+  ], tree);
 });
 
 // The third patch (patchMerchantPushdown): Query and Explain try the merchantId push-down when no
@@ -100,7 +108,8 @@ describe('FerretDB build patch (patchIdPushdown)', () => {
 const PATCHED = `package sqlite\n\nfunc (c *collection) Query() {\n\tvar whereClause string\n\n\tq += whereClause\n\tq += prepareOrderByClause(params.Sort)\n}\n\nfunc (c *collection) Explain() {\n\tvar whereClause string\n\n\torderByClause := prepareOrderByClause(params.Sort)\n\tsortPushdown := orderByClause != ""\n}\n`;
 
 describe('FerretDB build patch (patchMerchantPushdown)', () => {
-  const { src: source, dir } = useSqliteSource();
+  const tree = useSqliteSource();
+  const { src: source, dir } = tree;
 
   it('adds the merchantId push-down to Query and Explain, after the _id one', async () => {
     await writeFile(path.join(dir(), 'collection.go'), PATCHED);
@@ -115,21 +124,9 @@ describe('FerretDB build patch (patchMerchantPushdown)', () => {
     assert.match(helper, /func paymailScalarPushdown\(filter \*types\.Document\) \(string, \[\]any\)/);
   });
 
-  const misses: Array<[string, string | undefined]> = [
+  itRefuses(patchMerchantPushdown, /merchantId push-down patch/, 'paymail_scalar_pushdown.go', [
     ['Query no longer adds its WHERE clause that way', PATCHED.replace('\tq += whereClause\n', '\tq = q + whereClause\n')],
     ['Explain changed upstream', PATCHED.replace('\torderByClause := prepareOrderByClause', '\torderBy := prepareOrderByClause')],
     ['the file is missing', undefined],
-  ];
-  for (const [name, content] of misses) {
-    it(`fails the build with a clear message when ${name}`, async () => {
-      if (content !== undefined) await writeFile(path.join(dir(), 'collection.go'), content);
-      await assert.rejects(patchMerchantPushdown(source()), (e: unknown) => {
-        assert.ok(e instanceof FerretdbBuildError, String(e));
-        assert.match(e.message, /merchantId push-down patch/);
-        assert.match(e.message, /collection\.go/);
-        return true;
-      });
-      assert.ok(!existsSync(path.join(dir(), 'paymail_scalar_pushdown.go')));
-    });
-  }
+  ], tree);
 });
