@@ -1,11 +1,12 @@
-// One engine for every server-rendered page set (checkout/proof/start pages, the back office): a
-// dedicated Handlebars instance (HTML escaping on) per set with the `t` and `eq` helpers, the
-// set's partials (optionally name-prefixed), one layout, and every page of the directory
-// compiled once at start-up (Handlebars compiles lazily, on a page's first render).
+// One engine for every server-rendered page set (checkout/proof/start pages, the back office): the
+// `t` and `eq` helpers, the set's partials (optionally name-prefixed), one layout, every page of the
+// directory (HTML escaping on). Each page is compiled as one template with the layout around it,
+// and once per page locale with that locale's fixed strings (`{{t "key"}}` without arguments)
+// already written in: rendering a page is one template call with no helper call for fixed words.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
-import { DEFAULT_LOCALE, type Translate } from './page-strings.ts';
+import { DEFAULT_LOCALE, PAGE_LOCALES, type Translate } from './page-strings.ts';
 
 export interface PageEngineOptions {
   /** Holds layout.hbs, the pages (*.hbs) and partials/*.hbs. */
@@ -24,40 +25,105 @@ export interface PageEngine {
   render(page: string, data: { locale: string; [k: string]: unknown }): string;
 }
 
+type Program = hbs.AST.Program;
+type Statement = hbs.AST.Statement;
+
+// Only `t`, `eq` and the built-in block helpers exist: compiled as known, a `{{name}}` is a plain
+// property read instead of a helper look-up first (an unknown helper is a start-up error).
+const COMPILE_OPTIONS: CompileOptions = { strict: false, preventIndent: true, knownHelpers: { t: true, eq: true }, knownHelpersOnly: true };
+
+/** `{{name}}`: a mustache of that one name. */
+function isMustacheOf(s: Statement, name: string): s is hbs.AST.MustacheStatement {
+  const path = (s as hbs.AST.MustacheStatement).path;
+  return s.type === 'MustacheStatement' && path.type === 'PathExpression' && (path as hbs.AST.PathExpression).original === name;
+}
+
+/** The layout's statements with its `{{body}}` replaced by the page's (both parsed on their own). */
+function withLayout(layout: Program, page: Program, layoutFile: string): Program {
+  const at = layout.body.findIndex((s) => isMustacheOf(s, 'body'));
+  if (at < 0) throw new Error(`${layoutFile} has no {{body}}`);
+  return { ...layout, body: [...layout.body.slice(0, at), ...page.body, ...layout.body.slice(at + 1)] };
+}
+
+/** A `{{t "key"}}` (one string, no hash): the same in every render of a locale. */
+function fixedKey(s: Statement): { key: string; escaped: boolean } | undefined {
+  if (!isMustacheOf(s, 't')) return undefined;
+  const [param] = s.params;
+  if (s.params.length !== 1 || s.hash?.pairs.length || param?.type !== 'StringLiteral') return undefined;
+  return { key: (param as hbs.AST.StringLiteral).value, escaped: s.escaped };
+}
+
+/**
+ * A copy of `program` with each fixed `{{t "key"}}` replaced by its text in `locale`, escaped as
+ * the helper's answer would be; blocks are folded inside, everything else is kept as it is.
+ */
+function foldFixedStrings(program: Program, locale: string, t: Translate): Program {
+  const fold = (p: Program): Program => ({
+    ...p,
+    body: p.body.map((s): Statement => {
+      const fixed = fixedKey(s);
+      if (fixed) {
+        const text = t(locale, fixed.key, {});
+        const value = fixed.escaped ? Handlebars.Utils.escapeExpression(text) : text;
+        // What Handlebars' parser makes of text (its typings call `original` strip flags; it is the text).
+        const content = { type: 'ContentStatement', value, original: value, loc: s.loc };
+        return content as unknown as hbs.AST.ContentStatement;
+      }
+      if (s.type === 'BlockStatement' || s.type === 'DecoratorBlock' || s.type === 'PartialBlockStatement') {
+        const b = s as hbs.AST.BlockStatement;
+        return { ...b, program: b.program && fold(b.program), inverse: b.inverse && fold(b.inverse) } as Statement;
+      }
+      return s;
+    }),
+  });
+  return fold(program);
+}
+
 export function createPageEngine(opts: PageEngineOptions): PageEngine {
   const { pagesDir, t } = opts;
   const label = opts.label ?? 'page template';
-  const hbs = Handlebars.create();
-  // {{t "form.pay" amount=amountText}}: the result is a plain string, so Handlebars escapes it.
-  hbs.registerHelper('t', function (this: unknown, key: unknown, options: Handlebars.HelperOptions) {
-    const root = options.data?.root as { locale?: string } | undefined;
-    return t(root?.locale ?? DEFAULT_LOCALE, String(key), options.hash as Record<string, unknown>);
-  });
-  hbs.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+  const read = (file: string) => Handlebars.parse(readFileSync(file, 'utf8'));
 
   const partialsDir = path.join(pagesDir, 'partials');
+  const partials = new Map<string, Program>();
   if (existsSync(partialsDir)) {
     for (const f of readdirSync(partialsDir).filter((n) => n.endsWith('.hbs'))) {
-      hbs.registerPartial(`${opts.partialPrefix ?? ''}${path.basename(f, '.hbs')}`, readFileSync(path.join(partialsDir, f), 'utf8'));
+      partials.set(`${opts.partialPrefix ?? ''}${path.basename(f, '.hbs')}`, read(path.join(partialsDir, f)));
     }
   }
-  // Only `t`, `eq` and the built-in block helpers exist: compiled as known, a `{{name}}` is a plain
-  // property read instead of a helper look-up first (an unknown helper is a start-up error).
-  const compile = (file: string) =>
-    hbs.compile(readFileSync(file, 'utf8'), { strict: false, preventIndent: true, knownHelpers: { t: true, eq: true }, knownHelpersOnly: true });
-  const layout = compile(path.join(pagesDir, 'layout.hbs'));
-  const pages = new Map<string, HandlebarsTemplateDelegate>();
+  const layoutFile = path.join(pagesDir, 'layout.hbs');
+  const layout = read(layoutFile);
+  const pages = new Map<string, Program>();
   for (const f of readdirSync(pagesDir).filter((n) => n.endsWith('.hbs') && n !== 'layout.hbs')) {
-    pages.set(path.basename(f, '.hbs'), compile(path.join(pagesDir, f)));
+    pages.set(path.basename(f, '.hbs'), withLayout(layout, read(path.join(pagesDir, f)), layoutFile));
   }
+
+  /**
+   * The page set for one locale: its own Handlebars instance, whose partials and pages have that
+   * locale's fixed strings written in (`null`: a locale without its own strings, kept as written).
+   * Handlebars compiles each template on its first render.
+   */
+  function compileSet(locale: string | null): Map<string, HandlebarsTemplateDelegate> {
+    const hbs = Handlebars.create();
+    // {{t "form.pay" amount=amountText}}: the result is a plain string, so Handlebars escapes it.
+    hbs.registerHelper('t', function (this: unknown, key: unknown, options: Handlebars.HelperOptions) {
+      const root = options.data?.root as { locale?: string } | undefined;
+      return t(root?.locale ?? DEFAULT_LOCALE, String(key), options.hash as Record<string, unknown>);
+    });
+    hbs.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+    const prepare = (p: Program) => hbs.compile(locale ? foldFixedStrings(p, locale, t) : p, COMPILE_OPTIONS);
+    for (const [name, p] of partials) hbs.registerPartial(name, prepare(p));
+    return new Map([...pages].map(([name, p]) => [name, prepare(p)]));
+  }
+  const byLocale = new Map<string, Map<string, HandlebarsTemplateDelegate>>(PAGE_LOCALES.map((lc) => [lc, compileSet(lc)]));
+  const asWritten = compileSet(null);
 
   return {
     has: (page) => pages.has(page),
     render(page, data) {
-      const tpl = pages.get(page);
+      const tpl = (byLocale.get(data.locale ?? DEFAULT_LOCALE) ?? asWritten).get(page);
       if (!tpl) throw new Error(`no ${label} "${page}"`);
-      // Object.assign, not a spread: V8 spreads a large object into a literal on a slow path (~10 µs, bench P2).
-      return layout(Object.assign({}, data, { body: new hbs.SafeString(tpl(data)) }));
+      return tpl(data);
     },
   };
 }
