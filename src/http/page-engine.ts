@@ -23,6 +23,8 @@ export interface PageEngine {
   has(page: string): boolean;
   /** Renders a page inside the layout. `data.locale` selects the language; `data.title` the <title>. */
   render(page: string, data: { locale: string; [k: string]: unknown }): string;
+  /** Renders one partial on its own (its name with the set's prefix), e.g. to keep markup that does not change. */
+  fragment(partial: string, data: { locale: string; [k: string]: unknown }): string;
 }
 
 type Program = hbs.AST.Program;
@@ -103,7 +105,7 @@ export function createPageEngine(opts: PageEngineOptions): PageEngine {
    * locale's fixed strings written in (`null`: a locale without its own strings, kept as written).
    * Handlebars compiles each template on its first render.
    */
-  function compileSet(locale: string | null): Map<string, HandlebarsTemplateDelegate> {
+  function compileSet(locale: string | null): { pages: Map<string, HandlebarsTemplateDelegate>; fragments: Map<string, HandlebarsTemplateDelegate> } {
     const hbs = Handlebars.create();
     // {{t "form.pay" amount=amountText}}: the result is a plain string, so Handlebars escapes it.
     hbs.registerHelper('t', function (this: unknown, key: unknown, options: Handlebars.HelperOptions) {
@@ -112,17 +114,24 @@ export function createPageEngine(opts: PageEngineOptions): PageEngine {
     });
     hbs.registerHelper('eq', (a: unknown, b: unknown) => a === b);
     const prepare = (p: Program) => hbs.compile(locale ? foldFixedStrings(p, locale, t) : p, COMPILE_OPTIONS);
-    for (const [name, p] of partials) hbs.registerPartial(name, prepare(p));
-    return new Map([...pages].map(([name, p]) => [name, prepare(p)]));
+    const fragments = new Map([...partials].map(([name, p]) => [name, prepare(p)]));
+    for (const [name, tpl] of fragments) hbs.registerPartial(name, tpl);
+    return { pages: new Map([...pages].map(([name, p]) => [name, prepare(p)])), fragments };
   }
-  const byLocale = new Map<string, Map<string, HandlebarsTemplateDelegate>>(PAGE_LOCALES.map((lc) => [lc, compileSet(lc)]));
+  const byLocale = new Map(PAGE_LOCALES.map((lc) => [lc as string, compileSet(lc)]));
   const asWritten = compileSet(null);
+  const setFor = (locale: string | undefined) => byLocale.get(locale ?? DEFAULT_LOCALE) ?? asWritten;
 
   return {
     has: (page) => pages.has(page),
     render(page, data) {
-      const tpl = (byLocale.get(data.locale ?? DEFAULT_LOCALE) ?? asWritten).get(page);
+      const tpl = setFor(data.locale).pages.get(page);
       if (!tpl) throw new Error(`no ${label} "${page}"`);
+      return tpl(data);
+    },
+    fragment(partial, data) {
+      const tpl = setFor(data.locale).fragments.get(partial);
+      if (!tpl) throw new Error(`no partial "${partial}" in ${pagesDir}`);
       return tpl(data);
     },
   };

@@ -23,6 +23,8 @@ export interface Views {
   has(page: string): boolean;
   /** Renders a page inside the layout. `data.locale` selects the language; `data.title` the <title>. */
   render(page: string, data: { locale: string; title?: string; [k: string]: unknown }): string;
+  /** Renders one partial of templates/pages/partials/ on its own (see PageEngine.fragment). */
+  fragment(partial: string, data: { locale: string; [k: string]: unknown }): string;
 }
 
 /**
@@ -54,5 +56,6 @@ export function createViews(opts: ViewsOptions): Views {
     t,
     has: engine.has,
     render: engine.render,
+    fragment: engine.fragment,
   };
 }

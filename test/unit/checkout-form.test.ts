@@ -17,3 +17,21 @@ describe('checkout form fields', () => {
     });
   }
 });
+
+// A first view's fields come as markup rendered once per locale (checkout.routes.ts,
+// firstViewFields): the page must be the one rendered from the fields themselves.
+describe('checkout form: the kept first-view fields', () => {
+  for (const lc of PAGE_LOCALES) {
+    for (const needEmail of [true, false]) {
+      it(`${lc}, ${needEmail ? 'with' : 'without'} the email field: the same page as rendered from the fields`, () => {
+        const fields = formFields(views, lc, { needEmail, values: {}, problems: [] });
+        const brandLabel = views.t(lc, 'form.brandDetected');
+        const data = { locale: lc, title: 'Pay', summary: { merchantName: 'M', amountText: '€ 1' }, problems: [], brandLabel, csrf: 'c', csrfField: '_csrf' };
+        const fromFields = views.render('checkout', { ...data, fields });
+        const kept = views.render('checkout', { ...data, fieldsHtml: views.fragment('card-fields', { locale: lc, fields, brandLabel }) });
+        assert.equal(kept, fromFields);
+        assert.equal(fromFields.match(/<input id="/g)?.length, needEmail ? 5 : 4);
+      });
+    }
+  }
+});

@@ -93,14 +93,17 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
     ctx.state.brand = brandView(open.merchant);
     const summary = orderSummary(open.order, open.merchant, locale);
     const problems = extra.problems ?? [];
-    const fields = formFields(views, locale, { needEmail: !open.order.customer?.email, values: extra.values ?? {}, problems });
+    const needEmail = !open.order.customer?.email;
+    // A first view (nothing typed, nothing wrong): the fields' markup kept for the locale.
+    const fields = extra.values || problems.length ? formFields(views, locale, { needEmail, values: extra.values ?? {}, problems }) : undefined;
     page(ctx, status, 'checkout', locale, 'checkout.title', {
       titleVars: { merchant: summary.merchantName },
       summary,
       // An order paid in parts: which part this is, of what total, and the schedule (issue 13 part 1).
       plan: checkoutPlanView(views, open.order, open.merchant, locale),
       fields,
-      problems: fields.filter((f) => f.error).map((f) => ({ field: f.name, message: f.error })),
+      fieldsHtml: fields ? undefined : firstViewFields(locale, needEmail),
+      problems: (fields ?? []).filter((f) => f.error).map((f) => ({ field: f.name, message: f.error })),
       refusal: extra.refusal,
       // Always the pay-link, also when the form is shown again from the challenge page.
       action: payLinkOf(ctx),
@@ -114,6 +117,22 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
       // Saved cards (issue 12 part 3): read by the route before rendering (loadSavedCards).
       ...savedCardsView(views, locale, summary.merchantName, ctx.state.savedCards, { action: savedCardUrl(ctx), problems }),
     });
+  }
+
+  /**
+   * The card fields of a first view, which are the same for every order of a locale (empty, no
+   * error): rendered once per locale and email-or-not (at most 2 × the page locales), then kept.
+   */
+  const firstViewFieldsHtml = new Map<string, string>();
+  function firstViewFields(locale: string, needEmail: boolean): string {
+    const key = `${locale}|${needEmail}`;
+    let html = firstViewFieldsHtml.get(key);
+    if (html === undefined) {
+      const fields = formFields(views, locale, { needEmail, values: {}, problems: [] });
+      html = views.fragment('card-fields', { locale, fields, brandLabel: views.t(locale, 'form.brandDetected') });
+      firstViewFieldsHtml.set(key, html);
+    }
+    return html;
   }
 
   /** Where one-click posts: under the pay-link, with its signed query. */
