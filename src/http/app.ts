@@ -1,5 +1,5 @@
 // The Koa application (no listen: main.ts and tests bind it). Middleware order matters: request id
-// and logger first, then security headers (koa-helmet) and the error mapper, static assets, the form body
+// and logger first, then security headers (helmet) and the error mapper, static assets, the form body
 // parser, /healthz, the checkout routes and whatever routers the composition root adds.
 import { bodyParser } from '@koa/bodyparser';
 import { type Router } from '@koa/router';

@@ -41,7 +41,7 @@ export function errorHandler(opts: { views: Views; securityHeaders: SecurityHead
 
       // Start from a clean response, as Koa's own error handler does, keeping the protective headers.
       for (const name of ctx.res.getHeaderNames()) ctx.res.removeHeader(name);
-      await opts.securityHeaders.apply(ctx);
+      opts.securityHeaders.apply(ctx);
       if (ctx.state.requestId) ctx.set('x-request-id', ctx.state.requestId);
       ctx.set('Cache-Control', 'no-store');
       ctx.status = status;
