@@ -2,6 +2,7 @@
 // look-up, CSRF cookie, HTML render) ÷ a bare Koa route doing one raw-driver findOne on the same
 // `orders` collection; and the p99 latency ratio. autocannon, bounded duration, 127.0.0.1.
 //   npx tsx bench/p2-checkout-get.ts      BENCH_HTTP_SECONDS (default 8), BENCH_HTTP_CONNECTIONS (10), BENCH_P2_ROUNDS (2)
+import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import nodemailer from 'nodemailer';
 import { Outbox } from '../src/db/models/outbox.model.ts';
@@ -21,13 +22,30 @@ export interface Load {
   p99: number;
   non2xx: number;
   errors: number;
+  /** CPU the server process used per request (all its threads), µs; undefined without /proc. */
+  cpuUs?: number | undefined;
 }
 
-/** autocannon for `seconds` after a 2 s warm-up. */
-export async function load(url: string, seconds = HTTP_SECONDS): Promise<Load> {
+/** User + system CPU of a process so far, in clock ticks (Linux /proc); undefined elsewhere. */
+function cpuTicks(pid: number | undefined): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return undefined;
+  }
+}
+/** USER_HZ: the kernel reports CPU times in hundredths of a second. */
+const TICK_US = 10_000;
+
+/** autocannon for `seconds` after a 2 s warm-up; with `pid`, the server's CPU per request too. */
+export async function load(url: string, seconds = HTTP_SECONDS, pid?: number): Promise<Load> {
   await autocannon({ url, connections: HTTP_CONNECTIONS, duration: 2 });
+  const before = cpuTicks(pid);
   const r = await autocannon({ url, connections: HTTP_CONNECTIONS, duration: seconds });
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors };
+  const after = cpuTicks(pid);
+  const cpuUs = before !== undefined && after !== undefined && r.requests.total > 0 ? ((after - before) * TICK_US) / r.requests.total : undefined;
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors, cpuUs };
 }
 
 /** Mails one order to a running paymail and returns the path + query of its pay-link. */
@@ -54,6 +72,8 @@ export async function createPayLink(app: ServerProcess, n: number): Promise<{ pa
   throw new Error('no pay-link mail queued within 30 s');
 }
 
+const cpu = (l: Load) => (l.cpuUs === undefined ? 'n/a' : `${fmt(l.cpuUs, 0)} µs`);
+
 export async function runP2(): Promise<BenchResult> {
   const db = await openDb('p2');
   try {
@@ -70,8 +90,8 @@ export async function runP2(): Promise<BenchResult> {
     try {
       const link = await createPayLink(app, 2);
       for (let r = 0; r < ROUNDS; r++) {
-        base = best(base, await load(`http://127.0.0.1:${koa.ports.http}/raw/${link.publicId}`));
-        pm = best(pm, await load(`http://127.0.0.1:${app.ports.http}${link.path}`));
+        base = best(base, await load(`http://127.0.0.1:${koa.ports.http}/raw/${link.publicId}`, HTTP_SECONDS, koa.child.pid));
+        pm = best(pm, await load(`http://127.0.0.1:${app.ports.http}${link.path}`, HTTP_SECONDS, app.child.pid));
       }
     } finally {
       await Promise.all([app.stop(), koa.stop()]);
@@ -86,10 +106,12 @@ export async function runP2(): Promise<BenchResult> {
       database: d,
       lines: [
         `autocannon, ${HTTP_CONNECTIONS} connections, ${HTTP_SECONDS} s after a 2 s warm-up, 127.0.0.1; ${ROUNDS} alternating rounds, best of each`,
-        `| | req/s | p50 | p99 | non-2xx | errors | database |`,
-        `|---|---|---|---|---|---|---|`,
-        `| bare Koa + findOne (baseline) | ${fmt(base.rps, 0)} | ${base.p50} ms | ${base.p99} ms | ${base.non2xx} | ${base.errors} | ${d} |`,
-        `| paymail checkout GET | ${fmt(pm.rps, 0)} | ${pm.p50} ms | ${pm.p99} ms | ${pm.non2xx} | ${pm.errors} | ${d} |`,
+        `| | req/s | p50 | p99 | server CPU per request | non-2xx | errors | database |`,
+        `|---|---|---|---|---|---|---|---|`,
+        `| bare Koa + findOne (baseline) | ${fmt(base.rps, 0)} | ${base.p50} ms | ${base.p99} ms | ${cpu(base)} | ${base.non2xx} | ${base.errors} | ${d} |`,
+        `| paymail checkout GET | ${fmt(pm.rps, 0)} | ${pm.p50} ms | ${pm.p99} ms | ${cpu(pm)} | ${pm.non2xx} | ${pm.errors} | ${d} |`,
+        // At this load the checkout's main thread is busy all the time: its req/s is 1 ÷ its CPU per request.
+        `server CPU per request: all threads of the server process (/proc), during the round kept`,
         `ratio ${fmt(ratio)} req/s, p99 ${fmt(p99)}× [${d}]`,
       ],
       checks: [

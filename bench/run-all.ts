@@ -48,9 +48,10 @@ try {
 }
 const ran = new Set(results.map((r) => r.id));
 const top = old.includes(MARK) ? old.slice(0, old.indexOf(MARK)) : old;
-const keptRows = only ? top.split('\n').filter((l) => /^\| P\d /.test(l) && !ran.has(l.slice(2, 4))) : [];
+// Any id, also those measured by their own scripts and kept here by hand (P5+, RT).
+const keptRows = only ? top.split('\n').filter((l) => { const id = /^\| ([A-Z][A-Z0-9+]*) \|/.exec(l)?.[1]; return id !== undefined && !ran.has(id); }) : [];
 const keptSections = only
-  ? [...top.matchAll(/^## (P\d)\b[^\n]*—[\s\S]*?(?=^## |$(?![\s\S]))/gm)].filter((m) => !ran.has(m[1]!)).map((m) => m[0].trimEnd())
+  ? [...top.matchAll(/^## ([A-Z][A-Z0-9+]*) —[\s\S]*?(?=^## |$(?![\s\S]))/gm)].filter((m) => !ran.has(m[1]!)).map((m) => m[0].trimEnd())
   : [];
 const env = `node ${process.version}, ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? '?'}), ${os.platform()} ${os.release()}`;
 const md = [
