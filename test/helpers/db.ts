@@ -12,13 +12,16 @@ export function testDbUri(): string {
   return u.toString();
 }
 
-/** Registers before/after hooks: connect mongoose to a new database, drop it afterwards. */
-export function useTestDatabase(): { uri: () => string } {
+/**
+ * Registers before/after hooks: connect mongoose to a new database, drop it afterwards. With
+ * `monitorCommands`, the driver emits `commandStarted` for every command sent (tests that count them).
+ */
+export function useTestDatabase(opts: { monitorCommands?: boolean } = {}): { uri: () => string } {
   let uri = '';
   before(async function () {
     this.timeout(60_000);
     uri = testDbUri();
-    await mongoose.connect(uri, { serverSelectionTimeoutMS: 10_000, autoIndex: false });
+    await mongoose.connect(uri, { serverSelectionTimeoutMS: 10_000, autoIndex: false, ...(opts.monitorCommands ? { monitorCommands: true } : {}) });
     await Promise.all(MODELS.map((m) => m.createIndexes()));
   });
   after(async () => {

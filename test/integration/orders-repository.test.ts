@@ -3,6 +3,7 @@
 // it is never overwritten. `concurrently` puts a second writer between any read and the write under
 // test, at the driver's door, so that a read-then-unconditional-write implementation fails here.
 import assert from 'node:assert/strict';
+import mongoose from 'mongoose';
 import { Order } from '../../src/db/models/order.model.ts';
 import { type NewOrder } from '../../src/db/orders.repository.ts';
 import { repos, useTestDatabase } from '../helpers/db.ts';
@@ -156,5 +157,45 @@ describe('orders repository: conditional transitions', () => {
     // Attempts without a key are simply appended.
     assert.equal(await orders.addAttempt(o._id, { at: new Date(), outcome: 'error' }), true);
     assert.equal((await raw(o._id))?.attempts.length, 3);
+  });
+});
+
+describe('orders repository: the checkout read by primary key', () => {
+  useTestDatabase({ monitorCommands: true });
+  const orders = repos.orders;
+
+  /** The `find` commands sent on `orders` while `run` runs (the driver's command monitoring). */
+  async function findsDuring<T>(run: () => Promise<T>): Promise<{ result: T; sent: Array<Record<string, unknown>> }> {
+    const client = mongoose.connection.getClient();
+    const seen: Array<Record<string, unknown>> = [];
+    const onStart = (e: { commandName: string; command: Record<string, unknown> }) => {
+      if (e.command[e.commandName] === 'orders' || e.commandName === 'getMore' || e.commandName === 'killCursors') seen.push({ name: e.commandName, ...e.command });
+    };
+    client.on('commandStarted', onStart);
+    try {
+      return { result: await run(), sent: seen };
+    } finally {
+      client.off('commandStarted', onStart);
+    }
+  }
+
+  it('returns what the driver findOne returns, with one find (limit 1, single batch) and no cursor left', async () => {
+    const o = await orders.insert(newOrder({ description: 'Room 12 — two nights', customer: { email: 'buyer@example.com', name: 'Zoë' } }));
+    await orders.markViewed(o._id, new Date());
+    const reference = await Order.collection.findOne({ _id: o._id as never });
+    const { result: found, sent } = await findsDuring(() => orders.forCheckout(o.publicId));
+    assert.ok(found?.expiresAt instanceof Date);
+    assert.deepEqual(found, reference);
+    assert.equal(sent.length, 1, JSON.stringify(sent));
+    assert.equal(sent[0]!['name'], 'find');
+    assert.deepEqual(sent[0]!['filter'], { _id: o._id });
+    assert.equal(sent[0]!['limit'], 1);
+    assert.equal(sent[0]!['singleBatch'], true);
+  });
+
+  it('null for an unknown pay-link; an older order (id not derived from its public id) by its public id', async () => {
+    assert.equal(await orders.forCheckout('nosuchlink'), null);
+    await orders.insert(newOrder({ _id: 'legacy_1', publicId: 'legacy1pub' }));
+    assert.equal((await orders.forCheckout('legacy1pub'))?._id, 'legacy_1');
   });
 });
