@@ -19,7 +19,6 @@ import { createOrderPlanRepository } from './order-plan.repository.ts';
 import { createOrderRemindersRepository } from './order-reminders.repository.ts';
 
 export type { ReminderRecord, RenewalRecord } from './order-reminders.repository.ts';
-
 export type { OrderDoc } from './models/order.model.ts';
 
 /** A new order as the order service builds it (src/services/order.service.ts). */

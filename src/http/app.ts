@@ -12,7 +12,6 @@ import { requestContext } from './middleware/request-context.ts';
 import { createSecurityHeaders } from './middleware/security-headers.ts';
 import { staticAssets } from './middleware/static-assets.ts';
 import { PUBLIC_DIR } from '../paths.ts';
-import { langLinks } from './checkout/checkout.view-model.ts';
 import { acceptedLanguages, type Views } from './views.ts';
 
 export const DEFAULT_PUBLIC_DIR = PUBLIC_DIR;
@@ -58,7 +57,7 @@ export function createHttpApp(opts: HttpAppOptions): Koa {
     ctx.body = opts.views.render('home', {
       locale,
       title: opts.views.t(locale, 'home.title'),
-      langLinks: langLinks(opts.views, ctx.path, ctx.querystring, locale),
+      langNav: opts.views.langNav(ctx.path, ctx.querystring, locale),
       development: !opts.production,
     });
   });

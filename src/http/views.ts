@@ -3,6 +3,7 @@
 // start-up) with a `t` helper reading templates/locales/<lc>/<namespace>.json for the page's
 // locale through the one page-string lookup (page-strings.ts).
 import path from 'node:path';
+import { createLangNav } from './lang-nav.ts';
 import { createPageEngine } from './page-engine.ts';
 import { createPageStrings, resolvePageLocale, PAGE_LOCALES, type PageLocale } from './page-strings.ts';
 
@@ -25,6 +26,11 @@ export interface Views {
   render(page: string, data: { locale: string; title?: string; [k: string]: unknown }): string;
   /** Renders one partial of templates/pages/partials/ on its own (see PageEngine.fragment). */
   fragment(partial: string, data: { locale: string; [k: string]: unknown }): string;
+  /**
+   * The language switch of the page at `path` with this query (the layout's `langNav`): a link to
+   * the page in each locale, `current` marked (src/http/lang-nav.ts).
+   */
+  langNav(path: string, querystring: string, current: string): string;
 }
 
 /**
@@ -57,5 +63,6 @@ export function createViews(opts: ViewsOptions): Views {
     has: engine.has,
     render: engine.render,
     fragment: engine.fragment,
+    langNav: createLangNav({ locales: PAGE_LOCALES, t, fragment: engine.fragment }),
   };
 }

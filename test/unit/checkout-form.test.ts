@@ -2,7 +2,8 @@
 // language ("Scadenza (MM/AA)" with "MM/AA", not "MM/YY").
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { formFields, langLinks } from '../../src/http/checkout/checkout.view-model.ts';
+import { formFields } from '../../src/http/checkout/checkout.view-model.ts';
+import { langLinks, langPrefix } from '../../src/http/lang-nav.ts';
 import { createViews, PAGE_LOCALES } from '../../src/http/views.ts';
 
 const views = createViews({ templatesDir: path.resolve(import.meta.dirname, '../../templates') });
@@ -37,7 +38,8 @@ describe('checkout form: the kept first-view fields', () => {
 });
 
 describe('language links', () => {
-  const hrefs = (query: string) => langLinks(views, '/pay/p1', query, 'it').map((l) => l.href);
+  const languageName = (lc: string) => views.t(lc, 'languageName');
+  const hrefs = (query: string) => langLinks(PAGE_LOCALES, languageName, langPrefix('/pay/p1', query), 'it').map((l) => l.href);
 
   it('keep the query as it came and add lang= for each page locale', () => {
     assert.deepEqual(hrefs('e=1765000000&a=12990&s=ab%2Fc+d'), PAGE_LOCALES.map((lc) => `/pay/p1?e=1765000000&a=12990&s=ab%2Fc+d&lang=${lc}`));
@@ -53,8 +55,42 @@ describe('language links', () => {
   });
 
   it('mark the current locale and name each in its own language', () => {
-    const links = langLinks(views, '/', '', 'fr');
+    const links = langLinks(PAGE_LOCALES, languageName, langPrefix('/', ''), 'fr');
     assert.deepEqual(links.filter((l) => l.current).map((l) => l.code), ['fr']);
     assert.equal(links.find((l) => l.code === 'it')!.name, views.t('it', 'languageName'));
+  });
+});
+
+// The switch's markup is kept per locale with a marker where the query goes (src/http/lang-nav.ts):
+// it must be what rendering the links every time gives, whatever the query holds.
+describe('language switch: the kept markup', () => {
+  const languageName = (lc: string) => views.t(lc, 'languageName');
+  const rendered = (path: string, query: string, current: string) =>
+    views.fragment('lang-nav', { locale: current, langLinks: langLinks(PAGE_LOCALES, languageName, langPrefix(path, query), current) });
+  const queries = ['', 'e=1765000000&a=12990&s=ab%2Fc+d', 'lang=fr&e=1', `x="><script>alert('1')</script>&y=a\`b=c`, 'q=%00&r=\u00e9t\u00e9', 'a=1&&b=2&lang'];
+
+  for (const lc of [...PAGE_LOCALES, 'pt']) {
+    it(`${lc}: the same markup as the links rendered each time, for every query (twice: kept, then reused)`, () => {
+      for (let round = 0; round < 2; round++) {
+        for (const q of queries) assert.equal(views.langNav('/pay/p1', q, lc), rendered('/pay/p1', q, lc), JSON.stringify(q));
+      }
+    });
+  }
+
+  it('escapes the query once per link and marks the current locale', () => {
+    const nav = views.langNav('/pay/p1', 'a="1"&b=<2>', 'de');
+    assert.equal(nav.match(/<a href="\/pay\/p1\?a&#x3D;&quot;1&quot;&amp;b&#x3D;&lt;2&gt;&amp;lang&#x3D;(\w\w)"/g)?.length, PAGE_LOCALES.length);
+    assert.doesNotMatch(nav, /\u0000|<2>/);
+    assert.equal(nav.match(/aria-current="page"/g)?.length, 1);
+    assert.match(nav, /lang="de" aria-current="page">Deutsch</);
+  });
+
+  it('the page carries it once, in the header; no switch when the page gives none', () => {
+    const page = (langNav: string) => views.render('not-found', { locale: 'it', title: 'x', langNav });
+    const html = page(views.langNav('/pay/p1', 'e=1', 'it'));
+    assert.equal(html.match(/<nav class="lang"/g)?.length, 1);
+    assert.match(html, /<\/p>\n  <nav class="lang"[^]*<\/nav>\n<\/header>/);
+    assert.doesNotMatch(page(''), /<nav/);
+    assert.match(page(''), /<\/p>\n<\/header>/);
   });
 });

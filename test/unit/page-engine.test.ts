@@ -32,7 +32,7 @@ function pageData(locale: string, full: boolean): { locale: string; [k: string]:
   return {
     locale,
     title: 'Title <with> "quotes" & more',
-    langLinks: PAGE_LOCALES.map((code) => ({ code, name: code, href: `/pay/x?s=1&lang=${code}`, current: code === locale })),
+    langNav: full ? `  <nav class="lang"><a href="/pay/x?s=1&amp;lang=${locale}">${locale}</a></nav>\n` : '',
     brand: full ? { themePath: '/brand/m.css', logo: { path: '/brand/m.png', width: 120, height: 40 } } : undefined,
     summary: { merchantName: 'Hôtel <b>&</b>', amountText: '€ 129,90', reference: 'R-1', description: 'Two nights', expiresIso: '2026-12-08T10:00:00.000Z', expiresText: '8 Dec' },
     fields: [{ name: 'number', label: 'Card', type: 'text', hint: 'digits', error: full ? 'wrong' : undefined, half: false }],

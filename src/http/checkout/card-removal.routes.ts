@@ -8,7 +8,6 @@ import { Router, type RouterContext } from '@koa/router';
 import { CARD_REMOVAL_PATH } from '../../domain/card-removal.ts';
 import { type SavedCardRemoval } from '../../services/saved-card-removal.service.ts';
 import { createCsrf, CSRF_FIELD } from '../middleware/csrf.ts';
-import { langLinks } from './checkout.view-model.ts';
 import { acceptedLanguages, createViews, type Views } from '../views.ts';
 
 export interface CardRemovalRouterDeps {
@@ -30,7 +29,7 @@ export function createCardRemovalRouter(deps: CardRemovalRouterDeps): Router {
     ctx.set('Cache-Control', 'no-store');
     // The link is a capability: keep it out of referrers and indexes.
     ctx.set('X-Robots-Tag', 'noindex');
-    ctx.body = views.render(name, { ...data, locale, title: views.t(locale, titleKey), langLinks: data['langLinks'] ?? langLinks(views, ctx.path, ctx.querystring, locale) });
+    ctx.body = views.render(name, { ...data, locale, title: views.t(locale, titleKey), langNav: data['langNav'] ?? views.langNav(ctx.path, ctx.querystring, locale) });
   }
 
   async function target(ctx: RouterContext) {
@@ -63,11 +62,11 @@ export function createCardRemovalRouter(deps: CardRemovalRouterDeps): Router {
       ctx.state.log.warn('card removal: csrf token refused');
       return render(ctx, 403, 'forbidden', 'csrf.title', { back: ctx.originalUrl }, locale);
     }
-    if (found.kind === 'gone') return render(ctx, 200, 'card-removal', 'savedCards.removeTitle', { gone: true, langLinks: [] }, locale);
+    if (found.kind === 'gone') return render(ctx, 200, 'card-removal', 'savedCards.removeTitle', { gone: true, langNav: '' }, locale);
     const removed = await deps.removal.remove(found);
     ctx.state.log.info({ customerCode: found.customerCode, cardId: found.cardId, removed }, 'saved card removed');
     // A POST answer: links to other languages of it would be GETs of the confirmation again.
-    render(ctx, 200, 'card-removal', 'savedCards.removeTitle', { removed: true, card: found.label, merchant: found.merchant.name, langLinks: [] }, locale);
+    render(ctx, 200, 'card-removal', 'savedCards.removeTitle', { removed: true, card: found.label, merchant: found.merchant.name, langNav: '' }, locale);
   });
 
   return router;

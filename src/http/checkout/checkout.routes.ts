@@ -18,7 +18,7 @@ import { brandView } from '../../services/branding.service.ts';
 import { acceptedLanguages, type Views } from '../views.ts';
 import { parseCheckoutForm } from './checkout.validators.ts';
 import { NEW_LINK_LEAF, newLinkView } from './renewal.routes.ts';
-import { formatDate, formFields, langLinks, orderSummary, receiptView, sendPage, type FormValues } from './checkout.view-model.ts';
+import { formatDate, formFields, orderSummary, receiptView, sendPage, type FormValues } from './checkout.view-model.ts';
 import { savedCardsView, type PreparedSavedCards } from './saved-cards.view-model.ts';
 import { checkoutPlanView, receiptPlanView } from './plan.view-model.ts';
 import { partView } from '../../domain/order-plan.ts';
@@ -51,7 +51,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
   const router = new Router();
 
   function page(ctx: Ctx, status: number, name: string, locale: string, titleKey: string, data: Record<string, unknown>) {
-    sendPage(ctx, views, { status, name, locale, titleKey, data, langLinks: data['langLinks'] ?? langLinks(views, ctx.path, ctx.querystring, locale) });
+    sendPage(ctx, views, { status, name, locale, titleKey, data, langNav: (data['langNav'] as string | undefined) ?? views.langNav(ctx.path, ctx.querystring, locale) });
   }
 
   /**
@@ -264,7 +264,7 @@ export function createCheckoutRouter(deps: CheckoutRoutesDeps & { views: Views }
           text: views.t(locale, `sealed.${e.code}`),
           problems,
           // A POST answer: links to other languages of it would be GETs of nothing.
-          langLinks: [],
+          langNav: '',
         });
       }
     });

@@ -9,38 +9,6 @@ import { type Views } from '../views.ts';
 import { countryName, dateTimeFormat } from '../../domain/intl-cache.ts';
 import { amountDueMinor } from '../../domain/order-plan.ts';
 
-export interface LangLink {
-  code: string;
-  name: string;
-  href: string;
-  current: boolean;
-}
-
-/** The name of one `name=value` pair of a query string, decoded as a form would be. */
-function paramName(pair: string): string {
-  const raw = pair.split('=', 1)[0]!;
-  if (!raw.includes('%') && !raw.includes('+')) return raw;
-  try {
-    return decodeURIComponent(raw.replace(/\+/g, ' '));
-  } catch {
-    return raw;
-  }
-}
-
-/**
- * Links to the same page in each language: the current query (pay-link parameters) as it came,
- * without its `lang`, then lang=<code>. The other parameters keep their bytes, and the query is
- * gone through once for all the links (bench P2), not parsed and re-encoded for each.
- */
-export function langLinks(views: Views, path: string, querystring: string, current: string): LangLink[] {
-  const kept = querystring
-    .split('&')
-    .filter((pair) => pair !== '' && paramName(pair) !== 'lang')
-    .join('&');
-  const prefix = `${path}?${kept ? `${kept}&` : ''}lang=`;
-  return views.locales.map((code) => ({ code, name: views.t(code, 'languageName'), href: prefix + code, current: code === current }));
-}
-
 /** Long date and time with the zone's short name, in `timeZone`. */
 const dateTimeOptions = (timeZone: string): Intl.DateTimeFormatOptions => ({
   year: 'numeric',
@@ -166,7 +134,7 @@ export function receiptView(order: OrderDoc, merchant: MerchantDoc, locale: stri
 export function sendPage(
   ctx: { status: number; type: string; body: unknown; set(name: string, value: string): void; state: Record<string, unknown> },
   views: Views,
-  page: { status: number; name: string; locale: string; titleKey: string; data: Record<string, unknown>; langLinks: unknown },
+  page: { status: number; name: string; locale: string; titleKey: string; data: Record<string, unknown>; langNav: string },
 ): void {
   ctx.status = page.status;
   ctx.type = 'html';
@@ -178,7 +146,7 @@ export function sendPage(
       brand: ctx.state['brand'],
       locale: page.locale,
       title: views.t(page.locale, page.titleKey, page.data['titleVars'] as Record<string, unknown> | undefined),
-      langLinks: page.langLinks,
+      langNav: page.langNav,
     }),
   );
 }

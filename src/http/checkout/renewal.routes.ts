@@ -51,7 +51,7 @@ export function createRenewalRouter(deps: RenewalRoutesDeps): Router {
 
   function page(ctx: Ctx, status: number, name: string, locale: string, titleKey: string, data: Record<string, unknown>) {
     // Answers to a POST (or pages behind a capability URL): no language links that would re-run them.
-    sendPage(ctx, views, { status, name, locale, titleKey, data, langLinks: [] });
+    sendPage(ctx, views, { status, name, locale, titleKey, data, langNav: '' });
   }
 
   function localeFor(ctx: Ctx, order?: { locale: string }, merchant?: { locale: string }): string {

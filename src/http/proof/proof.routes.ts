@@ -8,7 +8,7 @@ import { formatMoney } from '../../domain/money.ts';
 import { extractReceiptToken } from '../../domain/receipt-proof.ts';
 import { JWKS_PATH, VERIFY_PATH, type ReceiptProofs } from '../../services/receipt-proof.service.ts';
 import { type ReceiptKeyRing } from '../../services/signing-keys.ts';
-import { formatDate, langLinks } from '../checkout/checkout.view-model.ts';
+import { formatDate } from '../checkout/checkout.view-model.ts';
 import { acceptedLanguages, createViews, type Views } from '../views.ts';
 import { canonicalTimeZone } from '../../domain/time-zone.ts';
 
@@ -84,7 +84,7 @@ export function createProofRouter(deps: ProofRouterDeps): Router {
     ctx.body = views.render('receipt-verify', {
       locale,
       title: views.t(locale, 'verify.title'),
-      langLinks: langLinks(views, ctx.path, ctx.querystring, locale),
+      langNav: views.langNav(ctx.path, ctx.querystring, locale),
       result,
       token,
       action: VERIFY_PATH,
