@@ -11,8 +11,17 @@ interface FindReply<T> {
 /** The document of `model`'s collection whose `_id` is `id`, or null; plain data (no mongoose document). */
 export async function findById<T>(model: Model<any>, id: string): Promise<T | null> {
   const db = model.db.db;
+  const findOne = () => model.collection.findOne<T>({ _id: id as never });
   // Before the connection is open: the driver's own path (mongoose buffers it until then).
-  if (!db) return model.collection.findOne<T>({ _id: id as never });
-  const reply = (await db.command({ find: model.collection.collectionName, filter: { _id: id }, limit: 1, singleBatch: true })) as FindReply<T>;
+  if (!db) return findOne();
+  let reply: FindReply<T>;
+  try {
+    reply = (await db.command({ find: model.collection.collectionName, filter: { _id: id }, limit: 1, singleBatch: true })) as FindReply<T>;
+  } catch {
+    // The driver retries a read that failed on a network error or a replica-set election once
+    // (retryable reads); a command it sends as given is not retried. A read changes nothing, so it
+    // is asked again the driver's way, with that retry; an error that is not transient fails there too.
+    return findOne();
+  }
   return reply.cursor?.firstBatch?.[0] ?? null;
 }

@@ -3,6 +3,7 @@
 // it is never overwritten. `concurrently` puts a second writer between any read and the write under
 // test, at the driver's door, so that a read-then-unconditional-write implementation fails here.
 import assert from 'node:assert/strict';
+import { MongoNetworkError } from 'mongodb';
 import mongoose from 'mongoose';
 import { Order } from '../../src/db/models/order.model.ts';
 import { type NewOrder } from '../../src/db/orders.repository.ts';
@@ -191,6 +192,24 @@ describe('orders repository: the checkout read by primary key', () => {
     assert.deepEqual(sent[0]!['filter'], { _id: o._id });
     assert.equal(sent[0]!['limit'], 1);
     assert.equal(sent[0]!['singleBatch'], true);
+  });
+
+  it('a read that fails (a dropped connection, an election) is asked again the driver\'s way, which retries it', async () => {
+    const o = await orders.insert(newOrder());
+    const db = mongoose.connection.db as unknown as Record<string, unknown>;
+    let failed = 0;
+    db['command'] = async () => {
+      failed++;
+      throw new MongoNetworkError('connection closed');
+    };
+    try {
+      const { result: found, sent } = await findsDuring(() => orders.forCheckout(o.publicId));
+      assert.equal(failed, 1);
+      assert.equal(found?._id, o._id);
+      assert.deepEqual(sent.map((c) => c['name']), ['find']);
+    } finally {
+      delete db['command'];
+    }
   });
 
   it('null for an unknown pay-link; an older order (id not derived from its public id) by its public id', async () => {
