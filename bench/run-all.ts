@@ -54,11 +54,17 @@ const keptSections = only
   ? [...top.matchAll(/^## ([A-Z][A-Z0-9+]*) —[\s\S]*?(?=^## |$(?![\s\S]))/gm)].filter((m) => !ran.has(m[1]!)).map((m) => m[0].trimEnd())
   : [];
 const env = `node ${process.version}, ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? '?'}), ${os.platform()} ${os.release()}`;
+// A partial run adds to the previous header, which says where each kept row comes from.
+const previousHeader = top.split('\n').find((l) => l.startsWith('Written by '));
+const header =
+  only && previousHeader
+    ? `${previousHeader} ${[...ran].join(', ')} measured again on ${started.toISOString()} (\`BENCH_ONLY\`; ${env}): their rows and sections are from that run.`
+    : `Written by \`npm run bench\` (bench/run-all.ts) on ${started.toISOString()}; ${env}.` +
+      (only ? ` This run: ${[...ran].join(', ')} (BENCH_ONLY); the other rows and sections are kept from the previous run.` : '');
 const md = [
   '# Benchmark results',
   '',
-  `Written by \`npm run bench\` (bench/run-all.ts) on ${started.toISOString()}; ${env}.` +
-    (only ? ` This run: ${[...ran].join(', ')} (BENCH_ONLY); the other rows and sections are kept from the previous run.` : ''),
+  header,
   'Every ratio is against a baseline measured in the same run, on the same machine (shared and noisy:',
   'compare ratios, not absolute figures). Server and baseline each run in their own child process',
   '(bench/bench-server.ts, logs at warn); the load generator runs in the bench process.',
