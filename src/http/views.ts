@@ -16,7 +16,6 @@ export interface ViewsOptions {
 }
 
 export interface Views {
-  readonly locales: readonly PageLocale[];
   /** The first candidate that is a supported locale (e.g. ?lang, then the order's), else English. */
   resolveLocale(...candidates: unknown[]): PageLocale;
   /** Translates `key` with `{name}` placeholders; falls back to English, then to the key itself. */
@@ -57,7 +56,6 @@ export function createViews(opts: ViewsOptions): Views {
   const { t } = createPageStrings({ localesDir: path.join(opts.templatesDir, 'locales'), namespaces: opts.namespaces ?? ['checkout'] });
   const engine = createPageEngine({ pagesDir: path.join(opts.templatesDir, 'pages'), t });
   return {
-    locales: PAGE_LOCALES,
     resolveLocale: resolvePageLocale,
     t,
     has: engine.has,
